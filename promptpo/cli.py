@@ -1,0 +1,243 @@
+"""The ``promptpo`` command. Heavy modules (simulators, litellm) load inside the commands only,
+so ``promptpo --help`` answers at once."""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from promptpo.errors import PromptpoError, RunStoreError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, no_args_is_help=True)
+@click.version_option(package_name="promptpo")
+def cli() -> None:
+    """promptpo: an LLM writes, sandbox-runs and refines reinforcement-learning policies."""
+
+EXIT_CODES = {"completed": 0, "target_reached": 0, "budget_exhausted": 0, "answers_exhausted": 0,
+              "failed": 1, "interrupted": 130}
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=_console(stderr=True), show_time=False, show_path=False)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", handlers=[handler])
+
+
+@cli.command()
+@click.argument("env")
+@click.option("--model", default=None, help="LLM backend: provider/model (litellm), openai:MODEL, anthropic:MODEL, "
+              "manual or scripted:PATH. Default: $PROMPTPO_MODEL.")
+@click.option("--rounds", type=int, default=10, show_default=True, help="Refinement rounds.")
+@click.option("--candidates", type=int, default=4, show_default=True, help="Candidates (LLM calls) per round.")
+@click.option("--episodes", type=int, default=5, show_default=True, help="Evaluation episodes per candidate.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Run seed: fixes evaluation episodes and goals.")
+@click.option("--sandbox", default="process", show_default=True, help="Isolation backend: process or docker.")
+@click.option("--max-llm-calls", type=int, default=None, help="Budget: LLM calls.")
+@click.option("--max-env-steps", type=int, default=None, help="Budget: simulator steps.")
+@click.option("--max-cost", type=float, default=None, help="Budget: USD.")
+@click.option("--max-time", default=None, help="Budget: wall time, e.g. 900, 30m, 2h.")
+@click.option("--target", type=float, default=None, help="Stop at this success rate (mean return where the env has "
+              "no success); default: the env's target.")
+@click.option("--max-repairs", type=int, default=2, show_default=True,
+              help="Repair prompts after a candidate that cannot be scored.")
+@click.option("--prompt-budget", type=int, default=12000, show_default=True,
+              help="Approximate tokens per prompt; the history is trimmed to fit.")
+@click.option("--temperature", type=float, default=0.8, show_default=True, help="Sampling temperature.")
+@click.option("--max-tokens", type=int, default=4096, show_default=True, help="Longest answer, in tokens.")
+@click.option("--api-base", default=None, help="Base URL of the provider or of a compatible server.")
+@click.option("--llm-timeout", type=float, default=120.0, show_default=True,
+              help="Seconds per LLM request before it is retried.")
+@click.option("--act-timeout", type=float, default=5.0, show_default=True, help="Seconds allowed per act() call.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+              help="Folder for run folders.")
+@click.option("-v", "--verbose", is_flag=True, help="Log retries and sandbox details.")
+def optimize(env: str, model: str | None, rounds: int, candidates: int, episodes: int, seed: int, sandbox: str,
+             max_llm_calls: int | None, max_env_steps: int | None, max_cost: float | None, max_time: str | None,
+             target: float | None, max_repairs: int, prompt_budget: int, temperature: float, max_tokens: int,
+             api_base: str | None, llm_timeout: float, act_timeout: float, out: Path, verbose: bool) -> None:
+    """Write, sandbox-run and refine a policy for ENV until it reaches its target or a budget ends."""
+    _setup_logging(verbose)
+    from promptpo.api import prepare, run_optimize
+    from promptpo.config import Budgets, OptimizeConfig, parse_duration
+    from promptpo.display import RunDisplay
+    from promptpo.isolation.base import Limits
+    from promptpo.llm.base import GenParams
+
+    config = OptimizeConfig(
+        env=env, model=model, rounds=rounds, candidates=candidates, episodes=episodes, seed=seed, sandbox=sandbox,
+        max_repairs=max_repairs, target=target, prompt_budget=prompt_budget, out=out,
+        budgets=Budgets(max_llm_calls, max_env_steps, max_cost, parse_duration(max_time) if max_time else None),
+        gen=GenParams(temperature=temperature, max_tokens=max_tokens, timeout_s=llm_timeout, api_base=api_base),
+        limits=Limits(act_timeout_s=act_timeout))
+    prepared = prepare(config)
+    display = RunDisplay(_console(stderr=True), prepared.spec.id, prepared.backend.label, rounds, candidates,
+                         prepared.spec.has_success)
+    with display:
+        result = run_optimize(prepared, observer=display)
+    _print_result(result)
+    sys.exit(EXIT_CODES.get(result.status, 1))
+
+
+def _print_result(result) -> None:
+    console = _console(stderr=True)
+    s = result.summary
+    best = "none" if result.best_candidate is None else (
+        f"{result.best_candidate}: mean return {result.score:.2f}"
+        + (f", success rate {result.success_rate:.2f}" if s.get("best_success_rate") is not None else ""))
+    cost = "unknown (unpriced model)" if s["cost_usd"] is None else f"${s['cost_usd']:.4f}"
+    console.print(f"status: {result.status}" + (f" — {result.reason}" if result.reason else ""))
+    console.print(f"best: {best}")
+    console.print(f"env steps {s['env_steps']:,} · LLM calls {s['llm_calls']} · tokens {s['prompt_tokens']:,} in / "
+                  f"{s['completion_tokens']:,} out · cost {cost} · {s['wall_time_s']:.0f} s")
+    print(f"run folder: {result.run_dir}")
+
+
+@cli.command()
+@click.option("--all", "all_gymnasium", is_flag=True, help="Also list every registered Gymnasium id.")
+def envs(all_gymnasium: bool) -> None:
+    """List the environments with a spec file (any Gymnasium, Meta-World or MiniGrid id also works)."""
+    from rich.table import Table
+
+    from promptpo.envs import spec_files
+
+    table = Table(title="Environments with a hand-written spec")
+    table.add_column("id", style="bold")
+    table.add_column("description")
+    for env_id, path in spec_files().items():
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        table.add_row(env_id, doc.split(":", 1)[-1].strip())
+    console = _console()
+    console.print(table)
+    console.print("Without a spec file, any registered Gymnasium id works as gymnasium/<id>, any Meta-World MT1 task "
+                  "as metaworld/<task> and any MiniGrid env as minigrid/<name> (e.g. minigrid/FourRooms).")
+    if all_gymnasium:
+        import gymnasium as gym
+
+        for key in sorted(k for k in gym.registry if "/" not in k):
+            console.print(f"gymnasium/{key}")
+
+
+def _run_dir(run: str, out: Path) -> Path:
+    for candidate in (Path(run), out / run):
+        if (candidate / "run.json").is_file():
+            return candidate
+    raise RunStoreError(f"no run folder {run!r} (looked in . and {out})", "run `promptpo runs` to list runs")
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as err:
+        raise RunStoreError(f"{path} is not valid JSON ({err.msg})", "the run folder is corrupt") from None
+
+
+OUT = click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+                   help="Folder holding run folders.")
+
+
+@cli.command()
+@OUT
+def runs(out: Path) -> None:
+    """List the runs in the output folder, newest first."""
+    from rich.table import Table
+
+    folders = sorted((p.parent for p in out.glob("*/run.json")), key=lambda p: p.name, reverse=True)
+    if not folders:
+        _console().print(f"no runs in {out}")
+        return
+    table = Table()
+    for column in ("run", "env", "model", "status", "best", "return", "success", "env steps", "LLM calls", "cost"):
+        table.add_column(column)
+    for folder in folders:
+        run, summary = _read(folder / "run.json"), _read(folder / "summary.json")
+        table.add_row(folder.name, run.get("env", "?"), run.get("model", "?"), summary.get("status", run.get("status", "?")),
+                      str(summary.get("best_candidate") or "-"), _num(summary.get("best_score")),
+                      _num(summary.get("best_success_rate")), str(summary.get("env_steps", "-")),
+                      str(summary.get("llm_calls", "-")), _num(summary.get("cost_usd"), "$"))
+    _console().print(table)
+
+
+def _num(value, prefix: str = "") -> str:
+    return "-" if value is None else f"{prefix}{value:.4g}" if isinstance(value, float) else f"{prefix}{value}"
+
+
+@cli.command()
+@click.argument("run")
+@OUT
+def show(run: str, out: Path) -> None:
+    """Summarise RUN (a run folder or run id): settings, totals and every candidate."""
+    from rich.table import Table
+
+    folder = _run_dir(run, out)
+    meta, summary = _read(folder / "run.json"), _read(folder / "summary.json")
+    if not meta:
+        raise RunStoreError(f"{folder}/run.json is missing", "the run folder is incomplete")
+    head = Table(title=f"run {folder.name}", show_header=False)
+    head.add_column(style="bold")
+    head.add_column()
+    for key in ("env", "model", "sandbox", "seed", "target", "started", "ended"):
+        head.add_row(key, str(meta.get(key)))
+    for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps", "llm_calls",
+                "prompt_tokens", "completion_tokens", "cost_usd", "wall_time_s"):
+        head.add_row(key, _num(summary.get(key)))
+    table = Table(title="candidates")
+    for column in ("id", "kind", "parent", "outcome", "mean return", "success", "env steps", "problem"):
+        table.add_column(column)
+    for path in sorted((folder / "candidates").glob("*.json")):
+        c = _read(path)
+        score = c.get("score") or {}
+        table.add_row(c.get("id", path.stem), c.get("kind", ""), str(c.get("parent") or "-"), c.get("outcome", ""),
+                      _num(score.get("mean_return")), _num(score.get("success_rate")), str(c.get("env_steps", 0)),
+                      (c.get("error") or "")[:60])
+    console = _console()
+    console.print(head)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = cli.main(args=argv, prog_name="promptpo", standalone_mode=False)
+    except PromptpoError as err:
+        print(f"promptpo: error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
+    except click.exceptions.NoArgsIsHelpError as err:
+        print(err.ctx.get_help() if err.ctx else "", file=sys.stderr)
+        sys.exit(0)
+    except click.UsageError as err:
+        where = f" (see promptpo {err.ctx.info_name} --help)" if err.ctx and err.ctx.info_name != "promptpo" else \
+            " (see promptpo --help)"
+        print(f"promptpo: error: {err.format_message()}{where}", file=sys.stderr)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        print("promptpo: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("promptpo: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback on request
+        if os.environ.get("PROMPTPO_DEBUG"):
+            raise
+        print(f"promptpo: internal error: {type(err).__name__}: {err} (set PROMPTPO_DEBUG=1 for the traceback "
+              "and please report it)", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Specs for Gymnasium ids: hand-written ones call :func:`gym_spec`, others get :func:`auto_spec`."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+from promptpo.envs.spaces import action_spec, default_fields, obs_arrays
+from promptpo.envspec import ActionSpec, EnvSpec, ObsField, Target, methods_defining, source_of
+
+REWARD_METHODS = ("compute_reward", "_reward", "reward", "step")
+
+
+def probe(gym_id: str, **kwargs: Any) -> Any:
+    import gymnasium as gym
+
+    return gym.make(gym_id, disable_env_checker=True, **kwargs)
+
+
+def reward_source(env: Any, methods: Sequence[str] = REWARD_METHODS) -> str:
+    return source_of(*methods_defining(type(env.unwrapped), methods))
+
+
+def gym_spec(gym_id: str, *, title: str, description: str,
+             observation: Sequence[ObsField] | None = None,
+             action_meanings: tuple[str, ...] = (), starter: str | None = None,
+             target: Target | None = None, reward_methods: Sequence[str] = REWARD_METHODS,
+             notes: str = "", derived=None, derived_doc: str = "", is_success=None,
+             success_criterion: str | None = None, source: str = "automatic") -> EnvSpec:
+    """Build a spec for a registered Gymnasium id, filling in what the installed env knows."""
+    env = probe(gym_id)
+    try:
+        horizon = env.spec.max_episode_steps or 1000
+        if target is None and env.spec.reward_threshold is not None:
+            target = Target("mean_return", float(env.spec.reward_threshold))
+        action = action_spec(env.action_space, action_meanings)
+        return EnvSpec(
+            id=f"gymnasium/{gym_id}", family="gymnasium", title=title, description=description,
+            observation=list(observation) if observation else default_fields(env.observation_space),
+            obs_arrays=obs_arrays(env.observation_space), action=action,
+            reward_source=reward_source(env, reward_methods), horizon=int(horizon),
+            starter=starter or default_starter(action),
+            make_env=lambda seed: probe(gym_id), target=target,
+            is_success=is_success, success_criterion=success_criterion,
+            derived=derived, derived_doc=derived_doc, notes=notes, source=source)
+    finally:
+        env.close()
+
+
+def auto_spec(gym_id: str) -> EnvSpec:
+    """A spec built only from the registration, spaces, docstring and reward source."""
+    env = probe(gym_id)
+    try:
+        doc = inspect.getdoc(type(env.unwrapped)) or "(the environment has no docstring)"
+    finally:
+        env.close()
+    return gym_spec(gym_id, title=gym_id, description=doc,
+                    notes="This description was generated automatically from the installed environment.")
+
+
+def default_starter(action: ActionSpec) -> str:
+    value = "0" if action.kind == "discrete" else f"np.zeros({action.shape})"
+    return f'''import numpy as np
+
+
+class Policy:
+    def reset(self):
+        """Called at the start of every episode."""
+
+    def act(self, obs):
+        return {value}
+'''

@@ -1,0 +1,126 @@
+"""Meta-World MT1 (v3) tasks: one task, 50 goal variations, success at any step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from promptpo.envspec import ActionSpec, ArraySpec, EnvSpec, Episode, ObsField, Target, methods_defining, source_of
+
+N_GOALS = 50
+HORIZON = 500
+
+
+def _field(name: str, start: int, stop: int, meaning: str, units: str, digest: bool = True) -> ObsField:
+    index = f"obs[{start}]" if stop == start + 1 else f"obs[{start}:{stop}]"
+    return ObsField(name, index, meaning, units, select=lambda obs, a=start, b=stop: obs[a:b], digest=digest)
+
+
+def observation_fields(obj1: str, obj2: str) -> list[ObsField]:
+    frame = [
+        ("hand_pos", 0, 3, "end-effector (gripper) position x, y, z", "m"),
+        ("gripper_open", 3, 4, "normalised distance between the two fingers: 0 closed, 1 fully open", "fraction"),
+        ("obj1_pos", 4, 7, f"position of the first object: {obj1}", "m"),
+        ("obj1_quat", 7, 11, "orientation of the first object as a quaternion (x, y, z, w)", "quaternion"),
+        ("obj2_pos", 11, 14, f"position of the second object: {obj2}", "m"),
+        ("obj2_quat", 14, 18, "orientation of the second object (zeros when there is none)", "quaternion"),
+    ]
+    fields = [_field(*f) for f in frame]
+    fields += [_field(f"prev_{name}", a + 18, b + 18, f"the same as {name} one step earlier", units, digest=False)
+               for name, a, b, _, units in frame]
+    fields.append(_field("goal_pos", 36, 39, "goal position for this episode (varies per goal variation)", "m"))
+    return fields
+
+
+ACTION = ActionSpec(
+    "box", shape=(4,), low=(-1.0,) * 4, high=(1.0,) * 4,
+    meanings=("move end effector along x (1.0 is about 1 cm this step)",
+              "move end effector along y", "move end effector along z",
+              "gripper effort: -1 opens, +1 closes"))
+
+COORDINATES = ("World frame in metres: x is left(-)/right(+) across the table, y points away from "
+               "the robot base, z is up (the table surface is near z = 0). Each step the end effector "
+               "moves towards its current position plus action[:3] / 100 (the arm lags behind large moves).")
+
+
+def derived(obs: np.ndarray) -> dict[str, float]:
+    hand, obj, goal = obs[0:3], obs[4:7], obs[36:39]
+    return {"hand_to_obj": float(np.linalg.norm(hand - obj)),
+            "obj_to_goal": float(np.linalg.norm(obj - goal)),
+            "hand_to_goal": float(np.linalg.norm(hand - goal))}
+
+
+def make(task: str, seed: int) -> Any:
+    import gymnasium as gym
+    import metaworld  # noqa: F401 - registers Meta-World/MT1
+
+    env = gym.make("Meta-World/MT1", env_name=task, seed=seed, disable_env_checker=True)
+    env.get_wrapper_attr("toggle_sample_tasks_on_reset")(False)
+    return env
+
+
+def episode_plan(run_seed: int, n: int) -> list[Episode]:
+    """Episodes cycle through the 50 goal variations in an order fixed by the run seed."""
+    order = np.random.default_rng(run_seed).permutation(N_GOALS)
+    seeds = np.random.SeedSequence(run_seed).generate_state(n, dtype=np.uint32)
+    return [Episode(i, int(seeds[i]), {"task": int(order[i % N_GOALS])}) for i in range(n)]
+
+
+def reset_episode(env: Any, episode: Episode) -> tuple[Any, dict]:
+    tasks = env.get_wrapper_attr("tasks")
+    env.unwrapped.set_task(tasks[episode.extras["task"]])
+    return env.reset(seed=episode.seed)
+
+
+def is_success(info: dict, reward: float, terminated: bool) -> bool:
+    return bool(info.get("success", 0.0) > 0)
+
+
+def task_class(task: str) -> type:
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+    return ALL_V3_ENVIRONMENTS[task]
+
+
+def known_tasks() -> list[str]:
+    from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+    return sorted(name.removesuffix("-v3") for name in ALL_V3_ENVIRONMENTS)
+
+
+def metaworld_spec(task: str, *, title: str = "", description: str = "", obj1: str = "the task's main object",
+                   obj2: str = "unused (zeros)", starter: str | None = None, notes: str = "",
+                   source: str = "automatic") -> EnvSpec:
+    cls = task_class(task)
+    reward = source_of(*methods_defining(cls, ("evaluate_state", "compute_reward")))
+    return EnvSpec(
+        id=f"metaworld/{task.removesuffix('-v3')}", family="metaworld",
+        title=title or f"Meta-World {task}",
+        description=(description or (cls.__doc__ or task)).strip() + "\n\n" + COORDINATES,
+        observation=observation_fields(obj1, obj2),
+        obs_arrays=[ArraySpec("obs", "float64", (39,))], action=ACTION,
+        reward_source=reward, horizon=HORIZON, starter=starter or DEFAULT_STARTER,
+        make_env=lambda seed: make(task, seed), target=Target("success_rate", 1.0),
+        success_criterion=("An episode succeeds if info['success'] is true at ANY step (see evaluate_state "
+                           "below). Episodes always run the full 500 steps; they never end early."),
+        is_success=is_success, episode_plan=episode_plan, reset_episode=reset_episode,
+        derived=derived, derived_doc="hand_to_obj = |hand_pos - obj1_pos|, obj_to_goal = |obj1_pos - goal_pos|, "
+                                     "hand_to_goal = |hand_pos - goal_pos| (metres)",
+        notes=notes, source=source)
+
+
+DEFAULT_STARTER = '''import numpy as np
+
+
+class Policy:
+    def reset(self):
+        """Called at the start of every episode."""
+
+    def act(self, obs):
+        hand = obs[0:3]
+        goal = obs[36:39]
+        action = np.zeros(4)
+        # TODO: move the hand, open or close the gripper
+        return action
+'''

@@ -1,0 +1,196 @@
+"""What the model is told about an environment, and how the host makes and resets it.
+
+An :class:`EnvSpec` is built by a spec file (``envspecs/<family>/<task>.py`` defines ``SPEC``)
+or, for ids without a file, by the family's automatic builder in :mod:`promptpo.envs`.
+Everything that crosses into the sandbox is described by ``obs_arrays`` and ``action``; the
+simulator itself never leaves the host.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ObsField:
+    """A named part of the observation, as the model should read it."""
+
+    name: str
+    """Identifier used in prompts and trajectory digests, e.g. ``hand_pos``."""
+    index: str
+    """Python expression that selects it from ``obs``, e.g. ``obs[0:3]`` or ``obs['image']``."""
+    meaning: str
+    """What it is, in words."""
+    units: str = ""
+    """Physical units or encoding, e.g. ``m``, ``rad/s``, ``object id``."""
+    select: Callable[[Any], np.ndarray] | None = field(default=None, compare=False, repr=False)
+    """Host-side selector used for digests; built from ``index`` when omitted."""
+    digest: bool = True
+    """Whether trajectory digests track this field (off for redundant ones, e.g. a previous frame)."""
+
+    def value(self, obs: Any) -> np.ndarray:
+        raw = self.select(obs) if self.select is not None else eval(_compiled(self.index), {"obs": obs})  # noqa: S307
+        return np.asarray(raw, dtype=float).ravel()
+
+
+@cache
+def _compiled(expression: str) -> Any:
+    """Spec-file index expressions (trusted text shipped with promptpo), compiled once."""
+    return compile(expression, "<obs field>", "eval")
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """One numeric array of the observation as it crosses the wire."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    kind: Literal["discrete", "box"]
+    n: int = 0
+    """Number of actions (discrete)."""
+    shape: tuple[int, ...] = ()
+    """Action vector shape (box)."""
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
+    meanings: tuple[str, ...] = ()
+    """One entry per discrete action or per box dimension."""
+
+    def describe(self) -> str:
+        if self.kind == "discrete":
+            names = ", ".join(f"{i} = {m}" for i, m in enumerate(self.meanings)) if self.meanings else ""
+            return f"Discrete({self.n}): return an int in [0, {self.n - 1}]" + (f". {names}" if names else "")
+        bounds = f"low {list(self.low)}, high {list(self.high)}"
+        dims = "; ".join(f"[{i}] {m}" for i, m in enumerate(self.meanings)) if self.meanings else ""
+        return (f"Box{self.shape} float array, {bounds}; values outside are clipped"
+                + (f". Dimensions: {dims}" if dims else ""))
+
+
+@dataclass(frozen=True)
+class Target:
+    """When a run may stop early."""
+
+    metric: Literal["success_rate", "mean_return"]
+    threshold: float
+
+    def reached(self, success_rate: float | None, mean_return: float) -> bool:
+        if self.metric == "success_rate":
+            return success_rate is not None and success_rate >= self.threshold
+        return mean_return >= self.threshold
+
+    def describe(self) -> str:
+        return (f"success rate >= {self.threshold:g}" if self.metric == "success_rate"
+                else f"mean return >= {self.threshold:g}")
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One evaluation episode: its index, seed and anything the family recorded at reset."""
+
+    index: int
+    seed: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EnvSpec:
+    id: str
+    """promptpo id, e.g. ``metaworld/reach``."""
+    family: str
+    title: str
+    description: str
+    observation: Sequence[ObsField]
+    obs_arrays: Sequence[ArraySpec]
+    action: ActionSpec
+    reward_source: str
+    horizon: int
+    starter: str
+    make_env: Callable[[int], Any] = field(repr=False)
+    """seed -> a fresh Gymnasium env (host side only)."""
+    target: Target | None = None
+    success_criterion: str | None = None
+    is_success: Callable[[dict, float, bool], bool] | None = field(default=None, repr=False)
+    """(info, reward, terminated) -> whether this step counts as success."""
+    episode_plan: Callable[[int, int], list[Episode]] | None = field(default=None, repr=False)
+    """(run_seed, n) -> the episodes to evaluate; default: n seeds drawn from run_seed."""
+    reset_episode: Callable[[Any, Episode], tuple[Any, dict]] | None = field(default=None, repr=False)
+    """(env, episode) -> (obs, info); default ``env.reset(seed=episode.seed)``."""
+    derived: Callable[[Any], dict[str, float]] | None = field(default=None, repr=False)
+    """Host-side key quantities per step for digests, e.g. distance to goal."""
+    derived_doc: str = ""
+    notes: str = ""
+    source: str = "automatic"
+    """Where the spec came from: a spec file path or ``automatic``."""
+
+    @property
+    def has_success(self) -> bool:
+        return self.is_success is not None
+
+    def episodes(self, run_seed: int, n: int) -> list[Episode]:
+        if self.episode_plan is not None:
+            return self.episode_plan(run_seed, n)
+        seeds = np.random.SeedSequence(run_seed).generate_state(n, dtype=np.uint32)
+        return [Episode(i, int(s)) for i, s in enumerate(seeds)]
+
+    def reset(self, env: Any, episode: Episode) -> tuple[Any, dict]:
+        if self.reset_episode is not None:
+            return self.reset_episode(env, episode)
+        return env.reset(seed=episode.seed)
+
+    def encode_obs(self, obs: Any) -> dict[str, np.ndarray]:
+        """Host obs -> named numeric arrays for the wire."""
+        if len(self.obs_arrays) == 1 and self.obs_arrays[0].name == "obs":
+            spec = self.obs_arrays[0]
+            return {"obs": np.asarray(obs, dtype=spec.dtype).reshape(spec.shape)}
+        return {a.name: np.asarray(obs[a.name], dtype=a.dtype).reshape(a.shape) for a in self.obs_arrays}
+
+
+def source_of(*objects: Any) -> str:
+    """The installed source of functions or methods, dedented and joined.
+
+    Used for reward functions so the prompt always shows the code actually installed.
+    """
+    parts = []
+    for obj in objects:
+        try:
+            parts.append(textwrap.dedent(inspect.getsource(obj)).rstrip())
+        except (OSError, TypeError):
+            parts.append(f"# source of {getattr(obj, '__qualname__', obj)!r} is not available")
+    return "\n\n".join(parts)
+
+
+def methods_defining(cls: type, names: Sequence[str]) -> list[Any]:
+    """The methods among ``names`` that ``cls`` or its bases define (first definition wins),
+    with decorators peeled off so the source shown is the method's own."""
+    found = []
+    for name in names:
+        for klass in cls.__mro__:
+            if name in vars(klass):
+                found.append(undecorated(vars(klass)[name], name))
+                break
+    return found
+
+
+def undecorated(fn: Any, name: str) -> Any:
+    """Follow ``__wrapped__`` and, for decorators without functools.wraps, the closure."""
+    fn = inspect.unwrap(fn)
+    for _ in range(5):
+        if getattr(fn, "__name__", name) == name:
+            return fn
+        inner = [c.cell_contents for c in (getattr(fn, "__closure__", None) or ())
+                 if callable(getattr(c, "cell_contents", None)) and getattr(c.cell_contents, "__name__", "") == name]
+        if not inner:
+            return fn
+        fn = inspect.unwrap(inner[0])
+    return fn

@@ -1,0 +1,60 @@
+"""The small tree of errors promptpo raises.
+
+Every user-facing error carries one line that says what was wrong and what to do. The CLI
+prints that line and exits with ``exit_code``; it never shows a traceback for these.
+"""
+
+from __future__ import annotations
+
+
+class PromptpoError(Exception):
+    """Base class. ``str(err)`` is the one line shown to the user."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message if not hint else f"{message} ({hint})")
+
+
+class ConfigError(PromptpoError):
+    """Bad input on the command line or in the Python API (budgets, paths, options)."""
+
+
+class EnvNotFoundError(ConfigError):
+    """An environment id that no spec file and no Gymnasium registration knows."""
+
+
+class BackendError(PromptpoError):
+    """The LLM backend could not produce an answer.
+
+    ``kind`` names the failure class from the retry table in :mod:`promptpo.llm.retry`;
+    ``retryable`` says whether the retry policy would try again.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None, *, kind: str = "error",
+                 retryable: bool = False, retry_after: float | None = None):
+        super().__init__(message, hint)
+        self.kind = kind
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class AnswersExhausted(BackendError):
+    """A scripted or replay backend has no answer left to give."""
+
+    def __init__(self, message: str):
+        super().__init__(message, kind="exhausted", retryable=False)
+
+
+class SandboxError(PromptpoError):
+    """The sandbox itself (not the candidate) is broken: missing image, cannot start a worker."""
+
+    exit_code = 1
+
+
+class RunStoreError(PromptpoError):
+    """A run folder is missing, corrupt or not writable."""

@@ -1,0 +1,178 @@
+"""Running a candidate: N episodes in lock-step on the host, actions from the sandboxed worker.
+
+The simulator, reward and success flag live only here, in the trusted host process. The worker
+sees observations and answers with actions, which are checked (finite, right shape, in range)
+before they touch the simulator.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from promptpo.digest import EpisodeDigest, Recorder
+from promptpo.envspec import EnvSpec, Episode
+from promptpo.isolation.base import Limits, Sandbox
+from promptpo.isolation.session import PolicySession
+from promptpo.outcome import CandidateFault, Outcome
+
+
+@dataclass
+class EpisodeResult:
+    index: int
+    seed: int
+    extras: dict[str, Any]
+    episode_return: float = 0.0
+    length: int = 0
+    success: bool | None = None
+    success_step: int | None = None
+    terminated: bool = False
+    truncated: bool = False
+    completed: bool = False
+    digest: EpisodeDigest = field(default_factory=EpisodeDigest)
+
+
+@dataclass
+class Fault:
+    outcome: Outcome
+    message: str
+    traceback: str = ""
+    episode: int | None = None
+    step: int | None = None
+
+
+@dataclass
+class Evaluation:
+    outcome: Outcome
+    episodes: list[EpisodeResult]
+    env_steps: int
+    wall_time_s: float
+    fault: Fault | None = None
+    output: str = ""
+    output_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+    @property
+    def returns(self) -> list[float]:
+        return [e.episode_return for e in self.episodes if e.completed]
+
+    @property
+    def mean_return(self) -> float | None:
+        return float(np.mean(self.returns)) if self.returns else None
+
+    @property
+    def std_return(self) -> float | None:
+        return float(np.std(self.returns)) if self.returns else None
+
+    @property
+    def success_rate(self) -> float | None:
+        flags = [e.success for e in self.episodes if e.completed and e.success is not None]
+        return float(np.mean(flags)) if flags else None
+
+    def rank_key(self) -> tuple[float, float]:
+        """Higher is better: success rate first (where defined), then mean return."""
+        if not self.ok or self.mean_return is None:
+            return (float("-inf"), float("-inf"))
+        return (self.success_rate if self.success_rate is not None else 0.0, self.mean_return)
+
+
+class EnvPool:
+    """Host-side simulators, made once per run and reused by every candidate."""
+
+    def __init__(self, spec: EnvSpec, seed: int):
+        self.spec, self.seed = spec, seed
+        self.envs: list[Any] = []
+
+    def take(self, n: int) -> list[Any]:
+        while len(self.envs) < n:
+            self.envs.append(self.spec.make_env(self.seed))
+        return self.envs[:n]
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+        self.envs.clear()
+
+
+class Evaluator:
+    def __init__(self, spec: EnvSpec, sandbox: Sandbox, limits: Limits, pool: EnvPool):
+        self.spec, self.sandbox, self.limits, self.pool = spec, sandbox, limits, pool
+
+    def evaluate(self, code: str, episodes: list[Episode], limits: Limits | None = None) -> Evaluation:
+        started = time.monotonic()
+        envs = self.pool.take(len(episodes))
+        results = [EpisodeResult(e.index, e.seed, dict(e.extras)) for e in episodes]
+        recorders = [Recorder(self.spec) for _ in episodes]
+        steps, fault, output = 0, None, ("", 0)
+        session = None
+        try:
+            session = PolicySession(self.sandbox, limits or self.limits, self.spec.action)
+            session.load(code)
+            obs = []
+            for env, episode, rec in zip(envs, episodes, recorders):
+                o, _ = self.spec.reset(env, episode)
+                rec.observe(o, 0)
+                obs.append(o)
+            active = list(range(len(episodes)))
+            session.reset(active, episodes[0].seed)
+            while active:
+                batch = self._stack([obs[i] for i in active])
+                actions = session.act(active, batch)
+                for action, i in zip(actions, active):
+                    result, rec = results[i], recorders[i]
+                    value, clipped = self._check_action(action, i, result.length)
+                    rec.act(value, clipped)
+                    o, reward, terminated, truncated, info = envs[i].step(value)
+                    steps += 1
+                    result.length += 1
+                    result.episode_return += float(reward)
+                    rec.reward(float(reward), result.length)
+                    rec.observe(o, result.length)
+                    obs[i] = o
+                    if self.spec.is_success is not None:
+                        if self.spec.is_success(info, float(reward), bool(terminated)) and result.success_step is None:
+                            result.success_step = result.length
+                        result.success = result.success_step is not None
+                    if terminated or truncated or result.length >= self.spec.horizon:
+                        result.terminated, result.truncated = bool(terminated), not terminated
+                        result.completed = True
+                active = [i for i in active if not results[i].completed]
+        except CandidateFault as err:
+            episode = err.env if err.env is not None else None
+            step = results[episode].length if episode is not None and episode < len(results) else None
+            fault = Fault(err.outcome, err.message, err.traceback, episode, step)
+        finally:
+            if session is not None:
+                session.close()
+                output = session.output()
+        for result, rec in zip(results, recorders):
+            result.digest = rec.finish()
+        return Evaluation(outcome=fault.outcome if fault else Outcome.OK, episodes=results, env_steps=steps,
+                          wall_time_s=time.monotonic() - started, fault=fault, output=output[0],
+                          output_bytes=output[1])
+
+    def _stack(self, observations: list[Any]) -> dict[str, np.ndarray]:
+        encoded = [self.spec.encode_obs(o) for o in observations]
+        return {name: np.stack([e[name] for e in encoded]) for name in encoded[0]}
+
+    def _check_action(self, action: np.ndarray, episode: int, step: int) -> tuple[Any, bool]:
+        spec = self.spec.action
+        where = f"in episode {episode} at step {step}"
+        if not np.all(np.isfinite(action)):
+            raise CandidateFault(Outcome.INVALID_ACTION, f"act returned a non-finite action {action.tolist()} {where}",
+                                 env=episode)
+        if spec.kind == "discrete":
+            value = float(action)
+            if value != int(value) or not 0 <= value < spec.n:
+                raise CandidateFault(Outcome.INVALID_ACTION, f"act returned {value:g} {where}; expected an int in "
+                                     f"[0, {spec.n - 1}]", env=episode)
+            return int(value), False
+        low, high = np.reshape(spec.low, spec.shape), np.reshape(spec.high, spec.shape)
+        clipped = np.clip(action, low, high)
+        return clipped.astype(np.float32), bool(np.any(clipped != action))

@@ -1,0 +1,112 @@
+"""From an LLM answer to checked code: take the code block, parse it, find the entry point,
+and record static findings. Nothing here runs the code."""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+from promptpo.outcome import Outcome
+
+ALLOWED_IMPORTS = frozenset({"numpy", "math", "random", "collections", "itertools", "functools", "heapq"})
+RISKY_CALLS = frozenset({"eval", "exec", "open", "__import__", "compile", "globals", "locals", "vars",
+                         "getattr", "setattr", "delattr", "breakpoint", "input"})
+FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    """import, call, dunder, global_state"""
+    line: int
+    detail: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.detail}"
+
+
+@dataclass
+class Extracted:
+    code: str
+    outcome: Outcome
+    message: str = ""
+    entry: str = ""
+    """``Policy`` or ``act``."""
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+
+def code_blocks(answer: str) -> list[str]:
+    blocks = [(lang.lower(), body) for lang, body in FENCE.findall(answer)]
+    python = [body for lang, body in blocks if lang in ("python", "py", "python3")]
+    return python or [body for lang, body in blocks if lang == ""]
+
+
+def extract(answer: str) -> Extracted:
+    blocks = code_blocks(answer)
+    if not blocks:
+        stripped = answer.strip()
+        if not stripped:
+            return Extracted("", Outcome.NO_CODE, "the answer was empty")
+        if _parses(stripped) and ("def act" in stripped or "class Policy" in stripped):
+            blocks = [stripped]
+        else:
+            return Extracted("", Outcome.NO_CODE, "the answer has no ```python code block")
+    # Prefer the last block that defines an entry point (answers often show a snippet first).
+    chosen = next((b for b in reversed(blocks) if "def act" in b), blocks[-1])
+    code = chosen.strip("\n") + "\n"
+    try:
+        tree = ast.parse(code, filename="policy.py")
+    except SyntaxError as err:
+        line = (err.text or "").rstrip()
+        return Extracted(code, Outcome.SYNTAX_ERROR, f"SyntaxError: {err.msg} (line {err.lineno}: {line.strip()!r})")
+    entry = entry_point(tree)
+    if entry is None:
+        return Extracted(code, Outcome.NO_ENTRY_POINT,
+                         "the code defines neither a Policy class with an act(self, obs) method nor an act(obs) function",
+                         findings=findings(tree))
+    return Extracted(code, Outcome.OK, entry=entry, findings=findings(tree))
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except SyntaxError:
+        return False
+    return True
+
+
+def entry_point(tree: ast.Module) -> str | None:
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == "Policy":
+            if any(isinstance(f, ast.FunctionDef) and f.name == "act" for f in node.body):
+                return "Policy"
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "act":
+            return "act"
+    return None
+
+
+def findings(tree: ast.Module) -> list[Finding]:
+    """Static observations an auditor wants to see; they do not stop the candidate."""
+    found: list[Finding] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] not in ALLOWED_IMPORTS:
+                    found.append(Finding("import", node.lineno, f"imports {alias.name} (outside the allowed set)"))
+        elif isinstance(node, ast.ImportFrom):
+            module = (node.module or "").split(".")[0]
+            if node.level or module not in ALLOWED_IMPORTS:
+                found.append(Finding("import", node.lineno, f"imports from {node.module or '.'} (outside the allowed set)"))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in RISKY_CALLS:
+            found.append(Finding("call", node.lineno, f"calls {node.func.id}()"))
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr.endswith("__"):
+            found.append(Finding("dunder", node.lineno, f"accesses attribute {node.attr}"))
+        elif isinstance(node, ast.Global):
+            found.append(Finding("global_state", node.lineno, f"rebinds module globals {', '.join(node.names)}"))
+    return sorted(set(found), key=lambda f: (f.line, f.kind, f.detail))

@@ -1,0 +1,121 @@
+"""What the model is told about earlier candidates: scores, episodes, digests, errors.
+
+Numbers are turned into short lines here; the templates in prompts/ only lay them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from promptpo.candidate import Candidate
+from promptpo.digest import EpisodeDigest, Track
+from promptpo.envspec import EnvSpec
+from promptpo.evaluate import EpisodeResult, Evaluation
+
+MAX_TRACEBACK = 3000
+MAX_OUTPUT = 1500
+
+
+@dataclass
+class Feedback:
+    id: str
+    parent: str | None
+    kind: str
+    outcome: str
+    score: str
+    """One line: mean ± std return, success rate; or why there is no score."""
+    code: str
+    episodes: list[str] = field(default_factory=list)
+    digest: list[str] = field(default_factory=list)
+    error: str = ""
+    traceback: str = ""
+    output: str = ""
+    findings: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    """BEST, PARENT, LATEST, ... shown next to the id."""
+
+
+def score_line(evaluation: Evaluation | None, has_success: bool) -> str:
+    if evaluation is None or evaluation.mean_return is None:
+        return "no score"
+    text = f"mean return {evaluation.mean_return:.2f} ± {evaluation.std_return:.2f} over {len(evaluation.returns)} episodes"
+    if has_success and evaluation.success_rate is not None:
+        text += f", success rate {evaluation.success_rate:.2f}"
+    return text
+
+
+def episode_line(spec: EnvSpec, ep: EpisodeResult) -> str:
+    extras = "".join(f", {k} {v}" for k, v in ep.extras.items())
+    ending = ("terminated" if ep.terminated else "time limit") if ep.completed else "not finished"
+    text = f"episode {ep.index} (seed {ep.seed}{extras}): return {ep.episode_return:.2f}, {ep.length} steps, {ending}"
+    if spec.has_success and ep.completed:
+        text += f", success at step {ep.success_step}" if ep.success else ", no success"
+    return text
+
+
+def _track(name: str, t: Track) -> str:
+    text = f"{name} {_fmt(t.start)} -> {_fmt(t.end)}"
+    if t.min is not None and t.min != t.max:
+        text += f" (min {_fmt(t.min)} at step {t.min_step}, max {_fmt(t.max)} at step {t.max_step})"
+    return text
+
+
+def _fmt(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:.3g}" for v in value) + "]"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def digest_lines(spec: EnvSpec, ep: EpisodeResult) -> list[str]:
+    d: EpisodeDigest = ep.digest
+    lines = [f"episode {ep.index}:"]
+    if d.derived:
+        lines.append("  key quantities: " + "; ".join(_track(k, t) for k, t in d.derived.items()))
+        for name, t in d.derived.items():
+            if t.min is not None and 0 < t.min_step < ep.length and t.end > 1.5 * t.min + 1e-3:
+                lines.append(f"  {name} was smallest ({_fmt(t.min)}) at step {t.min_step}, then grew to {_fmt(t.end)}")
+    if d.fields:
+        lines.append("  observation: " + "; ".join(_track(k, t) for k, t in d.fields.items()))
+    lines.append(f"  reward: first {d.reward_first}, last {d.reward_last}, max {d.reward_max} at step {d.reward_max_step}")
+    if d.action_counts:
+        names = spec.action.meanings
+        counts = ", ".join(f"{names[a] if a < len(names) else a}: {n}" for a, n in sorted(d.action_counts.items()))
+        lines.append(f"  actions taken: {counts}")
+    elif d.action_mean:
+        lines.append(f"  actions: mean {_fmt(d.action_mean)}, std {_fmt(d.action_std)}, "
+                     f"min {_fmt(d.action_min)}, max {_fmt(d.action_max)}")
+        if d.clipped_steps:
+            lines.append(f"  {d.clipped_steps} of {ep.length} actions were outside the bounds and got clipped")
+    return lines
+
+
+def notable_episodes(evaluation: Evaluation) -> list[EpisodeResult]:
+    """The worst and the best episode (failed ones first): where to look for what went wrong."""
+    eps = [e for e in evaluation.episodes if e.length > 0]
+    if not eps:
+        return []
+    key = lambda e: ((e.success is not False), e.episode_return)  # noqa: E731
+    worst, best = min(eps, key=key), max(eps, key=key)
+    return [worst] if worst is best else [worst, best]
+
+
+def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) -> Feedback:
+    ev = candidate.evaluation
+    fb = Feedback(id=candidate.id, parent=candidate.parent, kind=candidate.kind, outcome=str(candidate.outcome),
+                  score=score_line(ev, spec.has_success) if candidate.scored else f"no score ({candidate.outcome})",
+                  code=candidate.code, error=candidate.error, labels=list(labels or []),
+                  findings=[str(f) for f in candidate.extracted.findings])
+    if ev is not None:
+        fb.episodes = [episode_line(spec, e) for e in ev.episodes if e.length > 0]
+        for ep in notable_episodes(ev):
+            fb.digest += digest_lines(spec, ep)
+        if ev.fault is not None:
+            where = ""
+            if ev.fault.episode is not None:
+                where = f" (episode {ev.fault.episode}, step {ev.fault.step})"
+            fb.error = ev.fault.message + where
+            fb.traceback = ev.fault.traceback[-MAX_TRACEBACK:]
+        if ev.output:
+            fb.output = ev.output[:MAX_OUTPUT] + ("\n... (output truncated)" if len(ev.output) > MAX_OUTPUT or
+                                                   ev.output_bytes > len(ev.output) else "")
+    return fb

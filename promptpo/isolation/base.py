@@ -1,0 +1,236 @@
+"""The one interface every isolation backend implements, and the pipe plumbing they share.
+
+A :class:`Sandbox` starts :class:`Worker` processes. A worker is a byte channel to one fresh
+``sandbox/worker.py`` process: frames go in on its stdin, come back on its stdout, and whatever
+the candidate prints arrives on stderr, kept in a capped buffer. Reads and writes take a
+deadline; past it the caller kills the worker. Nothing here interprets frames (see session.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one candidate's worker."""
+
+    act_timeout_s: float = 5.0
+    """Wall time allowed per act() call; a lock-step batch of k episodes gets k times this."""
+    load_timeout_s: float = 30.0
+    """Wall time to start the worker and run the code's top level."""
+    candidate_wall_s: float = 600.0
+    """Wall time for the whole evaluation of one candidate."""
+    candidate_cpu_s: int = 300
+    """CPU seconds the worker may use over one candidate (RLIMIT_CPU)."""
+    memory_mb: int = 1024
+    """Address-space limit of the worker (RLIMIT_AS)."""
+    output_bytes: int = 64 * 1024
+    """How much of what the code prints is kept; the rest is counted and dropped."""
+    output_hard_bytes: int = 16 * 1024 * 1024
+    """Printing more than this stops the candidate (output_limit)."""
+    file_size_mb: int = 16
+    """Largest file the code may write in its scratch space (RLIMIT_FSIZE, tmpfs size)."""
+    open_files: int = 64
+    """Open file descriptors (RLIMIT_NOFILE)."""
+
+    def worker_args(self) -> str:
+        """The limits the worker applies to itself before any candidate code arrives."""
+        return json.dumps({"cpu_s": self.candidate_cpu_s, "memory_mb": self.memory_mb,
+                           "file_size_mb": self.file_size_mb, "open_files": self.open_files})
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class WorkerDied(Exception):
+    """The worker closed its stdout: it exited or was killed."""
+
+
+class Worker(ABC):
+    """A started worker process seen as a byte channel."""
+
+    @abstractmethod
+    def write(self, data: bytes, deadline: float) -> None: ...
+
+    @abstractmethod
+    def read_exact(self, n: int, deadline: float) -> bytes:
+        """Raise TimeoutError past the deadline, WorkerDied on end of stream."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Stop the worker and everything it started, now."""
+
+    @abstractmethod
+    def exit_description(self) -> str:
+        """How the process ended, e.g. 'killed by SIGXCPU' (after kill or end of stream)."""
+
+    @abstractmethod
+    def exit_signal(self) -> int | None: ...
+
+    @abstractmethod
+    def output(self) -> tuple[str, int]:
+        """(kept text of what the code printed, total bytes printed)."""
+
+    @property
+    @abstractmethod
+    def output_overflowed(self) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None:
+        """Kill if still running and release pipes; safe to call twice."""
+
+
+class Sandbox(ABC):
+    name: str
+
+    @abstractmethod
+    def start(self, limits: Limits) -> Worker: ...
+
+    def describe(self) -> str:
+        """One line for run.json and the display: what isolation is in force."""
+        return self.name
+
+    @property
+    def isolated(self) -> bool:
+        """False when the sandbox runs without network and file isolation."""
+        return True
+
+    def close(self) -> None:
+        """Release what the backend holds for the run (containers, temp folders)."""
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class OutputTap(threading.Thread):
+    """Drains a pipe into a capped buffer; past the hard cap it calls ``on_overflow`` once."""
+
+    def __init__(self, fd: int, keep: int, hard: int, on_overflow):
+        super().__init__(daemon=True)
+        self.fd, self.keep, self.hard, self.on_overflow = fd, keep, hard, on_overflow
+        self.buffer = bytearray()
+        self.total = 0
+        self.overflowed = False
+
+    def run(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.total += len(chunk)
+            if len(self.buffer) < self.keep:
+                self.buffer += chunk[: self.keep - len(self.buffer)]
+            if self.total > self.hard and not self.overflowed:
+                self.overflowed = True
+                self.on_overflow()
+
+    def text(self) -> str:
+        return self.buffer.decode("utf-8", errors="replace")
+
+
+class PipeWorker(Worker):
+    """A worker behind a subprocess.Popen whose stdin/stdout/stderr are pipes.
+
+    The process must lead its own process group (``start_new_session=True``) so that ``kill``
+    reaches everything it started that stayed in the group.
+    """
+
+    def __init__(self, proc: subprocess.Popen, limits: Limits):
+        self.proc = proc
+        self._in = proc.stdin.fileno()
+        self._out = proc.stdout.fileno()
+        os.set_blocking(self._in, False)
+        self._tap = OutputTap(proc.stderr.fileno(), limits.output_bytes, limits.output_hard_bytes, self.kill)
+        self._tap.start()
+        self._killed = False
+
+    def write(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            _, ready, _ = select.select([], [self._in], [], remaining)
+            if not ready:
+                continue
+            try:
+                view = view[os.write(self._in, view):]
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, OSError):
+                raise WorkerDied from None
+
+    def read_exact(self, n: int, deadline: float) -> bytes:
+        chunks, left = [], n
+        while left:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self._out], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(self._out, min(left, 1 << 20))
+            if not chunk:
+                raise WorkerDied
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def kill(self) -> None:
+        self._killed = True
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _wait(self) -> int | None:
+        try:
+            return self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.proc.wait(timeout=5)
+
+    def exit_signal(self) -> int | None:
+        code = self._wait()
+        return -code if code is not None and code < 0 else None
+
+    def exit_description(self) -> str:
+        code = self._wait()
+        if code is None:
+            return "still running"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
+    def output(self) -> tuple[str, int]:
+        self._tap.join(timeout=2)
+        return self._tap.text(), self._tap.total
+
+    @property
+    def output_overflowed(self) -> bool:
+        return self._tap.overflowed
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        self._wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            try:
+                stream.close()
+            except OSError:
+                pass

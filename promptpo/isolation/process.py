@@ -1,0 +1,123 @@
+"""The ``process`` sandbox: a worker process under bubblewrap, or a plain subprocess as fallback.
+
+Under bubblewrap the worker gets new user, pid, network, ipc, uts and cgroup namespaces, a
+cleared environment, no capabilities, a new session, read-only binds of only the Python
+runtime, numpy and the worker script, and a fresh size-capped tmpfs as its only writable place;
+it dies with its parent. In both modes the worker lowers its own rlimits (CPU, address space,
+file size, open files) before any candidate code arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from functools import cache
+from pathlib import Path
+
+from promptpo.errors import SandboxError
+from promptpo.isolation.base import Limits, PipeWorker, Sandbox, Worker
+from promptpo.resources import data_dir
+
+log = logging.getLogger(__name__)
+
+SANDBOX_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "LANG": "C.UTF-8", "HOME": "/tmp"}
+NO_ISOLATION_WARNING = ("bubblewrap (bwrap) is not usable here: candidates run as plain subprocesses with "
+                        "rlimits and a scrubbed environment, but NETWORK AND FILE ISOLATION ARE OFF. "
+                        "Install bubblewrap (apt-get install bubblewrap) or use --sandbox docker.")
+
+
+@cache
+def numpy_paths() -> tuple[Path, ...]:
+    """numpy's package folder and, for wheels, its bundled libraries folder."""
+    import numpy
+
+    package = Path(numpy.__file__).resolve().parent
+    return tuple(p for p in (package, package.parent / "numpy.libs") if p.is_dir())
+
+
+@cache
+def bwrap_problem() -> str | None:
+    """Why bubblewrap cannot be used here, or None when it works."""
+    binary = shutil.which("bwrap")
+    if binary is None:
+        return "bwrap is not installed"
+    probe = subprocess.run([binary, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                           capture_output=True, text=True, timeout=30)
+    if probe.returncode != 0:
+        return f"bwrap cannot create namespaces here: {probe.stderr.strip().splitlines()[-1:] or probe.returncode}"
+    return None
+
+
+class ProcessSandbox(Sandbox):
+    name = "process"
+
+    def __init__(self, use_bwrap: bool | None = None):
+        problem = bwrap_problem()
+        if use_bwrap and problem:
+            raise SandboxError(f"bubblewrap was requested but {problem}", "install bubblewrap or drop the option")
+        self.use_bwrap = problem is None if use_bwrap is None else use_bwrap
+        self.problem = problem
+        self.python = Path(os.path.realpath(sys.executable))
+        self.worker_dir = data_dir("sandbox")
+        self._scratch: list[str] = []
+        if not self.use_bwrap:
+            log.warning(NO_ISOLATION_WARNING)
+
+    @property
+    def isolated(self) -> bool:
+        return self.use_bwrap
+
+    def describe(self) -> str:
+        if self.use_bwrap:
+            return "process (bubblewrap: no network, read-only runtime, private tmpfs, rlimits)"
+        return f"process (NO bubblewrap: {self.problem or 'disabled'}; network and file isolation OFF, rlimits only)"
+
+    def start(self, limits: Limits) -> Worker:
+        if self.use_bwrap:
+            argv, env, cwd = self._bwrap_argv(limits), {}, "/"
+        else:
+            cwd = tempfile.mkdtemp(prefix="promptpo-scratch-")
+            self._scratch.append(cwd)
+            argv = [str(self.python), "-I", "-S", str(self.worker_dir / "worker.py"), limits.worker_args(),
+                    *sorted({str(p.parent) for p in numpy_paths()})]
+            env = dict(SANDBOX_ENV, HOME=cwd)
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=env, cwd=cwd, start_new_session=True, close_fds=True)
+        except OSError as err:
+            raise SandboxError(f"cannot start the sandbox worker: {err}") from None
+        return PipeWorker(proc, limits)
+
+    def _bwrap_argv(self, limits: Limits) -> list[str]:
+        prefix = Path(sys.base_prefix).resolve()
+        args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+                "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534", "--hostname", "sandbox"]
+        for path in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc/ld.so.cache"):
+            if os.path.exists(path):
+                args += ["--ro-bind", path, path]
+        if not str(prefix).startswith("/usr"):
+            args += ["--ro-bind", str(prefix), str(prefix)]
+        # Hide the interpreter's own site-packages: the worker needs numpy and nothing else.
+        for key in ("purelib", "platlib"):
+            site = Path(sysconfig.get_paths(vars={"base": str(prefix), "platbase": str(prefix)})[key])
+            if site.is_dir() and site.is_relative_to(prefix):
+                args += ["--tmpfs", str(site)]
+        for path in numpy_paths():
+            args += ["--ro-bind", str(path), f"/sandbox/lib/{path.name}"]
+        args += ["--ro-bind", str(self.worker_dir), "/sandbox/worker",
+                 "--proc", "/proc", "--dev", "/dev",
+                 "--size", str(limits.file_size_mb * 1024 * 1024), "--tmpfs", "/tmp", "--chdir", "/tmp"]
+        for key, value in SANDBOX_ENV.items():
+            args += ["--setenv", key, value]
+        return args + [str(self.python), "-I", "-S", "/sandbox/worker/worker.py", limits.worker_args(), "/sandbox/lib"]
+
+    def close(self) -> None:
+        for path in self._scratch:
+            shutil.rmtree(path, ignore_errors=True)
+        self._scratch.clear()

@@ -1,0 +1,127 @@
+"""The host's side of the worker protocol: load code, reset episodes, ask for action batches.
+
+Every failure of the candidate becomes a :class:`CandidateFault` with the right outcome; the
+worker is killed on any fault so a misbehaving candidate never outlives its evaluation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import sys
+import time
+from functools import cache
+from types import ModuleType
+
+import numpy as np
+
+from promptpo.envspec import ActionSpec
+from promptpo.isolation.base import Limits, Sandbox, Worker, WorkerDied
+from promptpo.outcome import CandidateFault, Outcome
+from promptpo.resources import data_dir
+
+MAX_REPLY_PAYLOAD = 64 * 1024 * 1024
+
+
+@cache
+def wire() -> ModuleType:
+    """sandbox/wire.py, the one implementation of the frame format, loaded from its file."""
+    spec = importlib.util.spec_from_file_location("promptpo_sandbox_wire", data_dir("sandbox") / "wire.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ERROR_OUTCOMES = {"MemoryError": Outcome.MEMORY, "InvalidAction": Outcome.INVALID_ACTION,
+                  "LoadError": Outcome.NO_ENTRY_POINT, "ProtocolError": Outcome.PROTOCOL_ERROR}
+
+
+class PolicySession:
+    """One candidate's code running in one fresh worker."""
+
+    def __init__(self, sandbox: Sandbox, limits: Limits, action: ActionSpec):
+        self.limits = limits
+        self.action = action
+        self.started = time.monotonic()
+        self.worker: Worker = sandbox.start(limits)
+
+    def __enter__(self) -> PolicySession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.worker.write(wire().encode({"op": "exit"}), time.monotonic() + 0.5)
+        except (TimeoutError, WorkerDied, OSError):
+            pass
+        self.worker.close()
+
+    def output(self) -> tuple[str, int]:
+        return self.worker.output()
+
+    def load(self, code: str) -> None:
+        action = {"kind": self.action.kind, "n": self.action.n, "shape": list(self.action.shape)}
+        self._request({"op": "load", "code": code, "action": action}, None, self.limits.load_timeout_s, "loading the code")
+
+    def reset(self, envs: list[int], seed: int) -> None:
+        self._request({"op": "reset", "envs": envs, "seed": seed}, None, self.limits.act_timeout_s * max(1, len(envs)),
+                      "reset()")
+
+    def act(self, envs: list[int], obs: dict[str, np.ndarray]) -> np.ndarray:
+        _, arrays = self._request({"op": "act", "envs": envs}, obs, self.limits.act_timeout_s * max(1, len(envs)), "act()")
+        actions = arrays.get("action")
+        expected = (len(envs), *((self.action.shape) if self.action.kind == "box" else ()))
+        if actions is None or actions.shape != expected or actions.dtype != np.float64:
+            raise self._fault(Outcome.PROTOCOL_ERROR, f"worker sent actions of shape "
+                              f"{None if actions is None else actions.shape}, expected {expected}")
+        return actions
+
+    def _request(self, header: dict, arrays: dict | None, timeout: float, what: str) -> tuple[dict, dict]:
+        now = time.monotonic()
+        budget_end = self.started + self.limits.candidate_wall_s
+        deadline = min(now + timeout, budget_end)
+        w = wire()
+        try:
+            self.worker.write(w.encode(header, arrays), deadline)
+            prefix = self.worker.read_exact(w.PREFIX.size, deadline)
+            header_len, payload_len = w.split_prefix(prefix, MAX_REPLY_PAYLOAD)
+            reply, reply_arrays = w.decode(self.worker.read_exact(header_len, deadline),
+                                           self.worker.read_exact(payload_len, deadline))
+        except TimeoutError:
+            if deadline >= budget_end:
+                raise self._fault(Outcome.TIMEOUT, f"the candidate used up its wall-time budget of "
+                                  f"{self.limits.candidate_wall_s:g} s (during {what})") from None
+            raise self._fault(Outcome.TIMEOUT, f"{what} did not return within {timeout:g} s") from None
+        except WorkerDied:
+            raise self._died(what) from None
+        except w.WireError as err:
+            raise self._fault(Outcome.PROTOCOL_ERROR, f"the worker broke the protocol during {what}: {err}") from None
+        if reply.get("ok") is True:
+            return reply, reply_arrays
+        error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+        kind = str(error.get("type", "Error"))
+        outcome = ERROR_OUTCOMES.get(kind, Outcome.CRASHED)
+        message = f"{kind}: {error.get('message', '')}" if outcome is not Outcome.NO_ENTRY_POINT else str(error.get("message"))
+        env = error.get("env") if isinstance(error.get("env"), int) else None
+        raise self._fault(outcome, message, str(error.get("traceback", ""))[-8000:], env)
+
+    def _died(self, what: str) -> CandidateFault:
+        if self.worker.output_overflowed:
+            return self._fault(Outcome.OUTPUT_LIMIT, f"the code printed more than "
+                               f"{self.limits.output_hard_bytes // (1024 * 1024)} MiB and was stopped")
+        how = self.worker.exit_description()
+        sig = self.worker.exit_signal()
+        if sig == signal.SIGXCPU or (sig == signal.SIGKILL and time.monotonic() - self.started >= self.limits.candidate_cpu_s):
+            return self._fault(Outcome.CPU_LIMIT, f"the worker used up its CPU budget of "
+                               f"{self.limits.candidate_cpu_s} s during {what} ({how})")
+        text, _ = self.worker.output()
+        if "MemoryError" in text[-2000:]:
+            return self._fault(Outcome.MEMORY, f"the worker ran out of memory ({self.limits.memory_mb} MiB) during {what}")
+        return self._fault(Outcome.CRASHED, f"the worker process {how} during {what}", text[-4000:])
+
+    def _fault(self, outcome: Outcome, message: str, tb: str = "", env: int | None = None) -> CandidateFault:
+        self.worker.kill()
+        return CandidateFault(outcome, message, tb, env)

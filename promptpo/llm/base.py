@@ -1,0 +1,104 @@
+"""The one seam to language models: ``Backend.complete(request) -> Completion``."""
+
+from __future__ import annotations
+
+import os
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    """system, user or assistant"""
+    content: str
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Generation and transport settings for every call of a run."""
+
+    temperature: float = 0.8
+    max_tokens: int = 4096
+    timeout_s: float = 120.0
+    """Per-request timeout; a request that hangs longer is retried."""
+    api_base: str | None = None
+    """Base URL of the provider or of a compatible server (Ollama, vLLM, a proxy)."""
+    max_attempts: int = 6
+    """Attempts per call, including the first, for retryable failures."""
+    max_wait_s: float = 60.0
+    """Longest backoff between attempts (a Retry-After header is honoured up to this)."""
+
+    def public(self) -> dict:
+        """What is safe to record: everything, with credentials stripped from the URL."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, "timeout_s": self.timeout_s,
+                "api_base": strip_credentials(self.api_base), "max_attempts": self.max_attempts,
+                "max_wait_s": self.max_wait_s}
+
+
+@dataclass(frozen=True)
+class Request:
+    messages: tuple[Message, ...]
+    params: GenParams
+    call_index: int = 1
+    """Number of this call in the run, counted from 1 (names the files llm/NNNN.*)."""
+    prompt_path: Path | None = None
+    """Where the run recorded the prompt (the manual backend points the person at it)."""
+    response_path: Path | None = None
+    """Where the answer will be recorded (the manual backend waits for it there)."""
+    deadline: float | None = None
+    """time.monotonic() by which the run's time budget ends, if it has one."""
+
+
+@dataclass
+class Completion:
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    """None when the price of the model is unknown."""
+    latency_s: float = 0.0
+    finish_reason: str | None = None
+    attempts: int = 1
+    extra: dict = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """Adding a provider is one new subclass in one new file."""
+
+    name: str = "backend"
+
+    def __init__(self, model: str):
+        self.model = model
+
+    @abstractmethod
+    def complete(self, request: Request) -> Completion: ...
+
+    def check(self) -> None:
+        """Raise ConfigError before the run starts if the backend cannot work (e.g. no API key)."""
+
+    def estimate_cost(self, prompt_chars: int, max_tokens: int) -> float | None:
+        """Upper bound of one call's cost in USD, or None when the price is unknown."""
+        return None
+
+    @property
+    def label(self) -> str:
+        return self.model
+
+
+def strip_credentials(url: str | None) -> str | None:
+    return re.sub(r"//[^/@]+@", "//***@", url) if url else url
+
+
+SECRET_ENV = re.compile(r"(API_KEY|_TOKEN|_SECRET|PASSWORD)$")
+
+
+def redact(text: str) -> str:
+    """Replace the values of secret-looking environment variables (API keys) with ***."""
+    for name, value in os.environ.items():
+        if SECRET_ENV.search(name) and len(value) >= 8 and value in text:
+            text = text.replace(value, "***")
+    return text

@@ -1,0 +1,40 @@
+"""How a candidate's evaluation ended, and the fault that carries a bad ending to the loop."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    NO_CODE = "no_code"                # the answer held no code block
+    SYNTAX_ERROR = "syntax_error"
+    NO_ENTRY_POINT = "no_entry_point"  # neither a Policy class with act() nor an act() function
+    CRASHED = "crashed"                # the code raised, or the worker died
+    TIMEOUT = "timeout"                # an act call or the whole candidate ran past its wall time
+    CPU_LIMIT = "cpu_limit"
+    MEMORY = "memory"
+    OUTPUT_LIMIT = "output_limit"      # printed far more than the output cap
+    INVALID_ACTION = "invalid_action"  # NaN/inf, wrong shape or out-of-range discrete action
+    PROTOCOL_ERROR = "protocol_error"  # the worker broke the wire protocol
+    SANDBOX_ERROR = "sandbox_error"    # the sandbox itself failed (not the candidate's fault)
+
+    @property
+    def is_limit(self) -> bool:
+        return self in (Outcome.TIMEOUT, Outcome.CPU_LIMIT, Outcome.MEMORY, Outcome.OUTPUT_LIMIT)
+
+    @property
+    def needs_repair(self) -> bool:
+        """The candidate could not be scored as written: the model gets a repair prompt."""
+        return self is not Outcome.OK
+
+
+class CandidateFault(Exception):
+    """The candidate (not the host) failed; recorded on the candidate and fed back to the model."""
+
+    def __init__(self, outcome: Outcome, message: str, traceback: str = "", env: int | None = None):
+        super().__init__(message)
+        self.outcome = outcome
+        self.message = message
+        self.traceback = traceback
+        self.env = env

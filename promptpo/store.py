@@ -1,0 +1,167 @@
+"""The run folder, written as things happen: atomic file writes and an append-only event log.
+
+``runs/<run-id>/`` holds run.json, events.jsonl, llm/NNNN.{prompt.md,response.md,json},
+candidates/<id>.{py,json}, best.py and summary.json. Each file is complete whenever it exists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promptpo.candidate import Candidate
+from promptpo.errors import ConfigError, RunStoreError
+from promptpo.llm.base import Completion, redact
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(_plain(value), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class RunStore:
+    def __init__(self, root: Path):
+        self.root = root
+
+    @classmethod
+    def create(cls, out: Path, run_id: str) -> RunStore:
+        root = out / run_id
+        try:
+            (root / "llm").mkdir(parents=True, exist_ok=False)
+            (root / "candidates").mkdir()
+            probe = root / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except FileExistsError:
+            raise ConfigError(f"run folder {root} already exists", "choose another --out or remove it") from None
+        except OSError as err:
+            raise ConfigError(f"cannot write the run folder under {out}: {err.strerror}",
+                              "choose a writable folder with --out") from None
+        return cls(root)
+
+    @classmethod
+    def open(cls, path: Path) -> RunStore:
+        if not (path / "run.json").is_file():
+            raise RunStoreError(f"{path} is not a promptpo run folder (no run.json)", "run `promptpo runs` to list runs")
+        return cls(path)
+
+    # -- generic -------------------------------------------------------------------------
+    def write_json(self, rel: str, data: Any) -> Path:
+        path = self.root / rel
+        atomic_write(path, to_json(data))
+        return path
+
+    def write_text(self, rel: str, text: str) -> Path:
+        path = self.root / rel
+        atomic_write(path, text)
+        return path
+
+    def read_json(self, rel: str) -> Any:
+        path = self.root / rel
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunStoreError(f"{path} is missing", "the run folder is incomplete") from None
+        except json.JSONDecodeError as err:
+            raise RunStoreError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})",
+                                "the run folder is corrupt") from None
+
+    def event(self, name: str, /, **data: Any) -> None:
+        line = json.dumps(_plain({"t": now_iso(), "event": name, **data}), ensure_ascii=False, default=str)
+        with open(self.root / "events.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(redact(line) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def events(self) -> list[dict]:
+        path = self.root / "events.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    # -- LLM calls -----------------------------------------------------------------------
+    def prompt_path(self, call: int) -> Path:
+        return self.root / "llm" / f"{call:04d}.prompt.md"
+
+    def response_path(self, call: int) -> Path:
+        return self.root / "llm" / f"{call:04d}.response.md"
+
+    def record_prompt(self, call: int, kind: str, messages: list[dict]) -> Path:
+        parts = [f"<!-- promptpo prompt {call:04d} ({kind}); messages in order, each under its role -->"]
+        parts += [f"\n## {m['role']}\n\n{m['content']}" for m in messages]
+        self.write_json(f"llm/{call:04d}.messages.json", messages)
+        return self.write_text(f"llm/{call:04d}.prompt.md", "\n".join(parts))
+
+    def record_response(self, call: int, completion: Completion, meta: dict) -> None:
+        self.write_text(f"llm/{call:04d}.response.md", completion.text)
+        self.write_json(f"llm/{call:04d}.json", {
+            **meta, "model": completion.model, "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens, "cost_usd": completion.cost_usd,
+            "latency_s": round(completion.latency_s, 3), "attempts": completion.attempts,
+            "finish_reason": completion.finish_reason})
+
+    # -- candidates ----------------------------------------------------------------------
+    def record_candidate(self, candidate: Candidate, has_success: bool) -> None:
+        ev = candidate.evaluation
+        record = {
+            "id": candidate.id, "round": candidate.round, "index": candidate.index, "kind": candidate.kind,
+            "parent": candidate.parent, "llm_call": candidate.llm_call, "outcome": candidate.outcome,
+            "entry_point": candidate.extracted.entry, "error": candidate.error,
+            "static_findings": candidate.extracted.findings,
+            "score": None if not candidate.scored else {
+                "mean_return": ev.mean_return, "std_return": ev.std_return,
+                "success_rate": ev.success_rate if has_success else None},
+            "env_steps": candidate.env_steps,
+            "evaluation": None if ev is None else {
+                "wall_time_s": round(ev.wall_time_s, 3), "fault": ev.fault, "output": ev.output,
+                "output_bytes": ev.output_bytes, "episodes": ev.episodes},
+        }
+        self.write_text(f"candidates/{candidate.id}.py", candidate.code)
+        self.write_json(f"candidates/{candidate.id}.json", record)
+
+    def record_best(self, candidate: Candidate, header: list[str]) -> None:
+        lines = [f"# {line}" if line else "#" for line in header]
+        self.write_text("best.py", "\n".join(lines) + "\n\n" + candidate.code)

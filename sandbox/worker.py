@@ -1,0 +1,204 @@
+"""The sandbox worker: runs one candidate's code and nothing else.
+
+Started as ``python -I -S worker.py LIBDIR`` inside the sandbox. It reads frames (see wire.py)
+on its stdin and answers on its stdout; the candidate's own prints go to stderr, which the host
+keeps in a capped buffer. It holds one policy instance per episode slot, so policies may keep
+state between calls. It never sees the simulator: only observations come in.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+
+def _take_protocol_fds() -> tuple[int, int]:
+    """Move the protocol to private fds; fd 0 reads nothing and fd 1 goes to stderr."""
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return proto_in, proto_out
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _error(exc: BaseException, env: int | None = None, kind: str | None = None) -> dict:
+    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    # Drop the worker's own frames: the model should see its code, not ours.
+    text = "".join(line for line in tb if 'worker.py"' not in line)
+    if kind is None and isinstance(exc, MemoryError):
+        kind = "MemoryError"
+    return {"ok": False, "error": {"type": kind or type(exc).__name__, "message": str(exc)[:2000],
+                                   "traceback": text[-8000:], "env": env}}
+
+
+class Candidate:
+    def __init__(self, code: str, action: dict):
+        self.namespace: dict = {"__name__": "policy"}
+        exec(compile(code, "policy.py", "exec"), self.namespace)  # noqa: S102 - this is the sandbox
+        self.factory = self.namespace.get("Policy")
+        self.function = self.namespace.get("act")
+        if not callable(self.factory) and not callable(self.function):
+            raise LookupError("the code defines neither a Policy class nor an act(obs) function")
+        self.action = action
+        self.policies: dict[int, object] = {}
+
+    def reset(self, envs: list[int]) -> None:
+        for env in envs:
+            if callable(self.factory):
+                policy = self.factory()
+                if callable(getattr(policy, "reset", None)):
+                    policy.reset()
+                self.policies[env] = policy
+
+    def act(self, env: int, obs):
+        if callable(self.factory):
+            return self.policies[env].act(obs)
+        return self.function(obs)
+
+
+def _value(array):
+    """A writable copy for the policy; 0-d arrays arrive as plain Python numbers."""
+    return array.item() if array.ndim == 0 else array.copy()
+
+
+class InvalidAction(Exception):
+    pass
+
+
+def to_action(value, action: dict, np):
+    """The policy's return value as a float64 array of the declared shape, or InvalidAction."""
+    if action["kind"] == "discrete":
+        if isinstance(value, (bool, np.bool_)):
+            raise InvalidAction(f"act returned a bool ({value!r}); return an int in [0, {action['n'] - 1}]")
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidAction(f"act returned {type(value).__name__}, expected an int") from None
+        if array.size != 1:
+            raise InvalidAction(f"act returned an array of shape {array.shape}, expected a single int")
+        return array.reshape(())
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidAction(f"act returned {type(value).__name__}, expected a float array of shape "
+                            f"{tuple(action['shape'])}") from None
+    if array.shape != tuple(action["shape"]):
+        if array.size == int(np.prod(action["shape"])) and array.ndim <= 1:
+            return array.reshape(action["shape"])
+        raise InvalidAction(f"act returned shape {array.shape}, expected {tuple(action['shape'])}")
+    return array
+
+
+def serve(proto_in: int, proto_out: int) -> None:
+    import numpy as np
+
+    import wire
+
+    candidate: Candidate | None = None
+
+    def send(header: dict, arrays=None) -> None:
+        _write_all(proto_out, wire.encode(header, arrays))
+
+    while True:
+        try:
+            header_len, payload_len = wire.split_prefix(_read_exact(proto_in, wire.PREFIX.size), 1 << 30)
+            header, arrays = wire.decode(_read_exact(proto_in, header_len), _read_exact(proto_in, payload_len))
+        except EOFError:
+            return
+        op = header.get("op")
+        if op == "exit":
+            return
+        if op == "load":
+            try:
+                candidate = Candidate(header["code"], header["action"])
+                send({"ok": True})
+            except BaseException as exc:  # noqa: BLE001 - report everything the code raises
+                send(_error(exc, kind="LoadError" if isinstance(exc, LookupError) else None))
+            continue
+        if candidate is None:
+            send({"ok": False, "error": {"type": "ProtocolError", "message": "no code loaded", "traceback": ""}})
+            continue
+        if op == "reset":
+            seed = int(header.get("seed", 0))
+            np.random.seed(seed % (2**32))
+            import random
+
+            random.seed(seed)
+            try:
+                candidate.reset(header["envs"])
+                send({"ok": True})
+            except BaseException as exc:  # noqa: BLE001
+                send(_error(exc))
+            continue
+        if op == "act":
+            envs = header["envs"]
+            single = list(arrays) == ["obs"]
+            out = []
+            for i, env in enumerate(envs):
+                obs = _value(arrays["obs"][i]) if single else {k: _value(v[i]) for k, v in arrays.items()}
+                try:
+                    out.append(to_action(candidate.act(env, obs), candidate.action, np))
+                except InvalidAction as exc:
+                    send(_error(exc, env, kind="InvalidAction"))
+                    break
+                except BaseException as exc:  # noqa: BLE001
+                    send(_error(exc, env))
+                    break
+            else:
+                send({"ok": True}, {"action": np.stack(out) if out else np.zeros((0,))})
+            continue
+        send({"ok": False, "error": {"type": "ProtocolError", "message": f"unknown op {op!r}", "traceback": ""}})
+
+
+def apply_limits(limits: dict) -> None:
+    """Lower our own rlimits before any candidate code arrives (lowering needs no privilege)."""
+    import resource
+
+    mb = 1024 * 1024
+    for name, value in (("RLIMIT_CPU", limits.get("cpu_s")), ("RLIMIT_AS", limits.get("memory_mb", 0) * mb),
+                        ("RLIMIT_FSIZE", limits.get("file_size_mb", 0) * mb),
+                        ("RLIMIT_NOFILE", limits.get("open_files")), ("RLIMIT_CORE", 0)):
+        if value is None or (value == 0 and name != "RLIMIT_CORE"):
+            continue
+        soft, hard = resource.getrlimit(getattr(resource, name))
+        value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+        # The CPU hard limit sits a little above the soft one: SIGXCPU first, then SIGKILL.
+        new_hard = value + 2 if name == "RLIMIT_CPU" and hard == resource.RLIM_INFINITY else value
+        resource.setrlimit(getattr(resource, name), (value, new_hard))
+
+
+def main() -> None:
+    """argv: worker.py LIMITS_JSON [LIBDIR...]"""
+    import json
+
+    proto_in, proto_out = _take_protocol_fds()
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:0] = [here] + sys.argv[2:]
+    import numpy  # noqa: F401 - imported before the address-space limit applies
+
+    apply_limits(json.loads(sys.argv[1]))
+    serve(proto_in, proto_out)
+
+
+if __name__ == "__main__":
+    main()
