@@ -16,7 +16,7 @@ from promptpo.envspec import EnvSpec
 from promptpo.errors import ConfigError
 from promptpo.evaluate import EnvPool, Evaluator
 from promptpo.isolation import make_sandbox
-from promptpo.isolation.base import Limits
+from promptpo.isolation.base import Limits, Sandbox
 from promptpo.llm import make_backend
 from promptpo.llm.base import Backend, GenParams
 from promptpo.loop import Observer, Run
@@ -63,6 +63,7 @@ class Prepared:
     model: str
     backend: Backend
     spec: EnvSpec
+    sandbox: Sandbox
 
 
 def prepare(config: OptimizeConfig) -> Prepared:
@@ -71,13 +72,15 @@ def prepare(config: OptimizeConfig) -> Prepared:
     model = config.resolved_model()
     backend = make_backend(model, config.gen)
     backend.check()
-    return Prepared(config, model, backend, load_spec(config.env))
+    spec = load_spec(config.env)
+    sandbox = make_sandbox(config.sandbox)
+    RunStore.check_writable(Path(config.out))
+    return Prepared(config, model, backend, spec, sandbox)
 
 
 def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = None) -> RunResult:
     prepared = config if isinstance(config, Prepared) else prepare(config)
-    config, backend, spec = prepared.config, prepared.backend, prepared.spec
-    sandbox = make_sandbox(config.sandbox)
+    config, backend, spec, sandbox = prepared.config, prepared.backend, prepared.spec, prepared.sandbox
     store = RunStore.create(Path(config.out), new_run_id(spec.id))
     pool = EnvPool(spec, config.seed)
     run = Run(config, spec, backend, Evaluator(spec, sandbox, config.limits, pool), store, observer)

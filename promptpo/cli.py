@@ -27,7 +27,10 @@ EXIT_CODES = {"completed": 0, "target_reached": 0, "budget_exhausted": 0, "answe
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:  # piped output: do not wrap tables at 80 columns
+        console = Console(stderr=stderr, highlight=False, width=200)
+    return console
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -56,7 +59,8 @@ def _setup_logging(verbose: bool) -> None:
               help="Repair prompts after a candidate that cannot be scored.")
 @click.option("--prompt-budget", type=int, default=12000, show_default=True,
               help="Approximate tokens per prompt; the history is trimmed to fit.")
-@click.option("--temperature", type=float, default=0.8, show_default=True, help="Sampling temperature.")
+@click.option("--temperature", type=float, default=None,
+              help="Sampling temperature (default: the provider's; some models accept no other).")
 @click.option("--max-tokens", type=int, default=4096, show_default=True, help="Longest answer, in tokens.")
 @click.option("--api-base", default=None, help="Base URL of the provider or of a compatible server.")
 @click.option("--llm-timeout", type=float, default=120.0, show_default=True,
@@ -67,7 +71,7 @@ def _setup_logging(verbose: bool) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log retries and sandbox details.")
 def optimize(env: str, model: str | None, rounds: int, candidates: int, episodes: int, seed: int, sandbox: str,
              max_llm_calls: int | None, max_env_steps: int | None, max_cost: float | None, max_time: str | None,
-             target: float | None, max_repairs: int, prompt_budget: int, temperature: float, max_tokens: int,
+             target: float | None, max_repairs: int, prompt_budget: int, temperature: float | None, max_tokens: int,
              api_base: str | None, llm_timeout: float, act_timeout: float, out: Path, verbose: bool) -> None:
     """Write, sandbox-run and refine a policy for ENV until it reaches its target or a budget ends."""
     _setup_logging(verbose)
@@ -163,7 +167,7 @@ def runs(out: Path) -> None:
         return
     table = Table()
     for column in ("run", "env", "model", "status", "best", "return", "success", "env steps", "LLM calls", "cost"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("run", "env"))
     for folder in folders:
         run, summary = _read(folder / "run.json"), _read(folder / "summary.json")
         table.add_row(folder.name, run.get("env", "?"), run.get("model", "?"), summary.get("status", run.get("status", "?")),

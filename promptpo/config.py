@@ -78,7 +78,8 @@ class OptimizeConfig:
             value = getattr(b, name)
             if value is not None and (not math.isfinite(value) or value <= 0):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive number (got {value})")
-        if self.gen.timeout_s <= 0 or self.gen.max_tokens < 1 or not 0 <= self.gen.temperature <= 2:
+        t = self.gen.temperature
+        if self.gen.timeout_s <= 0 or self.gen.max_tokens < 1 or (t is not None and not 0 <= t <= 2):
             raise ConfigError("--llm-timeout and --max-tokens must be positive and --temperature in [0, 2]")
         return self
 

@@ -66,20 +66,26 @@ class RunStore:
     def __init__(self, root: Path):
         self.root = root
 
+    @staticmethod
+    def check_writable(out: Path) -> None:
+        """Raise ConfigError unless run folders can be written under ``out``."""
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=out, prefix=".promptpo-write-test-"):
+                pass
+        except OSError as err:
+            raise ConfigError(f"cannot write the run folder under {out}: {err.strerror}",
+                              "choose a writable folder with --out") from None
+
     @classmethod
     def create(cls, out: Path, run_id: str) -> RunStore:
+        cls.check_writable(out)
         root = out / run_id
         try:
             (root / "llm").mkdir(parents=True, exist_ok=False)
             (root / "candidates").mkdir()
-            probe = root / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
         except FileExistsError:
             raise ConfigError(f"run folder {root} already exists", "choose another --out or remove it") from None
-        except OSError as err:
-            raise ConfigError(f"cannot write the run folder under {out}: {err.strerror}",
-                              "choose a writable folder with --out") from None
         return cls(root)
 
     @classmethod

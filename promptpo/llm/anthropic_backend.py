@@ -39,9 +39,11 @@ class AnthropicBackend(ProviderBackend):
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         messages = [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"]
         try:
+            # Since SDK 1.0 sampling parameters travel in extra_body (the wire format is unchanged).
+            extra = {} if params.temperature is None else {"temperature": params.temperature}
             response = self.client(params).messages.create(
-                model=self.model, system=system, messages=messages, temperature=params.temperature,
-                max_tokens=params.max_tokens, timeout=params.timeout_s)
+                model=self.model, system=system, messages=messages, max_tokens=params.max_tokens,
+                timeout=params.timeout_s, extra_body=extra or None)
             text = "".join(getattr(block, "text", "") for block in response.content)
         except Exception as exc:  # noqa: BLE001 - every provider failure goes through the one table
             raise classify(exc, self.label) from None

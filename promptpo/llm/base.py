@@ -20,7 +20,8 @@ class Message:
 class GenParams:
     """Generation and transport settings for every call of a run."""
 
-    temperature: float = 0.8
+    temperature: float | None = None
+    """Sampling temperature; None sends none (the provider's default; some models accept no other)."""
     max_tokens: int = 4096
     timeout_s: float = 120.0
     """Per-request timeout; a request that hangs longer is retried."""

@@ -31,10 +31,11 @@ class LiteLLMBackend(ProviderBackend):
     def _complete_once(self, request: Request) -> Completion:
         params = request.params
         try:
+            sampling = {} if params.temperature is None else {"temperature": params.temperature}
             response = litellm().completion(
                 model=self.model, messages=[{"role": m.role, "content": m.content} for m in request.messages],
-                temperature=params.temperature, max_tokens=params.max_tokens, timeout=params.timeout_s,
-                api_base=self.api_base, num_retries=0, max_retries=0)
+                max_tokens=params.max_tokens, timeout=params.timeout_s, api_base=self.api_base,
+                num_retries=0, max_retries=0, **sampling)
             choice = response.choices[0]
             text = choice.message.content or ""
             usage = getattr(response, "usage", None)

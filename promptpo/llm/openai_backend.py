@@ -36,9 +36,10 @@ class OpenAIBackend(ProviderBackend):
     def _complete_once(self, request: Request) -> Completion:
         params = request.params
         try:
+            sampling = {} if params.temperature is None else {"temperature": params.temperature}
             response = self.client(params).chat.completions.create(
                 model=self.model, messages=[{"role": m.role, "content": m.content} for m in request.messages],
-                temperature=params.temperature, max_tokens=params.max_tokens, timeout=params.timeout_s)
+                max_tokens=params.max_tokens, timeout=params.timeout_s, **sampling)
             choice = response.choices[0]
             text = choice.message.content or ""
             usage = response.usage

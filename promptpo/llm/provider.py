@@ -39,6 +39,8 @@ class ProviderBackend(Backend):
 
     price_model: str = ""
     """The model name litellm's price table knows this model by."""
+    sleep = None
+    """How to wait between attempts (time.sleep when None); tests record the waits instead."""
 
     def complete(self, request: Request) -> Completion:
         def once() -> Completion:
@@ -49,7 +51,7 @@ class ProviderBackend(Backend):
                 raise empty_answer()
             return completion
 
-        completion = call_with_retries(once, request.params, f"{self.label} call {request.call_index}")
+        completion = call_with_retries(once, request.params, f"{self.label} call {request.call_index}", self.sleep)
         if completion.cost_usd is None:
             completion.cost_usd = price(self.price_model or self.model, completion.prompt_tokens,
                                         completion.completion_tokens)

@@ -1,0 +1,3 @@
+from promptpo.cli import main
+
+main()

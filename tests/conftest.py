@@ -1,0 +1,49 @@
+"""Shared fixtures: paths to scripted answers, a CLI runner, and a check that bubblewrap exists."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ANSWERS = Path(__file__).resolve().parent / "answers"
+IN_CI = os.environ.get("CI") == "true"
+
+
+def pytest_configure(config):
+    # In CI the sandbox must be the real one: fail loudly instead of testing the fallback only.
+    if IN_CI and shutil.which("bwrap") is None:
+        raise pytest.UsageError("CI=true but bubblewrap (bwrap) is missing: .ci/run must install it")
+
+
+@pytest.fixture
+def answers() -> Path:
+    return ANSWERS
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PROMPTPO_MODEL"}
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "promptpo", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, env=env or cli_env(), input=input)
+
+
+def only_run(out: Path) -> Path:
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read_json(path: Path):
+    return json.loads(path.read_text())

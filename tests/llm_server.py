@@ -1,0 +1,117 @@
+"""A local HTTP server that speaks the OpenAI chat-completions and Anthropic messages wire formats.
+
+Tests queue what the next requests get (an answer, an HTTP error, a hang, malformed JSON, an
+empty answer) and read back what the clients sent. No network, no key.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    kind: str = "answer"  # answer, status, hang, malformed, empty
+    text: str = ""
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def answer(text: str) -> Reply:
+    return Reply("answer", text)
+
+
+def status(code: int, headers: dict | None = None) -> Reply:
+    return Reply("status", status=code, headers=headers or {})
+
+
+def hang(seconds: float) -> Reply:
+    return Reply("hang", seconds=seconds)
+
+
+def malformed() -> Reply:
+    return Reply("malformed")
+
+
+def empty() -> Reply:
+    return Reply("empty")
+
+
+class FakeLLMServer:
+    def __init__(self) -> None:
+        self.replies: deque[Reply] = deque()
+        self.requests: list[dict] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers.get("content-length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                reply = server.replies.popleft() if server.replies else answer("(no reply queued)")
+                anthropic = self.path.rstrip("/").endswith("/messages")
+                if reply.kind == "hang":
+                    time.sleep(reply.seconds)
+                    reply = answer("too late")
+                if reply.kind == "status":
+                    payload = (json.dumps({"type": "error", "error": {"type": "rate_limit_error" if reply.status == 429
+                                                                      else "api_error", "message": f"HTTP {reply.status}"}})
+                               if anthropic else
+                               json.dumps({"error": {"message": f"HTTP {reply.status}", "type": "error", "code": None}}))
+                    return self._send(reply.status, payload.encode(), reply.headers)
+                if reply.kind == "malformed":
+                    return self._send(200, b'{"id": "broken", "choices": [', {})
+                text = "" if reply.kind == "empty" else reply.text
+                model = body.get("model", "model")
+                if anthropic:
+                    payload = {"id": "msg_test", "type": "message", "role": "assistant", "model": model,
+                               "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+                               "stop_sequence": None, "usage": {"input_tokens": 11, "output_tokens": 7}}
+                else:
+                    payload = {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                               "model": model, "choices": [{"index": 0, "finish_reason": "stop",
+                                                            "message": {"role": "assistant", "content": text}}],
+                               "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
+                self._send(200, json.dumps(payload).encode(), {})
+
+            def _send(self, code: int, data: bytes, headers: dict) -> None:
+                try:
+                    self.send_response(code)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def queue(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    def __enter__(self) -> FakeLLMServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
