@@ -143,6 +143,41 @@ class OutputTap(threading.Thread):
         return self.buffer.decode("utf-8", errors="replace")
 
 
+def descendants(pid: int) -> list[int]:
+    """All living descendants of ``pid``, from /proc (children first found, grandchildren after)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat", "rb").read()
+            except OSError:
+                continue
+            parents[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        stat = open(f"/proc/{pid}/stat", "rb").read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z"
+
+
+def signal_of(code: int | None) -> int | None:
+    """The signal that ended a process, also when a wrapper (bwrap, a shell) reports it as 128+N."""
+    if code is None:
+        return None
+    number = -code if code < 0 else code - 128 if code > 128 else 0
+    return number if number in {s.value for s in signal.Signals} else None
+
+
 class PipeWorker(Worker):
     """A worker behind a subprocess.Popen whose stdin/stdout/stderr are pipes.
 
@@ -158,6 +193,7 @@ class PipeWorker(Worker):
         self._tap = OutputTap(proc.stderr.fileno(), limits.output_bytes, limits.output_hard_bytes, self.kill)
         self._tap.start()
         self._killed = False
+        self._doomed: set[int] = set()
 
     def write(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
@@ -192,11 +228,16 @@ class PipeWorker(Worker):
         return b"".join(chunks)
 
     def kill(self) -> None:
+        """SIGKILL the process group and every descendant (some left the group, e.g. bwrap's
+        new session), and remember them so close() can wait until they are gone."""
         self._killed = True
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        self._doomed.update(descendants(self.proc.pid))
+        for target in (lambda: os.killpg(self.proc.pid, signal.SIGKILL),
+                       *(lambda p=p: os.kill(p, signal.SIGKILL) for p in self._doomed)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def _wait(self) -> int | None:
         try:
@@ -206,16 +247,14 @@ class PipeWorker(Worker):
             return self.proc.wait(timeout=5)
 
     def exit_signal(self) -> int | None:
-        code = self._wait()
-        return -code if code is not None and code < 0 else None
+        return signal_of(self._wait())
 
     def exit_description(self) -> str:
         code = self._wait()
         if code is None:
             return "still running"
-        if code < 0:
-            return f"killed by {signal.Signals(-code).name}"
-        return f"exited with code {code}"
+        sig = signal_of(code)
+        return f"killed by {signal.Signals(sig).name}" if sig else f"exited with code {code}"
 
     def output(self) -> tuple[str, int]:
         self._tap.join(timeout=2)
@@ -226,9 +265,12 @@ class PipeWorker(Worker):
         return self._tap.overflowed
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        if self.proc.poll() is None or descendants(self.proc.pid):
             self.kill()
         self._wait()
+        deadline = time.monotonic() + 5
+        while any(alive(p) for p in self._doomed) and time.monotonic() < deadline:
+            time.sleep(0.01)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 stream.close()

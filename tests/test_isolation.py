@@ -1,0 +1,253 @@
+"""The process sandbox: protocol, limits, and what candidate code can and cannot reach."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from promptpo.envspec import ActionSpec
+from promptpo.isolation.base import Limits
+from promptpo.isolation.process import ProcessSandbox, bwrap_problem
+from promptpo.isolation.session import PolicySession
+from promptpo.outcome import CandidateFault, Outcome
+
+BOX = ActionSpec("box", shape=(2,), low=(-1.0, -1.0), high=(1.0, 1.0))
+DISCRETE = ActionSpec("discrete", n=3)
+OBS = {"obs": np.ones((1, 4))}
+
+
+@pytest.fixture(params=[True, False], ids=["bwrap", "plain"])
+def sandbox(request):
+    if request.param and bwrap_problem():
+        pytest.fail(f"bubblewrap is required for these tests: {bwrap_problem()}")
+    with ProcessSandbox(use_bwrap=request.param) as sb:
+        yield sb
+
+
+@pytest.fixture
+def bwrap():
+    assert bwrap_problem() is None, bwrap_problem()
+    with ProcessSandbox(use_bwrap=True) as sb:
+        yield sb
+
+
+def run(sandbox, code: str, action=BOX, limits: Limits | None = None, obs=OBS, steps: int = 1):
+    with PolicySession(sandbox, limits or Limits(act_timeout_s=2, load_timeout_s=10), action) as session:
+        session.load(textwrap.dedent(code))
+        envs = list(range(len(next(iter(obs.values())))))
+        session.reset(envs, seed=1)
+        for _ in range(steps):
+            actions = session.act(envs, obs)
+        return actions, session
+
+
+def fault(sandbox, code: str, **kwargs) -> CandidateFault:
+    with pytest.raises(CandidateFault) as err:
+        run(sandbox, code, **kwargs)
+    return err.value
+
+
+def worker_processes() -> list[int]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"worker.py" in cmdline:
+                found.append(int(pid))
+    return found
+
+
+def test_actions_round_trip_and_each_episode_has_its_own_policy(sandbox):
+    code = """
+        import numpy as np
+        class Policy:
+            def reset(self):
+                self.calls = 0
+            def act(self, obs):
+                self.calls += 1
+                return np.array([obs[0] * self.calls, -0.5])
+    """
+    actions, _ = run(sandbox, code, obs={"obs": np.array([[0.1, 0, 0, 0], [0.2, 0, 0, 0]])}, steps=3)
+    assert actions.shape == (2, 2)
+    assert np.allclose(actions, [[0.3, -0.5], [0.6, -0.5]])
+
+
+def test_function_entry_point_and_dict_observations(sandbox):
+    code = """
+        def act(obs):
+            return int(obs["image"].sum() + obs["direction"]) % 3
+    """
+    obs = {"image": np.ones((1, 2, 2, 3), dtype=np.uint8), "direction": np.array([2])}
+    actions, _ = run(sandbox, code, action=DISCRETE, obs=obs)
+    assert actions.tolist() == [(12 + 2) % 3]
+
+
+def test_worker_rng_is_seeded_per_reset(sandbox):
+    code = """
+        import numpy as np
+        def act(obs):
+            return np.random.uniform(-1, 1, size=2)
+    """
+    first, _ = run(sandbox, code)
+    second, _ = run(sandbox, code)
+    assert np.array_equal(first, second)
+
+
+def test_prints_are_captured_not_mixed_into_the_protocol(sandbox):
+    code = """
+        import os
+        def act(obs):
+            print("hello from the policy")
+            os.write(1, b"raw bytes on fd 1\\n")
+            return [0.0, 0.0]
+    """
+    actions, session = run(sandbox, code)
+    text, total = session.output()
+    assert "hello from the policy" in text and "raw bytes on fd 1" in text
+    assert actions.tolist() == [[0.0, 0.0]]
+
+
+@pytest.mark.parametrize("code, outcome, words", [
+    ("def act(obs):\n    raise ValueError('boom')", Outcome.CRASHED, "ValueError: boom"),
+    ("x = 1", Outcome.NO_ENTRY_POINT, "neither a Policy class"),
+    ("import os\ndef act(obs):\n    os._exit(3)", Outcome.CRASHED, "exited with code 3"),
+    ("def act(obs):\n    return [1.0, 2.0, 3.0]", Outcome.INVALID_ACTION, "expected (2,)"),
+    ("def act(obs):\n    return 'left'", Outcome.INVALID_ACTION, "expected a float array"),
+    ("import numpy as np\ndef act(obs):\n    return np.ones(10**11)", Outcome.MEMORY, "MemoryError"),
+    ("def act(obs):\n    while True:\n        pass", Outcome.TIMEOUT, "did not return within"),
+])
+def test_candidate_faults_have_the_right_outcome(sandbox, code, outcome, words):
+    before = set(worker_processes())
+    err = fault(sandbox, code)
+    assert err.outcome is outcome, (err.outcome, err.message)
+    assert words in err.message + err.traceback
+    assert set(worker_processes()) <= before  # nothing left behind
+
+
+def test_traceback_points_at_the_policy_not_the_worker(sandbox):
+    err = fault(sandbox, "def helper():\n    return 1 / 0\n\ndef act(obs):\n    return helper()")
+    assert 'File "policy.py", line 2, in helper' in err.traceback
+    assert "worker.py" not in err.traceback
+
+
+def test_cpu_budget_stops_a_busy_worker(sandbox):
+    code = "def act(obs):\n    while True:\n        pass"
+    err = fault(sandbox, code, limits=Limits(act_timeout_s=30, candidate_cpu_s=1))
+    assert err.outcome is Outcome.CPU_LIMIT, err.message
+
+
+def test_candidate_wall_budget(sandbox):
+    code = "import time\ndef act(obs):\n    time.sleep(0.4)\n    return [0.0, 0.0]"
+    err = fault(sandbox, code, limits=Limits(act_timeout_s=5, candidate_wall_s=1.0), steps=10)
+    assert err.outcome is Outcome.TIMEOUT and "wall-time budget" in err.message
+
+
+def test_flooding_output_is_stopped(sandbox):
+    code = "def act(obs):\n    while True:\n        print('x' * 10000)"
+    err = fault(sandbox, code, limits=Limits(act_timeout_s=20, output_hard_bytes=1 << 20))
+    assert err.outcome is Outcome.OUTPUT_LIMIT
+
+
+def test_garbage_on_the_protocol_fds_is_a_protocol_error_not_a_host_crash(sandbox):
+    code = """
+        import os
+        def act(obs):
+            for fd in range(3, 20):
+                try:
+                    os.write(fd, b"\\xff" * 64)
+                except OSError:
+                    pass
+            return [0.0, 0.0]
+    """
+    err = fault(sandbox, code)
+    assert err.outcome in (Outcome.PROTOCOL_ERROR, Outcome.CRASHED)
+
+
+def test_api_keys_do_not_reach_the_sandbox(sandbox, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-should-not-leak-123")
+    code = """
+        import os
+        def act(obs):
+            print(sorted(os.environ.items()))
+            return [0.0, 0.0]
+    """
+    _, session = run(sandbox, code)
+    text, _ = session.output()
+    assert "sk-secret-should-not-leak-123" not in text and "OPENAI_API_KEY" not in text
+
+
+def test_plain_fallback_warns_that_isolation_is_off(caplog):
+    with caplog.at_level(logging.WARNING):
+        sb = ProcessSandbox(use_bwrap=False)
+    assert "ISOLATION ARE OFF" in caplog.text
+    assert not sb.isolated and "NO bubblewrap" in sb.describe()
+
+
+# -- isolation that only bubblewrap provides ------------------------------------------------
+
+def test_no_network_even_to_the_host(bwrap):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    code = f"""
+        import socket
+        def act(obs):
+            try:
+                socket.create_connection(("127.0.0.1", {port}), timeout=2)
+                print("CONNECTED")
+            except OSError as err:
+                print("blocked", err)
+            return [0.0, 0.0]
+    """
+    _, session = run(bwrap, code)
+    listener.close()
+    text, _ = session.output()
+    assert "blocked" in text and "CONNECTED" not in text
+
+
+def test_host_files_are_invisible_and_the_runtime_is_read_only(bwrap, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top secret")
+    code = f"""
+        import os
+        def act(obs):
+            for path in ({str(secret)!r}, "/etc/passwd", os.path.expanduser("~/.bashrc"), "/var/run/docker.sock"):
+                print(path, os.path.exists(path))
+            for path in ("/usr/evil", "/sandbox/worker/evil.py"):
+                try:
+                    open(path, "w").write("x")
+                    print("WROTE", path)
+                except OSError as err:
+                    print("readonly", path)
+            open("/tmp/scratch.txt", "w").write("fine")
+            print("uid", os.getuid(), "pid", os.getpid())
+            return [0.0, 0.0]
+    """
+    _, session = run(bwrap, code)
+    text, _ = session.output()
+    assert "WROTE" not in text
+    assert f"{secret} False" in text and "/etc/passwd False" in text and "docker.sock False" in text
+    assert "uid 65534" in text
+    assert not Path("/usr/evil").exists()
+
+
+def test_scratch_space_is_size_limited(bwrap):
+    code = """
+        def act(obs):
+            with open("/tmp/big", "wb") as f:
+                f.write(b"x" * (64 * 1024 * 1024))
+            return [0.0, 0.0]
+    """
+    err = fault(bwrap, code, limits=Limits(file_size_mb=4))
+    assert err.outcome is Outcome.CRASHED
+    assert "File too large" in err.message  # RLIMIT_FSIZE (EFBIG) hits before the tmpfs fills
