@@ -127,7 +127,7 @@ class Evaluator:
                 for action, i in zip(actions, active):
                     result, rec = results[i], recorders[i]
                     value, clipped = self._check_action(action, i, result.length)
-                    rec.act(value, clipped)
+                    rec.act(action, clipped)  # what the policy asked for, before clipping
                     o, reward, terminated, truncated, info = envs[i].step(value)
                     steps += 1
                     result.length += 1

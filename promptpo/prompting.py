@@ -84,8 +84,8 @@ class Prompts:
 
     def refine(self, history: list[Candidate], parent: Candidate) -> Prompt:
         entries, dropped = self._select(history, parent)
-        note = (f"{len(history)} candidates so far; the parent, the best, the latest and one of each kind of "
-                "failure are shown (oldest first).")
+        note = (f"{len(history)} candidates so far, oldest first. When the prompt budget is tight the parent, the "
+                "best, the latest round and one failure of each kind are kept; others may be summarised or left out.")
         user = self._render("refine.j2", entries=entries, dropped=dropped, history_note=note,
                             parent=build(self.spec, parent))
         return Prompt("refine", self._messages(user), parent=parent.id, dropped=tuple(dropped))
@@ -113,6 +113,10 @@ class Prompts:
             if not c.scored and str(c.outcome) not in seen_failures:
                 seen_failures.add(str(c.outcome))
                 want(c, f"latest {c.outcome}")
+        for c in reversed(history):  # the rest, newest first, while the budget lasts
+            if c not in priority:
+                labels[c.id] = []
+                priority.append(c)
 
         base = len(self._render("refine.j2", entries=[], dropped=[], history_note="", parent=build(self.spec, parent)))
         left = self.budget_tokens * CHARS_PER_TOKEN - base

@@ -1,0 +1,111 @@
+"""Lock-step evaluation on the host: action checks, success at any step, step counting, determinism."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from promptpo.envs import load_spec
+from promptpo.evaluate import EnvPool, Evaluator
+from promptpo.isolation.base import Limits
+from promptpo.isolation.process import ProcessSandbox
+from promptpo.outcome import Outcome
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with ProcessSandbox() as sb:
+        yield sb
+
+
+def evaluator(sandbox, env_id: str) -> tuple[Evaluator, object]:
+    spec = load_spec(env_id)
+    return Evaluator(spec, sandbox, Limits(act_timeout_s=5), EnvPool(spec, seed=0)), spec
+
+
+def evaluate(sandbox, env_id: str, code: str, episodes: int = 3):
+    ev, spec = evaluator(sandbox, env_id)
+    return ev.evaluate(textwrap.dedent(code), spec.episodes(0, episodes))
+
+
+def test_cartpole_steps_and_returns_are_counted(sandbox):
+    result = evaluate(sandbox, "gymnasium/CartPole-v1", "def act(obs):\n    return 1")
+    assert result.ok
+    assert all(e.terminated and e.completed for e in result.episodes)
+    assert result.env_steps == sum(e.length for e in result.episodes)
+    assert result.mean_return == pytest.approx(sum(e.episode_return for e in result.episodes) / 3)
+    assert result.mean_return < 50  # always pushing right fails fast
+    digest = result.episodes[0].digest
+    assert digest.action_counts == {1: result.episodes[0].length}
+    assert "pole_angle" in digest.fields
+
+
+def test_same_code_and_seed_give_the_same_episodes(sandbox):
+    code = "import numpy as np\ndef act(obs):\n    return int(np.random.rand() < 0.5)"
+    first = evaluate(sandbox, "gymnasium/CartPole-v1", code, episodes=4)
+    second = evaluate(sandbox, "gymnasium/CartPole-v1", code, episodes=4)
+    assert [e.episode_return for e in first.episodes] == [e.episode_return for e in second.episodes]
+    assert [e.seed for e in first.episodes] == [e.seed for e in second.episodes]
+
+
+@pytest.mark.parametrize("code, words", [
+    ("def act(obs):\n    return 7", "expected an int in [0, 1]"),
+    ("def act(obs):\n    return 0.5", "expected an int"),
+    ("def act(obs):\n    return float('nan')", "non-finite"),
+])
+def test_invalid_discrete_actions_are_rejected(sandbox, code, words):
+    result = evaluate(sandbox, "gymnasium/CartPole-v1", code)
+    assert result.outcome is Outcome.INVALID_ACTION
+    assert words in result.fault.message
+    assert result.fault.episode == 0 and result.fault.step == 0
+    assert result.env_steps == 0 and result.mean_return is None
+
+
+def test_out_of_bounds_continuous_actions_are_clipped_and_counted(sandbox):
+    result = evaluate(sandbox, "gymnasium/Pendulum-v1", "import numpy as np\ndef act(obs):\n    return np.array([5.0])")
+    assert result.ok
+    digest = result.episodes[0].digest
+    assert digest.clipped_steps == 200 and digest.action_max == [5.0]
+    assert "theta" in digest.derived
+
+
+def test_a_crash_mid_episode_keeps_the_steps_it_used(sandbox):
+    code = """
+        class Policy:
+            def reset(self):
+                self.t = 0
+            def act(self, obs):
+                self.t += 1
+                if self.t == 6:
+                    raise RuntimeError("step six")
+                return 0
+    """
+    result = evaluate(sandbox, "gymnasium/CartPole-v1", code, episodes=2)
+    assert result.outcome is Outcome.CRASHED and "step six" in result.fault.message
+    assert result.env_steps == 10  # 5 lock-step steps of 2 episodes before the crash
+    assert result.fault.episode == 0 and result.fault.step == 5
+    assert not any(e.completed for e in result.episodes)
+
+
+def test_metaworld_success_counts_at_any_step(sandbox):
+    # Reach the goal, then fly away: success must still count, from the step it first happened.
+    code = """
+        import numpy as np
+        class Policy:
+            def reset(self):
+                self.t = 0
+            def act(self, obs):
+                self.t += 1
+                hand, goal = obs[0:3], obs[36:39]
+                if self.t < 80:
+                    return np.append(np.clip(10 * (goal - hand), -1, 1), 0.0)
+                return np.array([0.0, -1.0, 1.0, 0.0])
+    """
+    result = evaluate(sandbox, "metaworld/reach", code, episodes=2)
+    assert result.ok and result.success_rate == 1.0
+    for episode in result.episodes:
+        assert episode.length == 500 and episode.truncated
+        assert 1 <= episode.success_step < 80
+        assert episode.digest.derived["hand_to_goal"].end > 0.1  # it ended far from the goal
+        assert "task" in episode.extras

@@ -1,0 +1,41 @@
+"""Taking code out of an answer: code blocks, syntax errors, entry points, static findings."""
+
+from __future__ import annotations
+
+from promptpo.extract import extract
+from promptpo.outcome import Outcome
+
+
+def test_takes_the_last_block_that_defines_act():
+    answer = ("Plan first:\n```python\nx = 1\n```\nThen the program:\n```python\nimport numpy as np\n\n"
+              "class Policy:\n    def act(self, obs):\n        return 0\n```\n")
+    got = extract(answer)
+    assert got.ok and got.entry == "Policy" and got.code.startswith("import numpy")
+
+
+def test_unlabelled_block_and_bare_code():
+    assert extract("```\ndef act(obs):\n    return 1\n```").entry == "act"
+    assert extract("def act(obs):\n    return 1\n").entry == "act"
+
+
+def test_failures_explain_themselves():
+    assert extract("").outcome is Outcome.NO_CODE
+    assert "no ```python code block" in extract("I would push left.").message
+    broken = extract("```python\ndef act(obs)\n    return 1\n```")
+    assert broken.outcome is Outcome.SYNTAX_ERROR and "line 1" in broken.message
+    missing = extract("```python\ndef policy(obs):\n    return 1\n```")
+    assert missing.outcome is Outcome.NO_ENTRY_POINT
+
+
+def test_static_findings():
+    code = ("```python\nimport os\nimport numpy as np\nfrom subprocess import run\nSTATE = {}\n"
+            "def act(obs):\n    global STATE\n    eval('1')\n    open('/etc/passwd')\n"
+            "    return obs.__class__\n```")
+    got = extract(code)
+    assert got.ok
+    details = [(f.kind, f.line) for f in got.findings]
+    assert ("import", 1) in details and ("import", 3) in details
+    assert ("global_state", 6) in details
+    assert ("call", 7) in details and ("call", 8) in details
+    assert ("dunder", 9) in details
+    assert not any(f.line == 2 for f in got.findings)  # numpy is allowed

@@ -1,0 +1,75 @@
+"""Prompt rendering: strict templates, what the refinement prompt carries, and the history budget."""
+
+from __future__ import annotations
+
+import jinja2
+import pytest
+
+from promptpo.candidate import Candidate
+from promptpo.digest import EpisodeDigest, Track
+from promptpo.envs import load_spec
+from promptpo.evaluate import EpisodeResult, Evaluation, Fault
+from promptpo.extract import extract
+from promptpo.outcome import Outcome
+from promptpo.prompting import Prompts
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_spec("gymnasium/CartPole-v1")
+
+
+def scored(id_: str, round_: int, mean: float) -> Candidate:
+    digest = EpisodeDigest(fields={"pole_angle": Track(0.01, 0.2, -0.01, 3, 0.2, 9, )}, reward_first=1, reward_last=1,
+                           reward_max=1, action_counts={0: 4, 1: 5})
+    episodes = [EpisodeResult(i, 100 + i, {}, mean, int(mean), None, None, True, False, True, digest) for i in range(2)]
+    code = f"def act(obs):\n    return 0  # candidate {id_}\n" + "# padding\n" * 40
+    c = Candidate(id_, round_, int(id_[-1]), "refine", None, 1, extract(f"```python\n{code}```"))
+    c.evaluation = Evaluation(Outcome.OK, episodes, 2 * int(mean), 0.1)
+    return c
+
+
+def crashed(id_: str, round_: int) -> Candidate:
+    c = Candidate(id_, round_, 0, "refine", None, 1, extract("```python\ndef act(obs):\n    return obs.foo\n```"))
+    c.evaluation = Evaluation(Outcome.CRASHED, [], 0, 0.1, Fault(Outcome.CRASHED, "AttributeError: foo",
+                                                                 "Traceback ...\nAttributeError: foo", 0, 0))
+    return c
+
+
+def test_templates_fail_loudly_on_a_missing_variable(spec):
+    prompts = Prompts(spec, episodes=5, act_timeout_s=5)
+    with pytest.raises(jinja2.UndefinedError):
+        prompts._render("refine.j2", entries=[], dropped=[])
+
+
+def test_first_prompt_carries_the_spec(spec):
+    prompt = Prompts(spec, episodes=5, act_timeout_s=5).first()
+    system, user = prompt.messages
+    assert system.role == "system" and "class Policy" in system.content
+    for text in ("pole_angle", "push cart to the left", "def step", "mean return >= 475", "5 episodes"):
+        assert text in user.content
+
+
+def test_refinement_shows_scores_digests_and_failures(spec):
+    history = [scored("r00c0", 0, 20.0), crashed("r00c1", 0), scored("r01c0", 1, 180.0)]
+    prompt = Prompts(spec, 5, 5.0).refine(history, history[2])
+    text = prompt.messages[1].content
+    assert prompt.kind == "refine" and prompt.parent == "r01c0" and prompt.dropped == ()
+    assert "Improve on candidate r01c0" in text
+    assert "mean return 180.00" in text and "mean return 20.00" in text
+    assert "pole_angle 0.01 -> 0.2" in text and "push cart to the left: 4" in text
+    assert "AttributeError: foo" in text and "latest crashed" in text
+
+
+def test_history_is_trimmed_to_the_budget_keeping_parent_and_best(spec):
+    history = [scored(f"r{r:02d}c{i}", r, 10.0 + 10 * r + i) for r in range(6) for i in range(4)]
+    best, parent = history[-1], history[5]
+    big = Prompts(spec, 5, 5.0, budget_tokens=100_000).refine(history, parent)
+    small = Prompts(spec, 5, 5.0, budget_tokens=2_500).refine(history, parent)
+    assert big.dropped == ()
+    assert len(small.dropped) > 0 and small.chars <= 2_500 * 4 + 2_000
+    text = small.messages[1].content
+    assert f"### Candidate {parent.id}" in text and f"### Candidate {best.id}" in text
+    assert "not shown to keep this prompt within its budget" in text
+    assert small.dropped[0] in text
+    assert big.chars > small.chars
