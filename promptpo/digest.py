@@ -77,8 +77,9 @@ class Recorder:
 
     @staticmethod
     def _update(tracks: dict[str, Track], name: str, value: np.ndarray, step: int) -> None:
-        """Vectors keep start and end; scalars also keep their extremes and when they happened."""
-        v = _round(value[0]) if value.size == 1 else _round(value)
+        """Vectors keep start and end; scalars also keep their extremes and when they happened.
+        Values stay raw here (this runs every step) and are rounded once, in finish()."""
+        v = float(value[0]) if value.size == 1 else value
         track = tracks.get(name)
         if track is None:
             scalar = isinstance(v, float)
@@ -89,7 +90,7 @@ class Recorder:
         if track.min is not None:
             if v < track.min:
                 track.min, track.min_step = v, step
-            if v > track.max:
+            elif v > track.max:
                 track.max, track.max_step = v, step
 
     def act(self, action: np.ndarray, clipped: bool) -> None:
@@ -125,4 +126,8 @@ class Recorder:
             d.action_min, d.action_max = _round(np.array(d.action_min)), _round(np.array(d.action_max))
         d.reward_first, d.reward_last = _round(d.reward_first), _round(d.reward_last)
         d.reward_max = _round(d.reward_max) if np.isfinite(d.reward_max) else 0.0
+        for track in (*d.fields.values(), *d.derived.values()):
+            track.start, track.end = _round(track.start), _round(track.end)
+            if track.min is not None:
+                track.min, track.max = _round(track.min), _round(track.max)
         return d

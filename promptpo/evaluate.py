@@ -8,6 +8,7 @@ before they touch the simulator.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,8 +102,11 @@ class EnvPool:
 
 
 class Evaluator:
-    def __init__(self, spec: EnvSpec, sandbox: Sandbox, limits: Limits, pool: EnvPool):
+    def __init__(self, spec: EnvSpec, sandbox: Sandbox, limits: Limits, pool: EnvPool,
+                 session: Callable[..., PolicySession] = PolicySession):
         self.spec, self.sandbox, self.limits, self.pool = spec, sandbox, limits, pool
+        self.session = session
+        """Makes the session that runs the code; benchmarks swap in an in-process one to measure IPC cost."""
 
     def evaluate(self, code: str, episodes: list[Episode], limits: Limits | None = None) -> Evaluation:
         started = time.monotonic()
@@ -112,7 +116,7 @@ class Evaluator:
         steps, fault, output = 0, None, ("", 0)
         session = None
         try:
-            session = PolicySession(self.sandbox, limits or self.limits, self.spec.action)
+            session = self.session(self.sandbox, limits or self.limits, self.spec.action)
             session.load(code)
             obs = []
             for env, episode, rec in zip(envs, episodes, recorders):

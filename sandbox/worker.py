@@ -24,15 +24,21 @@ def _take_protocol_fds() -> tuple[int, int]:
     return proto_in, proto_out
 
 
-def _read_exact(fd: int, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+class Reader:
+    """Buffered reads from the protocol fd: one syscall usually brings a whole frame."""
+
+    def __init__(self, fd: int):
+        self.fd, self.pending = fd, bytearray()
+
+    def exact(self, n: int) -> bytes:
+        while len(self.pending) < n:
+            chunk = os.read(self.fd, max(1 << 16, n - len(self.pending)))
+            if not chunk:
+                raise EOFError
+            self.pending += chunk
+        data = bytes(self.pending[:n])
+        del self.pending[:n]
+        return data
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -59,7 +65,7 @@ class Candidate:
         self.function = self.namespace.get("act")
         if not callable(self.factory) and not callable(self.function):
             raise LookupError("the code defines neither a Policy class nor an act(obs) function")
-        self.action = action
+        self.action = dict(action, shape_tuple=tuple(action["shape"]) if action["kind"] == "box" else ())
         self.policies: dict[int, object] = {}
 
     def reset(self, envs: list[int]) -> None:
@@ -87,6 +93,8 @@ class InvalidAction(Exception):
 
 def to_action(value, action: dict, np):
     """The policy's return value as a float64 array of the declared shape, or InvalidAction."""
+    if type(value) is np.ndarray and value.dtype == np.float64 and value.shape == action["shape_tuple"]:
+        return value  # the common case, checked cheaply
     if action["kind"] == "discrete":
         if isinstance(value, (bool, np.bool_)):
             raise InvalidAction(f"act returned a bool ({value!r}); return an int in [0, {action['n'] - 1}]")
@@ -115,14 +123,15 @@ def serve(proto_in: int, proto_out: int) -> None:
     import wire
 
     candidate: Candidate | None = None
+    reader = Reader(proto_in)
 
     def send(header: dict, arrays=None) -> None:
         _write_all(proto_out, wire.encode(header, arrays))
 
     while True:
         try:
-            header_len, payload_len = wire.split_prefix(_read_exact(proto_in, wire.PREFIX.size), 1 << 30)
-            header, arrays = wire.decode(_read_exact(proto_in, header_len), _read_exact(proto_in, payload_len))
+            header_len, payload_len = wire.split_prefix(reader.exact(wire.PREFIX.size), 1 << 30)
+            header, arrays = wire.decode(reader.exact(header_len), reader.exact(payload_len))
         except EOFError:
             return
         op = header.get("op")

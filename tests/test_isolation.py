@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from promptpo.envspec import ActionSpec
-from promptpo.isolation.base import Limits
+from promptpo.isolation.base import Limits, descendants
 from promptpo.isolation.process import ProcessSandbox, bwrap_problem
 from promptpo.isolation.session import PolicySession
 from promptpo.outcome import CandidateFault, Outcome
@@ -130,7 +130,10 @@ def test_candidate_faults_have_the_right_outcome(sandbox, code, outcome, words):
     err = fault(sandbox, code)
     assert err.outcome is outcome, (err.outcome, err.message)
     assert words in err.message + err.traceback
-    assert set(worker_processes()) <= before  # nothing left behind
+    spare = {sandbox._spare[1].proc.pid} | set(descendants(sandbox._spare[1].proc.pid)) if sandbox._spare else set()
+    assert set(worker_processes()) - spare <= before  # nothing of the candidate is left behind
+    sandbox.close()
+    assert set(worker_processes()) <= before  # nor of the sandbox once it is closed
 
 
 def test_traceback_points_at_the_policy_not_the_worker(sandbox):

@@ -57,7 +57,7 @@ def bwrap_problem() -> str | None:
 class ProcessSandbox(Sandbox):
     name = "process"
 
-    def __init__(self, use_bwrap: bool | None = None):
+    def __init__(self, use_bwrap: bool | None = None, keep_spare: bool = True):
         problem = bwrap_problem()
         if use_bwrap and problem:
             raise SandboxError(f"bubblewrap was requested but {problem}", "install bubblewrap or drop the option")
@@ -66,6 +66,8 @@ class ProcessSandbox(Sandbox):
         self.python = Path(os.path.realpath(sys.executable))
         self.worker_dir = data_dir("sandbox")
         self._scratch: list[str] = []
+        self.keep_spare = keep_spare
+        self._spare: tuple[Limits, PipeWorker] | None = None
         if not self.use_bwrap:
             log.warning(NO_ISOLATION_WARNING)
 
@@ -79,6 +81,18 @@ class ProcessSandbox(Sandbox):
         return f"process (NO bubblewrap: {self.problem or 'disabled'}; network and file isolation OFF, rlimits only)"
 
     def start(self, limits: Limits) -> Worker:
+        """A fresh worker that has seen no code. One spare is kept warm (Python and numpy
+        already imported, limits applied), so a candidate does not wait for interpreter start-up."""
+        spare, self._spare = self._spare, None
+        if spare is not None and (spare[0] != limits or spare[1].proc.poll() is not None):
+            spare[1].close()
+            spare = None
+        worker = spare[1] if spare is not None else self._spawn(limits)
+        if self.keep_spare:
+            self._spare = (limits, self._spawn(limits))
+        return worker
+
+    def _spawn(self, limits: Limits) -> PipeWorker:
         if self.use_bwrap:
             argv, env, cwd = self._bwrap_argv(limits), {}, "/"
         else:
@@ -118,6 +132,9 @@ class ProcessSandbox(Sandbox):
         return args + [str(self.python), "-I", "-S", "/sandbox/worker/worker.py", limits.worker_args(), "/sandbox/lib"]
 
     def close(self) -> None:
+        if self._spare is not None:
+            self._spare[1].close()
+            self._spare = None
         for path in self._scratch:
             shutil.rmtree(path, ignore_errors=True)
         self._scratch.clear()

@@ -1,0 +1,117 @@
+"""Env steps per second on metaworld/reach: the same policy in-process vs in the process sandbox.
+
+Both go through the same host loop (promptpo.evaluate.Evaluator, 8 episodes in lock-step); the
+only difference is where act() runs. The sandboxed figure includes starting the worker, as every
+candidate pays it. Writes benchmarks/results/sandbox_overhead.json.
+
+    python benchmarks/sandbox_overhead.py [--episodes 8] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from promptpo.envs import load_spec
+from promptpo.evaluate import EnvPool, Evaluator
+from promptpo.isolation.base import Limits
+from promptpo.isolation.process import ProcessSandbox
+
+POLICY = '''
+import numpy as np
+
+
+class Policy:
+    def act(self, obs):
+        hand, goal = obs[0:3], obs[36:39]
+        return np.append(np.clip(10.0 * (goal - hand), -1.0, 1.0), 0.0)
+'''
+
+
+class InProcessSession:
+    """Runs the code in this process (no isolation at all): the baseline for the overhead."""
+
+    def __init__(self, sandbox, limits, action):
+        self.namespace: dict = {}
+
+    def load(self, code):
+        exec(compile(code, "policy.py", "exec"), self.namespace)  # noqa: S102 - benchmark baseline only
+
+    def reset(self, envs, seed):
+        self.policies = {i: self.namespace["Policy"]() for i in envs}
+
+    def act(self, envs, obs):
+        return np.stack([np.asarray(self.policies[i].act(obs["obs"][j]), dtype=np.float64) for j, i in enumerate(envs)])
+
+    def close(self):
+        pass
+
+    def output(self):
+        return "", 0
+
+
+def measure(evaluator: Evaluator, episodes, repeats: int) -> list[float]:
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = evaluator.evaluate(POLICY, episodes)
+        elapsed = time.perf_counter() - started
+        assert result.ok and result.success_rate == 1.0, result.fault
+        rates.append(result.env_steps / elapsed)
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "sandbox_overhead.json")
+    args = parser.parse_args()
+
+    spec = load_spec("metaworld/reach")
+    pool = EnvPool(spec, seed=0)
+    pool.take(args.episodes)
+    episodes = spec.episodes(0, args.episodes)
+    with ProcessSandbox() as sandbox:
+        in_process = Evaluator(spec, sandbox, Limits(), pool, session=InProcessSession)
+        sandboxed = Evaluator(spec, sandbox, Limits(), pool)
+        measure(in_process, episodes, 1)  # warm up both paths
+        measure(sandboxed, episodes, 1)
+        rates = {"in_process": [], "sandboxed": []}
+        for _ in range(args.repeats):  # interleave so drift hits both alike
+            rates["in_process"] += measure(in_process, episodes, 1)
+            rates["sandboxed"] += measure(sandboxed, episodes, 1)
+        startup = []
+        for _ in range(args.repeats):
+            started = time.perf_counter()
+            with sandboxed.session(sandbox, Limits(), spec.action) as session:
+                session.load(POLICY)
+            startup.append(time.perf_counter() - started)
+        description = sandbox.describe()
+    pool.close()
+
+    median = {k: statistics.median(v) for k, v in rates.items()}
+    result = {
+        "benchmark": "sandbox_overhead", "env": spec.id, "episodes_in_lockstep": args.episodes,
+        "steps_per_candidate": args.episodes * spec.horizon, "repeats": args.repeats, "sandbox": description,
+        "env_steps_per_s": {k: {"median": round(median[k], 1), "all": [round(r, 1) for r in v]}
+                            for k, v in rates.items()},
+        "ratio_sandboxed_to_in_process": round(median["sandboxed"] / median["in_process"], 3),
+        "worker_start_and_load_s": {"median": round(statistics.median(startup), 3), "max": round(max(startup), 3)},
+        "python": platform.python_version(), "machine": platform.platform(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    json.dump(result, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
