@@ -30,7 +30,7 @@ class Candidate:
     def outcome(self) -> Outcome:
         if not self.extracted.ok:
             return self.extracted.outcome
-        return self.evaluation.outcome if self.evaluation else Outcome.SANDBOX_ERROR
+        return self.evaluation.outcome if self.evaluation else Outcome.NOT_EVALUATED
 
     @property
     def scored(self) -> bool:

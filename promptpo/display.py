@@ -18,10 +18,15 @@ class RunDisplay:
         self.console, self.env, self.model = console, env, model
         self.rounds, self.candidates, self.has_success = rounds, candidates, has_success
         self.live: Live | None = None
+        self.state = RunState()
+
+    def __rich__(self) -> Table:
+        """Rendered on every refresh, so the elapsed time ticks while the model or the simulator works."""
+        return self._table(self.state)
 
     def __enter__(self) -> RunDisplay:
         if self.console.is_terminal:
-            self.live = Live(self._table(RunState()), console=self.console, refresh_per_second=4, transient=False)
+            self.live = Live(self, console=self.console, refresh_per_second=4, transient=False)
             self.live.__enter__()
         else:
             self.console.print(f"promptpo: optimizing {self.env} with {self.model}")
@@ -32,8 +37,9 @@ class RunDisplay:
             self.live.__exit__(None, None, None)
 
     def __call__(self, kind: str, state: RunState) -> None:
+        self.state = state
         if self.live is not None:
-            self.live.update(self._table(state))
+            self.live.refresh()
         elif kind == "candidate":
             self.console.print(f"[round {state.round}] {state.last} | best {self._best(state)} | "
                                f"env steps {state.env_steps} | LLM calls {state.llm_calls}", highlight=False, markup=False)

@@ -144,7 +144,11 @@ class Run:
         candidate = Candidate(candidate_id(round_, index), round_, index, kind, prompt.parent, call,
                               extract(completion.text))
         if candidate.extracted.ok:
-            self.check_budgets(llm=False)
+            try:
+                self.check_budgets(llm=False)
+            except StopRun:
+                self.record(candidate)  # the answer was paid for: keep it, marked not evaluated
+                raise
             self.state.last = f"evaluating {candidate.id}"
             self.observer("evaluating", self.state)
             candidate.evaluation = self.evaluator.evaluate(candidate.code, self.episodes, self._limits())
@@ -220,8 +224,9 @@ class Run:
         return [f"promptpo best policy — run {self.store.root.name}", f"env: {self.spec.id}",
                 f"candidate: {candidate.id} (round {candidate.round}, {candidate.kind}, parent {candidate.parent})",
                 f"score: {score_line(ev, self.spec.has_success)}", f"evaluation seeds: {seeds}",
-                "Needs only numpy. Use it from a plain Gymnasium loop: policy = Policy(); policy.reset(); "
-                "action = policy.act(obs)."]
+                "Needs only numpy. Use it from a plain Gymnasium loop: " + (
+                    "policy = Policy(); policy.reset(); action = policy.act(obs)." if candidate.extracted.entry == "Policy"
+                    else "action = act(obs).")]
 
     def summary(self) -> dict:
         s, best = self.state, self.state.best

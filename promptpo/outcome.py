@@ -18,6 +18,7 @@ class Outcome(StrEnum):
     INVALID_ACTION = "invalid_action"  # NaN/inf, wrong shape or out-of-range discrete action
     PROTOCOL_ERROR = "protocol_error"  # the worker broke the wire protocol
     SANDBOX_ERROR = "sandbox_error"    # the sandbox itself failed (not the candidate's fault)
+    NOT_EVALUATED = "not_evaluated"    # a budget ran out between the answer and its evaluation
 
     @property
     def is_limit(self) -> bool:
@@ -26,7 +27,7 @@ class Outcome(StrEnum):
     @property
     def needs_repair(self) -> bool:
         """The candidate could not be scored as written: the model gets a repair prompt."""
-        return self is not Outcome.OK
+        return self not in (Outcome.OK, Outcome.NOT_EVALUATED)
 
 
 class CandidateFault(Exception):

@@ -143,3 +143,13 @@ def test_a_fatal_backend_error_ends_the_run_cleanly(tmp_path):
     events = [json.loads(line) for line in (run.store.root / "events.jsonl").read_text().splitlines()]
     assert events[-2]["event"] == "llm_error" and events[-2]["kind"] == "auth"
     assert events[-1]["event"] == "run_end" and events[-1]["status"] == "failed"
+
+
+def test_an_answer_that_arrives_after_the_time_budget_is_kept_unevaluated(tmp_path):
+    from promptpo.config import Budgets
+
+    run = make_run(tmp_path, FakeBackend([WEAK], delay=1.2), rounds=3, candidates=1, budgets=Budgets(max_time=1.0))
+    state = run.execute()
+    assert state.status == "budget_exhausted" and state.llm_calls == 1 and state.env_steps == 0
+    record = json.loads((run.store.root / "candidates" / "r00c0.json").read_text())
+    assert record["outcome"] == "not_evaluated" and record["evaluation"] is None
