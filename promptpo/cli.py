@@ -214,6 +214,38 @@ def show(run: str, out: Path) -> None:
     console.print(table)
 
 
+@cli.group()
+def sandbox() -> None:
+    """Build and check the isolation backends."""
+
+
+@sandbox.command("build")
+@click.option("--base", default=None, help="Base image with python3 (default: python:3.11-slim).")
+@click.option("--wheelhouse", type=click.Path(path_type=Path, exists=True, file_okay=False), default=None,
+              help="Folder with the numpy wheel to install (default: download the host's numpy version).")
+@click.option("--tag", default=None, help="Image tag (default: promptpo-sandbox:<hash of the worker files>).")
+def sandbox_build(base: str | None, wheelhouse: Path | None, tag: str | None) -> None:
+    """Build the Docker sandbox image from sandbox/Dockerfile (the build itself has no network)."""
+    _setup_logging(False)
+    from promptpo.isolation.image import DEFAULT_BASE, build
+
+    built = build(base or DEFAULT_BASE, wheelhouse, tag)
+    print(f"built {built}")
+
+
+@sandbox.command("doctor")
+def sandbox_doctor() -> None:
+    """Report which sandbox backends work on this machine, and why not."""
+    from promptpo.isolation.check import diagnose
+
+    console = _console()
+    working = 0
+    for backend, ok, detail in diagnose():
+        working += ok
+        console.print(f"{backend:8} {'ok' if ok else 'unavailable':12} {detail}", markup=False)
+    sys.exit(0 if working else 1)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="promptpo", standalone_mode=False)

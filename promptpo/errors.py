@@ -51,9 +51,7 @@ class AnswersExhausted(BackendError):
 
 
 class SandboxError(PromptpoError):
-    """The sandbox itself (not the candidate) is broken: missing image, cannot start a worker."""
-
-    exit_code = 1
+    """The sandbox cannot be set up here: no engine, no image, no bubblewrap when required."""
 
 
 class RunStoreError(PromptpoError):

@@ -14,8 +14,9 @@ def make_sandbox(name: str) -> Sandbox:
 
         return ProcessSandbox()
     if name == "docker":
-        raise ConfigError("the docker sandbox is not available in this version",
-                          "use --sandbox process (bubblewrap) for now")
+        from promptpo.isolation.docker import DockerSandbox
+
+        return DockerSandbox()
     raise ConfigError(f"unknown sandbox {name!r}", f"choose one of: {', '.join(BACKENDS)}")
 
 

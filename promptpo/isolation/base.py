@@ -118,15 +118,34 @@ class Sandbox(ABC):
         self.close()
 
 
-class OutputTap(threading.Thread):
-    """Drains a pipe into a capped buffer; past the hard cap it calls ``on_overflow`` once."""
+class CappedOutput:
+    """What the candidate prints: the first ``keep`` bytes are kept, the rest only counted; past
+    ``hard`` bytes ``on_overflow`` is called once (the worker gets stopped)."""
 
-    def __init__(self, fd: int, keep: int, hard: int, on_overflow):
-        super().__init__(daemon=True)
-        self.fd, self.keep, self.hard, self.on_overflow = fd, keep, hard, on_overflow
+    def __init__(self, keep: int, hard: int, on_overflow):
+        self.keep, self.hard, self.on_overflow = keep, hard, on_overflow
         self.buffer = bytearray()
         self.total = 0
         self.overflowed = False
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        if len(self.buffer) < self.keep:
+            self.buffer += chunk[: self.keep - len(self.buffer)]
+        if self.total > self.hard and not self.overflowed:
+            self.overflowed = True
+            self.on_overflow()
+
+    def text(self) -> str:
+        return self.buffer.decode("utf-8", errors="replace")
+
+
+class OutputTap(threading.Thread):
+    """Drains a pipe into a CappedOutput."""
+
+    def __init__(self, fd: int, capped: CappedOutput):
+        super().__init__(daemon=True)
+        self.fd, self.capped = fd, capped
 
     def run(self) -> None:
         while True:
@@ -136,15 +155,7 @@ class OutputTap(threading.Thread):
                 return
             if not chunk:
                 return
-            self.total += len(chunk)
-            if len(self.buffer) < self.keep:
-                self.buffer += chunk[: self.keep - len(self.buffer)]
-            if self.total > self.hard and not self.overflowed:
-                self.overflowed = True
-                self.on_overflow()
-
-    def text(self) -> str:
-        return self.buffer.decode("utf-8", errors="replace")
+            self.capped.feed(chunk)
 
 
 def descendants(pid: int) -> list[int]:
@@ -195,7 +206,8 @@ class PipeWorker(Worker):
         self._out = proc.stdout.fileno()
         os.set_blocking(self._in, False)
         os.set_blocking(self._out, False)
-        self._tap = OutputTap(proc.stderr.fileno(), limits.output_bytes, limits.output_hard_bytes, self.kill)
+        self._printed = CappedOutput(limits.output_bytes, limits.output_hard_bytes, self.kill)
+        self._tap = OutputTap(proc.stderr.fileno(), self._printed)
         self._tap.start()
         self._killed = False
         self._doomed: set[int] = set()
@@ -272,11 +284,11 @@ class PipeWorker(Worker):
 
     def output(self) -> tuple[str, int]:
         self._tap.join(timeout=2)
-        return self._tap.text(), self._tap.total
+        return self._printed.text(), self._printed.total
 
     @property
     def output_overflowed(self) -> bool:
-        return self._tap.overflowed
+        return self._printed.overflowed
 
     def close(self) -> None:
         if self.proc.poll() is None or descendants(self.proc.pid):

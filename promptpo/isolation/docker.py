@@ -1,0 +1,315 @@
+"""The ``docker`` sandbox: one locked-down, labelled container per run; a fresh worker per candidate.
+
+The container has no network, a read-only root, tmpfs scratch, a non-root user, no capabilities,
+no-new-privileges, pids/memory (no swap)/CPU limits and an init process; nothing from the host
+environment goes in. Each candidate's worker is a new ``docker exec`` process; when it ends (or
+must be stopped) every process but init and the keeper is killed and the scratch folders are
+emptied, so the next candidate sees nothing of the last. A container whose processes will not
+die is replaced. Containers are removed when the run ends; ones left by a killed run are swept
+at the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import struct
+import threading
+import time
+
+from promptpo.errors import SandboxError
+from promptpo.isolation.base import CappedOutput, Limits, Sandbox, Worker, WorkerDied, signal_of
+from promptpo.isolation.image import docker_client, image_tag
+
+log = logging.getLogger(__name__)
+
+LABEL = "promptpo.sandbox"
+SANDBOX_USER = "65534:65534"
+PIDS_LIMIT = 128
+CPUS = 1.0
+WORKER = ["python3", "-I", "-S", "/sandbox/worker/worker.py"]
+REAP = ["python3", "-I", "-S", "/sandbox/worker/reap.py"]
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        stat = open(f"/proc/{pid}/stat", "rb").read()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2:].split()[19].decode()
+
+
+def owner_labels() -> dict[str, str]:
+    pid = os.getpid()
+    return {LABEL: "1", "promptpo.host": socket.gethostname(), "promptpo.pid": str(pid),
+            "promptpo.pid_start": _start_time(pid) or ""}
+
+
+def owner_alive(labels: dict[str, str]) -> bool:
+    """Whether the process that made a container still runs (same pid and same start time)."""
+    try:
+        pid = int(labels.get("promptpo.pid", ""))
+    except ValueError:
+        return False
+    return _start_time(pid) is not None and _start_time(pid) == labels.get("promptpo.pid_start")
+
+
+def sweep(client) -> list[str]:
+    """Remove promptpo containers of this host whose run is gone; returns their names."""
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+        labels = container.labels or {}
+        if labels.get("promptpo.host") == socket.gethostname() and not owner_alive(labels):
+            try:
+                container.remove(force=True)
+                removed.append(container.name)
+            except Exception as err:  # noqa: BLE001 - a container that vanished meanwhile is fine
+                log.debug("could not remove %s: %s", container.name, err)
+    if removed:
+        log.warning("removed %d sandbox container(s) left behind by runs that died: %s", len(removed),
+                    ", ".join(removed))
+    return removed
+
+
+class DockerSandbox(Sandbox):
+    name = "docker"
+
+    def __init__(self, image: str | None = None):
+        import docker
+
+        self.docker = docker
+        self.client = docker_client()
+        self.image = image or os.environ.get("PROMPTPO_SANDBOX_IMAGE") or image_tag()
+        try:
+            self.client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            raise SandboxError(f"the sandbox image {self.image} is not built on this machine",
+                               "run `promptpo sandbox build` (add --base IMAGE when no Python image can be pulled)") from None
+        sweep(self.client)
+        self.container = None
+        self.keeper: int | None = None
+        self._shape: tuple[int, int] | None = None
+
+    def describe(self) -> str:
+        return (f"docker ({self.image}: no network, read-only root, user 65534, no capabilities, "
+                f"no-new-privileges, pids {PIDS_LIMIT}, {CPUS:g} CPU, memory without swap)")
+
+    # -- the run's container ---------------------------------------------------------------
+    def _container(self, limits: Limits):
+        shape = (limits.memory_mb, limits.file_size_mb)
+        if self.container is not None and shape != self._shape:
+            self._remove()
+        if self.container is None:
+            self._create(limits)
+            self._shape = shape
+        return self.container
+
+    def _create(self, limits: Limits) -> None:
+        scratch = f"rw,nosuid,nodev,size={limits.file_size_mb * 4}m,mode=1777"
+        try:
+            self.container = self.client.containers.run(
+                self.image, ["sleep", "infinity"], detach=True, init=True, network_mode="none", read_only=True,
+                tmpfs={"/tmp": scratch}, user=SANDBOX_USER, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+                pids_limit=PIDS_LIMIT, mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
+                nano_cpus=int(CPUS * 1e9), shm_size="16m", ipc_mode="private", hostname="sandbox",
+                environment={}, labels=owner_labels(), working_dir="/tmp", stop_signal="SIGKILL")
+            out = self._exec(REAP + ["--keeper"])
+            keepers = json.loads(out)
+        except self.docker.errors.APIError as err:
+            self._remove()
+            raise SandboxError(f"cannot start the sandbox container: {err.explanation or err}"[:300]) from None
+        if len(keepers) != 1:
+            self._remove()
+            raise SandboxError(f"unexpected processes in a new sandbox container: {keepers}")
+        self.keeper = keepers[0]
+        log.info("sandbox container %s started", self.container.name)
+
+    def _exec(self, command: list[str]) -> str:
+        result = self.container.exec_run(command, user=SANDBOX_USER, workdir="/tmp")
+        if result.exit_code != 0:
+            raise SandboxError(f"{command[-1]} failed in the sandbox container: {result.output[-300:]!r}")
+        return result.output.decode()
+
+    def reap(self) -> None:
+        """Kill every candidate process and empty scratch; replace the container if that fails."""
+        if self.container is None:
+            return
+        try:
+            report = json.loads(self._exec(REAP + [str(self.keeper)]))
+        except (SandboxError, self.docker.errors.APIError, ValueError) as err:
+            log.warning("cleaning the sandbox container failed (%s); replacing it", err)
+            self._remove()
+            return
+        if report["survivors"]:
+            log.warning("processes %s would not die; replacing the sandbox container", report["survivors"])
+            self._remove()
+
+    def _remove(self) -> None:
+        if self.container is not None:
+            try:
+                self.container.remove(force=True)
+            except self.docker.errors.APIError as err:
+                log.warning("could not remove sandbox container %s: %s", self.container.name, err)
+        self.container, self.keeper = None, None
+
+    def close(self) -> None:
+        self._remove()
+
+    # -- workers ---------------------------------------------------------------------------
+    def start(self, limits: Limits) -> Worker:
+        container = self._container(limits)
+        api = self.client.api
+        try:
+            exec_id = api.exec_create(container.id, WORKER + [limits.worker_args(), "/sandbox/lib"], stdin=True,
+                                      stdout=True, stderr=True, user=SANDBOX_USER, workdir="/tmp")["Id"]
+            raw = api.exec_start(exec_id, socket=True)
+        except self.docker.errors.APIError as err:
+            self._remove()
+            raise SandboxError(f"cannot start a worker in the sandbox container: {err.explanation or err}"[:300]) from None
+        return DockerWorker(self, exec_id, getattr(raw, "_sock", raw), limits)
+
+
+class DockerWorker(Worker):
+    """A worker behind a docker exec stream: stdin frames in, stdout/stderr multiplexed out."""
+
+    HEADER = struct.Struct(">BxxxL")
+
+    def __init__(self, sandbox: DockerSandbox, exec_id: str, sock: socket.socket, limits: Limits):
+        self.sandbox, self.exec_id, self.sock = sandbox, exec_id, sock
+        self.sock.settimeout(None)
+        self._pending = bytearray()
+        self._closed = False
+        self._cond = threading.Condition()
+        self._printed = CappedOutput(limits.output_bytes, limits.output_hard_bytes, self.kill)
+        self._killed = False
+        self._reader = threading.Thread(target=self._demux, daemon=True)
+        self._reader.start()
+
+    def _demux(self) -> None:
+        buffer = bytearray()
+        while True:
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            buffer += chunk
+            while len(buffer) >= self.HEADER.size:
+                stream, size = self.HEADER.unpack_from(buffer)
+                if len(buffer) < self.HEADER.size + size:
+                    break
+                payload = bytes(buffer[self.HEADER.size:self.HEADER.size + size])
+                del buffer[:self.HEADER.size + size]
+                if stream == 1:
+                    with self._cond:
+                        self._pending += payload
+                        self._cond.notify_all()
+                else:
+                    self._printed.feed(payload)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def write(self, data: bytes, deadline: float) -> None:
+        # The socket stays in blocking mode (the reader thread relies on it): wait with select,
+        # then send what fits without blocking.
+        view = memoryview(data)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            _, ready, _ = select.select([], [self.sock], [], remaining)
+            if not ready:
+                continue
+            try:
+                view = view[self.sock.send(view, socket.MSG_DONTWAIT):]
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                raise WorkerDied from None
+
+    def read_exact(self, n: int, deadline: float) -> bytes:
+        with self._cond:
+            while len(self._pending) < n:
+                if self._closed:
+                    raise WorkerDied
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                self._cond.wait(remaining)
+            data = bytes(self._pending[:n])
+            del self._pending[:n]
+            return data
+
+    def kill(self) -> None:
+        if self._killed:
+            return
+        self._killed = True
+        self.sandbox.reap()
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _exit_code(self) -> int | None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                info = self.sandbox.client.api.exec_inspect(self.exec_id)
+            except self.sandbox.docker.errors.APIError:
+                return None
+            if not info.get("Running"):
+                return info.get("ExitCode")
+            time.sleep(0.02)
+        return None
+
+    def exit_signal(self) -> int | None:
+        return signal_of(self._exit_code())
+
+    def exit_description(self) -> str:
+        code = self._exit_code()
+        if code is None:
+            return "still running"
+        sig = signal_of(code)
+        return f"killed by {signal.Signals(sig).name}" if sig else f"exited with code {code}"
+
+    def output(self) -> tuple[str, int]:
+        self._reader.join(timeout=2)
+        return self._printed.text(), self._printed.total
+
+    @property
+    def output_overflowed(self) -> bool:
+        return self._printed.overflowed
+
+    def close(self) -> None:
+        if not self._killed:
+            self._killed = True
+            # Let a worker that was told to exit finish, then clean up whatever it left behind.
+            try:
+                self.sock.shutdown(socket.SHUT_WR)  # end of its stdin
+            except OSError:
+                pass
+            deadline = time.monotonic() + 2
+            while time.monotonic() < deadline and not self._closed:
+                # A daemon it left behind may hold the stream open: ask whether the worker exited.
+                if not self.sandbox.client.api.exec_inspect(self.exec_id).get("Running"):
+                    break
+                with self._cond:
+                    self._cond.wait(0.02)
+            self.sandbox.reap()
+        self._shutdown()
+        self._reader.join(timeout=2)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
