@@ -11,6 +11,7 @@ class Outcome(StrEnum):
     SYNTAX_ERROR = "syntax_error"
     NO_ENTRY_POINT = "no_entry_point"  # neither a Policy class with act() nor an act() function
     CRASHED = "crashed"                # the code raised, or the worker died
+    BLOCKED = "blocked"                # the code tried what the sandbox forbids (network, host files)
     TIMEOUT = "timeout"                # an act call or the whole candidate ran past its wall time
     CPU_LIMIT = "cpu_limit"
     MEMORY = "memory"

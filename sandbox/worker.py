@@ -8,6 +8,7 @@ state between calls. It never sees the simulator: only observations come in.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -47,6 +48,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+# errno values that mean the sandbox refused: no network, read-only or forbidden files.
+BLOCKED_ERRNOS = frozenset({errno.EPERM, errno.EACCES, errno.EROFS, errno.ENETUNREACH, errno.ENETDOWN,
+                            errno.EHOSTUNREACH, errno.EAFNOSUPPORT, errno.ECONNREFUSED})
+
+
+def _blocked(exc: BaseException) -> bool:
+    return type(exc).__name__ == "gaierror" or (isinstance(exc, OSError) and exc.errno in BLOCKED_ERRNOS)
+
+
 def _error(exc: BaseException, env: int | None = None, kind: str | None = None) -> dict:
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     # Drop the worker's own frames: the model should see its code, not ours.
@@ -54,7 +64,7 @@ def _error(exc: BaseException, env: int | None = None, kind: str | None = None) 
     if kind is None and isinstance(exc, MemoryError):
         kind = "MemoryError"
     return {"ok": False, "error": {"type": kind or type(exc).__name__, "message": str(exc)[:2000],
-                                   "traceback": text[-8000:], "env": env}}
+                                   "traceback": text[-8000:], "env": env, "blocked": _blocked(exc)}}
 
 
 class Candidate:

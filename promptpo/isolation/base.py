@@ -41,6 +41,8 @@ class Limits:
     """Largest file the code may write in its scratch space (RLIMIT_FSIZE, tmpfs size)."""
     open_files: int = 64
     """Open file descriptors (RLIMIT_NOFILE)."""
+    processes: int = 64
+    """Processes and threads the worker may have at once (a pids cgroup or the container's pids limit)."""
 
     def worker_args(self) -> str:
         """The limits the worker applies to itself before any candidate code arrives."""
@@ -200,8 +202,10 @@ class PipeWorker(Worker):
     reaches everything it started that stayed in the group.
     """
 
-    def __init__(self, proc: subprocess.Popen, limits: Limits):
+    def __init__(self, proc: subprocess.Popen, limits: Limits, group=None):
         self.proc = proc
+        self.group = group
+        """The worker's cgroup (promptpo.isolation.cgroup.WorkerCgroup) when there is one."""
         self._in = proc.stdin.fileno()
         self._out = proc.stdout.fileno()
         os.set_blocking(self._in, False)
@@ -264,6 +268,8 @@ class PipeWorker(Worker):
                 target()
             except (ProcessLookupError, PermissionError):
                 pass
+        if self.group is not None:
+            self.group.kill_all()  # exact: daemons that left the process tree are still in the cgroup
 
     def _wait(self) -> int | None:
         try:
@@ -291,12 +297,15 @@ class PipeWorker(Worker):
         return self._printed.overflowed
 
     def close(self) -> None:
-        if self.proc.poll() is None or descendants(self.proc.pid):
+        if self.proc.poll() is None or descendants(self.proc.pid) or (self.group is not None and self.group.pids()):
             self.kill()
         self._wait()
         deadline = time.monotonic() + 5
         while any(alive(p) for p in self._doomed) and time.monotonic() < deadline:
             time.sleep(0.01)
+        if self.group is not None:
+            self.group.remove()
+            self.group = None
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 stream.close()

@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 LABEL = "promptpo.sandbox"
 SANDBOX_USER = "65534:65534"
-PIDS_LIMIT = 128
 CPUS = 1.0
+RESERVED_PIDS = 8
+"""Room in the container's pids limit for init, the keeper and the reaper."""
 WORKER = ["python3", "-I", "-S", "/sandbox/worker/worker.py"]
 REAP = ["python3", "-I", "-S", "/sandbox/worker/reap.py"]
 
@@ -92,17 +93,26 @@ class DockerSandbox(Sandbox):
         sweep(self.client)
         self.container = None
         self.keeper: int | None = None
-        self._shape: tuple[int, int] | None = None
+        self._shape: tuple[int, int, int] | None = None
 
     def describe(self) -> str:
         return (f"docker ({self.image}: no network, read-only root, user 65534, no capabilities, "
-                f"no-new-privileges, pids {PIDS_LIMIT}, {CPUS:g} CPU, memory without swap)")
+                f"no-new-privileges, pids/memory/CPU limits without swap)")
 
     # -- the run's container ---------------------------------------------------------------
     def _container(self, limits: Limits):
-        shape = (limits.memory_mb, limits.file_size_mb)
+        shape = (limits.memory_mb, limits.file_size_mb, limits.processes)
         if self.container is not None and shape != self._shape:
             self._remove()
+        if self.container is not None:
+            try:
+                self.container.reload()
+                running = self.container.status == "running"
+            except self.docker.errors.APIError:
+                running = False
+            if not running:
+                log.warning("the sandbox container stopped; starting a new one")
+                self._remove()
         if self.container is None:
             self._create(limits)
             self._shape = shape
@@ -114,7 +124,7 @@ class DockerSandbox(Sandbox):
             self.container = self.client.containers.run(
                 self.image, ["sleep", "infinity"], detach=True, init=True, network_mode="none", read_only=True,
                 tmpfs={"/tmp": scratch}, user=SANDBOX_USER, cap_drop=["ALL"], security_opt=["no-new-privileges"],
-                pids_limit=PIDS_LIMIT, mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
+                pids_limit=limits.processes + RESERVED_PIDS, mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
                 nano_cpus=int(CPUS * 1e9), shm_size="16m", ipc_mode="private", hostname="sandbox",
                 environment={}, labels=owner_labels(), working_dir="/tmp", stop_signal="SIGKILL")
             out = self._exec(REAP + ["--keeper"])
@@ -184,7 +194,9 @@ class DockerWorker(Worker):
         self._pending = bytearray()
         self._closed = False
         self._cond = threading.Condition()
-        self._printed = CappedOutput(limits.output_bytes, limits.output_hard_bytes, self.kill)
+        # Past the hard cap the reader thread only raises a flag (and keeps draining): stopping the
+        # worker needs the docker API, which stalls while nobody reads this stream.
+        self._printed = CappedOutput(limits.output_bytes, limits.output_hard_bytes, self._overflowed)
         self._killed = False
         self._reader = threading.Thread(target=self._demux, daemon=True)
         self._reader.start()
@@ -217,7 +229,13 @@ class DockerWorker(Worker):
             self._closed = True
             self._cond.notify_all()
 
+    def _overflowed(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
     def write(self, data: bytes, deadline: float) -> None:
+        if self._printed.overflowed:
+            raise WorkerDied
         # The socket stays in blocking mode (the reader thread relies on it): wait with select,
         # then send what fits without blocking.
         view = memoryview(data)
@@ -238,7 +256,7 @@ class DockerWorker(Worker):
     def read_exact(self, n: int, deadline: float) -> bytes:
         with self._cond:
             while len(self._pending) < n:
-                if self._closed:
+                if self._closed or self._printed.overflowed:
                     raise WorkerDied
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

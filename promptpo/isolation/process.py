@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from promptpo.errors import SandboxError
+from promptpo.isolation import cgroup
 from promptpo.isolation.base import Limits, PipeWorker, Sandbox, Worker
 from promptpo.resources import data_dir
 
@@ -68,17 +69,25 @@ class ProcessSandbox(Sandbox):
         self._scratch: list[str] = []
         self.keep_spare = keep_spare
         self._spare: tuple[Limits, PipeWorker] | None = None
+        self.use_cgroup = cgroup.problem() is None
+        if self.use_cgroup:
+            cgroup.sweep()
         if not self.use_bwrap:
             log.warning(NO_ISOLATION_WARNING)
+        if not self.use_cgroup:
+            log.warning("no pids/memory cgroup for the sandbox (%s): a fork bomb is only stopped by the act "
+                        "timeout. Run as root, delegate a cgroup, or use --sandbox docker.", cgroup.problem())
 
     @property
     def isolated(self) -> bool:
         return self.use_bwrap
 
     def describe(self) -> str:
+        groups = "pids and memory cgroup" if self.use_cgroup else f"NO cgroup ({cgroup.problem()})"
         if self.use_bwrap:
-            return "process (bubblewrap: no network, read-only runtime, private tmpfs, rlimits)"
-        return f"process (NO bubblewrap: {self.problem or 'disabled'}; network and file isolation OFF, rlimits only)"
+            return f"process (bubblewrap: no network, read-only runtime, private tmpfs, rlimits, {groups})"
+        return (f"process (NO bubblewrap: {self.problem or 'disabled'}; network and file isolation OFF, "
+                f"rlimits, {groups})")
 
     def start(self, limits: Limits) -> Worker:
         """A fresh worker that has seen no code. One spare is kept warm (Python and numpy
@@ -101,12 +110,19 @@ class ProcessSandbox(Sandbox):
             argv = [str(self.python), "-I", "-S", str(self.worker_dir / "worker.py"), limits.worker_args(),
                     *sorted({str(p.parent) for p in numpy_paths()})]
             env = dict(SANDBOX_ENV, HOME=cwd)
+        # Address space, plus what the scratch tmpfs folders may hold, plus slack for the runtime.
+        memory = (limits.memory_mb + 2 * limits.file_size_mb + 64) * 1024 * 1024
+        group = cgroup.create(limits.processes, memory) if self.use_cgroup else None
+        if group is not None:
+            argv = cgroup.wrap(argv, group)
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=env, cwd=cwd, start_new_session=True, close_fds=True)
         except OSError as err:
+            if group is not None:
+                group.remove()
             raise SandboxError(f"cannot start the sandbox worker: {err}") from None
-        return PipeWorker(proc, limits)
+        return PipeWorker(proc, limits, group)
 
     def _bwrap_argv(self, limits: Limits) -> list[str]:
         prefix = Path(sys.base_prefix).resolve()
@@ -124,11 +140,14 @@ class ProcessSandbox(Sandbox):
                 args += ["--tmpfs", str(site)]
         for path in numpy_paths():
             args += ["--ro-bind", str(path), f"/sandbox/lib/{path.name}"]
-        args += ["--ro-bind", str(self.worker_dir), "/sandbox/worker",
-                 "--proc", "/proc", "--dev", "/dev",
-                 "--size", str(limits.file_size_mb * 1024 * 1024), "--tmpfs", "/tmp", "--chdir", "/tmp"]
+        scratch = str(limits.file_size_mb * 1024 * 1024)
+        args += ["--ro-bind", str(self.worker_dir), "/sandbox/worker", "--proc", "/proc",
+                 # a read-only /dev (bwrap's own is writable and unbounded) with a small /dev/shm
+                 "--dev", "/dev", "--size", scratch, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+                 "--size", scratch, "--tmpfs", "/tmp", "--chdir", "/tmp"]
         for key, value in SANDBOX_ENV.items():
             args += ["--setenv", key, value]
+        args += ["--remount-ro", "/"]  # the new root itself: only /tmp and /dev/shm stay writable
         return args + [str(self.python), "-I", "-S", "/sandbox/worker/worker.py", limits.worker_args(), "/sandbox/lib"]
 
     def close(self) -> None:

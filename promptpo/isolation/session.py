@@ -103,7 +103,7 @@ class PolicySession:
             return reply, reply_arrays
         error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
         kind = str(error.get("type", "Error"))
-        outcome = ERROR_OUTCOMES.get(kind, Outcome.CRASHED)
+        outcome = Outcome.BLOCKED if error.get("blocked") is True else ERROR_OUTCOMES.get(kind, Outcome.CRASHED)
         message = f"{kind}: {error.get('message', '')}" if outcome is not Outcome.NO_ENTRY_POINT else str(error.get("message"))
         env = error.get("env") if isinstance(error.get("env"), int) else None
         raise self._fault(outcome, message, str(error.get("traceback", ""))[-8000:], env)
