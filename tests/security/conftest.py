@@ -121,7 +121,7 @@ class Attack:
 
 
 @pytest.fixture
-def attack(backend, tmp_path, monkeypatch):
+def attack(backend, tmp_path, monkeypatch, request):
     """Run ``code`` as the first candidate of a real run on ``backend``; check the common guarantees."""
     home, project = tmp_path / "home", tmp_path / "project"
     (home / ".ssh").mkdir(parents=True)
@@ -173,6 +173,12 @@ def attack(backend, tmp_path, monkeypatch):
         # The next candidate saw a clean scratch space.
         second_output = (outcome.second.get("evaluation") or {}).get("output") or ""
         assert "SCRATCH [] False" in second_output, second_output
+        table = os.environ.get("PROMPTPO_ATTACK_TABLE")
+        if table:  # collect case x backend x outcome for the report
+            with open(table, "a") as handle:
+                handle.write(json.dumps({"case": request.node.name.split("[")[0], "id": request.node.callspec.id,
+                                         "backend": backend, "outcome": outcome.outcome,
+                                         "error": outcome.first.get("error", "")[:80]}) + "\n")
         return outcome
 
     return run
