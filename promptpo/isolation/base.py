@@ -76,19 +76,29 @@ class Worker(ABC):
         """Stop the worker and everything it started, now."""
 
     @abstractmethod
-    def exit_description(self) -> str:
-        """How the process ended, e.g. 'killed by SIGXCPU' (after kill or end of stream)."""
-
-    @abstractmethod
-    def exit_signal(self) -> int | None: ...
+    def exit_code(self) -> int | None:
+        """The process's exit status once it ended (waiting a little), None if it still runs."""
 
     @abstractmethod
     def output(self) -> tuple[str, int]:
         """(kept text of what the code printed, total bytes printed)."""
 
+    _printed: CappedOutput
+
     @property
-    @abstractmethod
-    def output_overflowed(self) -> bool: ...
+    def output_overflowed(self) -> bool:
+        return self._printed.overflowed
+
+    def exit_signal(self) -> int | None:
+        return signal_of(self.exit_code())
+
+    def exit_description(self) -> str:
+        """How the process ended, e.g. 'killed by SIGXCPU' (after kill or end of stream)."""
+        code = self.exit_code()
+        if code is None:
+            return "still running"
+        sig = signal_of(code)
+        return f"killed by {signal.Signals(sig).name}" if sig else f"exited with code {code}"
 
     @abstractmethod
     def close(self) -> None:
@@ -160,16 +170,24 @@ class OutputTap(threading.Thread):
             self.capped.feed(chunk)
 
 
+def proc_stat(pid: int | str) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (state first), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2:].split()
+
+
 def descendants(pid: int) -> list[int]:
     """All living descendants of ``pid``, from /proc (children first found, grandchildren after)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat", "rb").read()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+            fields = proc_stat(entry)
+            if fields is not None:
+                parents[int(entry)] = int(fields[1])
     found, frontier = [], [pid]
     while frontier:
         children = [child for child, parent in parents.items() if parent in frontier]
@@ -180,11 +198,8 @@ def descendants(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie."""
-    try:
-        stat = open(f"/proc/{pid}/stat", "rb").read()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2:stat.rindex(b")") + 3] != b"Z"
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != b"Z"
 
 
 def signal_of(code: int | None) -> int | None:
@@ -271,35 +286,21 @@ class PipeWorker(Worker):
         if self.group is not None:
             self.group.kill_all()  # exact: daemons that left the process tree are still in the cgroup
 
-    def _wait(self) -> int | None:
+    def exit_code(self) -> int | None:
         try:
             return self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.kill()
             return self.proc.wait(timeout=5)
 
-    def exit_signal(self) -> int | None:
-        return signal_of(self._wait())
-
-    def exit_description(self) -> str:
-        code = self._wait()
-        if code is None:
-            return "still running"
-        sig = signal_of(code)
-        return f"killed by {signal.Signals(sig).name}" if sig else f"exited with code {code}"
-
     def output(self) -> tuple[str, int]:
         self._tap.join(timeout=2)
         return self._printed.text(), self._printed.total
 
-    @property
-    def output_overflowed(self) -> bool:
-        return self._printed.overflowed
-
     def close(self) -> None:
         if self.proc.poll() is None or descendants(self.proc.pid) or (self.group is not None and self.group.pids()):
             self.kill()
-        self._wait()
+        self.exit_code()
         deadline = time.monotonic() + 5
         while any(alive(p) for p in self._doomed) and time.monotonic() < deadline:
             time.sleep(0.01)

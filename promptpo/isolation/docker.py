@@ -15,14 +15,13 @@ import json
 import logging
 import os
 import select
-import signal
 import socket
 import struct
 import threading
 import time
 
 from promptpo.errors import SandboxError
-from promptpo.isolation.base import CappedOutput, Limits, Sandbox, Worker, WorkerDied, signal_of
+from promptpo.isolation.base import CappedOutput, Limits, Sandbox, Worker, WorkerDied, proc_stat
 from promptpo.isolation.image import docker_client, image_tag
 
 log = logging.getLogger(__name__)
@@ -37,11 +36,8 @@ REAP = ["python3", "-I", "-S", "/sandbox/worker/reap.py"]
 
 
 def _start_time(pid: int) -> str | None:
-    try:
-        stat = open(f"/proc/{pid}/stat", "rb").read()
-    except OSError:
-        return None
-    return stat[stat.rindex(b")") + 2:].split()[19].decode()
+    fields = proc_stat(pid)
+    return None if fields is None else fields[19].decode()
 
 
 def owner_labels() -> dict[str, str]:
@@ -279,7 +275,7 @@ class DockerWorker(Worker):
         except OSError:
             pass
 
-    def _exit_code(self) -> int | None:
+    def exit_code(self) -> int | None:
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
@@ -291,23 +287,9 @@ class DockerWorker(Worker):
             time.sleep(0.02)
         return None
 
-    def exit_signal(self) -> int | None:
-        return signal_of(self._exit_code())
-
-    def exit_description(self) -> str:
-        code = self._exit_code()
-        if code is None:
-            return "still running"
-        sig = signal_of(code)
-        return f"killed by {signal.Signals(sig).name}" if sig else f"exited with code {code}"
-
     def output(self) -> tuple[str, int]:
         self._reader.join(timeout=2)
         return self._printed.text(), self._printed.total
-
-    @property
-    def output_overflowed(self) -> bool:
-        return self._printed.overflowed
 
     def close(self) -> None:
         if not self._killed:
