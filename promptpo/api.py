@@ -50,6 +50,11 @@ def versions() -> dict[str, str | None]:
     return found
 
 
+def method_label(backend: Backend) -> str:
+    """How comparisons group runs: by model, with replayed and hand-written answers as one method each."""
+    return f"promptpo ({backend.name})" if backend.name in ("scripted", "manual") else f"promptpo ({backend.label})"
+
+
 def new_run_id(env_id: str) -> str:
     slug = env_id.replace("/", "-").lower()
     return f"{datetime.now():%Y%m%d-%H%M%S}-{slug}-{secrets.token_hex(2)}"
@@ -85,7 +90,8 @@ def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = 
     pool = EnvPool(spec, config.seed)
     run = Run(config, spec, backend, Evaluator(spec, sandbox, config.limits, pool), store, observer)
     run_json: dict[str, Any] = {
-        "id": store.root.name, "env": spec.id, "env_spec": spec.source, "model": backend.label,
+        "id": store.root.name, "kind": "promptpo", "method": method_label(backend), "env": spec.id,
+        "env_spec": spec.source, "model": backend.label,
         "backend": backend.name, "config": {**config.public(), "model": prepared.model},
         "sandbox": sandbox.describe(), "sandbox_isolated": sandbox.isolated,
         "seed": config.seed, "episodes": run.episodes, "target": run.target.describe() if run.target else None,

@@ -84,10 +84,9 @@ class Target:
     metric: Literal["success_rate", "mean_return"]
     threshold: float
 
-    def reached(self, success_rate: float | None, mean_return: float) -> bool:
-        if self.metric == "success_rate":
-            return success_rate is not None and success_rate >= self.threshold
-        return mean_return >= self.threshold
+    def reached(self, success_rate: float | None, mean_return: float | None) -> bool:
+        value = success_rate if self.metric == "success_rate" else mean_return
+        return value is not None and value >= self.threshold
 
     def describe(self) -> str:
         return (f"success rate >= {self.threshold:g}" if self.metric == "success_rate"

@@ -42,6 +42,7 @@ class RunState:
     cost_usd: float = 0.0
     cost_known: bool = True
     env_steps: int = 0
+    episodes: int = 0
     best: Candidate | None = None
     status: str = "running"
     reason: str = ""
@@ -153,6 +154,7 @@ class Run:
             self.observer("evaluating", self.state)
             candidate.evaluation = self.evaluator.evaluate(candidate.code, self.episodes, self._limits())
             self.state.env_steps += candidate.env_steps
+            self.state.episodes += sum(1 for e in candidate.evaluation.episodes if e.length > 0)
         self.record(candidate)
         return candidate
 
@@ -168,7 +170,7 @@ class Run:
         self.store.event("candidate", id=candidate.id, parent=candidate.parent, kind=candidate.kind,
                          outcome=candidate.outcome, error=candidate.error, env_steps=candidate.env_steps,
                          mean_return=ev.mean_return if ev else None, success_rate=ev.success_rate if ev else None,
-                         best=improved, total_env_steps=self.state.env_steps)
+                         best=improved, total_env_steps=self.state.env_steps, total_episodes=self.state.episodes)
         if candidate.outcome.is_limit:
             self.store.event("limit_hit", id=candidate.id, outcome=candidate.outcome, message=candidate.error)
         self.state.last = (f"{candidate.id}: {score_line(ev, self.spec.has_success)}" if candidate.scored
@@ -240,7 +242,7 @@ class Run:
             "target": self.target.describe() if self.target else None,
             "target_reached": self.target_reached(),
             "rounds_started": s.round + 1 if self.history else 0, "candidates": s.candidates,
-            "env_steps": s.env_steps, "llm_calls": s.llm_calls, "prompt_tokens": s.prompt_tokens,
+            "env_steps": s.env_steps, "episodes": s.episodes, "llm_calls": s.llm_calls, "prompt_tokens": s.prompt_tokens,
             "completion_tokens": s.completion_tokens,
             "cost_usd": round(s.cost_usd, 6) if s.cost_known else None,
             "wall_time_s": round(s.elapsed, 2),

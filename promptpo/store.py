@@ -78,12 +78,13 @@ class RunStore:
                               "choose a writable folder with --out") from None
 
     @classmethod
-    def create(cls, out: Path, run_id: str) -> RunStore:
+    def create(cls, out: Path, run_id: str, folders: tuple[str, ...] = ("llm", "candidates")) -> RunStore:
         cls.check_writable(out)
         root = out / run_id
         try:
-            (root / "llm").mkdir(parents=True, exist_ok=False)
-            (root / "candidates").mkdir()
+            root.mkdir(parents=True, exist_ok=False)
+            for folder in folders:
+                (root / folder).mkdir()
         except FileExistsError:
             raise ConfigError(f"run folder {root} already exists", "choose another --out or remove it") from None
         return cls(root)

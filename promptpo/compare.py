@@ -1,0 +1,229 @@
+"""``promptpo compare``: runs grouped by environment and method, with statistics across seeds.
+
+A promptpo run's curve is its best-so-far score over the env steps its evaluations used; a PPO
+run's curve is its periodic evaluation. Steps to target are read off those curves ("not reached"
+stays that, never a number); final scores get bootstrapped confidence intervals across seeds;
+methods are compared to PPO by the ratio of steps to target and a t-test across seeds.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promptpo.envspec import Target
+from promptpo.errors import RunStoreError
+from promptpo.stats import CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore
+
+SUCCESS_FAMILIES = ("metaworld", "minigrid")
+SUCCESS_TARGET = 0.9
+# The worst return an episode can score (time limit x worst reward per step), used to normalize
+# returns into (0, 1] for HyperScore; envs not listed use the lowest return seen in the comparison.
+RETURN_FLOOR = {"gymnasium/CartPole-v1": 0.0, "gymnasium/MountainCar-v0": -200.0, "gymnasium/Acrobot-v1": -500.0,
+                "gymnasium/MountainCarContinuous-v0": -99.9, "gymnasium/Pendulum-v1": -16.2736 * 200}
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    env: str
+    method: str
+    seed: int | None
+    curve: list[CurvePoint]
+    summary: dict
+
+    @property
+    def final(self) -> CurvePoint | None:
+        return self.curve[-1] if self.curve else None
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunStoreError(f"{path} is missing", "is this a complete promptpo run folder?") from None
+    except json.JSONDecodeError as err:
+        raise RunStoreError(f"{path} is not valid JSON ({err.msg})", "the run folder is corrupt") from None
+
+
+def _lines(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise RunStoreError(f"{path} has a line that is not JSON ({err.msg})", "the run folder is corrupt") from None
+
+
+def promptpo_curve(events: list[dict]) -> list[CurvePoint]:
+    """Best-so-far (success first, then return) after every evaluated candidate."""
+    curve, best = [], None
+    for e in events:
+        if e.get("event") != "candidate" or e.get("outcome") != "ok":
+            continue
+        key = (e.get("success_rate") if e.get("success_rate") is not None else -1.0, e["mean_return"])
+        if best is None or key > best[0]:
+            best = (key, e["mean_return"], e.get("success_rate"))
+        curve.append(CurvePoint(int(e["total_env_steps"]), int(e.get("total_episodes", 0)), best[1], best[2]))
+    return curve
+
+
+def load_run(path: Path) -> RunRecord:
+    meta, summary = _read(path / "run.json"), _read(path / "summary.json")
+    if meta.get("kind") == "ppo":
+        curve = [CurvePoint(**{k: p.get(k) for k in ("env_steps", "episodes", "mean_return", "success_rate",
+                                                      "wall_time_s")}) for p in _lines(path / "curve.jsonl")]
+        method = "ppo"
+    else:
+        curve = promptpo_curve(_lines(path / "events.jsonl"))
+        method = meta.get("method") or f"promptpo ({meta.get('model', '?')})"
+    seed = meta.get("seed", meta.get("config", {}).get("seed"))
+    return RunRecord(path, meta["env"], method, seed, curve, summary)
+
+
+def find_runs(patterns: list[str], out: Path) -> list[RunRecord]:
+    folders: list[Path] = []
+    for pattern in patterns:
+        matches = [Path(p) for p in sorted(glob.glob(pattern))] or [Path(pattern), out / pattern]
+        found = [m for m in matches if (m / "run.json").is_file()]
+        if not found:
+            raise RunStoreError(f"no run folder matches {pattern!r}", "give run folders, run ids or a glob like 'runs/*'")
+        folders += [f for f in found if f not in folders]
+    return [load_run(folder) for folder in folders]
+
+
+def target_for(env: str) -> Target | None:
+    """Meta-World and MiniGrid: success rate >= 0.9; Gymnasium: the registered reward threshold."""
+    if env.split("/")[0] in SUCCESS_FAMILIES:
+        return Target("success_rate", SUCCESS_TARGET)
+    from promptpo.envs import load_spec
+
+    spec = load_spec(env)
+    return spec.target if spec.target and spec.target.metric == "mean_return" else None
+
+
+@dataclass
+class Summary:
+    """One number across seeds with its 95% bootstrap interval."""
+
+    values: list[float]
+    mean: float | None = None
+    ci: tuple[float, float] | None = None
+
+    @classmethod
+    def of(cls, values: list[float | None]) -> Summary:
+        kept = [float(v) for v in values if v is not None]
+        return cls(kept, float(np.mean(kept)) if kept else None, bootstrap_ci(kept))
+
+
+@dataclass
+class GroupResult:
+    env: str
+    method: str
+    runs: list[str]
+    seeds: list[int | None]
+    final_return: Summary
+    final_success: Summary
+    steps_to_target: list[int | None]
+    """Per run, in run order; None = not reached."""
+    episodes_to_target: list[int | None]
+    wall_time_s: Summary
+    llm_calls: Summary
+    tokens: Summary
+    cost_usd: Summary
+    hyperscore: float | None = None
+    vs_ppo: dict | None = None
+
+    @property
+    def reached(self) -> int:
+        return sum(s is not None for s in self.steps_to_target)
+
+    def mean_steps(self) -> float | None:
+        kept = [s for s in self.steps_to_target if s is not None]
+        return float(np.mean(kept)) if kept else None
+
+
+@dataclass
+class Comparison:
+    targets: dict[str, str | None]
+    groups: list[GroupResult] = field(default_factory=list)
+
+
+def compare(records: list[RunRecord], with_hyperscore: bool = False) -> Comparison:
+    envs = sorted({r.env for r in records})
+    targets = {env: target_for(env) for env in envs}
+    result = Comparison({env: t.describe() if t else None for env, t in targets.items()})
+    for env in envs:
+        methods = sorted({r.method for r in records if r.env == env}, key=lambda m: (m != "ppo", m))
+        groups = [_group(env, m, [r for r in records if r.env == env and r.method == m], targets[env])
+                  for m in methods]
+        if with_hyperscore:
+            floor = RETURN_FLOOR.get(env, min((p.mean_return for r in records if r.env == env for p in r.curve
+                                               if p.mean_return is not None), default=0.0))
+            for group in groups:
+                group.hyperscore = _hyperscore(group, targets[env], floor)
+        ppo = next((g for g in groups if g.method == "ppo"), None)
+        for group in groups:
+            if ppo is not None and group is not ppo:
+                group.vs_ppo = _versus(group, ppo)
+        result.groups += groups
+    return result
+
+
+def _group(env: str, method: str, runs: list[RunRecord], target: Target | None) -> GroupResult:
+    reached = [first_reaching(r.curve, target) if target else None for r in runs]
+    tokens = [(r.summary.get("prompt_tokens") or 0) + (r.summary.get("completion_tokens") or 0) for r in runs]
+    return GroupResult(
+        env=env, method=method, runs=[r.path.name for r in runs], seeds=[r.seed for r in runs],
+        final_return=Summary.of([r.final.mean_return if r.final else None for r in runs]),
+        final_success=Summary.of([r.final.success_rate if r.final else None for r in runs]),
+        steps_to_target=[p.env_steps if p else None for p in reached],
+        episodes_to_target=[p.episodes if p else None for p in reached],
+        wall_time_s=Summary.of([r.summary.get("wall_time_s") for r in runs]),
+        llm_calls=Summary.of([r.summary.get("llm_calls") for r in runs]),
+        tokens=Summary.of(tokens), cost_usd=Summary.of([r.summary.get("cost_usd") for r in runs]))
+
+
+def _versus(group: GroupResult, ppo: GroupResult) -> dict:
+    """How many times fewer env steps than PPO the method needed to reach the target, and a test."""
+    if group.reached == 0 or ppo.reached == 0:
+        return {"ratio": None, "test": None, "p_value": None,
+                "note": "not reached by " + ("both" if group.reached == ppo.reached == 0 else
+                                             "ppo" if ppo.reached == 0 else group.method)}
+    ours = {s: v for s, v in zip(group.seeds, group.steps_to_target) if v is not None}
+    theirs = {s: v for s, v in zip(ppo.seeds, ppo.steps_to_target) if v is not None}
+    paired = (None not in ours and set(ours) == set(theirs) and len(ours) == len(group.seeds) == len(ppo.seeds))
+    seeds = sorted(ours, key=str)
+    fast = [ours[s] for s in seeds] if paired else list(ours.values())
+    slow = [theirs[s] for s in seeds] if paired else list(theirs.values())
+    diff = compare_samples(fast, slow, paired)
+    return {"ratio": diff.ratio, "test": diff.test, "statistic": diff.statistic, "p_value": diff.p_value,
+            "note": f"{group.reached}/{len(group.runs)} vs {ppo.reached}/{len(ppo.runs)} seeds reached"}
+
+
+def _hyperscore(group: GroupResult, target: Target | None, floor: float) -> float | None:
+    if target is not None and target.metric == "success_rate":
+        v = group.final_success.mean
+    elif target is not None and group.final_return.mean is not None and target.threshold > floor:
+        v = (group.final_return.mean - floor) / (target.threshold - floor)
+    else:
+        return None
+    return None if v is None else hyperscore(min(1.0, max(1e-6, v)))
+
+
+def to_json(result: Comparison) -> dict:
+    def summary(s: Summary) -> dict:
+        return {"mean": s.mean, "ci95": list(s.ci) if s.ci else None, "values": s.values}
+
+    return {"targets": result.targets, "groups": [{
+        "env": g.env, "method": g.method, "runs": g.runs, "seeds": g.seeds,
+        "final_return": summary(g.final_return), "final_success_rate": summary(g.final_success),
+        "steps_to_target": g.steps_to_target, "episodes_to_target": g.episodes_to_target,
+        "reached": f"{g.reached}/{len(g.runs)}", "mean_steps_to_target": g.mean_steps(),
+        "wall_time_s": summary(g.wall_time_s), "llm_calls": summary(g.llm_calls), "tokens": summary(g.tokens),
+        "cost_usd": summary(g.cost_usd), "hyperscore": g.hyperscore, "vs_ppo": g.vs_ppo} for g in result.groups]}

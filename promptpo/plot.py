@@ -1,0 +1,80 @@
+"""Learning-curve plots for comparisons: score vs env steps (log x), mean and 95% band across seeds."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from promptpo.compare import SUCCESS_FAMILIES, Comparison, RunRecord, target_for
+
+
+def _step_values(record: RunRecord, grid: np.ndarray, metric: str) -> np.ndarray:
+    """The curve as a step function on ``grid``: the last evaluation at or before each x."""
+    xs = np.array([p.env_steps for p in record.curve], dtype=float)
+    ys = np.array([np.nan if getattr(p, metric) is None else getattr(p, metric) for p in record.curve], dtype=float)
+    idx = np.searchsorted(xs, grid, side="right") - 1
+    return np.where(idx >= 0, ys[np.clip(idx, 0, None)], np.nan)
+
+
+def figure(records: list[RunRecord]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({r.env for r in records})
+    fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.5), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        metric = "success_rate" if env.split("/")[0] in SUCCESS_FAMILIES else "mean_return"
+        runs = [r for r in records if r.env == env and r.curve]
+        steps = [p.env_steps for r in runs for p in r.curve if p.env_steps > 0]
+        if not steps:
+            continue
+        grid = np.unique(np.geomspace(max(1, min(steps)), max(steps), 200).round())
+        for method in sorted({r.method for r in runs}, key=lambda m: (m != "ppo", m)):
+            values = np.array([_step_values(r, grid, metric) for r in runs if r.method == method])
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore", RuntimeWarning)  # no run has a point yet at the left edge
+                mean = np.nanmean(values, axis=0)
+                count = np.sum(~np.isnan(values), axis=0)
+                sem = np.nanstd(values, axis=0) / np.sqrt(np.maximum(count, 1))
+            label = f"{method} ({len(values)} seed{'s' if len(values) != 1 else ''})"
+            line, = ax.step(grid, mean, where="post", label=label)
+            if len(values) > 1:
+                ax.fill_between(grid, mean - 1.96 * sem, mean + 1.96 * sem, step="post", alpha=0.2,
+                                color=line.get_color())
+        target = target_for(env)
+        if target is not None:
+            ax.axhline(target.threshold, color="grey", linestyle="--", linewidth=1, label=f"target: {target.describe()}")
+        ax.set_xscale("log")
+        ax.set_xlabel("env steps (promptpo: best so far over the steps its evaluations used)")
+        ax.set_ylabel("success rate" if metric == "success_rate" else "mean return")
+        ax.set_title(env)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def save(records: list[RunRecord], path: Path, comparison: Comparison | None = None, table_text: str = "") -> Path:
+    """PNG, or a self-contained HTML page (the plot inlined, plus the table) for an .html path."""
+    fig = figure(records)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".html":
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=120)
+        image = base64.b64encode(buffer.getvalue()).decode()
+        path.write_text(f"<!doctype html><meta charset='utf-8'><title>promptpo compare</title>"
+                        f"<h1>promptpo compare</h1><img alt='learning curves' src='data:image/png;base64,{image}'>"
+                        f"<pre>{html.escape(table_text)}</pre>")
+    else:
+        fig.savefig(path, dpi=120)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path

@@ -1,0 +1,123 @@
+"""`promptpo compare` on hand-built run folders whose numbers are known."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from conftest import run_cli
+from promptpo.compare import compare, find_runs, to_json
+
+PPO_REACH = {0: 10000, 1: 30000, 2: 20000}
+PROMPTPO_REACH = {0: 2500, 1: 5000, 2: 2500}
+
+
+def write(folder: Path, name: str, files: dict) -> Path:
+    run = folder / name
+    run.mkdir(parents=True)
+    for rel, content in files.items():
+        (run / rel).write_text(content if isinstance(content, str) else json.dumps(content))
+    return run
+
+
+def ppo_run(folder: Path, seed: int, reach: int | None, env: str = "gymnasium/CartPole-v1") -> Path:
+    points = [{"env_steps": s, "episodes": s // 50, "mean_return": 500.0 if reach and s >= reach else 100.0 + s / 1000,
+               "success_rate": None, "wall_time_s": s / 1000} for s in range(5000, 40001, 5000)]
+    return write(folder, f"ppo-s{seed}", {
+        "run.json": {"kind": "ppo", "method": "ppo", "env": env, "seed": seed},
+        "summary.json": {"env": env, "status": "completed", "wall_time_s": 40.0, "llm_calls": 0, "cost_usd": 0.0},
+        "curve.jsonl": "".join(json.dumps(p) + "\n" for p in points)})
+
+
+def promptpo_run(folder: Path, seed: int, reach: int) -> Path:
+    events = [{"event": "candidate", "outcome": "ok", "mean_return": 120.0, "success_rate": None,
+               "total_env_steps": reach - 2500, "total_episodes": 5},
+              {"event": "candidate", "outcome": "crashed", "mean_return": None, "success_rate": None,
+               "total_env_steps": reach - 2500, "total_episodes": 5},
+              {"event": "candidate", "outcome": "ok", "mean_return": 500.0, "success_rate": None,
+               "total_env_steps": reach, "total_episodes": 10}]
+    events = [e for e in events if e["total_env_steps"] > 0]
+    return write(folder, f"promptpo-s{seed}", {
+        "run.json": {"kind": "promptpo", "method": "promptpo (openai/gpt-4o)", "env": "gymnasium/CartPole-v1",
+                     "config": {"seed": seed}},
+        "summary.json": {"env": "gymnasium/CartPole-v1", "status": "target_reached", "wall_time_s": 30.0,
+                         "llm_calls": 4, "prompt_tokens": 9000, "completion_tokens": 1000, "cost_usd": 0.05},
+        "events.jsonl": "".join(json.dumps(e) + "\n" for e in events)})
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    for seed in range(3):
+        ppo_run(tmp_path, seed, PPO_REACH[seed])
+        promptpo_run(tmp_path, seed, PROMPTPO_REACH[seed])
+    return tmp_path
+
+
+def test_steps_to_target_ratio_and_paired_test(runs):
+    result = compare(find_runs([str(runs / "*")], runs), with_hyperscore=True)
+    ppo, ours = (next(g for g in result.groups if g.method == m) for m in ("ppo", "promptpo (openai/gpt-4o)"))
+    assert ppo.steps_to_target == [PPO_REACH[s] for s in ppo.seeds]
+    assert ours.steps_to_target == [PROMPTPO_REACH[s] for s in ours.seeds]
+    assert ours.episodes_to_target == [10, 10, 10]
+    seeds = sorted(PPO_REACH)
+    expected = scipy_stats.ttest_rel([PPO_REACH[s] for s in seeds], [PROMPTPO_REACH[s] for s in seeds])
+    assert ours.vs_ppo["test"] == "paired t-test"
+    assert ours.vs_ppo["ratio"] == pytest.approx(np.mean(list(PPO_REACH.values())) / np.mean(list(PROMPTPO_REACH.values())))
+    assert ours.vs_ppo["p_value"] == pytest.approx(expected.pvalue)
+    low, high = ppo.final_return.ci
+    assert low <= ppo.final_return.mean <= high
+    assert ours.final_return.mean == 500.0 and ours.llm_calls.mean == 4 and ours.tokens.mean == 10000
+    assert ours.hyperscore == pytest.approx(100 * (1 + (1 / 3) ** 2))
+
+
+def test_not_reached_stays_not_reached(tmp_path):
+    ppo_run(tmp_path, 0, 10000)
+    ppo_run(tmp_path, 1, None)
+    ppo_run(tmp_path, 2, 20000)
+    promptpo_run(tmp_path, 0, 2500)
+    promptpo_run(tmp_path, 1, 5000)
+    result = compare(find_runs([str(tmp_path / "*")], tmp_path))
+    ppo, ours = (next(g for g in result.groups if g.method == m) for m in ("ppo", "promptpo (openai/gpt-4o)"))
+    assert None in ppo.steps_to_target and ppo.reached == 2
+    assert ppo.mean_steps() == 15000
+    assert ours.vs_ppo["test"] == "Welch's t-test"  # seeds do not match up one to one
+    data = to_json(result)
+    assert data["groups"][0]["reached"] == "2/3"
+    assert None in data["groups"][0]["steps_to_target"]
+
+
+def test_nobody_reaching_is_reported_in_words(tmp_path):
+    ppo_run(tmp_path, 0, None)
+    ppo_run(tmp_path, 1, None)
+    proc = run_cli("compare", str(tmp_path / "*"))
+    assert proc.returncode == 0, proc.stderr
+    assert "not reached" in proc.stdout and "0 (" not in proc.stdout
+
+
+def test_cli_json_table_and_plots(runs, tmp_path):
+    proc = run_cli("compare", str(runs / "*"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["targets"] == {"gymnasium/CartPole-v1": "mean return >= 475"}
+    assert {g["method"] for g in data["groups"]} == {"ppo", "promptpo (openai/gpt-4o)"}
+    png, page = tmp_path / "curves.png", tmp_path / "curves.html"
+    table = run_cli("compare", str(runs / "*"), "--plot", str(png), "--hyperscore")
+    assert "6.0x" in table.stdout and "HyperScore" in table.stdout and "3/3 reached" in table.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    run_cli("compare", str(runs / "*"), "--plot", str(page))
+    assert "data:image/png;base64," in page.read_text()
+
+
+@pytest.mark.parametrize("args, message", [(["nothing/here/*"], "no run folder matches"),
+                                           (["CORRUPT"], "not valid JSON")])
+def test_bad_folders_give_one_line(tmp_path, args, message):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "run.json").write_text("{not json")
+    args = [a.replace("CORRUPT", str(corrupt)) for a in args]
+    proc = run_cli("compare", *args, cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr

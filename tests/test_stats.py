@@ -1,0 +1,52 @@
+"""Statistics: bootstrap intervals, steps to target, tests against scipy, HyperScore values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from promptpo.envspec import Target
+from promptpo.stats import CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore
+
+
+def test_bootstrap_interval_brackets_the_mean():
+    values = [120.0, 180.0, 150.0, 210.0, 160.0]
+    low, high = bootstrap_ci(values)
+    assert low < np.mean(values) < high
+    assert low >= min(values) and high <= max(values)
+    assert bootstrap_ci([3.0]) is None
+    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_first_reaching_returns_the_first_point_or_none():
+    curve = [CurvePoint(1000, 10, 100.0), CurvePoint(3000, 25, 480.0), CurvePoint(2000, 20, 476.0)]
+    assert first_reaching(curve, Target("mean_return", 475)).env_steps == 2000
+    assert first_reaching(curve, Target("mean_return", 499)) is None
+    successes = [CurvePoint(500, 1, 10.0, 0.5), CurvePoint(1000, 2, 20.0, 0.9)]
+    assert first_reaching(successes, Target("success_rate", 0.9)).episodes == 2
+
+
+def test_paired_and_welch_tests_match_scipy():
+    fast, slow = [2500.0, 5000.0, 2500.0], [10000.0, 30000.0, 20000.0]
+    paired = compare_samples(fast, slow, paired=True)
+    assert paired.ratio == pytest.approx(np.mean(slow) / np.mean(fast))
+    assert paired.p_value == pytest.approx(scipy_stats.ttest_rel(slow, fast).pvalue)
+    assert paired.test == "paired t-test"
+    welch = compare_samples(fast, slow + [25000.0], paired=False)
+    assert welch.p_value == pytest.approx(scipy_stats.ttest_ind(slow + [25000.0], fast, equal_var=False).pvalue)
+    assert welch.test == "Welch's t-test"
+    assert compare_samples([1.0], [2.0], paired=False).p_value is None
+
+
+def test_hyperscore_values():
+    assert hyperscore(1.0) == pytest.approx(100 * (1 + (1 / 3) ** 2))  # sigmoid(-ln 2) = 1/3
+    z = 5 * math.log(0.5) - math.log(2)
+    assert hyperscore(0.5) == pytest.approx(100 * (1 + (1 / (1 + math.exp(-z))) ** 2))
+    assert hyperscore(0.9, beta=4, gamma=0, kappa=1.5) == pytest.approx(
+        100 * (1 + (1 / (1 + math.exp(-4 * math.log(0.9)))) ** 1.5))
+    assert hyperscore(0.5) < hyperscore(0.9) < hyperscore(1.0)
+    with pytest.raises(ValueError):
+        hyperscore(0.0)
