@@ -38,10 +38,11 @@ def test_ppo_run_folders_and_curves(tmp_path):
     assert "RL Zoo tuned" in proc.stderr
     folders = sorted(p for p in out.iterdir() if p.is_dir())
     assert len(folders) == 2 and [f"run folder: {f}" in proc.stdout for f in folders] == [True, True]
-    for seed, folder in enumerate(folders):
+    assert sorted(read_json(f / "run.json")["seed"] for f in folders) == [0, 1]
+    for folder in folders:
         assert {"run.json", "summary.json", "events.jsonl", "curve.jsonl", "model.zip"} <= {p.name for p in folder.iterdir()}
         meta, summary = read_json(folder / "run.json"), read_json(folder / "summary.json")
-        assert meta["kind"] == "ppo" and meta["seed"] == seed and meta["status"] == "completed"
+        assert meta["kind"] == "ppo" and meta["status"] == "completed" and f"-s{meta['seed']}-" in folder.name
         assert len(meta["eval"]["episodes"]) == 2
         curve = [json.loads(line) for line in (folder / "curve.jsonl").read_text().splitlines()]
         steps = [p["env_steps"] for p in curve]
