@@ -22,4 +22,13 @@ def optimize(env: str, model: str | None = None, **options: Any) -> RunResult:
     return _optimize(env, model, **options)
 
 
-__all__ = ["optimize", "__version__"]
+def load_policy(path):
+    """Load a policy file written by `promptpo export` (or best.py): ``reset()``, then ``act(obs)``.
+
+    The code runs in this process, outside any sandbox: load only files you have audited."""
+    from promptpo.export import load_policy as _load
+
+    return _load(path)
+
+
+__all__ = ["load_policy", "optimize", "__version__"]

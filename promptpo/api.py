@@ -85,21 +85,35 @@ def prepare(config: OptimizeConfig) -> Prepared:
 
 def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = None) -> RunResult:
     prepared = config if isinstance(config, Prepared) else prepare(config)
+    store = RunStore.create(Path(prepared.config.out), new_run_id(prepared.spec.id))
+    return execute(prepared, store, observer)
+
+
+def execute(prepared: Prepared, store: RunStore, observer: Observer | None = None, replay=None,
+            run_json: dict[str, Any] | None = None, elapsed: float = 0.0) -> RunResult:
+    """Run the loop into ``store``: a new run, or (with ``replay`` and the old ``run_json``) a resumed one."""
     config, backend, spec, sandbox = prepared.config, prepared.backend, prepared.spec, prepared.sandbox
-    store = RunStore.create(Path(config.out), new_run_id(spec.id))
     pool = EnvPool(spec, config.seed)
-    run = Run(config, spec, backend, Evaluator(spec, sandbox, config.limits, pool), store, observer)
-    run_json: dict[str, Any] = {
-        "id": store.root.name, "kind": "promptpo", "method": method_label(backend), "env": spec.id,
-        "env_spec": spec.source, "model": backend.label,
-        "backend": backend.name, "config": {**config.public(), "model": prepared.model},
-        "sandbox": sandbox.describe(), "sandbox_isolated": sandbox.isolated,
-        "seed": config.seed, "episodes": run.episodes, "target": run.target.describe() if run.target else None,
-        "versions": versions(), "host": {"platform": platform.platform()},
-        "started": now_iso(), "ended": None, "status": "running",
-    }
-    store.write_json("run.json", run_json)
-    store.event("run_start", env=spec.id, model=backend.label, sandbox=sandbox.describe())
+    evaluator = Evaluator(spec, sandbox, config.limits, pool)
+    run = Run(config, spec, backend if replay is None else replay.backend(backend),
+              evaluator if replay is None else replay.evaluator(evaluator), store, observer, replay=replay)
+    run.state.started -= elapsed  # a resumed run carries its time budget over
+    if run_json is None:
+        run_json = {
+            "id": store.root.name, "kind": "promptpo", "method": method_label(backend), "env": spec.id,
+            "env_spec": spec.source, "model": backend.label,
+            "backend": backend.name, "config": {**config.public(), "model": prepared.model},
+            "sandbox": sandbox.describe(), "sandbox_isolated": sandbox.isolated,
+            "seed": config.seed, "episodes": run.episodes, "target": run.target.describe() if run.target else None,
+            "versions": versions(), "host": {"platform": platform.platform()},
+            "started": now_iso(), "ended": None, "status": "running",
+        }
+        store.write_json("run.json", run_json)
+        store.event("run_start", env=spec.id, model=backend.label, sandbox=sandbox.describe())
+    else:
+        run_json.update(status="running", ended=None, resumed=[*run_json.get("resumed", []), now_iso()])
+        store.write_json("run.json", run_json)
+        store.event("run_resume", cached_answers=replay.answers, cached_evaluations=replay.evaluations)
     try:
         state = run.execute()
     finally:

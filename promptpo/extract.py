@@ -12,13 +12,16 @@ from promptpo.outcome import Outcome
 ALLOWED_IMPORTS = frozenset({"numpy", "math", "random", "collections", "itertools", "functools", "heapq"})
 RISKY_CALLS = frozenset({"eval", "exec", "open", "__import__", "compile", "globals", "locals", "vars",
                          "getattr", "setattr", "delattr", "breakpoint", "input"})
+LARGE_TABLE = 64
+MUTABLE_FACTORIES = frozenset({"list", "dict", "set", "defaultdict", "deque", "zeros", "ones", "empty", "array",
+                               "full", "Counter", "OrderedDict"})
 FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 
 
 @dataclass(frozen=True)
 class Finding:
     kind: str
-    """import, call, dunder, global_state"""
+    """import, call, dunder, global_state, constants_table"""
     line: int
     detail: str
 
@@ -109,4 +112,34 @@ def findings(tree: ast.Module) -> list[Finding]:
             found.append(Finding("dunder", node.lineno, f"accesses attribute {node.attr}"))
         elif isinstance(node, ast.Global):
             found.append(Finding("global_state", node.lineno, f"rebinds module globals {', '.join(node.names)}"))
-    return sorted(set(found), key=lambda f: (f.line, f.kind, f.detail))
+        elif isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
+            numbers = sum(isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) for n in ast.walk(node))
+            if numbers >= LARGE_TABLE:
+                found.append(Finding("constants_table", node.lineno,
+                                     f"a literal table of {numbers} numbers (could encode memorized answers)"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and len(node.value) > 2000:
+            found.append(Finding("constants_table", node.lineno, f"a {len(node.value)}-character literal"))
+    for node in tree.body:  # module-level containers shared by every episode's policy
+        value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        mutable = isinstance(value, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)) or (
+            isinstance(value, ast.Call) and _call_name(value) in MUTABLE_FACTORIES)
+        if mutable:
+            found.append(Finding("global_state", node.lineno, "module-level mutable state (shared across episodes)"))
+    return _outermost_tables(sorted(set(found), key=lambda f: (f.line, f.kind, f.detail)))
+
+
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _outermost_tables(found: list[Finding]) -> list[Finding]:
+    """A nested table is reported once, at its first line."""
+    kept, seen_lines = [], set()
+    for f in found:
+        if f.kind == "constants_table":
+            if f.line in seen_lines:
+                continue
+            seen_lines.add(f.line)
+        kept.append(f)
+    return kept

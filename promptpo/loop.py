@@ -59,8 +59,10 @@ Observer = Callable[[str, RunState], None]
 
 class Run:
     def __init__(self, config: OptimizeConfig, spec: EnvSpec, backend: Backend, evaluator: Evaluator,
-                 store: RunStore, observer: Observer | None = None):
+                 store: RunStore, observer: Observer | None = None, replay=None):
         self.config, self.spec, self.backend, self.evaluator, self.store = config, spec, backend, evaluator, store
+        self.replay = replay
+        """When resuming: knows which answers and evaluations are already recorded (promptpo.resume)."""
         self.observer = observer or (lambda kind, state: None)
         self.state = RunState()
         self.history: list[Candidate] = []
@@ -121,44 +123,50 @@ class Run:
         call = self.state.llm_calls + 1
         messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
         prompt_path = self.store.record_prompt(call, prompt.kind, messages)
-        self.store.event("llm_request", call=call, prompt=prompt.kind, parent=prompt.parent,
-                         chars=prompt.chars, dropped=list(prompt.dropped))
-        self.state.last = f"waiting for LLM call {call} ({prompt.kind})"
-        self.observer("llm_request", self.state)
         request = Request(prompt.messages, self.config.gen, call, prompt_path, self.store.response_path(call),
                           deadline=self._deadline())
+        answered = self.replay is not None and self.replay.has_answer(request)  # recorded before a crash
+        if not answered:
+            self.store.event("llm_request", call=call, prompt=prompt.kind, parent=prompt.parent,
+                             chars=prompt.chars, dropped=list(prompt.dropped))
+        self.state.last = f"waiting for LLM call {call} ({prompt.kind})"
+        self.observer("llm_request", self.state)
         self.state.llm_calls = call
         completion = self.backend.complete(request)
-        self.store.record_response(call, completion, {"call": call, "prompt": prompt.kind, "round": round_})
+        self.store.record_response(call, completion, {"call": call, "prompt": prompt.kind, "round": round_,
+                                                      "cache_key": request.cache_key(self.backend.label)})
         self.state.prompt_tokens += completion.prompt_tokens
         self.state.completion_tokens += completion.completion_tokens
         if completion.cost_usd is None:
             self.state.cost_known = self.state.cost_known and self.backend.name in ("scripted", "manual")
         else:
             self.state.cost_usd += completion.cost_usd
-        self.store.event("llm_response", call=call, prompt_tokens=completion.prompt_tokens,
-                         completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd,
-                         latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
+        if not answered:
+            self.store.event("llm_response", call=call, prompt_tokens=completion.prompt_tokens,
+                             completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd,
+                             latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
 
         index = self._next_index.get(round_, 0)
         self._next_index[round_] = index + 1
         candidate = Candidate(candidate_id(round_, index), round_, index, kind, prompt.parent, call,
                               extract(completion.text))
+        replayed = answered and (not candidate.extracted.ok or self.replay.has_evaluation(candidate.code, self.episodes))
         if candidate.extracted.ok:
             try:
                 self.check_budgets(llm=False)
             except StopRun:
-                self.record(candidate)  # the answer was paid for: keep it, marked not evaluated
+                self.record(candidate, replayed)  # the answer was paid for: keep it, marked not evaluated
                 raise
             self.state.last = f"evaluating {candidate.id}"
             self.observer("evaluating", self.state)
             candidate.evaluation = self.evaluator.evaluate(candidate.code, self.episodes, self._limits())
             self.state.env_steps += candidate.env_steps
             self.state.episodes += sum(1 for e in candidate.evaluation.episodes if e.length > 0)
-        self.record(candidate)
+        self.record(candidate, replayed)
         return candidate
 
-    def record(self, candidate: Candidate) -> None:
+    def record(self, candidate: Candidate, replayed: bool = False) -> None:
+        """Keep the candidate; ``replayed`` ones (already logged before a crash) are not logged twice."""
         self.history.append(candidate)
         self.state.candidates += 1
         self.store.record_candidate(candidate, self.spec.has_success)
@@ -167,12 +175,14 @@ class Run:
             self.state.best = candidate
             self.store.record_best(candidate, self.best_header(candidate))
         ev = candidate.evaluation
-        self.store.event("candidate", id=candidate.id, parent=candidate.parent, kind=candidate.kind,
-                         outcome=candidate.outcome, error=candidate.error, env_steps=candidate.env_steps,
-                         mean_return=ev.mean_return if ev else None, success_rate=ev.success_rate if ev else None,
-                         best=improved, total_env_steps=self.state.env_steps, total_episodes=self.state.episodes)
-        if candidate.outcome.is_limit:
-            self.store.event("limit_hit", id=candidate.id, outcome=candidate.outcome, message=candidate.error)
+        if not replayed:
+            self.store.event("candidate", id=candidate.id, parent=candidate.parent, kind=candidate.kind,
+                             outcome=candidate.outcome, error=candidate.error, env_steps=candidate.env_steps,
+                             mean_return=ev.mean_return if ev else None,
+                             success_rate=ev.success_rate if ev else None, best=improved,
+                             total_env_steps=self.state.env_steps, total_episodes=self.state.episodes)
+            if candidate.outcome.is_limit:
+                self.store.event("limit_hit", id=candidate.id, outcome=candidate.outcome, message=candidate.error)
         self.state.last = (f"{candidate.id}: {score_line(ev, self.spec.has_success)}" if candidate.scored
                            else f"{candidate.id}: {candidate.outcome} — {candidate.error[:120]}")
         self.write_summary()

@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 
 from promptpo.candidate import Candidate
+from promptpo.digest import EpisodeDigest, Track
+from promptpo.evaluate import EpisodeResult, Evaluation, Fault
+from promptpo.outcome import Outcome
 from promptpo.errors import ConfigError, RunStoreError
 from promptpo.llm.base import Completion, redact
 
@@ -172,3 +175,21 @@ class RunStore:
     def record_best(self, candidate: Candidate, header: list[str]) -> None:
         lines = [f"# {line}" if line else "#" for line in header]
         self.write_text("best.py", "\n".join(lines) + "\n\n" + candidate.code)
+
+
+def evaluation_from_record(record: dict) -> Evaluation | None:
+    """The Evaluation a candidate record holds (the inverse of RunStore.record_candidate)."""
+    data = record.get("evaluation")
+    if data is None:
+        return None
+
+    def digest(d: dict) -> EpisodeDigest:
+        return EpisodeDigest(**{**d, "fields": {k: Track(**t) for k, t in d["fields"].items()},
+                                "derived": {k: Track(**t) for k, t in d["derived"].items()},
+                                "action_counts": {int(k): v for k, v in d["action_counts"].items()}})
+
+    episodes = [EpisodeResult(**{**e, "digest": digest(e["digest"])}) for e in data["episodes"]]
+    fault = data.get("fault")
+    return Evaluation(Outcome(record["outcome"]), episodes, record["env_steps"], data["wall_time_s"],
+                      None if fault is None else Fault(**{**fault, "outcome": Outcome(fault["outcome"])}),
+                      data.get("output", ""), data.get("output_bytes", 0))

@@ -44,7 +44,11 @@ def empty() -> Reply:
 
 
 class FakeLLMServer:
-    def __init__(self) -> None:
+    """``responder(body) -> Reply``, when given, answers every request (after ``delay`` seconds)
+    instead of the queue, so a request's answer depends only on what it asks."""
+
+    def __init__(self, responder=None, delay: float = 0.0) -> None:
+        self.responder, self.delay = responder, delay
         self.replies: deque[Reply] = deque()
         self.requests: list[dict] = []
         server = self
@@ -59,7 +63,11 @@ class FakeLLMServer:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                reply = server.replies.popleft() if server.replies else answer("(no reply queued)")
+                if server.responder is not None:
+                    time.sleep(server.delay)
+                    reply = server.responder(body)
+                else:
+                    reply = server.replies.popleft() if server.replies else answer("(no reply queued)")
                 anthropic = self.path.rstrip("/").endswith("/messages")
                 if reply.kind == "hang":
                     time.sleep(reply.seconds)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from abc import ABC, abstractmethod
@@ -51,6 +53,12 @@ class Request:
     """Where the answer will be recorded (the manual backend waits for it there)."""
     deadline: float | None = None
     """time.monotonic() by which the run's time budget ends, if it has one."""
+
+    def cache_key(self, model: str) -> str:
+        """What identifies an answer for reuse: model, generation parameters and the exact prompt."""
+        payload = json.dumps({"model": model, "params": self.params.public(),
+                              "messages": [[m.role, m.content] for m in self.messages]}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
 
 
 @dataclass

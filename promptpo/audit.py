@@ -1,0 +1,64 @@
+"""`promptpo audit`: one row per candidate with what an auditor needs before trusting a policy."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import asdict, dataclass, field
+
+from promptpo.extract import findings
+from promptpo.runfolder import RunFolder
+
+FEW_EPISODES = 10
+LIMIT_OUTCOMES = {"timeout", "cpu_limit", "memory", "output_limit"}
+
+
+@dataclass
+class AuditRow:
+    id: str
+    round: int
+    kind: str
+    parent: str | None
+    outcome: str
+    mean_return: float | None
+    std_return: float | None
+    success_rate: float | None
+    episodes: int
+    env_steps: int
+    findings: list[str] = field(default_factory=list)
+    limit_hit: str | None = None
+    flags: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+def static_findings(code: str) -> list[str]:
+    """Re-checked from the code as run, so older runs get today's checks too."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    return [f"{f.kind}: {f}" for f in findings(tree)]
+
+
+def audit(run: RunFolder) -> list[AuditRow]:
+    rows = []
+    for record in run.candidates:
+        score = record.get("score") or {}
+        episodes = [e for e in ((record.get("evaluation") or {}).get("episodes") or []) if e.get("completed")]
+        row = AuditRow(id=record["id"], round=record["round"], kind=record["kind"], parent=record.get("parent"),
+                       outcome=record["outcome"], mean_return=score.get("mean_return"),
+                       std_return=score.get("std_return"), success_rate=score.get("success_rate"),
+                       episodes=len(episodes), env_steps=record.get("env_steps", 0),
+                       findings=static_findings(run.code(record["id"])) if record["outcome"] != "no_code" else [],
+                       limit_hit=record["outcome"] if record["outcome"] in LIMIT_OUTCOMES else None,
+                       error=record.get("error", ""))
+        if row.outcome == "ok":
+            if row.episodes < FEW_EPISODES:
+                row.flags.append(f"score rests on {row.episodes} episodes: run `promptpo verify`")
+            if row.std_return is not None and row.mean_return and row.std_return > 0.5 * abs(row.mean_return):
+                row.flags.append("returns vary widely across episodes")
+        rows.append(row)
+    return rows
+
+
+def to_json(rows: list[AuditRow]) -> list[dict]:
+    return [asdict(r) for r in rows]

@@ -1,0 +1,1 @@
+"""The `promptpo` subcommands, one module per topic; heavy imports stay inside the commands."""

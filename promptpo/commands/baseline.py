@@ -1,0 +1,133 @@
+"""`promptpo baseline ppo` and `promptpo compare`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from promptpo.commands.common import OUT, console, setup_logging
+
+
+@click.group()
+def baseline() -> None:
+    """Train baselines that promptpo runs are compared against."""
+
+
+@baseline.command("ppo")
+@click.argument("env")
+@click.option("--steps", type=int, required=True, help="Training env steps per seed.")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Number of seeds (0, 1, ...).")
+@click.option("--first-seed", type=int, default=0, show_default=True, help="Seed of the first run.")
+@click.option("--workers", type=int, default=None, help="Parallel worker processes (default: one per core).")
+@click.option("--eval-points", type=int, default=20, show_default=True, help="Evaluations along training.")
+@click.option("--eval-episodes", type=int, default=None,
+              help="Episodes per evaluation (default: 50 goal variations for Meta-World, 10 otherwise).")
+@click.option("--executor", default="local", show_default=True, help="Where seeds run: local.")
+@OUT
+def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int | None, eval_points: int,
+                 eval_episodes: int | None, executor: str, out: Path) -> None:
+    """Train Stable-Baselines3 PPO on ENV with the RL Zoo's tuned hyperparameters, one run folder per seed."""
+    setup_logging(False)
+    from promptpo.baselines import check_installed
+    from promptpo.baselines.hyperparams import for_env
+    from promptpo.baselines.ppo import PPOConfig, run_seeds
+    from promptpo.envs import load_spec
+    from promptpo.errors import ConfigError
+    from promptpo.store import RunStore
+
+    if executor != "local":
+        raise ConfigError(f"unknown executor {executor!r}", "only --executor local is available in this version")
+    for name, value in (("--steps", steps), ("--seeds", seeds), ("--eval-points", eval_points)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {value})")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {workers})")
+    check_installed()
+    spec = load_spec(env)
+    RunStore.check_writable(out)
+    hp = for_env(spec.id)
+    err = console(stderr=True)
+    err.print(f"PPO on {spec.id}: {steps:,} steps x {seeds} seeds; hyperparameters: "
+                  f"{hp.source.split(';')[0]}", markup=False)
+    config = PPOConfig(spec.id, steps, eval_points, eval_episodes, out)
+    seed_list = list(range(first_seed, first_seed + seeds))
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[score]}"), console=err) as progress:
+        tasks = {s: progress.add_task(f"seed {s}", total=steps, score="") for s in seed_list}
+
+        def update(seed: int, done: int, mean: float | None, success: float | None) -> None:
+            score = {} if mean is None else {"score": f"eval return {mean:.1f}" + (
+                f", success {success:.2f}" if success is not None else "")}
+            progress.update(tasks[seed], completed=min(done, steps), **score)
+
+        folders = run_seeds(config, seed_list, workers or os.cpu_count() or 1, update)
+    for folder in folders:
+        print(f"run folder: {folder}")
+
+
+@click.command("compare")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.option("--plot", type=click.Path(path_type=Path), default=None,
+              help="Write learning curves to this .png (or a self-contained .html page).")
+@click.option("--hyperscore", is_flag=True, help="Add the HyperScore column (see promptpo.stats).")
+@OUT
+def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hyperscore: bool, out: Path) -> None:
+    """Compare RUNS (folders, ids or globs) per environment and method, with statistics across seeds."""
+    from promptpo.compare import compare, find_runs, to_json
+
+    records = find_runs(list(runs), out)
+    result = compare(records, with_hyperscore=hyperscore)
+    text = _comparison_table(result, hyperscore)
+    if as_json:
+        print(json.dumps(to_json(result), indent=2))
+    else:
+        sys.stdout.write(text)
+    if plot is not None:
+        from promptpo.plot import save
+
+        print(f"plot: {save(records, plot, result, text)}", file=sys.stderr)
+
+
+def _comparison_table(result, hyperscore: bool) -> str:
+    from statistics import mean
+
+    from rich.console import Console
+    from rich.table import Table
+
+    def interval(s, fmt: str = "{:.1f}") -> str:
+        if s.mean is None:
+            return "-"
+        text = fmt.format(s.mean)
+        return text + (f" [{fmt.format(s.ci[0])}, {fmt.format(s.ci[1])}]" if s.ci else "")
+
+    recorder = Console(width=240, record=True, file=open(os.devnull, "w"))
+    for env, target in result.targets.items():
+        table = Table(title=f"{env} — target: {target or 'none'}")
+        columns = ["method", "seeds", "final return [95% CI]", "success [95% CI]", "steps to target",
+                   "episodes to target", "vs PPO (x fewer steps, p)", "wall s", "LLM calls", "tokens", "cost $"]
+        plain = lambda s, fmt: "-" if s.mean is None else fmt.format(s.mean)  # noqa: E731 - means only
+        for column in columns + (["HyperScore"] if hyperscore else []):
+            table.add_column(column)
+        for g in (g for g in result.groups if g.env == env):
+            reached = [s for s in g.steps_to_target if s is not None]
+            steps = "not reached" if not reached else f"{mean(reached):,.0f} ({g.reached}/{len(g.runs)} reached)"
+            eps = [e for e in g.episodes_to_target if e is not None]
+            episodes = "not reached" if not eps else f"{mean(eps):,.0f}"
+            versus = "-"
+            if g.vs_ppo:
+                versus = g.vs_ppo["note"] if g.vs_ppo["ratio"] is None else (
+                    f"{g.vs_ppo['ratio']:.1f}x" + (f", p={g.vs_ppo['p_value']:.3g} ({g.vs_ppo['test']})"
+                                                   if g.vs_ppo["p_value"] is not None else f" ({g.vs_ppo['test']})"))
+            row = [g.method, str(len(g.runs)), interval(g.final_return), interval(g.final_success, "{:.2f}"), steps,
+                   episodes, versus, plain(g.wall_time_s, "{:.0f}"), plain(g.llm_calls, "{:.0f}"),
+                   plain(g.tokens, "{:,.0f}"), plain(g.cost_usd, "{:.4f}")]
+            table.add_row(*row, *([f"{g.hyperscore:.1f}" if g.hyperscore is not None else "-"] if hyperscore else []))
+        recorder.print(table)
+    return recorder.export_text()

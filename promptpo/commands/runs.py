@@ -1,0 +1,266 @@
+"""Commands that read run folders: runs, show, audit, diff, verify, export, report, dataset, resume."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from promptpo.commands.common import OUT, console, num, setup_logging
+
+
+def _folder(run: str, out: Path):
+    from promptpo.runfolder import RunFolder
+
+    return RunFolder.find(run, out)
+
+
+@click.command()
+@OUT
+def runs(out: Path) -> None:
+    """List the runs in the output folder, newest first."""
+    from rich.table import Table
+
+    from promptpo.errors import RunStoreError
+    from promptpo.runfolder import RunFolder
+
+    folders = sorted((p.parent for p in out.glob("*/run.json")), key=lambda p: p.name, reverse=True)
+    if not folders:
+        console().print(f"no runs in {out}")
+        return
+    table = Table()
+    for column in ("run", "env", "model", "status", "best", "return", "success", "env steps", "LLM calls", "cost"):
+        table.add_column(column, no_wrap=column in ("run", "env"))
+    for path in folders:
+        try:
+            run = RunFolder(path)
+        except RunStoreError as err:
+            table.add_row(path.name, "?", "?", f"unreadable: {err.message}", *["-"] * 6)
+            continue
+        s = run.summary
+        table.add_row(path.name, run.meta.get("env", "?"), run.meta.get("model", "?"),
+                      s.get("status", run.meta.get("status", "?")), str(s.get("best_candidate") or "-"),
+                      num(s.get("best_score")), num(s.get("best_success_rate")), str(s.get("env_steps", "-")),
+                      str(s.get("llm_calls", "-")), num(s.get("cost_usd"), "$"))
+    console().print(table)
+
+
+@click.command()
+@click.argument("run")
+@click.argument("candidate", required=False)
+@OUT
+def show(run: str, candidate: str | None, out: Path) -> None:
+    """Summarise RUN, or show one CANDIDATE: its prompt, answer, code and per-episode results."""
+    folder = _folder(run, out)
+    if candidate is None:
+        _show_run(folder)
+    else:
+        _show_candidate(folder, candidate)
+
+
+def _show_run(folder) -> None:
+    from rich.table import Table
+
+    meta, summary = folder.meta, folder.summary
+    head = Table(title=f"run {folder.path.name}", show_header=False)
+    head.add_column(style="bold")
+    head.add_column()
+    for key in ("env", "model", "sandbox", "seed", "target", "started", "ended"):
+        head.add_row(key, str(meta.get(key)))
+    for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps", "llm_calls",
+                "prompt_tokens", "completion_tokens", "cost_usd", "wall_time_s"):
+        head.add_row(key, num(summary.get(key)))
+    if folder.kind == "ppo":
+        table = Table(title="learning curve (deterministic evaluation)")
+        for column in ("env steps", "episodes", "mean return", "success", "wall s"):
+            table.add_column(column)
+        curve = folder.path / "curve.jsonl"
+        for line in curve.read_text().splitlines() if curve.exists() else []:
+            p = json.loads(line)
+            table.add_row(f"{p['env_steps']:,}", str(p["episodes"]), num(p["mean_return"]), num(p["success_rate"]),
+                          num(p["wall_time_s"]))
+    else:
+        table = Table(title="candidates")
+        for column in ("id", "kind", "parent", "outcome", "mean return", "success", "env steps", "problem"):
+            table.add_column(column)
+        for c in folder.candidates:
+            score = c.get("score") or {}
+            table.add_row(c["id"], c.get("kind", ""), str(c.get("parent") or "-"), c.get("outcome", ""),
+                          num(score.get("mean_return")), num(score.get("success_rate")), str(c.get("env_steps", 0)),
+                          (c.get("error") or "")[:60])
+    out = console()
+    out.print(head)
+    out.print(table)
+
+
+def _show_candidate(folder, candidate_id: str) -> None:
+    from rich.rule import Rule
+    from rich.syntax import Syntax
+    from rich.table import Table
+
+    record = folder.candidate(candidate_id)
+    out = console()
+    call = record.get("llm_call")
+    out.print(Rule(f"{record['id']}: prompt (llm/{call:04d}.prompt.md)"))
+    out.print(folder.llm_text(call, "prompt.md"), markup=False, highlight=False)
+    out.print(Rule(f"{record['id']}: answer (llm/{call:04d}.response.md)"))
+    out.print(folder.llm_text(call, "response.md"), markup=False, highlight=False)
+    out.print(Rule(f"{record['id']}: code as run — {record['outcome']}"))
+    out.print(Syntax(folder.code(record["id"]), "python", line_numbers=True))
+    if record.get("error"):
+        out.print(f"problem: {record['error']}", markup=False)
+    episodes = (record.get("evaluation") or {}).get("episodes") or []
+    if episodes:
+        table = Table(title="episodes")
+        for column in ("episode", "seed", "extras", "return", "length", "success", "success step", "ended"):
+            table.add_column(column)
+        for e in episodes:
+            ended = ("terminated" if e["terminated"] else "time limit") if e["completed"] else "not finished"
+            table.add_row(str(e["index"]), str(e["seed"]), json.dumps(e["extras"]), f"{e['episode_return']:.2f}",
+                          str(e["length"]), str(e["success"]), str(e["success_step"]), ended)
+        out.print(table)
+
+
+@click.command()
+@click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
+@OUT
+def audit(run: str, as_json: bool, out: Path) -> None:
+    """One row per candidate: score, env steps, outcome, static findings, limit hits, warnings."""
+    from rich.table import Table
+
+    from promptpo.audit import audit as audit_rows
+    from promptpo.audit import to_json
+
+    rows = audit_rows(_folder(run, out))
+    if as_json:
+        print(json.dumps(to_json(rows), indent=2))
+        return
+    table = Table(title=f"audit of {run}")
+    for column in ("round", "candidate", "parent", "score", "env steps", "outcome", "static findings", "flags"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        score = "-" if r.mean_return is None else f"{r.mean_return:.2f} ± {r.std_return:.2f}" + (
+            f", success {r.success_rate:.2f}" if r.success_rate is not None else "")
+        table.add_row(str(r.round), f"{r.id} ({r.kind})", r.parent or "-", score, str(r.env_steps),
+                      r.outcome + (f": {r.error[:60]}" if r.error else ""), "\n".join(r.findings) or "-",
+                      "\n".join(r.flags) or "-")
+    console().print(table)
+
+
+@click.command()
+@click.argument("run")
+@click.argument("a")
+@click.argument("b")
+@OUT
+def diff(run: str, a: str, b: str, out: Path) -> None:
+    """The code diff between candidates A and B of RUN, with the change in score."""
+    import difflib
+
+    from rich.syntax import Syntax
+
+    folder = _folder(run, out)
+    first, second = folder.candidate(a), folder.candidate(b)
+
+    def score(record: dict) -> str:
+        s = record.get("score")
+        return f"{record['outcome']}" if not s else f"mean return {s['mean_return']:.2f}" + (
+            f", success {s['success_rate']:.2f}" if s.get("success_rate") is not None else "")
+
+    lines = difflib.unified_diff(folder.code(a).splitlines(keepends=True), folder.code(b).splitlines(keepends=True),
+                                 fromfile=f"{a}.py", tofile=f"{b}.py")
+    text = "".join(lines) or "(identical code)\n"
+    out_console = console()
+    out_console.print(f"{a}: {score(first)}  ->  {b}: {score(second)}", markup=False)
+    s1, s2 = first.get("score"), second.get("score")
+    if s1 and s2:
+        out_console.print(f"change in mean return: {s2['mean_return'] - s1['mean_return']:+.2f}", markup=False)
+    out_console.print(Syntax(text, "diff"))
+
+
+@click.command()
+@click.argument("run")
+@click.argument("candidate", required=False)
+@click.option("--episodes", type=int, default=None,
+              help="Fresh episodes (default: 100; Meta-World: one per goal of a fresh set of 50).")
+@click.option("--sandbox", default="process", show_default=True, help="Isolation backend: process or docker.")
+@OUT
+def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, out: Path) -> None:
+    """Re-run CANDIDATE (default: the best) in the sandbox on episodes the run never saw."""
+    setup_logging(False)
+    from promptpo.errors import ConfigError
+    from promptpo.verify import verify as run_verify
+
+    if episodes is not None and episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
+    result = run_verify(_folder(run, out), candidate, episodes, sandbox)
+    rec, ver = result.recorded, result.verified
+
+    def line(s) -> str:
+        if s.mean_return is None:
+            return "no completed episode"
+        text = f"mean return {s.mean_return:.2f} ± {s.std_return:.2f} over {s.episodes} episodes"
+        if s.return_ci95:
+            text += f" (95% CI {s.return_ci95[0]:.2f} to {s.return_ci95[1]:.2f})"
+        return text + (f", success rate {s.success_rate:.2f}" if s.success_rate is not None else "")
+
+    print(f"candidate {result.candidate} of {result.run} on {result.env}")
+    print(f"recorded: {line(rec)}")
+    print(f"verified: {line(ver)} [{result.outcome}]")
+    print(("GAP: " if result.gap else "ok: ") + result.verdict)
+    print(f"recorded in {result.file}")
+
+
+@click.command()
+@click.argument("run")
+@click.argument("candidate", required=False)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Policy file to write.")
+@OUT
+def export(run: str, candidate: str | None, output: Path, out: Path) -> None:
+    """Write CANDIDATE (default: the best) as a standalone policy file that needs only numpy."""
+    from promptpo.export import export as write_policy
+
+    print(f"wrote {write_policy(_folder(run, out), candidate, output)}")
+
+
+@click.command()
+@click.argument("run")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="HTML file to write.")
+@OUT
+def report(run: str, output: Path, out: Path) -> None:
+    """One self-contained HTML report of RUN: settings, progress plots, candidate tree, code and results."""
+    from promptpo.report import report as write_report
+
+    print(f"wrote {write_report(_folder(run, out), output)}")
+
+
+@click.group()
+def dataset() -> None:
+    """Training data from runs."""
+
+
+@dataset.command("export")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="JSONL file to write.")
+@OUT
+def dataset_export(runs: tuple[str, ...], output: Path, out: Path) -> None:
+    """Prompt/answer pairs of RUNS as chat-format JSONL, with scores and whether each answer improved."""
+    from promptpo.dataset import export as write_dataset
+
+    count = write_dataset([_folder(r, out) for r in runs], output)
+    print(f"wrote {count} examples to {output}", file=sys.stderr)
+
+
+@click.command()
+@click.argument("run")
+@OUT
+@click.option("-v", "--verbose", is_flag=True, help="Log retries and sandbox details.")
+def resume(run: str, out: Path, verbose: bool) -> None:
+    """Continue an interrupted run: finished work is kept and recorded answers are not paid for again."""
+    setup_logging(verbose)
+    from promptpo.commands.optimize import finish
+    from promptpo.resume import resume as resume_run
+
+    finish(resume_run(_folder(run, out)))

@@ -1,0 +1,120 @@
+"""`promptpo verify`: re-run a candidate in the sandbox on episodes its run never saw.
+
+Gymnasium and MiniGrid: fresh seeds from a stream the run does not use (and none of the run's
+own). Meta-World: a fresh set of 50 goal variations (MT1 draws them from the seed), one episode
+each. The verified score is compared with the recorded one: if it falls outside the recorded
+score's 95% bootstrap interval the policy was lucky or overfit to its evaluation episodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import numpy as np
+
+from promptpo.envs import load_spec
+from promptpo.envspec import Episode
+from promptpo.evaluate import EnvPool, Evaluator
+from promptpo.isolation import make_sandbox
+from promptpo.isolation.base import Limits
+from promptpo.runfolder import RunFolder
+from promptpo.stats import bootstrap_ci
+from promptpo.store import RunStore
+
+SEED_OFFSET = 1_000_003
+"""Verification episodes come from the run seed plus this: a seed stream no run evaluates with."""
+
+
+@dataclass
+class Score:
+    episodes: int
+    mean_return: float | None
+    std_return: float | None
+    success_rate: float | None
+    return_ci95: tuple[float, float] | None
+    success_ci95: tuple[float, float] | None
+
+
+@dataclass
+class Verification:
+    run: str
+    candidate: str
+    env: str
+    seed: int
+    outcome: str
+    recorded: Score
+    verified: Score
+    gap: bool
+    verdict: str
+    env_steps: int
+    wall_time_s: float
+    sandbox: str
+    file: str = ""
+
+
+def score_of(returns: list[float], successes: list[bool | None]) -> Score:
+    flags = [float(s) for s in successes if s is not None]
+    return Score(len(returns), float(np.mean(returns)) if returns else None,
+                 float(np.std(returns)) if returns else None, float(np.mean(flags)) if flags else None,
+                 bootstrap_ci(returns), bootstrap_ci(flags) if flags else None)
+
+
+def plan(run: RunFolder, episodes: int) -> tuple[int, list[Episode]]:
+    spec = load_spec(run.meta["env"])
+    seed = int(run.meta.get("seed", 0)) + SEED_OFFSET
+    if spec.family == "metaworld":
+        return seed, spec.episodes(seed, episodes)
+    seen = {e["seed"] for e in run.meta.get("episodes", [])}
+    fresh = [e for e in spec.episodes(seed, episodes + len(seen)) if e.seed not in seen][:episodes]
+    return seed, [Episode(i, e.seed, e.extras) for i, e in enumerate(fresh)]
+
+
+def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandbox: str = "process") -> Verification:
+    record = run.candidate(candidate_id)
+    spec = load_spec(run.meta["env"])
+    count = episodes or (50 if spec.family == "metaworld" else 100)
+    seed, fresh = plan(run, count)
+    limits = Limits(**(run.meta.get("config", {}).get("limits") or {}))
+    with make_sandbox(sandbox) as box:
+        pool = EnvPool(spec, seed)
+        try:
+            result = Evaluator(spec, box, limits, pool).evaluate(run.code(record["id"]), fresh)
+        finally:
+            pool.close()
+        description = box.describe()
+    recorded_eps = [e for e in (record.get("evaluation") or {}).get("episodes", []) if e.get("completed")]
+    recorded = score_of([e["episode_return"] for e in recorded_eps], [e.get("success") for e in recorded_eps])
+    done = [e for e in result.episodes if e.completed]
+    verified = score_of([e.episode_return for e in done], [e.success for e in done])
+    gap, verdict = judge(recorded, verified, result.outcome)
+    verification = Verification(run.path.name, record["id"], spec.id, seed, str(result.outcome), recorded, verified,
+                                gap, verdict, result.env_steps, round(result.wall_time_s, 2), description)
+    store = RunStore(run.path)
+    name = f"verifications/{record['id']}-{datetime.now():%Y%m%d-%H%M%S}.json"
+    verification.file = name
+    store.write_json(name, asdict(verification))
+    store.event("verification", candidate=record["id"], episodes=verified.episodes, mean_return=verified.mean_return,
+                success_rate=verified.success_rate, gap=gap, file=name)
+    return verification
+
+
+def judge(recorded: Score, verified: Score, outcome: str) -> tuple[bool, str]:
+    if outcome != "ok":
+        return True, f"the candidate failed on the fresh episodes ({outcome})"
+    if recorded.success_ci95 is not None and verified.success_rate is not None:
+        low, high = recorded.success_ci95
+        if not low - 1e-9 <= verified.success_rate <= high + 1e-9:
+            return True, (f"verified success rate {verified.success_rate:.2f} is outside the recorded 95% interval "
+                          f"[{low:.2f}, {high:.2f}]: lucky or overfit")
+    if recorded.return_ci95 is not None and verified.mean_return is not None:
+        low, high = recorded.return_ci95
+        if not low - 1e-9 <= verified.mean_return <= high + 1e-9:
+            return True, (f"verified mean return {verified.mean_return:.2f} is outside the recorded 95% interval "
+                          f"[{low:.2f}, {high:.2f}]: lucky or overfit")
+    return False, "the verified score is within the recorded 95% interval"
+
+
+def latest(run: RunFolder, candidate_id: str) -> dict | None:
+    files = sorted((run.path / "verifications").glob(f"{candidate_id}-*.json")) if (run.path / "verifications").is_dir() else []
+    return run._json(f"verifications/{files[-1].name}") if files else None

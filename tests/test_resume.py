@@ -1,0 +1,123 @@
+"""Crash safety: SIGKILL a real run at many points, resume it each time, and compare with a run
+that was never interrupted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import cli_env, read_json, run_cli
+from llm_server import FakeLLMServer, answer
+
+pytestmark = pytest.mark.slow
+
+POLICIES = [
+    "import time\ndef act(obs):\n    time.sleep(0.004)\n    return 1",
+    "import time\ndef act(obs):\n    time.sleep(0.004)\n    x, v, a, w = obs\n    return int(a + 0.3 * w > 0)",
+    "import time\ndef act(obs):\n    time.sleep(0.004)\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)",
+]
+
+
+def respond(body: dict):
+    """The answer depends only on the prompt: a replay must reproduce the run exactly."""
+    prompt = json.dumps(body["messages"], sort_keys=True)
+    pick = int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % len(POLICIES)
+    return answer(f"```python\n{POLICIES[pick]}\n```")
+
+
+def optimize_args(out: Path, url: str) -> list[str]:
+    return ["optimize", "gymnasium/CartPole-v1", "--model", "openai:fake-model", "--api-base", f"{url}/v1",
+            "--rounds", "3", "--candidates", "2", "--episodes", "2", "--target", "1000", "--out", str(out)]
+
+
+def env_with_key() -> dict:
+    return cli_env(OPENAI_API_KEY="sk-test-resume-0123456789")
+
+
+def candidates_of(run: Path) -> dict:
+    return {p.stem: {k: v for k, v in read_json(p).items() if k != "evaluation"} | {
+        "returns": [e["episode_return"] for e in read_json(p)["evaluation"]["episodes"]]}
+        for p in sorted((run / "candidates").glob("*.json"))}
+
+
+def test_sigkill_anywhere_then_resume_loses_and_repeats_nothing(tmp_path):
+    with FakeLLMServer(respond, delay=0.4) as reference_server:
+        proc = run_cli(*optimize_args(tmp_path / "reference", reference_server.url), env=env_with_key())
+        assert proc.returncode == 0, proc.stderr
+        reference = next((tmp_path / "reference").iterdir())
+        reference_calls = len(reference_server.requests)
+
+    out = tmp_path / "killed"
+    kills = 0
+    with FakeLLMServer(respond, delay=0.4) as server:
+        victim = subprocess.Popen([sys.executable, "-m", "promptpo", *optimize_args(out, server.url)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env_with_key())
+        # Kill at staggered moments: during LLM calls (0.4 s each), evaluations and writes.
+        delays = [1.3, 0.9, 1.7, 0.6, 1.1, 2.2, 0.8]
+        for delay in delays:
+            time.sleep(delay)
+            if victim.poll() is not None:
+                break
+            os.kill(victim.pid, signal.SIGKILL)
+            victim.wait()
+            kills += 1
+            run = next(out.iterdir())
+            for path in run.rglob("*.json"):
+                json.loads(path.read_text())  # every file is whole, even right after a kill
+            victim = subprocess.Popen([sys.executable, "-m", "promptpo", "resume", run.name, "--out", str(out)],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                      env=env_with_key())
+        _, err = victim.communicate(timeout=600)
+        assert victim.returncode == 0, err
+        requests = len(server.requests)
+    assert kills >= 3
+    run = next(out.iterdir())
+    assert candidates_of(run) == candidates_of(reference)  # nothing lost, nothing duplicated, same results
+    summary, expected = read_json(run / "summary.json"), read_json(reference / "summary.json")
+    for key in ("status", "best_candidate", "best_score", "env_steps", "llm_calls", "candidates"):
+        assert summary[key] == expected[key], key
+    # Recorded answers were reused: at most one call per kill was asked again (the one in flight).
+    assert reference_calls <= requests <= reference_calls + kills
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    logged = [e["id"] for e in events if e["event"] == "candidate"]
+    assert sorted(logged) == sorted(candidates_of(run)) and len(logged) == len(set(logged))
+    assert sum(e["event"] == "run_resume" for e in events) == kills
+    for path in run.rglob("*.json"):
+        json.loads(path.read_text())
+
+
+def test_budgets_carry_over_on_resume(tmp_path):
+    with FakeLLMServer(respond) as server:
+        out = tmp_path / "runs"
+        first = run_cli(*optimize_args(out, server.url), "--max-llm-calls", "2", env=env_with_key())
+        assert first.returncode == 0, first.stderr
+        run = next(out.iterdir())
+        assert read_json(run / "summary.json")["status"] == "budget_exhausted"
+        again = run_cli("resume", run.name, "--out", str(out), env=env_with_key())
+        assert again.returncode == 2 and "already finished" in again.stderr
+        # Pretend the run died instead: its spent budget must still count when it continues.
+        summary = read_json(run / "summary.json")
+        (run / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
+        calls_before = len(server.requests)
+        resumed = run_cli("resume", run.name, "--out", str(out), env=env_with_key())
+        assert resumed.returncode == 0, resumed.stderr
+        final = read_json(run / "summary.json")
+        assert final["status"] == "budget_exhausted" and final["llm_calls"] == 2
+        assert len(server.requests) == calls_before  # both answers came from the run folder
+
+
+@pytest.mark.parametrize("target, message", [("no-such-run", "no run folder"), ("CORRUPT", "not valid JSON")])
+def test_resume_bad_folders(tmp_path, target, message):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "run.json").write_text("{")
+    proc = run_cli("resume", target.replace("CORRUPT", str(corrupt)), cwd=tmp_path)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
