@@ -1,0 +1,181 @@
+"""audit, show, diff, verify, export/load_policy, report and dataset on real run folders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ANSWERS, IN_CI, only_run, read_json, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def reach_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    proc = run_cli("optimize", "metaworld/reach", "--model", f"scripted:{ANSWERS / 'reach_repair'}",
+                   "--candidates", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return only_run(out)
+
+
+def cli(run: Path, *args: str):
+    return run_cli(*args[:1], run.name, *args[1:], "--out", str(run.parent))
+
+
+def test_audit_rows_and_flags(reach_run):
+    proc = cli(reach_run, "audit", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["id"]: r for r in json.loads(proc.stdout)}
+    assert rows["r00c0"]["outcome"] == "syntax_error" and rows["r00c1"]["outcome"] == "crashed"
+    assert rows["r00c2"]["parent"] == "r00c1" and rows["r00c2"]["env_steps"] == 2500
+    assert rows["r00c2"]["episodes"] == 5 and any("5 episodes" in f for f in rows["r00c2"]["flags"])
+    table = cli(reach_run, "audit")
+    assert "r00c2" in table.stdout and "syntax_error" in table.stdout
+
+
+def test_audit_static_findings(tmp_path):
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    table = ", ".join(str(i) for i in range(80))
+    (answers / "001.md").write_text(f"```python\nimport os\nimport numpy as np\nMEMO = [{table}]\nSEEN = {{}}\n"
+                                    "def act(obs):\n    return int(eval('1'))\n```")
+    out = tmp_path / "runs"
+    run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{answers}", "--out", str(out))
+    rows = json.loads(run_cli("audit", only_run(out).name, "--json", "--out", str(out)).stdout)
+    findings = " ".join(rows[0]["findings"])
+    for expected in ("imports os", "table of 80 numbers", "module-level mutable state", "calls eval()"):
+        assert expected in findings
+
+
+def test_show_candidate_prints_prompt_answer_code_and_episodes(reach_run):
+    proc = cli(reach_run, "show", "r00c2")
+    assert proc.returncode == 0, proc.stderr
+    assert "Your last program failed" in proc.stdout  # the exact repair prompt
+    assert "The gain attribute was never set" in proc.stdout  # the exact answer
+    assert "self.gain = 10.0" in proc.stdout and "episodes" in proc.stdout and "task" in proc.stdout
+    missing = cli(reach_run, "show", "r09c9")
+    assert missing.returncode == 2 and "no candidate 'r09c9'" in missing.stderr
+
+
+def test_diff_shows_code_and_score_change(reach_run):
+    proc = run_cli("diff", reach_run.name, "r00c1", "r00c2", "--out", str(reach_run.parent))
+    assert proc.returncode == 0, proc.stderr
+    assert "r00c1: crashed" in proc.stdout and "r00c2: mean return" in proc.stdout
+    assert "+        self.gain = 10.0" in proc.stdout
+
+
+def test_verify_records_a_consistent_score(reach_run):
+    proc = cli(reach_run, "verify", "--episodes", "50")
+    assert proc.returncode == 0, proc.stderr
+    assert "ok: the verified score is within" in proc.stdout
+    [record] = list((reach_run / "verifications").glob("r00c2-*.json"))
+    data = read_json(record)
+    assert data["verified"]["episodes"] == 50 and data["verified"]["success_rate"] >= 0.9 and not data["gap"]
+    run_tasks = {e["extras"]["task"] for e in read_json(reach_run / "run.json")["episodes"]}
+    assert data["seed"] != read_json(reach_run / "run.json")["seed"] and len(run_tasks) == 5
+    events = [json.loads(line) for line in (reach_run / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "verification" and events[-1]["candidate"] == "r00c2"
+
+
+def lucky_seed() -> int:
+    """A run seed whose evaluation episodes all start with the cart right of centre."""
+    from promptpo.envs import load_spec
+
+    spec = load_spec("gymnasium/CartPole-v1")
+    env = spec.make_env(0)
+    for seed in range(200):
+        if all(spec.reset(env, e)[0][0] > 0 for e in spec.episodes(seed, 3)):
+            return seed
+    raise AssertionError("no lucky seed")
+
+
+def test_verify_flags_a_lucky_policy(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'cartpole_lucky'}",
+                   "--episodes", "3", "--seed", str(lucky_seed()), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(out)
+    assert read_json(run / "summary.json")["best_score"] == 500.0  # perfect on its own episodes
+    verified = run_cli("verify", run.name, "--out", str(out))
+    assert verified.returncode == 0, verified.stderr
+    assert "GAP:" in verified.stdout and "lucky or overfit" in verified.stdout
+
+
+def test_export_and_load_policy_in_a_plain_gymnasium_loop(reach_run, tmp_path):
+    import gymnasium as gym
+    import metaworld  # noqa: F401
+
+    import promptpo
+
+    path = tmp_path / "policy.py"
+    proc = cli(reach_run, "export", "-o", str(path))
+    assert proc.returncode == 0, proc.stderr
+    text = path.read_text()
+    assert text.startswith("# promptpo policy") and "recorded score" in text and "env: metaworld/reach" in text
+    policy = promptpo.load_policy(path)
+    env = gym.make("Meta-World/MT1", env_name="reach-v3", seed=3)
+    obs, _ = env.reset(seed=3)
+    policy.reset()
+    success = False
+    for _ in range(150):
+        obs, _, _, _, info = env.step(policy.act(obs))
+        success = success or info["success"] > 0
+    assert success
+    broken = cli(reach_run, "export", "r00c1", "-o", str(tmp_path / "x.py"))
+    assert broken.returncode == 2 and "did not run cleanly" in broken.stderr
+
+
+def test_dataset_export(reach_run, tmp_path):
+    path = tmp_path / "data.jsonl"
+    proc = run_cli("dataset", "export", reach_run.name, "-o", str(path), "--out", str(reach_run.parent))
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(lines) == 3
+    assert [m["role"] for m in lines[0]["messages"]] == ["system", "user", "assistant"]
+    assert lines[2]["messages"][2]["content"] == (reach_run / "llm" / "0003.response.md").read_text()
+    assert [line["metadata"]["improved_on_parent"] for line in lines] == [None, False, True]
+    assert lines[2]["metadata"]["success_rate"] == 1.0
+
+
+def test_report_renders_in_headless_chromium(reach_run, tmp_path):
+    page = tmp_path / "report.html"
+    proc = cli(reach_run, "report", "-o", str(page))
+    assert proc.returncode == 0, proc.stderr
+    html = page.read_text()
+    for text in ("r00c0", "r00c1", "r00c2", "data:image/png;base64,", "class='tree'", "self.gain = 10.0", "LLM calls"):
+        assert text in html
+    assert "<script" not in html and "http" not in html.replace("http+", "")  # self-contained
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        assert not IN_CI, "CI must install chromium"
+        pytest.skip("chromium is not installed here")
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600",
+                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[:, :, :3]
+    assert pixels.shape[0] >= 1000 and pixels.shape[1] >= 1000
+    ink = np.mean(np.any(pixels < 0.9, axis=2))  # share of pixels that are not (near) white
+    assert 0.01 < ink < 0.9 and pixels.std() > 0.05
+
+
+@pytest.mark.parametrize("command", [["audit"], ["verify"], ["export", "-o", "x.py"], ["report", "-o", "x.html"],
+                                     ["show"], ["resume"]])
+def test_missing_or_corrupt_runs_exit_2(tmp_path, command):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "run.json").write_text("{\"env\": ")
+    for run in ("no-such-run", str(corrupt)):
+        proc = run_cli(command[0], run, *command[1:], cwd=tmp_path)
+        assert proc.returncode == 2, (command, run, proc.stderr)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("promptpo: error:") and "Traceback" not in proc.stderr
