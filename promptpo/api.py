@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import platform
 import secrets
 from dataclasses import dataclass, fields
@@ -10,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from promptpo.config import Budgets, OptimizeConfig
+from promptpo.config import MODEL_ENV, NO_MODEL_NOTICE, Budgets, OptimizeConfig
 from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec
 from promptpo.errors import ConfigError
@@ -21,6 +23,8 @@ from promptpo.llm import make_backend
 from promptpo.llm.base import Backend, GenParams
 from promptpo.loop import Observer, Run
 from promptpo.store import RunStore, now_iso
+
+log = logging.getLogger(__name__)
 
 VERSIONED = ("promptpo", "numpy", "gymnasium", "metaworld", "mujoco", "minigrid", "litellm", "openai", "anthropic")
 
@@ -78,6 +82,11 @@ def prepare(config: OptimizeConfig) -> Prepared:
     backend = make_backend(model, config.gen)
     backend.check()
     spec = load_spec(config.env)
+    if backend.name == "offline":  # one round is one CMA-ES generation
+        if not (config.model or os.environ.get(MODEL_ENV)):
+            log.warning(NO_MODEL_NOTICE)
+        backend.bind(spec, config.seed, config.candidates)
+        config.candidates = backend.popsize
     sandbox = make_sandbox(config.sandbox)
     RunStore.check_writable(Path(config.out))
     return Prepared(config, model, backend, spec, sandbox)

@@ -16,11 +16,13 @@ class Candidate:
     round: int
     index: int
     kind: str
-    """initial, refine or repair"""
+    """initial, refine, repair, offline (a CMA-ES sample) or tuned (constants tuned, no LLM)"""
     parent: str | None
     llm_call: int | None
     extracted: Extracted
     evaluation: Evaluation | None = None
+    tuned: list[dict] | None = None
+    """For kind 'tuned': the constants changed from the parent ({line, old, new})."""
 
     @property
     def code(self) -> str:

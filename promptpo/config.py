@@ -13,6 +13,9 @@ from promptpo.isolation.base import Limits
 from promptpo.llm.base import GenParams
 
 MODEL_ENV = "PROMPTPO_MODEL"
+NO_MODEL_NOTICE = ("no model configured: using the offline proposer (CMA-ES over a program built from the env spec, "
+                   "no LLM). To use an LLM pass --model (e.g. openai/gpt-4o, anthropic:claude-sonnet-4-5, manual) "
+                   f"or set {MODEL_ENV}.")
 
 
 @dataclass
@@ -36,7 +39,7 @@ class OptimizeConfig:
     env: str
     """Environment id, e.g. metaworld/reach or gymnasium/CartPole-v1."""
     model: str | None = None
-    """LLM backend string; falls back to $PROMPTPO_MODEL."""
+    """LLM backend string; falls back to $PROMPTPO_MODEL, then to the offline proposer."""
     rounds: int = 10
     """Refinement rounds (round 0 writes from scratch, later rounds refine)."""
     candidates: int = 4
@@ -52,6 +55,10 @@ class OptimizeConfig:
     target: float | None = None
     """Stop once the best candidate reaches this (success rate where the env defines success,
     mean return otherwise); default: the environment's own target."""
+    tune_constants: bool = False
+    """After each round, tune the best program's numeric constants with CMA-ES (no LLM call)."""
+    tune_evals: int = 30
+    """Evaluations each constant-tuning phase may spend (they count against --max-env-steps)."""
     prompt_budget: int = 12000
     """Approximate tokens per prompt; the history is trimmed to fit."""
     out: Path = Path("runs")
@@ -61,14 +68,11 @@ class OptimizeConfig:
     limits: Limits = field(default_factory=Limits)
 
     def resolved_model(self) -> str:
-        model = self.model or os.environ.get(MODEL_ENV)
-        if not model:
-            raise ConfigError("no model configured",
-                              f"pass --model (e.g. openai/gpt-4o, anthropic:claude-sonnet-4-5, manual) or set {MODEL_ENV}")
-        return model
+        """--model, else $PROMPTPO_MODEL, else the offline proposer (no LLM)."""
+        return self.model or os.environ.get(MODEL_ENV) or "offline"
 
     def validate(self) -> OptimizeConfig:
-        for name in ("rounds", "candidates", "episodes", "prompt_budget"):
+        for name in ("rounds", "candidates", "episodes", "prompt_budget", "tune_evals"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
         if self.max_repairs < 0:

@@ -47,6 +47,27 @@ def _compiled(expression: str) -> Any:
 
 
 @dataclass(frozen=True)
+class Feature:
+    """A number computed from the observation, for programs the offline proposer writes."""
+
+    name: str
+    expression: str
+    """Python expression over ``obs`` (numpy as ``np``) giving one number."""
+    scale: float = 1.0
+    """Multiplies the feature so that useful weights are of order one."""
+
+
+@dataclass(frozen=True)
+class ProgramTemplate:
+    """A program with named constants for the offline proposer to search (CMA-ES)."""
+
+    source: str
+    """Python source with ``{NAME}`` where each constant's value goes."""
+    constants: tuple[tuple[str, float, float], ...]
+    """(name, starting value, search scale): the value is start + scale * z, z searched from 0."""
+
+
+@dataclass(frozen=True)
 class ArraySpec:
     """One numeric array of the observation as it crosses the wire."""
 
@@ -128,6 +149,10 @@ class EnvSpec:
     derived: Callable[[Any], dict[str, float]] | None = field(default=None, repr=False)
     """Host-side key quantities per step for digests, e.g. distance to goal."""
     derived_doc: str = ""
+    offline_features: Sequence[Feature] | None = None
+    """Features for the offline proposer's affine programs; default: the named observation elements."""
+    offline_template: ProgramTemplate | None = None
+    """A structured program for the offline proposer instead of the affine map (e.g. Meta-World)."""
     notes: str = ""
     source: str = "automatic"
     """Where the spec came from: a spec file path or ``automatic``."""

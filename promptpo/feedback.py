@@ -33,6 +33,8 @@ class Feedback:
     findings: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     """BEST, PARENT, LATEST, ... shown next to the id."""
+    tuned: list[str] = field(default_factory=list)
+    """For tuned candidates: 'line 12: 0.5 -> 9.7' per changed constant."""
 
 
 def score_line(evaluation: Evaluation | None, has_success: bool) -> str:
@@ -104,7 +106,8 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
     fb = Feedback(id=candidate.id, parent=candidate.parent, kind=candidate.kind, outcome=str(candidate.outcome),
                   score=score_line(ev, spec.has_success) if candidate.scored else f"no score ({candidate.outcome})",
                   code=candidate.code, error=candidate.error, labels=list(labels or []),
-                  findings=[str(f) for f in candidate.extracted.findings])
+                  findings=[str(f) for f in candidate.extracted.findings],
+                  tuned=[f"line {t['line']}: {t['old']} -> {t['new']}" for t in candidate.tuned or []])
     if ev is not None:
         fb.episodes = [episode_line(spec, e) for e in ev.episodes if e.length > 0]
         for ep in notable_episodes(ev):

@@ -8,18 +8,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from promptpo.candidate import Candidate, candidate_id
 from promptpo.config import OptimizeConfig
 from promptpo.envspec import EnvSpec, Target
 from promptpo.errors import AnswersExhausted, BackendError
-from promptpo.evaluate import Evaluator
+from promptpo.evaluate import Evaluation, Evaluator
 from promptpo.extract import extract
 from promptpo.feedback import score_line
 from promptpo.llm.base import Backend, Request, redact
 from promptpo.prompting import Prompt, Prompts
 from promptpo.store import RunStore
+from promptpo.tuning import Z_BOUND, beats, substitute, tunable_constants, values_for
 
 log = logging.getLogger(__name__)
+
+KINDS = {"first": "initial", "refine": "refine", "repair": "repair", "proposal": "offline"}
 
 
 class StopRun(Exception):
@@ -36,12 +41,17 @@ class RunState:
 
     round: int = 0
     candidates: int = 0
+    requests: int = 0
+    """Answers asked for (numbers the llm/NNNN files); LLM calls unless the proposer is offline."""
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
     cost_known: bool = True
     env_steps: int = 0
+    """All simulator steps, constant tuning included."""
+    tuning_env_steps: int = 0
+    tuning_evaluations: int = 0
     episodes: int = 0
     best: Candidate | None = None
     status: str = "running"
@@ -84,15 +94,29 @@ class Run:
         for round_ in range(self.config.rounds):
             self.state.round = round_
             for slot in range(self.config.candidates):
-                parent = self.parent_for(slot) if round_ > 0 else None
-                prompt = self.prompts.refine(self.history, parent) if parent else self.prompts.first()
-                candidate = self.attempt(prompt, round_, "refine" if parent else "initial")
-                for _ in range(self.config.max_repairs):
+                candidate = self.attempt(self.next_prompt(round_, slot), round_)
+                for _ in range(self.config.max_repairs if self.uses_prompts else 0):
                     if not candidate.needs_repair:
                         break
-                    candidate = self.attempt(self.prompts.repair(candidate), round_, "repair")
-                if self.target_reached():
-                    raise StopRun("target_reached", f"{self.state.best.id} reached {self.target.describe()}")
+                    candidate = self.attempt(self.prompts.repair(candidate), round_)
+                self.stop_at_target()
+            if self.config.tune_constants and self.state.best is not None:
+                self.tune(round_)
+                self.stop_at_target()
+
+    def next_prompt(self, round_: int, slot: int) -> Prompt:
+        if not self.uses_prompts:
+            return self.prompts.proposal(round_, slot)
+        parent = self.parent_for(slot) if round_ > 0 else None
+        return self.prompts.refine(self.history, parent) if parent else self.prompts.first()
+
+    @property
+    def uses_prompts(self) -> bool:
+        return getattr(self.backend, "uses_prompts", True)
+
+    def stop_at_target(self) -> None:
+        if self.target_reached():
+            raise StopRun("target_reached", f"{self.state.best.id} reached {self.target.describe()}")
 
     def execute(self) -> RunState:
         """Run the loop and always leave a finished run folder behind."""
@@ -118,9 +142,9 @@ class Run:
         return self.state
 
     # -- one candidate -----------------------------------------------------------------
-    def attempt(self, prompt: Prompt, round_: int, kind: str) -> Candidate:
+    def attempt(self, prompt: Prompt, round_: int) -> Candidate:
         self.check_budgets(llm=True)
-        call = self.state.llm_calls + 1
+        call = self.state.requests + 1
         messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
         prompt_path = self.store.record_prompt(call, prompt.kind, messages)
         request = Request(prompt.messages, self.config.gen, call, prompt_path, self.store.response_path(call),
@@ -131,14 +155,15 @@ class Run:
                              chars=prompt.chars, dropped=list(prompt.dropped))
         self.state.last = f"waiting for LLM call {call} ({prompt.kind})"
         self.observer("llm_request", self.state)
-        self.state.llm_calls = call
+        self.state.requests = call
+        self.state.llm_calls += self.uses_prompts
         completion = self.backend.complete(request)
         self.store.record_response(call, completion, {"call": call, "prompt": prompt.kind, "round": round_,
                                                       "cache_key": request.cache_key(self.backend.label)})
         self.state.prompt_tokens += completion.prompt_tokens
         self.state.completion_tokens += completion.completion_tokens
         if completion.cost_usd is None:
-            self.state.cost_known = self.state.cost_known and self.backend.name in ("scripted", "manual")
+            self.state.cost_known = self.state.cost_known and self.backend.name in ("scripted", "manual", "offline")
         else:
             self.state.cost_usd += completion.cost_usd
         if not answered:
@@ -146,10 +171,8 @@ class Run:
                              completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd,
                              latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
 
-        index = self._next_index.get(round_, 0)
-        self._next_index[round_] = index + 1
-        candidate = Candidate(candidate_id(round_, index), round_, index, kind, prompt.parent, call,
-                              extract(completion.text))
+        candidate = Candidate(self._new_id(round_), round_, self._next_index[round_] - 1, KINDS[prompt.kind],
+                              prompt.parent, call, extract(completion.text))
         replayed = answered and (not candidate.extracted.ok or self.replay.has_evaluation(candidate.code, self.episodes))
         if candidate.extracted.ok:
             try:
@@ -165,10 +188,65 @@ class Run:
         self.record(candidate, replayed)
         return candidate
 
+    def _new_id(self, round_: int) -> str:
+        index = self._next_index.get(round_, 0)
+        self._next_index[round_] = index + 1
+        return candidate_id(round_, index)
+
+    def tune(self, round_: int) -> None:
+        """CMA-ES over the best program's numeric constants; keep the result if it clearly wins."""
+        import cma
+
+        parent = self.state.best
+        constants = tunable_constants(parent.code)
+        if not constants:
+            self.store.event("tuning", parent=parent.id, constants=0, evaluations=0, env_steps=0, improved=None)
+            return
+        popsize = min(self.config.tune_evals, 4 + int(3 * np.log(len(constants))))
+        strategy = cma.CMAEvolutionStrategy(np.zeros(len(constants)), 1.0, {
+            "popsize": max(2, popsize), "bounds": [-Z_BOUND, Z_BOUND], "seed": self.config.seed + 17 + round_,
+            "verbose": -9})
+        best: tuple[Evaluation, list[float], str] | None = None
+        spent, steps = 0, 0
+        self.state.last = f"tuning {len(constants)} constants of {parent.id}"
+        self.observer("tuning", self.state)
+        while spent + strategy.popsize <= self.config.tune_evals:
+            samples, fitness = strategy.ask(), []
+            for z in samples:
+                self.check_budgets(llm=False)
+                values = values_for(constants, z)
+                code = substitute(parent.code, constants, values)
+                evaluation = self.evaluator.evaluate(code, self.episodes, self._limits())
+                spent += 1
+                steps += evaluation.env_steps
+                self.state.env_steps += evaluation.env_steps
+                self.state.tuning_env_steps += evaluation.env_steps
+                key = evaluation.rank_key()
+                fitness.append(-(key[0] * 1e6 + key[1]) if np.isfinite(key[1]) else 1e12)
+                if evaluation.ok and (best is None or key > best[0].rank_key()):
+                    best = (evaluation, values, code)
+            strategy.tell(samples, fitness)
+        self.state.tuning_evaluations += spent
+        improved = None
+        if best is not None and beats(best[0], parent.evaluation):
+            evaluation, values, code = best
+            tuned = Candidate(self._new_id(round_), round_, self._next_index[round_] - 1, "tuned", parent.id, None,
+                              extract(f"```python\n{code}```"), evaluation,
+                              [{"line": c.line, "old": c.text, "new": f"{v:.6g}"}
+                               for c, v in zip(constants, values) if f"{v:.6g}" != f"{c.value:.6g}"])
+            self.state.episodes += sum(1 for e in evaluation.episodes if e.length > 0)
+            self.record(tuned)
+            improved = tuned.id
+        self.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=spent, env_steps=steps,
+                         improved=improved)
+
     def record(self, candidate: Candidate, replayed: bool = False) -> None:
         """Keep the candidate; ``replayed`` ones (already logged before a crash) are not logged twice."""
         self.history.append(candidate)
         self.state.candidates += 1
+        observe = getattr(self.backend, "observe", None)
+        if observe is not None and candidate.kind == "offline":  # the proposer learns from every sample
+            observe(candidate.rank_key() if candidate.scored else None)
         self.store.record_candidate(candidate, self.spec.has_success)
         improved = candidate.scored and (self.state.best is None or candidate.rank_key() > self.state.best.rank_key())
         if improved:
@@ -209,7 +287,7 @@ class Run:
                           f"candidate may need {worst_steps} more")
         if not llm:
             return
-        if b.max_llm_calls is not None and s.llm_calls >= b.max_llm_calls:
+        if b.max_llm_calls is not None and self.uses_prompts and s.llm_calls >= b.max_llm_calls:
             raise StopRun("budget_exhausted", f"LLM call budget of {b.max_llm_calls} used up")
         if b.max_cost is not None:
             estimate = self.backend.estimate_cost(self.config.prompt_budget * 4, self.config.gen.max_tokens) or 0.0
@@ -252,8 +330,9 @@ class Run:
             "target": self.target.describe() if self.target else None,
             "target_reached": self.target_reached(),
             "rounds_started": s.round + 1 if self.history else 0, "candidates": s.candidates,
-            "env_steps": s.env_steps, "episodes": s.episodes, "llm_calls": s.llm_calls, "prompt_tokens": s.prompt_tokens,
-            "completion_tokens": s.completion_tokens,
+            "proposals": s.requests, "env_steps": s.env_steps, "tuning_env_steps": s.tuning_env_steps,
+            "tuning_evaluations": s.tuning_evaluations, "episodes": s.episodes, "llm_calls": s.llm_calls,
+            "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
             "cost_usd": round(s.cost_usd, 6) if s.cost_known else None,
             "wall_time_s": round(s.elapsed, 2),
         }

@@ -75,6 +75,11 @@ class Prompts:
                               act_timeout_s=f"{self.act_timeout_s:g}")
         return (Message("system", system), Message("user", user))
 
+    def proposal(self, round_: int, slot: int) -> Prompt:
+        """For proposers that read no prompt (offline): a note of what was asked, for the records."""
+        note = f"offline proposer: round {round_} (one CMA-ES generation), sample {slot}; no LLM, no prompt"
+        return Prompt("proposal", (Message("user", note),))
+
     def first(self) -> Prompt:
         return Prompt("first", self._messages(self._render("first.j2")))
 

@@ -24,6 +24,7 @@ from promptpo.llm.base import Backend, Completion, GenParams, Request
 from promptpo.runfolder import RunFolder
 from promptpo.store import RunStore, evaluation_from_record
 
+DETERMINISTIC = ("offline", "scripted")
 FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
 
 
@@ -55,18 +56,25 @@ class Replay:
             if evaluation is not None:
                 episodes = [Episode(e["index"], e["seed"], e["extras"]) for e in record["evaluation"]["episodes"]]
                 self.evaluations_by_key[_evaluation_key(run.code(record["id"]), episodes)] = evaluation
+        self.answered_calls = {int(p.name[:4]) for p in (run.path / "llm").glob("[0-9][0-9][0-9][0-9].json")
+                               if (run.path / "llm" / f"{p.name[:4]}.response.md").exists()}
+        self._deterministic = False
         self.answers = sum(len(v) for v in self.answers_by_key.values())
         self.evaluations = len(self.evaluations_by_key)
         self._label = model
 
     def has_answer(self, request: Request) -> bool:
+        if self._deterministic:
+            return request.call_index in self.answered_calls
         return bool(self.answers_by_key.get(request.cache_key(self._label)))
 
     def has_evaluation(self, code: str, episodes: list[Episode]) -> bool:
         return _evaluation_key(code, episodes) in self.evaluations_by_key
 
     def backend(self, inner: Backend) -> Backend:
-        return ReplayBackend(inner, self)
+        self._deterministic = inner.name in DETERMINISTIC
+        # Free, deterministic backends answer again (the offline proposer must rebuild its state).
+        return inner if self._deterministic else ReplayBackend(inner, self)
 
     def evaluator(self, inner: Evaluator) -> Evaluator:
         replay = self
@@ -112,6 +120,7 @@ def config_of(run: RunFolder) -> OptimizeConfig:
         env=data["env"], model=data["model"], rounds=data["rounds"], candidates=data["candidates"],
         episodes=data["episodes"], seed=data["seed"], sandbox=data["sandbox"], max_repairs=data["max_repairs"],
         target=data["target"], prompt_budget=data["prompt_budget"], out=run.path.parent,
+        tune_constants=data.get("tune_constants", False), tune_evals=data.get("tune_evals", 30),
         budgets=Budgets(**data["budgets"]), gen=GenParams(**gen), limits=Limits(**data["limits"]))
 
 

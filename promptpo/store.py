@@ -160,7 +160,7 @@ class RunStore:
             "id": candidate.id, "round": candidate.round, "index": candidate.index, "kind": candidate.kind,
             "parent": candidate.parent, "llm_call": candidate.llm_call, "outcome": candidate.outcome,
             "entry_point": candidate.extracted.entry, "error": candidate.error,
-            "static_findings": candidate.extracted.findings,
+            "static_findings": candidate.extracted.findings, "tuned_constants": candidate.tuned,
             "score": None if not candidate.scored else {
                 "mean_return": ev.mean_return, "std_return": ev.std_return,
                 "success_rate": ev.success_rate if has_success else None},

@@ -120,7 +120,7 @@ def test_answers_running_out_stops_cleanly_with_the_best_so_far(tmp_path):
     (["optimize", "gymnasium/CartPole-v1", "--model", "foo:bar"], "unknown backend 'foo'"),
     (["optimize", "gymnasium/CartPole-v1", "--model", "openai/gpt-4o"], "OPENAI_API_KEY is not set"),
     (["optimize", "gymnasium/CartPole-v1", "--model", "anthropic:claude-sonnet-4-5"], "ANTHROPIC_API_KEY is not set"),
-    (["optimize", "gymnasium/CartPole-v1"], "no model configured"),
+    (["optimize", "minigrid/DoorKey-5x5", "--model", "offline"], "offline proposer has no feature map"),
     (["optimize", "gymnasium/CartPole-v1", "--model", "scripted:/no/such/answers"], "scripted answers not found"),
     (["optimize", "gymnasium/CartPole-v1", "--model", "manual", "--max-env-steps", "-5"], "--max-env-steps must be"),
     (["optimize", "gymnasium/CartPole-v1", "--model", "manual", "--rounds", "x"], "'x' is not a valid integer"),

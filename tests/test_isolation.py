@@ -53,16 +53,17 @@ def fault(sandbox, code: str, **kwargs) -> CandidateFault:
     return err.value
 
 
-def worker_processes() -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"worker.py" in cmdline:
-                found.append(int(pid))
+def worker_processes() -> set[int]:
+    """Sandbox workers started by this test process (other processes on the machine are not ours)."""
+    from promptpo.isolation.base import descendants
+
+    found = set()
+    for pid in descendants(os.getpid()):
+        try:
+            if b"worker.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(pid)
+        except OSError:
+            continue
     return found
 
 

@@ -17,7 +17,7 @@ EXIT_CODES = {"completed": 0, "target_reached": 0, "budget_exhausted": 0, "answe
 @click.command()
 @click.argument("env")
 @click.option("--model", default=None, help="LLM backend: provider/model (litellm), openai:MODEL, anthropic:MODEL, "
-              "manual or scripted:PATH. Default: $PROMPTPO_MODEL.")
+              "manual, scripted:PATH or offline (no LLM). Default: $PROMPTPO_MODEL, else offline.")
 @click.option("--rounds", type=int, default=10, show_default=True, help="Refinement rounds.")
 @click.option("--candidates", type=int, default=4, show_default=True, help="Candidates (LLM calls) per round.")
 @click.option("--episodes", type=int, default=5, show_default=True, help="Evaluation episodes per candidate.")
@@ -31,6 +31,10 @@ EXIT_CODES = {"completed": 0, "target_reached": 0, "budget_exhausted": 0, "answe
               "no success); default: the env's target.")
 @click.option("--max-repairs", type=int, default=2, show_default=True,
               help="Repair prompts after a candidate that cannot be scored.")
+@click.option("--tune-constants", is_flag=True,
+              help="After each round, tune the best program's numeric constants with CMA-ES (no LLM call).")
+@click.option("--tune-evals", type=int, default=30, show_default=True,
+              help="Evaluations per constant-tuning phase (counted against --max-env-steps).")
 @click.option("--prompt-budget", type=int, default=12000, show_default=True,
               help="Approximate tokens per prompt; the history is trimmed to fit.")
 @click.option("--temperature", type=float, default=None,
@@ -45,7 +49,7 @@ EXIT_CODES = {"completed": 0, "target_reached": 0, "budget_exhausted": 0, "answe
 @click.option("-v", "--verbose", is_flag=True, help="Log retries and sandbox details.")
 def optimize(env: str, model: str | None, rounds: int, candidates: int, episodes: int, seed: int, sandbox: str,
              max_llm_calls: int | None, max_env_steps: int | None, max_cost: float | None, max_time: str | None,
-             target: float | None, max_repairs: int, prompt_budget: int, temperature: float | None, max_tokens: int,
+             target: float | None, max_repairs: int, tune_constants: bool, tune_evals: int, prompt_budget: int, temperature: float | None, max_tokens: int,
              api_base: str | None, llm_timeout: float, act_timeout: float, out: Path, verbose: bool) -> None:
     """Write, sandbox-run and refine a policy for ENV until it reaches its target or a budget ends."""
     setup_logging(verbose)
@@ -57,13 +61,14 @@ def optimize(env: str, model: str | None, rounds: int, candidates: int, episodes
 
     config = OptimizeConfig(
         env=env, model=model, rounds=rounds, candidates=candidates, episodes=episodes, seed=seed, sandbox=sandbox,
-        max_repairs=max_repairs, target=target, prompt_budget=prompt_budget, out=out,
+        max_repairs=max_repairs, target=target, tune_constants=tune_constants, tune_evals=tune_evals,
+        prompt_budget=prompt_budget, out=out,
         budgets=Budgets(max_llm_calls, max_env_steps, max_cost, parse_duration(max_time) if max_time else None),
         gen=GenParams(temperature=temperature, max_tokens=max_tokens, timeout_s=llm_timeout, api_base=api_base),
         limits=Limits(act_timeout_s=act_timeout))
     prepared = prepare(config)
-    display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label, rounds, candidates,
-                         prepared.spec.has_success)
+    display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label, prepared.config.rounds,
+                         prepared.config.candidates, prepared.spec.has_success)
     with display:
         result = run_optimize(prepared, observer=display)
     finish(result)

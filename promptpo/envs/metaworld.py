@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from promptpo.envspec import ActionSpec, ArraySpec, EnvSpec, Episode, ObsField, Target, methods_defining, source_of
+from promptpo.envspec import (ActionSpec, ArraySpec, EnvSpec, Episode, ObsField, ProgramTemplate, Target,
+                              methods_defining, source_of)
 
 N_GOALS = 50
 HORIZON = 500
@@ -49,6 +50,32 @@ def derived(obs: np.ndarray) -> dict[str, float]:
     return {"hand_to_obj": float(np.linalg.norm(hand - obj)),
             "obj_to_goal": float(np.linalg.norm(obj - goal)),
             "hand_to_goal": float(np.linalg.norm(hand - goal))}
+
+
+OFFLINE_TEMPLATE = ProgramTemplate(
+    source='''"""Meta-World controller from the promptpo offline proposer (CMA-ES, no LLM): {note}."""
+
+import numpy as np
+
+TO_GOAL = {TO_GOAL}          # gain on goal - hand
+TO_OBJECT = {TO_OBJECT}      # gain on object - hand
+OBJECT_TO_GOAL = {OBJECT_TO_GOAL}  # gain on goal - object
+GRIP = {GRIP}                # gripper effort far from the object
+GRIP_NEAR = {GRIP_NEAR}      # gripper effort once the hand is at the object
+NEAR = {NEAR}                # metres: what counts as "at the object"
+
+
+def act(obs):
+    hand, obj, goal = obs[0:3], obs[4:7], obs[36:39]
+    move = TO_GOAL * (goal - hand) + TO_OBJECT * (obj - hand) + OBJECT_TO_GOAL * (goal - obj)
+    near = np.linalg.norm(obj - hand) < NEAR
+    grip = GRIP_NEAR if near else GRIP
+    return np.append(np.clip(move, -1.0, 1.0), np.clip(grip, -1.0, 1.0))
+''',
+    constants=(("TO_GOAL", 0.0, 10.0), ("TO_OBJECT", 0.0, 10.0), ("OBJECT_TO_GOAL", 0.0, 10.0),
+               ("GRIP", 0.0, 1.0), ("GRIP_NEAR", 0.0, 1.0), ("NEAR", 0.05, 0.03)))
+"""Proportional moves towards goal and object plus a gripper switch: enough structure for reaching;
+tasks with phases (pick, then place) need an LLM's program."""
 
 
 def make(task: str, seed: int) -> Any:
@@ -105,6 +132,7 @@ def metaworld_spec(task: str, *, title: str = "", description: str = "", obj1: s
         success_criterion=("An episode succeeds if info['success'] is true at ANY step (see evaluate_state "
                            "below). Episodes always run the full 500 steps; they never end early."),
         is_success=is_success, episode_plan=episode_plan, reset_episode=reset_episode,
+        offline_template=OFFLINE_TEMPLATE,
         derived=derived, derived_doc="hand_to_obj = |hand_pos - obj1_pos|, obj_to_goal = |obj1_pos - goal_pos|, "
                                      "hand_to_goal = |hand_pos - goal_pos| (metres)",
         notes=notes, source=source)

@@ -5,6 +5,7 @@
 ``anthropic:MODEL``  the official Anthropic SDK
 ``manual``           a person or external agent answers prompt files in the run folder
 ``scripted:PATH``    prepared answers replayed in order
+``offline``          no LLM: CMA-ES over the constants of a program built from the env spec
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import re
 from promptpo.errors import ConfigError
 from promptpo.llm.base import Backend, Completion, GenParams, Message, Request
 
-MODEL_HELP = ("use provider/model (litellm, e.g. openai/gpt-4o), openai:MODEL, anthropic:MODEL, manual "
-              "or scripted:PATH")
+MODEL_HELP = ("use provider/model (litellm, e.g. openai/gpt-4o), openai:MODEL, anthropic:MODEL, manual, "
+              "scripted:PATH or offline")
 SCHEMES = ("openai", "anthropic", "scripted")
 
 
@@ -26,7 +27,9 @@ def make_backend(model: str, params: GenParams) -> Backend:
 
         return ManualBackend()
     if model == "offline":
-        raise ConfigError("the offline proposer is not available in this version", MODEL_HELP)
+        from promptpo.offline import OfflineBackend
+
+        return OfflineBackend()
     scheme, colon, rest = model.partition(":")
     if colon and "/" not in scheme:
         if scheme not in SCHEMES:

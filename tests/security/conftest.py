@@ -51,14 +51,16 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def worker_processes() -> set[int]:
+    """Sandbox workers started by this test process (other processes on the machine are not ours)."""
+    from promptpo.isolation.base import descendants
+
     found = set()
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                if b"worker.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    found.add(int(pid))
-            except OSError:
-                continue
+    for pid in descendants(os.getpid()):
+        try:
+            if b"worker.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(pid)
+        except OSError:
+            continue
     return found
 
 

@@ -1,0 +1,148 @@
+"""The offline proposer (``--model offline``): no LLM, CMA-ES over the constants of a program
+whose structure comes from the environment spec.
+
+Each candidate is an ordinary, auditable Python program: the spec's own program template with
+named constants (Meta-World), or named features read from the observation followed by an affine
+map to the action (clipped to the bounds) or to one score per discrete action (argmax). CMA-ES (the ``cma`` package) searches the weights; one round is one
+CMA-ES generation, and every sample goes through the same sandbox, evaluation and records as
+an LLM's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import numpy as np
+
+from promptpo.envspec import EnvSpec, Feature
+from promptpo.errors import ConfigError
+from promptpo.llm.base import Backend, Completion, Request
+
+log = logging.getLogger(__name__)
+
+MAX_FEATURES = 24
+FAILED = -1e12
+"""The score CMA-ES sees for a sample that could not be scored."""
+
+
+def features_for(spec: EnvSpec) -> list[Feature]:
+    if spec.offline_features:
+        return list(spec.offline_features)
+    if len(spec.obs_arrays) != 1 or spec.obs_arrays[0].name != "obs" or len(spec.obs_arrays[0].shape) != 1:
+        raise ConfigError(f"the offline proposer has no feature map for {spec.id}",
+                          "it handles flat Box observations (and Meta-World); use an LLM with --model")
+    found = []
+    for field in spec.observation:
+        if not field.digest:
+            continue
+        index = field.index
+        if ":" in index:  # a slice: one feature per element
+            start, stop = (int(v) for v in index[index.index("[") + 1:index.index("]")].split(":"))
+            found += [Feature(f"{field.name}[{i - start}]", f"obs[{i}]") for i in range(start, stop)]
+        else:
+            found.append(Feature(field.name, index))
+    if not found or len(found) > MAX_FEATURES:
+        raise ConfigError(f"the offline proposer needs 1 to {MAX_FEATURES} named observation features for {spec.id}",
+                          "use an LLM with --model")
+    return found
+
+
+class LinearProgram:
+    """The program template: parameters -> source code."""
+
+    def __init__(self, spec: EnvSpec):
+        self.spec = spec
+        self.features = features_for(spec)
+        action = spec.action
+        self.outputs = action.n if action.kind == "discrete" else int(np.prod(action.shape))
+        self.size = self.outputs * (len(self.features) + 1)
+
+    def render(self, params: np.ndarray, note: str) -> str:
+        weights = params[: self.outputs * len(self.features)].reshape(self.outputs, len(self.features))
+        bias = params[self.outputs * len(self.features):]
+        rows = ",\n".join("    [" + ", ".join(f"{w:.4g}" for w in row) + "]" for row in weights)
+        feats = ",\n".join(f"        {f.expression}{'' if f.scale == 1 else f' * {f.scale:g}'},  # {f.name}"
+                           for f in self.features)
+        head = (f'"""Affine policy from the promptpo offline proposer (CMA-ES, no LLM): {note}.\n\n'
+                f'Features: {", ".join(f.name for f in self.features)}."""\n\nimport numpy as np\n\n'
+                f"W = np.array([\n{rows},\n])\nB = np.array([{', '.join(f'{b:.4g}' for b in bias)}])\n\n\n"
+                f"def features(obs):\n    return np.array([\n{feats}\n    ])\n\n\n")
+        action = self.spec.action
+        if action.kind == "discrete":
+            body = "def act(obs):\n    scores = W @ features(obs) + B\n    return int(np.argmax(scores))\n"
+        else:
+            body = (f"LOW = np.array({list(action.low)})\nHIGH = np.array({list(action.high)})\n\n\n"
+                    f"def act(obs):\n    return np.clip(W @ features(obs) + B, LOW, HIGH).reshape({action.shape})\n")
+        return head + body
+
+
+class TemplateProgram:
+    """A spec-provided program whose named constants are searched."""
+
+    def __init__(self, spec: EnvSpec):
+        self.template = spec.offline_template
+        self.size = len(self.template.constants)
+
+    def render(self, params: np.ndarray, note: str) -> str:
+        values = {name: f"{start + scale * z:.4g}" for (name, start, scale), z in zip(self.template.constants, params)}
+        return self.template.source.format(note=note, **values)
+
+
+class OfflineBackend(Backend):
+    """Answers each 'call' with the next CMA-ES sample rendered as a program; learns from scores."""
+
+    name = "offline"
+    uses_prompts = False
+
+    def __init__(self) -> None:
+        super().__init__("offline")
+        self.program: LinearProgram | TemplateProgram | None = None
+        self.strategy = None
+        self.pending: list[np.ndarray] = []
+        self.asked: list[np.ndarray] = []
+        self.scores: list[float] = []
+        self.generation = -1
+
+    @property
+    def label(self) -> str:
+        return "offline (CMA-ES)"
+
+    def bind(self, spec: EnvSpec, seed: int, popsize: int) -> None:
+        import cma
+
+        self.program = TemplateProgram(spec) if spec.offline_template else LinearProgram(spec)
+        default = 4 + int(3 * np.log(self.program.size))  # CMA-ES's own default population
+        self.strategy = cma.CMAEvolutionStrategy(np.zeros(self.program.size), 0.5,
+                                                 {"popsize": max(default, popsize), "seed": seed + 1, "verbose": -9})
+
+    @property
+    def popsize(self) -> int:
+        return self.strategy.popsize
+
+    def complete(self, request: Request) -> Completion:
+        if self.strategy is None:
+            raise ConfigError("the offline proposer was not bound to an environment")
+        if not self.pending:
+            self._next_generation()
+        params = self.pending.pop(0)
+        sample = self.popsize - len(self.pending)
+        code = self.program.render(params, f"generation {self.generation}, sample {sample} of {self.popsize}")
+        return Completion(text=f"```python\n{code}```\n", model=self.label)
+
+    def _next_generation(self) -> None:
+        if self.asked:
+            scores = self.scores + [FAILED] * (len(self.asked) - len(self.scores))  # unscored samples rank last
+            self.strategy.tell(self.asked, [-s for s in scores])  # CMA-ES minimizes
+        self.asked = self.strategy.ask()
+        self.pending = list(self.asked)
+        self.scores = []
+        self.generation += 1
+
+    def observe(self, key: tuple[float, float] | None) -> None:
+        """The score of the sample just evaluated (success rate first, then return), or None."""
+        if key is None or not np.isfinite(key[1]):
+            self.scores.append(FAILED)
+            return
+        self.scores.append(key[0] * 1e6 + key[1])
+
+    def __repr__(self) -> str:
+        return f"OfflineBackend(generation={self.generation})"

@@ -1,0 +1,104 @@
+"""Constant tuning (``--tune-constants``): CMA-ES over a program's numeric literals, no LLM call.
+
+The tunable literals are found with ``ast``: float literals and integer factors in arithmetic
+(gains, thresholds, offsets), but not indices, slices, shapes, sizes, loop bounds, clip bounds,
+default arguments or keyword arguments such as ``axis``. Each is searched multiplicatively around its value (``c * e**z``;
+zeros additively), starting from the program as written.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from promptpo.evaluate import Evaluation
+
+SHAPE_CALLS = frozenset({"range", "zeros", "ones", "empty", "full", "reshape", "arange", "eye", "identity",
+                         "linspace", "randint", "choice", "repeat", "tile", "resize", "deque", "round", "len"})
+SHAPE_KEYWORDS = frozenset({"axis", "size", "shape", "dtype", "ndim", "decimals", "ord", "k", "maxlen", "minlength"})
+Z_BOUND = 4.0
+"""Each constant may move by up to a factor e**4 (about 55) either way."""
+
+
+@dataclass(frozen=True)
+class Constant:
+    line: int
+    col: int
+    end_col: int
+    value: float
+    text: str
+
+
+def tunable_constants(code: str) -> list[Constant]:
+    tree = ast.parse(code)
+    excluded: set[int] = set()
+    parents: dict[int, ast.AST] = {}
+    for node in ast.walk(tree):
+        for child in ast.iter_child_nodes(node):
+            parents[id(child)] = node
+        if isinstance(node, ast.Subscript):
+            excluded |= {id(n) for n in ast.walk(node.slice)}
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if name in SHAPE_CALLS:
+                for arg in node.args[:1] if name == "full" else node.args:
+                    excluded |= {id(n) for n in ast.walk(arg)}
+            if name == "clip":  # clip bounds are the action space's, not a behaviour to tune
+                for arg in node.args[1:]:
+                    excluded |= {id(n) for n in ast.walk(arg)}
+            for keyword in node.keywords:
+                if keyword.arg in SHAPE_KEYWORDS:
+                    excluded |= {id(n) for n in ast.walk(keyword.value)}
+        elif isinstance(node, ast.arguments):  # default argument values are interface, not behaviour
+            excluded |= {id(n) for d in (*node.defaults, *node.kw_defaults) if d is not None for n in ast.walk(d)}
+    lines = code.splitlines()
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or id(node) in excluded or isinstance(node.value, bool):
+            continue
+        if not isinstance(node.value, (int, float)) or node.end_lineno != node.lineno:
+            continue
+        parent = parents.get(id(node))
+        if isinstance(node.value, int) and not (isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Div))):
+            continue  # integers are ids, counts and indices unless they scale something
+        target, value = node, float(node.value)
+        if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
+            target, value = parent, -value
+        text = lines[target.lineno - 1][target.col_offset:target.end_col_offset]
+        found.append(Constant(target.lineno, target.col_offset, target.end_col_offset, value, text))
+    return sorted(set(found), key=lambda c: (c.line, c.col))
+
+
+def values_for(constants: list[Constant], z: np.ndarray) -> list[float]:
+    return [c.value * math.exp(x) if c.value != 0 else float(x) for c, x in zip(constants, z)]
+
+
+def substitute(code: str, constants: list[Constant], values: list[float]) -> str:
+    lines = code.splitlines(keepends=True)
+    for c, value in sorted(zip(constants, values), key=lambda cv: (cv[0].line, cv[0].col), reverse=True):
+        row = lines[c.line - 1]
+        literal = f"{value:.6g}"
+        if "." not in literal and "e" not in literal:
+            literal += ".0"
+        if value < 0:
+            literal = f"({literal})"
+        lines[c.line - 1] = row[:c.col] + literal + row[c.end_col:]
+    return "".join(lines)
+
+
+def beats(tuned: Evaluation, parent: Evaluation) -> bool:
+    """Better than the parent by more than the noise across episodes (about two standard errors)."""
+    if not tuned.ok or tuned.mean_return is None:
+        return False
+    n_t, n_p = len(tuned.returns), max(1, len(parent.returns))
+    s_t, s_p = tuned.success_rate, parent.success_rate
+    if s_t is not None and s_p is not None and s_t != s_p:
+        se = math.sqrt(s_t * (1 - s_t) / n_t + s_p * (1 - s_p) / n_p)
+        return s_t > s_p and (s_t - s_p) > 1.96 * se
+    diff = tuned.mean_return - (parent.mean_return or 0.0)
+    se = math.sqrt(np.var(tuned.returns) / n_t + np.var(parent.returns) / n_p)
+    return diff > 0 and diff > 1.96 * se

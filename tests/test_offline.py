@@ -1,0 +1,86 @@
+"""The offline proposer (no LLM) and constant tuning, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ANSWERS, cli_env, only_run, read_json, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_cartpole_with_no_model_configured_reaches_475(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--out", str(out), env=cli_env())
+    assert proc.returncode == 0, proc.stderr
+    first_line = proc.stderr.splitlines()[0]
+    assert "no model configured: using the offline proposer" in first_line and "--model" in proc.stderr
+    run = only_run(out)
+    summary = read_json(run / "summary.json")
+    assert summary["status"] == "target_reached" and summary["best_score"] >= 475
+    assert summary["llm_calls"] == 0 and summary["cost_usd"] == 0.0 and summary["proposals"] >= 1
+    record = read_json(run / "candidates" / f"{summary['best_candidate']}.json")
+    assert record["kind"] == "offline" and record["outcome"] == "ok"
+    code = (run / "candidates" / f"{summary['best_candidate']}.py").read_text()
+    assert "def act(obs)" in code and "W = np.array" in code and "pole_angle" in code  # an auditable program
+    assert "offline proposer" in (run / "llm" / "0001.prompt.md").read_text()
+    audit = run_cli("audit", run.name, "--out", str(out), "--json")
+    assert audit.returncode == 0 and json.loads(audit.stdout)
+
+
+def test_offline_reach_succeeds_with_the_spec_template(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("optimize", "metaworld/reach", "--model", "offline", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = read_json(only_run(out) / "summary.json")
+    assert summary["best_success_rate"] >= 0.9
+
+
+def test_offline_runs_resume(tmp_path):
+    out = tmp_path / "runs"
+    first = run_cli("optimize", "gymnasium/CartPole-v1", "--model", "offline", "--rounds", "2", "--target", "1000",
+                    "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    run = only_run(out)
+    reference = {p.name: p.read_text() for p in (run / "candidates").glob("*.py")}
+    summary = read_json(run / "summary.json")
+    (run / "summary.json").write_text(json.dumps({**summary, "status": "running"}))  # as if it had died
+    for stem in sorted({p.stem for p in (run / "candidates").glob("r01*")})[3:]:  # ... partway through round 1
+        for suffix in (".py", ".json"):
+            (run / "candidates" / f"{stem}{suffix}").unlink()
+    resumed = run_cli("resume", run.name, "--out", str(out))
+    assert resumed.returncode == 0, resumed.stderr
+    assert {p.name: p.read_text() for p in (run / "candidates").glob("*.py")} == reference  # CMA-ES replayed exactly
+
+
+def test_constant_tuning_fixes_a_mistuned_controller_without_llm_calls(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("optimize", "metaworld/reach", "--model", f"scripted:{ANSWERS / 'reach_mistuned'}", "--rounds", "1",
+                   "--candidates", "1", "--tune-constants", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(out)
+    summary = read_json(run / "summary.json")
+    assert summary["llm_calls"] == 1 and summary["best_candidate"] == "r00c1"
+    assert summary["best_success_rate"] >= 0.9
+    parent, tuned = read_json(run / "candidates" / "r00c0.json"), read_json(run / "candidates" / "r00c1.json")
+    assert parent["score"]["success_rate"] == 0.0
+    assert tuned["kind"] == "tuned" and tuned["parent"] == "r00c0" and tuned["llm_call"] is None
+    gain = next(c for c in tuned["tuned_constants"] if c["line"] == 3)
+    assert gain["old"] == "0.1" and float(gain["new"]) > 0.3
+    assert all(c["old"] not in ("-1.0", "1.0") for c in tuned["tuned_constants"])  # clip bounds left alone
+    assert summary["tuning_env_steps"] > 0 and summary["env_steps"] == summary["tuning_env_steps"] + parent["env_steps"]
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert any(e["event"] == "tuning" and e["improved"] == "r00c1" for e in events)
+
+
+def test_tuning_counts_against_the_env_step_budget(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("optimize", "metaworld/reach", "--model", f"scripted:{ANSWERS / 'reach_mistuned'}", "--rounds", "1",
+                   "--candidates", "1", "--tune-constants", "--episodes", "2", "--max-env-steps", "6000",
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = read_json(only_run(out) / "summary.json")
+    assert summary["status"] == "budget_exhausted" and summary["env_steps"] <= 6000
+    assert summary["tuning_env_steps"] == summary["env_steps"] - 1000
