@@ -8,21 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from promptpo.errors import ConfigError
-from promptpo.runfolder import RunFolder
+from promptpo.runfolder import RunFolder, score_text
+from promptpo.store import write_output
 from promptpo.verify import latest
 
 
 def header(run: RunFolder, record: dict) -> list[str]:
-    score = record.get("score") or {}
+    episodes = len([e for e in (record.get("evaluation") or {}).get("episodes", []) if e.get("completed")])
     lines = [f"promptpo policy — run {run.path.name}, candidate {record['id']}",
-             f"env: {run.meta['env']}   model: {run.meta.get('model', '?')}"]
-    if score:
-        text = f"recorded score: mean return {score['mean_return']:.2f} ± {score['std_return']:.2f}"
-        episodes = len([e for e in (record.get("evaluation") or {}).get("episodes", []) if e.get("completed")])
-        text += f" over {episodes} episodes"
-        if score.get("success_rate") is not None:
-            text += f", success rate {score['success_rate']:.2f}"
-        lines.append(text)
+             f"env: {run.meta['env']}   model: {run.meta.get('model', '?')}",
+             f"recorded score: {score_text(record)} ({episodes} episodes)"]
     check = latest(run, record["id"])
     if check is None:
         lines.append("verified: no — run `promptpo verify` before trusting this policy")
@@ -42,12 +37,7 @@ def export(run: RunFolder, candidate_id: str | None, out: Path) -> Path:
         raise ConfigError(f"candidate {record['id']} did not run cleanly ({record['outcome']})",
                           "export a candidate whose outcome is ok, e.g. the best one")
     text = "\n".join(f"# {line}" for line in header(run, record)) + "\n\n" + run.code(record["id"])
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot write {out}: {err.strerror}", "choose a writable path with -o") from None
-    return out
+    return write_output(out, text)
 
 
 class LoadedPolicy:

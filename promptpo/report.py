@@ -11,19 +11,11 @@ import jinja2
 
 from promptpo.audit import static_findings
 from promptpo.compare import promptpo_curve
-from promptpo.errors import ConfigError
-from promptpo.runfolder import RunFolder
+from promptpo.runfolder import RunFolder, score_text
+from promptpo.store import write_output
 from promptpo.verify import latest
 
 TEMPLATES = Path(__file__).with_name("templates")
-
-
-def _score(record: dict) -> str:
-    score = record.get("score")
-    if not score:
-        return "no score"
-    text = f"mean return {score['mean_return']:.2f} ± {score['std_return']:.2f}"
-    return text + (f", success rate {score['success_rate']:.2f}" if score.get("success_rate") is not None else "")
 
 
 def _plot(run: RunFolder) -> str | None:
@@ -72,7 +64,7 @@ def _tree(records: list[dict]) -> str:
             return ""
         return "<ul class='tree'>" + "".join(
             f"<li><a href='#{html.escape(r['id'])}'>{html.escape(r['id'])}</a> {html.escape(r['outcome'])} — "
-            f"{html.escape(_score(r))}{render(r['id'])}</li>" for r in items) + "</ul>"
+            f"{html.escape(score_text(r))}{render(r['id'])}</li>" for r in items) + "</ul>"
 
     return render(None)
 
@@ -94,7 +86,7 @@ def report(run: RunFolder, out: Path) -> Path:
         code = run.code(record["id"]) if (run.path / "candidates" / f"{record['id']}.py").exists() else ""
         candidates.append({
             "id": record["id"], "kind": record["kind"], "parent": record.get("parent"), "outcome": record["outcome"],
-            "score": _score(record), "env_steps": record.get("env_steps", 0), "error": record.get("error", ""),
+            "score": score_text(record), "env_steps": record.get("env_steps", 0), "error": record.get("error", ""),
             "findings": static_findings(code), "best": record["id"] == best, "code": code,
             "episodes": (record.get("evaluation") or {}).get("episodes", []),
             "verification": None if check is None else (
@@ -105,10 +97,5 @@ def report(run: RunFolder, out: Path) -> Path:
     page = env.get_template("report.html.j2").render(run={"id": run.path.name}, settings=settings, plot=_plot(run),
                                                      tree=jinja2.utils.markupsafe.Markup(_tree(run.candidates)),
                                                      candidates=candidates)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(page, encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot write {out}: {err.strerror}", "choose a writable path with -o") from None
-    return out
+    return write_output(out, page)
 

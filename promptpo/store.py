@@ -65,6 +65,16 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def write_output(path: Path, text: str) -> Path:
+    """A file the user asked for (-o): one clear error if it cannot be written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot write {path}: {err.strerror}", "choose a writable path with -o") from None
+    return path
+
+
 class RunStore:
     def __init__(self, root: Path):
         self.root = root

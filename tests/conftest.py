@@ -45,5 +45,30 @@ def only_run(out: Path) -> Path:
     return runs[0]
 
 
+def worker_processes() -> set[int]:
+    """Sandbox workers started by this test process (other processes on the machine are not ours)."""
+    from promptpo.isolation.base import descendants
+
+    found = set()
+    for pid in descendants(os.getpid()):
+        try:
+            if b"worker.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(pid)
+        except OSError:
+            continue
+    return found
+
+
+def docker_problem() -> str | None:
+    """Why the Docker sandbox cannot run here, or None when it can."""
+    try:
+        from promptpo.isolation.docker import DockerSandbox
+
+        DockerSandbox().close()
+    except Exception as err:  # noqa: BLE001 - any reason counts
+        return str(err)
+    return None
+
+
 def read_json(path: Path):
     return json.loads(path.read_text())

@@ -11,23 +11,13 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ANSWERS, IN_CI, cli_env, only_run, read_json, run_cli
+from conftest import ANSWERS, IN_CI, cli_env, docker_problem, only_run, read_json, run_cli
 from promptpo.envspec import ActionSpec
 from promptpo.isolation.base import Limits
 from promptpo.isolation.session import PolicySession
 
 
-def _problem() -> str | None:
-    try:
-        from promptpo.isolation.docker import DockerSandbox
-
-        DockerSandbox().close()
-    except Exception as err:  # noqa: BLE001
-        return str(err)
-    return None
-
-
-PROBLEM = _problem()
+PROBLEM = docker_problem()
 if PROBLEM and IN_CI:
     raise RuntimeError(f"the Docker backend must work in CI: {PROBLEM}")
 pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=f"Docker backend unavailable here: {PROBLEM}")

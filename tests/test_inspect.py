@@ -66,7 +66,7 @@ def test_show_candidate_prints_prompt_answer_code_and_episodes(reach_run):
 def test_diff_shows_code_and_score_change(reach_run):
     proc = run_cli("diff", reach_run.name, "r00c1", "r00c2", "--out", str(reach_run.parent))
     assert proc.returncode == 0, proc.stderr
-    assert "r00c1: crashed" in proc.stdout and "r00c2: mean return" in proc.stdout
+    assert "r00c1: no score (crashed)" in proc.stdout and "r00c2: mean return" in proc.stdout
     assert "+        self.gain = 10.0" in proc.stdout
 
 

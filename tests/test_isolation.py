@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import worker_processes
 from promptpo.envspec import ActionSpec
 from promptpo.isolation.base import Limits, descendants
 from promptpo.isolation.process import ProcessSandbox, bwrap_problem
@@ -51,20 +52,6 @@ def fault(sandbox, code: str, **kwargs) -> CandidateFault:
     with pytest.raises(CandidateFault) as err:
         run(sandbox, code, **kwargs)
     return err.value
-
-
-def worker_processes() -> set[int]:
-    """Sandbox workers started by this test process (other processes on the machine are not ours)."""
-    from promptpo.isolation.base import descendants
-
-    found = set()
-    for pid in descendants(os.getpid()):
-        try:
-            if b"worker.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.add(pid)
-        except OSError:
-            continue
-    return found
 
 
 def test_actions_round_trip_and_each_episode_has_its_own_policy(sandbox):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -107,7 +108,7 @@ def _comparison_table(result, hyperscore: bool) -> str:
         text = fmt.format(s.mean)
         return text + (f" [{fmt.format(s.ci[0])}, {fmt.format(s.ci[1])}]" if s.ci else "")
 
-    recorder = Console(width=240, record=True, file=open(os.devnull, "w"))
+    recorder = Console(width=240, record=True, file=io.StringIO())
     for env, target in result.targets.items():
         table = Table(title=f"{env} — target: {target or 'none'}")
         columns = ["method", "seeds", "final return [95% CI]", "success [95% CI]", "steps to target",

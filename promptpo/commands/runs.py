@@ -161,19 +161,15 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
 
     from rich.syntax import Syntax
 
+    from promptpo.runfolder import score_text
+
     folder = _folder(run, out)
     first, second = folder.candidate(a), folder.candidate(b)
-
-    def score(record: dict) -> str:
-        s = record.get("score")
-        return f"{record['outcome']}" if not s else f"mean return {s['mean_return']:.2f}" + (
-            f", success {s['success_rate']:.2f}" if s.get("success_rate") is not None else "")
-
     lines = difflib.unified_diff(folder.code(a).splitlines(keepends=True), folder.code(b).splitlines(keepends=True),
                                  fromfile=f"{a}.py", tofile=f"{b}.py")
     text = "".join(lines) or "(identical code)\n"
     out_console = console()
-    out_console.print(f"{a}: {score(first)}  ->  {b}: {score(second)}", markup=False)
+    out_console.print(f"{a}: {score_text(first)}  ->  {b}: {score_text(second)}", markup=False)
     s1, s2 = first.get("score"), second.get("score")
     if s1 and s2:
         out_console.print(f"change in mean return: {s2['mean_return'] - s1['mean_return']:+.2f}", markup=False)

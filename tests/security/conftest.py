@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import IN_CI, ROOT
+from conftest import IN_CI, ROOT, docker_problem, worker_processes
 
 SECRET = "sk-promptpo-canary-7f3e9a1c2b"
 HONEST = '''```python
@@ -50,20 +50,6 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def worker_processes() -> set[int]:
-    """Sandbox workers started by this test process (other processes on the machine are not ours)."""
-    from promptpo.isolation.base import descendants
-
-    found = set()
-    for pid in descendants(os.getpid()):
-        try:
-            if b"worker.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.add(pid)
-        except OSError:
-            continue
-    return found
-
-
 def promptpo_cgroups() -> list[str]:
     """Worker cgroups this test process made and did not remove."""
     base = Path("/sys/fs/cgroup")
@@ -78,16 +64,6 @@ def sandbox_containers() -> list[str]:
         return [c.name for c in client.containers.list(all=True, filters={"label": "promptpo.sandbox=1"})]
     except Exception:  # noqa: BLE001 - no engine: no containers
         return []
-
-
-def docker_problem() -> str | None:
-    try:
-        from promptpo.isolation.docker import DockerSandbox
-
-        DockerSandbox().close()
-    except Exception as err:  # noqa: BLE001
-        return str(err)
-    return None
 
 
 @pytest.fixture(scope="session", params=["process", "docker"])
