@@ -46,8 +46,10 @@ def figure(records: list[RunRecord]):
             label = f"{method} ({len(values)} seed{'s' if len(values) != 1 else ''})"
             line, = ax.step(grid, mean, where="post", label=label)
             if len(values) > 1:
-                ax.fill_between(grid, mean - 1.96 * sem, mean + 1.96 * sem, step="post", alpha=0.2,
-                                color=line.get_color())
+                low, high = mean - 1.96 * sem, mean + 1.96 * sem
+                if metric == "success_rate":  # a rate's band stays within [0, 1]
+                    low, high = np.clip(low, 0, 1), np.clip(high, 0, 1)
+                ax.fill_between(grid, low, high, step="post", alpha=0.2, color=line.get_color())
         target = target_for(env)
         if target is not None:
             ax.axhline(target.threshold, color="grey", linestyle="--", linewidth=1, label=f"target: {target.describe()}")
