@@ -21,8 +21,8 @@ def _register() -> None:
     from promptpo.commands import baseline, optimize, runs, sandbox
 
     for command in (optimize.optimize, optimize.envs, runs.runs, runs.show, runs.audit, runs.diff, runs.verify,
-                    runs.export, runs.report, runs.dataset, runs.resume, baseline.baseline, baseline.compare_runs,
-                    sandbox.sandbox):
+                    runs.export, runs.report, runs.dataset, runs.resume, baseline.baseline, baseline.schedule,
+                    baseline.compare_runs, sandbox.sandbox):
         cli.add_command(command)
 
 

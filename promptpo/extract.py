@@ -49,30 +49,33 @@ def code_blocks(answer: str) -> list[str]:
     return python or [body for lang, body in blocks if lang == ""]
 
 
-def extract(answer: str) -> Extracted:
+def extract(answer: str, entry: str = "policy") -> Extracted:
+    """``entry``: 'policy' (a Policy class or act function) or the name of a required function."""
+    marker = "def act" if entry == "policy" else f"def {entry}"
     blocks = code_blocks(answer)
     if not blocks:
         stripped = answer.strip()
         if not stripped:
             return Extracted("", Outcome.NO_CODE, "the answer was empty")
-        if _parses(stripped) and ("def act" in stripped or "class Policy" in stripped):
+        if _parses(stripped) and (marker in stripped or "class Policy" in stripped):
             blocks = [stripped]
         else:
             return Extracted("", Outcome.NO_CODE, "the answer has no ```python code block")
     # Prefer the last block that defines an entry point (answers often show a snippet first).
-    chosen = next((b for b in reversed(blocks) if "def act" in b), blocks[-1])
+    chosen = next((b for b in reversed(blocks) if marker in b), blocks[-1])
     code = chosen.strip("\n") + "\n"
     try:
         tree = ast.parse(code, filename="policy.py")
     except SyntaxError as err:
         line = (err.text or "").rstrip()
         return Extracted(code, Outcome.SYNTAX_ERROR, f"SyntaxError: {err.msg} (line {err.lineno}: {line.strip()!r})")
-    entry = entry_point(tree)
-    if entry is None:
-        return Extracted(code, Outcome.NO_ENTRY_POINT,
-                         "the code defines neither a Policy class with an act(self, obs) method nor an act(obs) function",
-                         findings=findings(tree))
-    return Extracted(code, Outcome.OK, entry=entry, findings=findings(tree))
+    found = entry_point(tree) if entry == "policy" else (
+        entry if any(isinstance(n, ast.FunctionDef) and n.name == entry for n in tree.body) else None)
+    if found is None:
+        wanted = ("neither a Policy class with an act(self, obs) method nor an act(obs) function"
+                  if entry == "policy" else f"no top-level {entry}() function")
+        return Extracted(code, Outcome.NO_ENTRY_POINT, f"the code defines {wanted}", findings=findings(tree))
+    return Extracted(code, Outcome.OK, entry=found, findings=findings(tree))
 
 
 def _parses(text: str) -> bool:

@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     MEMORY = "memory"
     OUTPUT_LIMIT = "output_limit"      # printed far more than the output cap
     INVALID_ACTION = "invalid_action"  # NaN/inf, wrong shape or out-of-range discrete action
+    INVALID_RESULT = "invalid_result"  # a called function returned something that is not JSON
     PROTOCOL_ERROR = "protocol_error"  # the worker broke the wire protocol
     SANDBOX_ERROR = "sandbox_error"    # the sandbox itself failed (not the candidate's fault)
     NOT_EVALUATED = "not_evaluated"    # a budget ran out between the answer and its evaluation

@@ -8,6 +8,7 @@ of priority, with code while it fits and as a one-line summary after; what is le
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import jinja2
 
@@ -37,7 +38,8 @@ class Prompt:
 
 @dataclass
 class Entry:
-    feedback: Feedback
+    feedback: Any
+    """What the template renders for one candidate (feedback.Feedback for policies)."""
     full: bool = True
 
 
@@ -96,46 +98,57 @@ class Prompts:
         return Prompt("refine", self._messages(user), parent=parent.id, dropped=tuple(dropped))
 
     def _select(self, history: list[Candidate], parent: Candidate) -> tuple[list[Entry], list[str]]:
-        order = {c.id: i for i, c in enumerate(history)}
-        labels: dict[str, list[str]] = {}
-        priority: list[Candidate] = []
-
-        def want(c: Candidate, label: str) -> None:
-            labels.setdefault(c.id, []).append(label)
-            if c not in priority:
-                priority.append(c)
-
-        want(parent, "PARENT")
-        scored = sorted((c for c in history if c.scored), key=lambda c: c.rank_key(), reverse=True)
-        for i, c in enumerate(scored[:BEST_SHOWN]):
-            want(c, "BEST" if i == 0 else f"top {i + 1}")
-        latest_round = max(c.round for c in history)
-        for c in history:
-            if c.round == latest_round:
-                want(c, "latest round")
-        seen_failures: set[str] = set()
-        for c in reversed(history):
-            if not c.scored and str(c.outcome) not in seen_failures:
-                seen_failures.add(str(c.outcome))
-                want(c, f"latest {c.outcome}")
-        for c in reversed(history):  # the rest, newest first, while the budget lasts
-            if c not in priority:
-                labels[c.id] = []
-                priority.append(c)
-
         base = len(self._render("refine.j2", entries=[], dropped=[], history_note="", parent=build(self.spec, parent)))
-        left = self.budget_tokens * CHARS_PER_TOKEN - base
-        chosen: list[Entry] = []
-        for c in priority:
-            entry = Entry(build(self.spec, c, labels[c.id]), full=True)
-            for full in (True, False):
-                entry.full = full
-                size = len(self._env.get_template("_candidate.j2").module.candidate(entry.feedback, full))
-                if size <= left:
-                    left -= size
-                    chosen.append(entry)
-                    break
-        shown = {e.feedback.id for e in chosen}
-        chosen.sort(key=lambda e: order.get(e.feedback.id, 0))
-        dropped = [c.id for c in history if c.id not in shown]
-        return chosen, dropped
+        macro = self._env.get_template("_candidate.j2").module.candidate
+        return select_history(history, parent, lambda c, labels: build(self.spec, c, labels),
+                              lambda fb, full: len(macro(fb, full)), self.budget_tokens * CHARS_PER_TOKEN - base)
+
+
+def select_history(history: list, parent, describe, size_of, budget_chars: int) -> tuple[list[Entry], list[str]]:
+    """Which earlier candidates a refinement prompt shows, in full or as a summary, within a budget.
+
+    Priority: the parent, the best few, the latest round, the latest failure of each kind, then
+    the rest newest first. ``describe(candidate, labels)`` gives the feedback object to render;
+    ``size_of(feedback, full)`` its rendered length. Returns the entries (oldest first) and the
+    ids left out."""
+    order = {c.id: i for i, c in enumerate(history)}
+    labels: dict[str, list[str]] = {}
+    priority: list = []
+
+    def want(c, label: str) -> None:
+        labels.setdefault(c.id, []).append(label)
+        if c not in priority:
+            priority.append(c)
+
+    want(parent, "PARENT")
+    scored = sorted((c for c in history if c.scored), key=lambda c: c.rank_key(), reverse=True)
+    for i, c in enumerate(scored[:BEST_SHOWN]):
+        want(c, "BEST" if i == 0 else f"top {i + 1}")
+    latest_round = max(c.round for c in history)
+    for c in history:
+        if c.round == latest_round:
+            want(c, "latest round")
+    seen_failures: set[str] = set()
+    for c in reversed(history):
+        if not c.scored and str(c.outcome) not in seen_failures:
+            seen_failures.add(str(c.outcome))
+            want(c, f"latest {c.outcome}")
+    for c in reversed(history):  # the rest, newest first, while the budget lasts
+        if c not in priority:
+            labels[c.id] = []
+            priority.append(c)
+
+    left = budget_chars
+    chosen: list[Entry] = []
+    for c in priority:
+        entry = Entry(describe(c, labels[c.id]), full=True)
+        for full in (True, False):
+            entry.full = full
+            size = size_of(entry.feedback, full)
+            if size <= left:
+                left -= size
+                chosen.append(entry)
+                break
+    shown = {e.feedback.id for e in chosen}
+    chosen.sort(key=lambda e: order.get(e.feedback.id, 0))
+    return chosen, [c.id for c in history if c.id not in shown]

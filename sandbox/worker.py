@@ -68,13 +68,19 @@ def _error(exc: BaseException, env: int | None = None, kind: str | None = None) 
 
 
 class Candidate:
-    def __init__(self, code: str, action: dict):
+    """The loaded code: a policy (Policy class or act function) or a named function to call."""
+
+    def __init__(self, code: str, action: dict | None, entry: str = "policy"):
         self.namespace: dict = {"__name__": "policy"}
         exec(compile(code, "policy.py", "exec"), self.namespace)  # noqa: S102 - this is the sandbox
         self.factory = self.namespace.get("Policy")
         self.function = self.namespace.get("act")
-        if not callable(self.factory) and not callable(self.function):
+        if entry != "policy":
+            if not callable(self.namespace.get(entry)):
+                raise LookupError(f"the code defines no {entry}() function")
+        elif not callable(self.factory) and not callable(self.function):
             raise LookupError("the code defines neither a Policy class nor an act(obs) function")
+        action = action or {"kind": "box", "shape": []}
         self.action = dict(action, shape_tuple=tuple(action["shape"]) if action["kind"] == "box" else ())
         self.policies: dict[int, object] = {}
 
@@ -149,7 +155,7 @@ def serve(proto_in: int, proto_out: int) -> None:
             return
         if op == "load":
             try:
-                candidate = Candidate(header["code"], header["action"])
+                candidate = Candidate(header["code"], header.get("action"), header.get("entry", "policy"))
                 send({"ok": True})
             except BaseException as exc:  # noqa: BLE001 - report everything the code raises
                 send(_error(exc, kind="LoadError" if isinstance(exc, LookupError) else None))
@@ -185,6 +191,21 @@ def serve(proto_in: int, proto_out: int) -> None:
                     break
             else:
                 send({"ok": True}, {"action": np.stack(out) if out else np.zeros((0,))})
+            continue
+        if op == "call":  # a named function with JSON arguments, e.g. schedule(progress, metrics)
+            import json
+
+            try:
+                result = candidate.namespace[header["name"]](*header.get("args", []))
+            except BaseException as exc:  # noqa: BLE001
+                send(_error(exc))
+                continue
+            try:
+                json.dumps(result, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                send(_error(exc, kind="InvalidResult"))
+                continue
+            send({"ok": True, "result": result})
             continue
         send({"ok": False, "error": {"type": "ProtocolError", "message": f"unknown op {op!r}", "traceback": ""}})
 

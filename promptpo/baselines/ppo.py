@@ -112,16 +112,82 @@ def run_id(env_id: str, seed: int) -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}-ppo-{env_id.replace('/', '-').lower()}-s{seed}-{secrets.token_hex(2)}"
 
 
+class Trainer:
+    """One PPO training (Stable-Baselines3) with its evaluation curve; reused by schedule runs."""
+
+    def __init__(self, spec: EnvSpec, hp: Hyperparams, seed: int, episodes: list[Episode]):
+        import torch
+        from stable_baselines3 import PPO
+        from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormalize
+
+        torch.set_num_threads(1)
+        self.spec, self.hp, self.seed = spec, hp, seed
+        n_envs = int(hp.values.get("n_envs", 1))
+        self.venv = VecMonitor(DummyVecEnv([lambda i=i: training_env(spec, seed * 1000 + i) for i in range(n_envs)]))
+        self.normalize = (VecNormalize(self.venv, gamma=hp.values.get("gamma", 0.99))
+                          if hp.values.get("normalize") else None)
+        self.model = PPO(hp.values.get("policy", "MlpPolicy"), self.normalize or self.venv, seed=seed, device="cpu",
+                         verbose=0, **ppo_kwargs(hp.values))
+        self.evaluate = Evaluator(spec, episodes, seed + 7919)
+        self.curve: list[CurvePoint] = []
+        self.episodes = 0
+        self.started = time.monotonic()
+
+    def point(self) -> tuple[CurvePoint, float]:
+        """Evaluate now (observation statistics frozen); returns the curve point and the return's std."""
+        if self.normalize is not None:
+            self.normalize.training = False
+        mean, std, success = self.evaluate(self.model, self.normalize)
+        if self.normalize is not None:
+            self.normalize.training = True
+        point = CurvePoint(int(self.model.num_timesteps), self.episodes, mean, success,
+                           round(time.monotonic() - self.started, 2))
+        self.curve.append(point)
+        return point, std
+
+    def learn(self, steps: int, eval_points: int, on_point=None, on_steps=None, callbacks: tuple = ()) -> None:
+        """Train ``steps`` env steps, evaluating ``eval_points`` times (the first after steps/eval_points:
+        an untrained deterministic policy can score by accident, e.g. CartPole's alternating actions)."""
+        from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+
+        trainer, every = self, max(1, steps // eval_points)
+
+        class Curve(BaseCallback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.next_eval = every
+
+            def _on_step(self) -> bool:
+                trainer.episodes += sum(1 for info in self.locals.get("infos", []) if "episode" in info)
+                if self.num_timesteps >= self.next_eval:
+                    point, std = trainer.point()
+                    if on_point is not None:
+                        on_point(point, std)
+                    self.next_eval += every
+                elif on_steps is not None and self.n_calls % 50 == 0:
+                    on_steps(self.num_timesteps)
+                return True
+
+        self.model.learn(total_timesteps=steps, callback=CallbackList([Curve(), *callbacks]))
+        if not self.curve or self.curve[-1].env_steps != self.model.num_timesteps:
+            point, std = self.point()
+            if on_point is not None:
+                on_point(point, std)
+
+    def save(self, folder: Path) -> None:
+        self.model.save(folder / "model.zip")
+        if self.normalize is not None:
+            self.normalize.save(str(folder / "vecnormalize.pkl"))
+
+    def close(self) -> None:
+        self.evaluate.close()
+        self.venv.close()
+
+
 def train(config: PPOConfig, seed: int, progress=None) -> Path:
     """Train one seed; returns its run folder. Ctrl-C stops training and keeps what was logged."""
-    import torch
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormalize
-
     from promptpo.api import versions
 
-    torch.set_num_threads(1)
     spec = load_spec(config.env)
     hp: Hyperparams = for_env(config.env)
     store = RunStore.create(Path(config.out), run_id(spec.id, seed), folders=())
@@ -131,80 +197,52 @@ def train(config: PPOConfig, seed: int, progress=None) -> Path:
             "eval": {"points": config.eval_points, "episodes": episodes}, "versions": versions(),
             "started": now_iso(), "ended": None, "status": "running"}
     store.write_json("run.json", meta)
-    n_envs = int(hp.values.get("n_envs", 1))
-    venv = VecMonitor(DummyVecEnv([lambda i=i: training_env(spec, seed * 1000 + i) for i in range(n_envs)]))
-    normalize = VecNormalize(venv, gamma=hp.values.get("gamma", 0.99)) if hp.values.get("normalize") else None
-    model = PPO(hp.values.get("policy", "MlpPolicy"), normalize or venv, seed=seed, device="cpu", verbose=0,
-                **ppo_kwargs(hp.values))
-    evaluate = Evaluator(spec, episodes, seed + 7919)
-    started = time.monotonic()
-    curve: list[CurvePoint] = []
-    every = max(1, config.steps // config.eval_points)
-
-    def record(steps: int, finished_episodes: int) -> None:
-        if normalize is not None:
-            normalize.training = False
-        mean, std, success = evaluate(model, normalize)
-        if normalize is not None:
-            normalize.training = True
-        point = CurvePoint(steps, finished_episodes, mean, success, round(time.monotonic() - started, 2))
-        curve.append(point)
-        with open(store.root / "curve.jsonl", "a") as handle:
-            handle.write(json.dumps(asdict(point)) + "\n")
-        store.event("eval", **asdict(point), std_return=std)
-        write_summary("running", "")
-        if progress is not None:
-            progress.put((seed, steps, mean, success))
+    trainer = Trainer(spec, hp, seed, episodes)
 
     def write_summary(status: str, reason: str) -> None:
-        last = curve[-1] if curve else None
-        store.write_json("summary.json", {
-            "run_id": store.root.name, "env": spec.id, "model": "ppo", "method": "ppo", "seed": seed,
-            "status": status, "reason": reason, "best_candidate": None,
-            "best_score": last.mean_return if last else None,
-            "best_success_rate": last.success_rate if last else None,
-            "final_return": last.mean_return if last else None,
-            "final_success_rate": last.success_rate if last else None,
-            "env_steps": int(model.num_timesteps), "episodes": callback.episodes,
-            "llm_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-            "wall_time_s": round(time.monotonic() - started, 2), "hyperparams_source": hp.source})
+        store.write_json("summary.json", curve_summary(store.root.name, spec.id, "ppo", seed, status, reason,
+                                                       trainer, hyperparams_source=hp.source))
 
-    class Curve(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.episodes = 0
-            self.next_eval = every
+    def on_point(point: CurvePoint, std: float) -> None:
+        append_point(store, point, std)
+        write_summary("running", "")
+        if progress is not None:
+            progress.put((seed, point.env_steps, point.mean_return, point.success_rate))
 
-        def _on_step(self) -> bool:
-            self.episodes += sum(1 for info in self.locals.get("infos", []) if "episode" in info)
-            if self.num_timesteps >= self.next_eval:
-                record(self.num_timesteps, self.episodes)
-                self.next_eval += every
-            elif progress is not None and self.n_calls % 50 == 0:
-                progress.put((seed, self.num_timesteps, None, None))
-            return True
-
-    callback = Curve()
     status, reason = "completed", ""
     try:
-        # No evaluation before training: an untrained deterministic policy can score by accident
-        # (CartPole's alternating actions), which says nothing about learning.
-        model.learn(total_timesteps=config.steps, callback=callback)
-        if not curve or curve[-1].env_steps != model.num_timesteps:
-            record(int(model.num_timesteps), callback.episodes)
+        trainer.learn(config.steps, config.eval_points, on_point,
+                      on_steps=None if progress is None else lambda n: progress.put((seed, n, None, None)))
     except KeyboardInterrupt:
         status, reason = "interrupted", "stopped by the user (Ctrl-C)"
     finally:
-        model.save(store.root / "model.zip")
-        if normalize is not None:
-            normalize.save(str(store.root / "vecnormalize.pkl"))
-        evaluate.close()
-        venv.close()
+        trainer.save(store.root)
+        trainer.close()
         write_summary(status, reason)
         store.event("run_end", status=status, reason=reason)
         meta.update(ended=now_iso(), status=status)
         store.write_json("run.json", meta)
     return store.root
+
+
+def append_point(store: RunStore, point: CurvePoint, std: float) -> None:
+    """One evaluation of a learning curve: curve.jsonl (for compare) and the event log."""
+    with open(store.root / "curve.jsonl", "a") as handle:
+        handle.write(json.dumps(asdict(point)) + "\n")
+    store.event("eval", **asdict(point), std_return=std)
+
+
+def curve_summary(run: str, env: str, method: str, seed: int, status: str, reason: str, trainer: Trainer,
+                  **extra: Any) -> dict:
+    last = trainer.curve[-1] if trainer.curve else None
+    return {"run_id": run, "env": env, "model": method, "method": method, "seed": seed, "status": status,
+            "reason": reason, "best_candidate": None, "best_score": last.mean_return if last else None,
+            "best_success_rate": last.success_rate if last else None,
+            "final_return": last.mean_return if last else None,
+            "final_success_rate": last.success_rate if last else None,
+            "env_steps": int(trainer.model.num_timesteps), "episodes": trainer.episodes,
+            "llm_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+            "wall_time_s": round(time.monotonic() - trainer.started, 2), **extra}
 
 
 def _train_in_worker(config: PPOConfig, seed: int, progress) -> str:

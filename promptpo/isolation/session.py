@@ -34,13 +34,14 @@ def wire() -> ModuleType:
 
 
 ERROR_OUTCOMES = {"MemoryError": Outcome.MEMORY, "InvalidAction": Outcome.INVALID_ACTION,
+                  "InvalidResult": Outcome.INVALID_RESULT,
                   "LoadError": Outcome.NO_ENTRY_POINT, "ProtocolError": Outcome.PROTOCOL_ERROR}
 
 
 class PolicySession:
     """One candidate's code running in one fresh worker."""
 
-    def __init__(self, sandbox: Sandbox, limits: Limits, action: ActionSpec):
+    def __init__(self, sandbox: Sandbox, limits: Limits, action: ActionSpec | None):
         self.limits = limits
         self.action = action
         self.started = time.monotonic()
@@ -62,9 +63,18 @@ class PolicySession:
     def output(self) -> tuple[str, int]:
         return self.worker.output()
 
-    def load(self, code: str) -> None:
-        action = {"kind": self.action.kind, "n": self.action.n, "shape": list(self.action.shape)}
-        self._request({"op": "load", "code": code, "action": action}, None, self.limits.load_timeout_s, "loading the code")
+    def load(self, code: str, entry: str = "policy") -> None:
+        """Run the code's top level; ``entry`` is 'policy' or the name of a function to call later."""
+        action = None if self.action is None else {"kind": self.action.kind, "n": self.action.n,
+                                                   "shape": list(self.action.shape)}
+        self._request({"op": "load", "code": code, "action": action, "entry": entry}, None,
+                      self.limits.load_timeout_s, "loading the code")
+
+    def call(self, name: str, args: list, timeout: float | None = None) -> object:
+        """Call a function of the loaded code with JSON arguments; returns its JSON result."""
+        reply, _ = self._request({"op": "call", "name": name, "args": args}, None,
+                                 timeout or self.limits.act_timeout_s, f"{name}()")
+        return reply.get("result")
 
     def reset(self, envs: list[int], seed: int) -> None:
         self._request({"op": "reset", "envs": envs, "seed": seed}, None, self.limits.act_timeout_s * max(1, len(envs)),

@@ -1,0 +1,112 @@
+"""Hyperparameter schedules: sandboxed calls that steer SB3's PPO, validation, faults, online mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import stable_baselines3  # noqa: F401 - a hard requirement here: CI installs promptpo[baselines]
+from conftest import ANSWERS, only_run, read_json, run_cli
+from promptpo.baselines.hyperparams import for_env
+from promptpo.baselines.ppo import Trainer
+from promptpo.envs import load_spec
+from promptpo.isolation.base import Limits
+from promptpo.isolation.process import ProcessSandbox
+from promptpo.schedule import current, schedule_callback, validate
+
+
+def train(code: str, steps: int = 2048, every: int = 1, limits: Limits | None = None):
+    spec = load_spec("gymnasium/CartPole-v1")
+    trainer = Trainer(spec, for_env(spec.id), 0, spec.episodes(0, 2))
+    with ProcessSandbox() as sandbox:
+        callback = schedule_callback(code, sandbox, limits or Limits(act_timeout_s=1.0), every, steps)
+        trainer.learn(steps, 2, callbacks=(callback,))
+    values = current(trainer.model)
+    lr = trainer.model.policy.optimizer.param_groups[0]["lr"]
+    trainer.close()
+    return callback, values, lr, trainer
+
+
+def test_validate_applies_refuses_and_clips():
+    applied, refused = validate({"learning_rate": 3e-4, "ent_coef": 0.5, "warp": 1, "vf_coef": "x",
+                                 "clip_range": float("nan"), "target_kl": None})
+    assert applied == {"learning_rate": 3e-4, "target_kl": None}
+    assert len(refused) == 4 and any("outside" in r for r in refused) and any("not adjustable" in r for r in refused)
+    assert validate([1, 2])[1] == ["returned list, expected a dict of hyperparameters"]
+    clipped, notes = validate({"learning_rate": 5.0}, clip=True)
+    assert clipped == {"learning_rate": 0.01} and "clipped" in notes[0]
+
+
+def test_a_sandboxed_schedule_changes_ppo_mid_training():
+    code = ("def schedule(progress, metrics):\n"
+            "    return {'learning_rate': 1e-3 * (1 - progress) + 1e-5, 'ent_coef': 0.02, 'vf_coef': 0.7}\n")
+    callback, values, lr, trainer = train(code)
+    assert callback.fault is None and len(callback.calls) == 2048 // 256
+    rates = [c.applied["learning_rate"] for c in callback.calls]
+    assert rates == sorted(rates, reverse=True) and rates[0] > rates[-1]
+    assert values["learning_rate"] == pytest.approx(rates[-1]) and lr == pytest.approx(rates[-1])  # read back
+    assert values["ent_coef"] == 0.02 and values["vf_coef"] == 0.7
+    first = callback.calls[0]
+    assert 0 < first.progress < 1 and first.returned["ent_coef"] == 0.02
+    assert trainer.curve and trainer.model.num_timesteps >= 2048
+
+
+def test_out_of_bounds_and_malformed_answers_are_refused_and_recorded():
+    code = ("def schedule(progress, metrics):\n"
+            "    if progress < 0.5:\n        return {'learning_rate': 10.0, 'clip_range': 0.1}\n"
+            "    return ['not', 'a', 'dict']\n")
+    callback, values, _, _ = train(code)
+    assert callback.fault is None
+    assert callback.calls[0].applied == {"clip_range": 0.1} and "outside" in callback.calls[0].refused[0]
+    assert callback.calls[-1].applied == {} and "expected a dict" in callback.calls[-1].refused[0]
+    assert values["learning_rate"] != 10.0 and values["clip_range"] == 0.1
+
+
+@pytest.mark.parametrize("body, outcome", [("    while True:\n        pass", "timeout"),
+                                           ("    raise RuntimeError('boom')", "crashed"),
+                                           ("    return {'learning_rate': float('nan')}", "invalid_result")])
+def test_a_hanging_or_crashing_schedule_is_switched_off_and_training_goes_on(body, outcome):
+    code = f"def schedule(progress, metrics):\n{body}\n"
+    callback, values, _, trainer = train(code, limits=Limits(act_timeout_s=0.5))
+    assert callback.fault is not None and callback.fault.startswith(outcome)
+    assert len(callback.calls) == 1 and callback.calls[0].fault == callback.fault
+    assert trainer.model.num_timesteps >= 2048 and trainer.curve  # training finished anyway
+
+
+def test_schedule_mode_through_the_cli(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("schedule", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'schedule'}", "--steps",
+                   "4096", "--rounds", "1", "--candidates", "2", "--eval-points", "2", "--eval-episodes", "2",
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(out)
+    meta, summary = read_json(run / "run.json"), read_json(run / "summary.json")
+    assert meta["kind"] == "schedule" and summary["llm_calls"] == 2 and summary["env_steps"] == 2 * 4096
+    for cid in ("r00c0", "r00c1"):
+        record = read_json(run / "candidates" / f"{cid}.json")
+        assert record["outcome"] == "ok" and record["schedule_calls"] and record["curve"]
+        assert "def schedule" in (run / "candidates" / f"{cid}.py").read_text()
+    assert summary["best_candidate"] in ("r00c0", "r00c1")
+    compared = run_cli("compare", str(run), "--json")
+    assert json.loads(compared.stdout)["groups"][0]["method"] == "promptpo schedule (scripted)"
+
+
+def test_online_mode_applies_and_records_scripted_answers(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("schedule", "gymnasium/CartPole-v1", "--online", "--model",
+                   f"scripted:{ANSWERS / 'online' / 'answers.jsonl'}", "--steps", "8500", "--interval", "2000",
+                   "--eval-points", "2", "--eval-episodes", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(out)
+    decisions = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()
+                 if '"online_decision"' in line]
+    assert [d["env_steps"] for d in decisions] == [2000, 4000, 6000, 8000]
+    assert decisions[0]["applied"] == {"learning_rate": 0.0005}
+    assert decisions[1]["applied"] == {"learning_rate": 0.0002, "clip_range": 0.15}
+    assert decisions[2]["applied"] == {} and "no JSON object" in decisions[2]["refused"][0]
+    assert decisions[3]["applied"] == {"learning_rate": 0.01} and any("not adjustable" in r for r in decisions[3]["refused"])
+    for call in range(1, 5):
+        assert (run / "llm" / f"{call:04d}.prompt.md").exists() and (run / "llm" / f"{call:04d}.response.md").exists()
+    summary = read_json(run / "summary.json")
+    assert summary["status"] == "completed" and summary["llm_calls"] == 4 and read_json(run / "run.json")["kind"] == "online"
