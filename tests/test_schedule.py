@@ -110,3 +110,40 @@ def test_online_mode_applies_and_records_scripted_answers(tmp_path):
         assert (run / "llm" / f"{call:04d}.prompt.md").exists() and (run / "llm" / f"{call:04d}.response.md").exists()
     summary = read_json(run / "summary.json")
     assert summary["status"] == "completed" and summary["llm_calls"] == 4 and read_json(run / "run.json")["kind"] == "online"
+
+
+def test_optuna_baseline_counts_every_trial_and_compares(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("baseline", "optuna", "gymnasium/CartPole-v1", "--steps", "6144", "--trial-steps", "2048",
+                   "--eval-points", "2", "--eval-episodes", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(out)
+    summary = read_json(run / "summary.json")
+    assert read_json(run / "run.json")["kind"] == "optuna" and summary["trials"] == 3
+    assert summary["env_steps"] <= 6144 and summary["env_steps"] >= 2048
+    curve = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
+    assert curve[-1]["env_steps"] == summary["env_steps"]  # every trial's steps are in the curve
+    returns = [p["mean_return"] for p in curve]
+    assert returns == sorted(returns)  # best so far
+    compared = json.loads(run_cli("compare", str(run), "--json").stdout)
+    assert compared["groups"][0]["method"] == "optuna"
+
+
+def test_pbt_baseline_with_a_local_ray(tmp_path):
+    import ray
+
+    from promptpo.baselines.tuners import SearchConfig, run_pbt
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        run = run_pbt(SearchConfig("gymnasium/CartPole-v1", 8192, 1024, eval_episodes=2, population=4,
+                                   out=tmp_path / "runs"), 0)
+    finally:
+        ray.shutdown()
+    summary, meta = read_json(run / "summary.json"), read_json(run / "run.json")
+    assert meta["kind"] == "pbt" and meta["population"] == 4 and summary["status"] == "completed"
+    assert 4 * 1024 <= summary["env_steps"] <= 8192  # every member's steps count, within the budget
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if '"eval"' in line]
+    assert len({e["member"] for e in events}) == 4
+    compared = json.loads(run_cli("compare", str(run), "--json").stdout)
+    assert compared["groups"][0]["method"] == "pbt"

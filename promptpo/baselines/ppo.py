@@ -108,8 +108,8 @@ def _stack(observations: list[Any]) -> np.ndarray:
     return np.stack(observations)
 
 
-def run_id(env_id: str, seed: int) -> str:
-    return f"{datetime.now():%Y%m%d-%H%M%S}-ppo-{env_id.replace('/', '-').lower()}-s{seed}-{secrets.token_hex(2)}"
+def run_id(env_id: str, seed: int, kind: str = "ppo") -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{kind}-{env_id.replace('/', '-').lower()}-s{seed}-{secrets.token_hex(2)}"
 
 
 class Trainer:
@@ -145,7 +145,8 @@ class Trainer:
         self.curve.append(point)
         return point, std
 
-    def learn(self, steps: int, eval_points: int, on_point=None, on_steps=None, callbacks: tuple = ()) -> None:
+    def learn(self, steps: int, eval_points: int, on_point=None, on_steps=None, callbacks: tuple = (),
+              keep_going=None) -> None:
         """Train ``steps`` env steps, evaluating ``eval_points`` times (the first after steps/eval_points:
         an untrained deterministic policy can score by accident, e.g. CartPole's alternating actions)."""
         from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -166,9 +167,10 @@ class Trainer:
                     self.next_eval += every
                 elif on_steps is not None and self.n_calls % 50 == 0:
                     on_steps(self.num_timesteps)
-                return True
+                return keep_going is None or keep_going()  # False stops training (e.g. a pruned trial)
 
-        self.model.learn(total_timesteps=steps, callback=CallbackList([Curve(), *callbacks]))
+        self.model.learn(total_timesteps=steps, callback=CallbackList([Curve(), *callbacks]),
+                         reset_num_timesteps=False)
         if not self.curve or self.curve[-1].env_steps != self.model.num_timesteps:
             point, std = self.point()
             if on_point is not None:

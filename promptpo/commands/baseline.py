@@ -72,6 +72,58 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
         print(f"run folder: {folder}")
 
 
+@baseline.command("optuna")
+@click.argument("env")
+@click.option("--steps", type=int, required=True, help="Total env steps per seed, over all trials.")
+@click.option("--trial-steps", type=int, required=True, help="Env steps of one trial.")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Number of seeds (0, 1, ...).")
+@click.option("--eval-points", type=int, default=5, show_default=True, help="Evaluations per trial (seen by the pruner).")
+@click.option("--eval-episodes", type=int, default=None, help="Episodes per evaluation.")
+@OUT
+def baseline_optuna(env: str, steps: int, trial_steps: int, seeds: int, eval_points: int,
+                    eval_episodes: int | None, out: Path) -> None:
+    """Optuna TPE over static PPO hyperparameters (median pruner), every trial's steps counted."""
+    _search("optuna", env, steps, trial_steps, seeds, eval_points, eval_episodes, 4, out)
+
+
+@baseline.command("pbt")
+@click.argument("env")
+@click.option("--steps", type=int, required=True, help="Total env steps per seed, over all population members.")
+@click.option("--interval", type=int, required=True, help="Env steps between exploit/explore decisions.")
+@click.option("--population", type=int, default=4, show_default=True, help="Population size.")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Number of seeds (0, 1, ...).")
+@click.option("--eval-episodes", type=int, default=None, help="Episodes per evaluation.")
+@OUT
+def baseline_pbt(env: str, steps: int, interval: int, population: int, seeds: int, eval_episodes: int | None,
+                 out: Path) -> None:
+    """Population-Based Training with Ray Tune's PBT scheduler, every member's steps counted."""
+    _search("pbt", env, steps, interval, seeds, 1, eval_episodes, population, out)
+
+
+def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_points: int,
+            eval_episodes: int | None, population: int, out: Path) -> None:
+    setup_logging(False)
+    from promptpo.baselines import check_installed
+    from promptpo.baselines.tuners import SearchConfig, run_optuna, run_pbt
+    from promptpo.envs import load_spec
+    from promptpo.errors import ConfigError
+    from promptpo.store import RunStore
+
+    for name, value in (("--steps", steps), ("--trial-steps/--interval", trial_steps), ("--seeds", seeds),
+                        ("--population", population)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {value})")
+    if trial_steps > steps:
+        raise ConfigError("one trial or interval is larger than the whole budget", "lower it or raise --steps")
+    check_installed(kind)
+    spec = load_spec(env)
+    RunStore.check_writable(out)
+    config = SearchConfig(spec.id, steps, trial_steps, eval_points, eval_episodes, population, out)
+    for seed in range(seeds):
+        folder = (run_optuna if kind == "optuna" else run_pbt)(config, seed)
+        print(f"run folder: {folder}")
+
+
 @click.command("schedule")
 @click.argument("env")
 @click.option("--model", default=None, help="LLM backend (as for optimize); default $PROMPTPO_MODEL.")

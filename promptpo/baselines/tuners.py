@@ -1,0 +1,218 @@
+"""Hyperparameter-search baselines under a total env-step budget: Optuna TPE and Ray Tune PBT.
+
+Every env step any trial or population member trains counts against the budget. A run folder
+per seed (kind ``optuna`` / ``pbt``) holds run.json, events.jsonl, curve.jsonl and summary.json;
+its curve is the best evaluation so far over the cumulative steps of all trials, the convention
+``compare`` uses for every method that spends its budget on several trainings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from promptpo.baselines.hyperparams import Hyperparams, for_env
+from promptpo.baselines.ppo import Trainer, run_id
+from promptpo.envs import load_spec
+from promptpo.stats import CurvePoint
+from promptpo.store import RunStore, now_iso
+
+log = logging.getLogger(__name__)
+
+# The static hyperparameters both searches explore (what a schedule may also change).
+SPACE = {"learning_rate": (1e-5, 1e-2, "log"), "ent_coef": (0.0, 0.05, "linear"), "clip_range": (0.1, 0.4, "linear"),
+         "vf_coef": (0.2, 1.0, "linear"), "max_grad_norm": (0.3, 5.0, "log")}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    env: str
+    steps: int
+    """Total env-step budget per seed, over all trials or population members."""
+    trial_steps: int
+    """Optuna: steps of one trial. PBT: steps between two exploit/explore decisions."""
+    eval_points: int = 5
+    """Optuna: evaluations per trial (the pruner sees each)."""
+    eval_episodes: int | None = None
+    population: int = 4
+    out: Path = Path("runs")
+
+    def episodes(self) -> int:
+        return self.eval_episodes or (50 if self.env.startswith("metaworld/") else 10)
+
+
+def _with(hp: Hyperparams, params: dict[str, float]) -> Hyperparams:
+    return Hyperparams({**hp.values, **params}, hp.source, hp.tuned)
+
+
+class Recorder:
+    """The run folder of one search: best-so-far curve over cumulative steps, and a summary."""
+
+    def __init__(self, kind: str, config: SearchConfig, seed: int, hp: Hyperparams, extra: dict):
+        from promptpo.api import versions
+
+        self.spec = load_spec(config.env)
+        self.kind, self.config, self.seed = kind, config, seed
+        self.store = RunStore.create(Path(config.out), run_id(self.spec.id, seed, kind), folders=())
+        self.meta = {"id": self.store.root.name, "kind": kind, "method": kind, "env": self.spec.id, "seed": seed,
+                     "steps": config.steps, "hyperparams": hp.values, "hyperparams_source": hp.source,
+                     "space": SPACE, **extra, "versions": versions(), "started": now_iso(), "ended": None,
+                     "status": "running"}
+        self.store.write_json("run.json", self.meta)
+        self.curve: list[CurvePoint] = []
+        self.spent = self.episodes = 0
+        self.best = float("-inf")
+        self.best_success: float | None = None
+        self.started = time.monotonic()
+
+    def point(self, new_steps: int, new_episodes: int, mean_return: float, success: float | None, **info: Any) -> None:
+        self.spent += new_steps
+        self.episodes += new_episodes
+        if mean_return > self.best:
+            self.best, self.best_success = mean_return, success
+        point = CurvePoint(self.spent, self.episodes, self.best, self.best_success,
+                           round(time.monotonic() - self.started, 2))
+        self.curve.append(point)
+        with open(self.store.root / "curve.jsonl", "a") as handle:
+            handle.write(json.dumps(asdict(point)) + "\n")
+        self.store.event("eval", **asdict(point), this_return=mean_return, **info)
+
+    def finish(self, status: str, reason: str = "", **extra: Any) -> Path:
+        self.store.write_json("summary.json", {
+            "run_id": self.store.root.name, "env": self.spec.id, "model": self.kind, "method": self.kind,
+            "seed": self.seed, "status": status, "reason": reason, "best_candidate": None,
+            "best_score": self.best if self.curve else None, "best_success_rate": self.best_success,
+            "final_return": self.best if self.curve else None, "final_success_rate": self.best_success,
+            "env_steps": self.spent, "episodes": self.episodes, "llm_calls": 0, "prompt_tokens": 0,
+            "completion_tokens": 0, "cost_usd": 0.0, "wall_time_s": round(time.monotonic() - self.started, 2),
+            **extra})
+        self.store.event("run_end", status=status, reason=reason)
+        self.meta.update(ended=now_iso(), status=status)
+        self.store.write_json("run.json", self.meta)
+        return self.store.root
+
+
+def run_optuna(config: SearchConfig, seed: int) -> Path:
+    """Optuna TPE over static PPO hyperparameters with a median pruner, until the budget is spent."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    hp = for_env(config.env)
+    record = Recorder("optuna", config, seed, hp, {"trial_steps": config.trial_steps})
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    spec, episodes = record.spec, record.spec.episodes(seed, config.episodes())
+    trials = 0
+    status, reason = "completed", ""
+    try:
+        while record.spent + config.trial_steps <= config.steps:
+            trial = study.ask()
+            params = {name: trial.suggest_float(name, low, high, log=scale == "log")
+                      for name, (low, high, scale) in SPACE.items()}
+            trainer = Trainer(spec, _with(hp, params), seed + 101 * trials, episodes)
+            pruned, values, last = False, [], [0, 0]
+
+            def on_point(point: CurvePoint, std: float) -> None:
+                nonlocal pruned
+                values.append(point.mean_return)
+                trial.report(point.mean_return, len(values))
+                record.point(point.env_steps - last[0], point.episodes - last[1], point.mean_return,
+                             point.success_rate, trial=trial.number, params=params)
+                last[:] = [point.env_steps, point.episodes]
+                pruned = trial.should_prune()
+
+            try:
+                trainer.learn(config.trial_steps, config.eval_points, on_point, keep_going=lambda: not pruned)
+            finally:
+                trainer.close()
+            auc = sum(values) / len(values)
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED) if pruned else study.tell(trial, auc)
+            trials += 1
+        reason = f"budget spent: {record.spent} env steps over {trials} trials"
+    except KeyboardInterrupt:
+        status, reason = "interrupted", "stopped by the user (Ctrl-C)"
+    best = study.best_trial if any(t.state.name == "COMPLETE" for t in study.trials) else None
+    return record.finish(status, reason, trials=trials,
+                         pruned=sum(t.state.name == "PRUNED" for t in study.trials),
+                         best_params=best.params if best else None)
+
+
+def run_pbt(config: SearchConfig, seed: int) -> Path:
+    """Population-Based Training (Ray Tune's PBT scheduler), every member's steps counted."""
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    hp = for_env(config.env)
+    record = Recorder("pbt", config, seed, hp, {"population": config.population, "interval": config.trial_steps})
+    spec_id, episodes = record.spec.id, record.spec.episodes(seed, config.episodes())
+    per_member = config.steps // config.population
+    mutations = {name: (tune.loguniform(low, high) if scale == "log" else tune.uniform(low, high))
+                 for name, (low, high, scale) in SPACE.items()}
+
+    def member(params: dict) -> None:
+        from promptpo.baselines.ppo import Trainer as MemberTrainer
+        from promptpo.envs import load_spec as load
+
+        spec = load(spec_id)
+        trainer = MemberTrainer(spec, _with(for_env(spec_id), {k: params[k] for k in SPACE}), params["seed"],
+                                episodes)
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:  # PBT exploited a better member: continue from its weights
+            with checkpoint.as_directory() as folder:
+                trainer.model.set_parameters(os.path.join(folder, "model.zip"), device="cpu")
+                trainer.model.num_timesteps = json.loads(Path(folder, "state.json").read_text())["env_steps"]
+        while trainer.model.num_timesteps < per_member:
+            before, episodes_before = trainer.model.num_timesteps, trainer.episodes
+            trainer.learn(config.trial_steps, 1)
+            point = trainer.curve[-1]
+            with tempfile.TemporaryDirectory() as folder:
+                trainer.model.save(os.path.join(folder, "model.zip"))
+                Path(folder, "state.json").write_text(json.dumps({"env_steps": int(trainer.model.num_timesteps)}))
+                tune.report({"mean_return": point.mean_return, "env_steps": int(trainer.model.num_timesteps),
+                             "new_steps": int(trainer.model.num_timesteps - before),
+                             "new_episodes": trainer.episodes - episodes_before,
+                             "success_rate": point.success_rate}, checkpoint=tune.Checkpoint.from_directory(folder))
+        trainer.close()
+
+    status, reason = "completed", ""
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    try:
+        scheduler = PopulationBasedTraining(time_attr="env_steps", perturbation_interval=config.trial_steps,
+                                            hyperparam_mutations=mutations, quantile_fraction=0.25)
+        param_space = {name: (tune.loguniform(low, high) if scale == "log" else tune.uniform(low, high))
+                       for name, (low, high, scale) in SPACE.items()}
+        param_space["seed"] = tune.randint(0, 2**31 - 1)
+        storage = tempfile.mkdtemp(prefix="promptpo-pbt-")
+        tuner = tune.Tuner(member, param_space=param_space,
+                           tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=config.population,
+                                                       metric="mean_return", mode="max"),
+                           run_config=tune.RunConfig(storage_path=storage, name="pbt", verbose=0))
+        results = tuner.fit()
+        reports = []
+        for result in results:
+            frame = result.metrics_dataframe
+            if frame is None:
+                continue
+            reports += frame[["timestamp", "mean_return", "new_steps", "new_episodes", "success_rate",
+                              "trial_id"]].to_dict("records")
+        for r in sorted(reports, key=lambda r: (r["timestamp"], r["trial_id"])):
+            success = r["success_rate"] if r["success_rate"] == r["success_rate"] else None  # NaN -> None
+            record.point(int(r["new_steps"]), int(r["new_episodes"]), float(r["mean_return"]), success,
+                         member=r["trial_id"])
+        reason = f"budget spent: {record.spent} env steps over {config.population} members"
+    except KeyboardInterrupt:
+        status, reason = "interrupted", "stopped by the user (Ctrl-C)"
+    finally:
+        if started_ray:
+            ray.shutdown()
+    return record.finish(status, reason)
