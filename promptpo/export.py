@@ -15,12 +15,19 @@ from promptpo.verify import latest
 
 def header(run: RunFolder, record: dict) -> list[str]:
     episodes = len([e for e in (record.get("evaluation") or {}).get("episodes", []) if e.get("completed")])
-    lines = [f"promptpo policy — run {run.path.name}, candidate {record['id']}",
+    what = "schedule" if run.kind == "schedule" else "policy"
+    lines = [f"promptpo {what} — run {run.path.name}, candidate {record['id']}",
              f"env: {run.meta['env']}   model: {run.meta.get('model', '?')}",
-             f"recorded score: {score_text(record)} ({episodes} episodes)"]
+             f"recorded score: {score_text(record)}" + ("" if what == "schedule" else f" ({episodes} episodes)")]
     check = latest(run, record["id"])
     if check is None:
-        lines.append("verified: no — run `promptpo verify` before trusting this policy")
+        lines.append(f"verified: no — run `promptpo verify` before trusting this {what}")
+    elif what == "schedule":
+        lines.append(f"verified on {check['seeds']} fresh training seeds: final returns "
+                     f"{[round(v, 1) for v in check['verified_final_returns']]}"
+                     + (" — GAP: " + check["verdict"] if check["gap"] else ""))
+        lines.append("Needs nothing: call schedule(progress, metrics) from a Stable-Baselines3 callback.")
+        return lines
     else:
         v = check["verified"]
         text = f"verified on {v['episodes']} fresh episodes: mean return {v['mean_return']:.2f}"

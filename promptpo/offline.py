@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import numpy as np
 
-from promptpo.envspec import EnvSpec, Feature
+from promptpo.envspec import EnvSpec, Feature, ProgramTemplate
 from promptpo.errors import ConfigError
 from promptpo.llm.base import Backend, Completion, Request
 
@@ -76,10 +76,10 @@ class LinearProgram:
 
 
 class TemplateProgram:
-    """A spec-provided program whose named constants are searched."""
+    """A program template (from the spec, or a schedule's) whose named constants are searched."""
 
-    def __init__(self, spec: EnvSpec):
-        self.template = spec.offline_template
+    def __init__(self, template: ProgramTemplate):
+        self.template = template
         self.size = len(self.template.constants)
 
     def render(self, params: np.ndarray, note: str) -> str:
@@ -106,10 +106,12 @@ class OfflineBackend(Backend):
     def label(self) -> str:
         return "offline (CMA-ES)"
 
-    def bind(self, spec: EnvSpec, seed: int, popsize: int) -> None:
+    def bind(self, spec: EnvSpec, seed: int, popsize: int, template: ProgramTemplate | None = None) -> None:
+        """Search ``template`` (default: the spec's template, else an affine map over its features)."""
         import cma
 
-        self.program = TemplateProgram(spec) if spec.offline_template else LinearProgram(spec)
+        template = template or spec.offline_template
+        self.program = TemplateProgram(template) if template else LinearProgram(spec)
         default = 4 + int(3 * np.log(self.program.size))  # CMA-ES's own default population
         self.strategy = cma.CMAEvolutionStrategy(np.zeros(self.program.size), 0.5,
                                                  {"popsize": max(default, popsize), "seed": seed + 1, "verbose": -9})

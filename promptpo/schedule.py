@@ -34,6 +34,33 @@ OPTIONAL = {"target_kl"}
 """Hyperparameters that may also be set to None (off)."""
 
 
+def schedule_template():
+    """The parameterised schedule the offline proposer searches (CMA-ES, no LLM)."""
+    from promptpo.envspec import ProgramTemplate
+
+    return ProgramTemplate(
+        source='''"""Schedule from the promptpo offline proposer (CMA-ES, no LLM): {note}."""
+
+LR_START = 10 ** {LOG_LR}     # learning rate at the start
+LR_END_FRACTION = {LR_END}    # fraction of it left at the end (linear in between)
+ENT_START = {ENT}             # entropy bonus at the start, annealed to zero
+CLIP_START = {CLIP}           # clip range at the start, annealed to half
+KL_LIMIT = {KL}               # above this approx_kl the learning rate is halved
+
+
+def schedule(progress, metrics):
+    fraction = 1.0 - (1.0 - min(max(LR_END_FRACTION, 0.0), 1.0)) * progress
+    lr = min(max(LR_START * fraction, 1e-6), 1e-2)
+    kl = metrics.get("approx_kl")
+    if kl is not None and kl > KL_LIMIT:
+        lr = max(lr * 0.5, 1e-6)
+    return {{"learning_rate": lr, "ent_coef": min(max(ENT_START * (1.0 - progress), 0.0), 0.1),
+             "clip_range": min(max(CLIP_START * (1.0 - 0.5 * progress), 0.01), 0.5)}}
+''',
+        constants=(("LOG_LR", -3.3, 0.7), ("LR_END", 0.5, 0.4), ("ENT", 0.01, 0.01), ("CLIP", 0.2, 0.08),
+                   ("KL", 0.03, 0.02)))
+
+
 def validate(result: Any, clip: bool = False) -> tuple[dict[str, float | None], list[str]]:
     """(values to apply, reasons for what was refused). With ``clip``, out-of-bounds values are
     clipped to the bounds (online mode) instead of refused (schedule mode)."""

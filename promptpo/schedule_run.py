@@ -38,7 +38,7 @@ from promptpo.llm.base import Backend, GenParams, Message, Request, redact
 from promptpo.outcome import Outcome
 from promptpo.prompting import CHARS_PER_TOKEN, select_history
 from promptpo.resources import data_dir
-from promptpo.schedule import BOUNDS, apply, schedule_callback, training_metrics, validate
+from promptpo.schedule import BOUNDS, apply, schedule_callback, schedule_template, training_metrics, validate
 from promptpo.stats import CurvePoint, first_reaching
 from promptpo.store import RunStore, now_iso
 
@@ -212,6 +212,9 @@ class ScheduleRun:
                                 labels or [])
 
     def prompt(self, round_: int, slot: int) -> tuple[str, tuple[Message, ...], str | None]:
+        if self.backend.name == "offline":
+            note = f"offline proposer: round {round_} (one CMA-ES generation), sample {slot}; no LLM, no prompt"
+            return "proposal", (Message("user", note),), None
         scored = sorted((c for c in self.history if c.scored), key=lambda c: c.rank_key(self.config.criterion),
                         reverse=True)
         if round_ == 0 or not scored:
@@ -229,6 +232,9 @@ class ScheduleRun:
             for slot in range(self.config.candidates):
                 kind, messages, parent = self.prompt(round_, slot)
                 candidate = self.attempt(kind, messages, parent, round_)
+                if self.backend.name == "offline":
+                    self.backend.observe(candidate.rank_key(self.config.criterion) if candidate.scored else None)
+                    continue
                 for _ in range(self.config.max_repairs):
                     if candidate.scored:
                         break
@@ -238,7 +244,8 @@ class ScheduleRun:
     def attempt(self, kind: str, messages: tuple[Message, ...], parent: str | None, round_: int) -> ScheduleCandidate:
         text = self.ask(kind, messages, round_)
         index = sum(1 for c in self.history if c.round == round_)
-        candidate = ScheduleCandidate(candidate_id(round_, index), round_, index, kind, parent, self.calls,
+        candidate = ScheduleCandidate(candidate_id(round_, index), round_, index,
+                                      "offline" if kind == "proposal" else kind, parent, self.calls,
                                       extract(text, entry="schedule"))
         if candidate.extracted.ok:
             self.train(candidate)
@@ -315,7 +322,8 @@ class ScheduleRun:
             "best_success_rate": best.final.success_rate if best else None,
             "final_return": best.final.mean_return if best else None,
             "final_success_rate": best.final.success_rate if best else None, "candidates": len(self.history),
-            "env_steps": self.env_steps, "llm_calls": self.calls, "prompt_tokens": self.prompt_tokens,
+            "env_steps": self.env_steps, "llm_calls": self.calls if self.backend.name != "offline" else 0,
+            "proposals": self.calls, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "cost_usd": round(self.cost, 6),
             "wall_time_s": round(time.monotonic() - self.started, 2)})
         if best is not None:
@@ -429,6 +437,47 @@ class OnlineRun(ScheduleRun):
             "wall_time_s": round(time.monotonic() - self.started, 2)})
 
 
+def verify_schedule(run, candidate_id: str | None, seeds: int = 3, sandbox: str = "process") -> dict:
+    """Re-train with the schedule on fresh seeds; flag a recorded score outside their 95% interval."""
+    from promptpo.stats import bootstrap_ci
+    from promptpo.verify import SEED_OFFSET
+
+    record = run.candidate(candidate_id)
+    data = run.meta["config"]
+    config = ScheduleConfig(env=run.meta["env"], model="scripted:-", steps=data["steps"], every=data["every"],
+                            eval_points=data["eval_points"], eval_episodes=data["eval_episodes"], sandbox=sandbox,
+                            limits=Limits(**data["limits"]))
+    spec = load_spec(config.env)
+    hp = for_env(spec.id)
+    finals, aucs = [], []
+    for i in range(seeds):
+        seed = int(data["seed"]) + SEED_OFFSET + i
+        episodes = spec.episodes(seed, config.eval_episodes or (50 if spec.family == "metaworld" else 10))
+        trainer = Trainer(spec, hp, seed, episodes)
+        with make_sandbox(sandbox) as box:
+            callback = schedule_callback(run.code(record["id"]), box, config.limits, config.every, config.steps)
+            try:
+                trainer.learn(config.steps, config.eval_points, callbacks=(callback,))
+            finally:
+                trainer.close()
+        finals.append(trainer.curve[-1].mean_return)
+        aucs.append(float(np.mean([p.mean_return for p in trainer.curve])))
+    recorded = (record.get("score") or {}).get("mean_return")
+    interval = bootstrap_ci(finals)
+    gap = recorded is not None and interval is not None and not interval[0] - 1e-9 <= recorded <= interval[1] + 1e-9
+    verdict = (f"the recorded final return {recorded:.1f} is outside the fresh seeds' 95% interval "
+               f"[{interval[0]:.1f}, {interval[1]:.1f}]: a lucky seed" if gap else
+               "the recorded final return is within the fresh seeds' 95% interval")
+    result = {"run": run.path.name, "candidate": record["id"], "env": spec.id, "seeds": seeds,
+              "recorded_final_return": recorded, "verified_final_returns": finals, "verified_aucs": aucs,
+              "final_return_ci95": interval, "gap": bool(gap), "verdict": verdict}
+    store = RunStore(run.path)
+    name = f"verifications/{record['id']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    store.write_json(name, result)
+    store.event("verification", candidate=record["id"], seeds=seeds, final_returns=finals, gap=bool(gap), file=name)
+    return {**result, "file": name}
+
+
 def run_schedule(config: ScheduleConfig) -> Path:
     from promptpo.api import new_run_id, versions
     from promptpo.baselines import check_installed
@@ -436,10 +485,13 @@ def run_schedule(config: ScheduleConfig) -> Path:
     config.validate()
     check_installed()
     backend = make_backend(config.model, config.gen)
-    if backend.name == "offline":
-        raise ConfigError("schedule mode needs an LLM (or scripted answers)", "pass --model")
     backend.check()
     spec = load_spec(config.env)
+    if backend.name == "offline":  # CMA-ES over a parameterised schedule; one round is one generation
+        if config.online:
+            raise ConfigError("online mode needs an LLM (or scripted answers)", "pass --model")
+        backend.bind(spec, config.seed, config.candidates, template=schedule_template())
+        config.candidates = backend.popsize
     make_sandbox(config.sandbox).close()  # fail early if the sandbox cannot work here
     kind = "online" if config.online else "schedule"
     store = RunStore.create(Path(config.out), new_run_id(f"{kind}-{spec.id}"))

@@ -147,3 +147,23 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
     assert len({e["member"] for e in events}) == 4
     compared = json.loads(run_cli("compare", str(run), "--json").stdout)
     assert compared["groups"][0]["method"] == "pbt"
+
+
+def test_offline_schedules_verify_audit_and_export(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("schedule", "gymnasium/CartPole-v1", "--model", "offline", "--steps", "2048", "--rounds", "1",
+                   "--eval-points", "2", "--eval-episodes", "2", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(out)
+    summary = read_json(run / "summary.json")
+    assert summary["llm_calls"] == 0 and summary["proposals"] == summary["candidates"] >= 4
+    code = (run / "candidates" / "r00c0.py").read_text()
+    assert "def schedule(progress, metrics)" in code and "CMA-ES" in code
+    checked = run_cli("verify", run.name, "--episodes", "2", "--out", str(out))
+    assert checked.returncode == 0, checked.stderr
+    assert "fresh seeds:" in checked.stdout and list((run / "verifications").glob("*.json"))
+    audit = json.loads(run_cli("audit", run.name, "--json", "--out", str(out)).stdout)
+    assert len(audit) == summary["candidates"] and all(r["outcome"] == "ok" for r in audit)
+    exported = tmp_path / "schedule.py"
+    assert run_cli("export", run.name, "-o", str(exported), "--out", str(out)).returncode == 0
+    assert "def schedule" in exported.read_text()

@@ -180,7 +180,8 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
 @click.argument("run")
 @click.argument("candidate", required=False)
 @click.option("--episodes", type=int, default=None,
-              help="Fresh episodes (default: 100; Meta-World: one per goal of a fresh set of 50).")
+              help="Fresh episodes (default: 100; Meta-World: one per goal of a fresh set of 50); for a schedule "
+                   "run, the number of fresh training seeds (default 3).")
 @click.option("--sandbox", default="process", show_default=True, help="Isolation backend: process or docker.")
 @OUT
 def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, out: Path) -> None:
@@ -191,7 +192,18 @@ def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, 
 
     if episodes is not None and episodes < 1:
         raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
-    result = run_verify(_folder(run, out), candidate, episodes, sandbox)
+    folder = _folder(run, out)
+    if folder.kind == "schedule":  # re-train with the schedule on fresh seeds
+        from promptpo.schedule_run import verify_schedule
+
+        checked = verify_schedule(folder, candidate, seeds=episodes or 3, sandbox=sandbox)
+        print(f"schedule {checked['candidate']} of {checked['run']} on {checked['env']}")
+        print(f"recorded final return: {checked['recorded_final_return']}")
+        print(f"fresh seeds: {[round(v, 1) for v in checked['verified_final_returns']]}")
+        print(("GAP: " if checked["gap"] else "ok: ") + checked["verdict"])
+        print(f"recorded in {checked['file']}")
+        return
+    result = run_verify(folder, candidate, episodes, sandbox)
     rec, ver = result.recorded, result.verified
 
     def line(s) -> str:
