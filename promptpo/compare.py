@@ -75,7 +75,7 @@ def promptpo_curve(events: list[dict]) -> list[CurvePoint]:
 
 def load_run(path: Path) -> RunRecord:
     meta, summary = _read(path / "run.json"), _read(path / "summary.json")
-    if meta.get("kind") in ("ppo", "schedule", "online"):  # runs that log a learning curve
+    if meta.get("kind", "promptpo") != "promptpo":  # ppo, schedule, online, optuna, pbt: a logged curve
         curve = [CurvePoint(**{k: p.get(k) for k in ("env_steps", "episodes", "mean_return", "success_rate",
                                                       "wall_time_s")}) for p in _lines(path / "curve.jsonl")]
         method = meta.get("method", meta["kind"])
