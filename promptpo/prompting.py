@@ -15,7 +15,7 @@ import jinja2
 from promptpo.candidate import Candidate
 from promptpo.envspec import EnvSpec
 from promptpo.extract import ALLOWED_IMPORTS
-from promptpo.feedback import Feedback, build
+from promptpo.feedback import build
 from promptpo.llm.base import Message
 from promptpo.resources import data_dir
 

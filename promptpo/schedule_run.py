@@ -104,8 +104,10 @@ class ScheduleCandidate:
         if not self.extracted.ok:
             return self.extracted.outcome
         if self.fault:
-            return Outcome(self.fault.split(":")[0]) if self.fault.split(":")[0] in Outcome._value2member_map_ \
-                else Outcome.CRASHED
+            try:
+                return Outcome(self.fault.split(":")[0])
+            except ValueError:
+                return Outcome.CRASHED
         return Outcome.OK if self.curve else Outcome.NOT_EVALUATED
 
     @property

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import time
 
-import numpy as np
 import pytest
 
 from conftest import ANSWERS, cli_env, only_run, read_json, run_cli

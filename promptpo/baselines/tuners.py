@@ -107,32 +107,12 @@ def run_optuna(config: SearchConfig, seed: int) -> Path:
     record = Recorder("optuna", config, seed, hp, {"trial_steps": config.trial_steps})
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
-    spec, episodes = record.spec, record.spec.episodes(seed, config.episodes())
+    episodes = record.spec.episodes(seed, config.episodes())
     trials = 0
     status, reason = "completed", ""
     try:
         while record.spent + config.trial_steps <= config.steps:
-            trial = study.ask()
-            params = {name: trial.suggest_float(name, low, high, log=scale == "log")
-                      for name, (low, high, scale) in SPACE.items()}
-            trainer = Trainer(spec, _with(hp, params), seed + 101 * trials, episodes)
-            pruned, values, last = False, [], [0, 0]
-
-            def on_point(point: CurvePoint, std: float) -> None:
-                nonlocal pruned
-                values.append(point.mean_return)
-                trial.report(point.mean_return, len(values))
-                record.point(point.env_steps - last[0], point.episodes - last[1], point.mean_return,
-                             point.success_rate, trial=trial.number, params=params)
-                last[:] = [point.env_steps, point.episodes]
-                pruned = trial.should_prune()
-
-            try:
-                trainer.learn(config.trial_steps, config.eval_points, on_point, keep_going=lambda: not pruned)
-            finally:
-                trainer.close()
-            auc = sum(values) / len(values)
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED) if pruned else study.tell(trial, auc)
+            _optuna_trial(study, study.ask(), record, config, hp, seed + 101 * trials, episodes)
             trials += 1
         reason = f"budget spent: {record.spent} env steps over {trials} trials"
     except KeyboardInterrupt:
@@ -141,6 +121,34 @@ def run_optuna(config: SearchConfig, seed: int) -> Path:
     return record.finish(status, reason, trials=trials,
                          pruned=sum(t.state.name == "PRUNED" for t in study.trials),
                          best_params=best.params if best else None)
+
+
+def _optuna_trial(study, trial, record: Recorder, config: SearchConfig, hp: Hyperparams, seed: int,
+                  episodes: list) -> None:
+    """Train one trial, reporting each evaluation to the pruner and every step to the record."""
+    import optuna
+
+    params = {name: trial.suggest_float(name, low, high, log=scale == "log") for name, (low, high, scale) in SPACE.items()}
+    trainer = Trainer(record.spec, _with(hp, params), seed, episodes)
+    pruned, values, last = False, [], [0, 0]
+
+    def on_point(point: CurvePoint, std: float) -> None:
+        nonlocal pruned
+        values.append(point.mean_return)
+        trial.report(point.mean_return, len(values))
+        record.point(point.env_steps - last[0], point.episodes - last[1], point.mean_return, point.success_rate,
+                     trial=trial.number, params=params)
+        last[:] = [point.env_steps, point.episodes]
+        pruned = trial.should_prune()
+
+    try:
+        trainer.learn(config.trial_steps, config.eval_points, on_point, keep_going=lambda: not pruned)
+    finally:
+        trainer.close()
+    if pruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, sum(values) / len(values))  # the area under this trial's curve
 
 
 def run_pbt(config: SearchConfig, seed: int) -> Path:

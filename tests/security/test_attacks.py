@@ -9,7 +9,6 @@ with an empty scratch space. Each case then checks its own outcome and effect.
 from __future__ import annotations
 
 import socket
-import sys
 import textwrap
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import numpy
 import pytest
 
 from conftest import IN_CI, ROOT
-from security.conftest import SECRET
 
 BLOCKED_OR_ABSENT = {"blocked", "crashed"}  # a host file is either forbidden or simply not there
 
@@ -460,7 +458,7 @@ def test_32_import_the_simulator_to_fake_rewards(attack):
 
 
 def test_33_leaving_files_for_the_next_candidate(attack):
-    result = attack(code(f"""
+    result = attack(code("""
         import os
         os.makedirs("/tmp/cache", exist_ok=True)
         open("/tmp/cache/notes.txt", "w").write("previous candidate was here")
