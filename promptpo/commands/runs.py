@@ -72,7 +72,7 @@ def _show_run(folder) -> None:
     for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps", "llm_calls",
                 "prompt_tokens", "completion_tokens", "cost_usd", "wall_time_s"):
         head.add_row(key, num(summary.get(key)))
-    if folder.kind == "ppo":
+    if folder.kind in ("ppo", "online", "optuna", "pbt"):  # one learning curve, no candidates
         table = Table(title="learning curve (deterministic evaluation)")
         for column in ("env steps", "episodes", "mean return", "success", "wall s"):
             table.add_column(column)
