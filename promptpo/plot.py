@@ -54,7 +54,7 @@ def figure(records: list[RunRecord]):
         if target is not None:
             ax.axhline(target.threshold, color="grey", linestyle="--", linewidth=1, label=f"target: {target.describe()}")
         ax.set_xscale("log")
-        ax.set_xlabel("env steps (promptpo: best so far over the steps its evaluations used)")
+        ax.set_xlabel("env steps (methods that spend them on several candidates or trainings: best so far)")
         ax.set_ylabel("success rate" if metric == "success_rate" else "mean return")
         ax.set_title(env)
         ax.grid(True, alpha=0.3)
