@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from promptpo.baselines.hyperparams import for_env
+from promptpo.baselines.hyperparams import check_steps, for_env, rollout_steps
 from promptpo.baselines.ppo import Trainer
 from promptpo.candidate import candidate_id
 from promptpo.envs import load_spec
@@ -489,6 +489,9 @@ def run_schedule(config: ScheduleConfig) -> Path:
     backend = make_backend(config.model, config.gen)
     backend.check()
     spec = load_spec(config.env)
+    hp = for_env(spec.id)
+    check_steps("--steps", config.steps, hp, spec.id)
+    config.steps -= config.steps % rollout_steps(hp)  # PPO trains in whole rollouts: never past the budget
     if backend.name == "offline":  # CMA-ES over a parameterised schedule; one round is one generation
         if config.online:
             raise ConfigError("online mode needs an LLM (or scripted answers)", "pass --model")

@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -97,9 +99,30 @@ def test_ctrl_c_keeps_what_was_logged(tmp_path):
     assert len(curve.read_text().splitlines()) >= 2 and (folder / "model.zip").exists()
 
 
-@pytest.mark.parametrize("args, message", [(["--steps", "0"], "--steps must be at least 1"),
-                                           (["--steps", "10", "--executor", "ray"], "unknown executor"),
-                                           (["--steps", "x"], "is not a valid integer")])
-def test_bad_baseline_input(args, message):
-    proc = run_cli("baseline", "ppo", "gymnasium/CartPole-v1", *args)
+@pytest.mark.parametrize("args, message", [
+    (["ppo", "gymnasium/CartPole-v1", "--steps", "0"], "--steps must be at least 1"),
+    (["ppo", "gymnasium/CartPole-v1", "--steps", "10", "--executor", "ray"], "unknown executor"),
+    (["ppo", "gymnasium/CartPole-v1", "--steps", "x"], "is not a valid integer"),
+    (["ppo", "gymnasium/Pendulum-v1", "--steps", "4000"], "--steps 4000 is less than one PPO rollout"),
+    (["optuna", "gymnasium/Pendulum-v1", "--steps", "40000", "--trial-steps", "2000"], "--trial-steps 2000 is less"),
+    (["pbt", "gymnasium/Pendulum-v1", "--steps", "8192", "--interval", "4096"], "--steps / --population 2048 is less")])
+def test_bad_baseline_input(tmp_path, args, message):
+    proc = run_cli("baseline", *args, "--out", str(tmp_path / "runs"))
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert not list((tmp_path / "runs").glob("*/run.json"))  # refused before any run folder
+
+
+def test_training_stays_within_its_budget_and_leaves_no_temp_folders():
+    from promptpo.baselines.ppo import Trainer
+    from promptpo.envs import load_spec
+
+    spec = load_spec("gymnasium/CartPole-v1")
+    before = set(Path(tempfile.gettempdir()).glob("SB3-*"))
+    trainer = Trainer(spec, for_env(spec.id), 0, spec.episodes(0, 2))
+    assert trainer.rollout == 32 * 8
+    trainer.learn(1000, 2)  # SB3 alone would finish the fourth rollout: 1024 steps
+    assert trainer.model.num_timesteps == 768 and trainer.curve[-1].env_steps == 768
+    trainer.learn(100, 1)  # less than one rollout: no training at all
+    assert trainer.model.num_timesteps == 768
+    trainer.close()
+    assert set(Path(tempfile.gettempdir()).glob("SB3-*")) == before  # SB3's default logger made one per learn()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -110,6 +112,14 @@ def test_online_mode_applies_and_records_scripted_answers(tmp_path):
         assert (run / "llm" / f"{call:04d}.prompt.md").exists() and (run / "llm" / f"{call:04d}.response.md").exists()
     summary = read_json(run / "summary.json")
     assert summary["status"] == "completed" and summary["llm_calls"] == 4 and read_json(run / "run.json")["kind"] == "online"
+    assert summary["env_steps"] == 8448  # 33 whole rollouts of 256: never past --steps 8500
+
+
+def test_schedule_budget_below_one_rollout_is_refused(tmp_path):
+    proc = run_cli("schedule", "gymnasium/Pendulum-v1", "--model", f"scripted:{ANSWERS / 'schedule'}", "--steps",
+                   "3000", "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--steps 3000 is less than one PPO rollout for gymnasium/Pendulum-v1 (4096 env steps" in proc.stderr
 
 
 def test_optuna_baseline_counts_every_trial_and_compares(tmp_path):
@@ -134,6 +144,7 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
 
     from promptpo.baselines.tuners import SearchConfig, run_pbt
 
+    tune_files = set(Path(tempfile.gettempdir()).glob("promptpo-pbt-*"))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         run = run_pbt(SearchConfig("gymnasium/CartPole-v1", 8192, 1024, eval_episodes=2, population=4,
@@ -143,6 +154,7 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
     summary, meta = read_json(run / "summary.json"), read_json(run / "run.json")
     assert meta["kind"] == "pbt" and meta["population"] == 4 and summary["status"] == "completed"
     assert 4 * 1024 <= summary["env_steps"] <= 8192  # every member's steps count, within the budget
+    assert set(Path(tempfile.gettempdir()).glob("promptpo-pbt-*")) == tune_files  # Tune's checkpoints removed
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if '"eval"' in line]
     assert len({e["member"] for e in events}) == 4
     compared = json.loads(run_cli("compare", str(run), "--json").stdout)

@@ -42,6 +42,24 @@ def for_env(env_id: str) -> Hyperparams:
     return Hyperparams(dict(SB3_DEFAULTS), f"Stable-Baselines3 defaults: the RL Zoo has no entry for {key}", False)
 
 
+def rollout_steps(hp: Hyperparams) -> int:
+    """Env steps of one PPO rollout (n_steps x n_envs; SB3's n_steps default is 2048).
+
+    SB3 trains in whole rollouts, so a training of N steps is rounded down to whole rollouts:
+    a budget is a ceiling, never overshot."""
+    return int(hp.values.get("n_steps", 2048)) * int(hp.values.get("n_envs", 1))
+
+
+def check_steps(option: str, steps: int, hp: Hyperparams, env_id: str) -> None:
+    """A clear error when ``steps`` cannot hold one PPO rollout."""
+    from promptpo.errors import ConfigError
+
+    if steps < rollout_steps(hp):
+        raise ConfigError(f"{option} {steps} is less than one PPO rollout for {env_id} "
+                          f"({rollout_steps(hp)} env steps: n_steps x n_envs)",
+                          f"give {option} at least {rollout_steps(hp)}")
+
+
 def schedule(value: Any):
     """'lin_0.001' -> a linear schedule from 0.001 to 0 (SB3 passes the remaining progress, 1 -> 0)."""
     if isinstance(value, str) and value.startswith("lin_"):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from promptpo.baselines.hyperparams import Hyperparams, for_env, ppo_kwargs
+from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env, ppo_kwargs, rollout_steps
 from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec, Episode
 from promptpo.stats import CurvePoint
@@ -118,6 +118,7 @@ class Trainer:
     def __init__(self, spec: EnvSpec, hp: Hyperparams, seed: int, episodes: list[Episode]):
         import torch
         from stable_baselines3 import PPO
+        from stable_baselines3.common.logger import Logger
         from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormalize
 
         torch.set_num_threads(1)
@@ -128,6 +129,10 @@ class Trainer:
                           if hp.values.get("normalize") else None)
         self.model = PPO(hp.values.get("policy", "MlpPolicy"), self.normalize or self.venv, seed=seed, device="cpu",
                          verbose=0, **ppo_kwargs(hp.values))
+        # SB3's default logger makes a folder under the temp dir at every learn(); this one only
+        # keeps the latest values in memory (schedules read them as training metrics).
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
+        self.rollout = rollout_steps(hp)
         self.evaluate = Evaluator(spec, episodes, seed + 7919)
         self.curve: list[CurvePoint] = []
         self.episodes = 0
@@ -145,12 +150,20 @@ class Trainer:
         self.curve.append(point)
         return point, std
 
+    def whole_rollouts(self, steps: int) -> int:
+        """The env steps a training of ``steps`` really takes: whole rollouts, never more."""
+        return steps - steps % self.rollout
+
     def learn(self, steps: int, eval_points: int, on_point=None, on_steps=None, callbacks: tuple = (),
               keep_going=None) -> None:
-        """Train ``steps`` env steps, evaluating ``eval_points`` times (the first after steps/eval_points:
-        an untrained deterministic policy can score by accident, e.g. CartPole's alternating actions)."""
+        """Train at most ``steps`` env steps, in whole rollouts (never past the budget), evaluating
+        ``eval_points`` times (the first after steps/eval_points: an untrained deterministic policy
+        can score by accident, e.g. CartPole's alternating actions)."""
         from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
+        steps = self.whole_rollouts(steps)
+        if steps <= 0:
+            return
         trainer, every = self, max(1, steps // eval_points)
 
         class Curve(BaseCallback):
@@ -192,6 +205,7 @@ def train(config: PPOConfig, seed: int, progress=None) -> Path:
 
     spec = load_spec(config.env)
     hp: Hyperparams = for_env(config.env)
+    check_steps("steps", config.steps, hp, spec.id)
     store = RunStore.create(Path(config.out), run_id(spec.id, seed), folders=())
     episodes = spec.episodes(seed, config.episodes_per_eval())
     meta = {"id": store.root.name, "kind": "ppo", "method": "ppo", "env": spec.id, "seed": seed,

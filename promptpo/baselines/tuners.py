@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from promptpo.baselines.hyperparams import Hyperparams, for_env
+from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env
 from promptpo.baselines.ppo import Trainer, run_id
 from promptpo.envs import load_spec
 from promptpo.stats import CurvePoint
@@ -104,6 +105,7 @@ def run_optuna(config: SearchConfig, seed: int) -> Path:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     hp = for_env(config.env)
+    check_steps("--trial-steps", config.trial_steps, hp, config.env)
     record = Recorder("optuna", config, seed, hp, {"trial_steps": config.trial_steps})
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
@@ -158,6 +160,8 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
     from ray.tune.schedulers import PopulationBasedTraining
 
     hp = for_env(config.env)
+    check_steps("--interval", config.trial_steps, hp, config.env)
+    check_steps("--steps / --population", config.steps // config.population, hp, config.env)
     record = Recorder("pbt", config, seed, hp, {"population": config.population, "interval": config.trial_steps})
     spec_id, episodes = record.spec.id, record.spec.episodes(seed, config.episodes())
     per_member = config.steps // config.population
@@ -176,9 +180,9 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
             with checkpoint.as_directory() as folder:
                 trainer.model.set_parameters(os.path.join(folder, "model.zip"), device="cpu")
                 trainer.model.num_timesteps = json.loads(Path(folder, "state.json").read_text())["env_steps"]
-        while trainer.model.num_timesteps < per_member:
+        while per_member - trainer.model.num_timesteps >= trainer.rollout:  # whole rollouts, within the share
             before, episodes_before = trainer.model.num_timesteps, trainer.episodes
-            trainer.learn(config.trial_steps, 1)
+            trainer.learn(min(config.trial_steps, per_member - trainer.model.num_timesteps), 1)
             point = trainer.curve[-1]
             with tempfile.TemporaryDirectory() as folder:
                 trainer.model.save(os.path.join(folder, "model.zip"))
@@ -190,6 +194,7 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
         trainer.close()
 
     status, reason = "completed", ""
+    storage = tempfile.mkdtemp(prefix="promptpo-pbt-")
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False,
@@ -200,7 +205,6 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
         param_space = {name: (tune.loguniform(low, high) if scale == "log" else tune.uniform(low, high))
                        for name, (low, high, scale) in SPACE.items()}
         param_space["seed"] = tune.randint(0, 2**31 - 1)
-        storage = tempfile.mkdtemp(prefix="promptpo-pbt-")
         tuner = tune.Tuner(member, param_space=param_space,
                            tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=config.population,
                                                        metric="mean_return", mode="max"),
@@ -223,4 +227,5 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
     finally:
         if started_ray:
             ray.shutdown()
+        shutil.rmtree(storage, ignore_errors=True)  # Ray Tune's checkpoints; the run folder has the results
     return record.finish(status, reason)
