@@ -2,8 +2,11 @@
 
 A promptpo run's curve is its best-so-far score over the env steps its evaluations used; a PPO
 run's curve is its periodic evaluation. Steps to target are read off those curves ("not reached"
-stays that, never a number); final scores get bootstrapped confidence intervals across seeds;
-methods are compared to PPO by the ratio of steps to target and a t-test across seeds.
+stays that, never a number); final scores and their spread across seeds (robustness) get
+bootstrapped confidence intervals. Methods are compared to PPO on steps to target, where a seed
+that never reached the target counts as the whole budget it spent (a lower bound, so a method
+cannot look fast by failing): the ratio, the fraction of PPO's steps saved with its bootstrap
+interval, and a t-test across seeds (paired when the seeds match one to one).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from promptpo.envspec import Target
 from promptpo.errors import RunStoreError
-from promptpo.stats import CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore
+from promptpo.stats import CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore, sample_std
 
 SUCCESS_FAMILIES = ("metaworld", "minigrid")
 SUCCESS_TARGET = 0.9
@@ -120,6 +123,14 @@ class Summary:
         kept = [float(v) for v in values if v is not None]
         return cls(kept, float(np.mean(kept)) if kept else None, bootstrap_ci(kept))
 
+    @classmethod
+    def spread(cls, values: list[float | None]) -> Summary:
+        """The standard deviation across seeds, with its bootstrap interval (robustness)."""
+        kept = [float(v) for v in values if v is not None]
+        if len(kept) < 2:
+            return cls(kept)
+        return cls(kept, float(sample_std(kept)), bootstrap_ci(kept, statistic=sample_std))
+
 
 @dataclass
 class GroupResult:
@@ -128,10 +139,13 @@ class GroupResult:
     runs: list[str]
     seeds: list[int | None]
     final_return: Summary
+    final_return_std: Summary
     final_success: Summary
     steps_to_target: list[int | None]
     """Per run, in run order; None = not reached."""
     episodes_to_target: list[int | None]
+    spent: list[int | None]
+    """Env steps each run spent in all (its budget, used up or not)."""
     wall_time_s: Summary
     llm_calls: Summary
     tokens: Summary
@@ -144,8 +158,16 @@ class GroupResult:
         return sum(s is not None for s in self.steps_to_target)
 
     def mean_steps(self) -> float | None:
-        kept = [s for s in self.steps_to_target if s is not None]
-        return float(np.mean(kept)) if kept else None
+        return self.reached_steps().mean
+
+    def reached_steps(self) -> Summary:
+        """Steps to target over the seeds that reached it."""
+        return Summary.of(self.steps_to_target)
+
+    def steps_or_spent(self) -> list[float | None]:
+        """Steps to target per run; a run that never reached it counts as all the steps it spent."""
+        return [float(s) if s is not None else (float(b) if b is not None else None)
+                for s, b in zip(self.steps_to_target, self.spent)]
 
 
 @dataclass
@@ -181,29 +203,35 @@ def _group(env: str, method: str, runs: list[RunRecord], target: Target | None) 
     return GroupResult(
         env=env, method=method, runs=[r.path.name for r in runs], seeds=[r.seed for r in runs],
         final_return=Summary.of([r.final.mean_return if r.final else None for r in runs]),
+        final_return_std=Summary.spread([r.final.mean_return if r.final else None for r in runs]),
         final_success=Summary.of([r.final.success_rate if r.final else None for r in runs]),
         steps_to_target=[p.env_steps if p else None for p in reached],
         episodes_to_target=[p.episodes if p else None for p in reached],
+        spent=[r.summary.get("env_steps") or (max(p.env_steps for p in r.curve) if r.curve else None) for r in runs],
         wall_time_s=Summary.of([r.summary.get("wall_time_s") for r in runs]),
         llm_calls=Summary.of([r.summary.get("llm_calls") for r in runs]),
         tokens=Summary.of(tokens), cost_usd=Summary.of([r.summary.get("cost_usd") for r in runs]))
 
 
 def _versus(group: GroupResult, ppo: GroupResult) -> dict:
-    """How many times fewer env steps than PPO the method needed to reach the target, and a test."""
-    if group.reached == 0 or ppo.reached == 0:
-        return {"ratio": None, "test": None, "p_value": None,
-                "note": "not reached by " + ("both" if group.reached == ppo.reached == 0 else
-                                             "ppo" if ppo.reached == 0 else group.method)}
-    ours = {s: v for s, v in zip(group.seeds, group.steps_to_target) if v is not None}
-    theirs = {s: v for s, v in zip(ppo.seeds, ppo.steps_to_target) if v is not None}
+    """How many times fewer env steps than PPO the method needed to reach the target, the fraction
+    of PPO's steps it saved (with a bootstrap interval), and a test across seeds. A seed that did
+    not reach the target counts as the steps it spent: a lower bound on what it would have needed."""
+    if group.reached == 0 and ppo.reached == 0:
+        return {"ratio": None, "saved": None, "saved_ci95": None, "test": None, "p_value": None,
+                "note": "not reached by both"}
+    ours = {s: v for s, v in zip(group.seeds, group.steps_or_spent()) if v is not None}
+    theirs = {s: v for s, v in zip(ppo.seeds, ppo.steps_or_spent()) if v is not None}
     paired = (None not in ours and set(ours) == set(theirs) and len(ours) == len(group.seeds) == len(ppo.seeds))
     seeds = sorted(ours, key=str)
     fast = [ours[s] for s in seeds] if paired else list(ours.values())
     slow = [theirs[s] for s in seeds] if paired else list(theirs.values())
     diff = compare_samples(fast, slow, paired)
-    return {"ratio": diff.ratio, "test": diff.test, "statistic": diff.statistic, "p_value": diff.p_value,
-            "note": f"{group.reached}/{len(group.runs)} vs {ppo.reached}/{len(ppo.runs)} seeds reached"}
+    note = f"{group.reached}/{len(group.runs)} vs {ppo.reached}/{len(ppo.runs)} seeds reached"
+    if group.reached < len(group.runs) or ppo.reached < len(ppo.runs):
+        note += "; a seed that did not reach counts as the steps it spent (a lower bound)"
+    return {"ratio": diff.ratio, "saved": diff.saved, "saved_ci95": list(diff.saved_ci) if diff.saved_ci else None,
+            "test": diff.test, "statistic": diff.statistic, "p_value": diff.p_value, "note": note}
 
 
 def _hyperscore(group: GroupResult, target: Target | None, floor: float) -> float | None:
@@ -222,8 +250,10 @@ def to_json(result: Comparison) -> dict:
 
     return {"targets": result.targets, "groups": [{
         "env": g.env, "method": g.method, "runs": g.runs, "seeds": g.seeds,
-        "final_return": summary(g.final_return), "final_success_rate": summary(g.final_success),
-        "steps_to_target": g.steps_to_target, "episodes_to_target": g.episodes_to_target,
+        "final_return": summary(g.final_return), "final_return_std": summary(g.final_return_std),
+        "final_success_rate": summary(g.final_success),
+        "steps_to_target": g.steps_to_target, "episodes_to_target": g.episodes_to_target, "env_steps": g.spent,
         "reached": f"{g.reached}/{len(g.runs)}", "mean_steps_to_target": g.mean_steps(),
+        "steps_to_target_ci95": list(g.reached_steps().ci) if g.reached_steps().ci else None,
         "wall_time_s": summary(g.wall_time_s), "llm_calls": summary(g.llm_calls), "tokens": summary(g.tokens),
         "cost_usd": summary(g.cost_usd), "hyperscore": g.hyperscore, "vs_ppo": g.vs_ppo} for g in result.groups]}

@@ -90,6 +90,25 @@ def test_not_reached_stays_not_reached(tmp_path):
     assert None in data["groups"][0]["steps_to_target"]
 
 
+def test_a_seed_that_never_reaches_counts_as_its_budget(tmp_path):
+    for seed, reach in ((0, 10000), (1, None), (2, 20000)):
+        ppo_run(tmp_path, seed, reach)  # seed 1 spends its 40,000 steps without reaching
+        promptpo_run(tmp_path, seed, PROMPTPO_REACH[seed])
+    result = compare(find_runs([str(tmp_path / "*")], tmp_path))
+    ppo, ours = (next(g for g in result.groups if g.method == m) for m in ("ppo", "promptpo (openai/gpt-4o)"))
+    assert ppo.steps_or_spent() == [10000.0, 40000.0, 20000.0] and ppo.reached == 2
+    assert ours.vs_ppo["test"] == "paired t-test" and "lower bound" in ours.vs_ppo["note"]
+    assert ours.vs_ppo["ratio"] == pytest.approx(70000 / 10000)
+    assert ours.vs_ppo["saved"] == pytest.approx(1 - 10000 / 70000)
+    low, high = ours.vs_ppo["saved_ci95"]
+    assert low <= ours.vs_ppo["saved"] <= high <= 1
+    data = to_json(result)["groups"][0]
+    assert data["env_steps"] == [40000, 40000, 40000] and data["final_return_std"]["mean"] > 0
+    assert data["steps_to_target_ci95"][0] <= data["mean_steps_to_target"] == 15000 <= data["steps_to_target_ci95"][1]
+    table = run_cli("compare", str(tmp_path / "*")).stdout
+    assert "7.0x, +86%" in table and "*" in table and "a lower bound" in table
+
+
 def test_nobody_reaching_is_reported_in_words(tmp_path):
     ppo_run(tmp_path, 0, None)
     ppo_run(tmp_path, 1, None)

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from promptpo.envspec import Target
-from promptpo.stats import CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore
+from promptpo.stats import CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore, sample_std
 
 
 def test_bootstrap_interval_brackets_the_mean():
@@ -19,6 +19,28 @@ def test_bootstrap_interval_brackets_the_mean():
     assert low >= min(values) and high <= max(values)
     assert bootstrap_ci([3.0]) is None
     assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_bootstrap_interval_of_the_spread():
+    values = [500.0, 500.0, 500.0, 500.0, 59.4]
+    low, high = bootstrap_ci(values, statistic=sample_std)
+    assert sample_std(values) == pytest.approx(np.std(values, ddof=1))
+    assert 0.0 <= low < sample_std(values) <= high
+    assert bootstrap_ci([7.0, 7.0, 7.0], statistic=sample_std) == (0.0, 0.0)
+
+
+def test_steps_saved_and_its_interval():
+    fast, slow = [15000.0, 15000.0, 20000.0, 15000.0, 25000.0], [20000.0, 25000.0, 25000.0, 15000.0, 20000.0]
+    diff = compare_samples(fast, slow, paired=True)
+    assert diff.saved == pytest.approx(1 - np.mean(fast) / np.mean(slow))
+    low, high = diff.saved_ci
+    assert low < 0 < diff.saved < high < 1  # 14% saved, but the interval holds no saving at all
+    clear = compare_samples([2500.0, 2600.0, 2400.0, 2500.0], [20000.0, 25000.0, 21000.0, 24000.0], paired=True)
+    assert clear.saved_ci[0] > 0.85 and clear.saved_ci[1] < 1
+    # unpaired: the samples are resampled independently
+    unpaired = compare_samples(fast[:3], slow, paired=False)
+    assert unpaired.test == "Welch's t-test" and unpaired.saved_ci[0] < unpaired.saved < unpaired.saved_ci[1]
+    assert compare_samples([3.0, 3.0], [6.0, 6.0], paired=True).saved_ci == (0.5, 0.5)
 
 
 def test_first_reaching_returns_the_first_point_or_none():

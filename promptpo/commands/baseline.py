@@ -34,7 +34,7 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
     """Train Stable-Baselines3 PPO on ENV with the RL Zoo's tuned hyperparameters, one run folder per seed."""
     setup_logging(False)
     from promptpo.baselines import check_installed
-    from promptpo.baselines.hyperparams import for_env
+    from promptpo.baselines.hyperparams import check_steps, for_env
     from promptpo.baselines.ppo import PPOConfig, run_seeds
     from promptpo.envs import load_spec
     from promptpo.errors import ConfigError
@@ -51,6 +51,7 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
     spec = load_spec(env)
     RunStore.check_writable(out)
     hp = for_env(spec.id)
+    check_steps("--steps", steps, hp, spec.id)
     err = console(stderr=True)
     err.print(f"PPO on {spec.id}: {steps:,} steps x {seeds} seeds; hyperparameters: "
                   f"{hp.source.split(';')[0]}", markup=False)
@@ -187,6 +188,15 @@ def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hypers
         print(f"plot: {save(records, plot, result, text)}", file=sys.stderr)
 
 
+def _versus_text(versus: dict) -> str:
+    text = f"{versus['ratio']:.1f}x"
+    if versus.get("saved") is not None:
+        ci = versus.get("saved_ci95")
+        text += f", {versus['saved']:+.0%}" + (f" [{ci[0]:+.0%}, {ci[1]:+.0%}]" if ci else "")
+    text += f", p={versus['p_value']:.3g}" if versus["p_value"] is not None else ""
+    return text + f" ({versus['test']})" + ("*" if "lower bound" in versus["note"] else "")
+
+
 def _comparison_table(result, hyperscore: bool) -> str:
     from statistics import mean
 
@@ -201,23 +211,25 @@ def _comparison_table(result, hyperscore: bool) -> str:
 
     recorder = Console(width=240, record=True, file=io.StringIO())
     for env, target in result.targets.items():
-        table = Table(title=f"{env} — target: {target or 'none'}")
-        columns = ["method", "seeds", "final return [95% CI]", "success [95% CI]", "steps to target",
-                   "episodes to target", "vs PPO (x fewer steps, p)", "wall s", "LLM calls", "tokens", "cost $"]
+        table = Table(title=f"{env} — target: {target or 'none'}", caption=(
+            "steps saved = 1 - mean steps to target / PPO's (bootstrap over seeds); * some seeds never reached the "
+            "target: they count as all the steps they spent, a lower bound"))
+        columns = ["method", "seeds", "final return [95% CI]", "sd across seeds [95% CI]", "success [95% CI]",
+                   "steps to target [95% CI]", "episodes to target", "vs PPO: x fewer steps, steps saved [95% CI], p",
+                   "wall s", "LLM calls", "tokens", "cost $"]
         plain = lambda s, fmt: "-" if s.mean is None else fmt.format(s.mean)  # noqa: E731 - means only
         for column in columns + (["HyperScore"] if hyperscore else []):
             table.add_column(column)
         for g in (g for g in result.groups if g.env == env):
-            reached = [s for s in g.steps_to_target if s is not None]
-            steps = "not reached" if not reached else f"{mean(reached):,.0f} ({g.reached}/{len(g.runs)} reached)"
+            steps = ("not reached" if not g.reached else
+                     f"{interval(g.reached_steps(), '{:,.0f}')} ({g.reached}/{len(g.runs)} reached)")
             eps = [e for e in g.episodes_to_target if e is not None]
             episodes = "not reached" if not eps else f"{mean(eps):,.0f}"
             versus = "-"
             if g.vs_ppo:
-                versus = g.vs_ppo["note"] if g.vs_ppo["ratio"] is None else (
-                    f"{g.vs_ppo['ratio']:.1f}x" + (f", p={g.vs_ppo['p_value']:.3g} ({g.vs_ppo['test']})"
-                                                   if g.vs_ppo["p_value"] is not None else f" ({g.vs_ppo['test']})"))
-            row = [g.method, str(len(g.runs)), interval(g.final_return), interval(g.final_success, "{:.2f}"), steps,
+                versus = g.vs_ppo["note"] if g.vs_ppo["ratio"] is None else _versus_text(g.vs_ppo)
+            row = [g.method, str(len(g.runs)), interval(g.final_return), interval(g.final_return_std),
+                   interval(g.final_success, "{:.2f}"), steps,
                    episodes, versus, plain(g.wall_time_s, "{:.0f}"), plain(g.llm_calls, "{:.0f}"),
                    plain(g.tokens, "{:,.0f}"), plain(g.cost_usd, "{:.4f}")]
             table.add_row(*row, *([f"{g.hyperscore:.1f}" if g.hyperscore is not None else "-"] if hyperscore else []))
