@@ -1,4 +1,6 @@
-"""Learning-curve plots for comparisons: score vs env steps (log x), mean and 95% band across seeds."""
+"""Plots for comparisons: score vs env steps (log x), mean and 95% band across seeds; with a
+comparison against PPO, a second row shows each method's fraction of PPO's steps saved with its
+95% bootstrap interval."""
 
 from __future__ import annotations
 
@@ -21,14 +23,20 @@ def _step_values(record: RunRecord, grid: np.ndarray, metric: str) -> np.ndarray
     return np.where(idx >= 0, ys[np.clip(idx, 0, None)], np.nan)
 
 
-def figure(records: list[RunRecord]):
+def figure(records: list[RunRecord], comparison: Comparison | None = None):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     envs = sorted({r.env for r in records})
-    fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.5), squeeze=False)
+    savings = comparison is not None and any(g.vs_ppo and g.vs_ppo.get("saved") is not None for g in comparison.groups)
+    rows = 2 if savings else 1
+    fig, axes = plt.subplots(rows, len(envs), figsize=(6.5 * len(envs), 4.5 * rows), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2]} if savings else None)
+    if savings:
+        for ax, env in zip(axes[1], envs):
+            _savings(ax, [g for g in comparison.groups if g.env == env and g.vs_ppo and g.vs_ppo.get("saved") is not None])
     for ax, env in zip(axes[0], envs):
         metric = "success_rate" if env.split("/")[0] in SUCCESS_FAMILIES else "mean_return"
         runs = [r for r in records if r.env == env and r.curve]
@@ -54,7 +62,7 @@ def figure(records: list[RunRecord]):
         if target is not None:
             ax.axhline(target.threshold, color="grey", linestyle="--", linewidth=1, label=f"target: {target.describe()}")
         ax.set_xscale("log")
-        ax.set_xlabel("env steps (methods that spend them on several candidates or trainings: best so far)")
+        ax.set_xlabel("env steps (best so far for methods that train several times)")
         ax.set_ylabel("success rate" if metric == "success_rate" else "mean return")
         ax.set_title(env)
         ax.grid(True, alpha=0.3)
@@ -63,9 +71,29 @@ def figure(records: list[RunRecord]):
     return fig
 
 
+def _savings(ax, groups: list) -> None:
+    """Forest plot: steps to target saved vs PPO (1 - mean / PPO's mean), 95% bootstrap interval."""
+    ax.axvline(0.0, color="grey", linewidth=1)
+    for row, g in enumerate(groups):
+        saved, ci = g.vs_ppo["saved"], g.vs_ppo.get("saved_ci95")
+        ax.plot([saved], [row], "o", color="black")
+        if ci:
+            ax.hlines(row, max(ci[0], -2.0), ci[1], color="black")
+        label = f"{saved:+.0%}" + (f" [{ci[0]:+.0%}, {ci[1]:+.0%}]" if ci else "")
+        ax.annotate(label, (saved, row), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.set_yticks(range(len(groups)), [g.method + ("*" if "lower bound" in g.vs_ppo["note"] else "")
+                                       for g in groups], fontsize=8)
+    ax.set_ylim(-0.6, len(groups) - 0.4)
+    ax.set_xlim(max(-2.0, ax.get_xlim()[0]), min(1.0, max(ax.get_xlim()[1], 0.5)))
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:+.0%}")
+    ax.set_xlabel("env steps to target saved vs PPO (95% bootstrap CI)")
+    ax.set_title("* some seeds never reached the target: they count as all the steps they spent", fontsize=8)
+    ax.grid(True, axis="x", alpha=0.3)
+
+
 def save(records: list[RunRecord], path: Path, comparison: Comparison | None = None, table_text: str = "") -> Path:
     """PNG, or a self-contained HTML page (the plot inlined, plus the table) for an .html path."""
-    fig = figure(records)
+    fig = figure(records, comparison)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".html":
         buffer = io.BytesIO()

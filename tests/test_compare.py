@@ -107,6 +107,11 @@ def test_a_seed_that_never_reaches_counts_as_its_budget(tmp_path):
     assert data["steps_to_target_ci95"][0] <= data["mean_steps_to_target"] == 15000 <= data["steps_to_target_ci95"][1]
     table = run_cli("compare", str(tmp_path / "*")).stdout
     assert "7.0x, +86%" in table and "*" in table and "a lower bound" in table
+    from promptpo.plot import figure
+
+    curves, savings = figure(find_runs([str(tmp_path / "*")], tmp_path), result).axes
+    assert [t.get_text() for t in savings.get_yticklabels()] == ["promptpo (openai/gpt-4o)*"]
+    assert savings.lines[-1].get_xdata()[0] == pytest.approx(ours.vs_ppo["saved"])  # the point is the saving
 
 
 def test_nobody_reaching_is_reported_in_words(tmp_path):
