@@ -31,6 +31,7 @@ from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec, Target
 from promptpo.errors import AnswersExhausted, BackendError, ConfigError
 from promptpo.extract import ALLOWED_IMPORTS, Extracted, extract
+from promptpo.feedback import Feedback
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
 from promptpo.llm import make_backend
@@ -130,19 +131,6 @@ class ScheduleCandidate:
         return (self.auc, self.final.mean_return or 0.0)
 
 
-@dataclass
-class ScheduleFeedback:
-    id: str
-    parent: str | None
-    kind: str
-    outcome: str
-    score: str
-    code: str
-    error: str
-    digest: list[str]
-    labels: list[str]
-
-
 def score_text(c: ScheduleCandidate) -> str:
     if c.final is None:
         return f"no score ({c.outcome})"
@@ -209,9 +197,9 @@ class ScheduleRun:
         user = self._env.get_template(template).render(**self._context(), **extra)
         return (Message("system", system.strip()), Message("user", user.strip()))
 
-    def feedback(self, c: ScheduleCandidate, labels: list[str] | None = None) -> ScheduleFeedback:
-        return ScheduleFeedback(c.id, c.parent, c.kind, str(c.outcome), score_text(c), c.code, c.error, digest(c),
-                                labels or [])
+    def feedback(self, c: ScheduleCandidate, labels: list[str] | None = None) -> Feedback:
+        return Feedback(c.id, c.parent, c.kind, str(c.outcome), score_text(c), c.code, digest=digest(c),
+                        error=c.error, labels=labels or [])
 
     def prompt(self, round_: int, slot: int) -> tuple[str, tuple[Message, ...], str | None]:
         if self.backend.name == "offline":

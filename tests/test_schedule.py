@@ -54,6 +54,20 @@ def test_a_sandboxed_schedule_changes_ppo_mid_training():
     assert trainer.curve and trainer.model.num_timesteps >= 2048
 
 
+def test_the_schedule_sees_the_last_updates_losses():
+    code = ("LOSSES = ('value_loss', 'policy_loss', 'entropy', 'approx_kl', 'clip_fraction', 'explained_variance')\n"
+            "def schedule(progress, metrics):\n"
+            "    seen = all(metrics[k] is not None for k in LOSSES)\n"
+            "    return {'ent_coef': 0.02 if seen else 0.0, 'vf_coef': 1.0 if metrics['recent_returns'] else 0.5,\n"
+            "            'learning_rate': metrics['hyperparameters']['learning_rate'] * 0.5}\n")
+    callback, _, _, _ = train(code, steps=1024)
+    first, *later = callback.calls
+    assert first.applied["ent_coef"] == 0.0  # before the first update there are no losses yet
+    assert later and all(c.applied["ent_coef"] == 0.02 and c.applied["vf_coef"] == 1.0 for c in later)
+    rates = [c.applied["learning_rate"] for c in callback.calls]
+    assert rates[1] == pytest.approx(rates[0] / 2)  # it saw the value it set: halving compounds
+
+
 def test_out_of_bounds_and_malformed_answers_are_refused_and_recorded():
     code = ("def schedule(progress, metrics):\n"
             "    if progress < 0.5:\n        return {'learning_rate': 10.0, 'clip_range': 0.1}\n"
@@ -157,6 +171,9 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
     assert set(Path(tempfile.gettempdir()).glob("promptpo-pbt-*")) == tune_files  # Tune's checkpoints removed
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if '"eval"' in line]
     assert len({e["member"] for e in events}) == 4
+    decisions = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()
+                 if '"pbt_decision"' in line]
+    assert decisions and any("[Exploit]" in d["message"] for d in decisions)  # recorded, not printed
     compared = json.loads(run_cli("compare", str(run), "--json").stdout)
     assert compared["groups"][0]["method"] == "pbt"
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,33 @@ def _optuna_trial(study, trial, record: Recorder, config: SearchConfig, hp: Hype
         study.tell(trial, sum(values) / len(values))  # the area under this trial's curve
 
 
+class _Decisions(logging.Handler):
+    """Collects the PBT scheduler's log lines (which member was cloned into which, what was perturbed)."""
+
+    LOGGER = "ray.tune.schedulers.pbt"
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage().strip())
+
+    def __enter__(self) -> _Decisions:
+        target = logging.getLogger(self.LOGGER)
+        self._saved = target.level, target.propagate
+        target.setLevel(logging.INFO)
+        target.propagate = False
+        target.addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        target = logging.getLogger(self.LOGGER)
+        target.removeHandler(self)
+        target.setLevel(self._saved[0])
+        target.propagate = self._saved[1]
+
+
 def run_pbt(config: SearchConfig, seed: int) -> Path:
     """Population-Based Training (Ray Tune's PBT scheduler), every member's steps counted."""
     import ray
@@ -195,6 +223,8 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
 
     status, reason = "completed", ""
     storage = tempfile.mkdtemp(prefix="promptpo-pbt-")
+    decisions = _Decisions()  # PBT's exploit/explore lines go to the event log, not the terminal
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # with verbose=0: no experiment tables on the terminal
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False,
@@ -209,7 +239,9 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
                            tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=config.population,
                                                        metric="mean_return", mode="max"),
                            run_config=tune.RunConfig(storage_path=storage, name="pbt", verbose=0))
-        results = tuner.fit()
+        with decisions, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*reuse_actors.*")
+            results = tuner.fit()
         reports = []
         for result in results:
             frame = result.metrics_dataframe
@@ -221,6 +253,8 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
             success = r["success_rate"] if r["success_rate"] == r["success_rate"] else None  # NaN -> None
             record.point(int(r["new_steps"]), int(r["new_episodes"]), float(r["mean_return"]), success,
                          member=r["trial_id"])
+        for message in decisions.messages:
+            record.store.event("pbt_decision", message=message)
         reason = f"budget spent: {record.spent} env steps over {config.population} members"
     except KeyboardInterrupt:
         status, reason = "interrupted", "stopped by the user (Ctrl-C)"
