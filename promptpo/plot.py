@@ -78,13 +78,15 @@ def _savings(ax, groups: list) -> None:
         saved, ci = g.vs_ppo["saved"], g.vs_ppo.get("saved_ci95")
         ax.plot([saved], [row], "o", color="black")
         if ci:
-            ax.hlines(row, max(ci[0], -2.0), ci[1], color="black")
+            ax.hlines(row, ci[0], ci[1], color="black")
         label = f"{saved:+.0%}" + (f" [{ci[0]:+.0%}, {ci[1]:+.0%}]" if ci else "")
         ax.annotate(label, (saved, row), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
     ax.set_yticks(range(len(groups)), [g.method + ("*" if "lower bound" in g.vs_ppo["note"] else "")
                                        for g in groups], fontsize=8)
     ax.set_ylim(-0.6, len(groups) - 0.4)
-    ax.set_xlim(max(-2.0, ax.get_xlim()[0]), min(1.0, max(ax.get_xlim()[1], 0.5)))
+    ends = [v for g in groups for v in [g.vs_ppo["saved"], *(g.vs_ppo.get("saved_ci95") or [])]]
+    span = max(ends) - min(ends) or 1.0
+    ax.set_xlim(min(min(ends) - 0.1 * span, -0.5), max(max(ends) + 0.1 * span, 0.5))
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:+.0%}")
     ax.set_xlabel("env steps to target saved vs PPO (95% bootstrap CI)")
     ax.set_title("* some seeds never reached the target: they count as all the steps they spent", fontsize=8)

@@ -173,9 +173,23 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
     assert len({e["member"] for e in events}) == 4
     decisions = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()
                  if '"pbt_decision"' in line]
-    assert decisions and any("[Exploit]" in d["message"] for d in decisions)  # recorded, not printed
+    assert all(d["message"].startswith(("[PopulationBasedTraining]", "[pbt]")) for d in decisions)
     compared = json.loads(run_cli("compare", str(run), "--json").stdout)
     assert compared["groups"][0]["method"] == "pbt"
+
+
+def test_pbt_decisions_are_recorded_not_printed(caplog):
+    import logging
+
+    from promptpo.baselines.tuners import _Decisions
+
+    caplog.set_level(logging.INFO)
+    with _Decisions() as decisions:
+        logging.getLogger("ray.tune.schedulers.pbt").info("\n[PopulationBasedTraining] [Exploit] Cloning a into b\n")
+    assert decisions.messages == ["[PopulationBasedTraining] [Exploit] Cloning a into b"]
+    assert "Cloning" not in caplog.text  # not passed on to the terminal's handlers
+    logging.getLogger("ray.tune.schedulers.pbt").info("after")
+    assert decisions.messages == ["[PopulationBasedTraining] [Exploit] Cloning a into b"] and "after" in caplog.text
 
 
 def test_offline_schedules_verify_audit_and_export(tmp_path):

@@ -208,9 +208,15 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
             with checkpoint.as_directory() as folder:
                 trainer.model.set_parameters(os.path.join(folder, "model.zip"), device="cpu")
                 trainer.model.num_timesteps = json.loads(Path(folder, "state.json").read_text())["env_steps"]
-        while per_member - trainer.model.num_timesteps >= trainer.rollout:  # whole rollouts, within the share
+        # What this member has trained itself, across restarts: a member cloned from one that is
+        # behind it restarts at the donor's step count, so the model's age is not its spending.
+        ledger = Path(storage, f"spent-{tune.get_context().get_trial_id()}")
+        spent = int(ledger.read_text()) if ledger.exists() else 0
+        while per_member - spent >= trainer.rollout:  # whole rollouts, within the member's share
             before, episodes_before = trainer.model.num_timesteps, trainer.episodes
-            trainer.learn(min(config.trial_steps, per_member - trainer.model.num_timesteps), 1)
+            trainer.learn(min(config.trial_steps, per_member - spent), 1)
+            spent += int(trainer.model.num_timesteps - before)
+            ledger.write_text(str(spent))
             point = trainer.curve[-1]
             with tempfile.TemporaryDirectory() as folder:
                 trainer.model.save(os.path.join(folder, "model.zip"))
