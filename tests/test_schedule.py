@@ -167,7 +167,7 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
         ray.shutdown()
     summary, meta = read_json(run / "summary.json"), read_json(run / "run.json")
     assert meta["kind"] == "pbt" and meta["population"] == 4 and summary["status"] == "completed"
-    assert 4 * 1024 <= summary["env_steps"] <= 8192  # every member's steps count, within the budget
+    assert summary["env_steps"] == 8192  # every member trains exactly its share (2048 = 8 rollouts), all counted
     assert set(Path(tempfile.gettempdir()).glob("promptpo-pbt-*")) == tune_files  # Tune's checkpoints removed
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if '"eval"' in line]
     assert len({e["member"] for e in events}) == 4

@@ -154,6 +154,10 @@ def _optuna_trial(study, trial, record: Recorder, config: SearchConfig, hp: Hype
         study.tell(trial, sum(values) / len(values))  # the area under this trial's curve
 
 
+def _read_ledger(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
 class _Decisions(logging.Handler):
     """Collects the PBT scheduler's log lines (which member was cloned into which, what was perturbed)."""
 
@@ -208,23 +212,27 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
             with checkpoint.as_directory() as folder:
                 trainer.model.set_parameters(os.path.join(folder, "model.zip"), device="cpu")
                 trainer.model.num_timesteps = json.loads(Path(folder, "state.json").read_text())["env_steps"]
-        # What this member has trained itself, across restarts: a member cloned from one that is
-        # behind it restarts at the donor's step count, so the model's age is not its spending.
-        ledger = Path(storage, f"spent-{tune.get_context().get_trial_id()}")
-        spent = int(ledger.read_text()) if ledger.exists() else 0
+        # Every member writes what it trained to its own ledger, which survives its restarts (a
+        # member cloned from one behind it restarts at the donor's step count, so the model's age
+        # is not its spending) and is what the run folder counts: Tune's own result tables do not
+        # keep every report of a member that was cloned into.
+        trial = tune.get_context().get_trial_id()
+        ledger = Path(storage, f"ledger-{trial}.jsonl")
+        spent = sum(r["new_steps"] for r in _read_ledger(ledger))
         while per_member - spent >= trainer.rollout:  # whole rollouts, within the member's share
             before, episodes_before = trainer.model.num_timesteps, trainer.episodes
             trainer.learn(min(config.trial_steps, per_member - spent), 1)
-            spent += int(trainer.model.num_timesteps - before)
-            ledger.write_text(str(spent))
             point = trainer.curve[-1]
+            report = {"time": time.time(), "member": trial, "mean_return": point.mean_return,
+                      "env_steps": int(trainer.model.num_timesteps), "new_steps": int(trainer.model.num_timesteps - before),
+                      "new_episodes": trainer.episodes - episodes_before, "success_rate": point.success_rate}
+            spent += report["new_steps"]
+            with open(ledger, "a") as handle:
+                handle.write(json.dumps(report) + "\n")
             with tempfile.TemporaryDirectory() as folder:
                 trainer.model.save(os.path.join(folder, "model.zip"))
                 Path(folder, "state.json").write_text(json.dumps({"env_steps": int(trainer.model.num_timesteps)}))
-                tune.report({"mean_return": point.mean_return, "env_steps": int(trainer.model.num_timesteps),
-                             "new_steps": int(trainer.model.num_timesteps - before),
-                             "new_episodes": trainer.episodes - episodes_before,
-                             "success_rate": point.success_rate}, checkpoint=tune.Checkpoint.from_directory(folder))
+                tune.report(report, checkpoint=tune.Checkpoint.from_directory(folder))
         trainer.close()
 
     status, reason = "completed", ""
@@ -248,17 +256,12 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
         with decisions, warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*reuse_actors.*")
             results = tuner.fit()
-        reports = []
-        for result in results:
-            frame = result.metrics_dataframe
-            if frame is None:
-                continue
-            reports += frame[["timestamp", "mean_return", "new_steps", "new_episodes", "success_rate",
-                              "trial_id"]].to_dict("records")
-        for r in sorted(reports, key=lambda r: (r["timestamp"], r["trial_id"])):
-            success = r["success_rate"] if r["success_rate"] == r["success_rate"] else None  # NaN -> None
-            record.point(int(r["new_steps"]), int(r["new_episodes"]), float(r["mean_return"]), success,
-                         member=r["trial_id"])
+        errors = [str(r.error) for r in results if r.error is not None]
+        if errors:
+            log.warning("%d PBT member(s) failed: %s", len(errors), errors[0].splitlines()[0])
+        reports = [r for ledger in sorted(Path(storage).glob("ledger-*.jsonl")) for r in _read_ledger(ledger)]
+        for r in sorted(reports, key=lambda r: (r["time"], r["member"])):
+            record.point(r["new_steps"], r["new_episodes"], r["mean_return"], r["success_rate"], member=r["member"])
         for message in decisions.messages:
             record.store.event("pbt_decision", message=message)
         reason = f"budget spent: {record.spent} env steps over {config.population} members"
