@@ -55,6 +55,7 @@ def test_ppo_run_folders_and_curves(tmp_path):
     assert all(f.name in listing.stdout for f in folders)
     shown = run_cli("show", folders[0].name, "--out", str(out))
     assert shown.returncode == 0 and "learning curve" in shown.stdout and "1,024" in shown.stdout
+    assert "None" not in shown.stdout and "method" in shown.stdout  # no policy-run fields it does not have
     compared = run_cli("compare", str(out / "*"), "--json")
     assert json.loads(compared.stdout)["groups"][0]["method"] == "ppo"
 

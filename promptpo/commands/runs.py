@@ -67,8 +67,9 @@ def _show_run(folder) -> None:
     head = Table(title=f"run {folder.path.name}", show_header=False)
     head.add_column(style="bold")
     head.add_column()
-    for key in ("env", "model", "sandbox", "seed", "target", "started", "ended"):
-        head.add_row(key, str(meta.get(key)))
+    for key in ("env", "method", "model", "sandbox", "seed", "target", "started", "ended"):
+        if meta.get(key) is not None:  # e.g. a PPO run has no model, sandbox or target of its own
+            head.add_row(key, str(meta[key]))
     for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps", "llm_calls",
                 "prompt_tokens", "completion_tokens", "cost_usd", "wall_time_s"):
         head.add_row(key, num(summary.get(key)))
