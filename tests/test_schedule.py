@@ -149,6 +149,7 @@ def test_optuna_baseline_counts_every_trial_and_compares(tmp_path):
     assert curve[-1]["env_steps"] == summary["env_steps"]  # every trial's steps are in the curve
     returns = [p["mean_return"] for p in curve]
     assert returns == sorted(returns)  # best so far
+    assert "optuna seed 0" in proc.stderr and f"{summary['env_steps']}/6144" in proc.stderr  # the progress bar
     compared = json.loads(run_cli("compare", str(run), "--json").stdout)
     assert compared["groups"][0]["method"] == "optuna"
 
@@ -161,13 +162,15 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
     tune_files = set(Path(tempfile.gettempdir()).glob("promptpo-pbt-*"))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
+        seen: list[int] = []
         run = run_pbt(SearchConfig("gymnasium/CartPole-v1", 8192, 1024, eval_episodes=2, population=4,
-                                   out=tmp_path / "runs"), 0)
+                                   out=tmp_path / "runs"), 0, lambda spent, best: seen.append(spent))
     finally:
         ray.shutdown()
     summary, meta = read_json(run / "summary.json"), read_json(run / "run.json")
     assert meta["kind"] == "pbt" and meta["population"] == 4 and summary["status"] == "completed"
     assert summary["env_steps"] == 8192  # every member trains exactly its share (2048 = 8 rollouts), all counted
+    assert seen[-1] == 8192 and max(seen) == 8192  # the progress bar's numbers
     assert set(Path(tempfile.gettempdir()).glob("promptpo-pbt-*")) == tune_files  # Tune's checkpoints removed
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if '"eval"' in line]
     assert len({e["member"] for e in events}) == 4

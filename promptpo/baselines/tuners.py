@@ -13,10 +13,12 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env
@@ -72,6 +74,8 @@ class Recorder:
         self.best = float("-inf")
         self.best_success: float | None = None
         self.started = time.monotonic()
+        self.progress: Callable[[int, float | None], None] | None = None
+        """Called with (env steps spent, best return so far) as the search goes."""
 
     def point(self, new_steps: int, new_episodes: int, mean_return: float, success: float | None, **info: Any) -> None:
         self.spent += new_steps
@@ -84,6 +88,8 @@ class Recorder:
         with open(self.store.root / "curve.jsonl", "a") as handle:
             handle.write(json.dumps(asdict(point)) + "\n")
         self.store.event("eval", **asdict(point), this_return=mean_return, **info)
+        if self.progress is not None:
+            self.progress(self.spent, self.best)
 
     def finish(self, status: str, reason: str = "", **extra: Any) -> Path:
         self.store.write_json("summary.json", {
@@ -100,7 +106,7 @@ class Recorder:
         return self.store.root
 
 
-def run_optuna(config: SearchConfig, seed: int) -> Path:
+def run_optuna(config: SearchConfig, seed: int, progress: Callable[[int, float | None], None] | None = None) -> Path:
     """Optuna TPE over static PPO hyperparameters with a median pruner, until the budget is spent."""
     import optuna
 
@@ -108,6 +114,7 @@ def run_optuna(config: SearchConfig, seed: int) -> Path:
     hp = for_env(config.env)
     check_steps("--trial-steps", config.trial_steps, hp, config.env)
     record = Recorder("optuna", config, seed, hp, {"trial_steps": config.trial_steps})
+    record.progress = progress
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
     episodes = record.spec.episodes(seed, config.episodes())
@@ -158,6 +165,34 @@ def _read_ledger(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
+class _Watch:
+    """While Tune runs, reports the steps the members' ledgers add up to (for a progress bar)."""
+
+    def __init__(self, storage: str, progress: Callable[[int, float | None], None] | None):
+        self.storage, self.progress = Path(storage), progress
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(1.0):
+            try:
+                reports = [r for ledger in self.storage.glob("ledger-*.jsonl") for r in _read_ledger(ledger)]
+            except (OSError, ValueError):  # a line being written: next time
+                continue
+            if reports:
+                self.progress(sum(r["new_steps"] for r in reports), max(r["mean_return"] for r in reports))
+
+    def __enter__(self) -> _Watch:
+        if self.progress is not None:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
 class _Decisions(logging.Handler):
     """Collects the PBT scheduler's log lines (which member was cloned into which, what was perturbed)."""
 
@@ -185,7 +220,7 @@ class _Decisions(logging.Handler):
         target.propagate = self._saved[1]
 
 
-def run_pbt(config: SearchConfig, seed: int) -> Path:
+def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | None], None] | None = None) -> Path:
     """Population-Based Training (Ray Tune's PBT scheduler), every member's steps counted."""
     import ray
     from ray import tune
@@ -240,7 +275,10 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
     decisions = _Decisions()  # PBT's exploit/explore lines go to the event log, not the terminal
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # with verbose=0: no experiment tables on the terminal
     started_ray = not ray.is_initialized()
-    if started_ray:
+    ray_logger = logging.getLogger("ray")
+    saved_level = ray_logger.level
+    if started_ray:  # Ray's own start-up and log-restore warnings are not the user's business here
+        ray_logger.setLevel(logging.ERROR)
         ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     try:
@@ -253,7 +291,7 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
                            tune_config=tune.TuneConfig(scheduler=scheduler, num_samples=config.population,
                                                        metric="mean_return", mode="max"),
                            run_config=tune.RunConfig(storage_path=storage, name="pbt", verbose=0))
-        with decisions, warnings.catch_warnings():
+        with decisions, warnings.catch_warnings(), _Watch(storage, progress):
             warnings.filterwarnings("ignore", message=".*reuse_actors.*")
             results = tuner.fit()
         errors = [str(r.error) for r in results if r.error is not None]
@@ -270,5 +308,6 @@ def run_pbt(config: SearchConfig, seed: int) -> Path:
     finally:
         if started_ray:
             ray.shutdown()
+            ray_logger.setLevel(saved_level)
         shutil.rmtree(storage, ignore_errors=True)  # Ray Tune's checkpoints; the run folder has the results
     return record.finish(status, reason)

@@ -57,10 +57,7 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
                   f"{hp.source.split(';')[0]}", markup=False)
     config = PPOConfig(spec.id, steps, eval_points, eval_episodes, out)
     seed_list = list(range(first_seed, first_seed + seeds))
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[score]}"), console=err) as progress:
+    with _progress(err) as progress:
         tasks = {s: progress.add_task(f"seed {s}", total=steps, score="") for s in seed_list}
 
         def update(seed: int, done: int, mean: float | None, success: float | None) -> None:
@@ -120,9 +117,26 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_
     spec = load_spec(env)
     RunStore.check_writable(out)
     config = SearchConfig(spec.id, steps, trial_steps, eval_points, eval_episodes, population, out)
-    for seed in range(seeds):
-        folder = (run_optuna if kind == "optuna" else run_pbt)(config, seed)
+    folders = []
+    with _progress(console(stderr=True)) as progress:
+        for seed in range(seeds):
+            task = progress.add_task(f"{kind} seed {seed}", total=steps, score="")
+
+            def update(spent: int, best: float | None, task=task) -> None:
+                score = {} if best is None or best == float("-inf") else {"score": f"best return {best:.1f}"}
+                progress.update(task, completed=min(spent, steps), **score)
+
+            folders.append((run_optuna if kind == "optuna" else run_pbt)(config, seed, update))
+    for folder in folders:
         print(f"run folder: {folder}")
+
+
+def _progress(err):
+    """One bar per seed: env steps spent of the budget, and the score so far."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[score]}"), console=err)
 
 
 @click.command("schedule")
