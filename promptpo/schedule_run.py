@@ -19,6 +19,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import jinja2
@@ -177,6 +178,9 @@ class ScheduleRun:
         self.started = time.monotonic()
         self.status, self.reason = "running", ""
         self.curve: list[CurvePoint] = []
+        self.progress: Callable[[int, int, str], None] | None = None
+        """Called with (env steps trained, steps planned, what is happening) as the run goes."""
+        self.planned = config.steps if config.online else config.rounds * config.candidates * config.steps
         self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(data_dir("prompts")),
                                        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
@@ -242,8 +246,15 @@ class ScheduleRun:
         self.record(candidate)
         return candidate
 
+    def tell(self, done: int, note: str) -> None:
+        self.planned = max(self.planned, done)  # repairs train more schedules than planned
+        if self.progress is not None:
+            self.progress(done, self.planned, note)
+
     def ask(self, kind: str, messages: tuple[Message, ...], round_: int) -> str:
         call = self.calls + 1
+        if self.backend.name != "offline":
+            self.tell(self.env_steps, f"{kind} prompt: waiting for the model")
         prompt_path = self.store.record_prompt(call, kind, [{"role": m.role, "content": m.content} for m in messages])
         self.store.event("llm_request", call=call, prompt=kind)
         self.calls = call
@@ -262,11 +273,14 @@ class ScheduleRun:
         with make_sandbox(self.config.sandbox) as sandbox:
             callback = schedule_callback(candidate.code, sandbox, self.config.limits, self.config.every,
                                          self.config.steps)
+            offset = self.env_steps
             try:
-                trainer.learn(self.config.steps, self.config.eval_points, callbacks=(callback,))
+                trainer.learn(self.config.steps, self.config.eval_points, callbacks=(callback,),
+                              on_steps=lambda n: self.tell(offset + n, f"training {candidate.id}"),
+                              on_point=lambda p, _: self.tell(offset + p.env_steps,
+                                                              f"{candidate.id}: eval return {p.mean_return:.1f}"))
             finally:
                 trainer.close()
-        offset = self.env_steps
         candidate.curve, candidate.calls, candidate.fault = trainer.curve, callback.calls, callback.fault
         candidate.env_steps = int(trainer.model.num_timesteps)
         candidate.auc = float(np.mean([p.mean_return for p in trainer.curve]))
@@ -384,7 +398,9 @@ class OnlineRun(ScheduleRun):
                 return True
 
         try:
-            trainer.learn(self.config.steps, self.config.eval_points, callbacks=(Online(),))
+            trainer.learn(self.config.steps, self.config.eval_points, callbacks=(Online(),),
+                          on_steps=lambda n: self.tell(n, "training"),
+                          on_point=lambda p, _: self.tell(p.env_steps, f"eval return {p.mean_return:.1f}"))
         finally:
             trainer.close()
             self.env_steps = int(trainer.model.num_timesteps)
@@ -468,7 +484,7 @@ def verify_schedule(run, candidate_id: str | None, seeds: int = 3, sandbox: str 
     return {**result, "file": name}
 
 
-def run_schedule(config: ScheduleConfig) -> Path:
+def run_schedule(config: ScheduleConfig, progress: Callable[[int, int, str], None] | None = None) -> Path:
     from promptpo.api import new_run_id, versions
     from promptpo.baselines import check_installed
 
@@ -489,6 +505,7 @@ def run_schedule(config: ScheduleConfig) -> Path:
     kind = "online" if config.online else "schedule"
     store = RunStore.create(Path(config.out), new_run_id(f"{kind}-{spec.id}"))
     run = (OnlineRun if config.online else ScheduleRun)(config, spec, backend, store)
+    run.progress = progress
     meta = {"id": store.root.name, "kind": kind, "method": method_label(backend, kind), "env": spec.id,
             "model": backend.label, "seed": config.seed, "config": {**asdict(config), "out": str(config.out),
                                                                      "gen": config.gen.public()},

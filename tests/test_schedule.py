@@ -104,6 +104,7 @@ def test_schedule_mode_through_the_cli(tmp_path):
         assert record["outcome"] == "ok" and record["schedule_calls"] and record["curve"]
         assert "def schedule" in (run / "candidates" / f"{cid}.py").read_text()
     assert summary["best_candidate"] in ("r00c0", "r00c1")
+    assert "schedules" in proc.stderr and "8192/8192" in proc.stderr  # the progress bar: 2 x 4096 steps
     compared = run_cli("compare", str(run), "--json")
     assert json.loads(compared.stdout)["groups"][0]["method"] == "promptpo schedule (scripted)"
 
@@ -126,6 +127,7 @@ def test_online_mode_applies_and_records_scripted_answers(tmp_path):
         assert (run / "llm" / f"{call:04d}.prompt.md").exists() and (run / "llm" / f"{call:04d}.response.md").exists()
     summary = read_json(run / "summary.json")
     assert summary["status"] == "completed" and summary["llm_calls"] == 4 and read_json(run / "run.json")["kind"] == "online"
+    assert "online" in proc.stderr and "8448/8448" in proc.stderr and "best None" not in proc.stderr  # progress
     assert summary["env_steps"] == 8448  # 33 whole rollouts of 256: never past --steps 8500
 
 

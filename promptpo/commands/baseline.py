@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from promptpo.commands.common import OUT, console, setup_logging
+from promptpo.commands.common import OUT, console, num, setup_logging
 
 
 @click.group()
@@ -167,14 +167,20 @@ def schedule(env: str, model: str | None, steps: int, rounds: int, candidates: i
     model = model or os.environ.get(MODEL_ENV)
     if not model:
         raise ConfigError("no model configured", f"pass --model or set {MODEL_ENV}")
-    folder = run_schedule(ScheduleConfig(env=env, model=model, steps=steps, rounds=rounds, candidates=candidates,
-                                         every=every, online=online, interval=interval, criterion=criterion,
-                                         eval_points=eval_points, eval_episodes=eval_episodes, seed=seed,
-                                         sandbox=sandbox, out=out))
+    config = ScheduleConfig(env=env, model=model, steps=steps, rounds=rounds, candidates=candidates, every=every,
+                            online=online, interval=interval, criterion=criterion, eval_points=eval_points,
+                            eval_episodes=eval_episodes, seed=seed, sandbox=sandbox, out=out)
+    with _progress(console(stderr=True)) as progress:
+        task = progress.add_task("online" if online else "schedules", total=None, score="")
+
+        def update(done: int, planned: int, note: str) -> None:
+            progress.update(task, completed=done, total=planned, score=note)
+
+        folder = run_schedule(config, update)
     summary = json.loads((folder / "summary.json").read_text())
-    console(stderr=True).print(f"status: {summary['status']} · best {summary.get('best_candidate')} · final return "
-                               f"{summary.get('final_return')} · env steps {summary['env_steps']:,} · LLM calls "
-                               f"{summary['llm_calls']}", markup=False)
+    best = f" · best {summary['best_candidate']}" if summary.get("best_candidate") else ""
+    console(stderr=True).print(f"status: {summary['status']}{best} · final return {num(summary.get('final_return'))} · "
+                               f"env steps {summary['env_steps']:,} · LLM calls {summary['llm_calls']}", markup=False)
     print(f"run folder: {folder}")
 
 
