@@ -158,7 +158,8 @@ class GroupResult:
         return sum(s is not None for s in self.steps_to_target)
 
     def mean_steps(self) -> float | None:
-        return self.reached_steps().mean
+        kept = [s for s in self.steps_to_target if s is not None]
+        return float(np.mean(kept)) if kept else None
 
     def reached_steps(self) -> Summary:
         """Steps to target over the seeds that reached it."""
@@ -227,11 +228,13 @@ def _versus(group: GroupResult, ppo: GroupResult) -> dict:
     fast = [ours[s] for s in seeds] if paired else list(ours.values())
     slow = [theirs[s] for s in seeds] if paired else list(theirs.values())
     diff = compare_samples(fast, slow, paired)
+    lower_bound = group.reached < len(group.runs) or ppo.reached < len(ppo.runs)
     note = f"{group.reached}/{len(group.runs)} vs {ppo.reached}/{len(ppo.runs)} seeds reached"
-    if group.reached < len(group.runs) or ppo.reached < len(ppo.runs):
+    if lower_bound:
         note += "; a seed that did not reach counts as the steps it spent (a lower bound)"
     return {"ratio": diff.ratio, "saved": diff.saved, "saved_ci95": list(diff.saved_ci) if diff.saved_ci else None,
-            "test": diff.test, "statistic": diff.statistic, "p_value": diff.p_value, "note": note}
+            "test": diff.test, "statistic": diff.statistic, "p_value": diff.p_value, "lower_bound": lower_bound,
+            "note": note}
 
 
 def _hyperscore(group: GroupResult, target: Target | None, floor: float) -> float | None:
@@ -248,12 +251,16 @@ def to_json(result: Comparison) -> dict:
     def summary(s: Summary) -> dict:
         return {"mean": s.mean, "ci95": list(s.ci) if s.ci else None, "values": s.values}
 
-    return {"targets": result.targets, "groups": [{
-        "env": g.env, "method": g.method, "runs": g.runs, "seeds": g.seeds,
-        "final_return": summary(g.final_return), "final_return_std": summary(g.final_return_std),
-        "final_success_rate": summary(g.final_success),
-        "steps_to_target": g.steps_to_target, "episodes_to_target": g.episodes_to_target, "env_steps": g.spent,
-        "reached": f"{g.reached}/{len(g.runs)}", "mean_steps_to_target": g.mean_steps(),
-        "steps_to_target_ci95": list(g.reached_steps().ci) if g.reached_steps().ci else None,
-        "wall_time_s": summary(g.wall_time_s), "llm_calls": summary(g.llm_calls), "tokens": summary(g.tokens),
-        "cost_usd": summary(g.cost_usd), "hyperscore": g.hyperscore, "vs_ppo": g.vs_ppo} for g in result.groups]}
+    def group(g: GroupResult) -> dict:
+        reached = g.reached_steps()
+        return {
+            "env": g.env, "method": g.method, "runs": g.runs, "seeds": g.seeds,
+            "final_return": summary(g.final_return), "final_return_std": summary(g.final_return_std),
+            "final_success_rate": summary(g.final_success),
+            "steps_to_target": g.steps_to_target, "episodes_to_target": g.episodes_to_target, "env_steps": g.spent,
+            "reached": f"{g.reached}/{len(g.runs)}", "mean_steps_to_target": reached.mean,
+            "steps_to_target_ci95": list(reached.ci) if reached.ci else None,
+            "wall_time_s": summary(g.wall_time_s), "llm_calls": summary(g.llm_calls), "tokens": summary(g.tokens),
+            "cost_usd": summary(g.cost_usd), "hyperscore": g.hyperscore, "vs_ppo": g.vs_ppo}
+
+    return {"targets": result.targets, "groups": [group(g) for g in result.groups]}

@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from promptpo.errors import ConfigError
+from promptpo.errors import ConfigError, fields_at_least_one
 from promptpo.isolation.base import Limits
 from promptpo.llm.base import GenParams
 
@@ -72,9 +72,7 @@ class OptimizeConfig:
         return self.model or os.environ.get(MODEL_ENV) or "offline"
 
     def validate(self) -> OptimizeConfig:
-        for name in ("rounds", "candidates", "episodes", "prompt_budget", "tune_evals"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        fields_at_least_one(self, ("rounds", "candidates", "episodes", "prompt_budget", "tune_evals"))
         if self.max_repairs < 0:
             raise ConfigError(f"--max-repairs must be 0 or more (got {self.max_repairs})")
         b = self.budgets

@@ -22,6 +22,18 @@ class ConfigError(PromptpoError):
     """Bad input on the command line or in the Python API (budgets, paths, options)."""
 
 
+def require_at_least_one(options) -> None:
+    """A ConfigError for the first of ``options`` ((option name, value) pairs) that is below 1."""
+    for name, value in options:
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1 (got {value})")
+
+
+def fields_at_least_one(config, names: tuple[str, ...]) -> None:
+    """``require_at_least_one`` for config fields, named as their command-line options."""
+    require_at_least_one((f"--{name.replace('_', '-')}", getattr(config, name)) for name in names)
+
+
 class EnvNotFoundError(ConfigError):
     """An environment id that no spec file and no Gymnasium registration knows."""
 

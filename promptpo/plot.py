@@ -30,13 +30,13 @@ def figure(records: list[RunRecord], comparison: Comparison | None = None):
     import matplotlib.pyplot as plt
 
     envs = sorted({r.env for r in records})
-    savings = comparison is not None and any(g.vs_ppo and g.vs_ppo.get("saved") is not None for g in comparison.groups)
-    rows = 2 if savings else 1
+    compared = [g for g in (comparison.groups if comparison else []) if g.vs_ppo and g.vs_ppo.get("saved") is not None]
+    rows = 2 if compared else 1
     fig, axes = plt.subplots(rows, len(envs), figsize=(6.5 * len(envs), 4.5 * rows), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 2]} if savings else None)
-    if savings:
+                             gridspec_kw={"height_ratios": [3, 2]} if compared else None)
+    if compared:
         for ax, env in zip(axes[1], envs):
-            _savings(ax, [g for g in comparison.groups if g.env == env and g.vs_ppo and g.vs_ppo.get("saved") is not None])
+            _savings(ax, [g for g in compared if g.env == env])
     for ax, env in zip(axes[0], envs):
         metric = "success_rate" if env.split("/")[0] in SUCCESS_FAMILIES else "mean_return"
         runs = [r for r in records if r.env == env and r.curve]
@@ -81,8 +81,8 @@ def _savings(ax, groups: list) -> None:
             ax.hlines(row, ci[0], ci[1], color="black")
         label = f"{saved:+.0%}" + (f" [{ci[0]:+.0%}, {ci[1]:+.0%}]" if ci else "")
         ax.annotate(label, (saved, row), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-    ax.set_yticks(range(len(groups)), [g.method + ("*" if "lower bound" in g.vs_ppo["note"] else "")
-                                       for g in groups], fontsize=8)
+    ax.set_yticks(range(len(groups)), [g.method + ("*" if g.vs_ppo["lower_bound"] else "") for g in groups],
+                  fontsize=8)
     ax.set_ylim(-0.6, len(groups) - 0.4)
     ends = [v for g in groups for v in [g.vs_ppo["saved"], *(g.vs_ppo.get("saved_ci95") or [])]]
     span = max(ends) - min(ends) or 1.0

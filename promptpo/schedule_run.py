@@ -25,12 +25,12 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from promptpo.baselines.hyperparams import check_steps, for_env, rollout_steps
+from promptpo.baselines.hyperparams import check_steps, for_env, whole_rollouts
 from promptpo.baselines.ppo import Trainer
 from promptpo.candidate import candidate_id
 from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec, Target
-from promptpo.errors import AnswersExhausted, BackendError, ConfigError
+from promptpo.errors import AnswersExhausted, BackendError, ConfigError, fields_at_least_one
 from promptpo.extract import ALLOWED_IMPORTS, Extracted, extract
 from promptpo.feedback import Feedback
 from promptpo.isolation import make_sandbox
@@ -73,9 +73,7 @@ class ScheduleConfig:
     limits: Limits = field(default_factory=lambda: Limits(act_timeout_s=2.0))
 
     def validate(self) -> ScheduleConfig:
-        for name in ("steps", "rounds", "candidates", "every", "interval", "eval_points"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+        fields_at_least_one(self, ("steps", "rounds", "candidates", "every", "interval", "eval_points"))
         if self.criterion not in ("auc", "steps"):
             raise ConfigError(f"unknown criterion {self.criterion!r}", "choose auc or steps")
         return self
@@ -495,7 +493,7 @@ def run_schedule(config: ScheduleConfig, progress: Callable[[int, int, str], Non
     spec = load_spec(config.env)
     hp = for_env(spec.id)
     check_steps("--steps", config.steps, hp, spec.id)
-    config.steps -= config.steps % rollout_steps(hp)  # PPO trains in whole rollouts: never past the budget
+    config.steps = whole_rollouts(config.steps, hp)  # PPO trains in whole rollouts: never past the budget
     if backend.name == "offline":  # CMA-ES over a parameterised schedule; one round is one generation
         if config.online:
             raise ConfigError("online mode needs an LLM (or scripted answers)", "pass --model")

@@ -50,6 +50,11 @@ def rollout_steps(hp: Hyperparams) -> int:
     return int(hp.values.get("n_steps", 2048)) * int(hp.values.get("n_envs", 1))
 
 
+def whole_rollouts(steps: int, hp: Hyperparams) -> int:
+    """The env steps a training of ``steps`` really takes: whole rollouts, never more."""
+    return steps - steps % rollout_steps(hp)
+
+
 def check_steps(option: str, steps: int, hp: Hyperparams, env_id: str) -> None:
     """A clear error when ``steps`` cannot hold one PPO rollout."""
     from promptpo.errors import ConfigError

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env, ppo_kwargs, rollout_steps
+from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env, ppo_kwargs, rollout_steps, whole_rollouts
 from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec, Episode
 from promptpo.stats import CurvePoint
@@ -150,10 +150,6 @@ class Trainer:
         self.curve.append(point)
         return point, std
 
-    def whole_rollouts(self, steps: int) -> int:
-        """The env steps a training of ``steps`` really takes: whole rollouts, never more."""
-        return steps - steps % self.rollout
-
     def learn(self, steps: int, eval_points: int, on_point=None, on_steps=None, callbacks: tuple = (),
               keep_going=None) -> None:
         """Train at most ``steps`` env steps, in whole rollouts (never past the budget), evaluating
@@ -161,7 +157,7 @@ class Trainer:
         can score by accident, e.g. CartPole's alternating actions)."""
         from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
-        steps = self.whole_rollouts(steps)
+        steps = whole_rollouts(steps, self.hp)
         if steps <= 0:
             return
         trainer, every = self, max(1, steps // eval_points)

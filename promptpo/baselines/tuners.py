@@ -227,11 +227,11 @@ def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | No
     from ray.tune.schedulers import PopulationBasedTraining
 
     hp = for_env(config.env)
+    per_member = config.steps // config.population
     check_steps("--interval", config.trial_steps, hp, config.env)
-    check_steps("--steps / --population", config.steps // config.population, hp, config.env)
+    check_steps("--steps / --population", per_member, hp, config.env)
     record = Recorder("pbt", config, seed, hp, {"population": config.population, "interval": config.trial_steps})
     spec_id, episodes = record.spec.id, record.spec.episodes(seed, config.episodes())
-    per_member = config.steps // config.population
     mutations = {name: (tune.loguniform(low, high) if scale == "log" else tune.uniform(low, high))
                  for name, (low, high, scale) in SPACE.items()}
 

@@ -37,14 +37,12 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
     from promptpo.baselines.hyperparams import check_steps, for_env
     from promptpo.baselines.ppo import PPOConfig, run_seeds
     from promptpo.envs import load_spec
-    from promptpo.errors import ConfigError
+    from promptpo.errors import ConfigError, require_at_least_one
     from promptpo.store import RunStore
 
     if executor != "local":
         raise ConfigError(f"unknown executor {executor!r}", "only --executor local is available in this version")
-    for name, value in (("--steps", steps), ("--seeds", seeds), ("--eval-points", eval_points)):
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1 (got {value})")
+    require_at_least_one((("--steps", steps), ("--seeds", seeds), ("--eval-points", eval_points)))
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {workers})")
     check_installed()
@@ -104,13 +102,11 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_
     from promptpo.baselines import check_installed
     from promptpo.baselines.tuners import SearchConfig, run_optuna, run_pbt
     from promptpo.envs import load_spec
-    from promptpo.errors import ConfigError
+    from promptpo.errors import ConfigError, require_at_least_one
     from promptpo.store import RunStore
 
-    for name, value in (("--steps", steps), ("--trial-steps/--interval", trial_steps), ("--seeds", seeds),
-                        ("--population", population)):
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1 (got {value})")
+    require_at_least_one((("--steps", steps), ("--trial-steps/--interval", trial_steps), ("--seeds", seeds),
+                          ("--population", population)))
     if trial_steps > steps:
         raise ConfigError("one trial or interval is larger than the whole budget", "lower it or raise --steps")
     check_installed(kind)
@@ -214,7 +210,7 @@ def _versus_text(versus: dict) -> str:
         ci = versus.get("saved_ci95")
         text += f", {versus['saved']:+.0%}" + (f" [{ci[0]:+.0%}, {ci[1]:+.0%}]" if ci else "")
     text += f", p={versus['p_value']:.3g}" if versus["p_value"] is not None else ""
-    return text + f" ({versus['test']})" + ("*" if "lower bound" in versus["note"] else "")
+    return text + f" ({versus['test']})" + ("*" if versus["lower_bound"] else "")
 
 
 def _comparison_table(result, hyperscore: bool) -> str:
