@@ -1,7 +1,8 @@
 """A local HTTP server that speaks the OpenAI chat-completions and Anthropic messages wire formats.
 
 Tests queue what the next requests get (an answer, an HTTP error, a hang, malformed JSON, an
-empty answer) and read back what the clients sent. No network, no key.
+empty answer) and read back what the clients sent. No network, no key. Header names are case-insensitive
+in HTTP and SDKs change their case between releases, so recorded headers are keyed in lower case.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class FakeLLMServer:
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                server.requests.append({"path": self.path, "body": body,
+                                        "headers": {k.lower(): v for k, v in self.headers.items()}})
                 if server.responder is not None:
                     time.sleep(server.delay)
                     reply = server.responder(body)

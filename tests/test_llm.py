@@ -118,7 +118,7 @@ def test_keys_never_appear_in_error_messages(server, monkeypatch):
     with pytest.raises(BackendError) as err:
         backend.complete(request(gen))
     assert KEYS["OPENAI_API_KEY"] not in str(err.value)
-    assert server.requests[-1]["headers"]["Authorization"] == f"Bearer {KEYS['OPENAI_API_KEY']}"
+    assert server.requests[-1]["headers"]["authorization"] == f"Bearer {KEYS['OPENAI_API_KEY']}"
 
 
 @pytest.mark.parametrize("model, variable", [("openai:gpt-4o", "OPENAI_API_KEY"),
