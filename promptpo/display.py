@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from promptpo.llm.tokens import usage_text
 from promptpo.loop import RunState
 
 
@@ -63,7 +64,7 @@ class RunDisplay:
         table.add_row("best", self._best(state))
         table.add_row("env steps", f"{state.env_steps:,}")
         table.add_row("LLM calls", str(state.llm_calls))
-        table.add_row("tokens", f"{state.prompt_tokens:,} in / {state.completion_tokens:,} out")
+        table.add_row("tokens", usage_text(vars(state)))
         table.add_row("cost", _money(state))
         table.add_row("elapsed", f"{state.elapsed:.0f} s")
         table.add_row("now", state.last or "starting")

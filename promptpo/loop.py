@@ -46,6 +46,8 @@ class RunState:
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    tokens_estimated: str | None = None
+    """How the counts were estimated where a backend reported none (None: all reported)."""
     cost_usd: float = 0.0
     cost_known: bool = True
     env_steps: int = 0
@@ -162,14 +164,15 @@ class Run:
                                                       "cache_key": request.cache_key(self.backend.label)})
         self.state.prompt_tokens += completion.prompt_tokens
         self.state.completion_tokens += completion.completion_tokens
+        self.state.tokens_estimated = completion.tokens_estimated or self.state.tokens_estimated
         if completion.cost_usd is None:
             self.state.cost_known = self.state.cost_known and self.backend.name in ("scripted", "manual", "offline")
         else:
             self.state.cost_usd += completion.cost_usd
         if not answered:
             self.store.event("llm_response", call=call, prompt_tokens=completion.prompt_tokens,
-                             completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd,
-                             latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
+                             completion_tokens=completion.completion_tokens,
+                             tokens_estimated=completion.tokens_estimated, cost_usd=completion.cost_usd, latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
 
         candidate = Candidate(self._new_id(round_), round_, self._next_index[round_] - 1, KINDS[prompt.kind],
                               prompt.parent, call, extract(completion.text))
@@ -333,6 +336,7 @@ class Run:
             "proposals": s.requests, "env_steps": s.env_steps, "tuning_env_steps": s.tuning_env_steps,
             "tuning_evaluations": s.tuning_evaluations, "episodes": s.episodes, "llm_calls": s.llm_calls,
             "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+            "tokens_estimated": s.tokens_estimated,
             "cost_usd": round(s.cost_usd, 6) if s.cost_known else None,
             "wall_time_s": round(s.elapsed, 2),
         }

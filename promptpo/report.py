@@ -11,6 +11,7 @@ import jinja2
 
 from promptpo.audit import static_findings
 from promptpo.compare import promptpo_curve
+from promptpo.llm.tokens import usage_text
 from promptpo.runfolder import RunFolder, score_text
 from promptpo.store import write_output
 from promptpo.verify import latest
@@ -78,7 +79,7 @@ def report(run: RunFolder, out: Path) -> Path:
                 ("reason", summary.get("reason")), ("started", meta.get("started")), ("ended", meta.get("ended")),
                 ("best candidate", best), ("env steps", summary.get("env_steps")),
                 ("LLM calls", summary.get("llm_calls")),
-                ("tokens", f"{summary.get('prompt_tokens', 0)} in / {summary.get('completion_tokens', 0)} out"),
+                ("tokens", usage_text(summary)),
                 ("cost", "unknown" if cost is None else f"${cost:.4f}"), ("wall time", f"{summary.get('wall_time_s')} s")]
     candidates = []
     for record in run.candidates:

@@ -49,7 +49,7 @@ class Replay:
                 text=response.read_text(encoding="utf-8"), model=meta.get("model", model),
                 prompt_tokens=meta.get("prompt_tokens", 0), completion_tokens=meta.get("completion_tokens", 0),
                 cost_usd=meta.get("cost_usd"), latency_s=meta.get("latency_s", 0.0), attempts=meta.get("attempts", 1),
-                extra={"cached": True}))
+                tokens_estimated=meta.get("tokens_estimated"), extra={"cached": True}))
         self.evaluations_by_key: dict[str, Evaluation] = {}
         for record in run.candidates:
             evaluation = evaluation_from_record(record)

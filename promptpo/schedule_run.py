@@ -171,6 +171,7 @@ class ScheduleRun:
         self.target = compare_target(spec)
         self.history: list[ScheduleCandidate] = []
         self.calls = self.prompt_tokens = self.completion_tokens = 0
+        self.tokens_estimated: str | None = None
         self.cost = 0.0
         self.env_steps = 0
         self.started = time.monotonic()
@@ -261,9 +262,11 @@ class ScheduleRun:
         self.store.record_response(call, completion, {"call": call, "prompt": kind, "round": round_})
         self.prompt_tokens += completion.prompt_tokens
         self.completion_tokens += completion.completion_tokens
+        self.tokens_estimated = completion.tokens_estimated or self.tokens_estimated
         self.cost += completion.cost_usd or 0.0
         self.store.event("llm_response", call=call, prompt_tokens=completion.prompt_tokens,
-                         completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd)
+                         completion_tokens=completion.completion_tokens,
+                         tokens_estimated=completion.tokens_estimated, cost_usd=completion.cost_usd)
         return completion.text
 
     def train(self, candidate: ScheduleCandidate) -> None:
@@ -326,7 +329,8 @@ class ScheduleRun:
             "final_success_rate": best.final.success_rate if best else None, "candidates": len(self.history),
             "env_steps": self.env_steps, "llm_calls": self.calls if self.backend.name != "offline" else 0,
             "proposals": self.calls, "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens, "cost_usd": round(self.cost, 6),
+            "completion_tokens": self.completion_tokens, "tokens_estimated": self.tokens_estimated,
+            "cost_usd": round(self.cost, 6),
             "wall_time_s": round(time.monotonic() - self.started, 2)})
         if best is not None:
             self.store.write_text("best.py", f"# promptpo best schedule: {best.id}, {score_text(best)}\n\n{best.code}")
@@ -437,7 +441,8 @@ class OnlineRun(ScheduleRun):
             "final_return": last.mean_return if last else None,
             "final_success_rate": last.success_rate if last else None,
             "env_steps": self.env_steps, "llm_calls": self.calls, "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens, "cost_usd": round(self.cost, 6),
+            "completion_tokens": self.completion_tokens, "tokens_estimated": self.tokens_estimated,
+            "cost_usd": round(self.cost, 6),
             "wall_time_s": round(time.monotonic() - self.started, 2)})
 
 

@@ -159,7 +159,8 @@ class RunStore:
         self.write_text(f"llm/{call:04d}.response.md", completion.text)
         self.write_json(f"llm/{call:04d}.json", {
             **meta, "model": completion.model, "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens, "cost_usd": completion.cost_usd,
+            "completion_tokens": completion.completion_tokens, "tokens_estimated": completion.tokens_estimated,
+            "cost_usd": completion.cost_usd,
             "latency_s": round(completion.latency_s, 3), "attempts": completion.attempts,
             "finish_reason": completion.finish_reason})
 

@@ -52,6 +52,8 @@ class FakeLLMServer:
         self.responder, self.delay = responder, delay
         self.replies: deque[Reply] = deque()
         self.requests: list[dict] = []
+        self.report_usage = True
+        """False: answers carry no usage (as some OpenAI-compatible servers send them)."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -93,6 +95,8 @@ class FakeLLMServer:
                                "model": model, "choices": [{"index": 0, "finish_reason": "stop",
                                                             "message": {"role": "assistant", "content": text}}],
                                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
+                if not server.report_usage:
+                    payload.pop("usage")
                 self._send(200, json.dumps(payload).encode(), {})
 
             def _send(self, code: int, data: bytes, headers: dict) -> None:

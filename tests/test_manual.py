@@ -49,7 +49,16 @@ def test_person_answers_through_the_response_file(tmp_path):
     summary = read_json(run / "summary.json")
     assert summary["status"] == "target_reached" and summary["llm_calls"] == 1
     assert summary["best_score"] >= 475
-    assert read_json(run / "llm" / "0001.json")["model"] == "manual"
+    call = read_json(run / "llm" / "0001.json")
+    assert call["model"] == "manual"
+    # A person reports no usage: the tokens are estimated from the exact text exchanged, and marked so.
+    assert summary["prompt_tokens"] > 500 and summary["completion_tokens"] > 20
+    assert summary["tokens_estimated"] and summary["tokens_estimated"].startswith("estimated")
+    assert (call["prompt_tokens"], call["completion_tokens"]) == (summary["prompt_tokens"], summary["completion_tokens"])
+    assert call["tokens_estimated"] == summary["tokens_estimated"]
+    shown = subprocess.run([sys.executable, "-m", "promptpo", "show", str(run)], capture_output=True, text=True,
+                           env=cli_env(COLUMNS="200"))
+    assert f"{summary['prompt_tokens']:,} in" in shown.stdout and "estimated" in shown.stdout
 
 
 def test_person_pastes_the_answer_on_an_interactive_terminal(tmp_path):

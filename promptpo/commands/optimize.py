@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from promptpo.commands.common import console, setup_logging
+from promptpo.llm.tokens import usage_text
 
 EXIT_CODES = {"completed": 0, "target_reached": 0, "budget_exhausted": 0, "answers_exhausted": 0,
               "failed": 1, "interrupted": 130}
@@ -84,8 +85,7 @@ def finish(result) -> None:
     cost = "unknown (unpriced model)" if s["cost_usd"] is None else f"${s['cost_usd']:.4f}"
     err.print(f"status: {result.status}" + (f" — {result.reason}" if result.reason else ""))
     err.print(f"best: {best}")
-    err.print(f"env steps {s['env_steps']:,} · LLM calls {s['llm_calls']} · tokens {s['prompt_tokens']:,} in / "
-                  f"{s['completion_tokens']:,} out · cost {cost} · {s['wall_time_s']:.0f} s")
+    err.print(f"env steps {s['env_steps']:,} · LLM calls {s['llm_calls']} · tokens {usage_text(s)} · cost {cost} · {s['wall_time_s']:.0f} s")
     print(f"run folder: {result.run_dir}")
     sys.exit(EXIT_CODES.get(result.status, 1))
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from promptpo.commands.common import OUT, console, num, setup_logging
+from promptpo.llm.tokens import usage_text
 
 
 def _folder(run: str, out: Path):
@@ -31,19 +32,20 @@ def runs(out: Path) -> None:
         console().print(f"no runs in {out}")
         return
     table = Table()
-    for column in ("run", "env", "model", "status", "best", "return", "success", "env steps", "LLM calls", "cost"):
+    for column in ("run", "env", "model", "status", "best", "return", "success", "env steps", "LLM calls", "tokens",
+                   "cost"):
         table.add_column(column, no_wrap=column in ("run", "env"))
     for path in folders:
         try:
             run = RunFolder(path)
         except RunStoreError as err:
-            table.add_row(path.name, "?", "?", f"unreadable: {err.message}", *["-"] * 6)
+            table.add_row(path.name, "?", "?", f"unreadable: {err.message}", *["-"] * 7)
             continue
         s = run.summary
         table.add_row(path.name, run.meta.get("env", "?"), run.meta.get("model", "?"),
                       s.get("status", run.meta.get("status", "?")), str(s.get("best_candidate") or "-"),
                       num(s.get("best_score")), num(s.get("best_success_rate")), str(s.get("env_steps", "-")),
-                      str(s.get("llm_calls", "-")), num(s.get("cost_usd"), "$"))
+                      str(s.get("llm_calls", "-")), usage_text(s), num(s.get("cost_usd"), "$"))
     console().print(table)
 
 
@@ -71,8 +73,8 @@ def _show_run(folder) -> None:
         if meta.get(key) is not None:  # e.g. a PPO run has no model, sandbox or target of its own
             head.add_row(key, str(meta[key]))
     for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps", "llm_calls",
-                "prompt_tokens", "completion_tokens", "cost_usd", "wall_time_s"):
-        head.add_row(key, num(summary.get(key)))
+                "tokens", "cost_usd", "wall_time_s"):
+        head.add_row(key, usage_text(summary) if key == "tokens" else num(summary.get(key)))
     if folder.kind in ("ppo", "online", "optuna", "pbt"):  # one learning curve, no candidates
         table = Table(title="learning curve (deterministic evaluation)")
         for column in ("env steps", "episodes", "mean return", "success", "wall s"):

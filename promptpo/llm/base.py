@@ -72,6 +72,8 @@ class Completion:
     latency_s: float = 0.0
     finish_reason: str | None = None
     attempts: int = 1
+    tokens_estimated: str | None = None
+    """How the token counts were estimated when the backend reported none (None: reported)."""
     extra: dict = field(default_factory=dict)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from promptpo.errors import BackendError, ConfigError
 from promptpo.llm.base import Backend, Completion, Request
+from promptpo.llm.tokens import with_estimated_usage
 
 POLL_S = 0.25
 
@@ -35,7 +36,8 @@ class ManualBackend(Backend):
               file=sys.stderr, flush=True)
         started = time.monotonic()
         text = self._wait(request.response_path, interactive, request.deadline)
-        return Completion(text=text, model="manual", latency_s=time.monotonic() - started)
+        return with_estimated_usage(request, Completion(text=text, model="manual",
+                                                        latency_s=time.monotonic() - started))
 
     def _wait(self, path: Path, interactive: bool, deadline: float | None) -> str:
         pasted: list[str] = []

@@ -11,6 +11,7 @@ from types import ModuleType
 from promptpo.errors import BackendError
 from promptpo.llm.base import Backend, Completion, Request
 from promptpo.llm.retry import call_with_retries, empty_answer
+from promptpo.llm.tokens import with_estimated_usage
 
 
 @cache
@@ -52,6 +53,7 @@ class ProviderBackend(Backend):
             return completion
 
         completion = call_with_retries(once, request.params, f"{self.label} call {request.call_index}", self.sleep)
+        with_estimated_usage(request, completion)  # a server that reports no usage still gets counted
         if completion.cost_usd is None:
             completion.cost_usd = price(self.price_model or self.model, completion.prompt_tokens,
                                         completion.completion_tokens)

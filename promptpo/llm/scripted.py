@@ -12,6 +12,7 @@ from pathlib import Path
 
 from promptpo.errors import AnswersExhausted, ConfigError
 from promptpo.llm.base import Backend, Completion, Request
+from promptpo.llm.tokens import with_estimated_usage
 
 
 def load_answers(path: Path) -> list[str]:
@@ -48,4 +49,4 @@ class ScriptedBackend(Backend):
     def complete(self, request: Request) -> Completion:
         if not 1 <= request.call_index <= len(self.answers):
             raise AnswersExhausted(f"the scripted answers ran out after {len(self.answers)} answers ({self.path})")
-        return Completion(text=self.answers[request.call_index - 1], model=self.model)
+        return with_estimated_usage(request, Completion(text=self.answers[request.call_index - 1], model=self.model))
