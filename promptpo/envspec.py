@@ -8,8 +8,6 @@ simulator itself never leaves the host.
 
 from __future__ import annotations
 
-import inspect
-import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -178,43 +176,3 @@ class EnvSpec:
             spec = self.obs_arrays[0]
             return {"obs": np.asarray(obs, dtype=spec.dtype).reshape(spec.shape)}
         return {a.name: np.asarray(obs[a.name], dtype=a.dtype).reshape(a.shape) for a in self.obs_arrays}
-
-
-def source_of(*objects: Any) -> str:
-    """The installed source of functions or methods, dedented and joined.
-
-    Used for reward functions so the prompt always shows the code actually installed.
-    """
-    parts = []
-    for obj in objects:
-        try:
-            parts.append(textwrap.dedent(inspect.getsource(obj)).rstrip())
-        except (OSError, TypeError):
-            parts.append(f"# source of {getattr(obj, '__qualname__', obj)!r} is not available")
-    return "\n\n".join(parts)
-
-
-def methods_defining(cls: type, names: Sequence[str]) -> list[Any]:
-    """The methods among ``names`` that ``cls`` or its bases define (first definition wins),
-    with decorators peeled off so the source shown is the method's own."""
-    found = []
-    for name in names:
-        for klass in cls.__mro__:
-            if name in vars(klass):
-                found.append(undecorated(vars(klass)[name], name))
-                break
-    return found
-
-
-def undecorated(fn: Any, name: str) -> Any:
-    """Follow ``__wrapped__`` and, for decorators without functools.wraps, the closure."""
-    fn = inspect.unwrap(fn)
-    for _ in range(5):
-        if getattr(fn, "__name__", name) == name:
-            return fn
-        inner = [c.cell_contents for c in (getattr(fn, "__closure__", None) or ())
-                 if callable(getattr(c, "cell_contents", None)) and getattr(c.cell_contents, "__name__", "") == name]
-        if not inner:
-            return fn
-        fn = inspect.unwrap(inner[0])
-    return fn

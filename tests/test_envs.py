@@ -43,8 +43,13 @@ def test_spec_matches_the_installed_environment(env_id):
 def test_reward_source_is_the_installed_code_not_a_copy():
     from metaworld.envs.sawyer_reach_v3 import SawyerReachEnvV3
 
+    from promptpo.envs.source import live_branches
+
     spec = load_spec("metaworld/reach")
-    assert textwrap.dedent(inspect.getsource(SawyerReachEnvV3.compute_reward)).strip() in spec.reward_source
+    installed = textwrap.dedent(inspect.getsource(SawyerReachEnvV3.compute_reward)).strip()
+    assert live_branches(installed, {"reward_function_version": "v2"}) in spec.reward_source
+    assert "tcp_to_target = float(np.linalg.norm(tcp - target))" in installed  # the live branch, verbatim
+    assert "tcp_to_target = float(np.linalg.norm(tcp - target))" in spec.reward_source
     assert "def evaluate_state" in spec.reward_source and "def inner" not in spec.reward_source  # decorator peeled off
     from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from promptpo.envs.spaces import action_spec, default_fields, obs_arrays
-from promptpo.envspec import ActionSpec, EnvSpec, ObsField, Target, methods_defining, source_of
+from promptpo.envs.source import methods_defining, source_of
+from promptpo.envspec import ActionSpec, EnvSpec, ObsField, Target
 
 REWARD_METHODS = ("compute_reward", "_reward", "reward", "step")
 

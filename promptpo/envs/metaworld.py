@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
 
-from promptpo.envspec import (ActionSpec, ArraySpec, EnvSpec, Episode, ObsField, ProgramTemplate, Target,
-                              methods_defining, source_of)
+from promptpo.envs.source import methods_defining, source_of
+from promptpo.envspec import ActionSpec, ArraySpec, EnvSpec, Episode, ObsField, ProgramTemplate, Target
 
 N_GOALS = 50
 HORIZON = 500
@@ -110,6 +111,16 @@ def task_class(task: str) -> type:
     return ALL_V3_ENVIRONMENTS[task]
 
 
+@cache
+def live_settings(task: str) -> dict[str, Any]:
+    """Construction-time settings the reward code branches on, read from the environment a run makes."""
+    env = make(task, 0)
+    try:
+        return {"reward_function_version": env.unwrapped.reward_function_version}
+    finally:
+        env.close()
+
+
 def known_tasks() -> list[str]:
     from metaworld.env_dict import ALL_V3_ENVIRONMENTS
 
@@ -120,7 +131,7 @@ def metaworld_spec(task: str, *, title: str = "", description: str = "", obj1: s
                    obj2: str = "unused (zeros)", starter: str | None = None, notes: str = "",
                    source: str = "automatic") -> EnvSpec:
     cls = task_class(task)
-    reward = source_of(*methods_defining(cls, ("evaluate_state", "compute_reward")))
+    reward = source_of(*methods_defining(cls, ("evaluate_state", "compute_reward")), fixed=live_settings(task))
     return EnvSpec(
         id=f"metaworld/{task.removesuffix('-v3')}", family="metaworld",
         title=title or f"Meta-World {task}",

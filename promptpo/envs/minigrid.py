@@ -11,7 +11,8 @@ from minigrid.core.actions import Actions
 from minigrid.core.constants import COLOR_TO_IDX, DIR_TO_VEC, OBJECT_TO_IDX, STATE_TO_IDX
 from minigrid.wrappers import FullyObsWrapper
 
-from promptpo.envspec import ArraySpec, EnvSpec, ObsField, Target, methods_defining, source_of
+from promptpo.envs.source import methods_defining, source_of
+from promptpo.envspec import ArraySpec, EnvSpec, ObsField, Target
 from promptpo.envs.spaces import action_spec
 
 
