@@ -48,6 +48,18 @@ def candidates_of(run: Path) -> dict:
         for p in sorted((run / "candidates").glob("*.json"))}
 
 
+def wait_for_progress(out: Path, seen: int, proc: subprocess.Popen, timeout: float = 300) -> int:
+    """Wait until the run logs an event beyond the first ``seen`` (or the process ends); the new count."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        events = [p / "events.jsonl" for p in out.iterdir()] if out.exists() else []
+        count = len(events[0].read_text().splitlines()) if events and events[0].exists() else 0
+        if count > seen:
+            return count
+        time.sleep(0.05)
+    return seen
+
+
 def test_sigkill_anywhere_then_resume_loses_and_repeats_nothing(tmp_path):
     with FakeLLMServer(respond, delay=0.4) as reference_server:
         proc = run_cli(*optimize_args(tmp_path / "reference", reference_server.url), env=env_with_key())
@@ -60,9 +72,12 @@ def test_sigkill_anywhere_then_resume_loses_and_repeats_nothing(tmp_path):
     with FakeLLMServer(respond, delay=0.4) as server:
         victim = subprocess.Popen([sys.executable, "-m", "promptpo", *optimize_args(out, server.url)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env_with_key())
-        # Kill at staggered moments: during LLM calls (0.4 s each), evaluations and writes.
-        delays = [1.3, 0.9, 1.7, 0.6, 1.1, 2.2, 0.8]
+        # Kill at staggered moments after each (re)start has made progress — during LLM calls (0.4 s each),
+        # evaluations and writes — so the test does not depend on how fast a busy machine starts Python.
+        delays = [0.9, 0.5, 1.3, 0.2, 0.7, 1.1, 0.4]
+        seen = 0
         for delay in delays:
+            seen = wait_for_progress(out, seen, victim)
             time.sleep(delay)
             if victim.poll() is not None:
                 break
