@@ -26,7 +26,8 @@ def one_seed(env: str, seed: int, out: str, budget: int) -> list[str]:
     """Every method but PBT for one seed (PBT needs Ray and runs in the parent)."""
     from promptpo.baselines.ppo import PPOConfig, train
     from promptpo.baselines.tuners import SearchConfig, run_optuna
-    from promptpo.schedule_run import ScheduleConfig, run_schedule
+    from promptpo.api import run_schedule
+    from promptpo.tasks.schedule import ScheduleConfig
 
     folder = Path(out)
     runs = [train(PPOConfig(env, budget, 20, None, folder), seed)]
@@ -56,7 +57,7 @@ def main() -> None:
 
     import ray
 
-    from promptpo.baselines.tuners import SearchConfig, run_pbt
+    from promptpo.baselines.tuners import SearchConfig, run_pbt, start_ray
     from promptpo.compare import compare, load_run, to_json
     from promptpo.plot import save
 
@@ -69,7 +70,7 @@ def main() -> None:
                                  [BUDGET[env]] * args.seeds):
                 folders += [Path(r) for r in runs]
         t1 = time.monotonic()
-        ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+        start_ray(num_cpus=args.workers)
         try:
             for seed in range(args.seeds):
                 folders.append(run_pbt(SearchConfig(env, BUDGET[env], BUDGET[env] // 16, population=4, out=out), seed))

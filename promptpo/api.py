@@ -1,57 +1,36 @@
-"""The Python API: ``promptpo.optimize(...)`` and what it returns."""
+"""The Python API: ``promptpo.optimize(...)`` (policy runs), ``run_schedule(...)`` (schedule and online
+runs), and what they return."""
 
 from __future__ import annotations
 
 import logging
 import os
-import platform
-import secrets
-from dataclasses import dataclass, fields
-from datetime import datetime
-from importlib import metadata
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from promptpo.config import MODEL_ENV, NO_MODEL_NOTICE, Budgets, OptimizeConfig
+from promptpo.config import MODEL_ENV, NO_MODEL_NOTICE, OptimizeConfig
+from promptpo.engine.config import RunConfig, options_of
+from promptpo.engine.launch import execute as launch
+from promptpo.engine.launch import RunResult, new_run_id, versions
+from promptpo.engine.state import Observer
+from promptpo.engine.store import RunStore
 from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec
-from promptpo.errors import ConfigError
-from promptpo.evaluate import EnvPool, Evaluator
 from promptpo.isolation import make_sandbox
-from promptpo.isolation.base import Limits, Sandbox
+from promptpo.isolation.base import Sandbox
 from promptpo.llm import make_backend
-from promptpo.llm.base import Backend, GenParams
-from promptpo.loop import Observer, Run
-from promptpo.store import RunStore, now_iso
+from promptpo.llm.base import Backend
+from promptpo.errors import ConfigError
+from promptpo.tasks.online import OnlineTask
+from promptpo.tasks.policy import PolicyTask
+from promptpo.tasks.schedule import ScheduleConfig, ScheduleTask, method_label as schedule_method
+
+__all__ = ["RunResult", "execute", "execute_schedule", "new_run_id", "optimize", "prepare", "prepare_schedule",
+           "run_optimize", "run_schedule", "versions"]
 
 log = logging.getLogger(__name__)
-
-VERSIONED = ("promptpo", "numpy", "gymnasium", "metaworld", "mujoco", "minigrid", "litellm", "openai", "anthropic")
-
-
-@dataclass
-class RunResult:
-    run_dir: Path
-    status: str
-    reason: str
-    best_candidate: str | None
-    best_code: str | None
-    best_path: Path | None
-    """best.py: a standalone policy file that needs only numpy."""
-    score: float | None
-    """Mean return of the best candidate."""
-    success_rate: float | None
-    summary: dict
-
-
-def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
 
 
 def method_label(backend: Backend) -> str:
@@ -59,37 +38,41 @@ def method_label(backend: Backend) -> str:
     return f"promptpo ({backend.name})" if backend.name in ("scripted", "manual") else f"promptpo ({backend.label})"
 
 
-def new_run_id(env_id: str) -> str:
-    slug = env_id.replace("/", "-").lower()
-    return f"{datetime.now():%Y%m%d-%H%M%S}-{slug}-{secrets.token_hex(2)}"
-
-
 @dataclass
 class Prepared:
     """Everything checked and built that can be, before a run folder exists."""
 
-    config: OptimizeConfig
+    config: RunConfig
     model: str
     backend: Backend
     spec: EnvSpec
     sandbox: Sandbox
 
 
-def prepare(config: OptimizeConfig) -> Prepared:
-    """Check the config, the backend (key present?) and the environment; raise ConfigError early."""
+def _prepared(config: RunConfig, checks: Callable[[Backend, EnvSpec], None] = lambda backend, spec: None,
+              template: Any = None) -> Prepared:
+    """Check the config, the backend (key present?), the environment and the sandbox; raise ConfigError
+    early. ``checks(backend, spec)`` adds the kind's own checks; the offline proposer searches ``template``
+    (default: the spec's), one round being one CMA-ES generation."""
     config.validate()
     model = config.resolved_model()
     backend = make_backend(model, config.gen)
     backend.check()
     spec = load_spec(config.env)
-    if backend.name == "offline":  # one round is one CMA-ES generation
+    checks(backend, spec)
+    if backend.name == "offline":
         if not (config.model or os.environ.get(MODEL_ENV)):
             log.warning(NO_MODEL_NOTICE)
-        backend.bind(spec, config.seed, config.candidates)
+        backend.bind(spec, config.seed, config.candidates, template=template)
         config.candidates = backend.popsize
     sandbox = make_sandbox(config.sandbox)
     RunStore.check_writable(Path(config.out))
     return Prepared(config, model, backend, spec, sandbox)
+
+
+def prepare(config: OptimizeConfig) -> Prepared:
+    """A policy run, checked (see _prepared)."""
+    return _prepared(config)
 
 
 def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = None) -> RunResult:
@@ -100,59 +83,52 @@ def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = 
 
 def execute(prepared: Prepared, store: RunStore, observer: Observer | None = None, replay=None,
             run_json: dict[str, Any] | None = None, elapsed: float = 0.0) -> RunResult:
-    """Run the loop into ``store``: a new run, or (with ``replay`` and the old ``run_json``) a resumed one."""
-    config, backend, spec, sandbox = prepared.config, prepared.backend, prepared.spec, prepared.sandbox
-    pool = EnvPool(spec, config.seed)
-    evaluator = Evaluator(spec, sandbox, config.limits, pool)
-    run = Run(config, spec, backend if replay is None else replay.backend(backend),
-              evaluator if replay is None else replay.evaluator(evaluator), store, observer, replay=replay)
-    run.state.started -= elapsed  # a resumed run carries its time budget over
-    if run_json is None:
-        run_json = {
-            "id": store.root.name, "kind": "promptpo", "method": method_label(backend), "env": spec.id,
-            "env_spec": spec.source, "model": backend.label,
-            "backend": backend.name, "config": {**config.public(), "model": prepared.model},
-            "sandbox": sandbox.describe(), "sandbox_isolated": sandbox.isolated,
-            "seed": config.seed, "episodes": run.episodes, "target": run.target.describe() if run.target else None,
-            "versions": versions(), "host": {"platform": platform.platform()},
-            "started": now_iso(), "ended": None, "status": "running",
-        }
-        store.write_json("run.json", run_json)
-        store.event("run_start", env=spec.id, model=backend.label, sandbox=sandbox.describe())
-    else:
-        run_json.update(status="running", ended=None, resumed=[*run_json.get("resumed", []), now_iso()])
-        store.write_json("run.json", run_json)
-        store.event("run_resume", cached_answers=replay.answers, cached_evaluations=replay.evaluations)
-    try:
-        state = run.execute()
-    finally:
-        pool.close()
-        sandbox.close()
-        run_json.update(ended=now_iso(), status=run.state.status, reason=run.state.reason)
-        store.write_json("run.json", run_json)
-    best = state.best
-    return RunResult(run_dir=store.root, status=state.status, reason=state.reason,
-                     best_candidate=best.id if best else None, best_code=best.code if best else None,
-                     best_path=store.root / "best.py" if best else None,
-                     score=best.evaluation.mean_return if best else None,
-                     success_rate=best.evaluation.success_rate if best else None, summary=run.summary())
+    """Run the policy search into ``store``: a new run, or a resumed one (``replay(task)`` gives what the
+    folder recorded; ``run_json`` is the old run.json)."""
+    config, backend = prepared.config, prepared.backend
+    task = PolicyTask(config, prepared.spec, prepared.sandbox)
+    return launch(task, config, backend, store, model=prepared.model, meta={"method": method_label(backend)},
+                  observer=observer, replay=replay(task) if replay else None, run_json=run_json, elapsed=elapsed)
 
 
 def optimize(env: str, model: str | None = None, *, observer: Observer | None = None, **options: Any) -> RunResult:
     """Optimize a policy for ``env`` with ``model``; options are OptimizeConfig, Budgets,
     GenParams or Limits field names, e.g. ``rounds=3, max_env_steps=50_000, temperature=0.5``."""
-    groups = {cls: {f.name for f in fields(cls)} for cls in (Budgets, GenParams, Limits)}
-    top = {f.name for f in fields(OptimizeConfig)} - {"budgets", "gen", "limits"}
-    picked: dict[type, dict[str, Any]] = {cls: {} for cls in groups}
-    config_kwargs: dict[str, Any] = {}
-    for key, value in options.items():
-        owner = next((cls for cls, names in groups.items() if key in names), None)
-        if owner is not None:
-            picked[owner][key] = value
-        elif key in top:
-            config_kwargs[key] = Path(value) if key == "out" else value
-        else:
-            raise ConfigError(f"unknown option {key!r} for promptpo.optimize")
-    config = OptimizeConfig(env=env, model=model, budgets=Budgets(**picked[Budgets]), gen=GenParams(**picked[GenParams]),
-                            limits=Limits(**picked[Limits]), **config_kwargs)
-    return run_optimize(config, observer)
+    return run_optimize(options_of(options, OptimizeConfig, "promptpo.optimize", env=env, model=model), observer)
+
+
+def prepare_schedule(config: ScheduleConfig) -> Prepared:
+    """A schedule or online run, checked (see _prepared); PPO's budget is rounded down to whole rollouts."""
+    from promptpo.baselines import check_installed
+    from promptpo.baselines.hyperparams import check_steps, for_env, whole_rollouts
+    from promptpo.tasks.steering import schedule_template
+
+    check_installed()
+
+    def checks(backend: Backend, spec: EnvSpec) -> None:
+        hp = for_env(spec.id)
+        check_steps("--steps", config.steps, hp, spec.id)
+        config.steps = whole_rollouts(config.steps, hp)  # PPO trains in whole rollouts: never past the budget
+        if backend.name == "offline" and config.online:
+            raise ConfigError("online mode needs an LLM (or scripted answers)", "pass --model")
+
+    return _prepared(config, checks, template=schedule_template())
+
+
+def execute_schedule(prepared: Prepared, store: RunStore, observer: Observer | None = None, replay=None,
+                     run_json: dict[str, Any] | None = None, elapsed: float = 0.0) -> RunResult:
+    """Run a schedule (or online) search into ``store``; ``replay(task)`` when resuming."""
+    config = prepared.config
+    task = (OnlineTask if config.online else ScheduleTask)(config, prepared.spec, prepared.sandbox)
+    task.method = schedule_method(prepared.backend.name, prepared.backend.label, task.name)
+    return launch(task, config, prepared.backend, store, model=prepared.model, observer=observer,
+                  replay=replay(task) if replay else None, run_json=run_json, elapsed=elapsed)
+
+
+def run_schedule(config: ScheduleConfig, observer: Observer | None = None) -> Path:
+    """A schedule (or online) run into a new run folder under ``config.out``; returns the folder."""
+    prepared = prepare_schedule(config)
+    kind = "online" if config.online else "schedule"
+    store = RunStore.create(Path(config.out), new_run_id(f"{kind}-{prepared.spec.id}"))
+    execute_schedule(prepared, store, observer)
+    return store.root

@@ -6,7 +6,7 @@ import ast
 from dataclasses import asdict, dataclass, field
 
 from promptpo.extract import findings
-from promptpo.runfolder import RunFolder
+from promptpo.engine.runfolder import RunFolder
 
 FEW_EPISODES = 10
 LIMIT_OUTCOMES = {"timeout", "cpu_limit", "memory", "output_limit"}

@@ -1,12 +1,40 @@
-"""A candidate: one answer of the model, its code as checked, and how it did."""
+"""A candidate: one answer of the model, its code as checked, and how it did.
+
+What "how it did" is depends on the task kind: an ``Evaluation`` of episodes for a policy, a
+``Training`` for a schedule. The engine only needs what ``Result`` promises.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-from promptpo.evaluate import Evaluation
 from promptpo.extract import Extracted
 from promptpo.outcome import Outcome
+
+UNRANKED = (float("-inf"), float("-inf"))
+
+
+class Result(Protocol):
+    """What a task kind's scorer returns for one program."""
+
+    outcome: Outcome
+    env_steps: int
+    """Simulator steps this result cost."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def problem(self) -> str:
+        """One line saying why it could not be scored, or ''."""
+
+    @property
+    def episodes_run(self) -> int:
+        """Episodes that took at least one step (what summary.json counts as episodes)."""
+
+    def rank_key(self) -> tuple[float, float]:
+        """Higher is better; UNRANKED when the result has no score."""
 
 
 @dataclass
@@ -20,7 +48,7 @@ class Candidate:
     parent: str | None
     llm_call: int | None
     extracted: Extracted
-    evaluation: Evaluation | None = None
+    evaluation: Result | None = None
     tuned: list[dict] | None = None
     """For kind 'tuned': the constants changed from the parent ({line, old, new})."""
 
@@ -43,7 +71,7 @@ class Candidate:
         return self.outcome.needs_repair
 
     def rank_key(self) -> tuple[float, float]:
-        return self.evaluation.rank_key() if self.evaluation else (float("-inf"), float("-inf"))
+        return self.evaluation.rank_key() if self.evaluation else UNRANKED
 
     @property
     def env_steps(self) -> int:
@@ -54,9 +82,7 @@ class Candidate:
         """One line saying why the candidate could not be scored, or ''."""
         if not self.extracted.ok:
             return self.extracted.message
-        if self.evaluation and self.evaluation.fault:
-            return self.evaluation.fault.message
-        return ""
+        return self.evaluation.problem if self.evaluation else ""
 
 
 def candidate_id(round_: int, index: int) -> str:

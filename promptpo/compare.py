@@ -67,8 +67,8 @@ def promptpo_curve(events: list[dict]) -> list[CurvePoint]:
     """Best-so-far (success first, then return) after every evaluated candidate."""
     curve, best = [], None
     for e in events:
-        if e.get("event") != "candidate" or e.get("outcome") != "ok":
-            continue
+        if e.get("event") != "candidate" or e.get("outcome") != "ok" or e.get("mean_return") is None:
+            continue  # (schedule runs before the one engine logged no mean_return: their curve.jsonl has it)
         key = (e.get("success_rate") if e.get("success_rate") is not None else -1.0, e["mean_return"])
         if best is None or key > best[0]:
             best = (key, e["mean_return"], e.get("success_rate"))

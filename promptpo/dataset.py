@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from promptpo.runfolder import RunFolder
+from promptpo.engine.runfolder import RunFolder
 
 
 def _rank(record: dict | None) -> tuple[float, float] | None:

@@ -1,27 +1,42 @@
-"""What the CLI shows while a run goes: a live rich table on a terminal, one line per candidate otherwise."""
+"""What the CLI shows while a run goes: a live rich table on a terminal, one line per candidate otherwise.
+
+Every run kind the engine drives shows the same table: round, candidates, the best so far, env steps
+(with a bar when the run's total is known, e.g. a schedule run's trainings), LLM calls, tokens, cost,
+elapsed time and what is happening now.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
+from promptpo.engine.state import RunState
 from promptpo.llm.tokens import usage_text
-from promptpo.loop import RunState
 
 
 def _money(state: RunState) -> str:
     return f"${state.cost_usd:.4f}" if state.cost_known else f"${state.cost_usd:.4f} + unpriced calls"
 
 
+def steps_text(state: RunState) -> str:
+    """'4096/8192' (done of planned) or '4096', counting the evaluation in flight."""
+    done = state.env_steps + state.in_flight_steps
+    planned = state.env_steps_planned
+    return f"{done}/{max(planned, done)}" if planned else str(done)
+
+
 class RunDisplay:
-    def __init__(self, console: Console, env: str, model: str, rounds: int, candidates: int, has_success: bool):
-        self.console, self.env, self.model = console, env, model
+    def __init__(self, console: Console, env: str, model: str, rounds: int | None, candidates: int | None,
+                 has_success: bool, what: str = "optimizing"):
+        self.console, self.env, self.model, self.what = console, env, model, what
         self.rounds, self.candidates, self.has_success = rounds, candidates, has_success
         self.live: Live | None = None
         self.state = RunState()
 
-    def __rich__(self) -> Table:
+    def __rich__(self) -> Group | Table:
         """Rendered on every refresh, so the elapsed time ticks while the model or the simulator works."""
         return self._table(self.state)
 
@@ -30,7 +45,7 @@ class RunDisplay:
             self.live = Live(self, console=self.console, refresh_per_second=4, transient=False)
             self.live.__enter__()
         else:
-            self.console.print(f"promptpo: optimizing {self.env} with {self.model}")
+            self.console.print(Text(f"promptpo: {self.what} {self.env} with {self.model}"))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -41,9 +56,10 @@ class RunDisplay:
         self.state = state
         if self.live is not None:
             self.live.refresh()
-        elif kind == "candidate":
-            self.console.print(f"[round {state.round}] {state.last} | best {self._best(state)} | "
-                               f"env steps {state.env_steps} | LLM calls {state.llm_calls}", highlight=False, markup=False)
+        elif kind == "candidate" or (kind == "end" and not self.rounds):  # online runs have no candidates
+            where = f"[round {state.round}] " if self.rounds else ""
+            self.console.print(Text(f"{where}{state.last} | best {self._best(state)} | env steps {steps_text(state)} | "
+                                    f"LLM calls {state.llm_calls}"))
 
     def _best(self, state: RunState) -> str:
         best = state.best
@@ -55,17 +71,21 @@ class RunDisplay:
             text += f", success {ev.success_rate:.2f}"
         return text
 
-    def _table(self, state: RunState) -> Table:
+    def _table(self, state: RunState) -> Group | Table:
         table = Table(title=f"promptpo · {self.env} · {self.model}", show_header=False, expand=False)
         table.add_column(style="bold")
         table.add_column()
-        table.add_row("round", f"{state.round + 1} of {self.rounds} ({self.candidates} candidates each)")
-        table.add_row("candidates", str(state.candidates))
-        table.add_row("best", self._best(state))
-        table.add_row("env steps", f"{state.env_steps:,}")
+        if self.rounds:
+            table.add_row("round", f"{state.round + 1} of {self.rounds} ({self.candidates} candidates each)")
+            table.add_row("candidates", str(state.candidates))
+            table.add_row("best", self._best(state))
+        table.add_row("env steps", steps_text(state))
         table.add_row("LLM calls", str(state.llm_calls))
         table.add_row("tokens", usage_text(vars(state)))
         table.add_row("cost", _money(state))
         table.add_row("elapsed", f"{state.elapsed:.0f} s")
-        table.add_row("now", state.last or "starting")
-        return table
+        table.add_row("now", Text(state.last or "starting"))
+        if not state.env_steps_planned:
+            return table
+        done = state.env_steps + state.in_flight_steps
+        return Group(table, ProgressBar(total=max(state.env_steps_planned, done), completed=done, width=60))

@@ -60,6 +60,14 @@ class Evaluation:
         return self.outcome is Outcome.OK
 
     @property
+    def problem(self) -> str:
+        return self.fault.message if self.fault else ""
+
+    @property
+    def episodes_run(self) -> int:
+        return sum(1 for e in self.episodes if e.length > 0)
+
+    @property
     def returns(self) -> list[float]:
         return [e.episode_return for e in self.episodes if e.completed]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from promptpo.errors import ConfigError
-from promptpo.runfolder import RunFolder, score_text
-from promptpo.store import write_output
+from promptpo.engine.runfolder import RunFolder, score_text
+from promptpo.engine.store import write_output
 from promptpo.verify import latest
 
 

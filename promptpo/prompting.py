@@ -1,21 +1,23 @@
 """Rendering prompts from prompts/*.j2 (the only place prompt text lives).
 
-The refinement prompt carries the history of earlier candidates within a budget: the parent,
-the best ones, the latest round and one representative of each kind of failure, in that order
-of priority, with code while it fits and as a one-line summary after; what is left out is named.
+Every task kind has the same four prompts — first, refine, repair and (for the offline proposer) a
+note of what was asked — from its own templates: ``<prefix>system.j2``, ``<prefix>first.j2``,
+``<prefix>refine.j2``, ``<prefix>repair.j2`` and the candidate macro ``_<prefix>candidate.j2``.
+The refinement prompt carries the history of earlier candidates within a budget: the parent, the
+best ones, the latest round and one representative of each kind of failure, in that order of
+priority, with code while it fits and as a one-line summary after; what is left out is named.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import jinja2
 
 from promptpo.candidate import Candidate
-from promptpo.envspec import EnvSpec
-from promptpo.extract import ALLOWED_IMPORTS
-from promptpo.feedback import build
 from promptpo.llm.base import Message
 from promptpo.resources import data_dir
 
@@ -26,7 +28,7 @@ BEST_SHOWN = 3
 @dataclass(frozen=True)
 class Prompt:
     kind: str
-    """first, refine or repair"""
+    """first, refine, repair, proposal (offline) or online"""
     messages: tuple[Message, ...]
     parent: str | None = None
     dropped: tuple[str, ...] = ()
@@ -39,69 +41,56 @@ class Prompt:
 @dataclass
 class Entry:
     feedback: Any
-    """What the template renders for one candidate (feedback.Feedback for policies)."""
+    """What the template renders for one candidate (a feedback.Feedback)."""
     full: bool = True
 
 
-@dataclass
-class Prompts:
-    spec: EnvSpec
-    episodes: int
-    act_timeout_s: float
-    budget_tokens: int = 12000
-    target: str = ""
-    _env: jinja2.Environment = field(init=False, repr=False)
+@cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(data_dir("prompts")), undefined=jinja2.StrictUndefined,
+                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
 
-    def __post_init__(self) -> None:
-        self._env = jinja2.Environment(loader=jinja2.FileSystemLoader(data_dir("prompts")),
-                                       undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                                       keep_trailing_newline=True, autoescape=False)
-        self._spec_context = self._spec_view()
 
-    def _render(self, name: str, **context) -> str:
-        return self._env.get_template(name).render(spec=self._spec_context, **context).strip() + "\n"
+def render(name: str, **context: Any) -> str:
+    return environment().get_template(name).render(**context).strip() + "\n"
 
-    def _spec_view(self) -> dict:
-        s = self.spec
-        obs_kind = ("a dict of numpy arrays" if len(s.obs_arrays) > 1 or s.obs_arrays[0].name != "obs"
-                    else f"a numpy array of shape {s.obs_arrays[0].shape} ({s.obs_arrays[0].dtype})")
-        return {"title": s.title, "id": s.id, "description": s.description, "obs_kind": obs_kind,
-                "fields": s.observation, "action": s.action.describe(), "horizon": s.horizon,
-                "episodes": self.episodes, "success": s.success_criterion or "",
-                "target": self.target or (s.target.describe() if s.target else "as high a mean return as possible"),
-                "derived_doc": s.derived_doc, "notes": s.notes, "reward_source": s.reward_source,
-                "starter": s.starter.strip()}
 
-    def _messages(self, user: str) -> tuple[Message, ...]:
-        system = self._render("system.j2", allowed_imports=", ".join(sorted(ALLOWED_IMPORTS)),
-                              act_timeout_s=f"{self.act_timeout_s:g}")
-        return (Message("system", system), Message("user", user))
+class PromptBook:
+    def __init__(self, prefix: str, context: dict[str, Any], system: dict[str, Any],
+                 describe: Callable[[Candidate, list[str]], Any], budget_tokens: int = 12000):
+        """``context``: what the kind's templates read; ``system``: what its system template reads;
+        ``describe(candidate, labels)``: the Feedback a template renders for one candidate."""
+        self.prefix, self.context, self.system, self.describe = prefix, context, system, describe
+        self.budget_tokens = budget_tokens
+
+    def render(self, name: str, **extra: Any) -> str:
+        return render(f"{self.prefix}{name}.j2", **self.context, **extra)
+
+    def messages(self, user: str, system: str = "system") -> tuple[Message, ...]:
+        return (Message("system", render(f"{self.prefix}{system}.j2", **self.system)), Message("user", user))
 
     def proposal(self, round_: int, slot: int) -> Prompt:
         """For proposers that read no prompt (offline): a note of what was asked, for the records."""
         note = f"offline proposer: round {round_} (one CMA-ES generation), sample {slot}; no LLM, no prompt"
         return Prompt("proposal", (Message("user", note),))
 
-    def first(self) -> Prompt:
-        return Prompt("first", self._messages(self._render("first.j2")))
+    def first(self, slot: int = 0) -> Prompt:
+        return Prompt("first", self.messages(self.render("first")))
 
     def repair(self, failed: Candidate) -> Prompt:
-        user = self._render("repair.j2", failed=build(self.spec, failed))
-        return Prompt("repair", self._messages(user), parent=failed.id)
+        return Prompt("repair", self.messages(self.render("repair", failed=self.describe(failed, []))),
+                      parent=failed.id)
 
     def refine(self, history: list[Candidate], parent: Candidate) -> Prompt:
-        entries, dropped = self._select(history, parent)
         note = (f"{len(history)} candidates so far, oldest first. When the prompt budget is tight the parent, the "
                 "best, the latest round and one failure of each kind are kept; others may be summarised or left out.")
-        user = self._render("refine.j2", entries=entries, dropped=dropped, history_note=note,
-                            parent=build(self.spec, parent))
-        return Prompt("refine", self._messages(user), parent=parent.id, dropped=tuple(dropped))
-
-    def _select(self, history: list[Candidate], parent: Candidate) -> tuple[list[Entry], list[str]]:
-        base = len(self._render("refine.j2", entries=[], dropped=[], history_note="", parent=build(self.spec, parent)))
-        macro = self._env.get_template("_candidate.j2").module.candidate
-        return select_history(history, parent, lambda c, labels: build(self.spec, c, labels),
-                              lambda fb, full: len(macro(fb, full)), self.budget_tokens * CHARS_PER_TOKEN - base)
+        described = self.describe(parent, [])
+        base = len(self.render("refine", entries=[], dropped=[], history_note=note, parent=described))
+        macro = environment().get_template(f"_{self.prefix}candidate.j2").module.candidate
+        entries, dropped = select_history(history, parent, self.describe, lambda fb, full: len(macro(fb, full)),
+                                          self.budget_tokens * CHARS_PER_TOKEN - base)
+        user = self.render("refine", entries=entries, dropped=dropped, history_note=note, parent=described)
+        return Prompt("refine", self.messages(user), parent=parent.id, dropped=tuple(dropped))
 
 
 def select_history(history: list, parent, describe, size_of, budget_chars: int) -> tuple[list[Entry], list[str]]:

@@ -12,8 +12,8 @@ import jinja2
 from promptpo.audit import static_findings
 from promptpo.compare import promptpo_curve
 from promptpo.llm.tokens import usage_text
-from promptpo.runfolder import RunFolder, score_text
-from promptpo.store import write_output
+from promptpo.engine.runfolder import RunFolder, score_text
+from promptpo.engine.store import write_output
 from promptpo.verify import latest
 
 TEMPLATES = Path(__file__).with_name("templates")

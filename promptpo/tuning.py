@@ -102,3 +102,49 @@ def beats(tuned: Evaluation, parent: Evaluation) -> bool:
     diff = tuned.mean_return - (parent.mean_return or 0.0)
     se = math.sqrt(np.var(tuned.returns) / n_t + np.var(parent.returns) / n_p)
     return diff > 0 and diff > 1.96 * se
+
+
+def tune(engine, config, round_: int) -> None:
+    """One tuning phase: CMA-ES over the best program's constants, evaluated through the engine (its budgets
+    and counts); the result becomes a ``tuned`` candidate if it clearly beats its parent."""
+    import cma
+
+    from promptpo.candidate import Candidate
+    from promptpo.extract import extract
+
+    parent = engine.state.best
+    constants = tunable_constants(parent.code)
+    if not constants:
+        engine.store.event("tuning", parent=parent.id, constants=0, evaluations=0, env_steps=0, improved=None)
+        return
+    popsize = min(config.tune_evals, 4 + int(3 * np.log(len(constants))))
+    strategy = cma.CMAEvolutionStrategy(np.zeros(len(constants)), 1.0, {
+        "popsize": max(2, popsize), "bounds": [-Z_BOUND, Z_BOUND], "seed": config.seed + 17 + round_, "verbose": -9})
+    best: tuple[Evaluation, list[float], str] | None = None
+    spent, steps = 0, 0
+    note = f"tuning {len(constants)} constants of {parent.id}"
+    while spent + strategy.popsize <= config.tune_evals:
+        samples, fitness = strategy.ask(), []
+        for z in samples:
+            values = values_for(constants, z)
+            code = substitute(parent.code, constants, values)
+            evaluation = engine.evaluate(code, note, tuning=True)
+            spent += 1
+            steps += evaluation.env_steps
+            key = evaluation.rank_key()
+            fitness.append(-(key[0] * 1e6 + key[1]) if np.isfinite(key[1]) else 1e12)
+            if evaluation.ok and (best is None or key > best[0].rank_key()):
+                best = (evaluation, values, code)
+        strategy.tell(samples, fitness)
+    improved = None
+    if best is not None and beats(best[0], parent.evaluation):
+        evaluation, values, code = best
+        id_, index = engine.new_slot(round_)
+        tuned = Candidate(id_, round_, index, "tuned", parent.id, None,
+                          extract(f"```python\n{code}```"), evaluation,
+                          [{"line": c.line, "old": c.text, "new": f"{v:.6g}"}
+                           for c, v in zip(constants, values) if f"{v:.6g}" != f"{c.value:.6g}"])
+        engine.record(tuned)
+        improved = tuned.id
+    engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=spent, env_steps=steps,
+                       improved=improved)

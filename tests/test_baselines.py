@@ -126,4 +126,4 @@ def test_training_stays_within_its_budget_and_leaves_no_temp_folders():
     trainer.learn(100, 1)  # less than one rollout: no training at all
     assert trainer.model.num_timesteps == 768
     trainer.close()
-    assert set(Path(tempfile.gettempdir()).glob("SB3-*")) == before  # SB3's default logger made one per learn()
+    assert set(Path(tempfile.gettempdir()).glob("SB3-*")) - before == set()  # SB3's default logger made one per learn()

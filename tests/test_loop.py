@@ -11,11 +11,11 @@ import promptpo
 from promptpo.config import OptimizeConfig
 from promptpo.envs import load_spec
 from promptpo.errors import BackendError
-from promptpo.evaluate import EnvPool, Evaluator
+from promptpo.engine.run import Engine
 from promptpo.isolation.process import ProcessSandbox
 from promptpo.llm.base import Backend, Completion, Request
-from promptpo.loop import Run
-from promptpo.store import RunStore
+from promptpo.tasks.policy import PolicyTask
+from promptpo.engine.store import RunStore
 
 GOOD = "```python\ndef act(obs):\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)\n```"
 WEAK = "```python\ndef act(obs):\n    return 1\n```"
@@ -100,8 +100,7 @@ def make_run(tmp_path, backend, **config):
     cfg = OptimizeConfig(env=spec.id, model="fake", out=tmp_path, **config)
     store = RunStore.create(tmp_path, "run")
     store.write_json("run.json", {"id": "run"})
-    sandbox = ProcessSandbox()
-    return Run(cfg, spec, backend, Evaluator(spec, sandbox, cfg.limits, EnvPool(spec, 0)), store)
+    return Engine(PolicyTask(cfg, spec, ProcessSandbox()), cfg, backend, store)
 
 
 def test_cost_budget_stops_before_a_call_that_could_exceed_it(tmp_path):

@@ -11,7 +11,15 @@ from promptpo.envs import load_spec
 from promptpo.evaluate import EpisodeResult, Evaluation, Fault
 from promptpo.extract import extract
 from promptpo.outcome import Outcome
-from promptpo.prompting import Prompts
+from promptpo.config import OptimizeConfig
+from promptpo.isolation.base import Limits
+from promptpo.tasks.policy import policy_prompts
+
+
+def Prompts(spec, episodes, act_timeout_s, budget_tokens=12000):  # noqa: N802 - reads like the old class
+    config = OptimizeConfig(env=spec.id, episodes=episodes, prompt_budget=budget_tokens,
+                            limits=Limits(act_timeout_s=act_timeout_s))
+    return policy_prompts(config, spec)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +47,7 @@ def crashed(id_: str, round_: int) -> Candidate:
 def test_templates_fail_loudly_on_a_missing_variable(spec):
     prompts = Prompts(spec, episodes=5, act_timeout_s=5)
     with pytest.raises(jinja2.UndefinedError):
-        prompts._render("refine.j2", entries=[], dropped=[])
+        prompts.render("refine", entries=[], dropped=[])
 
 
 def test_first_prompt_carries_the_spec(spec):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli_env, read_json, run_cli
+from conftest import ANSWERS, cli_env, only_run, read_json, run_cli
 from llm_server import FakeLLMServer, answer
 
 pytestmark = pytest.mark.slow
@@ -85,6 +85,7 @@ def test_sigkill_anywhere_then_resume_loses_and_repeats_nothing(tmp_path):
             victim.wait()
             kills += 1
             run = next(out.iterdir())
+            seen = len((run / "events.jsonl").read_text().splitlines())  # the next kill waits for the resume's own events
             for path in run.rglob("*.json"):
                 json.loads(path.read_text())  # every file is whole, even right after a kill
             victim = subprocess.Popen([sys.executable, "-m", "promptpo", "resume", run.name, "--out", str(out)],
@@ -136,3 +137,82 @@ def test_resume_bad_folders(tmp_path, target, message):
     (corrupt / "run.json").write_text("{")
     proc = run_cli("resume", target.replace("CORRUPT", str(corrupt)), cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+SCHEDULES = [(ANSWERS / "schedule" / name).read_text() for name in sorted(os.listdir(ANSWERS / "schedule"))]
+
+
+def respond_schedule(body: dict):
+    prompt = json.dumps(body["messages"], sort_keys=True)
+    return answer(SCHEDULES[int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % len(SCHEDULES)])
+
+
+def start(args: list[str], url: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "promptpo", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env_with_key())
+
+
+def wait_for_file(pattern: str, out: Path, proc: subprocess.Popen, timeout: float = 300) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(out.glob(pattern)) if out.exists() else []
+        if found:
+            return found[0]
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    raise AssertionError(f"{pattern} did not appear")
+
+
+def schedule_args(out: Path, url: str) -> list[str]:
+    return ["schedule", "gymnasium/CartPole-v1", "--model", "openai:fake-model", "--api-base", f"{url}/v1",
+            "--steps", "2048", "--rounds", "1", "--candidates", "3", "--eval-points", "2", "--eval-episodes", "2",
+            "--out", str(out)]
+
+
+@pytest.mark.parametrize("kind, signum", [("optimize", signal.SIGTERM), ("schedule", signal.SIGTERM),
+                                          ("optimize", signal.SIGHUP)])
+def test_a_terminated_run_leaves_its_summary_and_resumes(tmp_path, kind, signum):
+    out = tmp_path / "runs"
+    responder = respond if kind == "optimize" else respond_schedule
+    with FakeLLMServer(responder, delay=0.3) as server:
+        args = optimize_args(out, server.url) if kind == "optimize" else schedule_args(out, server.url)
+        victim = start(args, server.url)
+        wait_for_file("*/candidates/r00c0.json", out, victim)
+        victim.send_signal(signum)
+        _, err = victim.communicate(timeout=120)
+        assert victim.returncode == 130, err
+        run = only_run(out)
+        summary = read_json(run / "summary.json")
+        name = "SIGTERM" if signum == signal.SIGTERM else "SIGHUP"
+        assert summary["status"] == "interrupted" and name in summary["reason"]
+        assert read_json(run / "run.json")["status"] == "interrupted"
+        assert f"promptpo resume {run.name}" in err
+        asked = len(server.requests)
+        resumed = run_cli("resume", run.name, "--out", str(out), env=env_with_key())
+        assert resumed.returncode == 0, resumed.stderr
+        final = read_json(run / "summary.json")
+        assert final["status"] in ("completed", "budget_exhausted", "target_reached")
+        answered = summary["llm_calls"]
+        # Recorded answers are replayed, not asked again; at most the one in flight at the signal is.
+        assert len(server.requests) - asked <= final["llm_calls"] - answered + 1
+
+
+def test_a_schedule_run_killed_after_its_first_candidate_is_finished_by_resume(tmp_path):
+    out = tmp_path / "runs"
+    with FakeLLMServer(respond_schedule, delay=0.2) as server:
+        victim = start(schedule_args(out, server.url), server.url)
+        first = wait_for_file("*/candidates/r00c0.json", out, victim)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait()
+        run = first.parent.parent
+        recorded = read_json(first)
+        calls_before = len(server.requests)
+        resumed = run_cli("resume", run.name, "--out", str(out), env=env_with_key())
+        assert resumed.returncode == 0, resumed.stderr
+        summary = read_json(run / "summary.json")
+        assert summary["status"] == "completed" and summary["candidates"] == 3 and summary["llm_calls"] == 3
+        assert read_json(run / "candidates" / "r00c0.json")["curve"] == recorded["curve"]  # not trained again
+        # The first answer came from the run folder; only the calls after it (and one in flight) went out.
+        assert len(server.requests) - calls_before <= 3 - 1
+        events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+        assert [e["id"] for e in events if e["event"] == "candidate"] == ["r00c0", "r00c1", "r00c2"]

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from promptpo.resources import data_dir
-from test_prompting import crashed, scored
+from test_prompting import Prompts, crashed, scored
 
 HEADING = re.compile(r"^#{1,6} \S")
 FENCE = re.compile(r"^```")
@@ -60,7 +60,6 @@ def assert_headings_stand_alone(text: str) -> None:
 @pytest.fixture(scope="module")
 def prompts():
     from promptpo.envs import load_spec
-    from promptpo.prompting import Prompts
 
     return Prompts(load_spec("gymnasium/CartPole-v1"), episodes=5, act_timeout_s=5)
 
@@ -78,10 +77,10 @@ def test_refine_prompt_with_several_candidates(prompts):
 
 
 def test_refine_prompt_of_a_trimmed_history(prompts):
-    from promptpo.prompting import Prompts
-
     history = [scored(f"r{r:02d}c{i}", r, 10.0 + 10 * r + i) for r in range(6) for i in range(4)]
-    small = Prompts(prompts.spec, 5, 5.0, budget_tokens=2_500).refine(history, history[5])
+    from promptpo.envs import load_spec
+
+    small = Prompts(load_spec("gymnasium/CartPole-v1"), 5, 5.0, budget_tokens=2_500).refine(history, history[5])
     assert small.dropped
     assert_headings_stand_alone(small.messages[1].content)
 
@@ -97,51 +96,66 @@ def test_glued_heading_is_caught():
 
 
 @pytest.fixture(scope="module")
-def schedule_run(tmp_path_factory):
+def schedule_task():
     from promptpo.envs import load_spec
-    from promptpo.llm import make_backend
-    from promptpo.llm.base import GenParams
-    from promptpo.schedule_run import ScheduleConfig, ScheduleRun
-    from promptpo.store import RunStore
-    from conftest import ANSWERS
+    from promptpo.tasks.online import OnlineTask
+    from promptpo.tasks.schedule import ScheduleConfig
 
-    config = ScheduleConfig(env="gymnasium/CartPole-v1", model=f"scripted:{ANSWERS / 'cartpole'}")
-    backend = make_backend(config.model, GenParams())
-    store = RunStore.create(tmp_path_factory.mktemp("runs"), "templates")
-    return ScheduleRun(config, load_spec(config.env), backend, store)
+    config = ScheduleConfig(env="gymnasium/CartPole-v1", online=True)
+    return OnlineTask(config, load_spec(config.env), sandbox=None)
 
 
 def schedule_candidates():
+    from promptpo.candidate import Candidate
     from promptpo.extract import extract
-    from promptpo.schedule_run import ScheduleCandidate
     from promptpo.stats import CurvePoint
+    from promptpo.tasks.schedule import Training
 
     code = extract("```python\ndef schedule(progress, metrics):\n    return {}\n```", entry="schedule")
-    good = ScheduleCandidate("r00c0", 0, 0, "first", None, 1, code,
-                             curve=[CurvePoint(1000 * i, 5, 20.0 * i) for i in range(1, 6)], env_steps=5000,
-                             auc=60.0)
-    broken = ScheduleCandidate("r00c1", 0, 1, "first", None, 2, code, fault="crashed: ZeroDivisionError",
-                               env_steps=5000)
+    curve = [CurvePoint(1000 * i, 5, 20.0 * i) for i in range(1, 6)]
+    good = Candidate("r00c0", 0, 0, "initial", None, 1, code, Training(curve, [], None, 5000, 60.0, None))
+    broken = Candidate("r00c1", 0, 1, "initial", None, 2, code,
+                       Training(curve, [], "crashed: ZeroDivisionError", 5000, 60.0, None))
     return good, broken
 
 
-def test_schedule_first_refine_and_repair_prompts(schedule_run):
+def test_schedule_first_refine_and_repair_prompts(schedule_task):
     good, broken = schedule_candidates()
-    kind, messages, _ = schedule_run.prompt(0, 0)
-    assert kind == "first"
-    assert_headings_stand_alone(messages[1].content)
-    schedule_run.history = [good, broken]
-    kind, messages, parent = schedule_run.prompt(1, 0)
-    assert kind == "refine" and parent == "r00c0" and "(PARENT" in messages[1].content
-    assert_headings_stand_alone(messages[1].content)
-    repair = schedule_run._messages("schedule_repair.j2", failed=schedule_run.feedback(broken))
-    assert_headings_stand_alone(repair[1].content)
+    prompts = schedule_task.prompts
+    assert_headings_stand_alone(prompts.first().messages[1].content)
+    refine = prompts.refine([good, broken], good)
+    assert refine.parent == "r00c0" and "(PARENT" in refine.messages[1].content
+    assert_headings_stand_alone(refine.messages[1].content)
+    assert_headings_stand_alone(prompts.repair(broken).messages[1].content)
 
 
-def test_online_prompt(schedule_run):
-    from promptpo.schedule_run import _bounds_text
+def test_online_prompt(schedule_task, tmp_path):
+    from promptpo.engine.run import Engine
+    from promptpo.engine.store import RunStore
+    from promptpo.llm import make_backend
+    from promptpo.llm.base import GenParams
 
-    metrics = {"env_steps": 0, "progress": 0.0}
-    messages = schedule_run._messages("online.j2", history=["(no decision yet)"], metrics=metrics,
-                                      metrics_json="{}", interval=1000, bounds=_bounds_text())
-    assert_headings_stand_alone(messages[1].content)
+    class Model:  # what training_metrics reads of a PPO model before its first update
+        num_timesteps = 0
+        _current_progress_remaining = 1.0
+        lr_schedule = staticmethod(lambda p: 3e-4)
+        clip_range = 0.2
+        ent_coef, vf_coef, max_grad_norm, target_kl, learning_rate = 0.0, 0.5, 0.5, None, 3e-4
+        ep_info_buffer = []
+
+        class logger:  # noqa: N801
+            name_to_value = {}
+
+        class policy:  # noqa: N801
+            class optimizer:  # noqa: N801
+                param_groups = [{"lr": 3e-4}]
+
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('{"content": "```json\\n{}\\n```"}\n')
+    store = RunStore.create(tmp_path, "online")
+    engine = Engine(schedule_task, schedule_task.config, make_backend(f"scripted:{answers}", GenParams()), store)
+    schedule_task.decisions = []
+    schedule_task.decide(engine, Model(), 0.0)
+    prompt = (store.root / "llm" / "0001.prompt.md").read_text()
+    assert_headings_stand_alone(prompt.split("## user", 1)[1])
+    assert schedule_task.decisions[0]["applied"] == {}

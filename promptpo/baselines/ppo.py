@@ -25,7 +25,7 @@ from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env, pp
 from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec, Episode
 from promptpo.stats import CurvePoint
-from promptpo.store import RunStore, now_iso
+from promptpo.engine.store import RunStore, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ class Trainer:
 
 def train(config: PPOConfig, seed: int, progress=None) -> Path:
     """Train one seed; returns its run folder. Ctrl-C stops training and keeps what was logged."""
-    from promptpo.api import versions
+    from promptpo.engine.launch import versions
 
     spec = load_spec(config.env)
     hp: Hyperparams = for_env(config.env)

@@ -25,7 +25,7 @@ from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env
 from promptpo.baselines.ppo import Trainer, run_id
 from promptpo.envs import load_spec
 from promptpo.stats import CurvePoint
-from promptpo.store import RunStore, now_iso
+from promptpo.engine.store import RunStore, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Recorder:
     """The run folder of one search: best-so-far curve over cumulative steps, and a summary."""
 
     def __init__(self, kind: str, config: SearchConfig, seed: int, hp: Hyperparams, extra: dict):
-        from promptpo.api import versions
+        from promptpo.engine.launch import versions
 
         self.spec = load_spec(config.env)
         self.kind, self.config, self.seed = kind, config, seed
@@ -220,6 +220,15 @@ class _Decisions(logging.Handler):
         target.propagate = self._saved[1]
 
 
+def start_ray(num_cpus: int, **options) -> None:
+    """A local Ray whose workers run at normal priority: Ray's default (nice 15) starves the members
+    whenever anything else is busy (on a loaded 2-core machine PBT ran 18x slower), and they are the work."""
+    import ray
+
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, **options)
+
+
 def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | None], None] | None = None) -> Path:
     """Population-Based Training (Ray Tune's PBT scheduler), every member's steps counted."""
     import ray
@@ -279,8 +288,7 @@ def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | No
     saved_level = ray_logger.level
     if started_ray:  # Ray's own start-up and log-restore warnings are not the user's business here
         ray_logger.setLevel(logging.ERROR)
-        ray.init(num_cpus=os.cpu_count() or 2, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        start_ray(num_cpus=os.cpu_count() or 2, configure_logging=False)
     try:
         scheduler = PopulationBasedTraining(time_attr="env_steps", perturbation_interval=config.trial_steps,
                                             hyperparam_mutations=mutations, quantile_fraction=0.25)

@@ -38,7 +38,7 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
     from promptpo.baselines.ppo import PPOConfig, run_seeds
     from promptpo.envs import load_spec
     from promptpo.errors import ConfigError, require_at_least_one
-    from promptpo.store import RunStore
+    from promptpo.engine.store import RunStore
 
     if executor != "local":
         raise ConfigError(f"unknown executor {executor!r}", "only --executor local is available in this version")
@@ -103,7 +103,7 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_
     from promptpo.baselines.tuners import SearchConfig, run_optuna, run_pbt
     from promptpo.envs import load_spec
     from promptpo.errors import ConfigError, require_at_least_one
-    from promptpo.store import RunStore
+    from promptpo.engine.store import RunStore
 
     require_at_least_one((("--steps", steps), ("--trial-steps/--interval", trial_steps), ("--seeds", seeds),
                           ("--population", population)))
@@ -133,51 +133,6 @@ def _progress(err):
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("{task.fields[score]}"), console=err)
-
-
-@click.command("schedule")
-@click.argument("env")
-@click.option("--model", default=None, help="LLM backend (as for optimize); default $PROMPTPO_MODEL.")
-@click.option("--steps", type=int, default=50_000, show_default=True,
-              help="Env steps per PPO training (per candidate; in total with --online).")
-@click.option("--rounds", type=int, default=3, show_default=True, help="Refinement rounds.")
-@click.option("--candidates", type=int, default=2, show_default=True, help="Schedules per round.")
-@click.option("--every", type=int, default=1, show_default=True, help="Call the schedule every N rollouts.")
-@click.option("--online", is_flag=True, help="One training; the model picks hyperparameters every --interval steps.")
-@click.option("--interval", type=int, default=10_000, show_default=True, help="Online mode: env steps per decision.")
-@click.option("--criterion", default="auc", show_default=True, help="Rank schedules by auc or steps (to threshold).")
-@click.option("--eval-points", type=int, default=10, show_default=True, help="Evaluations along each training.")
-@click.option("--eval-episodes", type=int, default=None, help="Episodes per evaluation.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Training and evaluation seed.")
-@click.option("--sandbox", default="process", show_default=True, help="Where schedule code runs: process or docker.")
-@OUT
-def schedule(env: str, model: str | None, steps: int, rounds: int, candidates: int, every: int, online: bool,
-             interval: int, criterion: str, eval_points: int, eval_episodes: int | None, seed: int, sandbox: str,
-             out: Path) -> None:
-    """The model writes PPO hyperparameter schedules for ENV (or, with --online, steers one training)."""
-    setup_logging(False)
-    from promptpo.config import MODEL_ENV
-    from promptpo.errors import ConfigError
-    from promptpo.schedule_run import ScheduleConfig, run_schedule
-
-    model = model or os.environ.get(MODEL_ENV)
-    if not model:
-        raise ConfigError("no model configured", f"pass --model or set {MODEL_ENV}")
-    config = ScheduleConfig(env=env, model=model, steps=steps, rounds=rounds, candidates=candidates, every=every,
-                            online=online, interval=interval, criterion=criterion, eval_points=eval_points,
-                            eval_episodes=eval_episodes, seed=seed, sandbox=sandbox, out=out)
-    with _progress(console(stderr=True)) as progress:
-        task = progress.add_task("online" if online else "schedules", total=None, score="")
-
-        def update(done: int, planned: int, note: str) -> None:
-            progress.update(task, completed=done, total=planned, score=note)
-
-        folder = run_schedule(config, update)
-    summary = json.loads((folder / "summary.json").read_text())
-    best = f" · best {summary['best_candidate']}" if summary.get("best_candidate") else ""
-    console(stderr=True).print(f"status: {summary['status']}{best} · final return {num(summary.get('final_return'))} · "
-                               f"env steps {summary['env_steps']:,} · LLM calls {summary['llm_calls']}", markup=False)
-    print(f"run folder: {folder}")
 
 
 @click.command("compare")

@@ -26,5 +26,96 @@ def setup_logging(verbose: bool) -> None:
     handler = RichHandler(console=console(stderr=True), show_time=False, show_path=False)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", handlers=[handler])
 
+
+def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: float):
+    """The options every search command shares (the engine's settings), with the command's defaults."""
+    options = [
+        click.option("--model", default=None, help="LLM backend: provider/model (litellm), openai:MODEL, "
+                     "anthropic:MODEL, manual, scripted:PATH or offline (no LLM). Default: $PROMPTPO_MODEL, else offline."),
+        click.option("--rounds", type=int, default=rounds, show_default=True, help="Refinement rounds."),
+        click.option("--candidates", type=int, default=candidates, show_default=True,
+                     help="Candidates (LLM calls) per round."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Run seed: fixes evaluation episodes, goals and training seeds."),
+        click.option("--sandbox", default="process", show_default=True, help="Isolation backend: process or docker."),
+        click.option("--max-llm-calls", type=int, default=None, help="Budget: LLM calls."),
+        click.option("--max-env-steps", type=int, default=None, help="Budget: simulator steps."),
+        click.option("--max-cost", type=float, default=None, help="Budget: USD."),
+        click.option("--max-time", default=None, help="Budget: wall time, e.g. 900, 30m, 2h."),
+        click.option("--max-repairs", type=int, default=max_repairs, show_default=True,
+                     help="Repair prompts after a candidate that cannot be scored."),
+        click.option("--prompt-budget", type=int, default=12000, show_default=True,
+                     help="Approximate tokens per prompt; the history is trimmed to fit."),
+        click.option("--temperature", type=float, default=None,
+                     help="Sampling temperature (default: the provider's; some models accept no other)."),
+        click.option("--max-tokens", type=int, default=4096, show_default=True, help="Longest answer, in tokens."),
+        click.option("--api-base", default=None, help="Base URL of the provider or of a compatible server."),
+        click.option("--llm-timeout", type=float, default=120.0, show_default=True,
+                     help="Seconds per LLM request before it is retried."),
+        click.option("--act-timeout", type=float, default=act_timeout, show_default=True,
+                     help="Seconds allowed per call into the sandboxed code (act or schedule)."),
+        click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
+                     help="Folder for run folders."),
+        click.option("-v", "--verbose", is_flag=True, help="Log retries and sandbox details."),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+RUN_OPTION_NAMES = ("model", "rounds", "candidates", "seed", "sandbox", "max_llm_calls", "max_env_steps", "max_cost",
+                    "max_time", "max_repairs", "prompt_budget", "temperature", "max_tokens", "api_base",
+                    "llm_timeout", "act_timeout", "out", "verbose")
+
+
+def run_config(config_class, env: str, options: dict, **extra):
+    """A task kind's config from the shared run options (popped from ``options``) and its own ``extra``."""
+    from promptpo.engine.config import Budgets, parse_duration
+    from promptpo.isolation.base import Limits
+    from promptpo.llm.base import GenParams
+
+    o = {name: options.pop(name) for name in RUN_OPTION_NAMES}
+    max_time = parse_duration(o["max_time"]) if o["max_time"] else None
+    return config_class(
+        env=env, model=o["model"], rounds=o["rounds"], candidates=o["candidates"], seed=o["seed"],
+        sandbox=o["sandbox"], max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
+        budgets=Budgets(o["max_llm_calls"], o["max_env_steps"], o["max_cost"], max_time),
+        gen=GenParams(temperature=o["temperature"], max_tokens=o["max_tokens"], timeout_s=o["llm_timeout"],
+                      api_base=o["api_base"]),
+        limits=Limits(act_timeout_s=o["act_timeout"]), **options, **extra)
+
+
+def finish(result) -> None:
+    """Print how a run ended and where its folder is; exit with the status's code."""
+    import sys
+
+    from promptpo.llm.tokens import usage_text
+
+    err = console(stderr=True)
+    s = result.summary
+    best = "none" if result.best_candidate is None else (
+        f"{result.best_candidate}: mean return {result.score:.2f}"
+        + (f", success rate {result.success_rate:.2f}" if s.get("best_success_rate") is not None else ""))
+    cost = "unknown (unpriced model)" if s["cost_usd"] is None else f"${s['cost_usd']:.4f}"
+    err.print(f"status: {result.status}" + (f" — {result.reason}" if result.reason else ""), markup=False)
+    err.print(f"best: {best}", markup=False)
+    if s.get("final_return") is not None and result.best_candidate is None:
+        err.print(f"final return {num(s['final_return'])}", markup=False)
+    err.print(f"env steps {s['env_steps']:,} · LLM calls {s['llm_calls']} · tokens {usage_text(s)} · cost {cost} · "
+              f"{s['wall_time_s']:.0f} s", markup=False)
+    if result.status in ("interrupted", "failed"):
+        err.print(f"continue it with: promptpo resume {result.run_dir.name} --out {result.run_dir.parent}",
+                  markup=False)
+    print(f"run folder: {result.run_dir}")
+    sys.exit(EXIT_CODES.get(result.status, 1))
+
+
+EXIT_CODES = {"completed": 0, "target_reached": 0, "budget_exhausted": 0, "answers_exhausted": 0,
+              "failed": 1, "interrupted": 130}
+
 def num(value, prefix: str = "") -> str:
     return "-" if value is None else f"{prefix}{value:.4g}" if isinstance(value, float) else f"{prefix}{value}"

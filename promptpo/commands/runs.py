@@ -13,7 +13,7 @@ from promptpo.llm.tokens import usage_text
 
 
 def _folder(run: str, out: Path):
-    from promptpo.runfolder import RunFolder
+    from promptpo.engine.runfolder import RunFolder
 
     return RunFolder.find(run, out)
 
@@ -25,7 +25,7 @@ def runs(out: Path) -> None:
     from rich.table import Table
 
     from promptpo.errors import RunStoreError
-    from promptpo.runfolder import RunFolder
+    from promptpo.engine.runfolder import RunFolder
 
     folders = sorted((p.parent for p in out.glob("*/run.json")), key=lambda p: p.name, reverse=True)
     if not folders:
@@ -164,7 +164,7 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
 
     from rich.syntax import Syntax
 
-    from promptpo.runfolder import score_text
+    from promptpo.engine.runfolder import score_text
 
     folder = _folder(run, out)
     first, second = folder.candidate(a), folder.candidate(b)
@@ -197,7 +197,7 @@ def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, 
         raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
     folder = _folder(run, out)
     if folder.kind == "schedule":  # re-train with the schedule on fresh seeds
-        from promptpo.schedule_run import verify_schedule
+        from promptpo.verify import verify_schedule
 
         checked = verify_schedule(folder, candidate, seeds=episodes or 3, sandbox=sandbox)
         print(f"schedule {checked['candidate']} of {checked['run']} on {checked['env']}")
@@ -271,7 +271,7 @@ def dataset_export(runs: tuple[str, ...], output: Path, out: Path) -> None:
 def resume(run: str, out: Path, verbose: bool) -> None:
     """Continue an interrupted run: finished work is kept and recorded answers are not paid for again."""
     setup_logging(verbose)
-    from promptpo.commands.optimize import finish
+    from promptpo.commands.common import finish
     from promptpo.resume import resume as resume_run
 
     finish(resume_run(_folder(run, out)))

@@ -27,7 +27,7 @@ def make_backend(model: str, params: GenParams) -> Backend:
 
         return ManualBackend()
     if model == "offline":
-        from promptpo.offline import OfflineBackend
+        from promptpo.llm.offline import OfflineBackend
 
         return OfflineBackend()
     scheme, colon, rest = model.partition(":")

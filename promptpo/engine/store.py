@@ -17,10 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from promptpo.candidate import Candidate
-from promptpo.digest import EpisodeDigest, Track
-from promptpo.evaluate import EpisodeResult, Evaluation, Fault
-from promptpo.outcome import Outcome
 from promptpo.errors import ConfigError, RunStoreError
 from promptpo.llm.base import Completion, redact
 
@@ -165,42 +161,7 @@ class RunStore:
             "finish_reason": completion.finish_reason})
 
     # -- candidates ----------------------------------------------------------------------
-    def record_candidate(self, candidate: Candidate, has_success: bool) -> None:
-        ev = candidate.evaluation
-        record = {
-            "id": candidate.id, "round": candidate.round, "index": candidate.index, "kind": candidate.kind,
-            "parent": candidate.parent, "llm_call": candidate.llm_call, "outcome": candidate.outcome,
-            "entry_point": candidate.extracted.entry, "error": candidate.error,
-            "static_findings": candidate.extracted.findings, "tuned_constants": candidate.tuned,
-            "score": None if not candidate.scored else {
-                "mean_return": ev.mean_return, "std_return": ev.std_return,
-                "success_rate": ev.success_rate if has_success else None},
-            "env_steps": candidate.env_steps,
-            "evaluation": None if ev is None else {
-                "wall_time_s": round(ev.wall_time_s, 3), "fault": ev.fault, "output": ev.output,
-                "output_bytes": ev.output_bytes, "episodes": ev.episodes},
-        }
-        self.write_text(f"candidates/{candidate.id}.py", candidate.code)
-        self.write_json(f"candidates/{candidate.id}.json", record)
-
-    def record_best(self, candidate: Candidate, header: list[str]) -> None:
-        lines = [f"# {line}" if line else "#" for line in header]
-        self.write_text("best.py", "\n".join(lines) + "\n\n" + candidate.code)
-
-
-def evaluation_from_record(record: dict) -> Evaluation | None:
-    """The Evaluation a candidate record holds (the inverse of RunStore.record_candidate)."""
-    data = record.get("evaluation")
-    if data is None:
-        return None
-
-    def digest(d: dict) -> EpisodeDigest:
-        return EpisodeDigest(**{**d, "fields": {k: Track(**t) for k, t in d["fields"].items()},
-                                "derived": {k: Track(**t) for k, t in d["derived"].items()},
-                                "action_counts": {int(k): v for k, v in d["action_counts"].items()}})
-
-    episodes = [EpisodeResult(**{**e, "digest": digest(e["digest"])}) for e in data["episodes"]]
-    fault = data.get("fault")
-    return Evaluation(Outcome(record["outcome"]), episodes, record["env_steps"], data["wall_time_s"],
-                      None if fault is None else Fault(**{**fault, "outcome": Outcome(fault["outcome"])}),
-                      data.get("output", ""), data.get("output_bytes", 0))
+    def record_candidate(self, candidate_id: str, code: str, record: dict) -> None:
+        """candidates/<id>.py (the code as evaluated) and candidates/<id>.json (what the run knows of it)."""
+        self.write_text(f"candidates/{candidate_id}.py", code)
+        self.write_json(f"candidates/{candidate_id}.json", record)

@@ -1,4 +1,4 @@
-"""Hyperparameter schedules that steer PPO while it trains.
+"""Steering PPO from the sandbox: a hyperparameter schedule, called while the host trains.
 
 A schedule is code the model writes: ``schedule(progress, metrics) -> dict``. It runs in the
 sandbox worker (the same trust boundary as policies); PPO trains in the host. Every ``every``

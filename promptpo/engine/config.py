@@ -1,0 +1,138 @@
+"""What every search run is configured by: rounds, candidates, repairs, budgets, the model's and the
+sandbox's settings. Each task kind's config (policy runs, schedule runs) extends ``RunConfig``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptpo.errors import ConfigError, fields_at_least_one
+from promptpo.isolation.base import Limits
+from promptpo.llm.base import GenParams
+
+MODEL_ENV = "PROMPTPO_MODEL"
+NO_MODEL_NOTICE = ("no model configured: using the offline proposer (CMA-ES over a program built from the env spec, "
+                   "no LLM). To use an LLM pass --model (e.g. openai/gpt-4o, anthropic:claude-sonnet-4-5, manual) "
+                   f"or set {MODEL_ENV}.")
+
+
+@dataclass
+class Budgets:
+    """Hard limits for a run; None means no limit. Each is checked before it could be exceeded."""
+
+    max_llm_calls: int | None = None
+    """LLM calls, repairs included."""
+    max_env_steps: int | None = None
+    """Simulator steps over all evaluations. An evaluation is only started if its worst case
+    (policies: episodes x horizon; schedules: one training) still fits."""
+    max_cost: float | None = None
+    """USD. A call is only made if its worst case (the prompt as sent + max_tokens at the model's
+    price) fits; for models without a known price only the spent cost is checked."""
+    max_time: float | None = None
+    """Wall-clock seconds for the whole run."""
+
+
+@dataclass
+class RunConfig:
+    env: str
+    """Environment id, e.g. metaworld/reach or gymnasium/CartPole-v1."""
+    model: str | None = None
+    """LLM backend string; falls back to $PROMPTPO_MODEL, then to the offline proposer."""
+    rounds: int = 10
+    """Refinement rounds (round 0 writes from scratch, later rounds refine)."""
+    candidates: int = 4
+    """Candidates per round, each its own LLM call."""
+    seed: int = 0
+    """Run seed: fixes the evaluation episodes (seeds, goal variations) and the worker's RNG."""
+    sandbox: str = "process"
+    """Isolation backend: process (bubblewrap) or docker."""
+    max_repairs: int = 2
+    """Repair prompts allowed after a candidate that cannot be scored (syntax error, crash, limit)."""
+    prompt_budget: int = 12000
+    """Approximate tokens per prompt; the history is trimmed to fit."""
+    out: Path = Path("runs")
+    """Folder that receives the run folder."""
+    budgets: Budgets = field(default_factory=Budgets)
+    gen: GenParams = field(default_factory=GenParams)
+    limits: Limits = field(default_factory=Limits)
+
+    POSITIVE = ("rounds", "candidates", "prompt_budget")
+    """Fields that must be at least 1 (subclasses add theirs)."""
+
+    def resolved_model(self) -> str:
+        """--model, else $PROMPTPO_MODEL, else the offline proposer (no LLM)."""
+        return self.model or os.environ.get(MODEL_ENV) or "offline"
+
+    def validate(self) -> RunConfig:
+        fields_at_least_one(self, self.POSITIVE)
+        if self.max_repairs < 0:
+            raise ConfigError(f"--max-repairs must be 0 or more (got {self.max_repairs})")
+        b = self.budgets
+        for name in ("max_llm_calls", "max_env_steps", "max_cost", "max_time"):
+            value = getattr(b, name)
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive number (got {value})")
+        t = self.gen.temperature
+        if self.gen.timeout_s <= 0 or self.gen.max_tokens < 1 or (t is not None and not 0 <= t <= 2):
+            raise ConfigError("--llm-timeout and --max-tokens must be positive and --temperature in [0, 2]")
+        return self
+
+    def public(self) -> dict:
+        """What run.json records (credentials stripped from the API base)."""
+        data = asdict(self)
+        data["out"] = str(self.out)
+        data["gen"] = self.gen.public()
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], out: Path) -> RunConfig:
+        """The config a run.json recorded (fields a newer version added take their defaults)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        nested = {"budgets": Budgets, "gen": GenParams, "limits": Limits}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in names:
+                continue
+            if key in nested:
+                known = {f.name for f in dataclasses.fields(nested[key])}
+                value = nested[key](**{k: v for k, v in (value or {}).items() if k in known})
+            values[key] = value
+        values["out"] = out
+        return cls(**values)
+
+
+def options_of(options: dict[str, Any], config_class: type[RunConfig], where: str, **fixed: Any) -> RunConfig:
+    """A config from flat keyword options (the Python API): each goes to the config, its budgets, gen
+    or limits, by field name; an unknown one is a ConfigError."""
+    groups = {cls: {f.name for f in dataclasses.fields(cls)} for cls in (Budgets, GenParams, Limits)}
+    top = {f.name for f in dataclasses.fields(config_class)} - {"budgets", "gen", "limits"}
+    picked: dict[type, dict[str, Any]] = {cls: {} for cls in groups}
+    values: dict[str, Any] = dict(fixed)
+    for key, value in options.items():
+        owner = next((cls for cls, names in groups.items() if key in names), None)
+        if owner is not None:
+            picked[owner][key] = value
+        elif key in top:
+            values[key] = Path(value) if key == "out" else value
+        else:
+            raise ConfigError(f"unknown option {key!r} for {where}")
+    defaults = {f.name: f for f in dataclasses.fields(config_class)}
+    limits = defaults["limits"].default_factory()  # a task kind's own default limits, with the options applied
+    return config_class(budgets=Budgets(**picked[Budgets]), gen=GenParams(**picked[GenParams]),
+                        limits=dataclasses.replace(limits, **picked[Limits]), **values)
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '2h' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match:
+        raise ConfigError(f"cannot read the duration {text!r}", "use seconds or a unit, e.g. 90, 30m, 2h")
+    value = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if value <= 0:
+        raise ConfigError(f"the duration {text!r} must be positive")
+    return value

@@ -1,0 +1,89 @@
+"""What a resumed run reuses from its folder: recorded answers and recorded evaluations.
+
+A run is deterministic given its answers and evaluations, so a resumed run replays it from the
+start with two caches: LLM answers keyed by a hash of model, parameters and the exact prompt
+(reused, never paid for again) and results keyed by the task kind's evaluation key (code and what
+it is scored on). Work that finished is neither redone nor logged twice; what was in flight when
+the run died is redone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable
+
+from promptpo.candidate import Result
+from promptpo.engine.runfolder import RunFolder
+from promptpo.llm.base import Backend, Completion, Request
+
+DETERMINISTIC = ("offline", "scripted")
+"""Backends that are free and answer the same again: they are asked again (the offline proposer
+must rebuild its state), and a recorded call number stands for a recorded answer."""
+
+
+class Replay:
+    def __init__(self, run: RunFolder, model: str, key_of: Callable[[dict], str | None],
+                 result_of: Callable[[dict], Result | None]):
+        """``key_of(record)`` and ``result_of(record)``: a candidate record's evaluation key and Result."""
+        self.answers_by_key: dict[str, list[Completion]] = defaultdict(list)
+        self.answered_calls: set[int] = set()
+        for meta_path in sorted((run.path / "llm").glob("[0-9][0-9][0-9][0-9].json")):
+            call = int(meta_path.stem)
+            response = run.path / "llm" / f"{call:04d}.response.md"
+            if not response.exists():
+                continue
+            self.answered_calls.add(call)
+            meta = json.loads(meta_path.read_text())
+            key = meta.get("cache_key")
+            if key is None:
+                continue
+            self.answers_by_key[key].append(Completion(
+                text=response.read_text(encoding="utf-8"), model=meta.get("model", model),
+                prompt_tokens=meta.get("prompt_tokens", 0), completion_tokens=meta.get("completion_tokens", 0),
+                cost_usd=meta.get("cost_usd"), latency_s=meta.get("latency_s", 0.0), attempts=meta.get("attempts", 1),
+                tokens_estimated=meta.get("tokens_estimated"), extra={"cached": True}))
+        self.results_by_key: dict[str, Result] = {}
+        for record in run.candidates:
+            result, key = result_of(record), key_of(record)
+            if result is not None and key is not None:
+                self.results_by_key[key] = result
+        self.logged = {e.get("id") for e in run.events() if e.get("event") == "candidate"}
+        """Candidates whose event is already in events.jsonl (not logged again)."""
+        self._deterministic = False
+        self.answers = sum(len(v) for v in self.answers_by_key.values())
+        self.evaluations = len(self.results_by_key)
+        self._label = model
+
+    def has_answer(self, request: Request) -> bool:
+        if self._deterministic:
+            return request.call_index in self.answered_calls
+        return bool(self.answers_by_key.get(request.cache_key(self._label)))
+
+    def evaluation(self, key: str) -> Result | None:
+        return self.results_by_key.get(key)
+
+    def backend(self, inner: Backend) -> Backend:
+        self._deterministic = inner.name in DETERMINISTIC
+        return inner if self._deterministic else ReplayBackend(inner, self)
+
+
+class ReplayBackend(Backend):
+    """Answers recorded prompts from the run folder (in the order they were first answered);
+    asks the real backend for anything else."""
+
+    def __init__(self, inner: Backend, replay: Replay):
+        super().__init__(inner.model)
+        self.inner, self.replay = inner, replay
+        self.name = inner.name
+
+    @property
+    def label(self) -> str:
+        return self.inner.label
+
+    def complete(self, request: Request) -> Completion:
+        queue = self.replay.answers_by_key.get(request.cache_key(self.inner.label))
+        return queue.pop(0) if queue else self.inner.complete(request)
+
+    def estimate_cost(self, prompt_chars: int, max_tokens: int) -> float | None:
+        return self.inner.estimate_cost(prompt_chars, max_tokens)

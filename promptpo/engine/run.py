@@ -1,0 +1,262 @@
+"""The one run engine: propose (prompt, ask, extract, repair) → evaluate → record → select → stop or go on.
+
+It owns what every search shares — budgets (reserved before each call and evaluation), records,
+resume, progress and the summary — and knows nothing of policies or schedules: a ``TaskKind``
+says how a program is scored and what the model is shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from promptpo.candidate import Candidate, candidate_id
+from promptpo.engine.config import RunConfig
+from promptpo.engine.signals import interrupt_on_signals
+from promptpo.engine.state import Interrupted, Observer, RunState, StopRun
+from promptpo.engine.store import RunStore
+from promptpo.engine.task import TaskKind
+from promptpo.errors import AnswersExhausted, BackendError
+from promptpo.extract import extract
+from promptpo.llm.base import Backend, Completion, Request, redact
+from promptpo.prompting import Prompt
+from promptpo.search import Greedy
+
+log = logging.getLogger(__name__)
+
+KINDS = {"first": "initial", "refine": "refine", "repair": "repair", "proposal": "offline"}
+"""Prompt kind -> the kind of candidate its answer becomes."""
+FREE_BACKENDS = ("scripted", "manual", "offline")
+"""Backends whose calls cost nothing, so an unknown price is not an unknown cost."""
+
+
+class Engine:
+    def __init__(self, task: TaskKind, config: RunConfig, backend: Backend, store: RunStore,
+                 observer: Observer | None = None, replay=None, search=None):
+        self.task, self.config, self.backend, self.store = task, config, backend, store
+        self.replay = replay
+        """When resuming: the answers and evaluations already recorded (promptpo.engine.replay)."""
+        self.observer = observer or (lambda kind, state: None)
+        self.search_strategy = search or Greedy()
+        self.state = RunState(env_steps_planned=task.planned_steps())
+        self.history: list[Candidate] = []
+        self._next_index: dict[int, int] = {}
+
+    # -- the run -------------------------------------------------------------------------
+    def execute(self) -> RunState:
+        """Run the task and always leave a finished run folder behind."""
+        try:
+            with interrupt_on_signals():
+                self.task.drive(self)
+            self.state.status = "completed"
+        except StopRun as stop:
+            self.state.status, self.state.reason = stop.status, stop.reason
+        except AnswersExhausted as err:
+            self.state.status, self.state.reason = "answers_exhausted", str(err)
+        except BackendError as err:
+            self.state.status, self.state.reason = "failed", redact(str(err))
+            self.store.event("llm_error", kind=err.kind, message=self.state.reason)
+        except (KeyboardInterrupt, Interrupted) as err:
+            self.state.status = "interrupted"
+            self.state.reason = err.reason if isinstance(err, Interrupted) else "stopped by the user (Ctrl-C)"
+        except Exception as err:
+            self.state.status, self.state.reason = "failed", f"internal error: {type(err).__name__}: {err}"
+            raise
+        finally:
+            self.write_summary()
+            self.store.event("run_end", status=self.state.status, reason=self.state.reason)
+            self.observer("end", self.state)
+        return self.state
+
+    def search(self) -> None:
+        """Rounds of candidates: each slot proposes one (repaired while it cannot be scored)."""
+        for round_ in range(self.config.rounds):
+            self.state.round = round_
+            for slot in range(self.config.candidates):
+                candidate = self.attempt(self.next_prompt(round_, slot), round_)
+                for _ in range(self.config.max_repairs if self.uses_prompts else 0):
+                    if not candidate.needs_repair:
+                        break
+                    candidate = self.attempt(self.task.prompts.repair(candidate), round_)
+                self.stop_at_target()
+            self.task.after_round(self, round_)
+            self.stop_at_target()
+
+    def next_prompt(self, round_: int, slot: int) -> Prompt:
+        if not self.uses_prompts:
+            return self.task.prompts.proposal(round_, slot)
+        parent = self.search_strategy.parent(self.history, round_, slot)
+        return self.task.prompts.refine(self.history, parent) if parent else self.task.prompts.first(slot)
+
+    @property
+    def uses_prompts(self) -> bool:
+        return getattr(self.backend, "uses_prompts", True)
+
+    def stop_at_target(self) -> None:
+        if self.task.reached(self.state.best):
+            raise StopRun("target_reached", f"{self.state.best.id} reached {self.task.target.describe()}")
+
+    # -- one candidate -------------------------------------------------------------------
+    def attempt(self, prompt: Prompt, round_: int) -> Candidate:
+        completion, call, answered = self.ask(prompt, round_)
+        id_, index = self.new_slot(round_)
+        candidate = Candidate(id_, round_, index, KINDS[prompt.kind], prompt.parent, call,
+                              extract(completion.text, entry=self.task.entry))
+        if candidate.extracted.ok:
+            try:
+                candidate.evaluation = self.evaluate(candidate.code, f"evaluating {candidate.id}")
+            except StopRun:
+                self.record(candidate)  # the answer was paid for: keep it, marked not evaluated
+                raise
+        self.record(candidate)
+        return candidate
+
+    def ask(self, prompt: Prompt, round_: int) -> tuple[Completion, int, bool]:
+        """One answer for ``prompt``, recorded: (completion, call number, whether it was recorded before)."""
+        self.check_budgets(prompt_chars=prompt.chars)
+        call = self.state.requests + 1
+        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        prompt_path = self.store.record_prompt(call, prompt.kind, messages)
+        request = Request(prompt.messages, self.config.gen, call, prompt_path, self.store.response_path(call),
+                          deadline=self._deadline())
+        answered = self.replay is not None and self.replay.has_answer(request)  # recorded before a crash
+        if not answered:
+            self.store.event("llm_request", call=call, prompt=prompt.kind, parent=prompt.parent,
+                             chars=prompt.chars, dropped=list(prompt.dropped))
+        self.tell("llm_request", f"waiting for LLM call {call} ({prompt.kind})" if self.uses_prompts
+                  else f"proposal {call}")
+        self.state.requests = call
+        self.state.llm_calls += self.uses_prompts
+        completion = self.backend.complete(request)
+        self.store.record_response(call, completion, {"call": call, "prompt": prompt.kind, "round": round_,
+                                                      "cache_key": request.cache_key(self.backend.label)})
+        s = self.state
+        s.prompt_tokens += completion.prompt_tokens
+        s.completion_tokens += completion.completion_tokens
+        s.tokens_estimated = completion.tokens_estimated or s.tokens_estimated
+        if completion.cost_usd is None:
+            s.cost_known = s.cost_known and self.backend.name in FREE_BACKENDS
+        else:
+            s.cost_usd += completion.cost_usd
+        if not answered:
+            self.store.event("llm_response", call=call, prompt_tokens=completion.prompt_tokens,
+                             completion_tokens=completion.completion_tokens,
+                             tokens_estimated=completion.tokens_estimated, cost_usd=completion.cost_usd,
+                             latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
+        return completion, call, answered
+
+    def evaluate(self, code: str, note: str, tuning: bool = False):
+        """Score ``code`` within the budgets (its worst case must fit before it starts); count its steps."""
+        self.check_budgets(llm=False)
+        self.tell("evaluating", note)
+        cached = self.replay.evaluation(self.task.evaluation_key(code)) if self.replay is not None else None
+        result = cached if cached is not None else self.task.evaluate(code, self._limits(), self.progress_reporter(note))
+        self.state.in_flight_steps = 0
+        self.state.env_steps += result.env_steps
+        self.state.episodes += result.episodes_run
+        if tuning:
+            self.state.tuning_env_steps += result.env_steps
+            self.state.tuning_evaluations += 1
+        return result
+
+    def new_slot(self, round_: int) -> tuple[str, int]:
+        """The id and index of the next candidate of ``round_``."""
+        index = self._next_index.get(round_, 0)
+        self._next_index[round_] = index + 1
+        return candidate_id(round_, index), index
+
+    def record(self, candidate: Candidate) -> None:
+        """Keep the candidate; one a resumed run replays (logged before the crash) is not logged twice."""
+        replayed = self.replay is not None and candidate.id in self.replay.logged
+        self.history.append(candidate)
+        self.state.candidates += 1
+        observe = getattr(self.backend, "observe", None)
+        if observe is not None and candidate.kind == "offline":  # the proposer learns from every sample
+            observe(candidate.rank_key() if candidate.scored else None)
+        self.store.record_candidate(candidate.id, candidate.code, {
+            "id": candidate.id, "round": candidate.round, "index": candidate.index, "kind": candidate.kind,
+            "parent": candidate.parent, "llm_call": candidate.llm_call, "outcome": candidate.outcome,
+            "entry_point": candidate.extracted.entry, "error": candidate.error,
+            "static_findings": candidate.extracted.findings, "env_steps": candidate.env_steps,
+            **self.task.record_fields(candidate)})
+        best = self.state.best
+        improved = candidate.scored and (best is None or candidate.rank_key() > best.rank_key())
+        if improved:
+            self.state.best = candidate
+            self.store.write_text("best.py", self.task.best_file(candidate, self.store.root.name))
+        result = candidate.evaluation
+        if not replayed:
+            self.store.event("candidate", id=candidate.id, parent=candidate.parent, kind=candidate.kind,
+                             outcome=candidate.outcome, error=candidate.error, env_steps=candidate.env_steps,
+                             mean_return=getattr(result, "mean_return", None),
+                             success_rate=getattr(result, "success_rate", None), best=improved,
+                             total_env_steps=self.state.env_steps, total_episodes=self.state.episodes)
+            if candidate.outcome.is_limit:
+                self.store.event("limit_hit", id=candidate.id, outcome=candidate.outcome, message=candidate.error)
+        self.task.recorded(self, candidate)
+        self.write_summary()
+        self.tell("candidate", f"{candidate.id}: {self.task.score_line(result)}" if candidate.scored
+                  else f"{candidate.id}: {candidate.outcome} — {candidate.error[:120]}")
+
+    # -- budgets and progress ------------------------------------------------------------
+    def check_budgets(self, llm: bool = True, prompt_chars: int = 0) -> None:
+        b, s = self.config.budgets, self.state
+        if b.max_time is not None and s.elapsed >= b.max_time:
+            raise StopRun("budget_exhausted", f"time budget of {b.max_time:g} s used up")
+        worst_steps = self.task.worst_case_steps()
+        if b.max_env_steps is not None and s.env_steps + worst_steps > b.max_env_steps:
+            raise StopRun("budget_exhausted", f"env-step budget: {s.env_steps} used of {b.max_env_steps}, and a "
+                          f"candidate may need {worst_steps} more")
+        if not llm:
+            return
+        if b.max_llm_calls is not None and self.uses_prompts and s.llm_calls >= b.max_llm_calls:
+            raise StopRun("budget_exhausted", f"LLM call budget of {b.max_llm_calls} used up")
+        if b.max_cost is not None:
+            estimate = self.backend.estimate_cost(prompt_chars, self.config.gen.max_tokens) or 0.0
+            if s.cost_usd + estimate > b.max_cost:
+                raise StopRun("budget_exhausted", f"cost budget: ${s.cost_usd:.4f} spent of ${b.max_cost:g}, and "
+                              f"the next call may cost up to ${estimate:.4f}")
+
+    def tell(self, kind: str, note: str) -> None:
+        self.state.last = note
+        self.observer(kind, self.state)
+
+    def progress_reporter(self, note: str):
+        """``progress(steps, detail)`` for an evaluation that reports as it goes (a training)."""
+        def progress(steps: int, detail: str = "") -> None:
+            self.state.in_flight_steps = steps
+            self.tell("progress", f"{note}: {detail}" if detail else note)
+
+        return progress
+
+    def _deadline(self) -> float | None:
+        b = self.config.budgets
+        return None if b.max_time is None else self.state.started + b.max_time
+
+    def _limits(self):
+        b = self.config.budgets
+        if b.max_time is None:
+            return self.config.limits
+        left = max(1.0, b.max_time - self.state.elapsed)
+        return dataclasses.replace(self.config.limits,
+                                   candidate_wall_s=min(self.config.limits.candidate_wall_s, left))
+
+    # -- the summary ---------------------------------------------------------------------
+    def summary(self) -> dict:
+        s, best = self.state, self.state.best
+        return {
+            "run_id": self.store.root.name, "env": self.task.env_id, "model": self.backend.label,
+            "status": s.status, "reason": s.reason, "best_candidate": best.id if best else None,
+            "target": self.task.target.describe() if self.task.target else None,
+            "target_reached": self.task.reached(best),
+            "rounds_started": s.round + 1 if self.history else 0, "candidates": s.candidates,
+            "proposals": s.requests, "env_steps": s.env_steps, "tuning_env_steps": s.tuning_env_steps,
+            "tuning_evaluations": s.tuning_evaluations, "episodes": s.episodes, "llm_calls": s.llm_calls,
+            "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
+            "tokens_estimated": s.tokens_estimated, "cost_usd": round(s.cost_usd, 6) if s.cost_known else None,
+            "wall_time_s": round(s.elapsed, 2),
+            **self.task.summary_fields(best),  # last: a kind may say more precisely what a field means for it
+        }
+
+    def write_summary(self) -> None:
+        self.store.write_json("summary.json", self.summary())

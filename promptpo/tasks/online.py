@@ -1,0 +1,99 @@
+"""Online mode (`promptpo schedule --online`): one PPO training; every ``interval`` env steps the model
+answers with new hyperparameter values as JSON, which are validated, clipped to the bounds and applied.
+
+The one run that is not round-based: it replaces the engine's rounds with its training, and asks
+through the engine, which keeps its calls, budgets, records and resume the same as everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict
+from typing import Any
+
+from promptpo.candidate import Candidate
+from promptpo.prompting import Prompt, render
+from promptpo.tasks.schedule import ScheduleTask, bounds_text
+from promptpo.tasks.steering import apply, training_metrics, validate
+
+JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+
+
+def parse_decision(text: str) -> tuple[Any, str | None]:
+    """The JSON object in an online answer, or (None, why it is unusable)."""
+    match = JSON_BLOCK.search(text) or re.search(r"(\{.*\})", text, re.DOTALL)
+    if match is None:
+        return None, "the answer holds no JSON object"
+    try:
+        return json.loads(match.group(1)), None
+    except json.JSONDecodeError as err:
+        return None, f"the JSON does not parse ({err.msg})"
+
+
+class OnlineTask(ScheduleTask):
+    name = "online"
+
+    def drive(self, engine) -> None:
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        engine.check_budgets(llm=False)  # the one training must fit the env-step budget
+        task, trainer, config = self, self.trainer(), self.config
+        self.decisions: list[dict] = []
+
+        class Online(BaseCallback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.next = config.interval
+
+            def _on_step(self) -> bool:
+                if self.num_timesteps >= self.next:
+                    self.next += config.interval
+                    task.decide(engine, self.model, min(1.0, self.num_timesteps / config.steps))
+                return True
+
+        progress = engine.progress_reporter("training")
+        try:
+            trainer.learn(config.steps, config.eval_points, callbacks=(Online(),),
+                          on_steps=lambda n: progress(n),
+                          on_point=lambda p, _: progress(p.env_steps, f"eval return {p.mean_return:.1f}"))
+        finally:
+            trainer.close()
+            engine.state.in_flight_steps = 0
+            engine.state.env_steps = int(trainer.model.num_timesteps)
+            self.curve = trainer.curve
+            engine.store.write_text("curve.jsonl", "".join(json.dumps(asdict(p)) + "\n" for p in self.curve))
+
+    def decide(self, engine, model: Any, progress: float) -> None:
+        metrics = training_metrics(model, progress)
+        history = [f"at {d['env_steps']} steps: {d['note']}" for d in self.decisions[-10:]]
+        user = render("online.j2", **self.context(), history=history or ["(no decision yet)"], metrics=metrics,
+                      metrics_json=json.dumps(metrics, indent=1), interval=self.config.interval,
+                      bounds=bounds_text())
+        engine.state.in_flight_steps = int(model.num_timesteps)
+        completion, _, answered = engine.ask(Prompt("online", self.prompts.messages(user)), 0)
+        decision, problem = parse_decision(completion.text)
+        if problem is None and not isinstance(decision, dict):
+            problem = "the answer is not a JSON object"
+        applied, refused = validate(decision, clip=True) if problem is None else ({}, [problem])
+        apply(model, applied)
+        note = (f"set {applied}" if applied else "kept the current values") + (f" ({'; '.join(refused)})" if refused else "")
+        record = {"env_steps": int(model.num_timesteps), "progress": round(progress, 4), "answer": decision,
+                  "applied": applied, "refused": refused, "note": note}
+        self.decisions.append(record)
+        if not answered:  # a resumed run replays decisions it already logged
+            engine.store.event("online_decision", **record)
+
+    def planned_steps(self) -> int | None:
+        return self.config.steps
+
+    def reached(self, best: Candidate | None) -> bool:
+        return False
+
+    def summary_fields(self, best: Candidate | None) -> dict:
+        last = self.curve[-1] if self.curve else None
+        return {"method": self.method, "seed": self.config.seed,
+                "best_score": last.mean_return if last else None,
+                "best_success_rate": last.success_rate if last else None,
+                "final_return": last.mean_return if last else None,
+                "final_success_rate": last.success_rate if last else None}

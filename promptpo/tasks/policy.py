@@ -1,0 +1,136 @@
+"""The policy task kind (`promptpo optimize`): the model writes ``Policy.act``; it is scored by
+episodes of the real simulator, run in lock-step on the host with the actions from the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from promptpo.config import OptimizeConfig
+from promptpo.digest import EpisodeDigest, Track
+from promptpo.candidate import Candidate
+from promptpo.engine.task import TaskKind
+from promptpo.envspec import EnvSpec, Target
+from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault
+from promptpo.extract import ALLOWED_IMPORTS
+from promptpo.feedback import build, score_line
+from promptpo.isolation.base import Limits, Sandbox
+from promptpo.outcome import Outcome
+from promptpo.prompting import PromptBook
+
+
+class PolicyTask(TaskKind):
+    name = "promptpo"
+
+    def __init__(self, config: OptimizeConfig, spec: EnvSpec, sandbox: Sandbox, evaluator: Evaluator | None = None):
+        self.config, self.spec, self.sandbox = config, spec, sandbox
+        self.env_id = spec.id
+        self.pool = EnvPool(spec, config.seed)
+        self.evaluator = evaluator or Evaluator(spec, sandbox, config.limits, self.pool)
+        self.episodes = spec.episodes(config.seed, config.episodes)
+        self.target = run_target(config, spec)
+        self.prompts = policy_prompts(config, spec)
+
+    # -- scoring -------------------------------------------------------------------------
+    def worst_case_steps(self) -> int:
+        return self.config.episodes * self.spec.horizon
+
+    def evaluate(self, code: str, limits: Limits, progress: Any) -> Evaluation:
+        return self.evaluator.evaluate(code, self.episodes, limits)
+
+    def evaluation_plan(self) -> Any:
+        return [[e.index, e.seed, e.extras] for e in self.episodes]
+
+    def reached(self, best: Candidate | None) -> bool:
+        return (best is not None and self.target is not None
+                and self.target.reached(best.evaluation.success_rate, best.evaluation.mean_return))
+
+    def score_line(self, result: Evaluation | None) -> str:
+        return score_line(result, self.spec.has_success)
+
+    def after_round(self, engine, round_: int) -> None:
+        if self.config.tune_constants and engine.state.best is not None:
+            from promptpo.tuning import tune
+
+            tune(engine, self.config, round_)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.sandbox.close()
+
+    # -- records -------------------------------------------------------------------------
+    def record_fields(self, candidate: Candidate) -> dict:
+        ev: Evaluation | None = candidate.evaluation
+        return {
+            "tuned_constants": candidate.tuned,
+            "score": None if not candidate.scored else {
+                "mean_return": ev.mean_return, "std_return": ev.std_return,
+                "success_rate": ev.success_rate if self.spec.has_success else None},
+            "evaluation": None if ev is None else {
+                "wall_time_s": round(ev.wall_time_s, 3), "fault": ev.fault, "output": ev.output,
+                "output_bytes": ev.output_bytes, "episodes": ev.episodes},
+        }
+
+    def result_from_record(self, record: dict) -> Evaluation | None:
+        return evaluation_from_record(record)
+
+    def best_file(self, candidate: Candidate, run_id: str) -> str:
+        seeds = ", ".join(str(e.seed) for e in self.episodes[:10]) + (" ..." if len(self.episodes) > 10 else "")
+        header = [f"promptpo best policy — run {run_id}", f"env: {self.spec.id}",
+                  f"candidate: {candidate.id} (round {candidate.round}, {candidate.kind}, parent {candidate.parent})",
+                  f"score: {self.score_line(candidate.evaluation)}", f"evaluation seeds: {seeds}",
+                  "Needs only numpy. Use it from a plain Gymnasium loop: " + (
+                      "policy = Policy(); policy.reset(); action = policy.act(obs)."
+                      if candidate.extracted.entry == "Policy" else "action = act(obs).")]
+        return "\n".join(f"# {line}" if line else "#" for line in header) + "\n\n" + candidate.code
+
+    def summary_fields(self, best: Candidate | None) -> dict:
+        ev = best.evaluation if best else None
+        return {"best_score": ev.mean_return if ev else None, "best_std": ev.std_return if ev else None,
+                "best_success_rate": ev.success_rate if ev and self.spec.has_success else None}
+
+    def run_fields(self) -> dict:
+        return {"env_spec": self.spec.source, "sandbox": self.sandbox.describe(),
+                "sandbox_isolated": self.sandbox.isolated, "episodes": self.episodes,
+                "target": self.target.describe() if self.target else None}
+
+
+def run_target(config: OptimizeConfig, spec: EnvSpec) -> Target | None:
+    """The environment's target, or --target on the env's own metric."""
+    base = spec.target
+    if config.target is None:
+        return base
+    metric = base.metric if base else ("success_rate" if spec.has_success else "mean_return")
+    return Target(metric, config.target)
+
+
+def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
+    """The policy prompts: the environment as the templates show it, and the rules of the sandbox."""
+    target = run_target(config, spec)
+    obs_kind = ("a dict of numpy arrays" if len(spec.obs_arrays) > 1 or spec.obs_arrays[0].name != "obs"
+                else f"a numpy array of shape {spec.obs_arrays[0].shape} ({spec.obs_arrays[0].dtype})")
+    view = {"title": spec.title, "id": spec.id, "description": spec.description, "obs_kind": obs_kind,
+            "fields": spec.observation, "action": spec.action.describe(), "horizon": spec.horizon,
+            "episodes": config.episodes, "success": spec.success_criterion or "",
+            "target": target.describe() if target else "as high a mean return as possible",
+            "derived_doc": spec.derived_doc, "notes": spec.notes, "reward_source": spec.reward_source,
+            "starter": spec.starter.strip()}
+    rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}"}
+    return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget)
+
+
+def evaluation_from_record(record: dict) -> Evaluation | None:
+    """The Evaluation a candidate record holds (the inverse of PolicyTask.record_fields)."""
+    data = record.get("evaluation")
+    if data is None:
+        return None
+
+    def digest(d: dict) -> EpisodeDigest:
+        return EpisodeDigest(**{**d, "fields": {k: Track(**t) for k, t in d["fields"].items()},
+                                "derived": {k: Track(**t) for k, t in d["derived"].items()},
+                                "action_counts": {int(k): v for k, v in d["action_counts"].items()}})
+
+    episodes = [EpisodeResult(**{**e, "digest": digest(e["digest"])}) for e in data["episodes"]]
+    fault = data.get("fault")
+    return Evaluation(Outcome(record["outcome"]), episodes, record["env_steps"], data["wall_time_s"],
+                      None if fault is None else Fault(**{**fault, "outcome": Outcome(fault["outcome"])}),
+                      data.get("output", ""), data.get("output_bytes", 0))

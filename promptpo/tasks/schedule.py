@@ -1,0 +1,273 @@
+"""The schedule task kind (`promptpo schedule`): the model writes ``schedule(progress, metrics)``; it is
+scored by one PPO training (Stable-Baselines3, in the host) that it steers from the sandbox.
+
+A run folder like any other (run.json, events.jsonl, llm/, candidates/, summary.json) plus
+curve.jsonl: the best-so-far evaluation over the cumulative training steps of all candidates, which
+``compare`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promptpo.candidate import UNRANKED, Candidate
+from promptpo.engine.config import RunConfig
+from promptpo.engine.task import TaskKind
+from promptpo.envspec import EnvSpec
+from promptpo.errors import ConfigError, fields_at_least_one
+from promptpo.extract import ALLOWED_IMPORTS
+from promptpo.feedback import Feedback
+from promptpo.isolation.base import Limits, Sandbox
+from promptpo.outcome import Outcome
+from promptpo.prompting import PromptBook
+from promptpo.stats import CurvePoint, first_reaching
+from promptpo.tasks.steering import BOUNDS, ScheduleCall, schedule_callback
+
+
+@dataclass
+class ScheduleConfig(RunConfig):
+    rounds: int = 3
+    candidates: int = 2
+    max_repairs: int = 1
+    limits: Limits = field(default_factory=lambda: Limits(act_timeout_s=2.0))
+    steps: int = 50_000
+    """Env steps of one PPO training (per candidate in schedule mode; in total in online mode)."""
+    every: int = 1
+    """Schedule mode: call the schedule every this many rollouts."""
+    interval: int = 10_000
+    """Online mode: ask the model every this many env steps."""
+    online: bool = False
+    criterion: str = "auc"
+    """How schedules are ranked: auc (mean evaluation return over the curve) or steps (to the threshold)."""
+    eval_points: int = 10
+    eval_episodes: int | None = None
+
+    POSITIVE = ("rounds", "candidates", "prompt_budget", "steps", "every", "interval", "eval_points")
+
+    def validate(self) -> ScheduleConfig:
+        super().validate()
+        fields_at_least_one(self, self.POSITIVE)
+        if self.criterion not in ("auc", "steps"):
+            raise ConfigError(f"unknown criterion {self.criterion!r}", "choose auc or steps")
+        return self
+
+    def evaluation_episodes(self, spec: EnvSpec) -> int:
+        return self.eval_episodes or (50 if spec.family == "metaworld" else 10)
+
+
+@dataclass
+class Training:
+    """One PPO training steered by a schedule: its curve and what the schedule did."""
+
+    curve: list[CurvePoint]
+    calls: list[ScheduleCall]
+    fault: str | None
+    env_steps: int
+    auc: float | None
+    steps_to_threshold: int | None
+    criterion: str = "auc"
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.fault:
+            try:
+                return Outcome(self.fault.split(":")[0])
+            except ValueError:
+                return Outcome.CRASHED
+        return Outcome.OK if self.curve else Outcome.NOT_EVALUATED
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+    @property
+    def problem(self) -> str:
+        return self.fault or ""
+
+    @property
+    def episodes_run(self) -> int:
+        return 0  # the training's episodes are counted as env steps; evaluations are outside the budget
+
+    @property
+    def final(self) -> CurvePoint | None:
+        return self.curve[-1] if self.curve else None
+
+    @property
+    def mean_return(self) -> float | None:
+        return self.final.mean_return if self.final else None
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.final.success_rate if self.final else None
+
+    def rank_key(self) -> tuple[float, float]:
+        if not self.ok or self.auc is None:
+            return UNRANKED
+        if self.criterion == "steps":
+            return (-self.steps_to_threshold if self.steps_to_threshold is not None else float("-inf"), self.auc)
+        return (self.auc, self.final.mean_return or 0.0)
+
+
+def score_text(t: Training | None) -> str:
+    if t is None or t.final is None:
+        return f"no score ({t.outcome if t else Outcome.NOT_EVALUATED})"
+    text = f"area under the curve {t.auc:.1f}, final return {t.final.mean_return:.1f}"
+    if t.final.success_rate is not None:
+        text += f", final success {t.final.success_rate:.2f}"
+    return text + (f", threshold reached after {t.steps_to_threshold} steps" if t.steps_to_threshold is not None
+                   else ", threshold not reached")
+
+
+def digest(t: Training | None) -> list[str]:
+    if t is None or not t.curve:
+        return []
+    lines = ["Learning curve (env steps: evaluation return): "
+             + ", ".join(f"{p.env_steps}: {p.mean_return:.1f}" for p in t.curve)]
+    returns = [p.mean_return for p in t.curve]
+    peak = int(np.argmax(returns))
+    if returns[-1] < 0.7 * returns[peak] and returns[peak] > 0:
+        lines.append(f"Training collapsed: the return peaked at {returns[peak]:.1f} ({t.curve[peak].env_steps} steps) "
+                     f"and ended at {returns[-1]:.1f}.")
+    elif len(returns) >= 4 and max(returns[-3:]) <= max(returns[:-3]):
+        lines.append("Training stalled: the last three evaluations did not improve on earlier ones.")
+    applied = [call for call in t.calls if call.applied]
+    if applied:
+        first, last = applied[0], applied[-1]
+        lines.append(f"The schedule was called {len(t.calls)} times; first it set {first.applied} "
+                     f"(progress {first.progress}), last {last.applied} (progress {last.progress}).")
+    refused = [r for call in t.calls for r in call.refused]
+    if refused:
+        lines.append(f"{len(refused)} values were refused, e.g.: {'; '.join(refused[:3])}.")
+    return lines
+
+
+def bounds_text() -> str:
+    return ", ".join(f"{k} in [{low:g}, {high:g}]" for k, (low, high) in BOUNDS.items()) + " (target_kl may be None)"
+
+
+class ScheduleTask(TaskKind):
+    name = "schedule"
+    entry = "schedule"
+
+    def __init__(self, config: ScheduleConfig, spec: EnvSpec, sandbox: Sandbox):
+        from promptpo.baselines.hyperparams import for_env
+        from promptpo.compare import target_for
+
+        self.config, self.spec, self.sandbox = config, spec, sandbox
+        self.env_id = spec.id
+        self.hp = for_env(spec.id)
+        self.episodes = spec.episodes(config.seed, config.evaluation_episodes(spec))
+        self.target = target_for(spec.id)
+        self.curve: list[CurvePoint] = []
+        self.method = ""
+        """How comparisons group the run (set once the backend is known)."""
+        self.prompts = PromptBook("schedule_", self.context(), {
+            "every": config.every, "bounds": bounds_text(), "allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)),
+            "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.feedback, config.prompt_budget)
+
+    def context(self) -> dict:
+        hp = {k: v for k, v in self.hp.values.items() if k not in ("policy", "n_timesteps")}
+        return {"env": {"title": self.spec.title, "id": self.spec.id, "description": self.spec.description},
+                "steps": self.config.steps, "hp_source": self.hp.source.split(";")[0],
+                "hyperparameters": json.dumps(hp, indent=1), "eval_points": self.config.eval_points,
+                "criterion": ("the mean evaluation return over the learning curve (area under the curve)"
+                              if self.config.criterion == "auc" else
+                              f"the env steps until the evaluation first reaches {self.target.describe()}")}
+
+    def feedback(self, c: Candidate, labels: list[str] | None = None) -> Feedback:
+        return Feedback(c.id, c.parent, c.kind, str(c.outcome), score_text(c.evaluation), c.code,
+                        digest=digest(c.evaluation), error=c.error, labels=labels or [])
+
+    # -- scoring -------------------------------------------------------------------------
+    def worst_case_steps(self) -> int:
+        return self.config.steps
+
+    def planned_steps(self) -> int | None:
+        return self.config.rounds * self.config.candidates * self.config.steps
+
+    def evaluation_plan(self) -> Any:
+        c = self.config
+        return {"seed": c.seed, "steps": c.steps, "every": c.every, "eval_points": c.eval_points,
+                "episodes": [[e.index, e.seed, e.extras] for e in self.episodes], "criterion": c.criterion}
+
+    def trainer(self):
+        from promptpo.baselines.ppo import Trainer
+
+        return Trainer(self.spec, self.hp, self.config.seed, self.episodes)
+
+    def evaluate(self, code: str, limits: Limits, progress: Any) -> Training:
+        trainer = self.trainer()
+        callback = schedule_callback(code, self.sandbox, self.config.limits, self.config.every, self.config.steps)
+        try:
+            trainer.learn(self.config.steps, self.config.eval_points, callbacks=(callback,),
+                          on_steps=lambda n: progress(n, "training"),
+                          on_point=lambda p, _: progress(p.env_steps, f"eval return {p.mean_return:.1f}"))
+        finally:
+            trainer.close()
+        reached = first_reaching(trainer.curve, self.target) if self.target else None
+        return Training(trainer.curve, callback.calls, callback.fault, int(trainer.model.num_timesteps),
+                        float(np.mean([p.mean_return for p in trainer.curve])),
+                        reached.env_steps if reached else None, self.config.criterion)
+
+    def score_line(self, result: Training | None) -> str:
+        return score_text(result)
+
+    # -- records -------------------------------------------------------------------------
+    def record_fields(self, candidate: Candidate) -> dict:
+        t: Training | None = candidate.evaluation
+        return {"score": None if t is None or not t.curve else {
+                    "auc": t.auc, "mean_return": t.final.mean_return, "std_return": 0.0,
+                    "success_rate": t.final.success_rate, "steps_to_threshold": t.steps_to_threshold},
+                "curve": t.curve if t else [], "schedule_calls": t.calls if t else [], "evaluation": None}
+
+    def result_from_record(self, record: dict) -> Training | None:
+        score = record.get("score")
+        if not record.get("curve") or score is None:
+            return None
+        fault = record.get("error") if record.get("outcome") not in ("ok", None) else None
+        return Training([CurvePoint(**p) for p in record["curve"]],
+                        [ScheduleCall(**c) for c in record.get("schedule_calls", [])], fault or None,
+                        int(record.get("env_steps", 0)), score.get("auc"), score.get("steps_to_threshold"),
+                        self.config.criterion)
+
+    def recorded(self, engine, candidate: Candidate) -> None:
+        """Extend curve.jsonl: the best evaluation so far over the run's cumulative training steps."""
+        t: Training | None = candidate.evaluation
+        if t is None or not t.curve:
+            return
+        offset = engine.state.env_steps - t.env_steps
+        best = max((p.mean_return for p in self.curve), default=float("-inf"))
+        for point in t.curve:
+            best = max(best, point.mean_return)
+            self.curve.append(CurvePoint(offset + point.env_steps, point.episodes, best, point.success_rate,
+                                         point.wall_time_s))
+        engine.store.write_text("curve.jsonl", "".join(json.dumps(asdict(p)) + "\n" for p in self.curve))
+
+    def best_file(self, candidate: Candidate, run_id: str) -> str:
+        return f"# promptpo best schedule: {candidate.id}, {score_text(candidate.evaluation)}\n\n{candidate.code}"
+
+    def summary_fields(self, best: Candidate | None) -> dict:
+        final = best.evaluation.final if best else None
+        return {"method": self.method, "seed": self.config.seed,
+                "target_reached": bool(best and best.evaluation.steps_to_threshold is not None),
+                "best_score": final.mean_return if final else None,
+                "best_success_rate": final.success_rate if final else None,
+                "final_return": final.mean_return if final else None,
+                "final_success_rate": final.success_rate if final else None}
+
+    def run_fields(self) -> dict:
+        return {"method": self.method, "hyperparams": self.hp.values, "hyperparams_source": self.hp.source,
+                "bounds": BOUNDS, "sandbox": self.sandbox.describe()}
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+
+def method_label(backend_name: str, backend_label: str, mode: str) -> str:
+    kind = backend_name if backend_name in ("scripted", "manual", "offline") else backend_label
+    return f"promptpo {mode} ({kind})"
