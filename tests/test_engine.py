@@ -1,0 +1,180 @@
+"""The one run engine: a task kind plugs in, and policy and schedule runs both go through it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from conftest import ANSWERS, only_run, read_json, run_cli
+from promptpo.candidate import UNRANKED, Candidate
+from promptpo.engine.config import Budgets, RunConfig
+from promptpo.engine.run import Engine
+from promptpo.engine.store import RunStore
+from promptpo.engine.task import TaskKind
+from promptpo.envspec import Target
+from promptpo.llm import make_backend
+from promptpo.llm.base import GenParams
+from promptpo.outcome import Outcome
+from promptpo.prompting import PromptBook
+
+
+@dataclass
+class Guess:
+    """A result: how close the program's number came to 42."""
+
+    value: float | None
+    env_steps: int = 10
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.OK if self.value is not None else Outcome.CRASHED
+
+    @property
+    def ok(self) -> bool:
+        return self.value is not None
+
+    @property
+    def problem(self) -> str:
+        return "" if self.ok else "NUMBER is not defined"
+
+    @property
+    def episodes_run(self) -> int:
+        return 1
+
+    @property
+    def mean_return(self) -> float | None:
+        return None if self.value is None else -abs(self.value - 42)
+
+    success_rate = None
+
+    def rank_key(self) -> tuple[float, float]:
+        return (0.0, self.mean_return) if self.ok else UNRANKED
+
+
+class GuessTask(TaskKind):
+    """A third task kind, written as a new kind would be: the engine needs nothing else."""
+
+    name = "guess"
+    entry = "guess"
+    env_id = "toy/guess"
+    target = Target("mean_return", 0.0)
+
+    def __init__(self):
+        self.calls: dict[str, int] = {}
+        self.prompts = PromptBook("schedule_", {"env": {"title": "Guess", "id": "toy/guess", "description": "42"},
+                                                "steps": 10, "hp_source": "-", "hyperparameters": "{}",
+                                                "eval_points": 1, "criterion": "closeness to 42"},
+                                  {"every": 1, "bounds": "-", "allowed_imports": "math", "timeout_s": "1"},
+                                  self.describe)
+
+    def count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def describe(self, c: Candidate, labels):
+        from promptpo.feedback import Feedback
+
+        return Feedback(c.id, c.parent, c.kind, str(c.outcome), "score", c.code, labels=list(labels))
+
+    def worst_case_steps(self) -> int:
+        return 10
+
+    def evaluate(self, code, limits, progress):
+        self.count("evaluate")
+        scope: dict = {}
+        exec(code, scope)  # a toy: the real kinds evaluate in the sandbox
+        return Guess(scope["guess"]())
+
+    def evaluation_plan(self):
+        return "42"
+
+    def result_from_record(self, record):
+        return None
+
+    def record_fields(self, candidate):
+        self.count("record_fields")
+        return {"score": None if not candidate.scored else {"mean_return": candidate.evaluation.mean_return}}
+
+    def score_line(self, result):
+        return f"off by {-result.mean_return:g}"
+
+    def best_file(self, candidate, run_id):
+        return candidate.code
+
+    def summary_fields(self, best):
+        return {"best_score": best.evaluation.mean_return if best else None}
+
+    def reached(self, best):
+        return best is not None and best.evaluation.mean_return == 0.0
+
+    def after_round(self, engine, round_):
+        self.count("after_round")
+
+
+def answers(tmp_path, *numbers) -> str:
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join(json.dumps({"content": f"```python\ndef guess():\n    return {n}\n```"}) + "\n"
+                            for n in numbers))
+    return f"scripted:{path}"
+
+
+def test_a_new_task_kind_needs_only_its_class(tmp_path):
+    task = GuessTask()
+    config = RunConfig(env="toy/guess", rounds=3, candidates=2)
+    engine = Engine(task, config, make_backend(answers(tmp_path, 10, 40, 41, 42, 0, 0), GenParams()),
+                    RunStore.create(tmp_path, "run"))
+    state = engine.execute()
+    assert state.status == "target_reached" and state.best.id == "r01c1"
+    assert task.calls == {"evaluate": 4, "record_fields": 4, "after_round": 1}
+    refine = (engine.store.root / "llm" / "0003.prompt.md").read_text()
+    assert "Improve on schedule r00c1" in refine  # round 1 slot 0 refines the best so far
+    summary = read_json(engine.store.root / "summary.json")
+    assert summary["best_score"] == 0.0 and summary["env_steps"] == 40 and summary["llm_calls"] == 4
+
+
+def test_the_engine_reserves_budget_before_it_evaluates(tmp_path):
+    task = GuessTask()
+    config = RunConfig(env="toy/guess", rounds=5, candidates=1, budgets=Budgets(max_env_steps=25))
+    engine = Engine(task, config, make_backend(answers(tmp_path, 1, 2, 3, 4, 5), GenParams()),
+                    RunStore.create(tmp_path, "run"))
+    state = engine.execute()
+    assert state.status == "budget_exhausted" and state.env_steps == 20 and task.calls["evaluate"] == 2
+
+
+def test_policy_and_schedule_runs_go_through_the_same_engine(tmp_path, monkeypatch):
+    import promptpo
+    from promptpo.api import run_schedule
+    from promptpo.tasks.schedule import ScheduleConfig
+
+    seen: list[tuple[str, str]] = []
+    record = Engine.record
+
+    def counting(self, candidate):
+        seen.append((self.task.name, candidate.id))
+        return record(self, candidate)
+
+    monkeypatch.setattr(Engine, "record", counting)
+    promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{ANSWERS / 'cartpole'}", out=tmp_path / "a", rounds=1,
+                      candidates=1)
+    run_schedule(ScheduleConfig(env="gymnasium/CartPole-v1", model=f"scripted:{ANSWERS / 'schedule'}", steps=1024,
+                                rounds=1, candidates=1, eval_points=1, eval_episodes=1, out=tmp_path / "b"))
+    assert seen == [("promptpo", "r00c0"), ("schedule", "r00c0")]
+
+
+@pytest.mark.parametrize("command", ["optimize", "schedule"])
+def test_every_run_option_is_on_both_commands(command):
+    text = run_cli(command, "--help").stdout
+    for option in ("--max-llm-calls", "--max-env-steps", "--max-cost", "--max-time", "--max-repairs",
+                   "--prompt-budget", "--rounds", "--candidates", "--sandbox", "--seed", "--temperature", "--api-base"):
+        assert option in text, option
+
+
+def test_a_schedule_run_obeys_the_llm_call_budget(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("schedule", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'schedule'}", "--steps",
+                   "1024", "--rounds", "3", "--candidates", "2", "--eval-points", "1", "--eval-episodes", "1",
+                   "--max-llm-calls", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = read_json(only_run(out) / "summary.json")
+    assert summary["status"] == "budget_exhausted" and summary["llm_calls"] == 1 and summary["candidates"] == 1
