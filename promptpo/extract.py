@@ -7,9 +7,10 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+from promptpo import gate
 from promptpo.outcome import Outcome
 
-ALLOWED_IMPORTS = frozenset({"numpy", "math", "random", "collections", "itertools", "functools", "heapq"})
+ALLOWED_IMPORTS = frozenset(module.split(".")[0] for module in gate.ALLOWED_MODULES)
 RISKY_CALLS = frozenset({"eval", "exec", "open", "__import__", "compile", "globals", "locals", "vars",
                          "getattr", "setattr", "delattr", "breakpoint", "input"})
 LARGE_TABLE = 64
@@ -49,7 +50,7 @@ def code_blocks(answer: str) -> list[str]:
     return python or [body for lang, body in blocks if lang == ""]
 
 
-def extract(answer: str, entry: str = "policy") -> Extracted:
+def extract(answer: str, entry: str = "policy", gated: bool = True) -> Extracted:
     """``entry``: 'policy' (a Policy class or act function) or the name of a required function."""
     marker = "def act" if entry == "policy" else f"def {entry}"
     blocks = code_blocks(answer)
@@ -63,7 +64,11 @@ def extract(answer: str, entry: str = "policy") -> Extracted:
             return Extracted("", Outcome.NO_CODE, "the answer has no ```python code block")
     # Prefer the last block that defines an entry point (answers often show a snippet first).
     chosen = next((b for b in reversed(blocks) if marker in b), blocks[-1])
-    code = chosen.strip("\n") + "\n"
+    return check_program(chosen.strip("\n") + "\n", entry, gated)
+
+
+def check_program(code: str, entry: str = "policy", gated: bool = True) -> Extracted:
+    """Parse ``code`` as it is, find its entry point and pass it through the gate (``gated``)."""
     try:
         tree = ast.parse(code, filename="policy.py")
     except SyntaxError as err:
@@ -75,6 +80,9 @@ def extract(answer: str, entry: str = "policy") -> Extracted:
         wanted = ("neither a Policy class with an act(self, obs) method nor an act(obs) function"
                   if entry == "policy" else f"no top-level {entry}() function")
         return Extracted(code, Outcome.NO_ENTRY_POINT, f"the code defines {wanted}", findings=findings(tree))
+    refused = gate.check(code, tree) if gated else []
+    if refused:
+        return Extracted(code, Outcome.REFUSED, gate.repair_message(refused), entry=found, findings=findings(tree))
     return Extracted(code, Outcome.OK, entry=found, findings=findings(tree))
 
 
@@ -87,9 +95,14 @@ def _parses(text: str) -> bool:
 
 
 def entry_point(tree: ast.Module) -> str | None:
+    """``Policy``: a class defining or inheriting act (``class Policy(Base)``), or an alias ``Policy = X``."""
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == "Policy":
-            if any(isinstance(f, ast.FunctionDef) and f.name == "act" for f in node.body):
+            if node.bases or any(isinstance(f, ast.FunctionDef) and f.name == "act" for f in node.body):
+                return "Policy"
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "Policy" for t in targets):
                 return "Policy"
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "act":
@@ -146,3 +159,20 @@ def _outermost_tables(found: list[Finding]) -> list[Finding]:
             seen_lines.add(f.line)
         kept.append(f)
     return kept
+
+
+def trust_lines(code: str, load_hint: str) -> list[str]:
+    """What a file holding generated code says about itself: untrusted, the gate's verdict, the audit's
+    findings and how to run it in the sandbox (``load_hint`` names the file or run)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        tree = None
+    found = findings(tree) if tree is not None else []
+    lines = ["GENERATED, UNTRUSTED CODE written by a language model: read it before you run it.",
+             f"gate: {gate.verdict(gate.check(code, tree))}",
+             "audit: " + ("no findings" if not found else "; ".join(str(f) for f in found[:3]) +
+                          (f" (+{len(found) - 3} more)" if len(found) > 3 else "")),
+             f"Run it sandboxed: policy = promptpo.load_policy({load_hint!r}); policy.reset(); policy.act(obs)",
+             "(or `promptpo play` to watch it). In-process only with load_policy(..., trusted=True), for code the gate passed."]
+    return lines

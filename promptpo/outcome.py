@@ -10,6 +10,7 @@ class Outcome(StrEnum):
     NO_CODE = "no_code"                # the answer held no code block
     SYNTAX_ERROR = "syntax_error"
     NO_ENTRY_POINT = "no_entry_point"  # neither a Policy class with act() nor an act() function
+    REFUSED = "refused"                # the gate refused it before it ran (promptpo.gate)
     CRASHED = "crashed"                # the code raised, or the worker died
     BLOCKED = "blocked"                # the code tried what the sandbox forbids (network, host files)
     TIMEOUT = "timeout"                # an act call or the whole candidate ran past its wall time

@@ -110,7 +110,7 @@ def tune(engine, config, round_: int) -> None:
     import cma
 
     from promptpo.candidate import Candidate
-    from promptpo.extract import extract
+    from promptpo.extract import check_program
 
     parent = engine.state.best
     constants = tunable_constants(parent.code)
@@ -141,7 +141,8 @@ def tune(engine, config, round_: int) -> None:
         evaluation, values, code = best
         id_, index = engine.new_slot(round_)
         tuned = Candidate(id_, round_, index, "tuned", parent.id, None,
-                          extract(f"```python\n{code}```"), evaluation,
+                          check_program(code, engine.task.entry, engine.config.gate),
+                          evaluation,
                           [{"line": c.line, "old": c.text, "new": f"{v:.6g}"}
                            for c, v in zip(constants, values) if f"{v:.6g}" != f"{c.value:.6g}"])
         engine.record(tuned)

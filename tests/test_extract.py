@@ -32,7 +32,7 @@ def test_static_findings():
             "def act(obs):\n    global STATE\n    eval('1')\n    open('/etc/passwd')\n"
             "    return obs.__class__\n```")
     got = extract(code)
-    assert got.ok
+    assert got.outcome is Outcome.REFUSED  # the gate refuses it; the findings are still recorded for the audit
     details = [(f.kind, f.line) for f in got.findings]
     assert ("import", 1) in details and ("import", 3) in details
     assert ("global_state", 6) in details

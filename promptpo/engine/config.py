@@ -57,9 +57,16 @@ class RunConfig:
     """Approximate tokens per prompt; the history is trimmed to fit."""
     out: Path = Path("runs")
     """Folder that receives the run folder."""
+    gate: bool = True
+    """Refuse code that reaches outside what a program needs before it runs (promptpo.gate), and let
+    only the gate's modules import in the sandbox. Off only to test the sandbox alone."""
     budgets: Budgets = field(default_factory=Budgets)
     gen: GenParams = field(default_factory=GenParams)
     limits: Limits = field(default_factory=Limits)
+
+    def __post_init__(self) -> None:
+        if not self.gate and self.limits.guard:
+            self.limits = dataclasses.replace(self.limits, guard=False)
 
     POSITIVE = ("rounds", "candidates", "prompt_budget")
     """Fields that must be at least 1 (subclasses add theirs)."""

@@ -101,7 +101,7 @@ class Engine:
         completion, call, answered = self.ask(prompt, round_)
         id_, index = self.new_slot(round_)
         candidate = Candidate(id_, round_, index, KINDS[prompt.kind], prompt.parent, call,
-                              extract(completion.text, entry=self.task.entry))
+                              extract(completion.text, entry=self.task.entry, gated=self.config.gate))
         if candidate.extracted.ok:
             try:
                 candidate.evaluation = self.evaluate(candidate.code, f"evaluating {candidate.id}")
@@ -196,7 +196,7 @@ class Engine:
         self.task.recorded(self, candidate)
         self.write_summary()
         self.tell("candidate", f"{candidate.id}: {self.task.score_line(result)}" if candidate.scored
-                  else f"{candidate.id}: {candidate.outcome} — {candidate.error[:120]}")
+                  else f"{candidate.id}: {candidate.outcome} — {candidate.error.partition(chr(10))[0][:120]}")
 
     # -- budgets and progress ------------------------------------------------------------
     def check_budgets(self, llm: bool = True, prompt_chars: int = 0) -> None:

@@ -1,5 +1,8 @@
 """The harness for the attack suite: each attack is the first answer of a real run.
 
+The gate and the import guard are off here (``gate=False``): these cases test the sandbox alone,
+the boundary that must hold even for code the gate would have refused.
+
 A run (CartPole, scripted answers) gets the attack as its first candidate and an honest policy
 as its second. Then the harness checks what every case must satisfy: the run kept going and
 reached its target, nothing outside the run folder changed, no secret reached the run folder,
@@ -124,7 +127,8 @@ def attack(backend, tmp_path, monkeypatch, request):
                        memory_mb=512)
         options.update(limits)
         result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=project / "runs",
-                                   sandbox=backend, rounds=2, candidates=1, episodes=1, max_repairs=1, **options)
+                                   sandbox=backend, rounds=2, candidates=1, episodes=1, max_repairs=1, gate=False,
+                                   **options)
         records = {p.stem: json.loads(p.read_text()) for p in (result.run_dir / "candidates").glob("*.json")}
         ordered = sorted(records.values(), key=lambda r: r["llm_call"])
         outcome = Attack(result.run_dir, result.summary, ordered[0], ordered[1] if len(ordered) > 1 else None,
