@@ -22,13 +22,14 @@ def optimize(env: str, model: str | None = None, **options: Any) -> RunResult:
     return _optimize(env, model, **options)
 
 
-def load_policy(path):
-    """Load a policy file written by `promptpo export` (or best.py): ``reset()``, then ``act(obs)``.
+def load_policy(source, env: str | None = None, **options: Any):
+    """A recorded policy (best.py, an export, a run folder or run id) with ``reset()`` and ``act(obs)``.
 
-    The code runs in this process, outside any sandbox: load only files you have audited."""
-    from promptpo.export import load_policy as _load
+    It runs in the sandbox (its own worker; ``close()`` ends it). ``trusted=True`` loads it into this
+    process instead, and only code the gate passes. See :func:`promptpo.loader.load_policy`."""
+    from promptpo.loader import load_policy as _load
 
-    return _load(path)
+    return _load(source, env, **options)
 
 
 __all__ = ["load_policy", "optimize", "__version__"]

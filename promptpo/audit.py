@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import asdict, dataclass, field
 
+from promptpo import gate
 from promptpo.extract import findings
 from promptpo.engine.runfolder import RunFolder
 
@@ -31,12 +32,13 @@ class AuditRow:
 
 
 def static_findings(code: str) -> list[str]:
-    """Re-checked from the code as run, so older runs get today's checks too."""
+    """Re-checked from the code as run, so older runs get today's checks too: the gate's reasons
+    to refuse it first, then the audit's observations."""
     try:
         tree = ast.parse(code)
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
-    return [f"{f.kind}: {f}" for f in findings(tree)]
+    return [f"gate: {v}" for v in gate.check(code, tree)] + [f"{f.kind}: {f}" for f in findings(tree)]
 
 
 def audit(run: RunFolder) -> list[AuditRow]:

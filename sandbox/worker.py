@@ -67,18 +67,66 @@ def _error(exc: BaseException, env: int | None = None, kind: str | None = None) 
                                    "traceback": text[-8000:], "env": env, "blocked": _blocked(exc)}}
 
 
+def guarded_builtins(guard: dict) -> dict:
+    """The builtins the code sees: the gate's forbidden names removed, and an ``__import__`` that
+    only gives the allowed modules, each as a facade (no private attributes, no forbidden ones, no
+    submodules outside the allow-list). The sandbox is the boundary; this is defence in depth that
+    also makes the code behave here as it will when loaded elsewhere."""
+    import builtins
+    import types
+
+    allowed, banned = frozenset(guard["modules"]), frozenset(guard["attributes"])
+    facades: dict = {}
+
+    def facade(module):
+        if module.__name__ in facades:
+            return facades[module.__name__]
+
+        class Facade(types.ModuleType):
+            def __getattr__(self, name):
+                if name.startswith("_") or name in banned:
+                    raise AttributeError(f"module {module.__name__!r} has no attribute {name!r} available to policies")
+                value = getattr(module, name)
+                if isinstance(value, types.ModuleType):
+                    if value.__name__ not in allowed:
+                        raise AttributeError(f"module {value.__name__!r} is not available to policies")
+                    return facade(value)
+                return value
+
+        facades[module.__name__] = Facade(module.__name__, module.__doc__)
+        return facades[module.__name__]
+
+    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+        if level or name not in allowed:
+            raise ImportError(f"import of {name!r} is not allowed (allowed: {', '.join(sorted(allowed))})")
+        top = __import__(name, None, None, fromlist, 0)
+        if fromlist:
+            return facade(sys.modules[name])
+        return facade(top)
+
+    names = frozenset(guard["names"])
+    safe = {k: v for k, v in vars(builtins).items() if k not in names and k not in ("__loader__", "__spec__")}
+    safe["__import__"] = guarded_import
+    return safe
+
+
 class Candidate:
     """The loaded code: a policy (Policy class or act function) or a named function to call."""
 
-    def __init__(self, code: str, action: dict | None, entry: str = "policy"):
+    def __init__(self, code: str, action: dict | None, entry: str = "policy", guard: dict | None = None):
         self.namespace: dict = {"__name__": "policy"}
+        if guard is not None:
+            self.namespace["__builtins__"] = guarded_builtins(guard)
         exec(compile(code, "policy.py", "exec"), self.namespace)  # noqa: S102 - this is the sandbox
         self.factory = self.namespace.get("Policy")
         self.function = self.namespace.get("act")
         if entry != "policy":
             if not callable(self.namespace.get(entry)):
                 raise LookupError(f"the code defines no {entry}() function")
-        elif not callable(self.factory) and not callable(self.function):
+        elif callable(self.factory):
+            if not callable(getattr(self.factory, "act", None)):
+                raise LookupError("the Policy class has no act(self, obs) method (defined or inherited)")
+        elif not callable(self.function):
             raise LookupError("the code defines neither a Policy class nor an act(obs) function")
         action = action or {"kind": "box", "shape": []}
         self.action = dict(action, shape_tuple=tuple(action["shape"]) if action["kind"] == "box" else ())
@@ -155,7 +203,8 @@ def serve(proto_in: int, proto_out: int) -> None:
             return
         if op == "load":
             try:
-                candidate = Candidate(header["code"], header.get("action"), header.get("entry", "policy"))
+                candidate = Candidate(header["code"], header.get("action"), header.get("entry", "policy"),
+                                      header.get("guard"))
                 send({"ok": True})
             except BaseException as exc:  # noqa: BLE001 - report everything the code raises
                 send(_error(exc, kind="LoadError" if isinstance(exc, LookupError) else None))

@@ -228,12 +228,14 @@ def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, 
 @click.argument("run")
 @click.argument("candidate", required=False)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Policy file to write.")
+@click.option("--allow-findings", is_flag=True, help="Export even code the gate refuses (read it first).")
 @OUT
-def export(run: str, candidate: str | None, output: Path, out: Path) -> None:
-    """Write CANDIDATE (default: the best) as a standalone policy file that needs only numpy."""
+def export(run: str, candidate: str | None, output: Path, allow_findings: bool, out: Path) -> None:
+    """Write CANDIDATE (default: the best) as a standalone file whose header says what it is and how
+    to run it sandboxed. Code the gate refuses is not exported unless --allow-findings."""
     from promptpo.export import export as write_policy
 
-    print(f"wrote {write_policy(_folder(run, out), candidate, output)}")
+    print(f"wrote {write_policy(_folder(run, out), candidate, output, allow_findings)}")
 
 
 @click.command()

@@ -43,6 +43,9 @@ class Limits:
     """Open file descriptors (RLIMIT_NOFILE)."""
     processes: int = 64
     """Processes and threads the worker may have at once (a pids cgroup or the container's pids limit)."""
+    guard: bool = True
+    """In the worker, only the gate's modules import, as facades without private attributes, and the
+    gate's forbidden builtins are absent (promptpo.gate). Off only to test the sandbox alone."""
 
     def worker_args(self) -> str:
         """The limits the worker applies to itself before any candidate code arrives."""

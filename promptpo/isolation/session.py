@@ -15,6 +15,7 @@ from types import ModuleType
 
 import numpy as np
 
+from promptpo import gate
 from promptpo.envspec import ActionSpec
 from promptpo.isolation.base import Limits, Sandbox, Worker, WorkerDied
 from promptpo.outcome import CandidateFault, Outcome
@@ -67,7 +68,8 @@ class PolicySession:
         """Run the code's top level; ``entry`` is 'policy' or the name of a function to call later."""
         action = None if self.action is None else {"kind": self.action.kind, "n": self.action.n,
                                                    "shape": list(self.action.shape)}
-        self._request({"op": "load", "code": code, "action": action, "entry": entry}, None,
+        guard = gate.guard() if self.limits.guard else None
+        self._request({"op": "load", "code": code, "action": action, "entry": entry, "guard": guard}, None,
                       self.limits.load_timeout_s, "loading the code")
 
     def call(self, name: str, args: list, timeout: float | None = None) -> object:

@@ -11,7 +11,7 @@ from promptpo.candidate import Candidate
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target
 from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault
-from promptpo.extract import ALLOWED_IMPORTS
+from promptpo.extract import ALLOWED_IMPORTS, trust_lines
 from promptpo.feedback import build, score_line
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
@@ -78,9 +78,7 @@ class PolicyTask(TaskKind):
         header = [f"promptpo best policy — run {run_id}", f"env: {self.spec.id}",
                   f"candidate: {candidate.id} (round {candidate.round}, {candidate.kind}, parent {candidate.parent})",
                   f"score: {self.score_line(candidate.evaluation)}", f"evaluation seeds: {seeds}",
-                  "Needs only numpy. Use it from a plain Gymnasium loop: " + (
-                      "policy = Policy(); policy.reset(); action = policy.act(obs)."
-                      if candidate.extracted.entry == "Policy" else "action = act(obs).")]
+                  *trust_lines(candidate.code, str(self.config.out / run_id / "best.py"))]
         return "\n".join(f"# {line}" if line else "#" for line in header) + "\n\n" + candidate.code
 
     def summary_fields(self, best: Candidate | None) -> dict:

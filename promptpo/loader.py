@@ -1,0 +1,188 @@
+"""``promptpo.load_policy``: a recorded policy as an object with ``reset()`` and ``act(obs)``.
+
+By default the code runs in the sandbox, one worker per loaded policy, over the same protocol a
+run evaluates with: your process only sends observations and receives actions. ``trusted=True``
+loads it into your process instead, and only code the gate passes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import re
+import sys
+import weakref
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promptpo import gate
+from promptpo.envspec import EnvSpec
+from promptpo.errors import ConfigError
+from promptpo.extract import entry_point
+from promptpo.isolation import Limits, make_sandbox
+from promptpo.isolation.session import PolicySession
+from promptpo.outcome import CandidateFault
+
+ENV_LINE = re.compile(r"^#.*?\benv: (\S+)", re.MULTILINE)
+LOADED_LIMITS = Limits(candidate_wall_s=float("inf"), candidate_cpu_s=24 * 3600)
+"""A loaded policy lives as long as its user wants: no overall wall or CPU budget, per-call limits as in a run."""
+
+
+class PolicyFailed(RuntimeError):
+    """The sandboxed policy crashed, hung or broke a limit; the worker is gone."""
+
+
+class SandboxedPolicy:
+    """A policy running in its own sandbox worker. ``close()`` (or ``with``) ends the worker; so does exit."""
+
+    def __init__(self, code: str, spec: EnvSpec, sandbox: str = "process", limits: Limits = LOADED_LIMITS,
+                 seed: int = 0):
+        self.spec, self.seed, self.episodes = spec, seed, 0
+        self._sandbox = make_sandbox(sandbox)
+        self._session: PolicySession | None = None
+        try:
+            self._session = PolicySession(self._sandbox, limits, spec.action)
+            self._session.load(code)
+        except CandidateFault as fault:
+            self.close()
+            raise PolicyFailed(f"the policy did not load: {fault.outcome}: {fault.message}") from None
+        except BaseException:
+            self.close()
+            raise
+        self._finalizer = weakref.finalize(self, _close, self._session, self._sandbox)
+        atexit.register(self._finalizer)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start an episode: a fresh Policy() and its reset(), with the worker's RNGs seeded."""
+        self._call(lambda s: s.reset([0], self.seed + self.episodes), "reset()")
+        self.episodes += 1
+
+    def act(self, obs: Any) -> Any:
+        """The action for ``obs``: an int for discrete action spaces, else a float64 array."""
+        encoded = self.spec.encode_obs(obs)
+        batch = {name: np.asarray(value)[None] for name, value in encoded.items()}
+        action = self._call(lambda s: s.act([0], batch), "act()")[0]
+        return int(action) if self.spec.action.kind == "discrete" else action
+
+    __call__ = act
+
+    def _call(self, fn, what: str):
+        if self._session is None:
+            raise PolicyFailed(f"{what} on a closed policy")
+        try:
+            return fn(self._session)
+        except CandidateFault as fault:
+            self.close()
+            raise PolicyFailed(f"{what} failed in the sandbox: {fault.outcome}: {fault.message}") from None
+
+    def close(self) -> None:
+        finalizer = getattr(self, "_finalizer", None)
+        if finalizer is not None:
+            finalizer()
+        else:
+            _close(self._session, self._sandbox)
+        self._session = None
+
+    def __enter__(self) -> SandboxedPolicy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close(session: PolicySession | None, sandbox) -> None:
+    if session is not None:
+        session.close()
+    sandbox.close()
+
+
+class TrustedPolicy:
+    """A policy loaded into this process (``trusted=True``): only code the gate passed."""
+
+    def __init__(self, module: Any, path: Path):
+        self.module, self.path = module, path
+        self._factory = getattr(module, "Policy", None)
+        self._function = getattr(module, "act", None)
+        if not callable(self._factory) and not callable(self._function):
+            raise ConfigError(f"{path} defines neither a Policy class nor an act(obs) function")
+        self._policy = None
+        self.reset()
+
+    def reset(self) -> None:
+        if callable(self._factory):
+            self._policy = self._factory()
+            if callable(getattr(self._policy, "reset", None)):
+                self._policy.reset()
+
+    def act(self, obs: Any) -> Any:
+        return self._policy.act(obs) if self._policy is not None else self._function(obs)
+
+    __call__ = act
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> TrustedPolicy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_policy(source: str | Path, env: str | None = None, *, trusted: bool = False, sandbox: str = "process",
+                out: str | Path = "runs", candidate: str | None = None, seed: int = 0):
+    """``source``: a policy file (best.py, an export), a run folder or a run id under ``out``.
+
+    The environment comes from the file's ``# env:`` header line or the run, unless ``env`` is given."""
+    code, env_id, path = _source(Path(source), Path(out), candidate)
+    env_id = env or env_id
+    if trusted:
+        refused = gate.check(code)
+        if refused:
+            raise ConfigError(f"{path} does not pass the gate ({refused[0]}), so it cannot be loaded in-process",
+                              "load it sandboxed: leave out trusted=True")
+        return _import(path, code)
+    if env_id is None:
+        raise ConfigError(f"{path} names no environment (no '# env:' header line)",
+                          "pass env=, e.g. load_policy(path, env='gymnasium/CartPole-v1')")
+    from promptpo.envs import load_spec
+
+    tree_entry = _entry(code)
+    if tree_entry is None:
+        raise ConfigError(f"{path} defines neither a Policy class nor an act(obs) function")
+    return SandboxedPolicy(code, load_spec(env_id), sandbox, seed=seed)
+
+
+def _source(source: Path, out: Path, candidate: str | None) -> tuple[str, str | None, Path]:
+    if source.is_file():
+        text = source.read_text(encoding="utf-8", errors="replace")
+        match = ENV_LINE.search(text)
+        return text, match.group(1) if match else None, source
+    from promptpo.engine.runfolder import RunFolder
+
+    run = RunFolder.find(str(source), out)
+    record = run.candidate(candidate)
+    if record["outcome"] != "ok":
+        raise ConfigError(f"candidate {record['id']} of {run.path.name} did not run cleanly ({record['outcome']})",
+                          "load a candidate whose outcome is ok, e.g. the best one")
+    return run.code(record["id"]), run.meta.get("env"), run.path / "candidates" / f"{record['id']}.py"
+
+
+def _entry(code: str) -> str | None:
+    import ast
+
+    try:
+        return entry_point(ast.parse(code))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _import(path: Path, code: str) -> TrustedPolicy:
+    spec = importlib.util.spec_from_loader(f"promptpo_policy_{abs(hash(str(path.resolve())))}", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    exec(compile(code, str(path), "exec"), module.__dict__)  # noqa: S102 - the gate passed this code
+    sys.modules[spec.name] = module
+    return TrustedPolicy(module, path)
