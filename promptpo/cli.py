@@ -18,10 +18,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from promptpo.commands import baseline, optimize, runs, sandbox, schedule
+    from promptpo.commands import baseline, optimize, play, runs, sandbox, schedule
 
     for command in (optimize.optimize, optimize.envs, runs.runs, runs.show, runs.audit, runs.diff, runs.verify,
-                    runs.export, runs.report, runs.dataset, runs.resume, baseline.baseline, schedule.schedule,
+                    runs.export, play.play, runs.report, runs.dataset, runs.resume, baseline.baseline,
+                    schedule.schedule,
                     baseline.compare_runs, sandbox.sandbox):
         cli.add_command(command)
 

@@ -116,8 +116,11 @@ class Evaluator:
         self.session = session
         """Makes the session that runs the code; benchmarks swap in an in-process one to measure IPC cost."""
 
-    def evaluate(self, code: str, episodes: list[Episode], limits: Limits | None = None) -> Evaluation:
+    def evaluate(self, code: str, episodes: list[Episode], limits: Limits | None = None,
+                 on_step: Callable[[int, Any, int], None] | None = None) -> Evaluation:
+        """``on_step(episode, env, step)`` is called after each reset (step 0) and step (e.g. to render)."""
         started = time.monotonic()
+        on_step = on_step or (lambda episode, env, step: None)
         envs = self.pool.take(len(episodes))
         results = [EpisodeResult(e.index, e.seed, dict(e.extras)) for e in episodes]
         recorders = [Recorder(self.spec) for _ in episodes]
@@ -127,8 +130,9 @@ class Evaluator:
             session = self.session(self.sandbox, limits or self.limits, self.spec.action)
             session.load(code)
             obs = []
-            for env, episode, rec in zip(envs, episodes, recorders):
+            for i, (env, episode, rec) in enumerate(zip(envs, episodes, recorders)):
                 o, _ = self.spec.reset(env, episode)
+                on_step(i, env, 0)
                 rec.observe(o, 0)
                 obs.append(o)
             active = list(range(len(episodes)))
@@ -143,6 +147,7 @@ class Evaluator:
                     o, reward, terminated, truncated, info = envs[i].step(value)
                     steps += 1
                     result.length += 1
+                    on_step(i, envs[i], result.length)
                     result.episode_return += float(reward)
                     rec.reward(float(reward), result.length)
                     rec.observe(o, result.length)

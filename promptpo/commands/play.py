@@ -1,0 +1,50 @@
+"""`promptpo play`: run a recorded policy in the sandbox on the real environment, optionally on video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from promptpo.commands.common import OUT, console, setup_logging
+
+
+@click.command()
+@click.argument("run")
+@click.argument("candidate", required=False)
+@click.option("--episodes", type=int, default=3, show_default=True, help="Episodes to play.")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the episodes (default: fresh ones, from the stream `verify` uses).")
+@click.option("--video", type=click.Path(path_type=Path), default=None, help="Write the episodes to a .gif or .mp4.")
+@click.option("--sandbox", default="process", show_default=True, help="Isolation backend: process or docker.")
+@OUT
+def play(run: str, candidate: str | None, episodes: int, seed: int | None, video: Path | None, sandbox: str,
+         out: Path) -> None:
+    """Run CANDIDATE (default: the best) of RUN in the sandbox and print each episode's return and success."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from promptpo.engine.runfolder import RunFolder
+    from promptpo.play import play as run_play
+
+    setup_logging(False)
+    screen = console()
+    with console(stderr=True).status("playing in the sandbox..."):
+        played = run_play(RunFolder.find(run, out), candidate, episodes, seed, video, sandbox)
+    ev = played.evaluation
+    table = Table(title=f"{played.candidate} on {played.env}")
+    for name in ("episode", "seed", "return", "steps", "success"):
+        table.add_column(name, justify="right")
+    for e in ev.episodes:
+        table.add_row(str(e.index), str(e.seed), f"{e.episode_return:.2f}", str(e.length),
+                      "-" if e.success is None else ("yes" if e.success else "no"))
+    screen.print(table)
+    screen.print(f"gate: {escape(played.gate)}", highlight=False)
+    if not ev.ok:
+        screen.print(f"the policy stopped: {ev.outcome}: {escape(ev.problem)}", highlight=False)
+    summary = f"mean return {ev.mean_return:.2f}" if ev.mean_return is not None else "no episode completed"
+    if ev.success_rate is not None:
+        summary += f", success rate {ev.success_rate:.2f}"
+    screen.print(summary, highlight=False)
+    if played.video is not None:
+        print(f"wrote {played.video} ({played.frames} frames)")

@@ -1,0 +1,113 @@
+"""`promptpo play`: run a recorded policy in the sandbox on the real environment and watch it.
+
+Episodes are fresh by default (the seed stream ``verify`` uses, none of the run's own); with a
+video path the episodes are rendered (Gymnasium's ``rgb_array``; MuJoCo headless through EGL)
+and written one after another as a GIF or MP4 (imageio).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promptpo import gate
+from promptpo.engine.runfolder import RunFolder
+from promptpo.envs import load_spec
+from promptpo.errors import ConfigError
+from promptpo.evaluate import EnvPool, Evaluation, Evaluator
+from promptpo.isolation import make_sandbox
+from promptpo.isolation.base import Limits
+from promptpo.verify import plan
+
+VIDEO_SUFFIXES = (".gif", ".mp4")
+FRAMES_PER_EPISODE = 120
+"""At most this many frames of an episode are kept (every k-th step), so a video stays small."""
+MAX_SIDE = 320
+"""Frames are scaled down by a whole factor until neither side exceeds this."""
+FPS = 30
+
+
+@dataclass
+class Played:
+    candidate: str
+    env: str
+    gate: str
+    evaluation: Evaluation
+    video: Path | None
+    frames: int
+
+
+class Frames:
+    """Collects every k-th rendered frame per episode (the ``on_step`` hook of the evaluator)."""
+
+    def __init__(self, horizon: int, episodes: int):
+        self.stride = max(1, -(-horizon // FRAMES_PER_EPISODE))
+        self.frames: list[list[np.ndarray]] = [[] for _ in range(episodes)]
+
+    def __call__(self, episode: int, env: Any, step: int) -> None:
+        if step % self.stride:
+            return
+        base = env.unwrapped
+        if getattr(base, "render_mode", None) != "rgb_array":
+            base.render_mode = "rgb_array"
+        frame = base.render()
+        if frame is None:
+            raise ConfigError(f"{type(base).__name__} renders no rgb_array frames", "play it without --video")
+        frame = np.asarray(frame)
+        factor = max(1, -(-max(frame.shape[:2]) // MAX_SIDE))
+        self.frames[episode].append(np.ascontiguousarray(frame[::factor, ::factor, :3]))
+
+    def all(self) -> list[np.ndarray]:
+        return [f for episode in self.frames for f in episode]
+
+
+def play(run: RunFolder, candidate_id: str | None, episodes: int, seed: int | None = None,
+         video: Path | None = None, sandbox: str = "process") -> Played:
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
+    if video is not None and video.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ConfigError(f"cannot write a video to {video}", "use a .gif or .mp4 path")
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering; must be set before MuJoCo renders
+    record = run.candidate(candidate_id)
+    if record["outcome"] != "ok":
+        raise ConfigError(f"candidate {record['id']} did not run cleanly ({record['outcome']})",
+                          "play a candidate whose outcome is ok, e.g. the best one")
+    if run.kind != "promptpo":
+        raise ConfigError(f"run {run.path.name} is a {run.kind} run: it holds no policy to play")
+    code = run.code(record["id"])
+    spec = load_spec(run.meta["env"])
+    chosen = plan(run, episodes)[1] if seed is None else spec.episodes(seed, episodes)
+    known = {f for f in Limits.__dataclass_fields__}
+    limits = Limits(**{k: v for k, v in (run.meta.get("config", {}).get("limits") or {}).items() if k in known})
+    frames = Frames(spec.horizon, len(chosen)) if video is not None else None
+    pool = EnvPool(spec, seed if seed is not None else int(run.meta.get("seed", 0)))
+    try:
+        with make_sandbox(sandbox) as box:
+            evaluation = Evaluator(spec, box, limits, pool).evaluate(code, chosen, on_step=frames)
+    finally:
+        pool.close()
+    written = None
+    if frames is not None and frames.all():
+        written = write_video(video, frames.all())
+    return Played(record["id"], spec.id, gate.verdict(gate.check(code)), evaluation, written,
+                  len(frames.all()) if frames else 0)
+
+
+def write_video(path: Path, frames: list[np.ndarray]) -> Path:
+    import imageio.v3 as iio
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        iio.imwrite(path, np.stack(frames), extension=".gif", duration=1000 / FPS, loop=0)
+    else:
+        try:
+            import imageio_ffmpeg  # noqa: F401 - the encoder imageio uses for MP4
+        except ImportError:
+            raise ConfigError("writing MP4 needs imageio-ffmpeg", "pip install imageio-ffmpeg, or write a .gif") from None
+        even = [f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2] for f in frames]  # H.264 wants even sizes
+        iio.imwrite(path, np.stack(even), extension=".mp4", fps=FPS, codec="libx264", macro_block_size=1)
+    return path
