@@ -58,7 +58,7 @@ def _lines(path: Path) -> list[dict]:
     if not path.exists():
         return []
     try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
     except json.JSONDecodeError as err:
         raise RunStoreError(f"{path} has a line that is not JSON ({err.msg})", "the run folder is corrupt") from None
 

@@ -15,6 +15,7 @@ from rich.text import Text
 
 from promptpo.engine.state import RunState
 from promptpo.llm.tokens import usage_text
+from promptpo.text import visible
 
 
 def _money(state: RunState) -> str:
@@ -58,7 +59,7 @@ class RunDisplay:
             self.live.refresh()
         elif kind == "candidate" or (kind == "end" and not self.rounds):  # online runs have no candidates
             where = f"[round {state.round}] " if self.rounds else ""
-            self.console.print(Text(f"{where}{state.last} | best {self._best(state)} | env steps {steps_text(state)} | "
+            self.console.print(Text(f"{where}{visible(state.last, keep_newlines=False)} | best {self._best(state)} | env steps {steps_text(state)} | "
                                     f"LLM calls {state.llm_calls}"))
 
     def _best(self, state: RunState) -> str:
@@ -84,7 +85,7 @@ class RunDisplay:
         table.add_row("tokens", usage_text(vars(state)))
         table.add_row("cost", _money(state))
         table.add_row("elapsed", f"{state.elapsed:.0f} s")
-        table.add_row("now", Text(state.last or "starting"))
+        table.add_row("now", Text(visible(state.last or "starting", keep_newlines=False)))
         if not state.env_steps_planned:
             return table
         done = state.env_steps + state.in_flight_steps

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from promptpo.text import clean
 from promptpo.candidate import Candidate
 from promptpo.digest import EpisodeDigest, Track
 from promptpo.envspec import EnvSpec
@@ -14,6 +15,8 @@ from promptpo.evaluate import EpisodeResult, Evaluation
 
 MAX_TRACEBACK = 3000
 MAX_OUTPUT = 1500
+MAX_CODE = 30_000
+"""Characters of a candidate's code a prompt shows (a real policy is far shorter; a hostile answer need not be)."""
 
 
 @dataclass
@@ -105,7 +108,7 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
     ev = candidate.evaluation
     fb = Feedback(id=candidate.id, parent=candidate.parent, kind=candidate.kind, outcome=str(candidate.outcome),
                   score=score_line(ev, spec.has_success) if candidate.scored else f"no score ({candidate.outcome})",
-                  code=candidate.code, error=candidate.error, labels=list(labels or []),
+                  code=clean(candidate.code, MAX_CODE), error=clean(candidate.error, 3000), labels=list(labels or []),
                   findings=[str(f) for f in candidate.extracted.findings],
                   tuned=[f"line {t['line']}: {t['old']} -> {t['new']}" for t in candidate.tuned or []])
     if ev is not None:

@@ -94,6 +94,7 @@ def finish(result) -> None:
     import sys
 
     from promptpo.llm.tokens import usage_text
+    from promptpo.text import shown
 
     err = console(stderr=True)
     s = result.summary
@@ -101,7 +102,7 @@ def finish(result) -> None:
         f"{result.best_candidate}: mean return {result.score:.2f}"
         + (f", success rate {result.success_rate:.2f}" if s.get("best_success_rate") is not None else ""))
     cost = "unknown (unpriced model)" if s["cost_usd"] is None else f"${s['cost_usd']:.4f}"
-    err.print(f"status: {result.status}" + (f" — {result.reason}" if result.reason else ""), markup=False)
+    err.print(shown(f"status: {result.status}" + (f" — {result.reason}" if result.reason else "")))
     err.print(f"best: {best}", markup=False)
     if s.get("final_return") is not None and result.best_candidate is None:
         err.print(f"final return {num(s['final_return'])}", markup=False)

@@ -21,11 +21,11 @@ from promptpo.commands.common import OUT, console, setup_logging
 def play(run: str, candidate: str | None, episodes: int, seed: int | None, video: Path | None, sandbox: str,
          out: Path) -> None:
     """Run CANDIDATE (default: the best) of RUN in the sandbox and print each episode's return and success."""
-    from rich.markup import escape
     from rich.table import Table
 
     from promptpo.engine.runfolder import RunFolder
     from promptpo.play import play as run_play
+    from promptpo.text import shown
 
     setup_logging(False)
     screen = console()
@@ -39,9 +39,9 @@ def play(run: str, candidate: str | None, episodes: int, seed: int | None, video
         table.add_row(str(e.index), str(e.seed), f"{e.episode_return:.2f}", str(e.length),
                       "-" if e.success is None else ("yes" if e.success else "no"))
     screen.print(table)
-    screen.print(f"gate: {escape(played.gate)}", highlight=False)
+    screen.print(shown(f"gate: {played.gate}"))
     if not ev.ok:
-        screen.print(f"the policy stopped: {ev.outcome}: {escape(ev.problem)}", highlight=False)
+        screen.print(shown(f"the policy stopped: {ev.outcome}: {ev.problem}"))
     summary = f"mean return {ev.mean_return:.2f}" if ev.mean_return is not None else "no episode completed"
     if ev.success_rate is not None:
         summary += f", success rate {ev.success_rate:.2f}"

@@ -10,6 +10,7 @@ import click
 
 from promptpo.commands.common import OUT, console, num, setup_logging
 from promptpo.llm.tokens import usage_text
+from promptpo.text import shown, visible
 
 
 def _folder(run: str, out: Path):
@@ -39,11 +40,11 @@ def runs(out: Path) -> None:
         try:
             run = RunFolder(path)
         except RunStoreError as err:
-            table.add_row(path.name, "?", "?", f"unreadable: {err.message}", *["-"] * 7)
+            table.add_row(path.name, "?", "?", shown(f"unreadable: {err.message}"), *["-"] * 7)
             continue
         s = run.summary
-        table.add_row(path.name, run.meta.get("env", "?"), run.meta.get("model", "?"),
-                      s.get("status", run.meta.get("status", "?")), str(s.get("best_candidate") or "-"),
+        table.add_row(path.name, shown(run.meta.get("env", "?")), shown(run.meta.get("model", "?")),
+                      shown(s.get("status", run.meta.get("status", "?"))), str(s.get("best_candidate") or "-"),
                       num(s.get("best_score")), num(s.get("best_success_rate")), str(s.get("env_steps", "-")),
                       str(s.get("llm_calls", "-")), usage_text(s), num(s.get("cost_usd"), "$"))
     console().print(table)
@@ -71,16 +72,16 @@ def _show_run(folder) -> None:
     head.add_column()
     for key in ("env", "method", "model", "sandbox", "seed", "target", "started", "ended"):
         if meta.get(key) is not None:  # e.g. a PPO run has no model, sandbox or target of its own
-            head.add_row(key, str(meta[key]))
+            head.add_row(key, shown(meta[key]))
     for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps", "llm_calls",
                 "tokens", "cost_usd", "wall_time_s"):
-        head.add_row(key, usage_text(summary) if key == "tokens" else num(summary.get(key)))
+        head.add_row(key, usage_text(summary) if key == "tokens" else shown(num(summary.get(key))))
     if folder.kind in ("ppo", "online", "optuna", "pbt"):  # one learning curve, no candidates
         table = Table(title="learning curve (deterministic evaluation)")
         for column in ("env steps", "episodes", "mean return", "success", "wall s"):
             table.add_column(column)
         curve = folder.path / "curve.jsonl"
-        for line in curve.read_text().splitlines() if curve.exists() else []:
+        for line in curve.read_text(encoding="utf-8").split("\n") if curve.exists() else []:
             p = json.loads(line)
             table.add_row(f"{p['env_steps']:,}", str(p["episodes"]), num(p["mean_return"]), num(p["success_rate"]),
                           num(p["wall_time_s"]))
@@ -90,9 +91,9 @@ def _show_run(folder) -> None:
             table.add_column(column)
         for c in folder.candidates:
             score = c.get("score") or {}
-            table.add_row(c["id"], c.get("kind", ""), str(c.get("parent") or "-"), c.get("outcome", ""),
-                          num(score.get("mean_return")), num(score.get("success_rate")), str(c.get("env_steps", 0)),
-                          (c.get("error") or "")[:60])
+            table.add_row(shown(c["id"]), shown(c.get("kind", "")), shown(c.get("parent") or "-"),
+                          shown(c.get("outcome", "")), num(score.get("mean_return")), num(score.get("success_rate")),
+                          str(c.get("env_steps", 0)), shown((c.get("error") or "")[:60], keep_newlines=False))
     out = console()
     out.print(head)
     out.print(table)
@@ -107,13 +108,13 @@ def _show_candidate(folder, candidate_id: str) -> None:
     out = console()
     call = record.get("llm_call")
     out.print(Rule(f"{record['id']}: prompt (llm/{call:04d}.prompt.md)"))
-    out.print(folder.llm_text(call, "prompt.md"), markup=False, highlight=False)
+    out.print(shown(folder.llm_text(call, "prompt.md")))
     out.print(Rule(f"{record['id']}: answer (llm/{call:04d}.response.md)"))
-    out.print(folder.llm_text(call, "response.md"), markup=False, highlight=False)
-    out.print(Rule(f"{record['id']}: code as run — {record['outcome']}"))
-    out.print(Syntax(folder.code(record["id"]), "python", line_numbers=True))
+    out.print(shown(folder.llm_text(call, "response.md")))
+    out.print(Rule(shown(f"{record['id']}: code as run — {record['outcome']}")))
+    out.print(Syntax(visible(folder.code(record["id"])), "python", line_numbers=True))
     if record.get("error"):
-        out.print(f"problem: {record['error']}", markup=False)
+        out.print(shown(f"problem: {record['error']}"))
     episodes = (record.get("evaluation") or {}).get("episodes") or []
     if episodes:
         table = Table(title="episodes")
@@ -121,7 +122,7 @@ def _show_candidate(folder, candidate_id: str) -> None:
             table.add_column(column)
         for e in episodes:
             ended = ("terminated" if e["terminated"] else "time limit") if e["completed"] else "not finished"
-            table.add_row(str(e["index"]), str(e["seed"]), json.dumps(e["extras"]), f"{e['episode_return']:.2f}",
+            table.add_row(str(e["index"]), str(e["seed"]), shown(json.dumps(e["extras"])), f"{e['episode_return']:.2f}",
                           str(e["length"]), str(e["success"]), str(e["success_step"]), ended)
         out.print(table)
 
@@ -147,9 +148,9 @@ def audit(run: str, as_json: bool, out: Path) -> None:
     for r in rows:
         score = "-" if r.mean_return is None else f"{r.mean_return:.2f} ± {r.std_return:.2f}" + (
             f", success {r.success_rate:.2f}" if r.success_rate is not None else "")
-        table.add_row(str(r.round), f"{r.id} ({r.kind})", r.parent or "-", score, str(r.env_steps),
-                      r.outcome + (f": {r.error[:60]}" if r.error else ""), "\n".join(r.findings) or "-",
-                      "\n".join(r.flags) or "-")
+        table.add_row(str(r.round), shown(f"{r.id} ({r.kind})"), shown(r.parent or "-"), score, str(r.env_steps),
+                      shown(r.outcome + (f": {r.error[:60]}" if r.error else ""), keep_newlines=False),
+                      shown("\n".join(r.findings) or "-"), shown("\n".join(r.flags) or "-"))
     console().print(table)
 
 
@@ -172,11 +173,11 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
                                  fromfile=f"{a}.py", tofile=f"{b}.py")
     text = "".join(lines) or "(identical code)\n"
     out_console = console()
-    out_console.print(f"{a}: {score_text(first)}  ->  {b}: {score_text(second)}", markup=False)
+    out_console.print(shown(f"{a}: {score_text(first)}  ->  {b}: {score_text(second)}"))
     s1, s2 = first.get("score"), second.get("score")
     if s1 and s2:
         out_console.print(f"change in mean return: {s2['mean_return'] - s1['mean_return']:+.2f}", markup=False)
-    out_console.print(Syntax(text, "diff"))
+    out_console.print(Syntax(visible(text), "diff"))
 
 
 @click.command()

@@ -21,6 +21,7 @@ from promptpo.extract import extract
 from promptpo.llm.base import Backend, Completion, Request, redact
 from promptpo.prompting import Prompt
 from promptpo.search import Greedy
+from promptpo.text import clean
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class Engine:
         self.state.requests = call
         self.state.llm_calls += self.uses_prompts
         completion = self.backend.complete(request)
+        completion.text = clean(completion.text)  # storable as it is evaluated: no lone surrogates
         self.store.record_response(call, completion, {"call": call, "prompt": prompt.kind, "round": round_,
                                                       "cache_key": request.cache_key(self.backend.label)})
         s = self.state

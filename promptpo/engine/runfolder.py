@@ -89,7 +89,9 @@ class RunFolder:
         if not path.exists():
             return []
         text = path.read_text(encoding="utf-8")
-        lines = text.splitlines()
+        lines = text.split("\n")  # what the writer calls a line (splitlines also breaks on U+2028)
+        if lines and lines[-1] == "":
+            lines.pop()
         events = []
         for number, line in enumerate(lines, 1):
             if not line.strip():

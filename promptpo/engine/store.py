@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from promptpo.text import clean, jsonl_safe
 from promptpo.errors import ConfigError, RunStoreError
 from promptpo.llm.base import Completion, redact
 
@@ -40,6 +41,8 @@ def _plain(value: Any) -> Any:
         return value.tolist()
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, str):
+        return clean(value)  # a lone surrogate from an answer or a worker cannot go into a UTF-8 file
     return value
 
 
@@ -112,7 +115,7 @@ class RunStore:
 
     def write_text(self, rel: str, text: str) -> Path:
         path = self.root / rel
-        atomic_write(path, text)
+        atomic_write(path, clean(text))
         return path
 
     def read_json(self, rel: str) -> Any:
@@ -126,7 +129,7 @@ class RunStore:
                                 "the run folder is corrupt") from None
 
     def event(self, name: str, /, **data: Any) -> None:
-        line = json.dumps(_plain({"t": now_iso(), "event": name, **data}), ensure_ascii=False, default=str)
+        line = jsonl_safe(json.dumps(_plain({"t": now_iso(), "event": name, **data}), ensure_ascii=False, default=str))
         with open(self.root / "events.jsonl", "a", encoding="utf-8") as handle:
             handle.write(redact(line) + "\n")
             handle.flush()
@@ -136,7 +139,7 @@ class RunStore:
         path = self.root / "events.jsonl"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
     # -- LLM calls -----------------------------------------------------------------------
     def prompt_path(self, call: int) -> Path:

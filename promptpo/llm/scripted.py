@@ -23,7 +23,7 @@ def load_answers(path: Path) -> list[str]:
         return [p.read_text(encoding="utf-8") for p in files]
     if path.is_file():
         answers = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
             if not line.strip():
                 continue
             try:

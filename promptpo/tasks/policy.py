@@ -16,6 +16,7 @@ from promptpo.feedback import build, score_line
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook
+from promptpo.text import visible
 
 
 class PolicyTask(TaskKind):
@@ -25,7 +26,7 @@ class PolicyTask(TaskKind):
         self.config, self.spec, self.sandbox = config, spec, sandbox
         self.env_id = spec.id
         self.pool = EnvPool(spec, config.seed)
-        self.evaluator = evaluator or Evaluator(spec, sandbox, config.limits, self.pool)
+        self.evaluator = evaluator or Evaluator(spec, sandbox, config.limits, self.pool, salt=config.salt)
         self.episodes = spec.episodes(config.seed, config.episodes)
         self.target = run_target(config, spec)
         self.prompts = policy_prompts(config, spec)
@@ -79,7 +80,7 @@ class PolicyTask(TaskKind):
                   f"candidate: {candidate.id} (round {candidate.round}, {candidate.kind}, parent {candidate.parent})",
                   f"score: {self.score_line(candidate.evaluation)}", f"evaluation seeds: {seeds}",
                   *trust_lines(candidate.code, str(self.config.out / run_id / "best.py"))]
-        return "\n".join(f"# {line}" if line else "#" for line in header) + "\n\n" + candidate.code
+        return "\n".join(f"# {visible(line, keep_newlines=False)}" for line in header) + "\n\n" + candidate.code
 
     def summary_fields(self, best: Candidate | None) -> dict:
         ev = best.evaluation if best else None

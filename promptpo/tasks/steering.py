@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from promptpo.text import brief
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import CandidateFault
 
@@ -70,16 +71,21 @@ def validate(result: Any, clip: bool = False) -> tuple[dict[str, float | None], 
         return {}, [f"returned {type(result).__name__}, expected a dict of hyperparameters"]
     applied: dict[str, float | None] = {}
     refused: list[str] = []
-    for key, value in result.items():
+    for key, value in list(result.items())[:50]:
         if key not in BOUNDS:
-            refused.append(f"{key!r} is not adjustable (choose from {', '.join(BOUNDS)})")
+            refused.append(f"{brief(key)} is not adjustable (choose from {', '.join(BOUNDS)})")
             continue
         if value is None and key in OPTIONAL:
             applied[key] = None
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            refused.append(f"{key}={value!r} is not a finite number")
+        try:  # an int too large for a float is not a number a hyperparameter can take
+            finite = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
+        except OverflowError:
+            finite = False
+        if not finite:
+            refused.append(f"{key}={brief(value)} is not a finite number")
             continue
+        value = float(value)
         low, high = BOUNDS[key]
         if not low <= value <= high:
             if not clip:
