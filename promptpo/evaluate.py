@@ -7,6 +7,8 @@ before they touch the simulator.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,10 +111,19 @@ class EnvPool:
         self.envs.clear()
 
 
+def worker_seed(salt: str, seed: int) -> int:
+    """The seed the worker's RNGs get for an episode batch: derived from the episode seed and a secret
+    of the run, so a policy cannot read back which episodes it plays (a run's or a verification's)."""
+    digest = hashlib.blake2b(f"{salt}:{seed}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
 class Evaluator:
     def __init__(self, spec: EnvSpec, sandbox: Sandbox, limits: Limits, pool: EnvPool,
-                 session: Callable[..., PolicySession] = PolicySession):
+                 session: Callable[..., PolicySession] = PolicySession, salt: str | None = None):
         self.spec, self.sandbox, self.limits, self.pool = spec, sandbox, limits, pool
+        self.salt = salt if salt is not None else secrets.token_hex(8)
+        """The secret worker seeds are derived with (recorded by a run, so a re-run draws the same)."""
         self.session = session
         """Makes the session that runs the code; benchmarks swap in an in-process one to measure IPC cost."""
 
@@ -136,7 +147,7 @@ class Evaluator:
                 rec.observe(o, 0)
                 obs.append(o)
             active = list(range(len(episodes)))
-            session.reset(active, episodes[0].seed)
+            session.reset(active, worker_seed(self.salt, episodes[0].seed))
             while active:
                 batch = self._stack([obs[i] for i in active])
                 actions = session.act(active, batch)

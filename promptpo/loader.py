@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import re
+import secrets
 import sys
 import weakref
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 from promptpo import gate
 from promptpo.envspec import EnvSpec
 from promptpo.errors import ConfigError
+from promptpo.evaluate import worker_seed
 from promptpo.extract import entry_point
 from promptpo.isolation import Limits, make_sandbox
 from promptpo.isolation.session import PolicySession
@@ -40,6 +42,7 @@ class SandboxedPolicy:
     def __init__(self, code: str, spec: EnvSpec, sandbox: str = "process", limits: Limits = LOADED_LIMITS,
                  seed: int = 0):
         self.spec, self.seed, self.episodes = spec, seed, 0
+        self._salt = secrets.token_hex(8)
         self._sandbox = make_sandbox(sandbox)
         self._session: PolicySession | None = None
         try:
@@ -57,7 +60,7 @@ class SandboxedPolicy:
 
     def reset(self) -> None:
         """Start an episode: a fresh Policy() and its reset(), with the worker's RNGs seeded."""
-        self._call(lambda s: s.reset([0], self.seed + self.episodes), "reset()")
+        self._call(lambda s: s.reset([0], worker_seed(self._salt, self.seed + self.episodes)), "reset()")
         self.episodes += 1
 
     def act(self, obs: Any) -> Any:

@@ -16,7 +16,9 @@ import numpy as np
 
 from promptpo.envs import load_spec
 from promptpo.envspec import Episode
-from promptpo.evaluate import EnvPool, Evaluator
+from promptpo.evaluate import EnvPool, Evaluation, Evaluator, Fault
+from promptpo.outcome import Outcome
+from promptpo.text import clean
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
 from promptpo.engine.runfolder import RunFolder
@@ -76,14 +78,20 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     spec = load_spec(run.meta["env"])
     count = episodes or (50 if spec.family == "metaworld" else 100)
     seed, fresh = plan(run, count)
-    limits = Limits(**(run.meta.get("config", {}).get("limits") or {}))
-    with make_sandbox(sandbox) as box:
-        pool = EnvPool(spec, seed)
-        try:
-            result = Evaluator(spec, box, limits, pool).evaluate(run.code(record["id"]), fresh)
-        finally:
-            pool.close()
-        description = box.describe()
+    known = set(Limits.__dataclass_fields__)
+    limits = Limits(**{k: v for k, v in (run.meta.get("config", {}).get("limits") or {}).items() if k in known})
+    description = sandbox
+    try:  # a verification always ends with a record, however the candidate or the sandbox fails
+        with make_sandbox(sandbox) as box:
+            description = box.describe()
+            pool = EnvPool(spec, seed)
+            try:
+                salt = f"{run.meta.get('config', {}).get('salt', '')}:verify:{seed}"
+                result = Evaluator(spec, box, limits, pool, salt=salt).evaluate(run.code(record["id"]), fresh)
+            finally:
+                pool.close()
+    except Exception as err:  # noqa: BLE001 - recorded as what it is
+        result = Evaluation(Outcome.SANDBOX_ERROR, [], 0, 0.0, Fault(Outcome.SANDBOX_ERROR, clean(err, 500)))
     recorded_eps = [e for e in (record.get("evaluation") or {}).get("episodes", []) if e.get("completed")]
     recorded = score_of([e["episode_return"] for e in recorded_eps], [e.get("success") for e in recorded_eps])
     done = [e for e in result.episodes if e.completed]
@@ -102,7 +110,7 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
 
 def judge(recorded: Score, verified: Score, outcome: str) -> tuple[bool, str]:
     if outcome != "ok":
-        return True, f"the candidate failed on the fresh episodes ({outcome})"
+        return True, f"FAILED: the candidate did not run cleanly on the fresh episodes ({outcome})"
     if recorded.success_ci95 is not None and verified.success_rate is not None:
         low, high = recorded.success_ci95
         if not low - 1e-9 <= verified.success_rate <= high + 1e-9:

@@ -43,19 +43,22 @@ def split_prefix(prefix: bytes, max_payload: int) -> tuple[int, int]:
 def decode(header_bytes: bytes, payload: bytes) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         header = json.loads(header_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise WireError(f"frame header is not JSON: {err}") from None
+    except (ValueError, RecursionError) as err:  # bad JSON or UTF-8, an over-long integer, absurd nesting
+        raise WireError(f"frame header is not usable JSON ({type(err).__name__})") from None
     if not isinstance(header, dict) or not isinstance(header.get("arrays", []), list):
         raise WireError("frame header is not a JSON object with an 'arrays' list")
     arrays, offset = {}, 0
     for spec in header.pop("arrays", []):
         try:
-            name, dtype, shape = str(spec["name"]), str(spec["dtype"]), tuple(int(d) for d in spec["shape"])
-        except (KeyError, TypeError, ValueError):
-            raise WireError(f"bad array description {spec!r}") from None
-        if dtype not in ALLOWED_DTYPES or any(d < 0 for d in shape):
-            raise WireError(f"array {name!r} has a disallowed dtype or shape ({dtype}, {shape})")
-        size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+            name, dtype = str(spec["name"])[:100], str(spec["dtype"])[:20]
+            shape = tuple(int(d) for d in spec["shape"])
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise WireError("bad array description") from None
+        if dtype not in ALLOWED_DTYPES or len(shape) > 32 or any(d < 0 or d > len(payload) for d in shape):
+            raise WireError(f"array {name!r} has a disallowed dtype or shape")
+        size = np.dtype(dtype).itemsize
+        for d in shape:  # Python integers: a product that would overflow int64 cannot pass the size check
+            size *= d
         if offset + size > len(payload):
             raise WireError(f"array {name!r} runs past the end of the payload")
         arrays[name] = np.frombuffer(payload, dtype=dtype, count=size // np.dtype(dtype).itemsize,

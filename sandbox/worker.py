@@ -57,14 +57,25 @@ def _blocked(exc: BaseException) -> bool:
     return type(exc).__name__ == "gaierror" or (isinstance(exc, OSError) and exc.errno in BLOCKED_ERRNOS)
 
 
+def _text(make, limit: int) -> str:
+    """Text about the candidate's exception, which the candidate controls: capped, never raising."""
+    try:
+        text = make()
+        return text[-limit:] if isinstance(text, str) else "<not text>"
+    except BaseException:  # noqa: BLE001 - a __str__ that raises, recursion, ...
+        return "<unprintable>"
+
+
 def _error(exc: BaseException, env: int | None = None, kind: str | None = None) -> dict:
-    tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
-    # Drop the worker's own frames: the model should see its code, not ours.
-    text = "".join(line for line in tb if 'worker.py"' not in line)
+    def tb() -> str:  # the worker's own frames dropped: the model should see its code, not ours
+        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        return "".join(line for line in lines if 'worker.py"' not in line)
+
     if kind is None and isinstance(exc, MemoryError):
         kind = "MemoryError"
-    return {"ok": False, "error": {"type": kind or type(exc).__name__, "message": str(exc)[:2000],
-                                   "traceback": text[-8000:], "env": env, "blocked": _blocked(exc)}}
+    return {"ok": False, "error": {"type": (kind or _text(lambda: type(exc).__name__, 100))[:100],
+                                   "message": _text(lambda: str(exc)[:2000], 2000),
+                                   "traceback": _text(tb, 8000), "env": env, "blocked": _blocked(exc)}}
 
 
 def guarded_builtins(guard: dict) -> dict:
@@ -96,7 +107,14 @@ def guarded_builtins(guard: dict) -> dict:
         facades[module.__name__] = Facade(module.__name__, module.__doc__)
         return facades[module.__name__]
 
+    roots = frozenset(m.split(".")[0] for m in allowed)
+
     def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+        if type(fromlist) is list and not level and name.split(".")[0] in roots:
+            # PyImport_Import (fromlist a list; Python's import statement passes None or a tuple): C code
+            # of an allowed module (numpy) importing its own parts lazily. It looks __import__ up in the
+            # calling frame's builtins, i.e. ours, and needs the real module.
+            return __import__(name, globals, locals, fromlist, level)
         if level or name not in allowed:
             raise ImportError(f"import of {name!r} is not allowed (allowed: {', '.join(sorted(allowed))})")
         top = __import__(name, None, None, fromlist, 0)

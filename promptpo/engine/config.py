@@ -7,6 +7,7 @@ import dataclasses
 import math
 import os
 import re
+import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ class RunConfig:
     """Approximate tokens per prompt; the history is trimmed to fit."""
     out: Path = Path("runs")
     """Folder that receives the run folder."""
+    salt: str = field(default_factory=lambda: secrets.token_hex(8))
+    """The secret the sandbox worker's RNG seeds are derived with (promptpo.evaluate.worker_seed): kept in
+    run.json, which the sandbox never sees, so a re-run draws the same and a policy cannot tell its episodes."""
     gate: bool = True
     """Refuse code that reaches outside what a program needs before it runs (promptpo.gate), and let
     only the gate's modules import in the sandbox. Off only to test the sandbox alone."""

@@ -20,8 +20,12 @@ from promptpo.envspec import ActionSpec
 from promptpo.isolation.base import Limits, Sandbox, Worker, WorkerDied
 from promptpo.outcome import CandidateFault, Outcome
 from promptpo.resources import data_dir
+from promptpo.text import clean
 
-MAX_REPLY_PAYLOAD = 64 * 1024 * 1024
+MAX_REPLY_HEADER = 256 * 1024
+"""A reply's JSON header: an error (message and traceback are capped by the worker) or a call's result."""
+TYPE_CHARS, MESSAGE_CHARS, TRACEBACK_CHARS = 100, 2000, 8000
+"""What the host keeps of a worker's error, whatever the worker sent."""
 
 
 @cache
@@ -83,15 +87,19 @@ class PolicySession:
                       "reset()")
 
     def act(self, envs: list[int], obs: dict[str, np.ndarray]) -> np.ndarray:
-        _, arrays = self._request({"op": "act", "envs": envs}, obs, self.limits.act_timeout_s * max(1, len(envs)), "act()")
-        actions = arrays.get("action")
         expected = (len(envs), *((self.action.shape) if self.action.kind == "box" else ()))
+        _, arrays = self._request({"op": "act", "envs": envs}, obs, self.limits.act_timeout_s * max(1, len(envs)),
+                                  "act()", max_payload=8 * int(np.prod(expected)), envs=envs)
+        actions = arrays.get("action")
         if actions is None or actions.shape != expected or actions.dtype != np.float64:
             raise self._fault(Outcome.PROTOCOL_ERROR, f"worker sent actions of shape "
                               f"{None if actions is None else actions.shape}, expected {expected}")
         return actions
 
-    def _request(self, header: dict, arrays: dict | None, timeout: float, what: str) -> tuple[dict, dict]:
+    def _request(self, header: dict, arrays: dict | None, timeout: float, what: str, max_payload: int = 0,
+                 envs: list[int] = ()) -> tuple[dict, dict]:
+        """One request and its reply; a reply larger than the answer can be (``max_payload`` bytes of
+        arrays, ``MAX_REPLY_HEADER`` of header) or malformed in any way is the candidate's protocol error."""
         now = time.monotonic()
         budget_end = self.started + self.limits.candidate_wall_s
         deadline = min(now + timeout, budget_end)
@@ -99,7 +107,10 @@ class PolicySession:
         try:
             self.worker.write(w.encode(header, arrays), deadline)
             prefix = self.worker.read_exact(w.PREFIX.size, deadline)
-            header_len, payload_len = w.split_prefix(prefix, MAX_REPLY_PAYLOAD)
+            header_len, payload_len = w.PREFIX.unpack(prefix)
+            if header_len > MAX_REPLY_HEADER or payload_len > max_payload:
+                raise w.WireError(f"reply too large (header {header_len} B, payload {payload_len} B; "
+                                  f"at most {MAX_REPLY_HEADER} and {max_payload})")
             reply, reply_arrays = w.decode(self.worker.read_exact(header_len, deadline),
                                            self.worker.read_exact(payload_len, deadline))
         except TimeoutError:
@@ -114,11 +125,13 @@ class PolicySession:
         if reply.get("ok") is True:
             return reply, reply_arrays
         error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
-        kind = str(error.get("type", "Error"))
+        kind = clean(error.get("type", "Error"), TYPE_CHARS)
         outcome = Outcome.BLOCKED if error.get("blocked") is True else ERROR_OUTCOMES.get(kind, Outcome.CRASHED)
-        message = f"{kind}: {error.get('message', '')}" if outcome is not Outcome.NO_ENTRY_POINT else str(error.get("message"))
-        env = error.get("env") if isinstance(error.get("env"), int) else None
-        raise self._fault(outcome, message, str(error.get("traceback", ""))[-8000:], env)
+        text = clean(error.get("message", ""), MESSAGE_CHARS)
+        message = f"{kind}: {text}" if outcome is not Outcome.NO_ENTRY_POINT else text
+        env = error.get("env")
+        env = env if type(env) is int and env in envs else None  # only an episode of this batch
+        raise self._fault(outcome, message, clean(str(error.get("traceback", ""))[-TRACEBACK_CHARS:]), env)
 
     def _died(self, what: str) -> CandidateFault:
         if self.worker.output_overflowed:
