@@ -3,7 +3,10 @@
 ``reap.py KEEPER_PID`` kills every process in the container except PID 1 (init), the keeper
 process that holds the container open, and itself; it repeats until none is left (a fork bomb
 keeps forking for a while), then empties the scratch folders so the next candidate starts clean.
-It prints one JSON line: {"killed": n, "survivors": [pids], "wiped": n}.
+It also removes the System V IPC objects (shared memory, semaphores, message queues) candidates
+made, which would otherwise let one candidate find the next one's (a covert channel) and stay
+charged to the container's memory; folders a candidate made read-only are made writable first.
+It prints one JSON line: {"killed": n, "survivors": [pids], "wiped": n, "ipc": n, "left": [names]}.
 ``reap.py --keeper`` prints the PIDs whose parent is PID 1 (run once, before any candidate).
 Runs as the sandbox user, which owns every candidate process and file.
 """
@@ -59,7 +62,8 @@ def reap(keeper: int) -> dict:
                 pass
         time.sleep(0.01)
     survivors = [p for p in processes() if p not in spare and not zombie(p)]
-    wiped = 0
+    ipc = remove_ipc()
+    wiped, left = 0, []
     for folder in SCRATCH:
         try:
             entries = os.listdir(folder)
@@ -69,13 +73,53 @@ def reap(keeper: int) -> dict:
             path = os.path.join(folder, name)
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
+                    writable(path)
                     shutil.rmtree(path)
                 else:
                     os.unlink(path)
                 wiped += 1
             except OSError:
                 pass
-    return {"killed": killed, "survivors": survivors, "wiped": wiped}
+        try:
+            left += [os.path.join(folder, n) for n in os.listdir(folder)]
+        except OSError:
+            pass
+    return {"killed": killed, "survivors": survivors, "wiped": wiped, "ipc": ipc, "left": left[:20]}
+
+
+def writable(top: str) -> None:
+    """Give the owner (us) write and search permission on every folder under ``top``, without recursion."""
+    stack = [top]
+    while stack:
+        path = stack.pop()
+        try:
+            os.chmod(path, 0o700)
+            with os.scandir(path) as entries:
+                stack += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            continue
+
+
+def remove_ipc() -> int:
+    """IPC_RMID every System V shared memory segment, semaphore set and message queue we can see."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    removed = 0
+    for kind, call in (("shm", libc.shmctl), ("sem", libc.semctl), ("msg", libc.msgctl)):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as handle:
+                rows = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 2 or not fields[1].isdigit():
+                continue
+            ident = int(fields[1])
+            result = call(ident, 0, 0) if kind == "sem" else call(ident, 0, None)  # 0 = IPC_RMID
+            removed += result == 0
+    return removed
 
 
 def main() -> None:

@@ -33,6 +33,10 @@ RESERVED_PIDS = 8
 """Room in the container's pids limit for init, the keeper and the reaper."""
 WORKER = ["python3", "-I", "-S", "/sandbox/worker/worker.py"]
 REAP = ["python3", "-I", "-S", "/sandbox/worker/reap.py"]
+REAP_TIMEOUT_S = 15.0
+"""Longest a cleanup between candidates may take before the container is replaced instead."""
+SCRATCH_INODES = 8192
+"""Files and folders a candidate may create in /tmp and in /dev/shm."""
 
 
 def _start_time(pid: int) -> str | None:
@@ -115,13 +119,15 @@ class DockerSandbox(Sandbox):
         return self.container
 
     def _create(self, limits: Limits) -> None:
-        scratch = f"rw,nosuid,nodev,size={limits.file_size_mb * 4}m,mode=1777"
+        # An inode limit too: 400,000 empty files would make every cleanup take seconds.
+        scratch = f"rw,nosuid,nodev,size={limits.file_size_mb * 4}m,nr_inodes={SCRATCH_INODES},mode=1777"
+        shm = f"rw,nosuid,nodev,size=16m,nr_inodes={SCRATCH_INODES},mode=1777"
         try:
             self.container = self.client.containers.run(
                 self.image, ["sleep", "infinity"], detach=True, init=True, network_mode="none", read_only=True,
-                tmpfs={"/tmp": scratch}, user=SANDBOX_USER, cap_drop=["ALL"], security_opt=["no-new-privileges"],
+                tmpfs={"/tmp": scratch, "/dev/shm": shm}, user=SANDBOX_USER, cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 pids_limit=limits.processes + RESERVED_PIDS, mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
-                nano_cpus=int(CPUS * 1e9), shm_size="16m", ipc_mode="private", hostname="sandbox",
+                nano_cpus=int(CPUS * 1e9), ipc_mode="private", cgroupns="private", hostname="sandbox",
                 environment={}, labels=owner_labels(), working_dir="/tmp", stop_signal="SIGKILL")
             out = self._exec(REAP + ["--keeper"])
             keepers = json.loads(out)
@@ -134,8 +140,25 @@ class DockerSandbox(Sandbox):
         self.keeper = keepers[0]
         log.info("sandbox container %s started", self.container.name)
 
-    def _exec(self, command: list[str]) -> str:
-        result = self.container.exec_run(command, user=SANDBOX_USER, workdir="/tmp")
+    def _exec(self, command: list[str], timeout: float = REAP_TIMEOUT_S) -> str:
+        """Run a helper in the container; one that does not finish in time (a leftover process may stop it
+        with SIGSTOP) is a SandboxError, and the caller replaces the container."""
+        done: list = []
+
+        def run() -> None:
+            try:
+                done.append(self.container.exec_run(command, user=SANDBOX_USER, workdir="/tmp"))
+            except Exception as err:  # noqa: BLE001 - handed to the caller
+                done.append(err)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if not done:
+            raise SandboxError(f"{command[-1]} did not finish within {timeout:g} s in the sandbox container")
+        if isinstance(done[0], Exception):
+            raise done[0]
+        result = done[0]
         if result.exit_code != 0:
             raise SandboxError(f"{command[-1]} failed in the sandbox container: {result.output[-300:]!r}")
         return result.output.decode()
@@ -150,8 +173,9 @@ class DockerSandbox(Sandbox):
             log.warning("cleaning the sandbox container failed (%s); replacing it", err)
             self._remove()
             return
-        if report["survivors"]:
-            log.warning("processes %s would not die; replacing the sandbox container", report["survivors"])
+        if report["survivors"] or report.get("left"):
+            log.warning("processes %s would not die or scratch files %s would not go; replacing the sandbox "
+                        "container", report["survivors"], report.get("left"))
             self._remove()
 
     def _remove(self) -> None:
