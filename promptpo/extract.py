@@ -16,7 +16,9 @@ RISKY_CALLS = frozenset({"eval", "exec", "open", "__import__", "compile", "globa
 LARGE_TABLE = 64
 MUTABLE_FACTORIES = frozenset({"list", "dict", "set", "defaultdict", "deque", "zeros", "ones", "empty", "array",
                                "full", "Counter", "OrderedDict"})
-FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+LANG = re.compile(r"[ \t]*([\w+-]*)")
+MAX_ANSWER_CHARS = 400_000
+"""Longer answers are not searched for code (no model writes a policy that long; a hostile one might)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,24 @@ class Extracted:
 
 
 def code_blocks(answer: str) -> list[str]:
-    blocks = [(lang.lower(), body) for lang, body in FENCE.findall(answer)]
+    """The fenced blocks of ``answer``, Python ones first (else untagged ones), in one linear pass:
+    a fence opens where a line holds ``` (after any text) and the rest of that line is its tag; the
+    block runs to the next ``` (which may end a line of code)."""
+    blocks: list[tuple[str, str]] = []
+    position = 0
+    while True:
+        start = answer.find("```", position)
+        if start < 0:
+            break
+        line_end = answer.find("\n", start)
+        if line_end < 0:
+            break
+        lang = LANG.match(answer, start + 3, line_end).group(1).lower()
+        end = answer.find("```", line_end + 1)
+        if end < 0:
+            break
+        blocks.append((lang, answer[line_end + 1:end]))
+        position = end + 3
     python = [body for lang, body in blocks if lang in ("python", "py", "python3")]
     return python or [body for lang, body in blocks if lang == ""]
 
@@ -53,6 +72,9 @@ def code_blocks(answer: str) -> list[str]:
 def extract(answer: str, entry: str = "policy", gated: bool = True) -> Extracted:
     """``entry``: 'policy' (a Policy class or act function) or the name of a required function."""
     marker = "def act" if entry == "policy" else f"def {entry}"
+    if len(answer) > MAX_ANSWER_CHARS:
+        return Extracted("", Outcome.NO_CODE, f"the answer has {len(answer)} characters, more than the "
+                         f"{MAX_ANSWER_CHARS} searched for code; answer with one short program")
     blocks = code_blocks(answer)
     if not blocks:
         stripped = answer.strip()
@@ -73,7 +95,10 @@ def check_program(code: str, entry: str = "policy", gated: bool = True) -> Extra
         tree = ast.parse(code, filename="policy.py")
     except SyntaxError as err:
         line = (err.text or "").rstrip()
-        return Extracted(code, Outcome.SYNTAX_ERROR, f"SyntaxError: {err.msg} (line {err.lineno}: {line.strip()!r})")
+        return Extracted(code, Outcome.SYNTAX_ERROR, f"SyntaxError: {err.msg} (line {err.lineno}: {line.strip()[:200]!r})")
+    except (RecursionError, MemoryError, ValueError) as err:
+        return Extracted(code, Outcome.UNPARSEABLE, f"the code cannot be parsed ({type(err).__name__}: it nests "
+                         "too deeply or is too large); write it as plain, shallow Python")
     found = entry_point(tree) if entry == "policy" else (
         entry if any(isinstance(n, ast.FunctionDef) and n.name == entry for n in tree.body) else None)
     if found is None:
@@ -89,7 +114,7 @@ def check_program(code: str, entry: str = "policy", gated: bool = True) -> Extra
 def _parses(text: str) -> bool:
     try:
         ast.parse(text)
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
         return False
     return True
 

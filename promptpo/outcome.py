@@ -9,6 +9,7 @@ class Outcome(StrEnum):
     OK = "ok"
     NO_CODE = "no_code"                # the answer held no code block
     SYNTAX_ERROR = "syntax_error"
+    UNPARSEABLE = "unparseable"        # parsing it overflowed (absurdly deep or large source)
     NO_ENTRY_POINT = "no_entry_point"  # neither a Policy class with act() nor an act() function
     REFUSED = "refused"                # the gate refused it before it ran (promptpo.gate)
     CRASHED = "crashed"                # the code raised, or the worker died

@@ -33,7 +33,10 @@ class Constant:
 
 
 def tunable_constants(code: str) -> list[Constant]:
-    tree = ast.parse(code)
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return []  # nothing to tune in code that cannot be parsed
     excluded: set[int] = set()
     parents: dict[int, ast.AST] = {}
     for node in ast.walk(tree):
