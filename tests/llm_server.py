@@ -54,6 +54,9 @@ class FakeLLMServer:
         self.requests: list[dict] = []
         self.report_usage = True
         """False: answers carry no usage (as some OpenAI-compatible servers send them)."""
+        self.usage_from_text = False
+        """True: usage counts the request's and the answer's characters (4 per token), as a real server
+        counts tokens, instead of fixed numbers."""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,6 +98,10 @@ class FakeLLMServer:
                                "model": model, "choices": [{"index": 0, "finish_reason": "stop",
                                                             "message": {"role": "assistant", "content": text}}],
                                "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}}
+                if server.usage_from_text:
+                    sent, got = len(json.dumps(body.get("messages", [])) + str(body.get("system", ""))) // 4, len(text) // 4
+                    payload["usage"] = ({"input_tokens": sent, "output_tokens": got} if anthropic else
+                                        {"prompt_tokens": sent, "completion_tokens": got, "total_tokens": sent + got})
                 if not server.report_usage:
                     payload.pop("usage")
                 self._send(200, json.dumps(payload).encode(), {})

@@ -34,6 +34,11 @@ class Policy:
 
 
 print("SCRATCH", sorted(os.listdir("/tmp")) + sorted(os.listdir("/dev/shm")), "sitecustomize" in sys.modules)
+try:
+    with open("/proc/sysvipc/shm") as handle:
+        print("SYSV", len(handle.read().splitlines()) - 1)
+except OSError:
+    print("SYSV", 0)
 ```'''
 WATCH_SKIP = {".venv", ".git", "runs", "__pycache__", ".pytest_cache"}
 
@@ -114,11 +119,12 @@ def attack(backend, tmp_path, monkeypatch, request):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
 
-    def run(code: str, **limits) -> Attack:
+    def run(code: str, raw: bool = False, **limits) -> Attack:
+        """``raw``: ``code`` is the whole answer as the model sent it, fences or not."""
         import promptpo
 
         answers = project / "answers.jsonl"
-        first = code if code.lstrip().startswith("```") else f"```python\n{code}\n```"
+        first = code if raw or code.lstrip().startswith("```") else f"```python\n{code}\n```"
         answers.write_text(json.dumps({"content": first}) + "\n" + json.dumps({"content": HONEST}) + "\n")
         watched = {root: snapshot(root) for root in (ROOT, home, project)}
         before_workers = worker_processes()
