@@ -62,9 +62,10 @@ def test_refinement_prompt_carries_the_history(tmp_path):
 
 
 def test_runs_are_reproducible_given_the_same_answers(tmp_path):
-    first = optimize(tmp_path / "a", [NOISY], rounds=1, candidates=1, seed=5)
-    second = optimize(tmp_path / "b", [NOISY], rounds=1, candidates=1, seed=5)
-    other = optimize(tmp_path / "c", [NOISY], rounds=1, candidates=1, seed=6)
+    # the same seed and the same run secret (run.json keeps it, so a re-run of a recorded run has it)
+    first = optimize(tmp_path / "a", [NOISY], rounds=1, candidates=1, seed=5, salt="s")
+    second = optimize(tmp_path / "b", [NOISY], rounds=1, candidates=1, seed=5, salt="s")
+    other = optimize(tmp_path / "c", [NOISY], rounds=1, candidates=1, seed=6, salt="s")
 
     def returns(result):
         record = json.loads((result.run_dir / "candidates" / "r00c0.json").read_text())

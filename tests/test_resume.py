@@ -20,9 +20,9 @@ from llm_server import FakeLLMServer, answer
 pytestmark = pytest.mark.slow
 
 POLICIES = [
-    "import time\ndef act(obs):\n    time.sleep(0.004)\n    return 1",
-    "import time\ndef act(obs):\n    time.sleep(0.004)\n    x, v, a, w = obs\n    return int(a + 0.3 * w > 0)",
-    "import time\ndef act(obs):\n    time.sleep(0.004)\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)",
+    "def act(obs):\n    for _ in range(100_000):\n        pass\n    return 1",
+    "def act(obs):\n    for _ in range(100_000):\n        pass\n    x, v, a, w = obs\n    return int(a + 0.3 * w > 0)",
+    "def act(obs):\n    for _ in range(100_000):\n        pass\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)",
 ]
 
 

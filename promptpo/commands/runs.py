@@ -82,6 +82,8 @@ def _show_run(folder) -> None:
             table.add_column(column)
         curve = folder.path / "curve.jsonl"
         for line in curve.read_text(encoding="utf-8").split("\n") if curve.exists() else []:
+            if not line.strip():
+                continue
             p = json.loads(line)
             table.add_row(f"{p['env_steps']:,}", str(p["episodes"]), num(p["mean_return"]), num(p["success_rate"]),
                           num(p["wall_time_s"]))
