@@ -7,7 +7,7 @@ from pathlib import Path
 from promptpo import gate
 from promptpo.errors import ConfigError
 from promptpo.extract import trust_lines
-from promptpo.text import visible
+from promptpo.text import comment_header
 from promptpo.engine.runfolder import RunFolder, score_text
 from promptpo.engine.store import write_output
 from promptpo.verify import latest
@@ -51,5 +51,5 @@ def export(run: RunFolder, candidate_id: str | None, out: Path, allow_findings: 
         raise ConfigError(f"candidate {record['id']} does not pass the gate: {refused[0]}",
                           "read the code; export it anyway with --allow-findings")
     lines = header(run, record) + trust_lines(code, str(out))
-    text = "\n".join(f"# {visible(line, keep_newlines=False)}" for line in lines) + "\n\n" + code
+    text = comment_header(lines) + "\n\n" + code
     return write_output(out, text)

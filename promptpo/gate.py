@@ -25,6 +25,8 @@ import string
 import unicodedata
 from dataclasses import dataclass
 
+from promptpo.text import HIDDEN
+
 ALLOWED_MODULES = frozenset({
     "numpy", "numpy.linalg", "numpy.random", "numpy.fft", "numpy.polynomial", "math", "cmath", "random",
     "collections", "collections.abc", "itertools", "functools", "heapq", "bisect", "statistics", "dataclasses",
@@ -54,8 +56,6 @@ FORBIDDEN_ATTRIBUTES = frozenset({
 OWN = frozenset({"self", "cls"})
 ALLOWED_DUNDER_NAMES = frozenset({"__name__"})
 DUNDER = re.compile(r"__\w+__")
-INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
-"""Unicode categories that render as nothing or reorder text: controls, format (bidi, zero-width), ..."""
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _characters(code: str) -> list[Violation]:
     found = []
     for number, line in enumerate(code.split("\n"), 1):
         for ch in line:
-            if ch in "\t\r" or unicodedata.category(ch) not in INVISIBLE:
+            if ch in "\t\r" or unicodedata.category(ch) not in HIDDEN:
                 continue
             name = unicodedata.name(ch, f"U+{ord(ch):04X}")
             found.append(Violation(number, "invisible_character",

@@ -81,8 +81,7 @@ def play(run: RunFolder, candidate_id: str | None, episodes: int, seed: int | No
     code = run.code(record["id"])
     spec = load_spec(run.meta["env"])
     chosen = plan(run, episodes)[1] if seed is None else spec.episodes(seed, episodes)
-    known = {f for f in Limits.__dataclass_fields__}
-    limits = Limits(**{k: v for k, v in (run.meta.get("config", {}).get("limits") or {}).items() if k in known})
+    limits = Limits.from_record(run.meta.get("config", {}).get("limits"))
     frames = Frames(spec.horizon, len(chosen)) if video is not None else None
     pool = EnvPool(spec, seed if seed is not None else int(run.meta.get("seed", 0)))
     try:

@@ -16,6 +16,7 @@ SURROGATE = re.compile(r"[\ud800-\udfff]")
 JSONL_BREAKS = {"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 """Characters that ``str.splitlines`` breaks on and ``json.dumps(ensure_ascii=False)`` leaves raw."""
 HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+"""Unicode categories that render as nothing or reorder text: controls, format (bidi, zero-width), separators."""
 
 
 def clean(text: object, limit: int | None = None) -> str:
@@ -55,6 +56,11 @@ def shown(text: object, keep_newlines: bool = True):
     from rich.text import Text
 
     return Text(visible(text, keep_newlines))
+
+
+def comment_header(lines: list[str]) -> str:
+    """``lines`` as the ``# ...`` header of a generated file: one comment line each, whatever they hold."""
+    return "\n".join(f"# {visible(line, keep_newlines=False)}" for line in lines)
 
 
 def brief(value: object, limit: int = 60) -> str:

@@ -78,8 +78,7 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     spec = load_spec(run.meta["env"])
     count = episodes or (50 if spec.family == "metaworld" else 100)
     seed, fresh = plan(run, count)
-    known = set(Limits.__dataclass_fields__)
-    limits = Limits(**{k: v for k, v in (run.meta.get("config", {}).get("limits") or {}).items() if k in known})
+    limits = Limits.from_record(run.meta.get("config", {}).get("limits"))
     description = sandbox
     try:  # a verification always ends with a record, however the candidate or the sandbox fails
         with make_sandbox(sandbox) as box:

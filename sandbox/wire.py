@@ -33,9 +33,9 @@ def encode(header: dict, arrays: dict[str, np.ndarray] | None = None) -> bytes:
     return PREFIX.pack(len(body), len(payload)) + body + payload
 
 
-def split_prefix(prefix: bytes, max_payload: int) -> tuple[int, int]:
+def split_prefix(prefix: bytes, max_payload: int, max_header: int = MAX_HEADER) -> tuple[int, int]:
     header_len, payload_len = PREFIX.unpack(prefix)
-    if header_len > MAX_HEADER or payload_len > max_payload:
+    if header_len > max_header or payload_len > max_payload:
         raise WireError(f"frame too large (header {header_len} B, payload {payload_len} B)")
     return header_len, payload_len
 

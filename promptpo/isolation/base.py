@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,12 @@ class Limits:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_record(cls, data: dict | None) -> Limits:
+        """The limits a run.json recorded; fields this version does not know are ignored."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
 
 SPIN_S = 0.002

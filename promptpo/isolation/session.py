@@ -107,10 +107,7 @@ class PolicySession:
         try:
             self.worker.write(w.encode(header, arrays), deadline)
             prefix = self.worker.read_exact(w.PREFIX.size, deadline)
-            header_len, payload_len = w.PREFIX.unpack(prefix)
-            if header_len > MAX_REPLY_HEADER or payload_len > max_payload:
-                raise w.WireError(f"reply too large (header {header_len} B, payload {payload_len} B; "
-                                  f"at most {MAX_REPLY_HEADER} and {max_payload})")
+            header_len, payload_len = w.split_prefix(prefix, max_payload, MAX_REPLY_HEADER)
             reply, reply_arrays = w.decode(self.worker.read_exact(header_len, deadline),
                                            self.worker.read_exact(payload_len, deadline))
         except TimeoutError:

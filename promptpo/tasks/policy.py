@@ -16,7 +16,7 @@ from promptpo.feedback import build, score_line
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook
-from promptpo.text import visible
+from promptpo.text import comment_header
 
 
 class PolicyTask(TaskKind):
@@ -80,7 +80,7 @@ class PolicyTask(TaskKind):
                   f"candidate: {candidate.id} (round {candidate.round}, {candidate.kind}, parent {candidate.parent})",
                   f"score: {self.score_line(candidate.evaluation)}", f"evaluation seeds: {seeds}",
                   *trust_lines(candidate.code, str(self.config.out / run_id / "best.py"))]
-        return "\n".join(f"# {visible(line, keep_newlines=False)}" for line in header) + "\n\n" + candidate.code
+        return comment_header(header) + "\n\n" + candidate.code
 
     def summary_fields(self, best: Candidate | None) -> dict:
         ev = best.evaluation if best else None
