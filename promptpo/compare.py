@@ -39,6 +39,8 @@ class RunRecord:
     seed: int | None
     curve: list[CurvePoint]
     summary: dict
+    end_at_success: bool = False
+    """Whether its evaluation episodes ended at their first success (returns then differ from full episodes)."""
 
     @property
     def final(self) -> CurvePoint | None:
@@ -64,15 +66,17 @@ def _lines(path: Path) -> list[dict]:
 
 
 def promptpo_curve(events: list[dict]) -> list[CurvePoint]:
-    """Best-so-far (success first, then return) after every evaluated candidate."""
+    """The run's best so far after every evaluated candidate (from the first that became the best): the
+    engine marks which did (``best``); logs from before it did are ranked by success, then return."""
     curve, best = [], None
     for e in events:
         if e.get("event") != "candidate" or e.get("outcome") != "ok" or e.get("mean_return") is None:
             continue  # (schedule runs before the one engine logged no mean_return: their curve.jsonl has it)
         key = (e.get("success_rate") if e.get("success_rate") is not None else -1.0, e["mean_return"])
-        if best is None or key > best[0]:
+        if e["best"] if "best" in e else (best is None or key > best[0]):
             best = (key, e["mean_return"], e.get("success_rate"))
-        curve.append(CurvePoint(int(e["total_env_steps"]), int(e.get("total_episodes", 0)), best[1], best[2]))
+        if best is not None:  # steps spent before the first best count in the next point's total
+            curve.append(CurvePoint(int(e["total_env_steps"]), int(e.get("total_episodes", 0)), best[1], best[2]))
     return curve
 
 
@@ -86,7 +90,7 @@ def load_run(path: Path) -> RunRecord:
         curve = promptpo_curve(_lines(path / "events.jsonl"))
         method = meta.get("method") or f"promptpo ({meta.get('model', '?')})"
     seed = meta.get("seed", meta.get("config", {}).get("seed"))
-    return RunRecord(path, meta["env"], method, seed, curve, summary)
+    return RunRecord(path, meta["env"], method, seed, curve, summary, bool(meta.get("end_at_success", False)))
 
 
 def find_runs(patterns: list[str], out: Path) -> list[RunRecord]:
@@ -152,6 +156,8 @@ class GroupResult:
     cost_usd: Summary
     hyperscore: float | None = None
     vs_ppo: dict | None = None
+    episodes_end: str = "after all their steps"
+    """When its runs' evaluation episodes ended: 'at the first success', 'after all their steps' or 'mixed'."""
 
     @property
     def reached(self) -> int:
@@ -175,6 +181,8 @@ class GroupResult:
 class Comparison:
     targets: dict[str, str | None]
     groups: list[GroupResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Caveats, e.g. returns of runs whose episodes ended differently."""
 
 
 def compare(records: list[RunRecord], with_hyperscore: bool = False) -> Comparison:
@@ -190,6 +198,10 @@ def compare(records: list[RunRecord], with_hyperscore: bool = False) -> Comparis
                                                if p.mean_return is not None), default=0.0))
             for group in groups:
                 group.hyperscore = _hyperscore(group, targets[env], floor)
+        if len({g.episodes_end for g in groups}) > 1:
+            result.notes.append(f"{env}: evaluation episodes ended differently across methods ("
+                                + "; ".join(f"{g.method}: {g.episodes_end}" for g in groups)
+                                + "): returns do not compare, success rates and steps to a success target do")
         ppo = next((g for g in groups if g.method == "ppo"), None)
         for group in groups:
             if ppo is not None and group is not ppo:
@@ -211,7 +223,12 @@ def _group(env: str, method: str, runs: list[RunRecord], target: Target | None) 
         spent=[r.summary.get("env_steps") or (max(p.env_steps for p in r.curve) if r.curve else None) for r in runs],
         wall_time_s=Summary.of([r.summary.get("wall_time_s") for r in runs]),
         llm_calls=Summary.of([r.summary.get("llm_calls") for r in runs]),
-        tokens=Summary.of(tokens), cost_usd=Summary.of([r.summary.get("cost_usd") for r in runs]))
+        tokens=Summary.of(tokens), cost_usd=Summary.of([r.summary.get("cost_usd") for r in runs]),
+        episodes_end=_ending({r.end_at_success for r in runs}))
+
+
+def _ending(rules: set[bool]) -> str:
+    return "mixed" if len(rules) > 1 else "at the first success" if True in rules else "after all their steps"
 
 
 def _versus(group: GroupResult, ppo: GroupResult) -> dict:
@@ -261,6 +278,7 @@ def to_json(result: Comparison) -> dict:
             "reached": f"{g.reached}/{len(g.runs)}", "mean_steps_to_target": reached.mean,
             "steps_to_target_ci95": list(reached.ci) if reached.ci else None,
             "wall_time_s": summary(g.wall_time_s), "llm_calls": summary(g.llm_calls), "tokens": summary(g.tokens),
-            "cost_usd": summary(g.cost_usd), "hyperscore": g.hyperscore, "vs_ppo": g.vs_ppo}
+            "cost_usd": summary(g.cost_usd), "hyperscore": g.hyperscore, "vs_ppo": g.vs_ppo,
+            "episodes_end": g.episodes_end}
 
-    return {"targets": result.targets, "groups": [group(g) for g in result.groups]}
+    return {"targets": result.targets, "groups": [group(g) for g in result.groups], "notes": result.notes}

@@ -140,6 +140,9 @@ class EnvSpec:
     success_criterion: str | None = None
     is_success: Callable[[dict, float, bool], bool] | None = field(default=None, repr=False)
     """(info, reward, terminated) -> whether this step counts as success."""
+    success_any_step: bool = False
+    """Success at any step counts and the environment does not end the episode there (Meta-World): a run
+    whose target is a success rate ends each episode at its first success (see ``ends_at_success``)."""
     episode_plan: Callable[[int, int], list[Episode]] | None = field(default=None, repr=False)
     """(run_seed, n) -> the episodes to evaluate; default: n seeds drawn from run_seed."""
     reset_episode: Callable[[Any, Episode], tuple[Any, dict]] | None = field(default=None, repr=False)
@@ -176,3 +179,20 @@ class EnvSpec:
             spec = self.obs_arrays[0]
             return {"obs": np.asarray(obs, dtype=spec.dtype).reshape(spec.shape)}
         return {a.name: np.asarray(obs[a.name], dtype=a.dtype).reshape(a.shape) for a in self.obs_arrays}
+
+
+def ends_at_success(spec: EnvSpec, target: Target | None, full_episodes: bool = False) -> bool:
+    """Whether episodes end at their first success: when success at any step is what counts, the run's
+    target is a success rate (so the steps after it carry no information) and --full-episodes is off."""
+    return (spec.success_any_step and spec.has_success and not full_episodes
+            and target is not None and target.metric == "success_rate")
+
+
+def ending_rule(spec: EnvSpec, end_at_success: bool) -> str:
+    """One sentence for prompts and reports: how an episode ends."""
+    if end_at_success:
+        return (f"An episode ends at its first success (the score cannot change after it), else after "
+                f"{spec.horizon} steps.")
+    if spec.success_any_step:
+        return f"Episodes always run the full {spec.horizon} steps; they never end early."
+    return f"Episodes run the full {spec.horizon} steps unless the environment ends them."

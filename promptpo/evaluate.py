@@ -20,6 +20,7 @@ from promptpo.digest import EpisodeDigest, Recorder
 from promptpo.envspec import EnvSpec, Episode
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
+from promptpo.candidate import UNRANKED
 from promptpo.outcome import CandidateFault, Outcome
 
 
@@ -36,6 +37,19 @@ class EpisodeResult:
     truncated: bool = False
     completed: bool = False
     digest: EpisodeDigest = field(default_factory=EpisodeDigest)
+    ended_at_success: bool = False
+    """The host ended the episode at its first success (the steps after it could not change the score)."""
+
+    @property
+    def ending(self) -> str:
+        if not self.completed:
+            return "not finished"
+        return "ended at success" if self.ended_at_success else "terminated" if self.terminated else "time limit"
+
+    @property
+    def steps_to_success(self) -> int:
+        """When it first succeeded; an episode without success counts all its steps."""
+        return self.success_step if self.success_step is not None else self.length
 
 
 @dataclass
@@ -48,6 +62,17 @@ class Fault:
 
 
 @dataclass
+class Stage:
+    """A cascade's first stage: the episodes it ran, whether the candidate went on, and why."""
+
+    episodes: int
+    of: int
+    """Episodes of a full evaluation."""
+    passed: bool
+    reason: str
+
+
+@dataclass
 class Evaluation:
     outcome: Outcome
     episodes: list[EpisodeResult]
@@ -56,6 +81,13 @@ class Evaluation:
     fault: Fault | None = None
     output: str = ""
     output_bytes: int = 0
+    stage: Stage | None = None
+    """Set when the evaluation was a cascade (promptpo.cascade): how its first stage went."""
+
+    @property
+    def complete(self) -> bool:
+        """Scored on every planned episode (not stopped after a cascade's first stage)."""
+        return self.stage is None or self.stage.passed
 
     @property
     def ok(self) -> bool:
@@ -86,11 +118,21 @@ class Evaluation:
         flags = [e.success for e in self.episodes if e.completed and e.success is not None]
         return float(np.mean(flags)) if flags else None
 
-    def rank_key(self) -> tuple[float, float]:
-        """Higher is better: success rate first (where defined), then mean return."""
+    @property
+    def mean_steps_to_success(self) -> float | None:
+        """Mean over finished episodes of the step of first success (its length when it never succeeded)."""
+        done = [e.steps_to_success for e in self.episodes if e.completed and e.success is not None]
+        return float(np.mean(done)) if done else None
+
+    def rank_key(self) -> tuple[float, float, float]:
+        """Higher is better: success rate (where defined), then sooner success (fewer mean steps to the first
+        success, failed episodes counting their full length), then mean return. Ranking on how soon rather
+        than on return keeps an episode ended at its success from ranking below one that went on collecting."""
         if not self.ok or self.mean_return is None:
-            return (float("-inf"), float("-inf"))
-        return (self.success_rate if self.success_rate is not None else 0.0, self.mean_return)
+            return UNRANKED
+        if self.success_rate is None:
+            return (0.0, 0.0, self.mean_return)
+        return (self.success_rate, -(self.mean_steps_to_success or 0.0), self.mean_return)
 
 
 class EnvPool:
@@ -120,8 +162,11 @@ def worker_seed(salt: str, seed: int) -> int:
 
 class Evaluator:
     def __init__(self, spec: EnvSpec, sandbox: Sandbox, limits: Limits, pool: EnvPool,
-                 session: Callable[..., PolicySession] = PolicySession, salt: str | None = None):
+                 session: Callable[..., PolicySession] = PolicySession, salt: str | None = None,
+                 end_at_success: bool = False):
         self.spec, self.sandbox, self.limits, self.pool = spec, sandbox, limits, pool
+        self.end_at_success = end_at_success and spec.has_success
+        """End each episode at its first success (promptpo.envspec.ends_at_success says when a run may)."""
         self.salt = salt if salt is not None else secrets.token_hex(8)
         """The secret worker seeds are derived with (recorded by a run, so a re-run draws the same)."""
         self.session = session
@@ -153,7 +198,7 @@ class Evaluator:
                 actions = session.act(active, batch)
                 for action, i in zip(actions, active):
                     result, rec = results[i], recorders[i]
-                    value, clipped = self._check_action(action, i, result.length)
+                    value, clipped = self._check_action(action, i, result.index, result.length)
                     rec.act(action, clipped)  # what the policy asked for, before clipping
                     o, reward, terminated, truncated, info = envs[i].step(value)
                     steps += 1
@@ -167,13 +212,17 @@ class Evaluator:
                         if self.spec.is_success(info, float(reward), bool(terminated)) and result.success_step is None:
                             result.success_step = result.length
                         result.success = result.success_step is not None
+                        if self.end_at_success and result.success:
+                            result.completed = result.ended_at_success = True
+                            continue
                     if terminated or truncated or result.length >= self.spec.horizon:
                         result.terminated, result.truncated = bool(terminated), not terminated
                         result.completed = True
                 active = [i for i in active if not results[i].completed]
         except CandidateFault as err:
-            episode = err.env if err.env is not None else None
-            step = results[episode].length if episode is not None and episode < len(results) else None
+            known = err.env is not None and 0 <= err.env < len(results)  # a position in this batch
+            episode = results[err.env].index if known else None
+            step = results[err.env].length if known else None
             fault = Fault(err.outcome, err.message, err.traceback, episode, step)
         finally:
             if session is not None:
@@ -189,17 +238,17 @@ class Evaluator:
         encoded = [self.spec.encode_obs(o) for o in observations]
         return {name: np.stack([e[name] for e in encoded]) for name in encoded[0]}
 
-    def _check_action(self, action: np.ndarray, episode: int, step: int) -> tuple[Any, bool]:
+    def _check_action(self, action: np.ndarray, position: int, episode: int, step: int) -> tuple[Any, bool]:
         spec = self.spec.action
         where = f"in episode {episode} at step {step}"
         if not np.all(np.isfinite(action)):
             raise CandidateFault(Outcome.INVALID_ACTION, f"act returned a non-finite action {action.tolist()} {where}",
-                                 env=episode)
+                                 env=position)
         if spec.kind == "discrete":
             value = float(action)
             if value != int(value) or not 0 <= value < spec.n:
                 raise CandidateFault(Outcome.INVALID_ACTION, f"act returned {value:g} {where}; expected an int in "
-                                     f"[0, {spec.n - 1}]", env=episode)
+                                     f"[0, {spec.n - 1}]", env=position)
             return int(value), False
         low, high = np.reshape(spec.low, spec.shape), np.reshape(spec.high, spec.shape)
         clipped = np.clip(action, low, high)

@@ -36,6 +36,8 @@ class Feedback:
     findings: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     """BEST, PARENT, LATEST, ... shown next to the id."""
+    stage: str = ""
+    """How a cascade's first stage went (promptpo.cascade), or ''."""
     tuned: list[str] = field(default_factory=list)
     """For tuned candidates: 'line 12: 0.5 -> 9.7' per changed constant."""
 
@@ -46,13 +48,29 @@ def score_line(evaluation: Evaluation | None, has_success: bool) -> str:
     text = f"mean return {evaluation.mean_return:.2f} ± {evaluation.std_return:.2f} over {len(evaluation.returns)} episodes"
     if has_success and evaluation.success_rate is not None:
         text += f", success rate {evaluation.success_rate:.2f}"
+        if evaluation.success_rate > 0:
+            text += f", first success after {evaluation.mean_steps_to_success:.0f} steps on average"
+    if not evaluation.complete:
+        text += f" (stopped after {evaluation.stage.episodes} of {evaluation.stage.of} episodes)"
     return text
+
+
+def stage_line(evaluation: Evaluation | None) -> str:
+    """How a cascade's first stage went, or ''."""
+    if evaluation is None or evaluation.stage is None:
+        return ""
+    stage = evaluation.stage
+    verdict = (f"it went on to all {stage.of} episodes" if stage.passed else
+               f"it was not evaluated on the other {stage.of - stage.episodes} episodes and cannot be the best")
+    return f"First stage ({stage.episodes} of {stage.of} episodes): {stage.reason}; {verdict}."
 
 
 def episode_line(spec: EnvSpec, ep: EpisodeResult) -> str:
     extras = "".join(f", {k} {v}" for k, v in ep.extras.items())
-    ending = ("terminated" if ep.terminated else "time limit") if ep.completed else "not finished"
-    text = f"episode {ep.index} (seed {ep.seed}{extras}): return {ep.episode_return:.2f}, {ep.length} steps, {ending}"
+    text = f"episode {ep.index} (seed {ep.seed}{extras}): return {ep.episode_return:.2f}, {ep.length} steps"
+    if ep.ended_at_success:
+        return text + f", succeeded at step {ep.success_step} (the episode ended there)"
+    text += f", {ep.ending}"
     if spec.has_success and ep.completed:
         text += f", success at step {ep.success_step}" if ep.success else ", no success"
     return text
@@ -113,6 +131,7 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
                   tuned=[f"line {t['line']}: {t['old']} -> {t['new']}" for t in candidate.tuned or []])
     if ev is not None:
         fb.episodes = [episode_line(spec, e) for e in ev.episodes if e.length > 0]
+        fb.stage = stage_line(ev)
         for ep in notable_episodes(ev):
             fb.digest += digest_lines(spec, ep)
         if ev.fault is not None:

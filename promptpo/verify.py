@@ -53,6 +53,8 @@ class Verification:
     env_steps: int
     wall_time_s: float
     sandbox: str
+    end_at_success: bool = False
+    """Whether the fresh episodes ended at their first success (as the run's did, unless --full-episodes)."""
     file: str = ""
 
 
@@ -73,8 +75,14 @@ def plan(run: RunFolder, episodes: int) -> tuple[int, list[Episode]]:
     return seed, [Episode(i, e.seed, e.extras) for i, e in enumerate(fresh)]
 
 
-def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandbox: str = "process") -> Verification:
+def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandbox: str = "process",
+           full_episodes: bool = False) -> Verification:
+    """Episodes end as the run's did (at their first success where it ended them there) unless ``full_episodes``.
+    Returns are compared only when both ran full episodes: an episode ended at its success has collected
+    the reward of however far its goal was, so there the success rate is the score."""
     record = run.candidate(candidate_id)
+    run_ended = bool(run.meta.get("end_at_success", False))
+    end_at_success = run_ended and not full_episodes
     spec = load_spec(run.meta["env"])
     count = episodes or (50 if spec.family == "metaworld" else 100)
     seed, fresh = plan(run, count)
@@ -86,7 +94,8 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
             pool = EnvPool(spec, seed)
             try:
                 salt = f"{run.meta.get('config', {}).get('salt', '')}:verify:{seed}"
-                result = Evaluator(spec, box, limits, pool, salt=salt).evaluate(run.code(record["id"]), fresh)
+                result = Evaluator(spec, box, limits, pool, salt=salt,
+                                   end_at_success=end_at_success).evaluate(run.code(record["id"]), fresh)
             finally:
                 pool.close()
     except Exception as err:  # noqa: BLE001 - recorded as what it is
@@ -95,9 +104,10 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     recorded = score_of([e["episode_return"] for e in recorded_eps], [e.get("success") for e in recorded_eps])
     done = [e for e in result.episodes if e.completed]
     verified = score_of([e.episode_return for e in done], [e.success for e in done])
-    gap, verdict = judge(recorded, verified, result.outcome)
+    gap, verdict = judge(recorded, verified, result.outcome, returns=not (end_at_success or run_ended))
     verification = Verification(run.path.name, record["id"], spec.id, seed, str(result.outcome), recorded, verified,
-                                gap, verdict, result.env_steps, round(result.wall_time_s, 2), description)
+                                gap, verdict, result.env_steps, round(result.wall_time_s, 2), description,
+                                end_at_success)
     store = RunStore(run.path)
     name = f"verifications/{record['id']}-{datetime.now():%Y%m%d-%H%M%S}.json"
     verification.file = name
@@ -107,7 +117,8 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     return verification
 
 
-def judge(recorded: Score, verified: Score, outcome: str) -> tuple[bool, str]:
+def judge(recorded: Score, verified: Score, outcome: str, returns: bool = True) -> tuple[bool, str]:
+    """``returns``: whether the returns compare (both evaluations ended their episodes the same way)."""
     if outcome != "ok":
         return True, f"FAILED: the candidate did not run cleanly on the fresh episodes ({outcome})"
     if recorded.success_ci95 is not None and verified.success_rate is not None:
@@ -115,11 +126,14 @@ def judge(recorded: Score, verified: Score, outcome: str) -> tuple[bool, str]:
         if not low - 1e-9 <= verified.success_rate <= high + 1e-9:
             return True, (f"verified success rate {verified.success_rate:.2f} is outside the recorded 95% interval "
                           f"[{low:.2f}, {high:.2f}]: lucky or overfit")
-    if recorded.return_ci95 is not None and verified.mean_return is not None:
+    if returns and recorded.return_ci95 is not None and verified.mean_return is not None:
         low, high = recorded.return_ci95
         if not low - 1e-9 <= verified.mean_return <= high + 1e-9:
             return True, (f"verified mean return {verified.mean_return:.2f} is outside the recorded 95% interval "
                           f"[{low:.2f}, {high:.2f}]: lucky or overfit")
+    if not returns:
+        return False, ("the verified score is within the recorded 95% interval (its success rate: returns are not "
+                       "compared where episodes end at their first success)")
     return False, "the verified score is within the recorded 95% interval"
 
 

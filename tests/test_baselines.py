@@ -73,6 +73,7 @@ def test_ppo_on_metaworld_uses_success_over_goal_variations(tmp_path):
     promptpo_plan = load_spec("metaworld/reach").episodes(0, 3)  # what promptpo evaluates with seed 0
     assert [(e["seed"], e["extras"]["task"]) for e in meta["eval"]["episodes"]] == \
         [(e.seed, e.extras["task"]) for e in promptpo_plan]
+    assert meta["end_at_success"] is True  # evaluated under promptpo's episode-ending rule
     curve = [json.loads(line) for line in (folder / "curve.jsonl").read_text().splitlines()]
     assert curve and curve[-1]["success_rate"] is not None and 0 <= curve[-1]["success_rate"] <= 1
 

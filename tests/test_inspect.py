@@ -33,7 +33,7 @@ def test_audit_rows_and_flags(reach_run):
     assert proc.returncode == 0, proc.stderr
     rows = {r["id"]: r for r in json.loads(proc.stdout)}
     assert rows["r00c0"]["outcome"] == "syntax_error" and rows["r00c1"]["outcome"] == "crashed"
-    assert rows["r00c2"]["parent"] == "r00c1" and rows["r00c2"]["env_steps"] == 2500
+    assert rows["r00c2"]["parent"] == "r00c1" and rows["r00c2"]["env_steps"] < 500  # 5 episodes ended at success
     assert rows["r00c2"]["episodes"] == 5 and any("5 episodes" in f for f in rows["r00c2"]["flags"])
     table = cli(reach_run, "audit")
     assert "r00c2" in table.stdout and "syntax_error" in table.stdout

@@ -4,8 +4,9 @@ Each seed is its own run folder (run.json, events.jsonl, curve.jsonl, model.zip,
 so ``runs``, ``show`` and ``compare`` treat it like any other run. The learning curve is
 evaluated every ``steps / eval_points`` training steps on the episodes promptpo would use for the
 same seed (Meta-World: success at any step over the 50 goal variations; others: mean return over
-``eval_episodes`` seeded episodes), deterministically, with observation normalization frozen.
-Evaluation steps are not counted as training steps.
+``eval_episodes`` seeded episodes), deterministically, with observation normalization frozen, and
+with promptpo's episode-ending rule (Meta-World: an evaluation episode ends at its first success
+unless ``--full-episodes``). Evaluation steps are not counted as training steps.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env, ppo_kwargs, rollout_steps, whole_rollouts
 from promptpo.envs import load_spec
-from promptpo.envspec import EnvSpec, Episode
+from promptpo.envspec import EnvSpec, Episode, ends_at_success
 from promptpo.stats import CurvePoint
 from promptpo.engine.store import RunStore, now_iso
 
@@ -40,6 +41,8 @@ class PPOConfig:
     eval_episodes: int | None = None
     """Episodes per evaluation; default 50 for Meta-World (every goal variation), 10 otherwise."""
     out: Path = Path("runs")
+    full_episodes: bool = False
+    """Evaluation episodes run to their end even where promptpo would end them at their first success."""
 
     def episodes_per_eval(self) -> int:
         return self.eval_episodes or (50 if self.env.startswith("metaworld/") else 10)
@@ -61,8 +64,8 @@ def training_env(spec: EnvSpec, seed: int) -> Any:
 class Evaluator:
     """Deterministic evaluation of the current policy on a fixed list of episodes, in lock-step."""
 
-    def __init__(self, spec: EnvSpec, episodes: list[Episode], seed: int):
-        self.spec, self.episodes = spec, episodes
+    def __init__(self, spec: EnvSpec, episodes: list[Episode], seed: int, end_at_success: bool = False):
+        self.spec, self.episodes, self.end_at_success = spec, episodes, end_at_success
         self.envs = [training_env(spec, seed) for _ in range(min(len(episodes), 10))]
         for env in self.envs:
             if spec.family == "metaworld":
@@ -96,7 +99,8 @@ class Evaluator:
                 steps[i] += 1
                 if self.spec.is_success is not None and self.spec.is_success(info, float(reward), bool(terminated)):
                     success[i] = True
-                done[i] = terminated or truncated or steps[i] >= self.spec.horizon
+                done[i] = (terminated or truncated or steps[i] >= self.spec.horizon
+                           or (self.end_at_success and success[i]))
         return returns, success
 
     def close(self) -> None:
@@ -115,7 +119,10 @@ def run_id(env_id: str, seed: int, kind: str = "ppo") -> str:
 class Trainer:
     """One PPO training (Stable-Baselines3) with its evaluation curve; reused by schedule runs."""
 
-    def __init__(self, spec: EnvSpec, hp: Hyperparams, seed: int, episodes: list[Episode]):
+    def __init__(self, spec: EnvSpec, hp: Hyperparams, seed: int, episodes: list[Episode],
+                 end_at_success: bool | None = None):
+        """``end_at_success``: whether evaluation episodes end at their first success (default: the env's rule,
+        promptpo.envspec.ends_at_success on its own target)."""
         import torch
         from stable_baselines3 import PPO
         from stable_baselines3.common.logger import Logger
@@ -133,7 +140,10 @@ class Trainer:
         # keeps the latest values in memory (schedules read them as training metrics).
         self.model.set_logger(Logger(folder=None, output_formats=[]))
         self.rollout = rollout_steps(hp)
-        self.evaluate = Evaluator(spec, episodes, seed + 7919)
+        if end_at_success is None:
+            end_at_success = ends_at_success(spec, spec.target)
+        self.end_at_success = end_at_success
+        self.evaluate = Evaluator(spec, episodes, seed + 7919, end_at_success)
         self.curve: list[CurvePoint] = []
         self.episodes = 0
         self.started = time.monotonic()
@@ -204,12 +214,13 @@ def train(config: PPOConfig, seed: int, progress=None) -> Path:
     check_steps("steps", config.steps, hp, spec.id)
     store = RunStore.create(Path(config.out), run_id(spec.id, seed), folders=())
     episodes = spec.episodes(seed, config.episodes_per_eval())
+    end = ends_at_success(spec, spec.target, config.full_episodes)
     meta = {"id": store.root.name, "kind": "ppo", "method": "ppo", "env": spec.id, "seed": seed,
             "steps": config.steps, "hyperparams": hp.values, "hyperparams_source": hp.source, "tuned": hp.tuned,
-            "eval": {"points": config.eval_points, "episodes": episodes}, "versions": versions(),
-            "started": now_iso(), "ended": None, "status": "running"}
+            "eval": {"points": config.eval_points, "episodes": episodes}, "end_at_success": end,
+            "versions": versions(), "started": now_iso(), "ended": None, "status": "running"}
     store.write_json("run.json", meta)
-    trainer = Trainer(spec, hp, seed, episodes)
+    trainer = Trainer(spec, hp, seed, episodes, end)
 
     def write_summary(status: str, reason: str) -> None:
         store.write_json("summary.json", curve_summary(store.root.name, spec.id, "ppo", seed, status, reason,

@@ -28,9 +28,11 @@ def baseline() -> None:
 @click.option("--eval-episodes", type=int, default=None,
               help="Episodes per evaluation (default: 50 goal variations for Meta-World, 10 otherwise).")
 @click.option("--executor", default="local", show_default=True, help="Where seeds run: local.")
+@click.option("--full-episodes", is_flag=True, help="Run evaluation episodes to their end; by default they end at "
+              "their first success where promptpo's runs do (Meta-World), so returns compare.")
 @OUT
 def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int | None, eval_points: int,
-                 eval_episodes: int | None, executor: str, out: Path) -> None:
+                 eval_episodes: int | None, executor: str, full_episodes: bool, out: Path) -> None:
     """Train Stable-Baselines3 PPO on ENV with the RL Zoo's tuned hyperparameters, one run folder per seed."""
     setup_logging(False)
     from promptpo.baselines import check_installed
@@ -53,7 +55,7 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
     err = console(stderr=True)
     err.print(f"PPO on {spec.id}: {steps:,} steps x {seeds} seeds; hyperparameters: "
                   f"{hp.source.split(';')[0]}", markup=False)
-    config = PPOConfig(spec.id, steps, eval_points, eval_episodes, out)
+    config = PPOConfig(spec.id, steps, eval_points, eval_episodes, out, full_episodes)
     seed_list = list(range(first_seed, first_seed + seeds))
     with _progress(err) as progress:
         tasks = {s: progress.add_task(f"seed {s}", total=steps, score="") for s in seed_list}
@@ -205,4 +207,6 @@ def _comparison_table(result, hyperscore: bool) -> str:
                    plain(g.tokens, "{:,.0f}"), plain(g.cost_usd, "{:.4f}")]
             table.add_row(*row, *([f"{g.hyperscore:.1f}" if g.hyperscore is not None else "-"] if hyperscore else []))
         recorder.print(table)
+    for note in result.notes:
+        recorder.print(f"note: {note}", markup=False)
     return recorder.export_text()

@@ -73,6 +73,10 @@ def _show_run(folder) -> None:
     for key in ("env", "method", "model", "sandbox", "seed", "target", "started", "ended"):
         if meta.get(key) is not None:  # e.g. a PPO run has no model, sandbox or target of its own
             head.add_row(key, shown(meta[key]))
+    if "end_at_success" in meta:
+        head.add_row("episodes end", "at the first success" if meta["end_at_success"] else "after all their steps")
+    if meta.get("cascade"):
+        head.add_row("cascade", f"first stage of {meta['cascade']} episodes")
     for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps", "llm_calls",
                 "tokens", "cost_usd", "wall_time_s"):
         head.add_row(key, usage_text(summary) if key == "tokens" else shown(num(summary.get(key))))
@@ -89,13 +93,16 @@ def _show_run(folder) -> None:
                           num(p["wall_time_s"]))
     else:
         table = Table(title="candidates")
-        for column in ("id", "kind", "parent", "outcome", "mean return", "success", "env steps", "problem"):
+        for column in ("id", "kind", "parent", "outcome", "mean return", "success", "episodes", "env steps", "problem"):
             table.add_column(column)
         for c in folder.candidates:
             score = c.get("score") or {}
+            stage = (c.get("evaluation") or {}).get("stage")
+            ran = len((c.get("evaluation") or {}).get("episodes") or [])
+            episodes = f"{ran} of {stage['of']} (stopped)" if stage and not stage["passed"] else str(ran)
             table.add_row(shown(c["id"]), shown(c.get("kind", "")), shown(c.get("parent") or "-"),
                           shown(c.get("outcome", "")), num(score.get("mean_return")), num(score.get("success_rate")),
-                          str(c.get("env_steps", 0)), shown((c.get("error") or "")[:60], keep_newlines=False))
+                          episodes, str(c.get("env_steps", 0)), shown((c.get("error") or "")[:60], keep_newlines=False))
     out = console()
     out.print(head)
     out.print(table)
@@ -117,13 +124,18 @@ def _show_candidate(folder, candidate_id: str) -> None:
     out.print(Syntax(visible(folder.code(record["id"])), "python", line_numbers=True))
     if record.get("error"):
         out.print(shown(f"problem: {record['error']}"))
+    stage = (record.get("evaluation") or {}).get("stage")
+    if stage:
+        out.print(shown(f"first stage ({stage['episodes']} of {stage['of']} episodes): {stage['reason']}; "
+                        + ("went on" if stage["passed"] else "stopped there")))
     episodes = (record.get("evaluation") or {}).get("episodes") or []
     if episodes:
         table = Table(title="episodes")
         for column in ("episode", "seed", "extras", "return", "length", "success", "success step", "ended"):
             table.add_column(column)
         for e in episodes:
-            ended = ("terminated" if e["terminated"] else "time limit") if e["completed"] else "not finished"
+            ended = ("not finished" if not e["completed"] else "at success" if e.get("ended_at_success") else
+                     "terminated" if e["terminated"] else "time limit")
             table.add_row(str(e["index"]), str(e["seed"]), shown(json.dumps(e["extras"])), f"{e['episode_return']:.2f}",
                           str(e["length"]), str(e["success"]), str(e["success_step"]), ended)
         out.print(table)
@@ -189,8 +201,10 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
               help="Fresh episodes (default: 100; Meta-World: one per goal of a fresh set of 50); for a schedule "
                    "run, the number of fresh training seeds (default 3).")
 @click.option("--sandbox", default="process", show_default=True, help="Isolation backend: process or docker.")
+@click.option("--full-episodes", is_flag=True, help="Run the fresh episodes to their end even where the run ended "
+              "them at their first success (returns are then not compared with the recorded ones).")
 @OUT
-def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, out: Path) -> None:
+def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, full_episodes: bool, out: Path) -> None:
     """Re-run CANDIDATE (default: the best) in the sandbox on episodes the run never saw."""
     setup_logging(False)
     from promptpo.errors import ConfigError
@@ -209,7 +223,7 @@ def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, 
         print(("GAP: " if checked["gap"] else "ok: ") + checked["verdict"])
         print(f"recorded in {checked['file']}")
         return
-    result = run_verify(folder, candidate, episodes, sandbox)
+    result = run_verify(folder, candidate, episodes, sandbox, full_episodes)
     rec, ver = result.recorded, result.verified
 
     def line(s) -> str:
@@ -221,6 +235,8 @@ def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, 
         return text + (f", success rate {s.success_rate:.2f}" if s.success_rate is not None else "")
 
     print(f"candidate {result.candidate} of {result.run} on {result.env}")
+    print("episodes: " + ("ended at their first success (as in the run)" if result.end_at_success else
+                          "ran all their steps"))
     print(f"recorded: {line(rec)}")
     print(f"verified: {line(ver)} [{result.outcome}]")
     print(("GAP: " if result.gap else "ok: ") + result.verdict)

@@ -141,8 +141,8 @@ def metaworld_spec(task: str, *, title: str = "", description: str = "", obj1: s
         reward_source=reward, horizon=HORIZON, starter=starter or DEFAULT_STARTER,
         make_env=lambda seed: make(task, seed), target=Target("success_rate", 1.0),
         success_criterion=("An episode succeeds if info['success'] is true at ANY step (see evaluate_state "
-                           "below). Episodes always run the full 500 steps; they never end early."),
-        is_success=is_success, episode_plan=episode_plan, reset_episode=reset_episode,
+                           "below)."),
+        is_success=is_success, success_any_step=True, episode_plan=episode_plan, reset_episode=reset_episode,
         offline_template=OFFLINE_TEMPLATE,
         derived=derived, derived_doc="hand_to_obj = |hand_pos - obj1_pos|, obj_to_goal = |obj1_pos - goal_pos|, "
                                      "hand_to_goal = |hand_pos - goal_pos| (metres)",
