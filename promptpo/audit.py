@@ -53,7 +53,10 @@ def audit(run: RunFolder) -> list[AuditRow]:
                        findings=static_findings(run.code(record["id"])) if record["outcome"] != "no_code" else [],
                        limit_hit=record["outcome"] if record["outcome"] in LIMIT_OUTCOMES else None,
                        error=record.get("error", ""))
-        if row.outcome == "ok":
+        stage = (record.get("evaluation") or {}).get("stage")
+        if stage and not stage["passed"]:
+            row.flags.append(f"stopped after its first {stage['episodes']} of {stage['of']} episodes: {stage['reason']}")
+        elif row.outcome == "ok":
             if row.episodes < FEW_EPISODES:
                 row.flags.append(f"score rests on {row.episodes} episodes: run `promptpo verify`")
             if row.std_return is not None and row.mean_return and row.std_return > 0.5 * abs(row.mean_return):

@@ -6,13 +6,14 @@ What "how it did" is depends on the task kind: an ``Evaluation`` of episodes for
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from promptpo.extract import Extracted
 from promptpo.outcome import Outcome
 
-UNRANKED = (float("-inf"), float("-inf"))
+UNRANKED = (float("-inf"), float("-inf"), float("-inf"))
 
 
 class Result(Protocol):
@@ -33,7 +34,11 @@ class Result(Protocol):
     def episodes_run(self) -> int:
         """Episodes that took at least one step (what summary.json counts as episodes)."""
 
-    def rank_key(self) -> tuple[float, float]:
+    @property
+    def complete(self) -> bool:
+        """Scored in full (not stopped early by a cascade): only such a result can make a candidate the best."""
+
+    def rank_key(self) -> tuple[float, ...]:
         """Higher is better; UNRANKED when the result has no score."""
 
 
@@ -67,10 +72,15 @@ class Candidate:
         return self.evaluation is not None and self.evaluation.ok
 
     @property
+    def complete(self) -> bool:
+        """Scored on every planned episode: only a complete candidate can become the run's best."""
+        return self.scored and getattr(self.evaluation, "complete", True)  # a result without stages is complete
+
+    @property
     def needs_repair(self) -> bool:
         return self.outcome.needs_repair
 
-    def rank_key(self) -> tuple[float, float]:
+    def rank_key(self) -> tuple[float, ...]:
         return self.evaluation.rank_key() if self.evaluation else UNRANKED
 
     @property
@@ -83,6 +93,25 @@ class Candidate:
         if not self.extracted.ok:
             return self.extracted.message
         return self.evaluation.problem if self.evaluation else ""
+
+
+def ranked(history: Sequence[Candidate]) -> list[Candidate]:
+    """Scored candidates, best first: complete ones by their rank key, then those a cascade stopped early."""
+    return sorted((c for c in history if c.scored), key=lambda c: (c.complete, c.rank_key()), reverse=True)
+
+
+def sample_key(result: Result | None) -> tuple:
+    """How a search over samples (CMA-ES) orders one: unscored last, then stopped early, then complete, each
+    by its rank key."""
+    if result is None or not result.ok:
+        return (-1, *UNRANKED)
+    return (int(getattr(result, "complete", True)), *result.rank_key())
+
+
+def fitness_of(keys: Sequence[tuple]) -> list[float]:
+    """Keys -> values for a minimizer that only uses their order (CMA-ES): 0 for the best, equal keys equal."""
+    place = {key: float(i) for i, key in enumerate(sorted(set(keys), reverse=True))}
+    return [place[key] for key in keys]
 
 
 def candidate_id(round_: int, index: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from promptpo.errors import ConfigError
 from promptpo.engine.config import MODEL_ENV, NO_MODEL_NOTICE, Budgets, RunConfig, parse_duration
 
 __all__ = ["MODEL_ENV", "NO_MODEL_NOTICE", "Budgets", "OptimizeConfig", "parse_duration"]
@@ -20,5 +21,19 @@ class OptimizeConfig(RunConfig):
     """After each round, tune the best program's numeric constants with CMA-ES (no LLM call)."""
     tune_evals: int = 30
     """Evaluations each constant-tuning phase may spend (they count against --max-env-steps)."""
+    full_episodes: bool = False
+    """Run every episode to its end even where the run's target is a success rate and success at any step
+    counts (Meta-World); by default such episodes end at their first success (promptpo.envspec.ends_at_success)."""
+    cascade: int = 2
+    """Episodes of a candidate's first stage (promptpo.cascade); the rest only if they leave it able to beat
+    the best so far. 0 evaluates every candidate on all its episodes."""
 
     POSITIVE = ("rounds", "candidates", "episodes", "prompt_budget", "tune_evals")
+    BEFORE = {"full_episodes": True, "cascade": 0}
+    """What a run recorded before these fields existed did (resumed as it ran)."""
+
+    def validate(self) -> OptimizeConfig:
+        super().validate()
+        if self.cascade < 0:
+            raise ConfigError(f"--cascade must be 0 (off) or a number of episodes (got {self.cascade})")
+        return self

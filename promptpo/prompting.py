@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from promptpo.candidate import Candidate
+from promptpo.candidate import Candidate, ranked
 from promptpo.llm.base import Message
 from promptpo.resources import data_dir
 
@@ -110,9 +110,8 @@ def select_history(history: list, parent, describe, size_of, budget_chars: int) 
             priority.append(c)
 
     want(parent, "PARENT")
-    scored = sorted((c for c in history if c.scored), key=lambda c: c.rank_key(), reverse=True)
-    for i, c in enumerate(scored[:BEST_SHOWN]):
-        want(c, "BEST" if i == 0 else f"top {i + 1}")
+    for i, c in enumerate(ranked(history)[:BEST_SHOWN]):
+        want(c, "BEST" if i == 0 and c.complete else f"top {i + 1}")
     latest_round = max(c.round for c in history)
     for c in history:
         if c.round == latest_round:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from promptpo.candidate import fitness_of, ranked, sample_key
 from promptpo.evaluate import Evaluation
 
 SHAPE_CALLS = frozenset({"range", "zeros", "ones", "empty", "full", "reshape", "arange", "eye", "identity",
@@ -94,16 +95,27 @@ def substitute(code: str, constants: list[Constant], values: list[float]) -> str
 
 
 def beats(tuned: Evaluation, parent: Evaluation) -> bool:
-    """Better than the parent by more than the noise across episodes (about two standard errors)."""
-    if not tuned.ok or tuned.mean_return is None:
+    """Better than the parent by more than the noise across episodes (about two standard errors), in the
+    order of the rank key: success rate, then how soon it succeeds, then mean return."""
+    if not tuned.ok or tuned.mean_return is None or not tuned.complete:
         return False
-    n_t, n_p = len(tuned.returns), max(1, len(parent.returns))
     s_t, s_p = tuned.success_rate, parent.success_rate
-    if s_t is not None and s_p is not None and s_t != s_p:
-        se = math.sqrt(s_t * (1 - s_t) / n_t + s_p * (1 - s_p) / n_p)
-        return s_t > s_p and (s_t - s_p) > 1.96 * se
-    diff = tuned.mean_return - (parent.mean_return or 0.0)
-    se = math.sqrt(np.var(tuned.returns) / n_t + np.var(parent.returns) / n_p)
+    if s_t is not None and s_p is not None:
+        n_t, n_p = len(tuned.returns), max(1, len(parent.returns))
+        if s_t != s_p:
+            se = math.sqrt(s_t * (1 - s_t) / n_t + s_p * (1 - s_p) / n_p)
+            return s_t > s_p and (s_t - s_p) > 1.96 * se
+        if s_t > 0:  # as often successful: sooner is better
+            return _clearly_above([-e.steps_to_success for e in tuned.episodes if e.completed],
+                                  [-e.steps_to_success for e in parent.episodes if e.completed])
+    return _clearly_above(tuned.returns, parent.returns)
+
+
+def _clearly_above(values: list[float], reference: list[float]) -> bool:
+    if not values:
+        return False
+    diff = float(np.mean(values)) - (float(np.mean(reference)) if reference else 0.0)
+    se = math.sqrt(np.var(values) / len(values) + (np.var(reference) / len(reference) if reference else 0.0))
     return diff > 0 and diff > 1.96 * se
 
 
@@ -115,7 +127,7 @@ def tune(engine, config, round_: int) -> None:
     from promptpo.candidate import Candidate
     from promptpo.extract import check_program
 
-    parent = engine.state.best
+    parent = ranked(engine.history)[0]  # the best, or where none is complete yet the best a cascade stopped
     constants = tunable_constants(parent.code)
     if not constants:
         engine.store.event("tuning", parent=parent.id, constants=0, evaluations=0, env_steps=0, improved=None)
@@ -124,21 +136,22 @@ def tune(engine, config, round_: int) -> None:
     strategy = cma.CMAEvolutionStrategy(np.zeros(len(constants)), 1.0, {
         "popsize": max(2, popsize), "bounds": [-Z_BOUND, Z_BOUND], "seed": config.seed + 17 + round_, "verbose": -9})
     best: tuple[Evaluation, list[float], str] | None = None
+    keys: list[tuple] = []
     spent, steps = 0, 0
     note = f"tuning {len(constants)} constants of {parent.id}"
     while spent + strategy.popsize <= config.tune_evals:
-        samples, fitness = strategy.ask(), []
+        samples = strategy.ask()
         for z in samples:
             values = values_for(constants, z)
             code = substitute(parent.code, constants, values)
             evaluation = engine.evaluate(code, note, tuning=True)
             spent += 1
             steps += evaluation.env_steps
-            key = evaluation.rank_key()
-            fitness.append(-(key[0] * 1e6 + key[1]) if np.isfinite(key[1]) else 1e12)
-            if evaluation.ok and (best is None or key > best[0].rank_key()):
+            keys.append(sample_key(evaluation))
+            if evaluation.complete and evaluation.ok and (best is None or evaluation.rank_key() > best[0].rank_key()):
                 best = (evaluation, values, code)
-        strategy.tell(samples, fitness)
+        strategy.tell(samples, fitness_of(keys))
+        keys.clear()
     improved = None
     if best is not None and beats(best[0], parent.evaluation):
         evaluation, values, code = best

@@ -35,7 +35,7 @@ def respond(body: dict):
 
 def optimize_args(out: Path, url: str) -> list[str]:
     return ["optimize", "gymnasium/CartPole-v1", "--model", "openai:fake-model", "--api-base", f"{url}/v1",
-            "--rounds", "3", "--candidates", "2", "--episodes", "2", "--target", "1000", "--out", str(out)]
+            "--rounds", "3", "--candidates", "2", "--episodes", "4", "--target", "1000", "--out", str(out)]
 
 
 def env_with_key() -> dict:
@@ -66,6 +66,8 @@ def test_sigkill_anywhere_then_resume_loses_and_repeats_nothing(tmp_path):
         assert proc.returncode == 0, proc.stderr
         reference = next((tmp_path / "reference").iterdir())
         reference_calls = len(reference_server.requests)
+    stages = [read_json(p)["evaluation"]["stage"] for p in (reference / "candidates").glob("*.json")]
+    assert {s["passed"] for s in stages} == {True, False}  # the cascade stopped some candidates, not all
 
     out = tmp_path / "killed"
     kills = 0

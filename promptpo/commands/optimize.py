@@ -19,6 +19,10 @@ from promptpo.commands.common import console, finish, run_config, run_options, s
               help="After each round, tune the best program's numeric constants with CMA-ES (no LLM call).")
 @click.option("--tune-evals", type=int, default=30, show_default=True,
               help="Evaluations per constant-tuning phase (counted against --max-env-steps).")
+@click.option("--full-episodes", is_flag=True, help="Run every episode to its end; by default, where the target is a "
+              "success rate and success at any step counts (Meta-World), an episode ends at its first success.")
+@click.option("--cascade", type=int, default=2, show_default=True, help="Episodes of each candidate's first stage: "
+              "the rest only if they leave it able to beat the best so far. 0: every candidate gets all episodes.")
 def optimize(env: str, **options) -> None:
     """Write, sandbox-run and refine a policy for ENV until it reaches its target or a budget ends."""
     setup_logging(options["verbose"])

@@ -10,7 +10,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from promptpo.errors import ConfigError, fields_at_least_one
 from promptpo.isolation.base import Limits
@@ -74,6 +74,9 @@ class RunConfig:
 
     POSITIVE = ("rounds", "candidates", "prompt_budget")
     """Fields that must be at least 1 (subclasses add theirs)."""
+    BEFORE: ClassVar[dict[str, Any]] = {}
+    """Values for fields a newer version added whose default changes behaviour: what a run recorded
+    before they existed did (a subclass lists its own)."""
 
     def resolved_model(self) -> str:
         """--model, else $PROMPTPO_MODEL, else the offline proposer (no LLM)."""
@@ -102,10 +105,10 @@ class RunConfig:
 
     @classmethod
     def from_record(cls, data: dict[str, Any], out: Path) -> RunConfig:
-        """The config a run.json recorded (fields a newer version added take their defaults)."""
+        """The config a run.json recorded (fields a newer version added take ``BEFORE`` or their defaults)."""
         names = {f.name for f in dataclasses.fields(cls)}
         nested = {"budgets": Budgets, "gen": GenParams, "limits": Limits}
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {k: v for k, v in cls.BEFORE.items() if k not in data}
         for key, value in data.items():
             if key not in names:
                 continue

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from promptpo.candidate import Candidate, candidate_id
+from promptpo.candidate import Candidate, candidate_id, sample_key
 from promptpo.engine.config import RunConfig
 from promptpo.engine.signals import interrupt_on_signals
 from promptpo.engine.state import Interrupted, Observer, RunState, StopRun
@@ -152,7 +152,9 @@ class Engine:
         self.check_budgets(llm=False)
         self.tell("evaluating", note)
         cached = self.replay.evaluation(self.task.evaluation_key(code)) if self.replay is not None else None
-        result = cached if cached is not None else self.task.evaluate(code, self._limits(), self.progress_reporter(note))
+        best = self.state.best.evaluation if self.state.best is not None else None
+        result = cached if cached is not None else self.task.evaluate(code, self._limits(), self.progress_reporter(note),
+                                                                      best)
         self.state.in_flight_steps = 0
         self.state.env_steps += result.env_steps
         self.state.episodes += result.episodes_run
@@ -174,7 +176,7 @@ class Engine:
         self.state.candidates += 1
         observe = getattr(self.backend, "observe", None)
         if observe is not None and candidate.kind == "offline":  # the proposer learns from every sample
-            observe(candidate.rank_key() if candidate.scored else None)
+            observe(sample_key(candidate.evaluation))
         self.store.record_candidate(candidate.id, candidate.code, {
             "id": candidate.id, "round": candidate.round, "index": candidate.index, "kind": candidate.kind,
             "parent": candidate.parent, "llm_call": candidate.llm_call, "outcome": candidate.outcome,
@@ -182,7 +184,7 @@ class Engine:
             "static_findings": candidate.extracted.findings, "env_steps": candidate.env_steps,
             **self.task.record_fields(candidate)})
         best = self.state.best
-        improved = candidate.scored and (best is None or candidate.rank_key() > best.rank_key())
+        improved = candidate.complete and (best is None or candidate.rank_key() > best.rank_key())
         if improved:
             self.state.best = candidate
             self.store.write_text("best.py", self.task.best_file(candidate, self.store.root.name))

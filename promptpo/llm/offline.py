@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import numpy as np
 
+from promptpo.candidate import fitness_of, sample_key
 from promptpo.envspec import EnvSpec, Feature, ProgramTemplate
 from promptpo.errors import ConfigError
 from promptpo.llm.base import Backend, Completion, Request
@@ -20,8 +21,6 @@ from promptpo.llm.base import Backend, Completion, Request
 log = logging.getLogger(__name__)
 
 MAX_FEATURES = 24
-FAILED = -1e12
-"""The score CMA-ES sees for a sample that could not be scored."""
 
 
 def features_for(spec: EnvSpec) -> list[Feature]:
@@ -99,7 +98,7 @@ class OfflineBackend(Backend):
         self.strategy = None
         self.pending: list[np.ndarray] = []
         self.asked: list[np.ndarray] = []
-        self.scores: list[float] = []
+        self.scores: list[tuple] = []
         self.generation = -1
 
     @property
@@ -132,19 +131,16 @@ class OfflineBackend(Backend):
 
     def _next_generation(self) -> None:
         if self.asked:
-            scores = self.scores + [FAILED] * (len(self.asked) - len(self.scores))  # unscored samples rank last
-            self.strategy.tell(self.asked, [-s for s in scores])  # CMA-ES minimizes
+            keys = self.scores + [sample_key(None)] * (len(self.asked) - len(self.scores))  # unscored rank last
+            self.strategy.tell(self.asked, fitness_of(keys))
         self.asked = self.strategy.ask()
         self.pending = list(self.asked)
         self.scores = []
         self.generation += 1
 
-    def observe(self, key: tuple[float, float] | None) -> None:
-        """The score of the sample just evaluated (success rate first, then return), or None."""
-        if key is None or not np.isfinite(key[1]):
-            self.scores.append(FAILED)
-            return
-        self.scores.append(key[0] * 1e6 + key[1])
+    def observe(self, key: tuple) -> None:
+        """How the sample just evaluated ranks (promptpo.candidate.sample_key)."""
+        self.scores.append(key)
 
     def __repr__(self) -> str:
         return f"OfflineBackend(generation={self.generation})"

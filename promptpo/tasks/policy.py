@@ -9,8 +9,9 @@ from promptpo.config import OptimizeConfig
 from promptpo.digest import EpisodeDigest, Track
 from promptpo.candidate import Candidate
 from promptpo.engine.task import TaskKind
-from promptpo.envspec import EnvSpec, Target
-from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault
+from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success
+from promptpo import cascade
+from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Stage
 from promptpo.extract import ALLOWED_IMPORTS, trust_lines
 from promptpo.feedback import build, score_line
 from promptpo.isolation.base import Limits, Sandbox
@@ -26,20 +27,27 @@ class PolicyTask(TaskKind):
         self.config, self.spec, self.sandbox = config, spec, sandbox
         self.env_id = spec.id
         self.pool = EnvPool(spec, config.seed)
-        self.evaluator = evaluator or Evaluator(spec, sandbox, config.limits, self.pool, salt=config.salt)
-        self.episodes = spec.episodes(config.seed, config.episodes)
         self.target = run_target(config, spec)
+        self.end_at_success = ends_at_success(spec, self.target, config.full_episodes)
+        self.evaluator = evaluator or Evaluator(spec, sandbox, config.limits, self.pool, salt=config.salt,
+                                                end_at_success=self.end_at_success)
+        self.episodes = spec.episodes(config.seed, config.episodes)
+        self.by_success = spec.has_success and self.target is not None and self.target.metric == "success_rate"
+        """Whether candidates are judged by success (the cascade's rule) rather than by return."""
         self.prompts = policy_prompts(config, spec)
 
     # -- scoring -------------------------------------------------------------------------
     def worst_case_steps(self) -> int:
         return self.config.episodes * self.spec.horizon
 
-    def evaluate(self, code: str, limits: Limits, progress: Any) -> Evaluation:
-        return self.evaluator.evaluate(code, self.episodes, limits)
+    def evaluate(self, code: str, limits: Limits, progress: Any, best: Evaluation | None = None) -> Evaluation:
+        return cascade.evaluate(self.evaluator, code, self.episodes, self.config.cascade, best, self.by_success, limits)
 
     def evaluation_plan(self) -> Any:
-        return [[e.index, e.seed, e.extras] for e in self.episodes]
+        plan: list = [[e.index, e.seed, e.extras] for e in self.episodes]
+        if self.config.cascade or self.end_at_success:  # (runs from before either existed keep their keys)
+            plan.append({"cascade": self.config.cascade, "end_at_success": self.end_at_success})
+        return plan
 
     def reached(self, best: Candidate | None) -> bool:
         return (best is not None and self.target is not None
@@ -49,7 +57,7 @@ class PolicyTask(TaskKind):
         return score_line(result, self.spec.has_success)
 
     def after_round(self, engine, round_: int) -> None:
-        if self.config.tune_constants and engine.state.best is not None:
+        if self.config.tune_constants and any(c.scored for c in engine.history):
             from promptpo.tuning import tune
 
             tune(engine, self.config, round_)
@@ -65,10 +73,12 @@ class PolicyTask(TaskKind):
             "tuned_constants": candidate.tuned,
             "score": None if not candidate.scored else {
                 "mean_return": ev.mean_return, "std_return": ev.std_return,
-                "success_rate": ev.success_rate if self.spec.has_success else None},
+                "success_rate": ev.success_rate if self.spec.has_success else None,
+                "mean_steps_to_success": ev.mean_steps_to_success if self.spec.has_success else None,
+                "complete": ev.complete},
             "evaluation": None if ev is None else {
                 "wall_time_s": round(ev.wall_time_s, 3), "fault": ev.fault, "output": ev.output,
-                "output_bytes": ev.output_bytes, "episodes": ev.episodes},
+                "output_bytes": ev.output_bytes, "stage": ev.stage, "episodes": ev.episodes},
         }
 
     def result_from_record(self, record: dict) -> Evaluation | None:
@@ -90,7 +100,13 @@ class PolicyTask(TaskKind):
     def run_fields(self) -> dict:
         return {"env_spec": self.spec.source, "sandbox": self.sandbox.describe(),
                 "sandbox_isolated": self.sandbox.isolated, "episodes": self.episodes,
-                "target": self.target.describe() if self.target else None}
+                "target": self.target.describe() if self.target else None, "end_at_success": self.end_at_success,
+                "cascade": self.config.cascade}
+
+
+RANKING = ("success rate, then how soon episodes succeed (mean steps to the first success; an episode without "
+           "success counts all its steps), then mean return")
+"""How candidates are ranked where the env defines success (promptpo.evaluate.Evaluation.rank_key)."""
 
 
 def run_target(config: OptimizeConfig, spec: EnvSpec) -> Target | None:
@@ -105,11 +121,15 @@ def run_target(config: OptimizeConfig, spec: EnvSpec) -> Target | None:
 def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
     """The policy prompts: the environment as the templates show it, and the rules of the sandbox."""
     target = run_target(config, spec)
+    end_at_success = ends_at_success(spec, target, config.full_episodes)
+    first = config.cascade if 0 < config.cascade < config.episodes else 0
     obs_kind = ("a dict of numpy arrays" if len(spec.obs_arrays) > 1 or spec.obs_arrays[0].name != "obs"
                 else f"a numpy array of shape {spec.obs_arrays[0].shape} ({spec.obs_arrays[0].dtype})")
     view = {"title": spec.title, "id": spec.id, "description": spec.description, "obs_kind": obs_kind,
             "fields": spec.observation, "action": spec.action.describe(), "horizon": spec.horizon,
             "episodes": config.episodes, "success": spec.success_criterion or "",
+            "ending": ending_rule(spec, end_at_success), "cascade": first,
+            "ranking": RANKING if spec.has_success else "mean return",
             "target": target.describe() if target else "as high a mean return as possible",
             "derived_doc": spec.derived_doc, "notes": spec.notes, "reward_source": spec.reward_source,
             "starter": spec.starter.strip()}
@@ -129,7 +149,7 @@ def evaluation_from_record(record: dict) -> Evaluation | None:
                                 "action_counts": {int(k): v for k, v in d["action_counts"].items()}})
 
     episodes = [EpisodeResult(**{**e, "digest": digest(e["digest"])}) for e in data["episodes"]]
-    fault = data.get("fault")
+    fault, stage = data.get("fault"), data.get("stage")
     return Evaluation(Outcome(record["outcome"]), episodes, record["env_steps"], data["wall_time_s"],
                       None if fault is None else Fault(**{**fault, "outcome": Outcome(fault["outcome"])}),
-                      data.get("output", ""), data.get("output_bytes", 0))
+                      data.get("output", ""), data.get("output_bytes", 0), None if stage is None else Stage(**stage))

@@ -93,6 +93,9 @@ class Training:
     def episodes_run(self) -> int:
         return 0  # the training's episodes are counted as env steps; evaluations are outside the budget
 
+    complete = True
+    """A training is never stopped partway by a cascade."""
+
     @property
     def final(self) -> CurvePoint | None:
         return self.curve[-1] if self.curve else None
@@ -200,7 +203,7 @@ class ScheduleTask(TaskKind):
 
         return Trainer(self.spec, self.hp, self.config.seed, self.episodes)
 
-    def evaluate(self, code: str, limits: Limits, progress: Any) -> Training:
+    def evaluate(self, code: str, limits: Limits, progress: Any, best: Any = None) -> Training:
         trainer = self.trainer()
         callback = schedule_callback(code, self.sandbox, self.config.limits, self.config.every, self.config.steps)
         try:

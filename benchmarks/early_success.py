@@ -1,0 +1,145 @@
+"""Env steps that carry no information: ending episodes at success and cascade evaluation, off vs on.
+
+Each case runs twice per seed with the same answers and seeds: "before" (``--full-episodes
+--cascade 0``, every candidate on every step of every episode) and "after" (the defaults: episodes end
+at their first success where the target is a success rate, and a 2-episode first stage). Reported per
+case: env steps to the target (read off the run's best-so-far curve; "not reached" stays that) and the
+best candidate's verified score on fresh episodes (`promptpo verify`: Meta-World 50 fresh goals,
+CartPole 100 fresh seeds), each run's episodes ending as it ended them. Scripted answers are a replay
+of fixed answers (tests/answers), not a live LLM. Writes benchmarks/results/early_success.json and .png.
+
+    python benchmarks/early_success.py [--seeds 3] [--cases reach,push,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import promptpo
+from promptpo.compare import load_run
+from promptpo.engine.runfolder import RunFolder
+from promptpo.envs import load_spec
+from promptpo.stats import first_reaching
+from promptpo.verify import verify
+
+HERE = Path(__file__).resolve().parent
+ANSWERS = HERE.parent / "tests" / "answers"
+CASES = {  # name: (env, model, options)
+    "reach": ("metaworld/reach", f"scripted:{ANSWERS / 'reach'}", {"episodes": 10, "candidates": 1}),
+    "push": ("metaworld/push", f"scripted:{ANSWERS / 'push'}", {"episodes": 10, "candidates": 1}),
+    "pick-place": ("metaworld/pick-place", f"scripted:{ANSWERS / 'pick_place'}", {"episodes": 10, "candidates": 1}),
+    "offline-cartpole": ("gymnasium/CartPole-v1", "offline", {}),
+    "offline-reach": ("metaworld/reach", "offline", {}),
+    "tune-reach": ("metaworld/reach", f"scripted:{ANSWERS / 'reach_mistuned'}",
+                   {"rounds": 1, "candidates": 1, "tune_constants": True}),
+}
+VARIANTS = {"before": {"full_episodes": True, "cascade": 0}, "after": {}}
+
+
+def one(case: str, variant: str, seed: int, out: Path) -> dict:
+    env, model, options = CASES[case]
+    started = time.monotonic()
+    result = promptpo.optimize(env, model, seed=seed, out=out / case / variant, **options, **VARIANTS[variant])
+    folder = RunFolder(result.run_dir)
+    target = load_spec(env).target
+    reached = first_reaching(load_run(result.run_dir).curve, target)
+    row = {"case": case, "variant": variant, "seed": seed, "run": result.run_dir.name, "status": result.status,
+           "env_steps": result.summary["env_steps"], "steps_to_target": reached.env_steps if reached else None,
+           "llm_calls": result.summary["llm_calls"], "best": result.best_candidate,
+           "recorded_success": result.summary.get("best_success_rate"), "recorded_return": result.score,
+           "verified_success": None, "verified_return": None, "wall_time_s": None}
+    if result.best_candidate is not None:
+        checked = verify(folder, None, None)
+        row.update(verified_success=checked.verified.success_rate, verified_return=checked.verified.mean_return,
+                   verified_episodes_end_at_success=checked.end_at_success)
+    row["wall_time_s"] = round(time.monotonic() - started, 1)
+    return row
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    table = []
+    for case in dict.fromkeys(r["case"] for r in rows):
+        line = {"case": case, "env": CASES[case][0], "model": CASES[case][1].split(":")[0]}
+        for variant in VARIANTS:
+            mine = [r for r in rows if r["case"] == case and r["variant"] == variant]
+            steps = [r["steps_to_target"] for r in mine]
+            kept = [s for s in steps if s is not None]
+            line[variant] = {
+                "reached": f"{len(kept)}/{len(mine)}", "steps_to_target": steps,
+                "mean_steps_to_target": float(np.mean(kept)) if kept else None,
+                "mean_env_steps": float(np.mean([r["env_steps"] for r in mine])),
+                "verified_success": _mean([r["verified_success"] for r in mine]),
+                "verified_return": _mean([r["verified_return"] for r in mine])}
+        b, a = line["before"]["mean_steps_to_target"], line["after"]["mean_steps_to_target"]
+        line["fewer_steps"] = b / a if a and b else None
+        table.append(line)
+    return table
+
+
+def _mean(values):
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def plot(table: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    x = np.arange(len(table))
+    for offset, variant, label in ((-0.2, "before", "full episodes, no cascade"), (0.2, "after", "end at success + cascade 2")):
+        values = [t[variant]["mean_steps_to_target"] or 0 for t in table]
+        bars = ax.bar(x + offset, values, 0.4, label=label)
+        for bar, t in zip(bars, table):
+            ax.annotate(t[variant]["reached"], (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                        ha="center", va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xticks(x, [f"{t['case']}\n{t['fewer_steps']:.1f}x fewer" if t["fewer_steps"] else t["case"] for t in table],
+                  fontsize=8)
+    ax.set_ylabel("env steps to target (mean over seeds that reached it)")
+    ax.set_title("promptpo: env steps to target before and after early success + cascade")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--runs", type=Path, default=Path("runs") / "benchmarks" / "early_success")
+    args = parser.parse_args()
+    rows = []
+    started = time.monotonic()
+    for case in args.cases.split(","):
+        for seed in range(args.seeds):
+            for variant in VARIANTS:
+                rows.append(one(case, variant, seed, args.runs))
+                r = rows[-1]
+                print(f"{case} {variant} seed {seed}: {r['status']}, steps to target {r['steps_to_target']}, "
+                      f"env steps {r['env_steps']}, verified success {r['verified_success']}, {r['wall_time_s']} s",
+                      flush=True)
+    table = summarize(rows)
+    result = {"benchmark": "early_success", "seeds": args.seeds, "variants": VARIANTS,
+              "wall_time_s": round(time.monotonic() - started, 1), "table": table, "runs": rows}
+    path = HERE / "results" / "early_success.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    plot(table, HERE / "results" / "early_success.png")
+    for t in table:
+        b, a = t["before"], t["after"]
+        print(f"{t['case']}: steps to target {b['mean_steps_to_target']} -> {a['mean_steps_to_target']} "
+              f"({t['fewer_steps'] and round(t['fewer_steps'], 1)}x), verified success {b['verified_success']} -> "
+              f"{a['verified_success']}, reached {b['reached']} -> {a['reached']}")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
