@@ -2,14 +2,16 @@
 
 Gymnasium and MiniGrid: fresh seeds from a stream the run does not use (and none of the run's
 own). Meta-World: a fresh set of 50 goal variations (MT1 draws them from the seed), one episode
-each. The verified score is compared with the recorded one: if it falls outside the recorded
-score's 95% bootstrap interval the policy was lucky or overfit to its evaluation episodes.
+each. The verified score is tested against the recorded one on what the run optimised (its success
+rate where its target is one, else its mean return), one-sided: only a significantly worse score
+says the policy was lucky or overfit to its evaluation episodes.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 import time
+import warnings
 from datetime import datetime
 
 import numpy as np
@@ -55,6 +57,10 @@ class Verification:
     sandbox: str
     end_at_success: bool = False
     """Whether the fresh episodes ended at their first success (as the run's did, unless --full-episodes)."""
+    judged_on: str = "mean_return"
+    """What the verdict tests: the run's own metric (success_rate where its target is one, else mean_return)."""
+    test: str = ""
+    p_value: float | None = None
     file: str = ""
 
 
@@ -78,8 +84,7 @@ def plan(run: RunFolder, episodes: int) -> tuple[int, list[Episode]]:
 def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandbox: str = "process",
            full_episodes: bool = False) -> Verification:
     """Episodes end as the run's did (at their first success where it ended them there) unless ``full_episodes``.
-    Returns are compared only when both ran full episodes: an episode ended at its success has collected
-    the reward of however far its goal was, so there the success rate is the score."""
+    The verdict tests the run's own metric (``judge``)."""
     record = run.candidate(candidate_id)
     run_ended = bool(run.meta.get("end_at_success", False))
     end_at_success = run_ended and not full_episodes
@@ -104,10 +109,17 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     recorded = score_of([e["episode_return"] for e in recorded_eps], [e.get("success") for e in recorded_eps])
     done = [e for e in result.episodes if e.completed]
     verified = score_of([e.episode_return for e in done], [e.success for e in done])
-    gap, verdict = judge(recorded, verified, result.outcome, returns=not (end_at_success or run_ended))
+    target = run.meta.get("target")  # as the run described it; runs that did not record one: the env's own
+    by_success = spec.has_success and ("success rate" in target if target else
+                                       spec.target is not None and spec.target.metric == "success_rate")
+    if by_success:
+        values = ([float(bool(e.get("success"))) for e in recorded_eps], [float(bool(e.success)) for e in done])
+    else:
+        values = ([e["episode_return"] for e in recorded_eps], [e.episode_return for e in done])
+    gap, verdict, test, p_value = judge(recorded, verified, result.outcome, by_success, *values)
     verification = Verification(run.path.name, record["id"], spec.id, seed, str(result.outcome), recorded, verified,
                                 gap, verdict, result.env_steps, round(result.wall_time_s, 2), description,
-                                end_at_success)
+                                end_at_success, "success_rate" if by_success else "mean_return", test, p_value)
     store = RunStore(run.path)
     name = f"verifications/{record['id']}-{datetime.now():%Y%m%d-%H%M%S}.json"
     verification.file = name
@@ -117,24 +129,56 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     return verification
 
 
-def judge(recorded: Score, verified: Score, outcome: str, returns: bool = True) -> tuple[bool, str]:
-    """``returns``: whether the returns compare (both evaluations ended their episodes the same way)."""
+ALPHA = 0.05
+"""Level of the one-sided tests that call a verified score worse (or better) than the recorded one."""
+
+
+def judge(recorded: Score, verified: Score, outcome: str, by_success: bool, recorded_values: list[float],
+          verified_values: list[float]) -> tuple[bool, str, str, float | None]:
+    """Judge what the run optimised — its success rate where its target is one (the return is then only
+    information), its mean return otherwise — with a one-sided test at ``ALPHA``: a gap ("lucky or
+    overfit") only when the verified score is significantly worse; significantly better is said as such.
+    ``*_values`` are per-episode success flags (0/1) or returns. Returns (gap, verdict, test, p)."""
     if outcome != "ok":
-        return True, f"FAILED: the candidate did not run cleanly on the fresh episodes ({outcome})"
-    if recorded.success_ci95 is not None and verified.success_rate is not None:
-        low, high = recorded.success_ci95
-        if not low - 1e-9 <= verified.success_rate <= high + 1e-9:
-            return True, (f"verified success rate {verified.success_rate:.2f} is outside the recorded 95% interval "
-                          f"[{low:.2f}, {high:.2f}]: lucky or overfit")
-    if returns and recorded.return_ci95 is not None and verified.mean_return is not None:
-        low, high = recorded.return_ci95
-        if not low - 1e-9 <= verified.mean_return <= high + 1e-9:
-            return True, (f"verified mean return {verified.mean_return:.2f} is outside the recorded 95% interval "
-                          f"[{low:.2f}, {high:.2f}]: lucky or overfit")
-    if not returns:
-        return False, ("the verified score is within the recorded 95% interval (its success rate: returns are not "
-                       "compared where episodes end at their first success)")
-    return False, "the verified score is within the recorded 95% interval"
+        return True, f"FAILED: the candidate did not run cleanly on the fresh episodes ({outcome})", "", None
+    what = "success rate" if by_success else "mean return"
+    if len(recorded_values) < 2 or len(verified_values) < 2:
+        return False, f"too few episodes to test the {what}", "", None
+    if by_success:
+        test, worse, better = "one-sided Fisher exact test", *_fisher(recorded_values, verified_values)
+    else:
+        test, worse, better = "one-sided Welch t-test", *_welch(recorded_values, verified_values)
+    was, now = f"{np.mean(recorded_values):.2f}", f"{np.mean(verified_values):.2f}"
+    if worse < ALPHA:
+        return True, (f"verified {what} {now} is significantly below the recorded {was} ({test}, p={worse:.3g}): "
+                      "lucky or overfit to its evaluation episodes"), test, worse
+    if better < ALPHA:
+        return False, f"verified {what} {now} is significantly above the recorded {was} ({test}, p={better:.3g})", \
+            test, better
+    return False, (f"verified {what} {now} is not significantly different from the recorded {was} "
+                   f"({test}, p={worse:.3g} for worse)"), test, worse
+
+
+def _fisher(recorded: list[float], verified: list[float]) -> tuple[float, float]:
+    """p-values that the verified success rate is lower, and higher, than the recorded one."""
+    from scipy.stats import fisher_exact
+
+    table = [[int(sum(verified)), len(verified) - int(sum(verified))],
+             [int(sum(recorded)), len(recorded) - int(sum(recorded))]]
+    return (float(fisher_exact(table, alternative="less").pvalue),
+            float(fisher_exact(table, alternative="greater").pvalue))
+
+
+def _welch(recorded: list[float], verified: list[float]) -> tuple[float, float]:
+    from scipy.stats import ttest_ind
+
+    if np.std(recorded) == 0 and np.std(verified) == 0:  # no spread: the test is undefined; equal means are no gap
+        diff = float(np.mean(verified) - np.mean(recorded))
+        return (0.0 if diff < 0 else 1.0), (0.0 if diff > 0 else 1.0)
+    with warnings.catch_warnings():  # one side without spread (e.g. 500 every episode) is a valid case
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return (float(ttest_ind(verified, recorded, equal_var=False, alternative="less").pvalue),
+                float(ttest_ind(verified, recorded, equal_var=False, alternative="greater").pvalue))
 
 
 def latest(run: RunFolder, candidate_id: str) -> dict | None:

@@ -73,10 +73,11 @@ def test_diff_shows_code_and_score_change(reach_run):
 def test_verify_records_a_consistent_score(reach_run):
     proc = cli(reach_run, "verify", "--episodes", "50")
     assert proc.returncode == 0, proc.stderr
-    assert "ok: the verified score is within" in proc.stdout
+    assert "ok: verified success rate" in proc.stdout and "Fisher" in proc.stdout  # the run's own metric
     [record] = list((reach_run / "verifications").glob("r00c2-*.json"))
     data = read_json(record)
     assert data["verified"]["episodes"] == 50 and data["verified"]["success_rate"] >= 0.9 and not data["gap"]
+    assert data["judged_on"] == "success_rate" and data["p_value"] is not None
     run_tasks = {e["extras"]["task"] for e in read_json(reach_run / "run.json")["episodes"]}
     assert data["seed"] != read_json(reach_run / "run.json")["seed"] and len(run_tasks) == 5
     events = [json.loads(line) for line in (reach_run / "events.jsonl").read_text().splitlines()]
@@ -104,7 +105,34 @@ def test_verify_flags_a_lucky_policy(tmp_path):
     assert read_json(run / "summary.json")["best_score"] == 500.0  # perfect on its own episodes
     verified = run_cli("verify", run.name, "--out", str(out))
     assert verified.returncode == 0, verified.stderr
-    assert "GAP:" in verified.stdout and "lucky or overfit" in verified.stdout
+    assert "GAP:" in verified.stdout and "lucky or overfit" in verified.stdout and "Welch" in verified.stdout
+
+
+@pytest.mark.parametrize("by_success, recorded, verified, gap, words", [
+    (True, [1.0] * 10, [1.0] * 50, False, "not significantly different"),
+    (True, [1.0] * 10, [1.0] * 20 + [0.0] * 30, True, "significantly below"),
+    (True, [1.0] * 3 + [0.0] * 7, [1.0] * 45 + [0.0] * 5, False, "significantly above"),
+    (False, [100.0, 102.0, 98.0], [101.0, 99.0, 100.0, 103.0], False, "not significantly different"),
+    (False, [500.0, 500.0, 500.0], [120.0, 80.0, 200.0, 150.0], True, "significantly below"),
+    (False, [10.0, 12.0, 11.0], [500.0, 480.0, 490.0, 495.0], False, "significantly above"),
+])
+def test_verify_judges_the_runs_metric_one_sided(by_success, recorded, verified, gap, words):
+    from promptpo.verify import judge, score_of
+
+    flags = lambda values: [bool(v) for v in values] if by_success else [None] * len(values)  # noqa: E731
+    found, verdict, test, p = judge(score_of(recorded, flags(recorded)), score_of(verified, flags(verified)), "ok",
+                                    by_success, recorded, verified)
+    assert found is gap and words in verdict and ("Fisher" if by_success else "Welch") in test
+    assert ("lucky or overfit" in verdict) is gap and p is not None
+
+
+def test_a_better_return_does_not_flag_a_success_rate_run():
+    from promptpo.verify import judge, score_of
+
+    # success held (1.00 -> 1.00) while the return moved: judged on success, so no gap (a button-press report)
+    found, verdict, _, _ = judge(score_of([3752.9] * 10, [True] * 10), score_of([3768.0] * 50, [True] * 50), "ok",
+                                 True, [1.0] * 10, [1.0] * 50)
+    assert not found and "success rate" in verdict
 
 
 def test_export_and_load_policy_in_a_plain_gymnasium_loop(reach_run, tmp_path):
