@@ -171,6 +171,13 @@ def test_dataset_export(reach_run, tmp_path):
     assert lines[2]["metadata"]["success_rate"] == 1.0
 
 
+def test_report_without_output_goes_into_the_run_folder(reach_run):
+    proc = cli(reach_run, "report")
+    assert proc.returncode == 0, proc.stderr
+    page = reach_run / "report.html"
+    assert page.is_file() and str(page) in proc.stdout and "r00c2" in page.read_text()
+
+
 def test_report_renders_in_headless_chromium(reach_run, tmp_path):
     page = tmp_path / "report.html"
     proc = cli(reach_run, "report", "-o", str(page))

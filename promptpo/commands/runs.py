@@ -259,13 +259,15 @@ def export(run: str, candidate: str | None, output: Path, allow_findings: bool, 
 
 @click.command()
 @click.argument("run")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="HTML file to write.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="HTML file to write (default: report.html in the run folder).")
 @OUT
-def report(run: str, output: Path, out: Path) -> None:
+def report(run: str, output: Path | None, out: Path) -> None:
     """One self-contained HTML report of RUN: settings, progress plots, candidate tree, code and results."""
     from promptpo.report import report as write_report
 
-    print(f"wrote {write_report(_folder(run, out), output)}")
+    folder = _folder(run, out)
+    print(f"wrote {write_report(folder, output or folder.path / 'report.html')}")
 
 
 @click.group()
