@@ -125,6 +125,9 @@ def test_online_mode_applies_and_records_scripted_answers(tmp_path):
     assert decisions[3]["applied"] == {"learning_rate": 0.01} and any("not adjustable" in r for r in decisions[3]["refused"])
     for call in range(1, 5):
         assert (run / "llm" / f"{call:04d}.prompt.md").exists() and (run / "llm" / f"{call:04d}.response.md").exists()
+    prompt = (run / "llm" / "0001.prompt.md").read_text()  # one system message of its own: JSON, clipped bounds
+    assert "python" not in prompt.lower().split("# training so far")[0] and "one JSON object" in prompt
+    assert "clipped to the nearest bound" in prompt and "refused, and the old value stays" not in prompt
     summary = read_json(run / "summary.json")
     assert summary["status"] == "completed" and summary["llm_calls"] == 4 and read_json(run / "run.json")["kind"] == "online"
     assert "online" in proc.stderr and "8448/8448" in proc.stderr and "best None" not in proc.stderr  # progress

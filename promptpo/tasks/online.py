@@ -71,7 +71,7 @@ class OnlineTask(ScheduleTask):
                       metrics_json=json.dumps(metrics, indent=1), interval=self.config.interval,
                       bounds=bounds_text())
         engine.state.in_flight_steps = int(model.num_timesteps)
-        completion, _, answered = engine.ask(Prompt("online", self.prompts.messages(user)), 0)
+        completion, _, answered = engine.ask(Prompt("online", self.prompts.messages(user, system="online_system")), 0)
         decision, problem = parse_decision(completion.text)
         if problem is None and not isinstance(decision, dict):
             problem = "the answer is not a JSON object"

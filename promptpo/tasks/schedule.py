@@ -170,7 +170,7 @@ class ScheduleTask(TaskKind):
         self.method = ""
         """How comparisons group the run (set once the backend is known)."""
         self.prompts = PromptBook("schedule_", self.context(), {
-            "every": config.every, "bounds": bounds_text(), "allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)),
+            "every": config.every, "every_steps": config.interval, "bounds": bounds_text(), "allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)),
             "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.feedback, config.prompt_budget)
 
     def context(self) -> dict:
