@@ -48,7 +48,8 @@ class FakeLLMServer:
     """``responder(body) -> Reply``, when given, answers every request (after ``delay`` seconds)
     instead of the queue, so a request's answer depends only on what it asks."""
 
-    def __init__(self, responder=None, delay: float = 0.0) -> None:
+    def __init__(self, responder=None, delay: float = 0.0, port: int = 0) -> None:
+        """``port``: 0 picks a free one; a given port lets a test start the server where a client already calls."""
         self.responder, self.delay = responder, delay
         self.replies: deque[Reply] = deque()
         self.requests: list[dict] = []
@@ -118,7 +119,7 @@ class FakeLLMServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

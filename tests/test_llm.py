@@ -101,6 +101,58 @@ def test_permanent_faults_stop_at_once(server, model, prefix, path, code, kind):
     assert waits == [] and len(server.requests) == 1
 
 
+@pytest.mark.parametrize("model, prefix, path", BACKENDS[:2])
+def test_the_retry_window_bounds_a_persistent_fault(server, model, prefix, path):
+    import time
+
+    backend, _, _ = backend_for(server, model, prefix)
+    backend.sleep = None  # real waits: the window is wall-clock time
+    gen = GenParams(api_base=server.url + prefix, timeout_s=2.0, max_wait_s=0.05, retry_for_s=1.0)
+    server.queue(*[status(503)] * 200)
+    heard: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(BackendError) as err:
+        backend.complete(Request(request(gen).messages, gen, on_wait=heard.append))
+    assert err.value.kind == "server_error" and time.monotonic() - started < 10
+    assert len(server.requests) > 3 and len(heard) == len(server.requests) - 1  # every wait was told
+    assert "retrying in" in heard[0] and "retry window" in heard[0]
+
+
+def test_a_run_rides_out_a_server_that_is_down_for_25_seconds(tmp_path, monkeypatch):
+    """A local OpenAI-compatible server restarting: connections are refused for 25 s, then it answers."""
+    import socket
+    import threading
+    import time
+
+    from conftest import ANSWERS, cli_env, only_run, read_json, run_cli
+
+    with socket.socket() as probe:  # a free port that nothing listens on yet
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    def start_later() -> None:
+        time.sleep(25)
+        server = FakeLLMServer(lambda body: answer((ANSWERS / "cartpole" / "001.md").read_text()), port=port)
+        server.__enter__()
+        started.append(server)
+
+    started: list = []
+    threading.Thread(target=start_later, daemon=True).start()
+    out = tmp_path / "runs"
+    try:
+        proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", "openai:local-model", "--api-base",
+                       f"http://127.0.0.1:{port}/v1", "--rounds", "1", "--candidates", "1", "--out", str(out),
+                       env=cli_env(OPENAI_API_KEY=KEYS["OPENAI_API_KEY"]), timeout=300)
+    finally:
+        for server in started:
+            server.__exit__(None, None, None)
+    assert started, "the server never came up"
+    assert proc.returncode == 0, proc.stderr
+    summary = read_json(only_run(out) / "summary.json")
+    assert summary["status"] in ("completed", "target_reached") and summary["llm_calls"] == 1
+    assert "could not connect" in proc.stderr and "retry window" in proc.stderr
+    assert read_json(only_run(out) / "llm" / "0001.json")["attempts"] > 1
+
+
 def test_connection_refused_is_a_connection_error(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEYS["OPENAI_API_KEY"])
     gen = GenParams(api_base="http://127.0.0.1:9/v1", timeout_s=1.0, max_wait_s=0.01, max_attempts=2)

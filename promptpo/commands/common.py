@@ -52,6 +52,9 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
         click.option("--api-base", default=None, help="Base URL of the provider or of a compatible server."),
         click.option("--llm-timeout", type=float, default=120.0, show_default=True,
                      help="Seconds per LLM request before it is retried."),
+        click.option("--retry-for", default="5m", show_default=True,
+                     help="How long one LLM call keeps retrying connection errors, server errors, rate limits and "
+                          "timeouts (backoff with jitter) before the run stops, e.g. 90s, 5m, 1h."),
         click.option("--act-timeout", type=float, default=act_timeout, show_default=True,
                      help="Seconds allowed per call into the sandboxed code (act or schedule)."),
         click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
@@ -69,7 +72,7 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
 
 RUN_OPTION_NAMES = ("model", "rounds", "candidates", "seed", "sandbox", "max_llm_calls", "max_env_steps", "max_cost",
                     "max_time", "max_repairs", "prompt_budget", "temperature", "max_tokens", "api_base",
-                    "llm_timeout", "act_timeout", "out", "verbose")
+                    "llm_timeout", "retry_for", "act_timeout", "out", "verbose")
 
 
 def run_config(config_class, env: str, options: dict, **extra):
@@ -85,7 +88,7 @@ def run_config(config_class, env: str, options: dict, **extra):
         sandbox=o["sandbox"], max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
         budgets=Budgets(o["max_llm_calls"], o["max_env_steps"], o["max_cost"], max_time),
         gen=GenParams(temperature=o["temperature"], max_tokens=o["max_tokens"], timeout_s=o["llm_timeout"],
-                      api_base=o["api_base"]),
+                      api_base=o["api_base"], retry_for_s=parse_duration(o["retry_for"])),
         limits=Limits(act_timeout_s=o["act_timeout"]), **options, **extra)
 
 

@@ -94,6 +94,8 @@ class RunConfig:
         t = self.gen.temperature
         if self.gen.timeout_s <= 0 or self.gen.max_tokens < 1 or (t is not None and not 0 <= t <= 2):
             raise ConfigError("--llm-timeout and --max-tokens must be positive and --temperature in [0, 2]")
+        if not self.gen.retry_for_s > 0:
+            raise ConfigError(f"--retry-for must be a positive duration (got {self.gen.retry_for_s})")
         return self
 
     def public(self) -> dict:

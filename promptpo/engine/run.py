@@ -119,7 +119,7 @@ class Engine:
         messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
         prompt_path = self.store.record_prompt(call, prompt.kind, messages)
         request = Request(prompt.messages, self.config.gen, call, prompt_path, self.store.response_path(call),
-                          deadline=self._deadline())
+                          deadline=self._deadline(), on_wait=lambda line: self.tell("llm_wait", line))
         answered = self.replay is not None and self.replay.has_answer(request)  # recorded before a crash
         if not answered:
             self.store.event("llm_request", call=call, prompt=prompt.kind, parent=prompt.parent,

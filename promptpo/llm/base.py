@@ -7,6 +7,7 @@ import json
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,16 +30,19 @@ class GenParams:
     """Per-request timeout; a request that hangs longer is retried."""
     api_base: str | None = None
     """Base URL of the provider or of a compatible server (Ollama, vLLM, a proxy)."""
-    max_attempts: int = 6
-    """Attempts per call, including the first, for retryable failures."""
+    max_attempts: int | None = None
+    """Attempts per call, including the first, for retryable failures; None: as many as ``retry_for_s`` allows."""
     max_wait_s: float = 60.0
     """Longest backoff between attempts (a Retry-After header is honoured up to this)."""
+    retry_for_s: float = 300.0
+    """How long one call keeps retrying retryable failures (connection errors, 5xx, 429, timeouts) before
+    the run ends on it: long enough to ride out a provider's or a local server's restart."""
 
     def public(self) -> dict:
         """What is safe to record: everything, with credentials stripped from the URL."""
         return {"temperature": self.temperature, "max_tokens": self.max_tokens, "timeout_s": self.timeout_s,
                 "api_base": strip_credentials(self.api_base), "max_attempts": self.max_attempts,
-                "max_wait_s": self.max_wait_s}
+                "max_wait_s": self.max_wait_s, "retry_for_s": self.retry_for_s}
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,14 @@ class Request:
     """Where the answer will be recorded (the manual backend waits for it there)."""
     deadline: float | None = None
     """time.monotonic() by which the run's time budget ends, if it has one."""
+    on_wait: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+    """Told, in one line, when the call waits to retry (the live display shows it)."""
 
     def cache_key(self, model: str) -> str:
-        """What identifies an answer for reuse: model, generation parameters and the exact prompt."""
-        payload = json.dumps({"model": model, "params": self.params.public(),
+        """What identifies an answer for reuse: model, generation parameters and the exact prompt (not the
+        retry window, which was added later and does not shape an answer: keys of older runs still match)."""
+        params = {k: v for k, v in self.params.public().items() if k != "retry_for_s"}
+        payload = json.dumps({"model": model, "params": params,
                               "messages": [[m.role, m.content] for m in self.messages]}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 

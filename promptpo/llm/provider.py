@@ -52,7 +52,8 @@ class ProviderBackend(Backend):
                 raise empty_answer()
             return completion
 
-        completion = call_with_retries(once, request.params, f"{self.label} call {request.call_index}", self.sleep)
+        completion = call_with_retries(once, request.params, f"{self.label} call {request.call_index}", self.sleep,
+                                       request.deadline, request.on_wait)
         with_estimated_usage(request, completion)  # a server that reports no usage still gets counted
         if completion.cost_usd is None:
             completion.cost_usd = price(self.price_model or self.model, completion.prompt_tokens,

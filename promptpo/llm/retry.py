@@ -8,10 +8,11 @@ honouring a provider's Retry-After header.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_before_delay, wait_random_exponential
 
 from promptpo.errors import BackendError
 from promptpo.llm.base import Completion, GenParams, redact
@@ -113,9 +114,20 @@ def empty_answer() -> BackendError:
 
 
 def call_with_retries(fn: Callable[[], Completion], params: GenParams, what: str,
-                      sleep: Callable[[float], None] | None = None) -> Completion:
-    """Run ``fn`` with the run's retry policy; re-raise the last BackendError when it gives up."""
+                      sleep: Callable[[float], None] | None = None, deadline: float | None = None,
+                      on_wait: Callable[[str], None] | None = None) -> Completion:
+    """Run ``fn`` with the run's retry policy — exponential backoff with full jitter, each wait capped at
+    ``max_wait_s``, for as long as ``retry_for_s`` (and ``max_attempts``, and the run's ``deadline``)
+    allow — and re-raise the last BackendError when it gives up. ``on_wait(line)`` hears each wait."""
     backoff = wait_random_exponential(multiplier=1, max=params.max_wait_s)
+    window = stop_before_delay(params.retry_for_s)
+
+    def stop(state: RetryCallState) -> bool:
+        if params.max_attempts is not None and state.attempt_number >= params.max_attempts:
+            return True
+        if deadline is not None and time.monotonic() + (state.upcoming_sleep or 0.0) >= deadline:
+            return True  # the run's time budget ends before the next attempt
+        return window(state)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -125,11 +137,14 @@ def call_with_retries(fn: Callable[[], Completion], params: GenParams, what: str
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception()
-        log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)", what, exc, state.next_action.sleep,
-                    state.attempt_number, params.max_attempts)
+        line = (f"{what}: {exc}; retrying in {state.next_action.sleep:.1f} s (attempt {state.attempt_number}, "
+                f"{state.seconds_since_start:.0f} s of the {params.retry_for_s:.0f} s retry window used)")
+        log.warning("%s", line)
+        if on_wait is not None:
+            on_wait(line)
 
     kwargs = {"sleep": sleep} if sleep is not None else {}
-    retrying = Retrying(stop=stop_after_attempt(max(1, params.max_attempts)), wait=wait, reraise=True,
+    retrying = Retrying(stop=stop, wait=wait, reraise=True,
                         retry=retry_if_exception(lambda e: isinstance(e, BackendError) and e.retryable),
                         before_sleep=before_sleep, **kwargs)
     attempts = 0
