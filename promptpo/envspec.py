@@ -191,8 +191,8 @@ def ends_at_success(spec: EnvSpec, target: Target | None, full_episodes: bool = 
 def ending_rule(spec: EnvSpec, end_at_success: bool) -> str:
     """One sentence for prompts and reports: how an episode ends."""
     if end_at_success:
-        return (f"An episode ends at its first success (the score cannot change after it), else after "
-                f"{spec.horizon} steps.")
+        return (f"The episode ends at that first successful step (nothing after it could change the score); an "
+                f"episode without success runs all {spec.horizon} steps.")
     if spec.success_any_step:
         return f"Episodes always run the full {spec.horizon} steps; they never end early."
     return f"Episodes run the full {spec.horizon} steps unless the environment ends them."

@@ -49,7 +49,9 @@ class Extracted:
 def code_blocks(answer: str) -> list[str]:
     """The fenced blocks of ``answer``, Python ones first (else untagged ones), in one linear pass:
     a fence opens where a line holds ``` (after any text) and the rest of that line is its tag; the
-    block runs to the next ``` (which may end a line of code)."""
+    block runs to the next ``` (which may end a line of code), or to the end of an answer that never
+    closes it (a model that forgot the fence or ran out of tokens: a cut-off program is then a syntax error
+    the repair prompt names, not "no code")."""
     blocks: list[tuple[str, str]] = []
     position = 0
     while True:
@@ -62,6 +64,7 @@ def code_blocks(answer: str) -> list[str]:
         lang = LANG.match(answer, start + 3, line_end).group(1).lower()
         end = answer.find("```", line_end + 1)
         if end < 0:
+            blocks.append((lang, answer[line_end + 1:]))
             break
         blocks.append((lang, answer[line_end + 1:end]))
         position = end + 3

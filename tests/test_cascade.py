@@ -86,7 +86,7 @@ def test_episodes_end_at_their_first_success_and_every_step_is_counted(tmp_path)
         run / "candidates" / "r00c0.json")["env_steps"]
     assert read_json(run / "run.json")["end_at_success"] is True
     prompt = (run / "llm" / "0001.prompt.md").read_text()
-    assert "ends at its first success" in prompt and "never end early" not in prompt
+    assert "ends at that first successful step" in prompt and "never end early" not in prompt
 
     _, full = optimize(tmp_path / "full", "metaworld/reach", "reach", "--episodes", "4", "--cascade", "0",
                        "--full-episodes")

@@ -65,7 +65,7 @@ class GuessTask(TaskKind):
         self.calls: dict[str, int] = {}
         self.prompts = PromptBook("schedule_", {"env": {"title": "Guess", "id": "toy/guess", "description": "42"},
                                                 "steps": 10, "hp_source": "-", "hyperparameters": "{}",
-                                                "eval_points": 1, "criterion": "closeness to 42"},
+                                                "eval_points": 1, "criterion": "closeness to 42", "target": ""},
                                   {"every": 1, "bounds": "-", "allowed_imports": "math", "timeout_s": "1"},
                                   self.describe)
 

@@ -39,3 +39,10 @@ def test_static_findings():
     assert ("call", 7) in details and ("call", 8) in details
     assert ("dunder", 9) in details
     assert not any(f.line == 2 for f in got.findings)  # numpy is allowed
+
+
+def test_an_unclosed_block_is_read_to_the_end_of_the_answer():
+    whole = extract("Plan: go.\n```python\ndef act(obs):\n    return 1\n")
+    assert whole.ok and "return 1" in whole.code
+    cut = extract("```python\ndef act(obs):\n    return (1 +\n")  # ran out of tokens mid-line
+    assert cut.outcome.value == "syntax_error"

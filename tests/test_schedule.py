@@ -218,3 +218,33 @@ def test_offline_schedules_verify_audit_and_export(tmp_path):
     exported = tmp_path / "schedule.py"
     assert run_cli("export", run.name, "-o", str(exported), "--out", str(out)).returncode == 0
     assert "def schedule" in exported.read_text()
+
+
+def test_a_curve_at_the_target_is_not_called_stalled_and_every_change_is_listed():
+    from promptpo.envspec import Target
+    from promptpo.stats import CurvePoint
+    from promptpo.tasks.schedule import Training, digest
+    from promptpo.tasks.steering import ScheduleCall
+
+    curve = [CurvePoint(1000 * i, i, r) for i, r in enumerate([100.0, 500.0, 500.0, 500.0, 500.0], start=1)]
+    calls = [ScheduleCall(256 * i, round(i / 20, 4), applied={"learning_rate": 1e-4 * i}) for i in range(1, 4)]
+    training = Training(curve, calls, None, 5000, 420.0, 2000)
+    lines = digest(training, Target("mean_return", 475.0))
+    assert not any("stalled" in line for line in lines) and any("reached the target" in line for line in lines)
+    changes = next(line for line in lines if "changed values" in line)
+    assert changes.count(" set ") == 3 and "at 768 steps" in changes
+    assert any("stalled" in line for line in digest(Training(curve, [], None, 5000, 420.0, None)))  # no target known
+
+
+def test_schedule_prompts_carry_the_facts_a_schedule_needs(tmp_path):
+    from promptpo.tasks.schedule import ScheduleConfig, ScheduleTask
+    from promptpo.envs import load_spec
+    from promptpo.isolation import make_sandbox
+
+    config = ScheduleConfig(env="gymnasium/CartPole-v1", steps=2048, out=tmp_path)
+    with make_sandbox("process") as box:
+        task = ScheduleTask(config, load_spec(config.env), box)
+        text = task.prompts.first(0).messages[1].content
+    for fact in ("learning_rate 0.0003", "lin_X", "replaces that decay", "mean return >= 475",
+                 "module-level variables keep their values"):
+        assert fact in text, fact

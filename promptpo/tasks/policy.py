@@ -105,7 +105,8 @@ class PolicyTask(TaskKind):
 
 
 RANKING = ("success rate, then how soon episodes succeed (mean steps to the first success; an episode without "
-           "success counts all its steps), then mean return")
+           "success counts all its steps), and only then mean return, as a tie-break (an episode that ends sooner "
+           "collects less reward: that never counts against it)")
 """How candidates are ranked where the env defines success (promptpo.evaluate.Evaluation.rank_key)."""
 
 
@@ -129,6 +130,7 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "fields": spec.observation, "action": spec.action.describe(), "horizon": spec.horizon,
             "episodes": config.episodes, "success": spec.success_criterion or "",
             "ending": ending_rule(spec, end_at_success), "cascade": first,
+            "cascade_by_success": spec.has_success and target is not None and target.metric == "success_rate",
             "ranking": RANKING if spec.has_success else "mean return",
             "target": target.describe() if target else "as high a mean return as possible",
             "derived_doc": spec.derived_doc, "notes": spec.notes, "reward_source": spec.reward_source,

@@ -18,7 +18,7 @@ import numpy as np
 from promptpo.candidate import UNRANKED, Candidate
 from promptpo.engine.config import RunConfig
 from promptpo.engine.task import TaskKind
-from promptpo.envspec import EnvSpec
+from promptpo.envspec import EnvSpec, Target
 from promptpo.errors import ConfigError, fields_at_least_one
 from promptpo.extract import ALLOWED_IMPORTS
 from promptpo.feedback import Feedback
@@ -126,7 +126,11 @@ def score_text(t: Training | None) -> str:
                    else ", threshold not reached")
 
 
-def digest(t: Training | None) -> list[str]:
+MAX_DECISIONS = 12
+"""Schedule calls that changed something, listed per candidate in the feedback (the rest are counted)."""
+
+
+def digest(t: Training | None, target: Target | None = None) -> list[str]:
     if t is None or not t.curve:
         return []
     lines = ["Learning curve (env steps: evaluation return): "
@@ -136,13 +140,17 @@ def digest(t: Training | None) -> list[str]:
     if returns[-1] < 0.7 * returns[peak] and returns[peak] > 0:
         lines.append(f"Training collapsed: the return peaked at {returns[peak]:.1f} ({t.curve[peak].env_steps} steps) "
                      f"and ended at {returns[-1]:.1f}.")
+    elif target is not None and target.metric == "mean_return" and min(returns[-3:]) >= target.threshold:
+        lines.append(f"The last evaluations all reached the target ({target.describe()}).")
     elif len(returns) >= 4 and max(returns[-3:]) <= max(returns[:-3]):
         lines.append("Training stalled: the last three evaluations did not improve on earlier ones.")
     applied = [call for call in t.calls if call.applied]
     if applied:
-        first, last = applied[0], applied[-1]
-        lines.append(f"The schedule was called {len(t.calls)} times; first it set {first.applied} "
-                     f"(progress {first.progress}), last {last.applied} (progress {last.progress}).")
+        shown = "; ".join(f"at {call.env_steps} steps (progress {call.progress}) set {call.applied}"
+                          for call in applied[:MAX_DECISIONS])
+        more = f"; and {len(applied) - MAX_DECISIONS} more changes" if len(applied) > MAX_DECISIONS else ""
+        lines.append(f"The schedule was called {len(t.calls)} times and changed values {len(applied)} times: "
+                     f"{shown}{more}.")
     refused = [r for call in t.calls for r in call.refused]
     if refused:
         lines.append(f"{len(refused)} values were refused, e.g.: {'; '.join(refused[:3])}.")
@@ -178,13 +186,14 @@ class ScheduleTask(TaskKind):
         return {"env": {"title": self.spec.title, "id": self.spec.id, "description": self.spec.description},
                 "steps": self.config.steps, "hp_source": self.hp.source.split(";")[0],
                 "hyperparameters": json.dumps(hp, indent=1), "eval_points": self.config.eval_points,
+                "target": self.target.describe() if self.target else "",
                 "criterion": ("the mean evaluation return over the learning curve (area under the curve)"
                               if self.config.criterion == "auc" else
                               f"the env steps until the evaluation first reaches {self.target.describe()}")}
 
     def feedback(self, c: Candidate, labels: list[str] | None = None) -> Feedback:
         return Feedback(c.id, c.parent, c.kind, str(c.outcome), score_text(c.evaluation), c.code,
-                        digest=digest(c.evaluation), error=c.error, labels=labels or [])
+                        digest=digest(c.evaluation, self.target), error=c.error, labels=labels or [])
 
     # -- scoring -------------------------------------------------------------------------
     def worst_case_steps(self) -> int:
