@@ -8,7 +8,9 @@ best candidate's verified score on fresh episodes (`promptpo verify`: Meta-World
 CartPole 100 fresh seeds), each run's episodes ending as it ended them. Scripted answers are a replay
 of fixed answers (tests/answers), not a live LLM. Writes benchmarks/results/early_success.json and .png.
 
-    python benchmarks/early_success.py [--seeds 3] [--cases reach,push,...]
+    python benchmarks/early_success.py [--seeds 3] [--cases reach,push,...] [--runs runs/benchmarks/early_success]
+
+Runs already finished and verified in --runs are reused, so an interrupted benchmark picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -42,23 +44,41 @@ VARIANTS = {"before": {"full_episodes": True, "cascade": 0}, "after": {}}
 
 
 def one(case: str, variant: str, seed: int, out: Path) -> dict:
+    """Run (or, when a finished and verified run of this case, variant and seed is in ``out``, reuse) one."""
     env, model, options = CASES[case]
     started = time.monotonic()
-    result = promptpo.optimize(env, model, seed=seed, out=out / case / variant, **options, **VARIANTS[variant])
-    folder = RunFolder(result.run_dir)
-    target = load_spec(env).target
-    reached = first_reaching(load_run(result.run_dir).curve, target)
-    row = {"case": case, "variant": variant, "seed": seed, "run": result.run_dir.name, "status": result.status,
-           "env_steps": result.summary["env_steps"], "steps_to_target": reached.env_steps if reached else None,
-           "llm_calls": result.summary["llm_calls"], "best": result.best_candidate,
-           "recorded_success": result.summary.get("best_success_rate"), "recorded_return": result.score,
-           "verified_success": None, "verified_return": None, "wall_time_s": None}
-    if result.best_candidate is not None:
-        checked = verify(folder, None, None)
-        row.update(verified_success=checked.verified.success_rate, verified_return=checked.verified.mean_return,
-                   verified_episodes_end_at_success=checked.end_at_success)
-    row["wall_time_s"] = round(time.monotonic() - started, 1)
+    folder = finished(out / case / variant, seed)
+    if folder is None:
+        result = promptpo.optimize(env, model, seed=seed, out=out / case / variant, **options, **VARIANTS[variant])
+        folder = RunFolder(result.run_dir)
+        if result.best_candidate is not None:
+            verify(folder, None, None)
+    summary = folder.summary
+    reached = first_reaching(load_run(folder.path).curve, load_spec(env).target)
+    row = {"case": case, "variant": variant, "seed": seed, "run": folder.path.name, "status": summary["status"],
+           "env_steps": summary["env_steps"], "steps_to_target": reached.env_steps if reached else None,
+           "llm_calls": summary["llm_calls"], "best": summary["best_candidate"],
+           "recorded_success": summary.get("best_success_rate"), "recorded_return": summary.get("best_score"),
+           "verified_success": None, "verified_return": None, "wall_time_s": round(time.monotonic() - started, 1)}
+    checks = sorted((folder.path / "verifications").glob("*.json")) if summary["best_candidate"] else []
+    if checks:
+        checked = json.loads(checks[-1].read_text())
+        row.update(verified_success=checked["verified"]["success_rate"],
+                   verified_return=checked["verified"]["mean_return"],
+                   verified_episodes_end_at_success=checked.get("end_at_success"))
     return row
+
+
+def finished(out: Path, seed: int) -> RunFolder | None:
+    """A run of ``seed`` under ``out`` that ended (and, if it has a best, was verified)."""
+    for path in sorted(out.glob("*/run.json")) if out.is_dir() else []:
+        folder = RunFolder(path.parent)
+        summary = folder.summary
+        if folder.meta.get("config", {}).get("seed") != seed or summary.get("status") in (None, "running"):
+            continue
+        if summary.get("best_candidate") is None or any((path.parent / "verifications").glob("*.json")):
+            return folder
+    return None
 
 
 def summarize(rows: list[dict]) -> list[dict]:
