@@ -74,7 +74,8 @@ def finished(out: Path, seed: int) -> RunFolder | None:
     for path in sorted(out.glob("*/run.json")) if out.is_dir() else []:
         folder = RunFolder(path.parent)
         summary = folder.summary
-        if folder.meta.get("config", {}).get("seed") != seed or summary.get("status") in (None, "running"):
+        ended = summary.get("status") in ("target_reached", "completed", "budget_exhausted", "answers_exhausted")
+        if folder.meta.get("config", {}).get("seed") != seed or not ended:
             continue
         if summary.get("best_candidate") is None or any((path.parent / "verifications").glob("*.json")):
             return folder
