@@ -3,7 +3,7 @@
 Methods (seeds 0..K-1, every env step of every training counted): static PPO (RL Zoo values);
 schedule mode with scripted answers (an annealing / KL-adaptive schedule, 2 rounds x 2
 candidates); schedule mode with the offline proposer (CMA-ES over a parameterised schedule, one
-generation); online mode with scripted answers (10 decisions); Optuna TPE (4 trials, median
+generation); online mode with scripted answers (11 decisions: before training and every tenth); Optuna TPE (4 trials, median
 pruner); Ray Tune PBT (population 4). Writes benchmarks/results/schedules.json and .png.
 
     python benchmarks/schedules.py [--seeds 5] [--envs gymnasium/CartPole-v1 gymnasium/Pendulum-v1]

@@ -118,18 +118,22 @@ def test_online_mode_applies_and_records_scripted_answers(tmp_path):
     run = only_run(out)
     decisions = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()
                  if '"online_decision"' in line]
-    assert [d["env_steps"] for d in decisions] == [2000, 4000, 6000, 8000]
-    assert decisions[0]["applied"] == {"learning_rate": 0.0005}
-    assert decisions[1]["applied"] == {"learning_rate": 0.0002, "clip_range": 0.15}
-    assert decisions[2]["applied"] == {} and "no JSON object" in decisions[2]["refused"][0]
-    assert decisions[3]["applied"] == {"learning_rate": 0.01} and any("not adjustable" in r for r in decisions[3]["refused"])
-    for call in range(1, 5):
+    assert [d["env_steps"] for d in decisions] == [0, 2000, 4000, 6000, 8000]  # a say before training, too
+    assert decisions[0]["applied"] == {}
+    assert decisions[1]["applied"] == {"learning_rate": 0.0005}
+    assert decisions[2]["applied"] == {"learning_rate": 0.0002, "clip_range": 0.15}
+    assert decisions[3]["applied"] == {} and "no JSON object" in decisions[3]["refused"][0]
+    assert decisions[4]["applied"] == {"learning_rate": 0.01} and any("not adjustable" in r for r in decisions[4]["refused"])
+    last = (run / "llm" / "0005.prompt.md").read_text()  # each past decision with what was measured after it
+    assert "at 0 steps: kept the current values; no evaluation since" in last
+    assert "at 4000 steps: set {'learning_rate': 0.0002, 'clip_range': 0.15}; evaluations since: 4224 steps: return" in last
+    for call in range(1, 6):
         assert (run / "llm" / f"{call:04d}.prompt.md").exists() and (run / "llm" / f"{call:04d}.response.md").exists()
     prompt = (run / "llm" / "0001.prompt.md").read_text()  # one system message of its own: JSON, clipped bounds
     assert "python" not in prompt.lower().split("# training so far")[0] and "one JSON object" in prompt
     assert "clipped to the nearest bound" in prompt and "refused, and the old value stays" not in prompt
     summary = read_json(run / "summary.json")
-    assert summary["status"] == "completed" and summary["llm_calls"] == 4 and read_json(run / "run.json")["kind"] == "online"
+    assert summary["status"] == "completed" and summary["llm_calls"] == 5 and read_json(run / "run.json")["kind"] == "online"
     assert "online" in proc.stderr and "8448/8448" in proc.stderr and "best None" not in proc.stderr  # progress
     assert summary["env_steps"] == 8448  # 33 whole rollouts of 256: never past --steps 8500
 

@@ -40,6 +40,8 @@ class OnlineTask(ScheduleTask):
         engine.check_budgets(llm=False)  # the one training must fit the env-step budget
         task, trainer, config = self, self.trainer(), self.config
         self.decisions: list[dict] = []
+        self.curve = trainer.curve  # grows as training evaluates: the history shows what followed each decision
+        self.decide(engine, trainer.model, 0.0)  # the model has its say before the first step, too
 
         class Online(BaseCallback):
             def __init__(self) -> None:
@@ -66,7 +68,7 @@ class OnlineTask(ScheduleTask):
 
     def decide(self, engine, model: Any, progress: float) -> None:
         metrics = training_metrics(model, progress)
-        history = [f"at {d['env_steps']} steps: {d['note']}" for d in self.decisions[-10:]]
+        history = self.history(int(model.num_timesteps))
         user = render("online.j2", **self.context(), history=history or ["(no decision yet)"], metrics=metrics,
                       metrics_json=json.dumps(metrics, indent=1), interval=self.config.interval,
                       bounds=bounds_text())
@@ -83,6 +85,17 @@ class OnlineTask(ScheduleTask):
         self.decisions.append(record)
         if not answered:  # a resumed run replays decisions it already logged
             engine.store.event("online_decision", **record)
+
+    def history(self, now: int, last: int = 10) -> list[str]:
+        """The latest decisions, each with the evaluation returns measured after it (until the next one)."""
+        marks = [d["env_steps"] for d in self.decisions] + [now + 1]
+        lines = []
+        for i, d in enumerate(self.decisions):
+            seen = [p for p in getattr(self, "curve", []) if marks[i] <= p.env_steps < marks[i + 1]]
+            after = ("; evaluations since: " + ", ".join(f"{p.env_steps} steps: return {p.mean_return:.1f}"
+                                                         for p in seen)) if seen else "; no evaluation since"
+            lines.append(f"at {d['env_steps']} steps: {d['note']}{after}")
+        return lines[-last:]
 
     def planned_steps(self) -> int | None:
         return self.config.steps

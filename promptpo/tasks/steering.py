@@ -133,7 +133,7 @@ def apply(model: Any, values: dict[str, float | None]) -> None:
 def training_metrics(model: Any, progress: float) -> dict[str, Any]:
     """What the schedule sees: recent returns, the last update's losses and the current values."""
     logged = model.logger.name_to_value
-    returns = [float(info["r"]) for info in list(model.ep_info_buffer)[-20:]]
+    returns = [float(info["r"]) for info in list(model.ep_info_buffer or [])[-20:]]  # None before training starts
 
     def value(key: str) -> float | None:
         v = logged.get(f"train/{key}")
