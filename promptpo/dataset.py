@@ -15,11 +15,15 @@ from pathlib import Path
 from promptpo.engine.runfolder import RunFolder
 
 
-def _rank(record: dict | None) -> tuple[float, float] | None:
+def _rank(record: dict | None) -> tuple[float, float, float] | None:
+    """The record's rank key as promptpo.evaluate.Evaluation.rank_key made it (records from before the
+    steps to success were kept rank by success, then return); None for no score or a stopped candidate."""
     score = (record or {}).get("score")
-    if not score:
+    if not score or score.get("complete") is False:
         return None
-    return (score.get("success_rate") if score.get("success_rate") is not None else 0.0, score["mean_return"])
+    success = score.get("success_rate")
+    steps = score.get("mean_steps_to_success") if success is not None else None
+    return (success if success is not None else 0.0, -(steps or 0.0), score["mean_return"])
 
 
 def examples(run: RunFolder) -> Iterator[dict]:
