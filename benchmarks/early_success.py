@@ -3,7 +3,8 @@
 Each case runs twice per seed with the same answers and seeds: "before" (``--full-episodes
 --cascade 0``, every candidate on every step of every episode) and "after" (the defaults: episodes end
 at their first success where the target is a success rate, and a 2-episode first stage). Reported per
-case: env steps to the target (read off the run's best-so-far curve; "not reached" stays that) and the
+case: env steps to the target (read off the run's best-so-far curve; a seed that never reached it counts
+all the steps it spent, a lower bound, and the reached counts are given) and the
 best candidate's verified score on fresh episodes (`promptpo verify`: Meta-World 50 fresh goals,
 CartPole 100 fresh seeds), each run's episodes ending as it ended them. Scripted answers are a replay
 of fixed answers (tests/answers), not a live LLM. Writes benchmarks/results/early_success.json and .png.
@@ -90,14 +91,24 @@ def summarize(rows: list[dict]) -> list[dict]:
             mine = [r for r in rows if r["case"] == case and r["variant"] == variant]
             steps = [r["steps_to_target"] for r in mine]
             kept = [s for s in steps if s is not None]
+            spent = [s if s is not None else r["env_steps"] for s, r in zip(steps, mine)]
             line[variant] = {
                 "reached": f"{len(kept)}/{len(mine)}", "steps_to_target": steps,
                 "mean_steps_to_target": float(np.mean(kept)) if kept else None,
+                "mean_steps_or_spent": float(np.mean(spent)) if spent else None,
                 "mean_env_steps": float(np.mean([r["env_steps"] for r in mine])),
                 "verified_success": _mean([r["verified_success"] for r in mine]),
                 "verified_return": _mean([r["verified_return"] for r in mine])}
-        b, a = line["before"]["mean_steps_to_target"], line["after"]["mean_steps_to_target"]
+        b, a = line["before"]["mean_steps_or_spent"], line["after"]["mean_steps_or_spent"]
         line["fewer_steps"] = b / a if a and b else None
+        """Mean over seeds of the steps to target, a seed that never reached it counting all it spent."""
+        paired = [(x, y) for x, y in zip(line["before"]["steps_to_target"], line["after"]["steps_to_target"])
+                  if x is not None and y is not None]
+        line["fewer_steps_where_both_reached"] = (float(np.mean([x for x, _ in paired]) / np.mean([y for _, y in paired]))
+                                                  if paired else None)
+        line["lost"] = sum(x is not None and y is None for x, y in zip(line["before"]["steps_to_target"],
+                                                                        line["after"]["steps_to_target"]))
+        """Seeds that reached the target before and not after (the floor: none)."""
         table.append(line)
     return table
 
@@ -116,7 +127,7 @@ def plot(table: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     x = np.arange(len(table))
     for offset, variant, label in ((-0.2, "before", "full episodes, no cascade"), (0.2, "after", "end at success + cascade 2")):
-        values = [t[variant]["mean_steps_to_target"] or 0 for t in table]
+        values = [t[variant]["mean_steps_or_spent"] or 0 for t in table]
         bars = ax.bar(x + offset, values, 0.4, label=label)
         for bar, t in zip(bars, table):
             ax.annotate(t[variant]["reached"], (bar.get_x() + bar.get_width() / 2, bar.get_height()),
@@ -124,7 +135,7 @@ def plot(table: list[dict], path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xticks(x, [f"{t['case']}\n{t['fewer_steps']:.1f}x fewer" if t["fewer_steps"] else t["case"] for t in table],
                   fontsize=8)
-    ax.set_ylabel("env steps to target (mean over seeds that reached it)")
+    ax.set_ylabel("env steps to target (mean over seeds; not reached: all spent)")
     ax.set_title("promptpo: env steps to target before and after early success + cascade")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -156,9 +167,10 @@ def main() -> None:
     plot(table, HERE / "results" / "early_success.png")
     for t in table:
         b, a = t["before"], t["after"]
-        print(f"{t['case']}: steps to target {b['mean_steps_to_target']} -> {a['mean_steps_to_target']} "
-              f"({t['fewer_steps'] and round(t['fewer_steps'], 1)}x), verified success {b['verified_success']} -> "
-              f"{a['verified_success']}, reached {b['reached']} -> {a['reached']}")
+        print(f"{t['case']}: steps to target (not reached: spent) {b['mean_steps_or_spent']} -> "
+              f"{a['mean_steps_or_spent']} ({t['fewer_steps'] and round(t['fewer_steps'], 1)}x), verified success "
+              f"{b['verified_success']} -> {a['verified_success']}, reached {b['reached']} -> {a['reached']}, "
+              f"lost {t['lost']}")
     print(f"wrote {path}")
 
 
