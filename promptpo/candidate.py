@@ -56,6 +56,8 @@ class Candidate:
     evaluation: Result | None = None
     tuned: list[dict] | None = None
     """For kind 'tuned': the constants changed from the parent ({line, old, new})."""
+    answer: str = ""
+    """The start of the answer when no program could be read from it (shown in the repair prompt)."""
 
     @property
     def code(self) -> str:

@@ -38,6 +38,8 @@ class Feedback:
     """BEST, PARENT, LATEST, ... shown next to the id."""
     stage: str = ""
     """How a cascade's first stage went (promptpo.cascade), or ''."""
+    answer: str = ""
+    """The start of an answer no program could be read from."""
     tuned: list[str] = field(default_factory=list)
     """For tuned candidates: 'line 12: 0.5 -> 9.7' per changed constant."""
 
@@ -128,7 +130,8 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
                   score=score_line(ev, spec.has_success) if candidate.scored else f"no score ({candidate.outcome})",
                   code=clean(candidate.code, MAX_CODE), error=clean(candidate.error, 3000), labels=list(labels or []),
                   findings=[str(f) for f in candidate.extracted.findings],
-                  tuned=[f"line {t['line']}: {t['old']} -> {t['new']}" for t in candidate.tuned or []])
+                  tuned=[f"line {t['line']}: {t['old']} -> {t['new']}" for t in candidate.tuned or []],
+                  answer=clean(candidate.answer, MAX_CODE))
     if ev is not None:
         fb.episodes = [episode_line(spec, e) for e in ev.episodes if e.length > 0]
         fb.stage = stage_line(ev)

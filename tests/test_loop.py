@@ -52,6 +52,15 @@ def test_env_step_budget_is_never_exceeded(tmp_path):
     assert result.summary["env_steps"] == 2000  # a third candidate could need 1000 more
 
 
+def test_the_repair_prompt_shows_an_answer_no_program_was_read_from(tmp_path):
+    prose = "I would balance the pole by pushing towards the side it leans to. ~~~python act = 1 ~~~"
+    result = optimize(tmp_path, [prose, GOOD], rounds=1, candidates=1)
+    assert result.best_candidate == "r00c1"
+    repair = (result.run_dir / "llm" / "0002.prompt.md").read_text()
+    assert "No program could be read from the answer" in repair and prose in repair
+    assert "```python\n\n```" not in repair  # no empty block that reads as an empty program
+
+
 def test_refinement_prompt_carries_the_history(tmp_path):
     result = optimize(tmp_path, [WEAK, WEAK, GOOD], rounds=3, candidates=1)
     assert result.best_candidate == "r02c0"

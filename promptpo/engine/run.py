@@ -19,6 +19,7 @@ from promptpo.engine.task import TaskKind
 from promptpo.errors import AnswersExhausted, BackendError
 from promptpo.extract import extract
 from promptpo.llm.base import Backend, Completion, Request, redact
+from promptpo.outcome import Outcome
 from promptpo.prompting import Prompt
 from promptpo.search import Greedy
 from promptpo.text import clean
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 KINDS = {"first": "initial", "refine": "refine", "repair": "repair", "proposal": "offline"}
 """Prompt kind -> the kind of candidate its answer becomes."""
+ANSWER_SHOWN = 3000
+"""Characters of an answer without a readable program that its repair prompt shows."""
 FREE_BACKENDS = ("scripted", "manual", "offline")
 """Backends whose calls cost nothing, so an unknown price is not an unknown cost."""
 
@@ -103,6 +106,8 @@ class Engine:
         id_, index = self.new_slot(round_)
         candidate = Candidate(id_, round_, index, KINDS[prompt.kind], prompt.parent, call,
                               extract(completion.text, entry=self.task.entry, gated=self.config.gate))
+        if candidate.outcome is Outcome.NO_CODE:
+            candidate.answer = completion.text[:ANSWER_SHOWN]
         if candidate.extracted.ok:
             try:
                 candidate.evaluation = self.evaluate(candidate.code, f"evaluating {candidate.id}")
