@@ -38,19 +38,23 @@ CASES = {  # name: (env, model, options)
     "pick-place": ("metaworld/pick-place", f"scripted:{ANSWERS / 'pick_place'}", {"episodes": 10, "candidates": 1}),
     "offline-cartpole": ("gymnasium/CartPole-v1", "offline", {}),
     "offline-reach": ("metaworld/reach", "offline", {}),
+    "offline-reach-cascade1": ("metaworld/reach", "offline", {"cascade": 1}),
     "tune-reach": ("metaworld/reach", f"scripted:{ANSWERS / 'reach_mistuned'}",
                    {"rounds": 1, "candidates": 1, "tune_constants": True}),
 }
 VARIANTS = {"before": {"full_episodes": True, "cascade": 0}, "after": {}}
+SAME_BEFORE = {"offline-reach-cascade1": "offline-reach"}
+"""Cases whose "before" run is another case's (the options they differ in are off before)."""
 
 
 def one(case: str, variant: str, seed: int, out: Path) -> dict:
     """Run (or, when a finished and verified run of this case, variant and seed is in ``out``, reuse) one."""
     env, model, options = CASES[case]
     started = time.monotonic()
-    folder = finished(out / case / variant, seed)
+    where = out / (SAME_BEFORE.get(case, case) if variant == "before" else case) / variant
+    folder = finished(where, seed)
     if folder is None:
-        result = promptpo.optimize(env, model, seed=seed, out=out / case / variant, **options, **VARIANTS[variant])
+        result = promptpo.optimize(env, model, seed=seed, out=where, **options, **VARIANTS[variant])
         folder = RunFolder(result.run_dir)
         if result.best_candidate is not None:
             verify(folder, None, None)
@@ -126,7 +130,7 @@ def plot(table: list[dict], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     x = np.arange(len(table))
-    for offset, variant, label in ((-0.2, "before", "full episodes, no cascade"), (0.2, "after", "end at success + cascade 2")):
+    for offset, variant, label in ((-0.2, "before", "full episodes, no cascade"), (0.2, "after", "end at success + cascade (2 episodes; 1 where named)")):
         values = [t[variant]["mean_steps_or_spent"] or 0 for t in table]
         bars = ax.bar(x + offset, values, 0.4, label=label)
         for bar, t in zip(bars, table):
