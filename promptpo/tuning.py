@@ -121,7 +121,8 @@ def _clearly_above(values: list[float], reference: list[float]) -> bool:
 
 def tune(engine, config, round_: int) -> None:
     """One tuning phase: CMA-ES over the best program's constants, evaluated through the engine (its budgets
-    and counts); the result becomes a ``tuned`` candidate if it clearly beats its parent."""
+    and counts), for ``tune_evals`` evaluations or until a sample reaches the run's target; the result becomes
+    a ``tuned`` candidate if it clearly beats its parent."""
     import cma
 
     from promptpo.candidate import Candidate
@@ -137,9 +138,10 @@ def tune(engine, config, round_: int) -> None:
         "popsize": max(2, popsize), "bounds": [-Z_BOUND, Z_BOUND], "seed": config.seed + 17 + round_, "verbose": -9})
     best: tuple[Evaluation, list[float], str] | None = None
     keys: list[tuple] = []
-    spent, steps = 0, 0
+    spent, steps, done = 0, 0, False
     note = f"tuning {len(constants)} constants of {parent.id}"
-    while spent + strategy.popsize <= config.tune_evals:
+    target = engine.task.target
+    while spent + strategy.popsize <= config.tune_evals and not done:
         samples = strategy.ask()
         for z in samples:
             values = values_for(constants, z)
@@ -150,7 +152,13 @@ def tune(engine, config, round_: int) -> None:
             keys.append(sample_key(evaluation))
             if evaluation.complete and evaluation.ok and (best is None or evaluation.rank_key() > best[0].rank_key()):
                 best = (evaluation, values, code)
-        strategy.tell(samples, fitness_of(keys))
+                # a sample at the run's target ends the phase: the run stops there, the rest would be unused
+                done = (target is not None and target.reached(evaluation.success_rate, evaluation.mean_return)
+                        and beats(evaluation, parent.evaluation))
+                if done:
+                    break
+        if not done:
+            strategy.tell(samples, fitness_of(keys))
         keys.clear()
     improved = None
     if best is not None and beats(best[0], parent.evaluation):
@@ -164,4 +172,4 @@ def tune(engine, config, round_: int) -> None:
         engine.record(tuned)
         improved = tuned.id
     engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=spent, env_steps=steps,
-                       improved=improved)
+                       improved=improved, stopped_at_target=done)

@@ -72,7 +72,10 @@ def test_constant_tuning_fixes_a_mistuned_controller_without_llm_calls(tmp_path)
     assert all(c["old"] not in ("-1.0", "1.0") for c in tuned["tuned_constants"])  # clip bounds left alone
     assert summary["tuning_env_steps"] > 0 and summary["env_steps"] == summary["tuning_env_steps"] + parent["env_steps"]
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
-    assert any(e["event"] == "tuning" and e["improved"] == "r00c1" for e in events)
+    [tuning] = [e for e in events if e["event"] == "tuning"]
+    assert tuning["improved"] == "r00c1"
+    assert summary["status"] == "target_reached"
+    assert tuning["stopped_at_target"] and tuning["evaluations"] < 30  # a sample at the target ends the phase
 
 
 def test_tuning_counts_against_the_env_step_budget(tmp_path):
