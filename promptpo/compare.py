@@ -41,6 +41,9 @@ class RunRecord:
     summary: dict
     end_at_success: bool = False
     """Whether its evaluation episodes ended at their first success (returns then differ from full episodes)."""
+    eval_every: int | None = None
+    """Env steps between its evaluations (trainings: PPO, schedules, Optuna, PBT); None for a policy run, whose
+    every candidate is an evaluation."""
 
     @property
     def final(self) -> CurvePoint | None:
@@ -90,7 +93,8 @@ def load_run(path: Path) -> RunRecord:
         curve = promptpo_curve(_lines(path / "events.jsonl"))
         method = meta.get("method") or f"promptpo ({meta.get('model', '?')})"
     seed = meta.get("seed", meta.get("config", {}).get("seed"))
-    return RunRecord(path, meta["env"], method, seed, curve, summary, bool(meta.get("end_at_success", False)))
+    return RunRecord(path, meta["env"], method, seed, curve, summary, bool(meta.get("end_at_success", False)),
+                     meta.get("eval_every"))
 
 
 def find_runs(patterns: list[str], out: Path) -> list[RunRecord]:
@@ -158,6 +162,8 @@ class GroupResult:
     vs_ppo: dict | None = None
     episodes_end: str = "after all their steps"
     """When its runs' evaluation episodes ended: 'at the first success', 'after all their steps' or 'mixed'."""
+    eval_every: list[int] = field(default_factory=list)
+    """The evaluation grids of its runs (env steps between evaluations; empty for policy runs)."""
 
     @property
     def reached(self) -> int:
@@ -183,12 +189,37 @@ class Comparison:
     groups: list[GroupResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """Caveats, e.g. returns of runs whose episodes ended differently."""
+    grids: dict[str, list[int]] = field(default_factory=dict)
+    """Per env, the evaluation grids of its trainings (one, unless allowed to differ)."""
 
 
-def compare(records: list[RunRecord], with_hyperscore: bool = False) -> Comparison:
+def check_grids(records: list[RunRecord], allow: bool = False) -> dict[str, list[int]]:
+    """Steps to target read off learning curves measured at different intervals favour whoever is measured
+    more often: refuse (ConfigError) unless ``allow``."""
+    from promptpo.errors import ConfigError
+
+    grids: dict[str, list[int]] = {}
+    for env in sorted({r.env for r in records}):
+        found = {r.eval_every for r in records if r.env == env and r.eval_every is not None}
+        grids[env] = sorted(found)
+        if len(found) > 1 and not allow:
+            per = "; ".join(f"{m}: every {', '.join(f'{g:,}' for g in sorted({r.eval_every for r in records if r.env == env and r.method == m and r.eval_every}))}"
+                            for m in sorted({r.method for r in records if r.env == env and r.eval_every}))
+            raise ConfigError(f"the runs of {env} were evaluated at different intervals ({per} env steps), so steps "
+                              "to target would favour the one measured more often",
+                              "re-run them with the same --eval-every, or pass --allow-different-grids")
+    return grids
+
+
+def compare(records: list[RunRecord], with_hyperscore: bool = False, allow_different_grids: bool = False) -> Comparison:
     envs = sorted({r.env for r in records})
     targets = {env: target_for(env) for env in envs}
     result = Comparison({env: t.describe() if t else None for env, t in targets.items()})
+    result.grids = check_grids(records, allow_different_grids)
+    for env, grids in result.grids.items():
+        if len(grids) > 1:
+            result.notes.append(f"{env}: evaluated at different intervals ({', '.join(f'{g:,}' for g in grids)} env "
+                                "steps): steps to target are only as fine as each run's grid")
     for env in envs:
         methods = sorted({r.method for r in records if r.env == env}, key=lambda m: (m != "ppo", m))
         groups = [_group(env, m, [r for r in records if r.env == env and r.method == m], targets[env])
@@ -215,16 +246,31 @@ def _group(env: str, method: str, runs: list[RunRecord], target: Target | None) 
     tokens = [(r.summary.get("prompt_tokens") or 0) + (r.summary.get("completion_tokens") or 0) for r in runs]
     return GroupResult(
         env=env, method=method, runs=[r.path.name for r in runs], seeds=[r.seed for r in runs],
-        final_return=Summary.of([r.final.mean_return if r.final else None for r in runs]),
-        final_return_std=Summary.spread([r.final.mean_return if r.final else None for r in runs]),
-        final_success=Summary.of([r.final.success_rate if r.final else None for r in runs]),
+        final_return=Summary.of([final_return(r) for r in runs]),
+        final_return_std=Summary.spread([final_return(r) for r in runs]),
+        final_success=Summary.of([final_success(r) for r in runs]),
         steps_to_target=[p.env_steps if p else None for p in reached],
         episodes_to_target=[p.episodes if p else None for p in reached],
         spent=[r.summary.get("env_steps") or (max(p.env_steps for p in r.curve) if r.curve else None) for r in runs],
         wall_time_s=Summary.of([r.summary.get("wall_time_s") for r in runs]),
         llm_calls=Summary.of([r.summary.get("llm_calls") for r in runs]),
         tokens=Summary.of(tokens), cost_usd=Summary.of([r.summary.get("cost_usd") for r in runs]),
-        episodes_end=_ending({r.end_at_success for r in runs}))
+        episodes_end=_ending({r.end_at_success for r in runs}),
+        eval_every=sorted({r.eval_every for r in runs if r.eval_every is not None}))
+
+
+def final_return(run: RunRecord) -> float | None:
+    """A training's final return as its summary states it (a search's: its best trial's last evaluation), else
+    the last point of its curve (a policy run: its best candidate)."""
+    if "final_return" in run.summary:
+        return run.summary["final_return"]
+    return run.final.mean_return if run.final else None
+
+
+def final_success(run: RunRecord) -> float | None:
+    if "final_success_rate" in run.summary:
+        return run.summary["final_success_rate"]
+    return run.final.success_rate if run.final else None
 
 
 def _ending(rules: set[bool]) -> str:
@@ -279,6 +325,7 @@ def to_json(result: Comparison) -> dict:
             "steps_to_target_ci95": list(reached.ci) if reached.ci else None,
             "wall_time_s": summary(g.wall_time_s), "llm_calls": summary(g.llm_calls), "tokens": summary(g.tokens),
             "cost_usd": summary(g.cost_usd), "hyperscore": g.hyperscore, "vs_ppo": g.vs_ppo,
-            "episodes_end": g.episodes_end}
+            "episodes_end": g.episodes_end, "eval_every": g.eval_every}
 
-    return {"targets": result.targets, "groups": [group(g) for g in result.groups], "notes": result.notes}
+    return {"targets": result.targets, "groups": [group(g) for g in result.groups], "notes": result.notes,
+            "grids": result.grids}

@@ -205,7 +205,7 @@ def verify_schedule(run, candidate_id: str | None, seeds: int = 3, sandbox: str 
         with make_sandbox(sandbox) as box:
             callback = schedule_callback(run.code(record["id"]), box, config.limits, config.every, config.steps)
             try:
-                trainer.learn(config.steps, config.eval_points, callbacks=(callback,))
+                trainer.learn(config.steps, config.grid(hp), callbacks=(callback,))
             finally:
                 trainer.close()
         finals.append(trainer.curve[-1].mean_return)

@@ -145,3 +145,53 @@ def test_bad_folders_give_one_line(tmp_path, args, message):
     args = [a.replace("CORRUPT", str(corrupt)) for a in args]
     proc = run_cli("compare", *args, cwd=tmp_path)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_method_evaluates_on_the_same_grid_for_the_same_steps():
+    from promptpo.baselines.hyperparams import for_env, rollout_steps
+    from promptpo.baselines.ppo import PPOConfig
+    from promptpo.baselines.tuners import SearchConfig
+    from promptpo.tasks.schedule import ScheduleConfig
+
+    hp = for_env("gymnasium/CartPole-v1")
+    for steps in (50_000, 100_000, 8192):
+        grids = {"ppo": PPOConfig("gymnasium/CartPole-v1", steps).grid(hp),
+                 "schedule": ScheduleConfig(env="gymnasium/CartPole-v1", steps=steps).grid(hp),
+                 "online": ScheduleConfig(env="gymnasium/CartPole-v1", steps=steps, online=True).grid(hp),
+                 "optuna": SearchConfig("gymnasium/CartPole-v1", steps, steps // 4).grid(hp)}
+        assert len(set(grids.values())) == 1, grids
+        assert grids["ppo"] % rollout_steps(hp) == 0  # whole rollouts
+    # PBT is evaluated once per --interval (what its exploit step needs), and records that as its grid
+    assert PPOConfig("gymnasium/CartPole-v1", 50_000, eval_every=5000).grid(hp) == 5120  # rounded to rollouts (256)
+
+
+def with_grid(run: Path, every: int) -> Path:
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**meta, "eval_every": every}))
+    return run
+
+
+def test_compare_refuses_curves_measured_on_different_grids(tmp_path):
+    with_grid(ppo_run(tmp_path, 0, 10000), 2496)
+    online = with_grid(ppo_run(tmp_path / "o", 0, 10000), 4992)
+    meta = json.loads((online / "run.json").read_text())
+    (online / "run.json").write_text(json.dumps({**meta, "kind": "online", "method": "promptpo online (x)"}))
+    proc = run_cli("compare", str(tmp_path / "ppo-s0"), str(online))
+    assert proc.returncode != 0 and "different intervals" in proc.stderr and "--allow-different-grids" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    allowed = run_cli("compare", str(tmp_path / "ppo-s0"), str(online), "--allow-different-grids", "--json")
+    assert allowed.returncode == 0, allowed.stderr
+    data = json.loads(allowed.stdout)
+    assert data["grids"]["gymnasium/CartPole-v1"] == [2496, 4992] and "different intervals" in data["notes"][0]
+    same = run_cli("compare", str(tmp_path / "ppo-s0"), str(with_grid(online, 2496)))
+    assert same.returncode == 0 and "evaluated every 2,496 env steps" in same.stdout
+
+
+def test_a_search_reports_its_summary_final_return_not_its_curve_maximum(tmp_path):
+    run = ppo_run(tmp_path, 0, 10000)  # its curve ends at 500
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**meta, "kind": "schedule", "method": "promptpo schedule (x)"}))
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "final_return": 215.3}))
+    [group] = compare(find_runs([str(run)], tmp_path)).groups
+    assert group.final_return.values == [215.3]

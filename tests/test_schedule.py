@@ -126,7 +126,9 @@ def test_online_mode_applies_and_records_scripted_answers(tmp_path):
     assert decisions[4]["applied"] == {"learning_rate": 0.01} and any("not adjustable" in r for r in decisions[4]["refused"])
     last = (run / "llm" / "0005.prompt.md").read_text()  # each past decision with what was measured after it
     assert "at 0 steps: kept the current values; no evaluation since" in last
-    assert "at 4000 steps: set {'learning_rate': 0.0002, 'clip_range': 0.15}; evaluations since: 4224 steps: return" in last
+    grid = read_json(run / "run.json")["eval_every"]
+    assert grid % 256 == 0 and abs(grid - 8448 / 2) <= 128  # --steps (in whole rollouts) / 2, in whole rollouts
+    assert f"at 4000 steps: set {{'learning_rate': 0.0002, 'clip_range': 0.15}}; evaluations since: {grid} steps" in last
     for call in range(1, 6):
         assert (run / "llm" / f"{call:04d}.prompt.md").exists() and (run / "llm" / f"{call:04d}.response.md").exists()
     prompt = (run / "llm" / "0001.prompt.md").read_text()  # one system message of its own: JSON, clipped bounds
@@ -156,8 +158,15 @@ def test_optuna_baseline_counts_every_trial_and_compares(tmp_path):
     assert summary["env_steps"] <= 6144 and summary["env_steps"] >= 2048
     curve = [json.loads(line) for line in (run / "curve.jsonl").read_text().splitlines()]
     assert curve[-1]["env_steps"] == summary["env_steps"]  # every trial's steps are in the curve
-    returns = [p["mean_return"] for p in curve]
-    assert returns == sorted(returns)  # best so far
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    measured = [e["this_return"] for e in events if e["event"] == "eval"]
+    assert [p["mean_return"] for p in curve] == measured  # what was measured, not a running maximum
+    lasts = {}
+    for e in events:
+        if e["event"] == "eval":
+            lasts[e["trial"]] = e["this_return"]
+    assert summary["final_return"] == max(lasts.values())  # the best trial's last evaluation
+    assert read_json(run / "run.json")["eval_every"] == 3072  # --steps 6144 / --eval-points 2
     assert "optuna seed 0" in proc.stderr and f"{summary['env_steps']}/6144" in proc.stderr  # the progress bar
     compared = json.loads(run_cli("compare", str(run), "--json").stdout)
     assert compared["groups"][0]["method"] == "optuna"
@@ -182,7 +191,7 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
     assert seen[-1] == 8192 and max(seen) == 8192  # the progress bar's numbers
     assert set(Path(tempfile.gettempdir()).glob("promptpo-pbt-*")) - tune_files == set()  # Tune's checkpoints removed
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines() if '"eval"' in line]
-    assert len({e["member"] for e in events}) == 4
+    assert len({e["trial"] for e in events}) == 4  # the members
     decisions = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()
                  if '"pbt_decision"' in line]
     assert all(d["message"].startswith(("[PopulationBasedTraining]", "[pbt]")) for d in decisions)

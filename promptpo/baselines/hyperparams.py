@@ -55,6 +55,19 @@ def whole_rollouts(steps: int, hp: Hyperparams) -> int:
     return steps - steps % rollout_steps(hp)
 
 
+EVAL_POINTS = 20
+"""Evaluations over ``--steps`` by default, for every method that trains PPO (one ruler for all)."""
+
+
+def eval_grid(steps: int, hp: Hyperparams, every: int | None = None, points: int = EVAL_POINTS) -> int:
+    """Env steps between two evaluations: ``every``, else ``steps / points``, rounded to whole rollouts (at least
+    one). PPO, schedule, online, Optuna and PBT runs evaluate at the multiples of it, so with the same ``--steps``
+    (and the same rollout) they are measured on the same marks and steps to target compare."""
+    rollout = rollout_steps(hp)
+    wanted = every if every is not None else steps / max(1, points)
+    return max(rollout, int(round(wanted / rollout)) * rollout)
+
+
 def check_steps(option: str, steps: int, hp: Hyperparams, env_id: str) -> None:
     """A clear error when ``steps`` cannot hold one PPO rollout."""
     from promptpo.errors import ConfigError

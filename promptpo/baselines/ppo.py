@@ -2,7 +2,8 @@
 
 Each seed is its own run folder (run.json, events.jsonl, curve.jsonl, model.zip, summary.json),
 so ``runs``, ``show`` and ``compare`` treat it like any other run. The learning curve is
-evaluated every ``steps / eval_points`` training steps on the episodes promptpo would use for the
+evaluated on the evaluation grid (every ``--eval-every`` training steps, by default ``--steps`` / 20 in whole
+rollouts: promptpo.baselines.hyperparams.eval_grid) on the episodes promptpo would use for the
 same seed (Meta-World: success at any step over the 50 goal variations; others: mean return over
 ``eval_episodes`` seeded episodes), deterministically, with observation normalization frozen, and
 with promptpo's episode-ending rule (Meta-World: an evaluation episode ends at its first success
@@ -22,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env, ppo_kwargs, rollout_steps, whole_rollouts
+from promptpo.baselines.hyperparams import (Hyperparams, check_steps, eval_grid, for_env, ppo_kwargs, rollout_steps,
+                                            whole_rollouts)
 from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec, Episode, ends_at_success
 from promptpo.stats import CurvePoint
@@ -37,12 +39,17 @@ class PPOConfig:
     steps: int
     """Training env steps per seed (all parallel envs together)."""
     eval_points: int = 20
-    """Evaluations along training, evenly spaced; the first after steps / eval_points."""
+    """Evaluations along training when ``eval_every`` is not given: the grid is ``steps / eval_points``."""
     eval_episodes: int | None = None
     """Episodes per evaluation; default 50 for Meta-World (every goal variation), 10 otherwise."""
     out: Path = Path("runs")
     full_episodes: bool = False
     """Evaluation episodes run to their end even where promptpo would end them at their first success."""
+    eval_every: int | None = None
+    """Env steps between evaluations (rounded to whole rollouts); default ``steps / eval_points``."""
+
+    def grid(self, hp: Hyperparams) -> int:
+        return eval_grid(self.steps, hp, self.eval_every, self.eval_points)
 
     def episodes_per_eval(self) -> int:
         return self.eval_episodes or (50 if self.env.startswith("metaworld/") else 10)
@@ -160,22 +167,24 @@ class Trainer:
         self.curve.append(point)
         return point, std
 
-    def learn(self, steps: int, eval_points: int, on_point=None, on_steps=None, callbacks: tuple = (),
+    def learn(self, steps: int, every: int, on_point=None, on_steps=None, callbacks: tuple = (),
               keep_going=None) -> None:
-        """Train at most ``steps`` env steps, in whole rollouts (never past the budget), evaluating
-        ``eval_points`` times (the first after steps/eval_points: an untrained deterministic policy
-        can score by accident, e.g. CartPole's alternating actions)."""
+        """Train at most ``steps`` env steps, in whole rollouts (never past the budget), evaluating at every
+        multiple of ``every`` training steps (counted from the model's start, so trainings continued in parts
+        stay on the grid) and at the end (the first evaluation after ``every``: an untrained deterministic
+        policy can score by accident, e.g. CartPole's alternating actions)."""
         from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
         steps = whole_rollouts(steps, self.hp)
         if steps <= 0:
             return
-        trainer, every = self, max(1, steps // eval_points)
+        trainer, every = self, max(1, every)
+        start = int(self.model.num_timesteps)
 
         class Curve(BaseCallback):
             def __init__(self) -> None:
                 super().__init__()
-                self.next_eval = every
+                self.next_eval = (start // every + 1) * every
 
             def _on_step(self) -> bool:
                 trainer.episodes += sum(1 for info in self.locals.get("infos", []) if "episode" in info)
@@ -217,7 +226,8 @@ def train(config: PPOConfig, seed: int, progress=None) -> Path:
     end = ends_at_success(spec, spec.target, config.full_episodes)
     meta = {"id": store.root.name, "kind": "ppo", "method": "ppo", "env": spec.id, "seed": seed,
             "steps": config.steps, "hyperparams": hp.values, "hyperparams_source": hp.source, "tuned": hp.tuned,
-            "eval": {"points": config.eval_points, "episodes": episodes}, "end_at_success": end,
+            "eval": {"every": config.grid(hp), "episodes": episodes}, "eval_every": config.grid(hp),
+            "end_at_success": end,
             "versions": versions(), "started": now_iso(), "ended": None, "status": "running"}
     store.write_json("run.json", meta)
     trainer = Trainer(spec, hp, seed, episodes, end)
@@ -234,7 +244,7 @@ def train(config: PPOConfig, seed: int, progress=None) -> Path:
 
     status, reason = "completed", ""
     try:
-        trainer.learn(config.steps, config.eval_points, on_point,
+        trainer.learn(config.steps, config.grid(hp), on_point,
                       on_steps=None if progress is None else lambda n: progress.put((seed, n, None, None)))
     except KeyboardInterrupt:
         status, reason = "interrupted", "stopped by the user (Ctrl-C)"

@@ -2,8 +2,8 @@
 
 Every env step any trial or population member trains counts against the budget. A run folder
 per seed (kind ``optuna`` / ``pbt``) holds run.json, events.jsonl, curve.jsonl and summary.json;
-its curve is the best evaluation so far over the cumulative steps of all trials, the convention
-``compare`` uses for every method that spends its budget on several trainings.
+its curve is every evaluation as measured over the cumulative steps of all trials (each trial evaluated on
+the evaluation grid), and its final return is the best trial's last evaluation.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-from promptpo.baselines.hyperparams import Hyperparams, check_steps, for_env
+from promptpo.baselines.hyperparams import Hyperparams, check_steps, eval_grid, for_env
 from promptpo.baselines.ppo import Trainer, run_id
 from promptpo.envs import load_spec
 from promptpo.stats import CurvePoint
@@ -41,11 +41,17 @@ class SearchConfig:
     """Total env-step budget per seed, over all trials or population members."""
     trial_steps: int
     """Optuna: steps of one trial. PBT: steps between two exploit/explore decisions."""
-    eval_points: int = 5
-    """Optuna: evaluations per trial (the pruner sees each)."""
+    eval_points: int = 20
+    """Evaluations over ``steps`` when ``eval_every`` is not given: the grid is ``steps / eval_points`` (the pruner
+    sees each of a trial's)."""
     eval_episodes: int | None = None
     population: int = 4
     out: Path = Path("runs")
+    eval_every: int | None = None
+    """Env steps between evaluations of a trial or member, in whole rollouts."""
+
+    def grid(self, hp: Hyperparams) -> int:
+        return eval_grid(self.steps, hp, self.eval_every, self.eval_points)
 
     def episodes(self) -> int:
         return self.eval_episodes or (50 if self.env.startswith("metaworld/") else 10)
@@ -66,37 +72,41 @@ class Recorder:
         self.store = RunStore.create(Path(config.out), run_id(self.spec.id, seed, kind), folders=())
         self.meta = {"id": self.store.root.name, "kind": kind, "method": kind, "env": self.spec.id, "seed": seed,
                      "steps": config.steps, "hyperparams": hp.values, "hyperparams_source": hp.source,
-                     "space": SPACE, **extra, "versions": versions(), "started": now_iso(), "ended": None,
+                     "space": SPACE, "eval_every": config.grid(hp), **extra, "versions": versions(), "started": now_iso(), "ended": None,
                      "status": "running"}
         self.store.write_json("run.json", self.meta)
         self.curve: list[CurvePoint] = []
         self.spent = self.episodes = 0
         self.best = float("-inf")
         self.best_success: float | None = None
+        self.last: dict[Any, tuple[float, float | None]] = {}
+        """Each trial's (member's) latest evaluation: the final returns the summary reports."""
         self.started = time.monotonic()
         self.progress: Callable[[int, float | None], None] | None = None
         """Called with (env steps spent, best return so far) as the search goes."""
 
-    def point(self, new_steps: int, new_episodes: int, mean_return: float, success: float | None, **info: Any) -> None:
+    def point(self, new_steps: int, new_episodes: int, mean_return: float, success: float | None, trial: Any = None,
+              **info: Any) -> None:
         self.spent += new_steps
         self.episodes += new_episodes
         if mean_return > self.best:
             self.best, self.best_success = mean_return, success
-        point = CurvePoint(self.spent, self.episodes, self.best, self.best_success,
-                           round(time.monotonic() - self.started, 2))
+        self.last[trial] = (mean_return, success)
+        point = CurvePoint(self.spent, self.episodes, mean_return, success, round(time.monotonic() - self.started, 2))
         self.curve.append(point)
         with open(self.store.root / "curve.jsonl", "a") as handle:
             handle.write(json.dumps(asdict(point)) + "\n")
-        self.store.event("eval", **asdict(point), this_return=mean_return, **info)
+        self.store.event("eval", **asdict(point), this_return=mean_return, best_return=self.best, trial=trial, **info)
         if self.progress is not None:
             self.progress(self.spent, self.best)
 
     def finish(self, status: str, reason: str = "", **extra: Any) -> Path:
+        final = max(self.last.values(), key=lambda v: v[0], default=(None, None))  # the best trial's last evaluation
         self.store.write_json("summary.json", {
             "run_id": self.store.root.name, "env": self.spec.id, "model": self.kind, "method": self.kind,
             "seed": self.seed, "status": status, "reason": reason, "best_candidate": None,
             "best_score": self.best if self.curve else None, "best_success_rate": self.best_success,
-            "final_return": self.best if self.curve else None, "final_success_rate": self.best_success,
+            "final_return": final[0], "final_success_rate": final[1],
             "env_steps": self.spent, "episodes": self.episodes, "llm_calls": 0, "prompt_tokens": 0,
             "completion_tokens": 0, "cost_usd": 0.0, "wall_time_s": round(time.monotonic() - self.started, 2),
             **extra})
@@ -152,7 +162,7 @@ def _optuna_trial(study, trial, record: Recorder, config: SearchConfig, hp: Hype
         pruned = trial.should_prune()
 
     try:
-        trainer.learn(config.trial_steps, config.eval_points, on_point, keep_going=lambda: not pruned)
+        trainer.learn(config.trial_steps, config.grid(hp), on_point, keep_going=lambda: not pruned)
     finally:
         trainer.close()
     if pruned:
@@ -239,7 +249,8 @@ def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | No
     per_member = config.steps // config.population
     check_steps("--interval", config.trial_steps, hp, config.env)
     check_steps("--steps / --population", per_member, hp, config.env)
-    record = Recorder("pbt", config, seed, hp, {"population": config.population, "interval": config.trial_steps})
+    record = Recorder("pbt", config, seed, hp, {"population": config.population, "interval": config.trial_steps,
+                                                "eval_every": config.trial_steps})  # each member, once per interval
     spec_id, episodes = record.spec.id, record.spec.episodes(seed, config.episodes())
     mutations = {name: (tune.loguniform(low, high) if scale == "log" else tune.uniform(low, high))
                  for name, (low, high, scale) in SPACE.items()}
@@ -265,7 +276,7 @@ def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | No
         spent = sum(r["new_steps"] for r in _read_ledger(ledger))
         while per_member - spent >= trainer.rollout:  # whole rollouts, within the member's share
             before, episodes_before = trainer.model.num_timesteps, trainer.episodes
-            trainer.learn(min(config.trial_steps, per_member - spent), 1)
+            trainer.learn(min(config.trial_steps, per_member - spent), config.trial_steps)  # one evaluation per interval
             point = trainer.curve[-1]
             report = {"time": time.time(), "member": trial, "mean_return": point.mean_return,
                       "env_steps": int(trainer.model.num_timesteps), "new_steps": int(trainer.model.num_timesteps - before),
@@ -307,7 +318,7 @@ def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | No
             log.warning("%d PBT member(s) failed: %s", len(errors), errors[0].splitlines()[0])
         reports = [r for ledger in sorted(Path(storage).glob("ledger-*.jsonl")) for r in _read_ledger(ledger)]
         for r in sorted(reports, key=lambda r: (r["time"], r["member"])):
-            record.point(r["new_steps"], r["new_episodes"], r["mean_return"], r["success_rate"], member=r["member"])
+            record.point(r["new_steps"], r["new_episodes"], r["mean_return"], r["success_rate"], trial=r["member"])
         for message in decisions.messages:
             record.store.event("pbt_decision", message=message)
         reason = f"budget spent: {record.spent} env steps over {config.population} members"

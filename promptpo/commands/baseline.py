@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from promptpo.commands.common import OUT, console, num, setup_logging
+from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, OUT, console, num, setup_logging
 
 
 @click.group()
@@ -24,7 +24,8 @@ def baseline() -> None:
 @click.option("--seeds", type=int, default=3, show_default=True, help="Number of seeds (0, 1, ...).")
 @click.option("--first-seed", type=int, default=0, show_default=True, help="Seed of the first run.")
 @click.option("--workers", type=int, default=None, help="Parallel worker processes (default: one per core).")
-@click.option("--eval-points", type=int, default=20, show_default=True, help="Evaluations along training.")
+@EVAL_POINTS
+@EVAL_EVERY
 @click.option("--eval-episodes", type=int, default=None,
               help="Episodes per evaluation (default: 50 goal variations for Meta-World, 10 otherwise).")
 @click.option("--executor", default="local", show_default=True, help="Where seeds run: local.")
@@ -32,7 +33,8 @@ def baseline() -> None:
               "their first success where promptpo's runs do (Meta-World), so returns compare.")
 @OUT
 def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int | None, eval_points: int,
-                 eval_episodes: int | None, executor: str, full_episodes: bool, out: Path) -> None:
+                 eval_every: int | None, eval_episodes: int | None, executor: str, full_episodes: bool,
+                 out: Path) -> None:
     """Train Stable-Baselines3 PPO on ENV with the RL Zoo's tuned hyperparameters, one run folder per seed."""
     setup_logging(False)
     from promptpo.baselines import check_installed
@@ -44,7 +46,8 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
 
     if executor != "local":
         raise ConfigError(f"unknown executor {executor!r}", "only --executor local is available in this version")
-    require_at_least_one((("--steps", steps), ("--seeds", seeds), ("--eval-points", eval_points)))
+    require_at_least_one((("--steps", steps), ("--seeds", seeds), ("--eval-points", eval_points),
+                          ("--eval-every", eval_every if eval_every is not None else 1)))
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {workers})")
     check_installed()
@@ -55,7 +58,7 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
     err = console(stderr=True)
     err.print(f"PPO on {spec.id}: {steps:,} steps x {seeds} seeds; hyperparameters: "
                   f"{hp.source.split(';')[0]}", markup=False)
-    config = PPOConfig(spec.id, steps, eval_points, eval_episodes, out, full_episodes)
+    config = PPOConfig(spec.id, steps, eval_points, eval_episodes, out, full_episodes, eval_every)
     seed_list = list(range(first_seed, first_seed + seeds))
     with _progress(err) as progress:
         tasks = {s: progress.add_task(f"seed {s}", total=steps, score="") for s in seed_list}
@@ -75,13 +78,15 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
 @click.option("--steps", type=int, required=True, help="Total env steps per seed, over all trials.")
 @click.option("--trial-steps", type=int, required=True, help="Env steps of one trial.")
 @click.option("--seeds", type=int, default=1, show_default=True, help="Number of seeds (0, 1, ...).")
-@click.option("--eval-points", type=int, default=5, show_default=True, help="Evaluations per trial (seen by the pruner).")
+@EVAL_POINTS
+@EVAL_EVERY
 @click.option("--eval-episodes", type=int, default=None, help="Episodes per evaluation.")
 @OUT
-def baseline_optuna(env: str, steps: int, trial_steps: int, seeds: int, eval_points: int,
+def baseline_optuna(env: str, steps: int, trial_steps: int, seeds: int, eval_points: int, eval_every: int | None,
                     eval_episodes: int | None, out: Path) -> None:
-    """Optuna TPE over static PPO hyperparameters (median pruner), every trial's steps counted."""
-    _search("optuna", env, steps, trial_steps, seeds, eval_points, eval_episodes, 4, out)
+    """Optuna TPE over static PPO hyperparameters (median pruner, which sees each evaluation of a trial), every
+    trial's steps counted."""
+    _search("optuna", env, steps, trial_steps, seeds, eval_points, eval_episodes, 4, out, eval_every)
 
 
 @baseline.command("pbt")
@@ -95,11 +100,11 @@ def baseline_optuna(env: str, steps: int, trial_steps: int, seeds: int, eval_poi
 def baseline_pbt(env: str, steps: int, interval: int, population: int, seeds: int, eval_episodes: int | None,
                  out: Path) -> None:
     """Population-Based Training with Ray Tune's PBT scheduler, every member's steps counted."""
-    _search("pbt", env, steps, interval, seeds, 1, eval_episodes, population, out)
+    _search("pbt", env, steps, interval, seeds, 20, eval_episodes, population, out)  # evaluated once per --interval
 
 
 def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_points: int,
-            eval_episodes: int | None, population: int, out: Path) -> None:
+            eval_episodes: int | None, population: int, out: Path, eval_every: int | None = None) -> None:
     setup_logging(False)
     from promptpo.baselines import check_installed
     from promptpo.baselines.tuners import SearchConfig, run_optuna, run_pbt
@@ -108,13 +113,14 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_
     from promptpo.engine.store import RunStore
 
     require_at_least_one((("--steps", steps), ("--trial-steps/--interval", trial_steps), ("--seeds", seeds),
-                          ("--population", population)))
+                          ("--population", population), ("--eval-points", eval_points),
+                          ("--eval-every", eval_every if eval_every is not None else 1)))
     if trial_steps > steps:
         raise ConfigError("one trial or interval is larger than the whole budget", "lower it or raise --steps")
     check_installed(kind)
     spec = load_spec(env)
     RunStore.check_writable(out)
-    config = SearchConfig(spec.id, steps, trial_steps, eval_points, eval_episodes, population, out)
+    config = SearchConfig(spec.id, steps, trial_steps, eval_points, eval_episodes, population, out, eval_every)
     folders = []
     with _progress(console(stderr=True)) as progress:
         for seed in range(seeds):
@@ -143,13 +149,17 @@ def _progress(err):
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="Write learning curves to this .png (or a self-contained .html page).")
 @click.option("--hyperscore", is_flag=True, help="Add the HyperScore column (see promptpo.stats).")
+@click.option("--allow-different-grids", is_flag=True,
+              help="Compare runs evaluated at different intervals anyway (steps to target are then only as fine as "
+                   "each run's grid).")
 @OUT
-def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hyperscore: bool, out: Path) -> None:
+def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hyperscore: bool,
+                 allow_different_grids: bool, out: Path) -> None:
     """Compare RUNS (folders, ids or globs) per environment and method, with statistics across seeds."""
     from promptpo.compare import compare, find_runs, to_json
 
     records = find_runs(list(runs), out)
-    result = compare(records, with_hyperscore=hyperscore)
+    result = compare(records, with_hyperscore=hyperscore, allow_different_grids=allow_different_grids)
     text = _comparison_table(result, hyperscore)
     if as_json:
         print(json.dumps(to_json(result), indent=2))
@@ -184,7 +194,9 @@ def _comparison_table(result, hyperscore: bool) -> str:
 
     recorder = Console(width=240, record=True, file=io.StringIO())
     for env, target in result.targets.items():
-        table = Table(title=f"{env} — target: {target or 'none'}", caption=(
+        grid = result.grids.get(env) or []
+        resolution = f" — evaluated every {', '.join(f'{g:,}' for g in grid)} env steps" if grid else ""
+        table = Table(title=f"{env} — target: {target or 'none'}{resolution}", caption=(
             "steps saved = 1 - mean steps to target / PPO's (bootstrap over seeds); * some seeds never reached the "
             "target: they count as all the steps they spent, a lower bound"))
         columns = ["method", "seeds", "final return [95% CI]", "sd across seeds [95% CI]", "success [95% CI]",

@@ -11,6 +11,13 @@ OUT = click.option("--out", type=click.Path(path_type=Path), default=Path("runs"
                    help="Folder holding run folders.")
 
 
+EVAL_POINTS = click.option("--eval-points", type=int, default=20, show_default=True,
+                           help="Evaluations over --steps when --eval-every is not given (the grid: --steps / N).")
+EVAL_EVERY = click.option("--eval-every", type=int, default=None,
+                          help="Env steps between evaluations, in whole rollouts; the same for every method with the "
+                               "same --steps by default (--steps / 20), so that steps to target compare.")
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from promptpo.commands.common import console, finish, run_config, run_options, setup_logging
+from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, console, finish, run_config, run_options, setup_logging
 
 
 @click.command("schedule")
@@ -16,7 +16,8 @@ from promptpo.commands.common import console, finish, run_config, run_options, s
 @click.option("--online", is_flag=True, help="One training; the model picks hyperparameters every --interval steps.")
 @click.option("--interval", type=int, default=10_000, show_default=True, help="Online mode: env steps per decision.")
 @click.option("--criterion", default="auc", show_default=True, help="Rank schedules by auc or steps (to threshold).")
-@click.option("--eval-points", type=int, default=10, show_default=True, help="Evaluations along each training.")
+@EVAL_POINTS
+@EVAL_EVERY
 @click.option("--eval-episodes", type=int, default=None, help="Episodes per evaluation.")
 def schedule(env: str, **options) -> None:
     """The model writes PPO hyperparameter schedules for ENV (or, with --online, steers one training)."""

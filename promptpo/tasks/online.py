@@ -56,7 +56,7 @@ class OnlineTask(ScheduleTask):
 
         progress = engine.progress_reporter("training")
         try:
-            trainer.learn(config.steps, config.eval_points, callbacks=(Online(),),
+            trainer.learn(config.steps, config.grid(self.hp), callbacks=(Online(),),
                           on_steps=lambda n: progress(n),
                           on_point=lambda p, _: progress(p.env_steps, f"eval return {p.mean_return:.1f}"))
         finally:

@@ -2,8 +2,8 @@
 scored by one PPO training (Stable-Baselines3, in the host) that it steers from the sandbox.
 
 A run folder like any other (run.json, events.jsonl, llm/, candidates/, summary.json) plus
-curve.jsonl: the best-so-far evaluation over the cumulative training steps of all candidates, which
-``compare`` reads.
+curve.jsonl: every evaluation as measured, over the cumulative training steps of all candidates (on the
+evaluation grid of each training), which ``compare`` reads.
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ class ScheduleConfig(RunConfig):
     online: bool = False
     criterion: str = "auc"
     """How schedules are ranked: auc (mean evaluation return over the curve) or steps (to the threshold)."""
-    eval_points: int = 10
+    eval_points: int = 20
+    """Evaluations along each training when ``eval_every`` is not given (the grid is ``steps / eval_points``)."""
+    eval_every: int | None = None
+    """Env steps between evaluations, in whole rollouts (promptpo.baselines.hyperparams.eval_grid)."""
     eval_episodes: int | None = None
 
     POSITIVE = ("rounds", "candidates", "prompt_budget", "steps", "every", "interval", "eval_points")
@@ -54,10 +57,17 @@ class ScheduleConfig(RunConfig):
         fields_at_least_one(self, self.POSITIVE)
         if self.criterion not in ("auc", "steps"):
             raise ConfigError(f"unknown criterion {self.criterion!r}", "choose auc or steps")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ConfigError(f"--eval-every must be at least 1 (got {self.eval_every})")
         return self
 
     def evaluation_episodes(self, spec: EnvSpec) -> int:
         return self.eval_episodes or (50 if spec.family == "metaworld" else 10)
+
+    def grid(self, hp) -> int:
+        from promptpo.baselines.hyperparams import eval_grid
+
+        return eval_grid(self.steps, hp, self.eval_every, self.eval_points)
 
 
 @dataclass
@@ -204,8 +214,9 @@ class ScheduleTask(TaskKind):
 
     def evaluation_plan(self) -> Any:
         c = self.config
-        return {"seed": c.seed, "steps": c.steps, "every": c.every, "eval_points": c.eval_points,
+        plan = {"seed": c.seed, "steps": c.steps, "every": c.every, "eval_points": c.eval_points,
                 "episodes": [[e.index, e.seed, e.extras] for e in self.episodes], "criterion": c.criterion}
+        return plan if c.eval_every is None else {**plan, "eval_every": c.eval_every}  # (older runs keep their keys)
 
     def trainer(self):
         from promptpo.baselines.ppo import Trainer
@@ -216,7 +227,7 @@ class ScheduleTask(TaskKind):
         trainer = self.trainer()
         callback = schedule_callback(code, self.sandbox, self.config.limits, self.config.every, self.config.steps)
         try:
-            trainer.learn(self.config.steps, self.config.eval_points, callbacks=(callback,),
+            trainer.learn(self.config.steps, self.config.grid(self.hp), callbacks=(callback,),
                           on_steps=lambda n: progress(n, "training"),
                           on_point=lambda p, _: progress(p.env_steps, f"eval return {p.mean_return:.1f}"))
         finally:
@@ -248,16 +259,14 @@ class ScheduleTask(TaskKind):
                         self.config.criterion)
 
     def recorded(self, engine, candidate: Candidate) -> None:
-        """Extend curve.jsonl: the best evaluation so far over the run's cumulative training steps."""
+        """Extend curve.jsonl: the training's evaluations as measured, over the run's cumulative training steps."""
         t: Training | None = candidate.evaluation
         if t is None or not t.curve:
             return
         offset = engine.state.env_steps - t.env_steps
-        best = max((p.mean_return for p in self.curve), default=float("-inf"))
         for point in t.curve:
-            best = max(best, point.mean_return)
-            self.curve.append(CurvePoint(offset + point.env_steps, point.episodes, best, point.success_rate,
-                                         point.wall_time_s))
+            self.curve.append(CurvePoint(offset + point.env_steps, point.episodes, point.mean_return,
+                                         point.success_rate, point.wall_time_s))
         engine.store.write_text("curve.jsonl", "".join(json.dumps(asdict(p)) + "\n" for p in self.curve))
 
     def best_file(self, candidate: Candidate, run_id: str) -> str:
@@ -274,7 +283,7 @@ class ScheduleTask(TaskKind):
 
     def run_fields(self) -> dict:
         return {"method": self.method, "hyperparams": self.hp.values, "hyperparams_source": self.hp.source,
-                "bounds": BOUNDS, "sandbox": self.sandbox.describe()}
+                "bounds": BOUNDS, "sandbox": self.sandbox.describe(), "eval_every": self.config.grid(self.hp)}
 
     def close(self) -> None:
         self.sandbox.close()
