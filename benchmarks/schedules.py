@@ -4,7 +4,8 @@ Methods (seeds 0..K-1, every env step of every training counted): static PPO (RL
 schedule mode with scripted answers (an annealing / KL-adaptive schedule, 2 rounds x 2
 candidates); schedule mode with the offline proposer (CMA-ES over a parameterised schedule, one
 generation); online mode with scripted answers (11 decisions: before training and every tenth); Optuna TPE (4 trials, median
-pruner); Ray Tune PBT (population 4). Writes benchmarks/results/schedules.json and .png.
+pruner); Ray Tune PBT (population 4). Every method is evaluated on one grid (the budget / 20 in whole
+rollouts; PBT once per interval of that length). Writes benchmarks/results/schedules.json and .png.
 
     python benchmarks/schedules.py [--seeds 5] [--envs gymnasium/CartPole-v1 gymnasium/Pendulum-v1]
 """
@@ -22,23 +23,31 @@ ANSWERS = HERE / "answers"
 BUDGET = {"gymnasium/CartPole-v1": 100_000, "gymnasium/Pendulum-v1": 100_000}
 
 
+def grid(env: str, budget: int) -> int:
+    """The one evaluation grid of every method: the budget / 20, in whole rollouts (PPO's default)."""
+    from promptpo.baselines.hyperparams import for_env
+    from promptpo.baselines.ppo import PPOConfig
+
+    return PPOConfig(env, budget).grid(for_env(env))
+
+
 def one_seed(env: str, seed: int, out: str, budget: int) -> list[str]:
-    """Every method but PBT for one seed (PBT needs Ray and runs in the parent)."""
+    """Every method but PBT for one seed (PBT needs Ray and runs in the parent), all on one evaluation grid."""
     from promptpo.baselines.ppo import PPOConfig, train
     from promptpo.baselines.tuners import SearchConfig, run_optuna
     from promptpo.api import run_schedule
     from promptpo.tasks.schedule import ScheduleConfig
 
-    folder = Path(out)
-    runs = [train(PPOConfig(env, budget, 20, None, folder), seed)]
+    folder, every = Path(out), grid(env, budget)
+    runs = [train(PPOConfig(env, budget, out=folder, eval_every=every), seed)]
     runs.append(run_schedule(ScheduleConfig(env=env, model=f"scripted:{ANSWERS / 'schedule'}", steps=budget // 4,
-                                            rounds=2, candidates=2, eval_points=5, seed=seed, out=folder)))
+                                            rounds=2, candidates=2, eval_every=every, seed=seed, out=folder)))
     runs.append(run_schedule(ScheduleConfig(env=env, model="offline", steps=budget // 8, rounds=1, candidates=4,
-                                            eval_points=4, seed=seed, out=folder)))
+                                            eval_every=every, seed=seed, out=folder)))
     runs.append(run_schedule(ScheduleConfig(env=env, model=f"scripted:{ANSWERS / 'online.jsonl'}", steps=budget,
-                                            online=True, interval=budget // 10, eval_points=20, seed=seed,
+                                            online=True, interval=budget // 10, eval_every=every, seed=seed,
                                             out=folder)))
-    runs.append(run_optuna(SearchConfig(env, budget, budget // 4, eval_points=5, out=folder), seed))
+    runs.append(run_optuna(SearchConfig(env, budget, budget // 4, eval_every=every, out=folder), seed))
     return [str(r) for r in runs]
 
 
@@ -73,7 +82,8 @@ def main() -> None:
         start_ray(num_cpus=args.workers)
         try:
             for seed in range(args.seeds):
-                folders.append(run_pbt(SearchConfig(env, BUDGET[env], BUDGET[env] // 16, population=4, out=out), seed))
+                folders.append(run_pbt(SearchConfig(env, BUDGET[env], grid(env, BUDGET[env]), population=4, out=out),
+                                       seed))  # PBT evaluates once per interval: the interval is the grid
         finally:
             ray.shutdown()
         timings[env] = {"methods_but_pbt_s": round(t1 - t0, 1), "pbt_s": round(time.monotonic() - t1, 1)}
