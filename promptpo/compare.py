@@ -164,6 +164,8 @@ class GroupResult:
     """When its runs' evaluation episodes ended: 'at the first success', 'after all their steps' or 'mixed'."""
     eval_every: list[int] = field(default_factory=list)
     """The evaluation grids of its runs (env steps between evaluations; empty for policy runs)."""
+    auc: Summary = field(default_factory=lambda: Summary([]))
+    """Area under each run's learning curve: the mean evaluation return over its points (on the common grid)."""
 
     @property
     def reached(self) -> int:
@@ -256,6 +258,8 @@ def _group(env: str, method: str, runs: list[RunRecord], target: Target | None) 
         llm_calls=Summary.of([r.summary.get("llm_calls") for r in runs]),
         tokens=Summary.of(tokens), cost_usd=Summary.of([r.summary.get("cost_usd") for r in runs]),
         episodes_end=_ending({r.end_at_success for r in runs}),
+        auc=Summary.of([float(np.mean([p.mean_return for p in r.curve if p.mean_return is not None]))
+                        if any(p.mean_return is not None for p in r.curve) else None for r in runs]),
         eval_every=sorted({r.eval_every for r in runs if r.eval_every is not None}))
 
 
@@ -325,7 +329,7 @@ def to_json(result: Comparison) -> dict:
             "steps_to_target_ci95": list(reached.ci) if reached.ci else None,
             "wall_time_s": summary(g.wall_time_s), "llm_calls": summary(g.llm_calls), "tokens": summary(g.tokens),
             "cost_usd": summary(g.cost_usd), "hyperscore": g.hyperscore, "vs_ppo": g.vs_ppo,
-            "episodes_end": g.episodes_end, "eval_every": g.eval_every}
+            "episodes_end": g.episodes_end, "eval_every": g.eval_every, "auc": summary(g.auc), "n": len(g.runs)}
 
     return {"targets": result.targets, "groups": [group(g) for g in result.groups], "notes": result.notes,
             "grids": result.grids}

@@ -195,3 +195,15 @@ def test_a_search_reports_its_summary_final_return_not_its_curve_maximum(tmp_pat
     (run / "summary.json").write_text(json.dumps({**summary, "final_return": 215.3}))
     [group] = compare(find_runs([str(run)], tmp_path)).groups
     assert group.final_return.values == [215.3]
+
+
+def test_the_auc_column_and_a_warning_below_five_seeds(runs):
+    proc = run_cli("compare", str(runs / "ppo-s0"), str(runs / "ppo-s1"), "--json")
+    group = json.loads(proc.stdout)["groups"][0]
+    expected = []
+    for seed in (0, 1):
+        points = [json.loads(line) for line in (runs / f"ppo-s{seed}" / "curve.jsonl").read_text().splitlines()]
+        expected.append(np.mean([p["mean_return"] for p in points]))
+    assert group["auc"]["values"] == pytest.approx(expected) and group["n"] == 2
+    table = run_cli("compare", str(runs / "ppo-s0"), str(runs / "ppo-s1")).stdout
+    assert "AUC" in table and "Fewer than 5 seeds" in table

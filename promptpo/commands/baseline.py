@@ -171,6 +171,10 @@ def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hypers
         print(f"plot: {save(records, plot, result, text)}", file=sys.stderr)
 
 
+FEW_SEEDS = 5
+"""Below this many seeds per method the table says its intervals are rough."""
+
+
 def _versus_text(versus: dict) -> str:
     text = f"{versus['ratio']:.1f}x"
     if versus.get("saved") is not None:
@@ -196,10 +200,14 @@ def _comparison_table(result, hyperscore: bool) -> str:
     for env, target in result.targets.items():
         grid = result.grids.get(env) or []
         resolution = f" — evaluated every {', '.join(f'{g:,}' for g in grid)} env steps" if grid else ""
+        groups = [g for g in result.groups if g.env == env]
+        few = min((len(g.runs) for g in groups), default=0) < FEW_SEEDS
         table = Table(title=f"{env} — target: {target or 'none'}{resolution}", caption=(
             "steps saved = 1 - mean steps to target / PPO's (bootstrap over seeds); * some seeds never reached the "
-            "target: they count as all the steps they spent, a lower bound"))
-        columns = ["method", "seeds", "final return [95% CI]", "sd across seeds [95% CI]", "success [95% CI]",
+            "target: they count as all the steps they spent, a lower bound; AUC = mean evaluation return over the curve"
+            + (f". Fewer than {FEW_SEEDS} seeds: the bootstrap intervals are rough and may disagree with the test's p"
+               if few else "")))
+        columns = ["method", "seeds", "final return [95% CI]", "sd across seeds [95% CI]", "AUC [95% CI]", "success [95% CI]",
                    "steps to target [95% CI]", "episodes to target", "vs PPO: x fewer steps, steps saved [95% CI], p",
                    "wall s", "LLM calls", "tokens", "cost $"]
         plain = lambda s, fmt: "-" if s.mean is None else fmt.format(s.mean)  # noqa: E731 - means only
@@ -214,7 +222,7 @@ def _comparison_table(result, hyperscore: bool) -> str:
             if g.vs_ppo:
                 versus = g.vs_ppo["note"] if g.vs_ppo["ratio"] is None else _versus_text(g.vs_ppo)
             row = [g.method, str(len(g.runs)), interval(g.final_return), interval(g.final_return_std),
-                   interval(g.final_success, "{:.2f}"), steps,
+                   interval(g.auc), interval(g.final_success, "{:.2f}"), steps,
                    episodes, versus, plain(g.wall_time_s, "{:.0f}"), plain(g.llm_calls, "{:.0f}"),
                    plain(g.tokens, "{:,.0f}"), plain(g.cost_usd, "{:.4f}")]
             table.add_row(*row, *([f"{g.hyperscore:.1f}" if g.hyperscore is not None else "-"] if hyperscore else []))
