@@ -202,11 +202,14 @@ def check_grids(records: list[RunRecord], allow: bool = False) -> dict[str, list
 
     grids: dict[str, list[int]] = {}
     for env in sorted({r.env for r in records}):
-        found = {r.eval_every for r in records if r.env == env and r.eval_every is not None}
-        grids[env] = sorted(found)
-        if len(found) > 1 and not allow:
-            per = "; ".join(f"{m}: every {', '.join(f'{g:,}' for g in sorted({r.eval_every for r in records if r.env == env and r.method == m and r.eval_every}))}"
-                            for m in sorted({r.method for r in records if r.env == env and r.eval_every}))
+        by_method: dict[str, set[int]] = {}
+        for r in records:
+            if r.env == env and r.eval_every is not None:
+                by_method.setdefault(r.method, set()).add(r.eval_every)
+        grids[env] = sorted(set().union(*by_method.values()))
+        if len(grids[env]) > 1 and not allow:
+            per = "; ".join(f"{m}: every {', '.join(f'{g:,}' for g in sorted(found))}"
+                            for m, found in sorted(by_method.items()))
             raise ConfigError(f"the runs of {env} were evaluated at different intervals ({per} env steps), so steps "
                               "to target would favour the one measured more often",
                               "re-run them with the same --eval-every, or pass --allow-different-grids")

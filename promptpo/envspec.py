@@ -181,11 +181,16 @@ class EnvSpec:
         return {a.name: np.asarray(obs[a.name], dtype=a.dtype).reshape(a.shape) for a in self.obs_arrays}
 
 
+def judged_by_success(spec: EnvSpec, target: Target | None) -> bool:
+    """Whether a run's candidates are judged by their success rate (the env defines success and the target is
+    a success rate) rather than by their return: the cascade's rule, verify's test, the prompts."""
+    return spec.has_success and target is not None and target.metric == "success_rate"
+
+
 def ends_at_success(spec: EnvSpec, target: Target | None, full_episodes: bool = False) -> bool:
     """Whether episodes end at their first success: when success at any step is what counts, the run's
     target is a success rate (so the steps after it carry no information) and --full-episodes is off."""
-    return (spec.success_any_step and spec.has_success and not full_episodes
-            and target is not None and target.metric == "success_rate")
+    return spec.success_any_step and not full_episodes and judged_by_success(spec, target)
 
 
 def ending_rule(spec: EnvSpec, end_at_success: bool) -> str:

@@ -137,12 +137,11 @@ def tune(engine, config, round_: int) -> None:
     strategy = cma.CMAEvolutionStrategy(np.zeros(len(constants)), 1.0, {
         "popsize": max(2, popsize), "bounds": [-Z_BOUND, Z_BOUND], "seed": config.seed + 17 + round_, "verbose": -9})
     best: tuple[Evaluation, list[float], str] | None = None
-    keys: list[tuple] = []
     spent, steps, done = 0, 0, False
     note = f"tuning {len(constants)} constants of {parent.id}"
     target = engine.task.target
     while spent + strategy.popsize <= config.tune_evals and not done:
-        samples = strategy.ask()
+        samples, keys = strategy.ask(), []
         for z in samples:
             values = values_for(constants, z)
             code = substitute(parent.code, constants, values)
@@ -159,7 +158,6 @@ def tune(engine, config, round_: int) -> None:
                     break
         if not done:
             strategy.tell(samples, fitness_of(keys))
-        keys.clear()
     improved = None
     if best is not None and beats(best[0], parent.evaluation):
         evaluation, values, code = best

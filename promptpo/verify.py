@@ -17,13 +17,15 @@ from datetime import datetime
 import numpy as np
 
 from promptpo.envs import load_spec
-from promptpo.envspec import Episode
+from promptpo.config import OptimizeConfig
+from promptpo.envspec import Episode, judged_by_success
 from promptpo.evaluate import EnvPool, Evaluation, Evaluator, Fault
 from promptpo.outcome import Outcome
 from promptpo.text import clean
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
 from promptpo.engine.runfolder import RunFolder
+from promptpo.tasks.policy import run_target
 from promptpo.stats import bootstrap_ci
 from promptpo.engine.store import RunStore
 
@@ -109,14 +111,13 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     recorded = score_of([e["episode_return"] for e in recorded_eps], [e.get("success") for e in recorded_eps])
     done = [e for e in result.episodes if e.completed]
     verified = score_of([e.episode_return for e in done], [e.success for e in done])
-    target = run.meta.get("target")  # as the run described it; runs that did not record one: the env's own
-    by_success = spec.has_success and ("success rate" in target if target else
-                                       spec.target is not None and spec.target.metric == "success_rate")
+    config = OptimizeConfig.from_record({"env": run.meta["env"], **run.meta.get("config", {})}, run.path.parent)
+    by_success = judged_by_success(spec, run_target(config, spec))  # what the run optimised
     if by_success:
         values = ([float(bool(e.get("success"))) for e in recorded_eps], [float(bool(e.success)) for e in done])
     else:
         values = ([e["episode_return"] for e in recorded_eps], [e.episode_return for e in done])
-    gap, verdict, test, p_value = judge(recorded, verified, result.outcome, by_success, *values)
+    gap, verdict, test, p_value = judge(result.outcome, by_success, *values)
     verification = Verification(run.path.name, record["id"], spec.id, seed, str(result.outcome), recorded, verified,
                                 gap, verdict, result.env_steps, round(result.wall_time_s, 2), description,
                                 end_at_success, "success_rate" if by_success else "mean_return", test, p_value)
@@ -133,7 +134,7 @@ ALPHA = 0.05
 """Level of the one-sided tests that call a verified score worse (or better) than the recorded one."""
 
 
-def judge(recorded: Score, verified: Score, outcome: str, by_success: bool, recorded_values: list[float],
+def judge(outcome: str, by_success: bool, recorded_values: list[float],
           verified_values: list[float]) -> tuple[bool, str, str, float | None]:
     """Judge what the run optimised — its success rate where its target is one (the return is then only
     information), its mean return otherwise — with a one-sided test at ``ALPHA``: a gap ("lucky or

@@ -117,21 +117,19 @@ def test_verify_flags_a_lucky_policy(tmp_path):
     (False, [10.0, 12.0, 11.0], [500.0, 480.0, 490.0, 495.0], False, "significantly above"),
 ])
 def test_verify_judges_the_runs_metric_one_sided(by_success, recorded, verified, gap, words):
-    from promptpo.verify import judge, score_of
+    from promptpo.verify import judge
 
-    flags = lambda values: [bool(v) for v in values] if by_success else [None] * len(values)  # noqa: E731
-    found, verdict, test, p = judge(score_of(recorded, flags(recorded)), score_of(verified, flags(verified)), "ok",
-                                    by_success, recorded, verified)
+    found, verdict, test, p = judge("ok", by_success, recorded, verified)
     assert found is gap and words in verdict and ("Fisher" if by_success else "Welch") in test
     assert ("lucky or overfit" in verdict) is gap and p is not None
 
 
 def test_a_better_return_does_not_flag_a_success_rate_run():
-    from promptpo.verify import judge, score_of
+    from promptpo.verify import judge
 
-    # success held (1.00 -> 1.00) while the return moved: judged on success, so no gap (a button-press report)
-    found, verdict, _, _ = judge(score_of([3752.9] * 10, [True] * 10), score_of([3768.0] * 50, [True] * 50), "ok",
-                                 True, [1.0] * 10, [1.0] * 50)
+    # success held (1.00 -> 1.00) while the return moved (3752.9 -> 3768.0): judged on success, so no gap (the
+    # button-press report); the returns are not what is tested
+    found, verdict, _, _ = judge("ok", True, [1.0] * 10, [1.0] * 50)
     assert not found and "success rate" in verdict
 
 

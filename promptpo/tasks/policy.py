@@ -9,7 +9,7 @@ from promptpo.config import OptimizeConfig
 from promptpo.digest import EpisodeDigest, Track
 from promptpo.candidate import Candidate
 from promptpo.engine.task import TaskKind
-from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success
+from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success, judged_by_success
 from promptpo import cascade
 from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Stage
 from promptpo.extract import ALLOWED_IMPORTS, trust_lines
@@ -32,7 +32,7 @@ class PolicyTask(TaskKind):
         self.evaluator = evaluator or Evaluator(spec, sandbox, config.limits, self.pool, salt=config.salt,
                                                 end_at_success=self.end_at_success)
         self.episodes = spec.episodes(config.seed, config.episodes)
-        self.by_success = spec.has_success and self.target is not None and self.target.metric == "success_rate"
+        self.by_success = judged_by_success(spec, self.target)
         """Whether candidates are judged by success (the cascade's rule) rather than by return."""
         self.prompts = policy_prompts(config, spec)
 
@@ -130,7 +130,7 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "fields": spec.observation, "action": spec.action.describe(), "horizon": spec.horizon,
             "episodes": config.episodes, "success": spec.success_criterion or "",
             "ending": ending_rule(spec, end_at_success), "cascade": first,
-            "cascade_by_success": spec.has_success and target is not None and target.metric == "success_rate",
+            "cascade_by_success": judged_by_success(spec, target),
             "ranking": RANKING if spec.has_success else "mean return",
             "target": target.describe() if target else "as high a mean return as possible",
             "derived_doc": spec.derived_doc, "notes": spec.notes, "reward_source": spec.reward_source,
