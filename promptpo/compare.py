@@ -2,11 +2,11 @@
 
 A promptpo run's curve is its best-so-far score over the env steps its evaluations used; a PPO
 run's curve is its periodic evaluation. Steps to target are read off those curves ("not reached"
-stays that, never a number); final scores and their spread across seeds (robustness) get
-bootstrapped confidence intervals. Methods are compared to PPO on steps to target, where a seed
+stays that, never a number); final scores get Student-t intervals and their spread across seeds (robustness)
+chi-square ones, the intervals the t-tests below invert, so they agree at any n. Methods are compared to PPO on steps to target, where a seed
 that never reached the target counts as the whole budget it spent (a lower bound, so a method
-cannot look fast by failing): the ratio, the fraction of PPO's steps saved with its bootstrap
-interval, and a t-test across seeds (paired when the seeds match one to one).
+cannot look fast by failing): the ratio, the fraction of PPO's steps saved with the test's interval of
+the difference (over PPO's mean), and a t-test across seeds (paired when the seeds match one to one).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from promptpo.envspec import Target
 from promptpo.errors import RunStoreError
-from promptpo.stats import CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore, sample_std
+from promptpo.stats import CurvePoint, compare_samples, first_reaching, hyperscore, mean_ci, sample_std, std_ci
 
 SUCCESS_FAMILIES = ("metaworld", "minigrid")
 SUCCESS_TARGET = 0.9
@@ -120,7 +120,7 @@ def target_for(env: str) -> Target | None:
 
 @dataclass
 class Summary:
-    """One number across seeds with its 95% bootstrap interval."""
+    """One number across seeds with its 95% interval (Student-t: the interval the tests invert)."""
 
     values: list[float]
     mean: float | None = None
@@ -129,15 +129,15 @@ class Summary:
     @classmethod
     def of(cls, values: list[float | None]) -> Summary:
         kept = [float(v) for v in values if v is not None]
-        return cls(kept, float(np.mean(kept)) if kept else None, bootstrap_ci(kept))
+        return cls(kept, float(np.mean(kept)) if kept else None, mean_ci(kept))
 
     @classmethod
     def spread(cls, values: list[float | None]) -> Summary:
-        """The standard deviation across seeds, with its bootstrap interval (robustness)."""
+        """The standard deviation across seeds, with its chi-square interval (robustness)."""
         kept = [float(v) for v in values if v is not None]
         if len(kept) < 2:
             return cls(kept)
-        return cls(kept, float(sample_std(kept)), bootstrap_ci(kept, statistic=sample_std))
+        return cls(kept, float(sample_std(kept)), std_ci(kept))
 
 
 @dataclass
@@ -286,7 +286,7 @@ def _ending(rules: set[bool]) -> str:
 
 def _versus(group: GroupResult, ppo: GroupResult) -> dict:
     """How many times fewer env steps than PPO the method needed to reach the target, the fraction
-    of PPO's steps it saved (with a bootstrap interval), and a test across seeds. A seed that did
+    of PPO's steps it saved (with the test's interval), and a test across seeds. A seed that did
     not reach the target counts as the steps it spent: a lower bound on what it would have needed."""
     if group.reached == 0 and ppo.reached == 0:
         return {"ratio": None, "saved": None, "saved_ci95": None, "test": None, "p_value": None,

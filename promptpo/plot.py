@@ -1,6 +1,6 @@
 """Plots for comparisons: score vs env steps (log x), mean and 95% band across seeds; with a
 comparison against PPO, a second row shows each method's fraction of PPO's steps saved with its
-95% bootstrap interval."""
+95% interval (the t-test's interval of the difference, over PPO's mean)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def figure(records: list[RunRecord], comparison: Comparison | None = None):
 
 
 def _savings(ax, groups: list) -> None:
-    """Forest plot: steps to target saved vs PPO (1 - mean / PPO's mean), 95% bootstrap interval."""
+    """Forest plot: steps to target saved vs PPO (1 - mean / PPO's mean), with the test's 95% interval."""
     ax.axvline(0.0, color="grey", linewidth=1)
     for row, g in enumerate(groups):
         saved, ci = g.vs_ppo["saved"], g.vs_ppo.get("saved_ci95")
@@ -88,7 +88,7 @@ def _savings(ax, groups: list) -> None:
     span = max(ends) - min(ends) or 1.0
     ax.set_xlim(min(min(ends) - 0.1 * span, -0.5), max(max(ends) + 0.1 * span, 0.5))
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:+.0%}")
-    ax.set_xlabel("env steps to target saved vs PPO (95% bootstrap CI)")
+    ax.set_xlabel("env steps to target saved vs PPO (95% CI of the t-test)")
     ax.set_title("* some seeds never reached the target: they count as all the steps they spent", fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
 

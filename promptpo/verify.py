@@ -10,7 +10,6 @@ says the policy was lucky or overfit to its evaluation episodes.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-import time
 import warnings
 from datetime import datetime
 
@@ -26,7 +25,7 @@ from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
 from promptpo.engine.runfolder import RunFolder
 from promptpo.tasks.policy import run_target
-from promptpo.stats import bootstrap_ci
+from promptpo.stats import bootstrap_ci, proportion_ci
 from promptpo.engine.store import RunStore
 
 SEED_OFFSET = 1_000_003
@@ -70,7 +69,7 @@ def score_of(returns: list[float], successes: list[bool | None]) -> Score:
     flags = [float(s) for s in successes if s is not None]
     return Score(len(returns), float(np.mean(returns)) if returns else None,
                  float(np.std(returns)) if returns else None, float(np.mean(flags)) if flags else None,
-                 bootstrap_ci(returns), bootstrap_ci(flags) if flags else None)
+                 bootstrap_ci(returns), proportion_ci(int(sum(flags)), len(flags)) if flags else None)
 
 
 def plan(run: RunFolder, episodes: int) -> tuple[int, list[Episode]]:
@@ -185,43 +184,3 @@ def _welch(recorded: list[float], verified: list[float]) -> tuple[float, float]:
 def latest(run: RunFolder, candidate_id: str) -> dict | None:
     files = sorted((run.path / "verifications").glob(f"{candidate_id}-*.json")) if (run.path / "verifications").is_dir() else []
     return run._json(f"verifications/{files[-1].name}") if files else None
-
-
-def verify_schedule(run, candidate_id: str | None, seeds: int = 3, sandbox: str = "process") -> dict:
-    """Re-train with the schedule on fresh seeds; flag a recorded score outside their 95% interval."""
-    from promptpo.baselines.hyperparams import for_env
-    from promptpo.baselines.ppo import Trainer
-    from promptpo.tasks.schedule import ScheduleConfig
-    from promptpo.tasks.steering import schedule_callback
-
-    record = run.candidate(candidate_id)
-    config = ScheduleConfig.from_record(run.meta["config"], run.path.parent)
-    spec = load_spec(config.env)
-    hp = for_env(spec.id)
-    finals, aucs = [], []
-    for i in range(seeds):
-        seed = config.seed + SEED_OFFSET + i
-        episodes = spec.episodes(seed, config.evaluation_episodes(spec))
-        trainer = Trainer(spec, hp, seed, episodes)
-        with make_sandbox(sandbox) as box:
-            callback = schedule_callback(run.code(record["id"]), box, config.limits, config.every, config.steps)
-            try:
-                trainer.learn(config.steps, config.grid(hp), callbacks=(callback,))
-            finally:
-                trainer.close()
-        finals.append(trainer.curve[-1].mean_return)
-        aucs.append(float(np.mean([p.mean_return for p in trainer.curve])))
-    recorded = (record.get("score") or {}).get("mean_return")
-    interval = bootstrap_ci(finals)
-    gap = recorded is not None and interval is not None and not interval[0] - 1e-9 <= recorded <= interval[1] + 1e-9
-    verdict = (f"the recorded final return {recorded:.1f} is outside the fresh seeds' 95% interval "
-               f"[{interval[0]:.1f}, {interval[1]:.1f}]: a lucky seed" if gap else
-               "the recorded final return is within the fresh seeds' 95% interval")
-    result = {"run": run.path.name, "candidate": record["id"], "env": spec.id, "seeds": seeds,
-              "recorded_final_return": recorded, "verified_final_returns": finals, "verified_aucs": aucs,
-              "final_return_ci95": interval, "gap": bool(gap), "verdict": verdict}
-    store = RunStore(run.path)
-    name = f"verifications/{record['id']}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    store.write_json(name, result)
-    store.event("verification", candidate=record["id"], seeds=seeds, final_returns=finals, gap=bool(gap), file=name)
-    return {**result, "file": name}

@@ -223,9 +223,29 @@ def test_offline_schedules_verify_audit_and_export(tmp_path):
     assert summary["llm_calls"] == 0 and summary["proposals"] == summary["candidates"] >= 4
     code = (run / "candidates" / "r00c0.py").read_text()
     assert "def schedule(progress, metrics)" in code and "CMA-ES" in code
-    checked = run_cli("verify", run.name, "--episodes", "2", "--out", str(out))
+    refused = run_cli("verify", run.name, "--episodes", "2", "--out", str(out))
+    assert refused.returncode != 0 and "--seeds" in refused.stderr and "Traceback" not in refused.stderr
+    checked = run_cli("verify", run.name, "--seeds", "2", "--out", str(out))
     assert checked.returncode == 0, checked.stderr
-    assert "fresh seeds:" in checked.stdout and list((run / "verifications").glob("*.json"))
+    verification = read_json(next((run / "verifications").glob("*.json")))
+    assert verification["seeds"] == [1, 2] and verification["judged_on"] == "area under the curve"
+    assert verification["test"].startswith("one-sided") and len(verification["verified"]) == 2
+    replays = [out / name for name in verification["folders"]]
+    for seed, folder in zip((1, 2), replays):  # laid out like a PPO run of that seed, on the same grid
+        meta = read_json(folder / "run.json")
+        assert meta["seed"] == seed and meta["status"] == "completed"
+        assert meta["eval_every"] == read_json(run / "run.json")["eval_every"]
+        assert read_json(folder / "summary.json")["auc"] == pytest.approx(verification["verified"][seed - 1])
+        assert (folder / "curve.jsonl").read_text().count("\n") >= 2
+    ppo = run_cli("baseline", "ppo", "gymnasium/CartPole-v1", "--steps", "2048", "--seeds", "2", "--first-seed", "1",
+                  "--eval-points", "2", "--eval-episodes", "2", "--workers", "1", "--out", str(tmp_path / "ppo"))
+    assert ppo.returncode == 0, ppo.stderr
+    for replay, static in zip(replays, sorted((tmp_path / "ppo").iterdir(), key=lambda f: read_json(f / "run.json")["seed"])):
+        assert read_json(replay / "run.json")["eval"] == read_json(static / "run.json")["eval"]  # same episodes, grid
+    compared = json.loads(run_cli("compare", *map(str, replays), str(tmp_path / "ppo" / "*"), "--json").stdout)
+    groups = {g["method"]: g for g in compared["groups"]}
+    replayed = next(g for m, g in groups.items() if m.endswith("on fresh seeds"))
+    assert replayed["seeds"] == groups["ppo"]["seeds"] == [1, 2] and replayed["vs_ppo"] is not None
     audit = json.loads(run_cli("audit", run.name, "--json", "--out", str(out)).stdout)
     assert len(audit) == summary["candidates"] and all(r["outcome"] == "ok" for r in audit)
     exported = tmp_path / "schedule.py"
@@ -261,3 +281,29 @@ def test_schedule_prompts_carry_the_facts_a_schedule_needs(tmp_path):
     for fact in ("learning_rate 0.0003", "lin_X", "replaces that decay", "mean return >= 475",
                  "module-level variables keep their values"):
         assert fact in text, fact
+
+
+def test_a_schedule_is_called_a_lucky_seed_only_when_fresh_seeds_do_significantly_worse():
+    from promptpo.retrain import _verdict, fresh_seeds
+    from promptpo.errors import ConfigError
+    from promptpo.stats import CurvePoint
+    from promptpo.tasks.schedule import ScheduleConfig, Training
+
+    def trainings(aucs):
+        return [Training([CurvePoint(1000, 1, a)], [], None, 1000, a, None) for a in aucs]
+
+    config = ScheduleConfig(env="gymnasium/CartPole-v1")
+    record = {"score": {"auc": 300.0, "mean_return": 480.0}}
+    worse = _verdict(record, config, trainings([150.0, 160.0, 170.0, 155.0, 165.0]), None)
+    assert worse["gap"] and "lucky seed" in worse["verdict"] and worse["p_value"] < 0.05
+    better = _verdict(record, config, trainings([400.0, 420.0, 410.0, 430.0, 405.0]), None)
+    assert not better["gap"] and better["p_value"] > 0.5
+    same = _verdict(record, config, trainings([250.0, 350.0, 290.0, 320.0, 280.0]), None)
+    assert not same["gap"] and same["verified_ci95"][0] < 300 < same["verified_ci95"][1]
+    steps = ScheduleConfig(env="gymnasium/CartPole-v1", criterion="steps", steps=50_000)
+    slow = [Training([CurvePoint(1000, 1, 100.0)], [], None, 50_000, 100.0, None, "steps") for _ in range(3)]
+    judged = _verdict({"score": {"auc": 100.0, "steps_to_threshold": 20_000}}, steps, slow, None)
+    assert judged["gap"] and judged["verified"] == [50_000] * 3  # never reached: the whole training
+    assert fresh_seeds(0, 3, None) == [1, 2, 3]
+    with pytest.raises(ConfigError, match="not fresh"):
+        fresh_seeds(4, 3, 2)

@@ -1,4 +1,4 @@
-"""Statistics: bootstrap intervals, steps to target, tests against scipy, HyperScore values."""
+"""Statistics: intervals that agree with the tests, steps to target, tests against scipy, HyperScore values."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from promptpo.envspec import Target
-from promptpo.stats import CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore, sample_std
+from promptpo.stats import (CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore, mean_ci,
+                            proportion_ci, sample_std, std_ci)
 
 
 def test_bootstrap_interval_brackets_the_mean():
@@ -21,12 +22,30 @@ def test_bootstrap_interval_brackets_the_mean():
     assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
 
 
-def test_bootstrap_interval_of_the_spread():
+def test_the_spread_across_seeds_has_an_interval_that_is_wide_at_small_n():
     values = [500.0, 500.0, 500.0, 500.0, 59.4]
-    low, high = bootstrap_ci(values, statistic=sample_std)
+    low, high = std_ci(values)
     assert sample_std(values) == pytest.approx(np.std(values, ddof=1))
-    assert 0.0 <= low < sample_std(values) <= high
-    assert bootstrap_ci([7.0, 7.0, 7.0], statistic=sample_std) == (0.0, 0.0)
+    assert 0.0 < low < sample_std(values) < high
+    # three seeds: a bootstrap said [0, sd]; the chi-square interval reaches far above the observed sd
+    three = [400.0, 500.0, 312.4]
+    assert std_ci(three)[1] > 4 * sample_std(three) and std_ci([7.0]) is None
+
+
+def test_mean_intervals_agree_with_the_t_test_at_three_seeds():
+    values = [180.0, 260.0, 420.0]
+    low, high = mean_ci(values)
+    for mu in (low - 1e-6, high + 1e-6):  # just outside the interval: the test rejects
+        assert scipy_stats.ttest_1samp(values, mu).pvalue < 0.05
+    for mu in (low + 1e-6, high - 1e-6):  # just inside: it does not
+        assert scipy_stats.ttest_1samp(values, mu).pvalue > 0.05
+    assert mean_ci([2.0, 2.0]) == (2.0, 2.0) and mean_ci([1.0]) is None
+
+
+def test_success_rate_interval_is_exact_not_degenerate():
+    low, high = proportion_ci(5, 5)
+    assert high == 1.0 and 0.4 < low < 0.6  # Clopper-Pearson: 5/5 does not prove 50/50
+    assert proportion_ci(0, 0) is None and proportion_ci(0, 10)[0] == 0.0
 
 
 def test_steps_saved_and_its_interval():
@@ -36,11 +55,21 @@ def test_steps_saved_and_its_interval():
     low, high = diff.saved_ci
     assert low < 0 < diff.saved < high < 1  # 14% saved, but the interval holds no saving at all
     clear = compare_samples([2500.0, 2600.0, 2400.0, 2500.0], [20000.0, 25000.0, 21000.0, 24000.0], paired=True)
-    assert clear.saved_ci[0] > 0.85 and clear.saved_ci[1] < 1
-    # unpaired: the samples are resampled independently
+    assert 0.7 < clear.saved_ci[0] < clear.saved < clear.saved_ci[1] <= 1  # t with 3 dof: wider than a bootstrap
     unpaired = compare_samples(fast[:3], slow, paired=False)
     assert unpaired.test == "Welch's t-test" and unpaired.saved_ci[0] < unpaired.saved < unpaired.saved_ci[1]
     assert compare_samples([3.0, 3.0], [6.0, 6.0], paired=True).saved_ci == (0.5, 0.5)
+
+
+def test_the_saved_interval_excludes_zero_exactly_when_the_test_rejects():
+    rng = np.random.default_rng(3)
+    for _ in range(200):  # 3 seeds, as in the case a bootstrap got wrong ([-60%, -7%] with p = 0.198)
+        fast = rng.normal(20000, 6000, 3).clip(1000)
+        slow = fast + rng.normal(2000, 4000, 3)
+        for paired in (True, False):
+            diff = compare_samples(list(fast), list(slow), paired)
+            excludes = not diff.saved_ci[0] <= 0 <= diff.saved_ci[1]
+            assert excludes == (diff.p_value < 0.05), (fast, slow, paired)
 
 
 def test_first_reaching_returns_the_first_point_or_none():

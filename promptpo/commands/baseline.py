@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, OUT, console, num, setup_logging
+from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, OUT, console, num, seed_progress, setup_logging
 
 
 @click.group()
@@ -60,7 +60,7 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
                   f"{hp.source.split(';')[0]}", markup=False)
     config = PPOConfig(spec.id, steps, eval_points, eval_episodes, out, full_episodes, eval_every)
     seed_list = list(range(first_seed, first_seed + seeds))
-    with _progress(err) as progress:
+    with seed_progress(err) as progress:
         tasks = {s: progress.add_task(f"seed {s}", total=steps, score="") for s in seed_list}
 
         def update(seed: int, done: int, mean: float | None, success: float | None) -> None:
@@ -122,7 +122,7 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_
     RunStore.check_writable(out)
     config = SearchConfig(spec.id, steps, trial_steps, eval_points, eval_episodes, population, out, eval_every)
     folders = []
-    with _progress(console(stderr=True)) as progress:
+    with seed_progress(console(stderr=True)) as progress:
         for seed in range(seeds):
             task = progress.add_task(f"{kind} seed {seed}", total=steps, score="")
 
@@ -133,14 +133,6 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_
             folders.append((run_optuna if kind == "optuna" else run_pbt)(config, seed, update))
     for folder in folders:
         print(f"run folder: {folder}")
-
-
-def _progress(err):
-    """One bar per seed: env steps spent of the budget, and the score so far."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.fields[score]}"), console=err)
 
 
 @click.command("compare")
@@ -203,10 +195,12 @@ def _comparison_table(result, hyperscore: bool) -> str:
         groups = [g for g in result.groups if g.env == env]
         few = min((len(g.runs) for g in groups), default=0) < FEW_SEEDS
         table = Table(title=f"{env} — target: {target or 'none'}{resolution}", caption=(
-            "steps saved = 1 - mean steps to target / PPO's (bootstrap over seeds); * some seeds never reached the "
+            "intervals: Student-t (final return, AUC, steps), chi-square (sd); steps saved = 1 - mean steps to "
+            "target / PPO's, with the test's interval of the difference over PPO's mean (it excludes 0 exactly when "
+            "p < 0.05); * some seeds never reached the "
             "target: they count as all the steps they spent, a lower bound; AUC = mean evaluation return over the curve"
-            + (f". Fewer than {FEW_SEEDS} seeds: the bootstrap intervals are rough and may disagree with the test's p"
-               if few else "")))
+            + (f". Fewer than {FEW_SEEDS} seeds: intervals are wide and the t-based ones assume roughly normal "
+               "seeds" if few else "")))
         columns = ["method", "seeds", "final return [95% CI]", "sd across seeds [95% CI]", "AUC [95% CI]", "success [95% CI]",
                    "steps to target [95% CI]", "episodes to target", "vs PPO: x fewer steps, steps saved [95% CI], p",
                    "wall s", "LLM calls", "tokens", "cost $"]

@@ -130,3 +130,11 @@ EXIT_CODES = {"completed": 0, "target_reached": 0, "budget_exhausted": 0, "answe
 
 def num(value, prefix: str = "") -> str:
     return "-" if value is None else f"{prefix}{value:.4g}" if isinstance(value, float) else f"{prefix}{value}"
+
+
+def seed_progress(err):
+    """One bar per seed: env steps spent of the budget, and the score so far."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[score]}"), console=err)

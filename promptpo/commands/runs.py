@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from promptpo.commands.common import OUT, console, num, setup_logging
+from promptpo.commands.common import OUT, console, num, seed_progress, setup_logging
 from promptpo.llm.tokens import usage_text
 from promptpo.text import shown, visible
 
@@ -198,13 +198,17 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
 @click.argument("run")
 @click.argument("candidate", required=False)
 @click.option("--episodes", type=int, default=None,
-              help="Fresh episodes (default: 100; Meta-World: one per goal of a fresh set of 50); for a schedule "
-                   "run, the number of fresh training seeds (default 3).")
+              help="Fresh episodes (default: 100; Meta-World: one per goal of a fresh set of 50).")
+@click.option("--seeds", type=int, default=5, show_default=True,
+              help="Schedule runs: fresh training seeds, one run folder each (compare pairs them with PPO's seeds).")
+@click.option("--first-seed", type=int, default=None,
+              help="Schedule runs: the first fresh seed (default: the one after the run's).")
 @click.option("--sandbox", default="process", show_default=True, help="Isolation backend: process or docker.")
 @click.option("--full-episodes", is_flag=True, help="Run the fresh episodes to their end even where the run ended "
               "them at their first success (returns are then not compared with the recorded ones).")
 @OUT
-def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, full_episodes: bool, out: Path) -> None:
+def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, first_seed: int | None, sandbox: str,
+           full_episodes: bool, out: Path) -> None:
     """Re-run CANDIDATE (default: the best) in the sandbox on episodes the run never saw."""
     setup_logging(False)
     from promptpo.errors import ConfigError
@@ -214,14 +218,7 @@ def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, 
         raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
     folder = _folder(run, out)
     if folder.kind == "schedule":  # re-train with the schedule on fresh seeds
-        from promptpo.verify import verify_schedule
-
-        checked = verify_schedule(folder, candidate, seeds=episodes or 3, sandbox=sandbox)
-        print(f"schedule {checked['candidate']} of {checked['run']} on {checked['env']}")
-        print(f"recorded final return: {checked['recorded_final_return']}")
-        print(f"fresh seeds: {[round(v, 1) for v in checked['verified_final_returns']]}")
-        print(("GAP: " if checked["gap"] else "ok: ") + checked["verdict"])
-        print(f"recorded in {checked['file']}")
+        _verify_schedule(folder, candidate, episodes, seeds, first_seed, sandbox)
         return
     result = run_verify(folder, candidate, episodes, sandbox, full_episodes)
     rec, ver = result.recorded, result.verified
@@ -242,6 +239,36 @@ def verify(run: str, candidate: str | None, episodes: int | None, sandbox: str, 
     print(("GAP: " if result.gap else "ok: ") + result.verdict)
     print(f"recorded in {result.file}")
 
+
+
+def _verify_schedule(folder, candidate: str | None, episodes: int | None, seeds: int, first_seed: int | None,
+                     sandbox: str) -> None:
+    from promptpo.errors import ConfigError
+    from promptpo.retrain import retrain
+
+    if episodes is not None:
+        raise ConfigError("--episodes is for policy runs", "a schedule run is verified on fresh seeds: use --seeds N")
+    config = folder.meta.get("config", {})
+    err = console(stderr=True)
+    with seed_progress(err) as progress:
+        bars: dict[int, int] = {}
+
+        def point(seed: int, p) -> None:
+            if seed not in bars:
+                bars[seed] = progress.add_task(f"fresh seed {seed}", total=config.get("steps"), score="")
+            progress.update(bars[seed], completed=p.env_steps, score=f"eval return {p.mean_return:.1f}")
+
+        checked = retrain(folder, candidate, seeds, first_seed, sandbox, point)
+    print(f"schedule {checked['candidate']} of {checked['run']} on {checked['env']}, judged on its "
+          f"{checked['judged_on']}")
+    print(f"recorded: {checked['recorded']}; final return {checked['recorded_final_return']}")
+    print(f"fresh seeds {checked['seeds']}: {[None if v is None else round(v, 1) for v in checked['verified']]}; "
+          f"final returns {[None if v is None else round(v, 1) for v in checked['verified_final_returns']]}")
+    print(("GAP: " if checked["gap"] else "ok: ") + checked["verdict"])
+    print(f"recorded in {checked['file']}; one run folder per fresh seed (compare them with "
+          f"`promptpo baseline ppo {checked['env']} --first-seed {checked['seeds'][0]} --seeds {len(checked['seeds'])}`):")
+    for name in checked["folders"]:
+        print(f"  {folder.path.parent / name}")
 
 @click.command()
 @click.argument("run")

@@ -224,18 +224,9 @@ class ScheduleTask(TaskKind):
         return Trainer(self.spec, self.hp, self.config.seed, self.episodes)
 
     def evaluate(self, code: str, limits: Limits, progress: Any, best: Any = None) -> Training:
-        trainer = self.trainer()
-        callback = schedule_callback(code, self.sandbox, self.config.limits, self.config.every, self.config.steps)
-        try:
-            trainer.learn(self.config.steps, self.config.grid(self.hp), callbacks=(callback,),
-                          on_steps=lambda n: progress(n, "training"),
-                          on_point=lambda p, _: progress(p.env_steps, f"eval return {p.mean_return:.1f}"))
-        finally:
-            trainer.close()
-        reached = first_reaching(trainer.curve, self.target) if self.target else None
-        return Training(trainer.curve, callback.calls, callback.fault, int(trainer.model.num_timesteps),
-                        float(np.mean([p.mean_return for p in trainer.curve])),
-                        reached.env_steps if reached else None, self.config.criterion)
+        return train(code, self.spec, self.hp, self.config, self.config.seed, self.episodes, self.sandbox,
+                     self.target, on_steps=lambda n: progress(n, "training"),
+                     on_point=lambda p, _: progress(p.env_steps, f"eval return {p.mean_return:.1f}"))[0]
 
     def score_line(self, result: Training | None) -> str:
         return score_text(result)
@@ -287,6 +278,25 @@ class ScheduleTask(TaskKind):
 
     def close(self) -> None:
         self.sandbox.close()
+
+
+def train(code: str, spec: EnvSpec, hp, config: ScheduleConfig, seed: int, episodes: list, sandbox: Sandbox,
+          target: Target | None, on_point=None, on_steps=None) -> tuple[Training, Any]:
+    """One PPO training on ``seed`` steered by the schedule ``code`` from ``sandbox``, evaluated on ``episodes``
+    at the run's grid; ``on_point(point, std)`` after every evaluation. Returns the training and its (closed)
+    promptpo.baselines.ppo.Trainer."""
+    from promptpo.baselines.ppo import Trainer
+
+    trainer = Trainer(spec, hp, seed, episodes)
+    callback = schedule_callback(code, sandbox, config.limits, config.every, config.steps)
+    try:
+        trainer.learn(config.steps, config.grid(hp), on_point, on_steps, callbacks=(callback,))
+    finally:
+        trainer.close()
+    reached = first_reaching(trainer.curve, target) if target else None
+    auc = float(np.mean([p.mean_return for p in trainer.curve])) if trainer.curve else None
+    return Training(trainer.curve, callback.calls, callback.fault, int(trainer.model.num_timesteps), auc,
+                    reached.env_steps if reached else None, config.criterion), trainer
 
 
 def method_label(backend_name: str, backend_label: str, mode: str) -> str:
