@@ -75,7 +75,7 @@ class PromptBook:
         return Prompt("proposal", (Message("user", note),))
 
     def first(self, slot: int = 0) -> Prompt:
-        return Prompt("first", self.messages(self.render("first")))
+        return Prompt("first", self.messages(self.render("first", slot=slot)))
 
     def repair(self, failed: Candidate) -> Prompt:
         return Prompt("repair", self.messages(self.render("repair", failed=self.describe(failed, []))),

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from promptpo.envs.spaces import action_spec, default_fields, obs_arrays
-from promptpo.envs.source import methods_defining, source_of
+from promptpo.envs.docstring import clean, table
+from promptpo.envs.source import methods_defining, reward_code
 from promptpo.envspec import ActionSpec, EnvSpec, ObsField, Target
 
 REWARD_METHODS = ("compute_reward", "_reward", "reward", "step")
@@ -20,7 +21,52 @@ def probe(gym_id: str, **kwargs: Any) -> Any:
 
 
 def reward_source(env: Any, methods: Sequence[str] = REWARD_METHODS) -> str:
-    return source_of(*methods_defining(type(env.unwrapped), methods))
+    """The reward methods the env defines and every helper they reach (``_get_rew``, ``is_healthy``, ...),
+    with the values of the settings they read from the live instance."""
+    cls = type(env.unwrapped)
+    found = [getattr(fn, "__name__", "") for fn in methods_defining(cls, methods)]
+    return reward_code(cls, [name for name in found if name], instance=env.unwrapped)
+
+
+def _doc(env: Any) -> str:
+    return inspect.getdoc(type(env.unwrapped)) or ""
+
+
+def documented_fields(env: Any) -> list[ObsField]:
+    """One field per element named from the docstring's observation table (Gymnasium MuJoCo and classic
+    control have one) when it covers every element of a flat Box; the generic fields otherwise."""
+    from gymnasium import spaces
+
+    space = env.observation_space
+    rows = table(_doc(env), "Observation")
+    if not (isinstance(space, spaces.Box) and len(space.shape) == 1 and set(rows) == set(range(space.shape[0]))):
+        return default_fields(space)
+    fields, used = [], set()
+    for i in range(space.shape[0]):
+        row = rows[i]
+        name = row.identifier if row.identifier not in used else f"{row.identifier}_{i}"
+        used.add(name)
+        joint = row.name.split(" ")[0] if row.name else ""
+        meaning = row.meaning + (f" (joint {row.name})" if joint and not name.startswith(joint.lower()) else "")
+        fields.append(ObsField(name, f"obs[{i}]", meaning, row.units))
+    return fields
+
+
+def documented_actions(env: Any) -> tuple[str, ...]:
+    """Action meanings from the docstring's action table, when it covers every action dimension."""
+    from gymnasium import spaces
+
+    space = env.action_space
+    rows = table(_doc(env), "Action")
+    if isinstance(space, spaces.Discrete):
+        size = int(space.n)
+    elif isinstance(space, spaces.Box) and len(space.shape) == 1:
+        size = int(space.shape[0])
+    else:
+        return ()
+    if set(rows) != set(range(size)):
+        return ()
+    return tuple(rows[i].meaning + (f" ({rows[i].units})" if rows[i].units else "") for i in range(size))
 
 
 def gym_spec(gym_id: str, *, title: str, description: str,
@@ -35,10 +81,10 @@ def gym_spec(gym_id: str, *, title: str, description: str,
         horizon = env.spec.max_episode_steps or 1000
         if target is None and env.spec.reward_threshold is not None:
             target = Target("mean_return", float(env.spec.reward_threshold))
-        action = action_spec(env.action_space, action_meanings)
+        action = action_spec(env.action_space, action_meanings or documented_actions(env))
         return EnvSpec(
             id=f"gymnasium/{gym_id}", family="gymnasium", title=title, description=description,
-            observation=list(observation) if observation else default_fields(env.observation_space),
+            observation=list(observation) if observation else documented_fields(env),
             obs_arrays=obs_arrays(env.observation_space), action=action,
             reward_source=reward_source(env, reward_methods), horizon=int(horizon),
             starter=starter or default_starter(action),
@@ -53,7 +99,7 @@ def auto_spec(gym_id: str) -> EnvSpec:
     """A spec built only from the registration, spaces, docstring and reward source."""
     env = probe(gym_id)
     try:
-        doc = inspect.getdoc(type(env.unwrapped)) or "(the environment has no docstring)"
+        doc = clean(_doc(env)) or "(the environment has no docstring)"
     finally:
         env.close()
     return gym_spec(gym_id, title=gym_id, description=doc,

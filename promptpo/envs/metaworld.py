@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-from promptpo.envs.source import methods_defining, source_of
+from promptpo.envs.source import reward_code
 from promptpo.envspec import ActionSpec, ArraySpec, EnvSpec, Episode, ObsField, ProgramTemplate, Target
 
 N_GOALS = 50
@@ -19,20 +20,61 @@ def _field(name: str, start: int, stop: int, meaning: str, units: str, digest: b
     return ObsField(name, index, meaning, units, select=lambda obs, a=start, b=stop: obs[a:b], digest=digest)
 
 
-def observation_fields(obj1: str, obj2: str) -> list[ObsField]:
+def observation_fields(obj1: str, obj2: str, measured: Measured | None = None) -> list[ObsField]:
+    """The 39-number observation; ``measured`` (from the live environment) decides what the second object's
+    slot holds and how the quaternions read, instead of a default that is wrong for some tasks."""
+    m = measured or Measured()
+    if m.obj2_zero:
+        obj2_meaning, quat2 = f"position of the second object: {obj2}", "always zeros in this task (no second object)"
+    else:
+        role = obj2 if obj2 != DEFAULT_OBJ2 else "see the reward source for its role"
+        obj2_meaning = (f"position of the second object ({role}); measured at reset: {m.obj2_reset}"
+                        + (", the same for every goal variation" if m.obj2_fixed else ", varies with the goal"))
+        quat2 = "orientation of the second object as a quaternion" + m.quat_order
+    quat1 = ("always zeros in this task (the orientation is not reported)" if m.quat1_zero else
+             f"orientation of the first object as a quaternion{m.quat_order}; at reset it reads {m.quat1_reset}")
     frame = [
         ("hand_pos", 0, 3, "end-effector (gripper) position x, y, z", "m"),
         ("gripper_open", 3, 4, "normalised distance between the two fingers: 0 closed, 1 fully open", "fraction"),
         ("obj1_pos", 4, 7, f"position of the first object: {obj1}", "m"),
-        ("obj1_quat", 7, 11, "orientation of the first object as a quaternion (x, y, z, w)", "quaternion"),
-        ("obj2_pos", 11, 14, f"position of the second object: {obj2}", "m"),
-        ("obj2_quat", 14, 18, "orientation of the second object (zeros when there is none)", "quaternion"),
+        ("obj1_quat", 7, 11, quat1, "quaternion"),
+        ("obj2_pos", 11, 14, obj2_meaning, "m"),
+        ("obj2_quat", 14, 18, quat2, "quaternion"),
     ]
-    fields = [_field(*f) for f in frame]
+    fields = [_field(*f, digest=not (m.obj2_zero and f[0].startswith("obj2")) and not (m.quat1_zero and f[0] == "obj1_quat"))
+              for f in frame]
     fields += [_field(f"prev_{name}", a + 18, b + 18, f"the same as {name} one step earlier", units, digest=False)
                for name, a, b, _, units in frame]
     fields.append(_field("goal_pos", 36, 39, "goal position for this episode (varies per goal variation)", "m"))
     return fields
+
+
+DEFAULT_OBJ2 = "unused (zeros)"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Facts about a task's observation read off its live environment at reset (a few goal variations)."""
+
+    obj2_zero: bool = True
+    obj2_fixed: bool = True
+    obj2_reset: str = ""
+    quat1_zero: bool = False
+    quat1_reset: str = ""
+    quat_order: str = " (x, y, z, w)"
+
+
+def measure(env: Any, goals: int = 3) -> Measured:
+    """Reset ``env`` on the first ``goals`` goal variations of seed 0 and read the object slots: a slot that
+    reads zeros on every reset holds nothing; an unrotated object's quaternion shows where w sits."""
+    rows = np.array([reset_episode(env, e)[0][:18] for e in episode_plan(0, goals)], dtype=float)
+    obj2, quat1 = rows[:, 11:14], rows[:, 7:11]
+    unrotated = quat1[0].round(3)
+    order = (" (w, x, y, z)" if np.allclose(np.abs(unrotated), [1, 0, 0, 0]) else
+             " (x, y, z, w)" if np.allclose(np.abs(unrotated), [0, 0, 0, 1]) else " (x, y, z, w, as MuJoCo reports it)")
+    text = lambda v: "[" + ", ".join(f"{x + 0.0:.3g}" for x in v) + "]"  # noqa: E731 - (no "-0")
+    return Measured(bool(np.all(obj2 == 0)), bool(np.allclose(obj2, obj2[0], atol=1e-6)), text(obj2[0]),
+                    bool(np.all(quat1 == 0)), text(unrotated), order)
 
 
 ACTION = ActionSpec(
@@ -111,12 +153,24 @@ def task_class(task: str) -> type:
     return ALL_V3_ENVIRONMENTS[task]
 
 
+@dataclass(frozen=True)
+class Live:
+    """What a spec reads off the installed task: the reward code as it runs, and measured observation facts."""
+
+    reward_source: str
+    measured: Measured
+
+
 @cache
-def live_settings(task: str) -> dict[str, Any]:
-    """Construction-time settings the reward code branches on, read from the environment a run makes."""
+def live(task: str) -> Live:
+    """Build the task once: its reward and success code with the branch for its ``reward_function_version``
+    and every helper it calls (promptpo.envs.source.reward_code), and what its observation slots hold."""
     env = make(task, 0)
     try:
-        return {"reward_function_version": env.unwrapped.reward_function_version}
+        unwrapped = env.unwrapped
+        reward = reward_code(task_class(task), ("evaluate_state", "compute_reward"),
+                             fixed={"reward_function_version": unwrapped.reward_function_version}, instance=unwrapped)
+        return Live(reward, measure(env))
     finally:
         env.close()
 
@@ -128,15 +182,16 @@ def known_tasks() -> list[str]:
 
 
 def metaworld_spec(task: str, *, title: str = "", description: str = "", obj1: str = "the task's main object",
-                   obj2: str = "unused (zeros)", starter: str | None = None, notes: str = "",
+                   obj2: str = DEFAULT_OBJ2, starter: str | None = None, notes: str = "",
                    source: str = "automatic") -> EnvSpec:
     cls = task_class(task)
-    reward = source_of(*methods_defining(cls, ("evaluate_state", "compute_reward")), fixed=live_settings(task))
+    facts = live(task)
+    reward = facts.reward_source
     return EnvSpec(
         id=f"metaworld/{task.removesuffix('-v3')}", family="metaworld",
         title=title or f"Meta-World {task}",
         description=(description or (cls.__doc__ or task)).strip() + "\n\n" + COORDINATES,
-        observation=observation_fields(obj1, obj2),
+        observation=observation_fields(obj1, obj2, facts.measured),
         obs_arrays=[ArraySpec("obs", "float64", (39,))], action=ACTION,
         reward_source=reward, horizon=HORIZON, starter=starter or DEFAULT_STARTER,
         make_env=lambda seed: make(task, seed), target=Target("success_rate", 1.0),

@@ -111,3 +111,178 @@ def live_branches(source: str, fixed: Mapping[str, Any]) -> str:
         else:
             return source
     return source
+
+
+FRAMEWORK = ("gymnasium.core", "gymnasium.envs.mujoco.mujoco_env", "gymnasium.utils", "gymnasium.wrappers",
+             "builtins", "typing", "abc")
+"""Modules whose classes are simulator plumbing, not the task: their methods are never followed."""
+
+PLUMBING = frozenset({"render", "reset", "reset_model", "step", "do_simulation", "set_state", "close", "seed",
+                      "_get_obs", "_get_reset_info", "_get_curr_obs_combined_no_goal", "_get_pos_objects",
+                      "_get_quat_objects", "_get_site_pos", "_get_obs_dict", "set_xyz_action", "set_task",
+                      "_get_id_main_object", "touching_object", "touching_main_object", "_set_obj_xyz",
+                      "_set_pos_site", "_get_state_rand_vec", "_last_rand_vec", "sample_tasks", "isV2",
+                      "tcp_center", "model_name", "_target_site_config", "_get_site_pos"})
+"""Methods that move the simulator or build the observation: shown only when asked for as a root."""
+
+MAX_HELPERS = 12
+
+
+def reward_code(cls: type, roots: Sequence[str], fixed: Mapping[str, Any] | None = None,
+                instance: Any = None) -> str:
+    """The source of ``roots`` (methods of ``cls``) and of every helper they reach — methods and properties of
+    the environment's own classes, functions of its package's modules (e.g. Meta-World's ``reward_utils``) —
+    each once, in the order reached, with construction-time branches resolved (``fixed``: see
+    ``live_branches``) before their calls are followed, so a dead branch's helpers are not shown either.
+    Ends with the values of the plain numbers the shown code reads (``self.NAME`` from ``instance`` or the
+    class, module-level UPPER_CASE constants), as comments."""
+    package = cls.__module__.split(".")[0]
+    queue: list[tuple[str, Any]] = [(name, fn) for name, fn in zip(roots, methods_defining(cls, roots))]
+    queue = [(getattr(fn, "__name__", name), fn) for name, fn in queue]
+    seen: set[int] = set()
+    parts: list[str] = []
+    values: dict[str, Any] = {}
+    while queue and len(parts) < len(roots) + MAX_HELPERS:
+        name, fn = queue.pop(0)
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        try:
+            text = textwrap.dedent(inspect.getsource(fn)).rstrip()
+        except (OSError, TypeError):
+            continue
+        text = live_branches(text, fixed) if fixed else text
+        if len(parts) >= len(roots):  # a helper: its docstring's first line says enough
+            text = first_line_docstring(text)
+        parts.append(text)
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        scope = getattr(fn, "__globals__", {})
+        for found, value in _reached(tree, cls, scope, package, instance):
+            if found == "value":
+                values.update(value)
+            elif id(value) not in seen:
+                queue.append(("", value))
+    if values:
+        lines = [f"#   {name} = {_short(value)}" for name, value in sorted(values.items())]
+        parts.append("# Values the code above reads, from the installed environment:\n" + "\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _own(cls: type, name: str) -> Any:
+    """``name`` as the env's own classes define it (a function or property), or None (framework, absent)."""
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            if klass.__module__.startswith(FRAMEWORK) or name in PLUMBING:
+                return None
+            attr = vars(klass)[name]
+            if isinstance(attr, property):
+                return attr.fget
+            if isinstance(attr, (staticmethod, classmethod)):
+                attr = attr.__func__
+            fn = undecorated(attr, name) if inspect.isfunction(attr) else None
+            return fn if inspect.isfunction(fn) else None  # (a nested class, e.g. _Decorators, is not a helper)
+    return None
+
+
+def _reached(tree: ast.AST, cls: type, scope: Mapping[str, Any], package: str, instance: Any):
+    """("code", function) for helpers the tree calls or reads; ("value", {name: number}) for plain values."""
+    import types
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "self":
+                helper = _own(cls, node.attr)
+                if helper is not None:
+                    yield "code", helper
+                    continue
+                declared = _class_value(cls, node.attr)
+                if isinstance(declared, property) or not _setting(node.attr):
+                    continue  # computed from the state, or state itself (e.g. obj_init_pos): no one value to state
+                value = getattr(instance, node.attr, None) if instance is not None else declared
+                if _plain(value):
+                    yield "value", {f"self.{node.attr}": value}
+                continue
+            module = scope.get(node.value.id)
+            if isinstance(module, type) and module.__module__.split(".")[0] == package:  # Class._helper(...)
+                helper = _own(module, node.attr)
+                if helper is not None:
+                    yield "code", helper
+                elif node.attr.isupper() and _plain(_class_value(module, node.attr)):
+                    yield "value", {f"{node.value.id}.{node.attr}": _class_value(module, node.attr)}
+                continue
+            if isinstance(module, types.ModuleType) and module.__name__.split(".")[0] == package:
+                target = getattr(module, node.attr, None)
+                if isinstance(target, types.FunctionType):
+                    yield "code", target
+                elif node.attr.isupper() and _plain(target):
+                    yield "value", {f"{node.value.id}.{node.attr}": target}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            target = scope.get(node.id)
+            if isinstance(target, types.FunctionType) and target.__module__.split(".")[0] == package:
+                yield "code", target
+            elif node.id.isupper() and _plain(target):
+                yield "value", {node.id: target}
+
+
+def _setting(name: str) -> bool:
+    """Names environments give their settings: UPPER_CASE (Meta-World) or private (``_healthy_z_range``), not
+    positions set at reset."""
+    return name.isupper() or (name.startswith("_") and not any(w in name for w in ("pos", "init", "last", "prev")))
+
+
+def _class_value(cls: type, name: str) -> Any:
+    for klass in cls.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    return None
+
+
+def _plain(value: Any) -> bool:
+    """A number, a flag, or a short vector of numbers: worth stating, cheap to state."""
+    import numpy as np
+
+    if isinstance(value, (bool, int, float, np.number)):
+        return True
+    if isinstance(value, (tuple, list, np.ndarray)):
+        if isinstance(value, np.ndarray) and value.dtype == object:
+            return False
+        flat = np.asarray(value, dtype=object).ravel()
+        return 0 < flat.size <= 8 and all(isinstance(v, (bool, int, float, np.number)) for v in flat)
+    return False
+
+
+def _short(value: Any) -> str:
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, np.number):
+        value = value.item()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_short(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+def first_line_docstring(source: str) -> str:
+    """``source`` (one function) with its docstring cut to the first line."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    fn = tree.body[0] if tree.body else None
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or not fn.body:
+        return source
+    doc = fn.body[0]
+    if not (isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant) and isinstance(doc.value.value, str)):
+        return source
+    if doc.lineno == doc.end_lineno:
+        return source
+    lines = source.splitlines()
+    summary = (doc.value.value.strip().splitlines() or [""])[0].replace('"""', "'")
+    lines[doc.lineno - 1:doc.end_lineno] = [" " * doc.col_offset + '"""' + summary + '"""']
+    return "\n".join(lines)

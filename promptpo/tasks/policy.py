@@ -134,7 +134,7 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "ranking": RANKING if spec.has_success else "mean return",
             "target": target.describe() if target else "as high a mean return as possible",
             "derived_doc": spec.derived_doc, "notes": spec.notes, "reward_source": spec.reward_source,
-            "starter": spec.starter.strip()}
+            "starter": spec.starter.strip(), "candidates": config.candidates}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}"}
     return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget)
 
