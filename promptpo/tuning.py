@@ -22,6 +22,9 @@ SHAPE_CALLS = frozenset({"range", "zeros", "ones", "empty", "full", "reshape", "
 SHAPE_KEYWORDS = frozenset({"axis", "size", "shape", "dtype", "ndim", "decimals", "ord", "k", "maxlen", "minlength"})
 Z_BOUND = 4.0
 """Each constant may move by up to a factor e**4 (about 55) either way."""
+STALL_GENERATIONS = 3
+"""A tuning phase stops when this many generations in a row bring no sample that beats the phase's leader
+(the parent, then each sample that beat it) beyond the noise (``beats``)."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +124,9 @@ def _clearly_above(values: list[float], reference: list[float]) -> bool:
 
 def tune(engine, config, round_: int) -> None:
     """One tuning phase: CMA-ES over the best program's constants, evaluated through the engine (its budgets
-    and counts), for ``tune_evals`` evaluations or until a sample reaches the run's target; the result becomes
-    a ``tuned`` candidate if it clearly beats its parent."""
+    and counts), for ``tune_evals`` evaluations, until a sample reaches the run's target, or until
+    ``STALL_GENERATIONS`` generations in a row bring nothing beyond the noise; the result becomes a ``tuned``
+    candidate if it clearly beats its parent."""
     import cma
 
     from promptpo.candidate import Candidate
@@ -137,11 +141,12 @@ def tune(engine, config, round_: int) -> None:
     strategy = cma.CMAEvolutionStrategy(np.zeros(len(constants)), 1.0, {
         "popsize": max(2, popsize), "bounds": [-Z_BOUND, Z_BOUND], "seed": config.seed + 17 + round_, "verbose": -9})
     best: tuple[Evaluation, list[float], str] | None = None
-    spent, steps, done = 0, 0, False
+    spent, steps, done, stale = 0, 0, False, 0
+    leader = parent.evaluation
     note = f"tuning {len(constants)} constants of {parent.id}"
     target = engine.task.target
-    while spent + strategy.popsize <= config.tune_evals and not done:
-        samples, keys = strategy.ask(), []
+    while spent + strategy.popsize <= config.tune_evals and not done and stale < STALL_GENERATIONS:
+        samples, keys, gained = strategy.ask(), [], False
         for z in samples:
             values = values_for(constants, z)
             code = substitute(parent.code, constants, values)
@@ -149,6 +154,8 @@ def tune(engine, config, round_: int) -> None:
             spent += 1
             steps += evaluation.env_steps
             keys.append(sample_key(evaluation))
+            if beats(evaluation, leader):
+                leader, gained = evaluation, True
             if evaluation.complete and evaluation.ok and (best is None or evaluation.rank_key() > best[0].rank_key()):
                 best = (evaluation, values, code)
                 # a sample at the run's target ends the phase: the run stops there, the rest would be unused
@@ -158,6 +165,7 @@ def tune(engine, config, round_: int) -> None:
                     break
         if not done:
             strategy.tell(samples, fitness_of(keys))
+            stale = 0 if gained else stale + 1
     improved = None
     if best is not None and beats(best[0], parent.evaluation):
         evaluation, values, code = best
@@ -169,5 +177,6 @@ def tune(engine, config, round_: int) -> None:
                            for c, v in zip(constants, values) if f"{v:.6g}" != f"{c.value:.6g}"])
         engine.record(tuned)
         improved = tuned.id
+    stopped = "at_target" if done else "stalled" if stale >= STALL_GENERATIONS else "budget"
     engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=spent, env_steps=steps,
-                       improved=improved, stopped_at_target=done)
+                       improved=improved, stopped_at_target=done, stopped=stopped)

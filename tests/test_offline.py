@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -87,3 +88,23 @@ def test_tuning_counts_against_the_env_step_budget(tmp_path):
     summary = read_json(only_run(out) / "summary.json")
     assert summary["status"] == "budget_exhausted" and summary["env_steps"] <= 6000
     assert summary["tuning_env_steps"] == summary["env_steps"] - 1000
+
+
+def test_a_tuning_phase_that_buys_nothing_stops_early_and_its_share_is_reported(tmp_path):
+    from promptpo.tuning import STALL_GENERATIONS
+
+    out = tmp_path / "runs"
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'cartpole_flat'}",
+                   "--rounds", "1", "--candidates", "1", "--tune-constants", "--tune-evals", "60", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(out)
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    [tuning] = [e for e in events if e["event"] == "tuning"]
+    assert tuning["stopped"] == "stalled" and tuning["improved"] is None
+    popsize = 4 + int(3 * math.log(tuning["constants"]))  # CMA-ES's default population
+    assert tuning["evaluations"] == STALL_GENERATIONS * popsize < 60  # three generations without a gain
+    summary = read_json(run / "summary.json")
+    assert summary["tuning_evaluations"] == tuning["evaluations"] and summary["tuning_env_steps"] == tuning["env_steps"]
+    assert "constant tuning:" in proc.stderr and "of the run's" in proc.stderr
+    shown = run_cli("show", run.name, "--out", str(out))
+    assert "constant tuning" in shown.stdout and f"{tuning['env_steps']:,} env steps" in shown.stdout
