@@ -16,7 +16,9 @@ RISKY_CALLS = frozenset({"eval", "exec", "open", "__import__", "compile", "globa
 LARGE_TABLE = 64
 MUTABLE_FACTORIES = frozenset({"list", "dict", "set", "defaultdict", "deque", "zeros", "ones", "empty", "array",
                                "full", "Counter", "OrderedDict"})
-LANG = re.compile(r"[ \t]*([\w+-]*)")
+FENCE = re.compile(r" {0,3}(`{3,})[ \t]*([\w+-]*)")
+"""An opening fence at the start of a line, and its language tag."""
+CLOSE = re.compile(r" {0,3}(`{3,})[ \t]*$")
 MAX_ANSWER_CHARS = 400_000
 """Longer answers are not searched for code (no model writes a policy that long; a hostile one might)."""
 
@@ -47,27 +49,30 @@ class Extracted:
 
 
 def code_blocks(answer: str) -> list[str]:
-    """The fenced blocks of ``answer``, Python ones first (else untagged ones), in one linear pass:
-    a fence opens where a line holds ``` (after any text) and the rest of that line is its tag; the
-    block runs to the next ``` (which may end a line of code), or to the end of an answer that never
-    closes it (a model that forgot the fence or ran out of tokens: a cut-off program is then a syntax error
-    the repair prompt names, not "no code")."""
+    """The fenced blocks of ``answer``, Python ones first (else untagged ones). Fences count only at the start of
+    a line (CommonMark: up to three spaces, then three or more backticks), so prose that mentions ``` is not
+    code: an opening fence's tag is the rest of its line; a closing fence is a line of at least as many backticks
+    and nothing else. A block never closed runs to the end of the answer (a model that forgot the fence or ran
+    out of tokens: a cut-off program is then a syntax error the repair prompt names, not "no code")."""
     blocks: list[tuple[str, str]] = []
-    position = 0
-    while True:
-        start = answer.find("```", position)
-        if start < 0:
-            break
-        line_end = answer.find("\n", start)
-        if line_end < 0:
-            break
-        lang = LANG.match(answer, start + 3, line_end).group(1).lower()
-        end = answer.find("```", line_end + 1)
-        if end < 0:
-            blocks.append((lang, answer[line_end + 1:]))
-            break
-        blocks.append((lang, answer[line_end + 1:end]))
-        position = end + 3
+    lines = answer.split("\n")
+    i = 0
+    while i < len(lines):
+        opening = FENCE.match(lines[i])
+        if opening is None:
+            i += 1
+            continue
+        ticks, lang = len(opening.group(1)), opening.group(2).lower()
+        body: list[str] = []
+        i += 1
+        while i < len(lines):
+            closing = CLOSE.match(lines[i])
+            if closing is not None and len(closing.group(1)) >= ticks:
+                break
+            body.append(lines[i])
+            i += 1
+        blocks.append((lang, "\n".join(body) + ("\n" if i < len(lines) else "")))
+        i += 1
     python = [body for lang, body in blocks if lang in ("python", "py", "python3")]
     return python or [body for lang, body in blocks if lang == ""]
 

@@ -130,7 +130,7 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
                   score=score_line(ev, spec.has_success) if candidate.scored else f"no score ({candidate.outcome})",
                   code=clean(candidate.code, MAX_CODE), error=clean(candidate.error, 3000), labels=list(labels or []),
                   findings=[str(f) for f in candidate.extracted.findings],
-                  tuned=[f"line {t['line']}: {t['old']} -> {t['new']}" for t in candidate.tuned or []],
+                  tuned=tuned_lines(candidate.tuned or []),
                   answer=clean(candidate.answer, MAX_CODE))
     if ev is not None:
         fb.episodes = [episode_line(spec, e) for e in ev.episodes if e.length > 0]
@@ -144,6 +144,34 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
             fb.error = ev.fault.message + where
             fb.traceback = ev.fault.traceback[-MAX_TRACEBACK:]
         if ev.output:
-            fb.output = ev.output[:MAX_OUTPUT] + ("\n... (output truncated)" if len(ev.output) > MAX_OUTPUT or
-                                                   ev.output_bytes > len(ev.output) else "")
+            fb.output = head_and_tail(ev.output, MAX_OUTPUT)
     return fb
+
+
+def head_and_tail(text: str, limit: int) -> str:
+    """``text`` cut to about ``limit`` characters by leaving out its middle: the start of an episode's output and
+    its end, where failures show, both stay."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n... ({len(text) - 2 * half:,} characters in the middle left out) ...\n{text[-half:]}"
+
+
+MAX_TUNED_SHOWN = 12
+
+
+def tuned_lines(changes: list[dict]) -> list[str]:
+    """'line 12: 0.5 -> 9.7' per changed constant, the largest changes first, at most ``MAX_TUNED_SHOWN`` (a
+    long list would crowd out code and episodes the prompt promised to keep)."""
+    def size(t: dict) -> float:
+        try:
+            old, new = abs(float(t["old"])), abs(float(t["new"]))
+        except ValueError:
+            return 0.0
+        return max(old, new) / max(min(old, new), 1e-9)
+
+    ordered = sorted(changes, key=size, reverse=True)
+    shown = [f"line {t['line']}: {t['old']} -> {t['new']}" for t in ordered[:MAX_TUNED_SHOWN]]
+    if len(ordered) > MAX_TUNED_SHOWN:
+        shown.append(f"and {len(ordered) - MAX_TUNED_SHOWN} smaller changes (the code shows every value)")
+    return shown

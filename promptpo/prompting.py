@@ -32,6 +32,9 @@ class Prompt:
     messages: tuple[Message, ...]
     parent: str | None = None
     dropped: tuple[str, ...] = ()
+    """Earlier candidates the prompt left out entirely."""
+    summarised: tuple[str, ...] = ()
+    """Earlier candidates it shows only as a one-line summary (no code, episodes or digest)."""
 
     @property
     def chars(self) -> int:
@@ -82,7 +85,7 @@ class PromptBook:
                       parent=failed.id)
 
     def refine(self, history: list[Candidate], parent: Candidate) -> Prompt:
-        note = (f"{len(history)} candidates so far, oldest first. When the prompt budget is tight the parent, the "
+        note = (f"{len(history)} candidate{'s' if len(history) != 1 else ''} so far, oldest first. When the prompt budget is tight the parent, the "
                 "best, the latest round and one failure of each kind are kept; others may be summarised or left out.")
         described = self.describe(parent, [])
         base = len(self.render("refine", entries=[], dropped=[], history_note=note, parent=described))
@@ -90,14 +93,15 @@ class PromptBook:
         entries, dropped = select_history(history, parent, self.describe, lambda fb, full: len(macro(fb, full)),
                                           self.budget_tokens * CHARS_PER_TOKEN - base)
         user = self.render("refine", entries=entries, dropped=dropped, history_note=note, parent=described)
-        return Prompt("refine", self.messages(user), parent=parent.id, dropped=tuple(dropped))
+        summarised = tuple(e.feedback.id for e in entries if not e.full)
+        return Prompt("refine", self.messages(user), parent=parent.id, dropped=tuple(dropped), summarised=summarised)
 
 
 def select_history(history: list, parent, describe, size_of, budget_chars: int) -> tuple[list[Entry], list[str]]:
     """Which earlier candidates a refinement prompt shows, in full or as a summary, within a budget.
 
-    Priority: the parent, the best few, the latest round, the latest failure of each kind, then
-    the rest newest first. ``describe(candidate, labels)`` gives the feedback object to render;
+    Priority: the parent, the best, the latest round, the latest failure of each kind, the next best
+    few, then the rest newest first. ``describe(candidate, labels)`` gives the feedback object to render;
     ``size_of(feedback, full)`` its rendered length. Returns the entries (oldest first) and the
     ids left out."""
     order = {c.id: i for i, c in enumerate(history)}
@@ -110,10 +114,11 @@ def select_history(history: list, parent, describe, size_of, budget_chars: int) 
             priority.append(c)
 
     want(parent, "PARENT")
-    for i, c in enumerate(ranked(history)[:BEST_SHOWN]):
-        want(c, "BEST" if i == 0 and c.complete else f"top {i + 1}")
+    top = ranked(history)[:BEST_SHOWN]
+    if top:
+        want(top[0], "BEST" if top[0].complete else "top 1")
     latest_round = max(c.round for c in history)
-    for c in history:
+    for c in history:  # what the last answers did comes before the runners-up: the prompt promises it
         if c.round == latest_round:
             want(c, "latest round")
     seen_failures: set[str] = set()
@@ -121,6 +126,8 @@ def select_history(history: list, parent, describe, size_of, budget_chars: int) 
         if not c.scored and str(c.outcome) not in seen_failures:
             seen_failures.add(str(c.outcome))
             want(c, f"latest {c.outcome}")
+    for i, c in enumerate(top[1:], start=2):
+        want(c, f"top {i}")
     for c in reversed(history):  # the rest, newest first, while the budget lasts
         if c not in priority:
             labels[c.id] = []

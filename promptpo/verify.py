@@ -9,7 +9,7 @@ says the policy was lucky or overfit to its evaluation episodes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 import warnings
 from datetime import datetime
 
@@ -63,6 +63,9 @@ class Verification:
     test: str = ""
     p_value: float | None = None
     file: str = ""
+    episodes: list[dict] = field(default_factory=list)
+    """One row per fresh episode (seed, goal variation, return, success, steps, how it ended), so a failed goal
+    can be found and replayed."""
 
 
 def score_of(returns: list[float], successes: list[bool | None]) -> Score:
@@ -119,7 +122,8 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     gap, verdict, test, p_value = judge(result.outcome, by_success, *values)
     verification = Verification(run.path.name, record["id"], spec.id, seed, str(result.outcome), recorded, verified,
                                 gap, verdict, result.env_steps, round(result.wall_time_s, 2), description,
-                                end_at_success, "success_rate" if by_success else "mean_return", test, p_value)
+                                end_at_success, "success_rate" if by_success else "mean_return", test, p_value,
+                                episodes=[episode_row(e) for e in result.episodes])
     store = RunStore(run.path)
     name = f"verifications/{record['id']}-{datetime.now():%Y%m%d-%H%M%S}.json"
     verification.file = name
@@ -127,6 +131,11 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     store.event("verification", candidate=record["id"], episodes=verified.episodes, mean_return=verified.mean_return,
                 success_rate=verified.success_rate, gap=gap, file=name)
     return verification
+
+
+def episode_row(e) -> dict:
+    return {"index": e.index, "seed": e.seed, **e.extras, "return": e.episode_return, "success": e.success,
+            "steps": e.length, "success_step": e.success_step, "ending": e.ending}
 
 
 ALPHA = 0.05

@@ -109,3 +109,20 @@ def test_metaworld_success_counts_at_any_step(sandbox):
         assert 1 <= episode.success_step < 80
         assert episode.digest.derived["hand_to_goal"].end > 0.1  # it ended far from the goal
         assert "task" in episode.extras
+
+
+def test_printed_output_keeps_its_start_and_its_end():
+    from promptpo.feedback import head_and_tail
+    from promptpo.isolation.base import CappedOutput
+
+    capped = CappedOutput(100, 10_000, lambda: None)
+    for i in range(200):
+        capped.feed(f"step {i:03d}\n".encode())
+    text = capped.text()
+    assert text.startswith("step 000") and text.rstrip().endswith("step 199")  # the end, where failures show
+    assert "bytes in the middle not kept" in text and capped.total == 200 * 9
+    short = CappedOutput(100, 10_000, lambda: None)
+    short.feed(b"all of it\n")
+    assert short.text() == "all of it\n"
+    cut = head_and_tail("a" * 1000 + "FAILED at step 67", 200)
+    assert cut.startswith("a" * 100) and cut.endswith("FAILED at step 67") and "left out" in cut

@@ -46,3 +46,14 @@ def test_an_unclosed_block_is_read_to_the_end_of_the_answer():
     assert whole.ok and "return 1" in whole.code
     cut = extract("```python\ndef act(obs):\n    return (1 +\n")  # ran out of tokens mid-line
     assert cut.outcome.value == "syntax_error"
+
+
+def test_fences_count_only_at_the_start_of_a_line():
+    answer = ("My last answer was never closed with ```, so the program was lost. This time:\n\n"
+              "```python\ndef act(obs):\n    return 1\n```\n")
+    extracted = extract(answer)
+    assert extracted.ok and extracted.code.strip() == "def act(obs):\n    return 1"
+    indented = extract("   ```python\ndef act(obs):\n    return 0\n   ```\n")  # up to three spaces
+    assert indented.ok and "return 0" in indented.code
+    inline = extract("Write `x = 1` then ```python def act``` inline; no block here.")
+    assert not inline.ok and "no ```python code block" in inline.message

@@ -78,6 +78,12 @@ def test_verify_records_a_consistent_score(reach_run):
     data = read_json(record)
     assert data["verified"]["episodes"] == 50 and data["verified"]["success_rate"] >= 0.9 and not data["gap"]
     assert data["judged_on"] == "success_rate" and data["p_value"] is not None
+    rows = data["episodes"]  # one row per fresh goal: a failed one can be found
+    assert len(rows) == 50 and len({r["task"] for r in rows}) == 50
+    assert sum(bool(r["success"]) for r in rows) / 50 == data["verified"]["success_rate"]
+    assert all(r["steps"] >= 1 and r["ending"] in ("ended at success", "time limit") for r in rows)
+    low, high = data["verified"]["success_ci95"]
+    assert low < data["verified"]["success_rate"] <= high <= 1  # Clopper-Pearson, never [1, 1] from 50/50
     run_tasks = {e["extras"]["task"] for e in read_json(reach_run / "run.json")["episodes"]}
     assert data["seed"] != read_json(reach_run / "run.json")["seed"] and len(run_tasks) == 5
     events = [json.loads(line) for line in (reach_run / "events.jsonl").read_text().splitlines()]

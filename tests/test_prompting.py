@@ -81,3 +81,21 @@ def test_history_is_trimmed_to_the_budget_keeping_parent_and_best(spec):
     assert "not shown to keep this prompt within its budget" in text
     assert small.dropped[0] in text
     assert big.chars > small.chars
+
+
+def test_a_forced_trim_keeps_the_latest_round_in_full_and_logs_what_it_cut(spec):
+    history = [scored(f"r{r:02d}c{i}", r, 100.0 - 10 * r - i) for r in range(6) for i in range(4)]  # latest is worst
+    tuned = scored("r00c9", 0, 150.0)
+    tuned.kind, tuned.tuned = "tuned", [{"line": 2, "old": f"{i}.0", "new": f"{i}.5"} for i in range(1, 66)]
+    history.insert(1, tuned)
+    parent = history[0]
+    prompt = Prompts(spec, 5, 5.0, budget_tokens=3_000).refine(history, parent)
+    text = prompt.messages[1].content
+    latest = [c.id for c in history if c.round == 5]
+    for id_ in latest:  # code, episodes and digest: not a one-line score
+        assert f"# candidate {id_}" in text, id_
+    shown = set(prompt.summarised) | {c.id for c in history if f"### Candidate {c.id}" in text}
+    assert set(prompt.dropped) == {c.id for c in history} - shown  # what it says it left out is what it left out
+    assert prompt.summarised and not set(prompt.summarised) & set(latest)
+    assert text.count("line 2: ") <= 13 and "smaller changes" in text  # 65 tuned constants do not crowd it out
+    assert "1 candidate so far" in Prompts(spec, 5, 5.0).refine(history[:1], parent).messages[1].content

@@ -128,7 +128,7 @@ class Engine:
         answered = self.replay is not None and self.replay.has_answer(request)  # recorded before a crash
         if not answered:
             self.store.event("llm_request", call=call, prompt=prompt.kind, parent=prompt.parent,
-                             chars=prompt.chars, dropped=list(prompt.dropped))
+                             chars=prompt.chars, dropped=list(prompt.dropped), summarised=list(prompt.summarised))
         self.tell("llm_request", f"waiting for LLM call {call} ({prompt.kind})" if self.uses_prompts
                   else f"proposal {call}")
         self.state.requests = call

@@ -140,25 +140,36 @@ class Sandbox(ABC):
 
 
 class CappedOutput:
-    """What the candidate prints: the first ``keep`` bytes are kept, the rest only counted; past
-    ``hard`` bytes ``on_overflow`` is called once (the worker gets stopped)."""
+    """What the candidate prints: the first and the last ``keep / 2`` bytes are kept (failures show at the
+    end), the middle only counted; past ``hard`` bytes ``on_overflow`` is called once (the worker gets
+    stopped)."""
 
     def __init__(self, keep: int, hard: int, on_overflow):
         self.keep, self.hard, self.on_overflow = keep, hard, on_overflow
         self.buffer = bytearray()
+        self.tail = bytearray()
         self.total = 0
         self.overflowed = False
 
     def feed(self, chunk: bytes) -> None:
         self.total += len(chunk)
-        if len(self.buffer) < self.keep:
-            self.buffer += chunk[: self.keep - len(self.buffer)]
+        head = self.keep - self.keep // 2
+        if len(self.buffer) < head:
+            taken = head - len(self.buffer)
+            self.buffer += chunk[:taken]
+            chunk = chunk[taken:]
+        if chunk and self.keep // 2:
+            self.tail += chunk[-(self.keep // 2):]
+            del self.tail[:max(0, len(self.tail) - self.keep // 2)]
         if self.total > self.hard and not self.overflowed:
             self.overflowed = True
             self.on_overflow()
 
     def text(self) -> str:
-        return self.buffer.decode("utf-8", errors="replace")
+        skipped = self.total - len(self.buffer) - len(self.tail)
+        middle = f"\n... ({skipped:,} bytes in the middle not kept) ...\n" if skipped > 0 else ""
+        return (bytes(self.buffer).decode("utf-8", errors="replace") + middle
+                + bytes(self.tail).decode("utf-8", errors="replace"))
 
 
 class OutputTap(threading.Thread):
