@@ -166,10 +166,14 @@ class CappedOutput:
             self.on_overflow()
 
     def text(self) -> str:
-        skipped = self.total - len(self.buffer) - len(self.tail)
-        middle = f"\n... ({skipped:,} bytes in the middle not kept) ...\n" if skipped > 0 else ""
-        return (bytes(self.buffer).decode("utf-8", errors="replace") + middle
-                + bytes(self.tail).decode("utf-8", errors="replace"))
+        """At most ``keep`` characters: the "not kept" line takes its room from both ends."""
+        head, tail = bytes(self.buffer), bytes(self.tail)
+        middle = ""
+        if self.total > len(head) + len(tail):
+            room = len(f"\n... ({self.total:,} bytes in the middle not kept) ...\n")
+            head, tail = head[:max(0, len(head) - (room + 1) // 2)], tail[room // 2:]
+            middle = f"\n... ({self.total - len(head) - len(tail):,} bytes in the middle not kept) ...\n"
+        return head.decode("utf-8", errors="replace") + middle + tail.decode("utf-8", errors="replace")
 
 
 class OutputTap(threading.Thread):
