@@ -103,8 +103,8 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
             pool = EnvPool(spec, seed)
             try:
                 salt = f"{run.meta.get('config', {}).get('salt', '')}:verify:{seed}"
-                result = Evaluator(spec, box, limits, pool, salt=salt,
-                                   end_at_success=end_at_success).evaluate(run.code(record["id"]), fresh)
+                evaluator = Evaluator(spec, box, limits, pool, salt=salt, end_at_success=end_at_success)
+                result = in_batches(evaluator, run.code(record["id"]), fresh)
             finally:
                 pool.close()
     except Exception as err:  # noqa: BLE001 - recorded as what it is
@@ -133,6 +133,23 @@ def verify(run: RunFolder, candidate_id: str | None, episodes: int | None, sandb
     return verification
 
 
+BATCH = 10
+"""Fresh episodes per worker: a candidate that fails late (or a limit that fires) keeps the batches it finished."""
+
+
+def in_batches(evaluator: Evaluator, code: str, episodes: list[Episode]) -> Evaluation:
+    """The episodes in lock-step batches of ``BATCH``, each in a fresh worker with its own limits, up to the first
+    batch that fails; one Evaluation of everything run."""
+    parts: list[Evaluation] = []
+    for start in range(0, len(episodes), BATCH):
+        parts.append(evaluator.evaluate(code, episodes[start:start + BATCH]))
+        if not parts[-1].ok:
+            break
+    last = parts[-1]
+    return Evaluation(last.outcome, [e for p in parts for e in p.episodes], sum(p.env_steps for p in parts),
+                      sum(p.wall_time_s for p in parts), last.fault, last.output, last.output_bytes)
+
+
 def episode_row(e) -> dict:
     return {"index": e.index, "seed": e.seed, **e.extras, "return": e.episode_return, "success": e.success,
             "steps": e.length, "success_step": e.success_step, "ending": e.ending}
@@ -149,7 +166,9 @@ def judge(outcome: str, by_success: bool, recorded_values: list[float],
     overfit") only when the verified score is significantly worse; significantly better is said as such.
     ``*_values`` are per-episode success flags (0/1) or returns. Returns (gap, verdict, test, p)."""
     if outcome != "ok":
-        return True, f"FAILED: the candidate did not run cleanly on the fresh episodes ({outcome})", "", None
+        kept = (f"; the {len(verified_values)} episodes it finished first are kept in the file"
+                if verified_values else "")
+        return True, f"FAILED: the candidate did not run cleanly on the fresh episodes ({outcome}){kept}", "", None
     what = "success rate" if by_success else "mean return"
     if len(recorded_values) < 2 or len(verified_values) < 2:
         return False, f"too few episodes to test the {what}", "", None

@@ -218,3 +218,32 @@ def test_missing_or_corrupt_runs_exit_2(tmp_path, command):
         assert proc.returncode == 2, (command, run, proc.stderr)
         lines = [line for line in proc.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("promptpo: error:") and "Traceback" not in proc.stderr
+
+
+def test_verify_keeps_the_batches_a_candidate_finished_before_it_failed():
+    from promptpo.envspec import Episode
+    from promptpo.evaluate import EpisodeResult, Evaluation, Fault
+    from promptpo.outcome import Outcome
+    from promptpo.verify import BATCH, in_batches, judge
+
+    class Scripted:  # fails in its third batch, as a candidate that crashes on one late goal would
+        def __init__(self):
+            self.batches = []
+
+        def evaluate(self, code, episodes):
+            self.batches.append([e.index for e in episodes])
+            if len(self.batches) == 3:
+                fault = Fault(Outcome.TIMEOUT, "act() did not return within 5 s", "", episodes[0].index, 7)
+                return Evaluation(Outcome.TIMEOUT, [EpisodeResult(e.index, e.seed, {}, length=7) for e in episodes],
+                                  7 * len(episodes), 1.0, fault)
+            return Evaluation(Outcome.OK, [EpisodeResult(e.index, e.seed, {}, 1.0, 10, True, 3, True, False, True)
+                                           for e in episodes], 10 * len(episodes), 1.0)
+
+    evaluator = Scripted()
+    result = in_batches(evaluator, "code", [Episode(i, 100 + i, {}) for i in range(5 * BATCH)])
+    assert evaluator.batches[0] == list(range(BATCH)) and len(evaluator.batches) == 3  # none after the failure
+    assert result.outcome is Outcome.TIMEOUT and result.fault.episode == 2 * BATCH
+    done = [e for e in result.episodes if e.completed]
+    assert len(done) == 2 * BATCH and result.env_steps == 2 * BATCH * 10 + BATCH * 7
+    gap, verdict, _, _ = judge(str(result.outcome), True, [1.0] * 5, [1.0] * len(done))
+    assert gap and "timeout" in verdict and f"the {2 * BATCH} episodes it finished first are kept" in verdict

@@ -144,6 +144,20 @@ def test_candidate_wall_budget(sandbox):
     assert err.outcome is Outcome.TIMEOUT and "wall-time budget" in err.message
 
 
+def test_the_hosts_own_time_does_not_count_against_the_candidates_wall_budget(sandbox):
+    import time
+
+    limits = dataclasses.replace(Limits(act_timeout_s=2, load_timeout_s=10, candidate_wall_s=1.5), guard=False)
+    with PolicySession(sandbox, limits, BOX) as session:  # a slow host: 2 s of its own between the calls
+        session.load("def act(obs):\n    return [0.0, 0.0]\n")
+        envs = list(range(len(OBS["obs"])))
+        session.reset(envs, seed=1)
+        for _ in range(4):
+            time.sleep(0.5)
+            session.act(envs, OBS)
+        assert session.waited_s < 1.5 < time.monotonic() - session.started
+
+
 def test_flooding_output_is_stopped(sandbox):
     code = "def act(obs):\n    while True:\n        print('x' * 10000)"
     err = fault(sandbox, code, limits=Limits(act_timeout_s=20, output_hard_bytes=1 << 20))

@@ -50,6 +50,9 @@ class PolicySession:
         self.limits = limits
         self.action = action
         self.started = time.monotonic()
+        self.waited_s = 0.0
+        """Time spent waiting on the worker: what ``candidate_wall_s`` limits (the host's own time, stepping
+        the simulator for a long lock-step batch on a slow machine, is not the candidate's)."""
         self.worker: Worker = sandbox.start(limits)
 
     def __enter__(self) -> PolicySession:
@@ -101,7 +104,7 @@ class PolicySession:
         """One request and its reply; a reply larger than the answer can be (``max_payload`` bytes of
         arrays, ``MAX_REPLY_HEADER`` of header) or malformed in any way is the candidate's protocol error."""
         now = time.monotonic()
-        budget_end = self.started + self.limits.candidate_wall_s
+        budget_end = now + max(0.0, self.limits.candidate_wall_s - self.waited_s)
         deadline = min(now + timeout, budget_end)
         w = wire()
         try:
@@ -113,12 +116,15 @@ class PolicySession:
         except TimeoutError:
             if deadline >= budget_end:
                 raise self._fault(Outcome.TIMEOUT, f"the candidate used up its wall-time budget of "
-                                  f"{self.limits.candidate_wall_s:g} s (during {what})") from None
+                                  f"{self.limits.candidate_wall_s:g} s of its own (during {what}; the "
+                                  "simulator's time is not counted)") from None
             raise self._fault(Outcome.TIMEOUT, f"{what} did not return within {timeout:g} s") from None
         except WorkerDied:
             raise self._died(what) from None
         except w.WireError as err:
             raise self._fault(Outcome.PROTOCOL_ERROR, f"the worker broke the protocol during {what}: {err}") from None
+        finally:
+            self.waited_s += time.monotonic() - now
         if reply.get("ok") is True:
             return reply, reply_arrays
         error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
