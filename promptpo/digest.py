@@ -34,6 +34,56 @@ class Track:
     max: Any = None
     max_step: int = 0
 
+    def as_record(self) -> dict:
+        """As recorded: a vector's track has no extremes, so none are written."""
+        if self.min is None:
+            return {"start": self.start, "end": self.end}
+        return {"start": self.start, "end": self.end, "min": self.min, "min_step": self.min_step, "max": self.max,
+                "max_step": self.max_step}
+
+
+@dataclass
+class Term:
+    """One scalar the environment reports in ``info`` at every step (a reward term, a flag, a distance)."""
+
+    last: float = 0.0
+    min: float = float("inf")
+    min_step: int = 0
+    max: float = float("-inf")
+    max_step: int = 0
+    flag: bool = True
+    """Only 0 and 1 were seen (success, grasped, near the object)."""
+    first_on: int | None = None
+    """The first step a flag was on."""
+    lost_at: int | None = None
+    """The first step after ``first_on`` where it was off again."""
+
+    def add(self, value: float, step: int) -> None:
+        self.last = value
+        if value < self.min:
+            self.min, self.min_step = value, step
+        if value > self.max:
+            self.max, self.max_step = value, step
+        self.flag = self.flag and value in (0.0, 1.0)
+        if value > 0 and self.first_on is None:
+            self.first_on = step
+        elif value <= 0 and self.first_on is not None and self.lost_at is None:
+            self.lost_at = step
+
+    def text(self, name: str) -> str:
+        if self.flag:
+            if self.first_on is None:
+                return f"{name} never"
+            return f"{name} first at step {self.first_on}" + (
+                f", lost again at step {self.lost_at}" + (" and back by the end" if self.last > 0 else "")
+                if self.lost_at is not None else "")
+        return (f"{name} last {self.last:.4g} (min {self.min:.4g} at step {self.min_step}, max {self.max:.4g} "
+                f"at step {self.max_step})" if self.min != self.max else f"{name} {self.last:.4g} throughout")
+
+
+MAX_TERMS = 12
+"""Info entries digested per episode (the first ones the environment reports)."""
+
 
 @dataclass
 class EpisodeDigest:
@@ -49,6 +99,8 @@ class EpisodeDigest:
     action_max: list[float] = field(default_factory=list)
     action_counts: dict[int, int] = field(default_factory=dict)
     clipped_steps: int = 0
+    info: dict[str, Term] = field(default_factory=dict)
+    """The environment's own per-step terms from ``info`` (Meta-World: near_object, grasp_success, ...)."""
 
 
 class Recorder:
@@ -109,6 +161,17 @@ class Recorder:
         self.digest.action_max = list(np.maximum(self.digest.action_max, a))
         self.digest.clipped_steps += int(clipped)
 
+    def info(self, info: dict, step: int) -> None:
+        terms = self.digest.info
+        for key, value in info.items():
+            if key in terms:
+                terms[key].add(float(value), step)
+            elif (len(terms) < MAX_TERMS and isinstance(key, str) and not key.startswith("_")
+                  and isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating))
+                  and np.isfinite(float(value))):
+                terms[key] = Term()
+                terms[key].add(float(value), step)
+
     def reward(self, r: float, step: int) -> None:
         d = self.digest
         if step == 1:
@@ -126,6 +189,8 @@ class Recorder:
             d.action_min, d.action_max = _round(np.array(d.action_min)), _round(np.array(d.action_max))
         d.reward_first, d.reward_last = _round(d.reward_first), _round(d.reward_last)
         d.reward_max = _round(d.reward_max) if np.isfinite(d.reward_max) else 0.0
+        for term in d.info.values():
+            term.last, term.min, term.max = _round(term.last), _round(term.min), _round(term.max)
         for track in (*d.fields.values(), *d.derived.values()):
             track.start, track.end = _round(track.start), _round(track.end)
             if track.min is not None:

@@ -150,6 +150,9 @@ class EnvSpec:
     derived: Callable[[Any], dict[str, float]] | None = field(default=None, repr=False)
     """Host-side key quantities per step for digests, e.g. distance to goal."""
     derived_doc: str = ""
+    ended_by: Callable[[dict[str, Any]], str] | None = field(default=None, repr=False)
+    """(the last observation's values by field name) -> why the environment terminated the episode, in words
+    (e.g. Gymnasium MuJoCo: which healthy range was left); "" when it cannot tell."""
     offline_features: Sequence[Feature] | None = None
     """Features for the offline proposer's affine programs; default: the named observation elements."""
     offline_template: ProgramTemplate | None = None

@@ -207,6 +207,7 @@ class Evaluator:
                     result.episode_return += float(reward)
                     rec.reward(float(reward), result.length)
                     rec.observe(o, result.length)
+                    rec.info(info, result.length)
                     obs[i] = o
                     if self.spec.is_success is not None:
                         if self.spec.is_success(info, float(reward), bool(terminated)) and result.success_step is None:

@@ -41,7 +41,8 @@ class Feedback:
     answer: str = ""
     """The start of an answer no program could be read from."""
     tuned: list[str] = field(default_factory=list)
-    """For tuned candidates: 'line 12: 0.5 -> 9.7' per changed constant."""
+    """For tuned candidates: 'KP: 0.5 -> 9.7' per changed constant ('line 12: ...' in runs from before
+    TUNABLE)."""
 
 
 def score_line(evaluation: Evaluation | None, has_success: bool) -> str:
@@ -73,6 +74,9 @@ def episode_line(spec: EnvSpec, ep: EpisodeResult) -> str:
     if ep.ended_at_success:
         return text + f", succeeded at step {ep.success_step} (the episode ended there)"
     text += f", {ep.ending}"
+    if ep.terminated and spec.ended_by is not None:
+        why = spec.ended_by({name: t.end for name, t in ep.digest.fields.items()})
+        text += f" ({why})" if why else ""
     if spec.has_success and ep.completed:
         text += f", success at step {ep.success_step}" if ep.success else ", no success"
     return text
@@ -102,6 +106,8 @@ def digest_lines(spec: EnvSpec, ep: EpisodeResult) -> list[str]:
     if d.fields:
         lines.append("  observation: " + "; ".join(_track(k, t) for k, t in d.fields.items()))
     lines.append(f"  reward: first {d.reward_first}, last {d.reward_last}, max {d.reward_max} at step {d.reward_max_step}")
+    if d.info:
+        lines.append("  the env's own per-step terms (info): " + "; ".join(t.text(k) for k, t in d.info.items()))
     if d.action_counts:
         names = spec.action.meanings
         counts = ", ".join(f"{names[a] if a < len(names) else a}: {n}" for a, n in sorted(d.action_counts.items()))
@@ -114,14 +120,21 @@ def digest_lines(spec: EnvSpec, ep: EpisodeResult) -> list[str]:
     return lines
 
 
+MAX_DIGESTS = 6
+"""Episodes whose digest a candidate's feedback shows."""
+
+
 def notable_episodes(evaluation: Evaluation) -> list[EpisodeResult]:
-    """The worst and the best episode (failed ones first): where to look for what went wrong."""
+    """Where to look for what went wrong: every failed episode (the worst first, at most ``MAX_DIGESTS - 1``)
+    and the best one; where the env defines no success, the worst and the best."""
     eps = [e for e in evaluation.episodes if e.length > 0]
     if not eps:
         return []
     key = lambda e: ((e.success is not False), e.episode_return)  # noqa: E731
-    worst, best = min(eps, key=key), max(eps, key=key)
-    return [worst] if worst is best else [worst, best]
+    ordered = sorted(eps, key=key)
+    failed = [e for e in ordered if e.success is False][:MAX_DIGESTS - 1] or ordered[:1]
+    best = ordered[-1]
+    return failed + ([best] if all(best is not e for e in failed) else [])
 
 
 def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) -> Feedback:
@@ -171,7 +184,8 @@ def tuned_lines(changes: list[dict]) -> list[str]:
         return max(old, new) / max(min(old, new), 1e-9)
 
     ordered = sorted(changes, key=size, reverse=True)
-    shown = [f"line {t['line']}: {t['old']} -> {t['new']}" for t in ordered[:MAX_TUNED_SHOWN]]
+    shown = [f"{t.get('name') or 'line ' + str(t['line'])}: {t['old']} -> {t['new']}"
+             for t in ordered[:MAX_TUNED_SHOWN]]
     if len(ordered) > MAX_TUNED_SHOWN:
         shown.append(f"and {len(ordered) - MAX_TUNED_SHOWN} smaller changes (the code shows every value)")
     return shown

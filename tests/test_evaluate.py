@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 
 import pytest
 
 from promptpo.envs import load_spec
 from promptpo.evaluate import EnvPool, Evaluator
+from promptpo.feedback import digest_lines
 from promptpo.isolation.base import Limits
 from promptpo.isolation.process import ProcessSandbox
 from promptpo.outcome import Outcome
@@ -109,6 +111,23 @@ def test_metaworld_success_counts_at_any_step(sandbox):
         assert 1 <= episode.success_step < 80
         assert episode.digest.derived["hand_to_goal"].end > 0.1  # it ended far from the goal
         assert "task" in episode.extras
+        success = episode.digest.info["success"]  # the env's own terms, step by step
+        assert success.flag and success.first_on == episode.success_step and success.lost_at > success.first_on
+        assert f"success first at step {success.first_on}, lost again at step {success.lost_at}" in "\n".join(
+            digest_lines(load_spec("metaworld/reach"), episode))
+        assert not episode.digest.info["in_place_reward"].flag
+
+
+def test_every_failed_episode_is_digested_and_vectors_record_no_extremes(sandbox, tmp_path):
+    from promptpo.engine.store import to_json
+    from promptpo.feedback import notable_episodes
+
+    result = evaluate(sandbox, "metaworld/reach", "import numpy as np\ndef act(obs):\n    return np.zeros(4)", 3)
+    assert result.success_rate == 0.0
+    assert len(notable_episodes(result)) == 3  # all three failed: each gets its fields shown
+    recorded = json.loads(to_json(result.episodes[0].digest))
+    assert set(recorded["fields"]["hand_pos"]) == {"start", "end"}  # no "min": null for a vector
+    assert set(recorded["fields"]["gripper_open"]) >= {"min", "max", "min_step"}
 
 
 def test_printed_output_keeps_its_start_and_its_end():
@@ -121,6 +140,7 @@ def test_printed_output_keeps_its_start_and_its_end():
     text = capped.text()
     assert text.startswith("step 000") and text.rstrip().endswith("step 199")  # the end, where failures show
     assert "bytes in the middle not kept" in text and capped.total == 200 * 9
+    assert len(text) <= 100  # the note about the cut fits within what is kept
     short = CappedOutput(100, 10_000, lambda: None)
     short.feed(b"all of it\n")
     assert short.text() == "all of it\n"

@@ -48,8 +48,17 @@ def test_every_meta_world_task_gets_a_complete_spec():
     assert len(tasks) == 50
     for task in tasks:
         check_spec(f"metaworld/{task}")
-        source = load_spec(f"metaworld/{task}").reward_source
+        spec = load_spec(f"metaworld/{task}")
+        source = spec.reward_source
         assert re.search(r"^def evaluate_state", source, re.M) and re.search(r"^def compute_reward", source, re.M)
+        what = spec.description.split("\n\n")[0]  # the task's own words, not a class changelog or its id
+        assert len(what) > 40 and f"{task}-v3" not in what, task
+        assert not re.search(r"changelog|updates Sawyer|max_path_length|Motivation for", spec.description, re.I), task
+        fields = {f.name: f for f in spec.observation}
+        assert "task's main object" not in fields["obj1_pos"].meaning, task  # named per task
+        assert re.search(r"measured 0\.\d\d when closed on nothing", fields["gripper_open"].meaning), task
+        assert re.search(r"the hand is kept within x in \[.*z in \[", spec.description), task  # its box
+        assert re.search(r"no lower than z = 0\.0\d\d", spec.description), task  # the height it really reaches
 
 
 @pytest.mark.parametrize("gym_id", GYMNASIUM)
@@ -111,3 +120,44 @@ def test_prompt_command_prints_the_prompt_its_size_and_cost():
     assert spec_only.returncode == 0 and "## Observation" in spec_only.stdout and "skeleton" not in spec_only.stdout
     bad = run_cli("prompt", "gymnasium/CartPole-v1", "--candidate", "9")
     assert bad.returncode != 0 and "--candidate" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_stale_first_observation_is_detected_and_said():
+    window = load_spec("metaworld/window-close").description
+    assert "first observation of an episode is stale" in window
+    assert "stale" not in load_spec("metaworld/reach").description
+
+
+def test_a_hopper_that_falls_is_told_which_healthy_range_it_left():
+    from promptpo.evaluate import EnvPool, Evaluator
+    from promptpo.feedback import episode_line
+    from promptpo.isolation.base import Limits
+    from promptpo.isolation.process import ProcessSandbox
+
+    spec = load_spec("gymnasium/Hopper-v5")
+    code = "import numpy as np\n\nclass Policy:\n    def act(self, obs):\n        return np.array([1.0, -1.0, 1.0])\n"
+    with ProcessSandbox() as box:
+        pool = EnvPool(spec, 0)
+        try:
+            evaluation = Evaluator(spec, box, Limits(), pool).evaluate(code, spec.episodes(0, 2))
+        finally:
+            pool.close()
+    lines = [episode_line(spec, e) for e in evaluation.episodes]
+    assert all(e.terminated and e.length < 100 for e in evaluation.episodes)
+    terms = evaluation.episodes[0].digest.info  # the env's reward terms, from info at every step
+    assert {"reward_forward", "reward_ctrl", "reward_survive"} <= set(terms) and not terms["reward_ctrl"].flag
+    assert all(re.search(r"terminated \(the torso's (angle rooty|height rootz) = -?[\d.]+ left its healthy range",
+                         line) for line in lines), lines
+
+
+def test_derived_distances_follow_each_tasks_success_test():
+    import numpy as np
+
+    obs = np.zeros(39)
+    obs[4:7], obs[36:39] = [0.1, 0.7, 0.2], [0.3, 0.75, 0.2]
+    window = load_spec("metaworld/window-close")  # success: the handle within 0.05 m of the goal in x only
+    distances = window.derived(obs)
+    assert next(iter(distances)) == "obj_to_goal_x" and distances["obj_to_goal_x"] == pytest.approx(0.2)
+    assert "obj_to_goal_x" in window.derived_doc and "success test" in window.derived_doc
+    assert load_spec("metaworld/door-lock").derived(obs)["obj_to_goal_z"] == pytest.approx(0.0)
+    assert not any(k.startswith("obj_to_goal_") for k in load_spec("metaworld/pick-place").derived(obs))

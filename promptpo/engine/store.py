@@ -27,6 +27,8 @@ def now_iso() -> str:
 
 
 def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and hasattr(value, "as_record"):  # its own compact form
+        return _plain(value.as_record())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value) if not f.name.startswith("_")}
     if isinstance(value, Enum):

@@ -82,15 +82,17 @@ def gym_spec(gym_id: str, *, title: str, description: str,
         if target is None and env.spec.reward_threshold is not None:
             target = Target("mean_return", float(env.spec.reward_threshold))
         action = action_spec(env.action_space, action_meanings or documented_actions(env))
+        fields = list(observation) if observation else documented_fields(env)
         return EnvSpec(
             id=f"gymnasium/{gym_id}", family="gymnasium", title=title, description=description,
-            observation=list(observation) if observation else documented_fields(env),
+            observation=fields,
             obs_arrays=obs_arrays(env.observation_space), action=action,
             reward_source=reward_source(env, reward_methods), horizon=int(horizon),
             starter=starter or default_starter(action),
             make_env=lambda seed: probe(gym_id), target=target,
             is_success=is_success, success_criterion=success_criterion,
-            derived=derived, derived_doc=derived_doc, notes=notes, source=source)
+            derived=derived, derived_doc=derived_doc, notes=notes, source=source,
+            ended_by=healthy_ranges(env, fields))
     finally:
         env.close()
 
@@ -118,3 +120,31 @@ class Policy:
     def act(self, obs):
         return {value}
 '''
+
+
+HEALTH = (("_healthy_z_range", "rootz", "the torso's height"), ("_healthy_angle_range", "rooty", "the torso's angle"))
+"""Gymnasium MuJoCo's healthy ranges (Hopper, Walker2d) and the observation part each is tested on."""
+
+
+def healthy_ranges(env: Any, fields: Sequence[ObsField]):
+    """For an env that terminates when unhealthy: a function naming which of its own healthy ranges the last
+    observation left, read from the live instance (Hopper also bounds every other state value)."""
+    unwrapped = env.unwrapped
+    names = [f.name for f in fields]
+    checks = [(part, words, tuple(getattr(unwrapped, attr))) for attr, part, words in HEALTH
+              if part in names and hasattr(unwrapped, attr)]
+    state = getattr(unwrapped, "_healthy_state_range", None)
+    if not checks or not getattr(unwrapped, "_terminate_when_unhealthy", True):
+        return None
+
+    def ended_by(last: dict[str, Any]) -> str:
+        left = [f"{words} {part} = {last[part]:.3g} left its healthy range ({low:g}, {high:g})"
+                for part, words, (low, high) in checks
+                if isinstance(last.get(part), float) and not low < last[part] < high]
+        if state is not None:
+            low, high = state
+            left += [f"{name} = {last[name]:.3g} left the healthy state range ({low:g}, {high:g})"
+                     for name in names[1:] if isinstance(last.get(name), float) and not low < last[name] < high]
+        return "; ".join(left) if left else ""
+
+    return ended_by

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,9 @@ def observation_fields(obj1: str, obj2: str, measured: Measured | None = None) -
              f"orientation of the first object as a quaternion{m.quat_order}; at reset it reads {m.quat1_reset}")
     frame = [
         ("hand_pos", 0, 3, "end-effector (gripper) position x, y, z", "m"),
-        ("gripper_open", 3, 4, "normalised distance between the two fingers: 0 closed, 1 fully open", "fraction"),
+        ("gripper_open", 3, 4, "normalised distance between the two fingers: " + (
+            f"measured {m.gripper_closed:.2f} when closed on nothing and {m.gripper_open:.2f} fully open (holding an "
+            "object it stays between)" if m.gripper_closed is not None else "0 closed, 1 fully open"), "fraction"),
         ("obj1_pos", 4, 7, f"position of the first object: {obj1}", "m"),
         ("obj1_quat", 7, 11, quat1, "quaternion"),
         ("obj2_pos", 11, 14, obj2_meaning, "m"),
@@ -50,6 +52,7 @@ def observation_fields(obj1: str, obj2: str, measured: Measured | None = None) -
 
 
 DEFAULT_OBJ2 = "unused (zeros)"
+DEFAULT_OBJ1 = "the task's main object"
 
 
 @dataclass(frozen=True)
@@ -62,19 +65,50 @@ class Measured:
     quat1_zero: bool = False
     quat1_reset: str = ""
     quat_order: str = " (x, y, z, w)"
+    gripper_closed: float | None = None
+    """obs[3] after closing on nothing for 15 steps (not 0)."""
+    gripper_open: float | None = None
+    hand_low: tuple[float, ...] = ()
+    hand_high: tuple[float, ...] = ()
+    lowest_z: float | None = None
+    """The lowest hand z reached moving straight down from the start for 80 steps."""
+    first_jump: float = 0.0
+    """How far obj1_pos moves between the reset observation and the first step's under a zero action."""
+
+    def facts(self) -> str:
+        """The measured facts as prompt text."""
+        lines = []
+        if self.hand_low:
+            box = ", ".join(f"{a} in [{lo:g}, {hi:g}]" for a, lo, hi in zip("xyz", self.hand_low, self.hand_high))
+            lines.append(f"the hand is kept within {box}"
+                         + (f"; moving straight down from its start it got no lower than z = {self.lowest_z:.3f}"
+                            if self.lowest_z is not None else "") + ".")
+        if self.first_jump > 0.01:
+            lines.append(f"the first observation of an episode is stale: obj1_pos moves by {self.first_jump:.2f} m "
+                         "between the reset observation and step 1 with the hand still; read positions from step 1 on.")
+        return " ".join(lines)
 
 
 def measure(env: Any, goals: int = 3) -> Measured:
     """Reset ``env`` on the first ``goals`` goal variations of seed 0 and read the object slots: a slot that
-    reads zeros on every reset holds nothing; an unrotated object's quaternion shows where w sits."""
+    reads zeros on every reset holds nothing; an unrotated object's quaternion shows where w sits. Then probe:
+    one still step (a stale first observation), the gripper closed on nothing and opened, the hand moved down."""
     rows = np.array([reset_episode(env, e)[0][:18] for e in episode_plan(0, goals)], dtype=float)
     obj2, quat1 = rows[:, 11:14], rows[:, 7:11]
     unrotated = quat1[0].round(3)
     order = (" (w, x, y, z)" if np.allclose(np.abs(unrotated), [1, 0, 0, 0]) else
              " (x, y, z, w)" if np.allclose(np.abs(unrotated), [0, 0, 0, 1]) else " (x, y, z, w, as MuJoCo reports it)")
     text = lambda v: "[" + ", ".join(f"{x + 0.0:.3g}" for x in v) + "]"  # noqa: E731 - (no "-0")
+    start = reset_episode(env, episode_plan(0, 1)[0])[0]
+    first = env.step(np.zeros(4))[0]
+    gripper = [env.step(np.array([0.0, 0.0, 0.0, 1.0]))[0][3] for _ in range(15)][-1]
+    opened = [env.step(np.array([0.0, 0.0, 0.0, -1.0]))[0][3] for _ in range(15)][-1]
+    lowest = min(env.step(np.array([0.0, 0.0, -1.0, -1.0]))[0][2] for _ in range(80))
+    unwrapped = env.unwrapped
     return Measured(bool(np.all(obj2 == 0)), bool(np.allclose(obj2, obj2[0], atol=1e-6)), text(obj2[0]),
-                    bool(np.all(quat1 == 0)), text(unrotated), order)
+                    bool(np.all(quat1 == 0)), text(unrotated), order, float(gripper), float(opened),
+                    tuple(float(x) for x in unwrapped.hand_low), tuple(float(x) for x in unwrapped.hand_high),
+                    float(lowest), float(np.linalg.norm(first[4:7] - start[4:7])))
 
 
 ACTION = ActionSpec(
@@ -88,11 +122,22 @@ COORDINATES = ("World frame in metres: x is left(-)/right(+) across the table, y
                "moves towards its current position plus action[:3] / 100 (the arm lags behind large moves).")
 
 
-def derived(obs: np.ndarray) -> dict[str, float]:
+def derived(obs: np.ndarray, axis: str = "") -> dict[str, float]:
+    """Distances between hand, obj1 and goal; with ``axis``, first the one-axis distance the task's success
+    test uses (window-close: x only)."""
     hand, obj, goal = obs[0:3], obs[4:7], obs[36:39]
-    return {"hand_to_obj": float(np.linalg.norm(hand - obj)),
+    tested = {f"obj_to_goal_{axis}": float(abs(obj["xyz".index(axis)] - goal["xyz".index(axis)]))} if axis else {}
+    return {**tested, "hand_to_obj": float(np.linalg.norm(hand - obj)),
             "obj_to_goal": float(np.linalg.norm(obj - goal)),
             "hand_to_goal": float(np.linalg.norm(hand - goal))}
+
+
+def derived_doc(axis: str) -> str:
+    tested = (f"obj_to_goal_{axis} = |obj1_pos.{axis} - goal_pos.{axis}|, the distance this task's success test "
+              "uses; " if axis else "")
+    return (tested + "hand_to_obj = |hand_pos - obj1_pos|, obj_to_goal = |obj1_pos - goal_pos| (3-D), hand_to_goal = "
+            "|hand_pos - goal_pos| (metres). The env's own terms from info are reported too; its obj_to_target is "
+            "the distance its success test compares with the threshold (where the test is on a distance)")
 
 
 OFFLINE_TEMPLATE = ProgramTemplate(
@@ -181,16 +226,21 @@ def known_tasks() -> list[str]:
     return sorted(name.removesuffix("-v3") for name in ALL_V3_ENVIRONMENTS)
 
 
-def metaworld_spec(task: str, *, title: str = "", description: str = "", obj1: str = "the task's main object",
+def metaworld_spec(task: str, *, title: str = "", description: str = "", obj1: str = DEFAULT_OBJ1,
                    obj2: str = DEFAULT_OBJ2, starter: str | None = None, notes: str = "",
                    source: str = "automatic") -> EnvSpec:
-    cls = task_class(task)
+    from promptpo.envs.metaworld_tasks import SUCCESS_AXIS, TASKS
+
     facts = live(task)
+    axis = SUCCESS_AXIS.get(task.removesuffix("-v3"), "")
     reward = facts.reward_source
+    what, obj = TASKS[task.removesuffix("-v3")]
+    obj1 = obj if obj1 == DEFAULT_OBJ1 else obj1
     return EnvSpec(
         id=f"metaworld/{task.removesuffix('-v3')}", family="metaworld",
         title=title or f"Meta-World {task}",
-        description=(description or (cls.__doc__ or task)).strip() + "\n\n" + COORDINATES,
+        description=(description or what).strip() + "\n\n" + COORDINATES
+        + (f"\n\nMeasured in the installed task: {facts.measured.facts()}" if facts.measured.facts() else ""),
         observation=observation_fields(obj1, obj2, facts.measured),
         obs_arrays=[ArraySpec("obs", "float64", (39,))], action=ACTION,
         reward_source=reward, horizon=HORIZON, starter=starter or DEFAULT_STARTER,
@@ -199,8 +249,7 @@ def metaworld_spec(task: str, *, title: str = "", description: str = "", obj1: s
                            "below)."),
         is_success=is_success, success_any_step=True, episode_plan=episode_plan, reset_episode=reset_episode,
         offline_template=OFFLINE_TEMPLATE,
-        derived=derived, derived_doc="hand_to_obj = |hand_pos - obj1_pos|, obj_to_goal = |obj1_pos - goal_pos|, "
-                                     "hand_to_goal = |hand_pos - goal_pos| (metres)",
+        derived=partial(derived, axis=axis), derived_doc=derived_doc(axis),
         notes=notes, source=source)
 
 
