@@ -18,9 +18,12 @@ class OptimizeConfig(RunConfig):
     """Stop once the best candidate reaches this (success rate where the env defines success,
     mean return otherwise); default: the environment's own target."""
     tune_constants: bool = False
-    """After each round, tune the best program's numeric constants with CMA-ES (no LLM call)."""
+    """After each round, tune the constants the program declares in TUNABLE with CMA-ES (no LLM call)."""
     tune_evals: int = 30
     """Evaluations each constant-tuning phase may spend (they count against --max-env-steps)."""
+    tune_share: float = 0.5
+    """The most of the run's env steps constant tuning may spend: of --max-env-steps, or without it, next to the
+    most the model's candidates could spend (rounds x candidates x episodes x horizon). 1: no cap."""
     full_episodes: bool = False
     """Run every episode to its end even where the run's target is a success rate and success at any step
     counts (Meta-World); by default such episodes end at their first success (promptpo.envspec.ends_at_success)."""
@@ -29,11 +32,13 @@ class OptimizeConfig(RunConfig):
     the best so far. 0 evaluates every candidate on all its episodes."""
 
     POSITIVE = ("rounds", "candidates", "episodes", "prompt_budget", "tune_evals")
-    BEFORE = {"full_episodes": True, "cascade": 0}
+    BEFORE = {"full_episodes": True, "cascade": 0, "tune_share": 1.0}
     """What a run recorded before these fields existed did (resumed as it ran)."""
 
     def validate(self) -> OptimizeConfig:
         super().validate()
+        if not 0 < self.tune_share <= 1:
+            raise ConfigError(f"--tune-share must be a fraction in (0, 1] (got {self.tune_share:g})")
         if self.cascade < 0:
             raise ConfigError(f"--cascade must be 0 (off) or a number of episodes (got {self.cascade})")
         return self

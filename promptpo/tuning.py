@@ -1,9 +1,16 @@
-"""Constant tuning (``--tune-constants``): CMA-ES over a program's numeric literals, no LLM call.
+"""Constant tuning (``--tune-constants``): CMA-ES over the constants a program declares tunable, no LLM call.
 
-The tunable literals are found with ``ast``: float literals and integer factors in arithmetic
-(gains, thresholds, offsets), but not indices, slices, shapes, sizes, loop bounds, clip bounds,
-default arguments or keyword arguments such as ``axis``. Each is searched multiplicatively around its value (``c * e**z``;
-zeros additively), starting from the program as written.
+A program declares what may be tuned, and within which range, next to the constants themselves::
+
+    KP = 2.0
+    KD = 0.3
+    TUNABLE = {"KP": (0.1, 20.0), "KD": (0.0, 2.0)}
+
+Each name must be a module-level ``NAME = number`` assignment; nothing else (no bare literal, no structure)
+is touched. A range whose low end is positive and whose ends are ten times apart or more is searched on a log
+scale, any other linearly. Which candidate a phase tunes follows a stated rule (``choose_parent``), a phase
+stops after ``STALL_GENERATIONS`` generations without a gain beyond the noise, and all tuning together
+spends at most ``--tune-share`` of the run's env steps.
 """
 
 from __future__ import annotations
@@ -15,73 +22,107 @@ from dataclasses import dataclass
 import numpy as np
 
 from promptpo.candidate import fitness_of, ranked, sample_key
+from promptpo.engine.state import StopRun
 from promptpo.evaluate import Evaluation
 
-SHAPE_CALLS = frozenset({"range", "zeros", "ones", "empty", "full", "reshape", "arange", "eye", "identity",
-                         "linspace", "randint", "choice", "repeat", "tile", "resize", "deque", "round", "len"})
-SHAPE_KEYWORDS = frozenset({"axis", "size", "shape", "dtype", "ndim", "decimals", "ord", "k", "maxlen", "minlength"})
-Z_BOUND = 4.0
-"""Each constant may move by up to a factor e**4 (about 55) either way."""
+DECLARATION = "TUNABLE"
 STALL_GENERATIONS = 3
 """A tuning phase stops when this many generations in a row bring no sample that beats the phase's leader
 (the parent, then each sample that beat it) beyond the noise (``beats``)."""
+SIGMA0 = 0.25
+"""CMA-ES's first step, as a share of each range."""
 
 
 @dataclass(frozen=True)
 class Constant:
+    name: str
     line: int
     col: int
     end_col: int
     value: float
     text: str
+    low: float
+    high: float
+    integer: bool = False
+
+    @property
+    def log(self) -> bool:
+        return self.low > 0 and self.high >= 10 * self.low
+
+    def at(self, u: float) -> float:
+        """The value at position ``u`` in [0, 1] of the range."""
+        u = min(1.0, max(0.0, float(u)))
+        value = (self.low * (self.high / self.low) ** u if self.log else self.low + u * (self.high - self.low))
+        return float(round(value)) if self.integer else value
+
+    def position(self) -> float:
+        """Where the program's own value sits in the range (clamped)."""
+        value = min(self.high, max(self.low, self.value))
+        if self.high == self.low:
+            return 0.5
+        return (math.log(value / self.low) / math.log(self.high / self.low) if self.log
+                else (value - self.low) / (self.high - self.low))
 
 
-def tunable_constants(code: str) -> list[Constant]:
+def _number(node: ast.AST) -> float | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        inner = _number(node.operand)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    return None
+
+
+def declared_tunables(code: str) -> tuple[list[Constant], list[str]]:
+    """The constants ``code`` declares in ``TUNABLE``, and one line per declaration that could not be used."""
     try:
         tree = ast.parse(code)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
-        return []  # nothing to tune in code that cannot be parsed
-    excluded: set[int] = set()
-    parents: dict[int, ast.AST] = {}
-    for node in ast.walk(tree):
-        for child in ast.iter_child_nodes(node):
-            parents[id(child)] = node
-        if isinstance(node, ast.Subscript):
-            excluded |= {id(n) for n in ast.walk(node.slice)}
-        elif isinstance(node, ast.Call):
-            func = node.func
-            name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-            if name in SHAPE_CALLS:
-                for arg in node.args[:1] if name == "full" else node.args:
-                    excluded |= {id(n) for n in ast.walk(arg)}
-            if name == "clip":  # clip bounds are the action space's, not a behaviour to tune
-                for arg in node.args[1:]:
-                    excluded |= {id(n) for n in ast.walk(arg)}
-            for keyword in node.keywords:
-                if keyword.arg in SHAPE_KEYWORDS:
-                    excluded |= {id(n) for n in ast.walk(keyword.value)}
-        elif isinstance(node, ast.arguments):  # default argument values are interface, not behaviour
-            excluded |= {id(n) for d in (*node.defaults, *node.kw_defaults) if d is not None for n in ast.walk(d)}
+        return [], []  # nothing to tune in code that cannot be parsed
+    assigned: dict[str, ast.Assign] = {}
+    declaration = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            assigned[node.targets[0].id] = node
+            if node.targets[0].id == DECLARATION:
+                declaration = node.value
+    if declaration is None:
+        return [], []
+    if not isinstance(declaration, ast.Dict):
+        return [], [f"{DECLARATION} must be a dict literal {{\"NAME\": (low, high), ...}}"]
     lines = code.splitlines()
-    found = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Constant) or id(node) in excluded or isinstance(node.value, bool):
+    found, problems = [], []
+    for key, bounds in zip(declaration.keys, declaration.values):
+        name = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
+        ends = ([_number(e) for e in bounds.elts] if isinstance(bounds, (ast.Tuple, ast.List)) else [])
+        if name is None or len(ends) != 2 or None in ends or not ends[0] < ends[1]:
+            problems.append(f"{DECLARATION} entry {ast.unparse(key) if key else '**'}: needs \"NAME\": (low, high) "
+                            "with numbers, low < high")
             continue
-        if not isinstance(node.value, (int, float)) or node.end_lineno != node.lineno:
+        node = assigned.get(name)
+        value = _number(node.value) if node is not None else None
+        if value is None:
+            problems.append(f"{DECLARATION} names {name!r}, which is not a module-level `{name} = number`")
             continue
-        parent = parents.get(id(node))
-        if isinstance(node.value, int) and not (isinstance(parent, ast.BinOp) and isinstance(parent.op, (ast.Mult, ast.Div))):
-            continue  # integers are ids, counts and indices unless they scale something
-        target, value = node, float(node.value)
-        if isinstance(parent, ast.UnaryOp) and isinstance(parent.op, ast.USub):
-            target, value = parent, -value
+        target = node.value
+        if target.end_lineno != target.lineno:
+            problems.append(f"{name}: its value must be written on one line")
+            continue
         text = lines[target.lineno - 1][target.col_offset:target.end_col_offset]
-        found.append(Constant(target.lineno, target.col_offset, target.end_col_offset, value, text))
-    return sorted(set(found), key=lambda c: (c.line, c.col))
+        integer = isinstance(_leaf(target).value, int) and all(float(e).is_integer() for e in ends)
+        found.append(Constant(name, target.lineno, target.col_offset, target.end_col_offset, value, text,
+                              float(ends[0]), float(ends[1]), integer))
+    return found, problems
 
 
-def values_for(constants: list[Constant], z: np.ndarray) -> list[float]:
-    return [c.value * math.exp(x) if c.value != 0 else float(x) for c, x in zip(constants, z)]
+def _leaf(node: ast.AST) -> ast.Constant:
+    while isinstance(node, ast.UnaryOp):
+        node = node.operand
+    return node
+
+
+def values_for(constants: list[Constant], u: np.ndarray) -> list[float]:
+    return [c.at(x) for c, x in zip(constants, u)]
 
 
 def substitute(code: str, constants: list[Constant], values: list[float]) -> str:
@@ -89,7 +130,7 @@ def substitute(code: str, constants: list[Constant], values: list[float]) -> str
     for c, value in sorted(zip(constants, values), key=lambda cv: (cv[0].line, cv[0].col), reverse=True):
         row = lines[c.line - 1]
         literal = f"{value:.6g}"
-        if "." not in literal and "e" not in literal:
+        if "." not in literal and "e" not in literal and not c.integer:
             literal += ".0"
         if value < 0:
             literal = f"({literal})"
@@ -122,61 +163,103 @@ def _clearly_above(values: list[float], reference: list[float]) -> bool:
     return diff > 0 and diff > 1.96 * se
 
 
-def tune(engine, config, round_: int) -> None:
-    """One tuning phase: CMA-ES over the best program's constants, evaluated through the engine (its budgets
-    and counts), for ``tune_evals`` evaluations, until a sample reaches the run's target, or until
-    ``STALL_GENERATIONS`` generations in a row bring nothing beyond the noise; the result becomes a ``tuned``
-    candidate if it clearly beats its parent."""
+def choose_parent(history: list, round_: int, tuned_before: set[str]):
+    """What a phase after round ``round_`` tunes: of the run's best and the best of that round (new work gets
+    its chance), in rank order, the first that has not been tuned before. None when both have been."""
+    scored = [c for c in history if c.scored]
+    latest = [c for c in scored if c.round == round_ and c.kind != "tuned"]
+    options = ranked(scored)[:1] + ranked(latest)[:1]
+    return next((c for c in ranked(options) if c.id not in tuned_before), None)
+
+
+def share_left(engine, config) -> float:
+    """Env steps tuning may still spend: ``tune_share`` of the env-step budget; without one, as many as make
+    that share next to the most the model's candidates could spend (rounds x candidates x worst case)."""
+    s, share = engine.state, config.tune_share
+    if share >= 1:
+        return math.inf
+    budget = engine.config.budgets.max_env_steps
+    planned = config.rounds * config.candidates * engine.task.worst_case_steps()
+    allowed = share * budget if budget is not None else share / (1 - share) * planned
+    return allowed - s.tuning_env_steps
+
+
+def tune(engine, config, round_: int, tuned_before: set[str]) -> None:
+    """One tuning phase: CMA-ES over the declared constants of the parent ``choose_parent`` picks, evaluated
+    through the engine (its budgets and counts), for at most ``tune_evals`` evaluations and the share of env
+    steps left, until a sample reaches the run's target, or until ``STALL_GENERATIONS`` generations in a row
+    bring nothing beyond the noise. The result becomes a ``tuned`` candidate if it clearly beats its parent.
+    Every phase is an event, one that a budget ends too."""
     import cma
 
     from promptpo.candidate import Candidate
     from promptpo.extract import check_program
 
-    parent = ranked(engine.history)[0]  # the best, or where none is complete yet the best a cascade stopped
-    constants = tunable_constants(parent.code)
-    if not constants:
-        engine.store.event("tuning", parent=parent.id, constants=0, evaluations=0, env_steps=0, improved=None)
+    parent = choose_parent(engine.history, round_, tuned_before)
+    if parent is None:
         return
-    popsize = min(config.tune_evals, 4 + int(3 * np.log(len(constants))))
-    strategy = cma.CMAEvolutionStrategy(np.zeros(len(constants)), 1.0, {
-        "popsize": max(2, popsize), "bounds": [-Z_BOUND, Z_BOUND], "seed": config.seed + 17 + round_, "verbose": -9})
+    tuned_before.add(parent.id)
+    constants, problems = declared_tunables(parent.code)
+    worst = engine.task.worst_case_steps()
+    if not constants or share_left(engine, config) < worst:
+        engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=0, env_steps=0,
+                           improved=None, stopped="nothing declared" if not constants else "share",
+                           problems=problems)
+        return
+    dimensions = max(2, len(constants))  # pycma needs two; a lone constant gets an unused partner
+    popsize = max(2, min(config.tune_evals, 4 + int(3 * np.log(dimensions))))
+    start = [c.position() for c in constants] + [0.5] * (dimensions - len(constants))
+    strategy = cma.CMAEvolutionStrategy(start, SIGMA0, {
+        "popsize": popsize, "bounds": [0.0, 1.0], "seed": config.seed + 17 + round_, "verbose": -9})
     best: tuple[Evaluation, list[float], str] | None = None
-    spent, steps, done, stale = 0, 0, False, 0
+    spent, steps, stale, stopped = 0, 0, 0, None
     leader = parent.evaluation
     note = f"tuning {len(constants)} constants of {parent.id}"
     target = engine.task.target
-    while spent + strategy.popsize <= config.tune_evals and not done and stale < STALL_GENERATIONS:
-        samples, keys, gained = strategy.ask(), [], False
-        for z in samples:
-            values = values_for(constants, z)
-            code = substitute(parent.code, constants, values)
-            evaluation = engine.evaluate(code, note, tuning=True)
-            spent += 1
-            steps += evaluation.env_steps
-            keys.append(sample_key(evaluation))
-            if beats(evaluation, leader):
-                leader, gained = evaluation, True
-            if evaluation.complete and evaluation.ok and (best is None or evaluation.rank_key() > best[0].rank_key()):
-                best = (evaluation, values, code)
-                # a sample at the run's target ends the phase: the run stops there, the rest would be unused
-                done = (target is not None and target.reached(evaluation.success_rate, evaluation.mean_return)
-                        and beats(evaluation, parent.evaluation))
-                if done:
+    try:
+        while stopped is None and spent + strategy.popsize <= config.tune_evals:
+            samples, keys, gained = strategy.ask(), [], False
+            for u in samples:
+                if share_left(engine, config) < worst:
+                    stopped = "share"
                     break
-        if not done:
+                values = values_for(constants, u)
+                code = substitute(parent.code, constants, values)
+                evaluation = engine.evaluate(code, note, tuning=True)
+                spent += 1
+                steps += evaluation.env_steps
+                keys.append(sample_key(evaluation))
+                if beats(evaluation, leader):
+                    leader, gained = evaluation, True
+                if evaluation.complete and evaluation.ok and (best is None
+                                                              or evaluation.rank_key() > best[0].rank_key()):
+                    best = (evaluation, values, code)
+                    # a sample at the run's target ends the phase: the run stops there, the rest would be unused
+                    if (target is not None and target.reached(evaluation.success_rate, evaluation.mean_return)
+                            and beats(evaluation, parent.evaluation)):
+                        stopped = "at_target"
+                        break
+            if stopped is not None:
+                break
             strategy.tell(samples, fitness_of(keys))
             stale = 0 if gained else stale + 1
-    improved = None
-    if best is not None and beats(best[0], parent.evaluation):
-        evaluation, values, code = best
-        id_, index = engine.new_slot(round_)
-        tuned = Candidate(id_, round_, index, "tuned", parent.id, None,
-                          check_program(code, engine.task.entry, engine.config.gate),
-                          evaluation,
-                          [{"line": c.line, "old": c.text, "new": f"{v:.6g}"}
-                           for c, v in zip(constants, values) if f"{v:.6g}" != f"{c.value:.6g}"])
-        engine.record(tuned)
-        improved = tuned.id
-    stopped = "at_target" if done else "stalled" if stale >= STALL_GENERATIONS else "budget"
-    engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=spent, env_steps=steps,
-                       improved=improved, stopped_at_target=done, stopped=stopped)
+            if stale >= STALL_GENERATIONS:
+                stopped = "stalled"
+    except BaseException as stop:  # a budget or an interrupt: the phase is still recorded
+        stopped = stop.status if isinstance(stop, StopRun) else "interrupted"
+        raise
+    finally:
+        stopped = stopped or "evaluations"  # --tune-evals used up
+        improved = None
+        if best is not None and beats(best[0], parent.evaluation):
+            evaluation, values, code = best
+            id_, index = engine.new_slot(round_)
+            tuned = Candidate(id_, round_, index, "tuned", parent.id, None,
+                              check_program(code, engine.task.entry, engine.config.gate), evaluation,
+                              [{"name": c.name, "line": c.line, "old": c.text, "new": f"{v:.6g}"}
+                               for c, v in zip(constants, values) if f"{v:.6g}" != f"{c.value:.6g}"])
+            engine.record(tuned)
+            improved = tuned.id
+        engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=spent,
+                           env_steps=steps, improved=improved, stopped_at_target=stopped == "at_target",
+                           stopped=stopped, problems=problems)

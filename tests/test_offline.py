@@ -59,7 +59,7 @@ def test_offline_runs_resume(tmp_path):
 def test_constant_tuning_fixes_a_mistuned_controller_without_llm_calls(tmp_path):
     out = tmp_path / "runs"
     proc = run_cli("optimize", "metaworld/reach", "--model", f"scripted:{ANSWERS / 'reach_mistuned'}", "--rounds", "1",
-                   "--candidates", "1", "--tune-constants", "--out", str(out))
+                   "--candidates", "1", "--tune-constants", "--tune-share", "1", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     run = only_run(out)
     summary = read_json(run / "summary.json")
@@ -68,9 +68,10 @@ def test_constant_tuning_fixes_a_mistuned_controller_without_llm_calls(tmp_path)
     parent, tuned = read_json(run / "candidates" / "r00c0.json"), read_json(run / "candidates" / "r00c1.json")
     assert parent["score"]["success_rate"] == 0.0
     assert tuned["kind"] == "tuned" and tuned["parent"] == "r00c0" and tuned["llm_call"] is None
-    gain = next(c for c in tuned["tuned_constants"] if c["line"] == 3)
-    assert gain["old"] == "0.1" and float(gain["new"]) > 0.3
-    assert all(c["old"] not in ("-1.0", "1.0") for c in tuned["tuned_constants"])  # clip bounds left alone
+    [gain] = tuned["tuned_constants"]  # only the declared constant; LIMIT and every bare literal left alone
+    assert gain["name"] == "GAIN" and gain["line"] == 3 and gain["old"] == "0.1" and 0.3 < float(gain["new"]) <= 30
+    code = (run / "candidates" / "r00c1.py").read_text()
+    assert "LIMIT = 1.0" in code and "obs[36:39]" in code and code.count("\n") == (run / "candidates" / "r00c0.py").read_text().count("\n")
     assert summary["tuning_env_steps"] > 0 and summary["env_steps"] == summary["tuning_env_steps"] + parent["env_steps"]
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     [tuning] = [e for e in events if e["event"] == "tuning"]
@@ -81,13 +82,18 @@ def test_constant_tuning_fixes_a_mistuned_controller_without_llm_calls(tmp_path)
 
 def test_tuning_counts_against_the_env_step_budget(tmp_path):
     out = tmp_path / "runs"
-    proc = run_cli("optimize", "metaworld/reach", "--model", f"scripted:{ANSWERS / 'reach_mistuned'}", "--rounds", "1",
-                   "--candidates", "1", "--tune-constants", "--episodes", "2", "--max-env-steps", "6000",
-                   "--out", str(out))
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'cartpole_flat'}",
+                   "--rounds", "1", "--candidates", "1", "--tune-constants", "--tune-share", "1",
+                   "--max-env-steps", "2700", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     summary = read_json(only_run(out) / "summary.json")
-    assert summary["status"] == "budget_exhausted" and summary["env_steps"] <= 6000
-    assert summary["tuning_env_steps"] == summary["env_steps"] - 1000
+    assert summary["status"] == "budget_exhausted" and summary["env_steps"] <= 2700
+    parent = read_json(only_run(out) / "candidates" / "r00c0.json")
+    assert summary["tuning_env_steps"] == summary["env_steps"] - parent["env_steps"] > 0
+    events = [json.loads(line) for line in (only_run(out) / "events.jsonl").read_text().splitlines()]
+    [tuning] = [e for e in events if e["event"] == "tuning"]  # the phase the budget ended is recorded too
+    assert tuning["stopped"] == "budget_exhausted" and tuning["env_steps"] == summary["tuning_env_steps"]
+    assert tuning["evaluations"] == summary["tuning_evaluations"]
 
 
 def test_a_tuning_phase_that_buys_nothing_stops_early_and_its_share_is_reported(tmp_path):
@@ -95,16 +101,36 @@ def test_a_tuning_phase_that_buys_nothing_stops_early_and_its_share_is_reported(
 
     out = tmp_path / "runs"
     proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'cartpole_flat'}",
-                   "--rounds", "1", "--candidates", "1", "--tune-constants", "--tune-evals", "60", "--out", str(out))
+                   "--rounds", "1", "--candidates", "1", "--tune-constants", "--tune-share", "1", "--tune-evals", "60",
+                   "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     run = only_run(out)
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     [tuning] = [e for e in events if e["event"] == "tuning"]
     assert tuning["stopped"] == "stalled" and tuning["improved"] is None
-    popsize = 4 + int(3 * math.log(tuning["constants"]))  # CMA-ES's default population
+    popsize = 4 + int(3 * math.log(max(2, tuning["constants"])))  # CMA-ES's default population
     assert tuning["evaluations"] == STALL_GENERATIONS * popsize < 60  # three generations without a gain
     summary = read_json(run / "summary.json")
     assert summary["tuning_evaluations"] == tuning["evaluations"] and summary["tuning_env_steps"] == tuning["env_steps"]
     assert "constant tuning:" in proc.stderr and "of the run's" in proc.stderr
     shown = run_cli("show", run.name, "--out", str(out))
     assert "constant tuning" in shown.stdout and f"{tuning['env_steps']:,} env steps" in shown.stdout
+
+
+def test_tuning_spends_at_most_its_share_of_the_env_step_budget(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'cartpole_flat'}",
+                   "--rounds", "1", "--candidates", "1", "--tune-constants", "--tune-evals", "60",
+                   "--max-env-steps", "10800", "--tune-share", "0.25", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(out)
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    [tuning] = [e for e in events if e["event"] == "tuning"]
+    summary = read_json(run / "summary.json")
+    assert tuning["stopped"] == "share" and 0 < tuning["evaluations"] < 60
+    # an evaluation starts only if its worst case (5 episodes x 500 steps) still fits in 25% of 10,800 = 2,700
+    assert summary["tuning_env_steps"] == tuning["env_steps"]
+    assert 2700 - 2500 < tuning["env_steps"] <= 2700
+    prompt = (run / "llm" / "0001.prompt.md").read_text()
+    assert "Constant tuning is on" in prompt and "TUNABLE = {" in prompt and "25%" in prompt
+    assert "at most 10,800 env steps" in prompt

@@ -89,7 +89,7 @@ def test_a_forced_trim_keeps_the_latest_round_in_full_and_logs_what_it_cut(spec)
     tuned.kind, tuned.tuned = "tuned", [{"line": 2, "old": f"{i}.0", "new": f"{i}.5"} for i in range(1, 66)]
     history.insert(1, tuned)
     parent = history[0]
-    prompt = Prompts(spec, 5, 5.0, budget_tokens=3_000).refine(history, parent)
+    prompt = Prompts(spec, 5, 5.0, budget_tokens=3_200).refine(history, parent)  # room for the latest round, no more
     text = prompt.messages[1].content
     latest = [c.id for c in history if c.round == 5]
     for id_ in latest:  # code, episodes and digest: not a one-line score

@@ -16,9 +16,13 @@ from promptpo.commands.common import console, finish, run_config, run_options, s
 @click.option("--target", type=float, default=None, help="Stop at this success rate (mean return where the env has "
               "no success); default: the env's target.")
 @click.option("--tune-constants", is_flag=True,
-              help="After each round, tune the best program's numeric constants with CMA-ES (no LLM call).")
+              help="After each round, tune the constants the program declares in TUNABLE with CMA-ES (no LLM "
+              "call): the run's best or the round's best, whichever ranks higher and was not tuned before.")
 @click.option("--tune-evals", type=int, default=30, show_default=True,
               help="Evaluations per constant-tuning phase (counted against --max-env-steps).")
+@click.option("--tune-share", type=float, default=0.5, show_default=True,
+              help="The most of the run's env steps constant tuning may spend (of --max-env-steps; without it, next to "
+              "rounds x candidates x episodes x horizon). 1: no cap.")
 @click.option("--full-episodes", is_flag=True, help="Run every episode to its end; by default, where the target is a "
               "success rate and success at any step counts (Meta-World), an episode ends at its first success.")
 @click.option("--cascade", type=int, default=2, show_default=True, help="Episodes of each candidate's first stage: "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from promptpo.config import OptimizeConfig
-from promptpo.digest import EpisodeDigest, Track
+from promptpo.digest import EpisodeDigest, Term, Track
 from promptpo.candidate import Candidate
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success, judged_by_success
@@ -35,6 +35,8 @@ class PolicyTask(TaskKind):
         self.by_success = judged_by_success(spec, self.target)
         """Whether candidates are judged by success (the cascade's rule) rather than by return."""
         self.prompts = policy_prompts(config, spec)
+        self.tuned_parents: set[str] = set()
+        """Candidates a tuning phase has had (each is tuned at most once)."""
 
     # -- scoring -------------------------------------------------------------------------
     def worst_case_steps(self) -> int:
@@ -60,7 +62,7 @@ class PolicyTask(TaskKind):
         if self.config.tune_constants and any(c.scored for c in engine.history):
             from promptpo.tuning import tune
 
-            tune(engine, self.config, round_)
+            tune(engine, self.config, round_, self.tuned_parents)
 
     def close(self) -> None:
         self.pool.close()
@@ -119,6 +121,18 @@ def run_target(config: OptimizeConfig, spec: EnvSpec) -> Target | None:
     return Target(metric, config.target)
 
 
+def budget_text(config: OptimizeConfig) -> str:
+    """The run's budgets as the prompt states them."""
+    b = config.budgets
+    parts = [f"{config.rounds} round{'s' if config.rounds != 1 else ''} of {config.candidates} "
+             f"candidate{'s' if config.candidates != 1 else ''}"]
+    if b.max_llm_calls is not None:
+        parts.append(f"at most {b.max_llm_calls} LLM calls (repairs count)")
+    if b.max_env_steps is not None:
+        parts.append(f"at most {b.max_env_steps:,} env steps (every episode of every candidate counts)")
+    return ", ".join(parts)
+
+
 def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
     """The policy prompts: the environment as the templates show it, and the rules of the sandbox."""
     target = run_target(config, spec)
@@ -134,7 +148,8 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "ranking": RANKING if spec.has_success else "mean return",
             "target": target.describe() if target else "as high a mean return as possible",
             "derived_doc": spec.derived_doc, "notes": spec.notes, "reward_source": spec.reward_source,
-            "starter": spec.starter.strip(), "candidates": config.candidates}
+            "starter": spec.starter.strip(), "candidates": config.candidates, "budget": budget_text(config),
+            "tuning": config.tune_constants, "tune_share": f"{config.tune_share:.0%}"}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}"}
     return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget)
 
@@ -148,7 +163,8 @@ def evaluation_from_record(record: dict) -> Evaluation | None:
     def digest(d: dict) -> EpisodeDigest:
         return EpisodeDigest(**{**d, "fields": {k: Track(**t) for k, t in d["fields"].items()},
                                 "derived": {k: Track(**t) for k, t in d["derived"].items()},
-                                "action_counts": {int(k): v for k, v in d["action_counts"].items()}})
+                                "action_counts": {int(k): v for k, v in d["action_counts"].items()},
+                                "info": {k: Term(**t) for k, t in d.get("info", {}).items()}})
 
     episodes = [EpisodeResult(**{**e, "digest": digest(e["digest"])}) for e in data["episodes"]]
     fault, stage = data.get("fault"), data.get("stage")
