@@ -50,12 +50,15 @@ def decide(stage: Evaluation, best: Evaluation | None, by_success: bool) -> tupl
     mean = stage.mean_return
     seen = f"mean return {mean:.2f} over the first {k} episodes"
     if best is None or best.mean_return is None:
-        return True, f"{seen}: nothing scored yet"
+        return True, f"{seen}: no candidate has a score yet to compare it with"
+    whose = "the best's" if best.std_return else "this stage's"
     spread = best.std_return if best.std_return else stage.std_return or 0.0
     bar = best.mean_return - Z * spread / math.sqrt(max(1, k))
+    how = (f"the bar is the best's mean return {best.mean_return:.2f} minus {Z:g} standard error of a {k}-episode mean "
+           f"({whose} spread per episode {spread:.2f} / sqrt({k}))")
     if mean < bar:
-        return False, f"{seen}: below {bar:.2f}, {Z:g} standard error under the best's {best.mean_return:.2f}"
-    return True, f"{seen}: not clearly below the best's {best.mean_return:.2f}"
+        return False, f"{seen} is below {bar:.2f}: {how}"
+    return True, f"{seen} is not below {bar:.2f}: {how}"
 
 
 def evaluate(evaluator: Evaluator, code: str, episodes: Sequence[Episode], first: int, best: Evaluation | None,

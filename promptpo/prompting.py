@@ -115,8 +115,12 @@ def select_history(history: list, parent, describe, size_of, budget_chars: int) 
 
     want(parent, "PARENT")
     top = ranked(history)[:BEST_SHOWN]
+    def rank_label(i: int, c) -> str:  # a stopped candidate ranks below every complete one, whatever its mean
+        return (("BEST" if i == 1 else f"rank {i}") if c.complete
+                else f"rank {i}: stopped after its first stage, so below every complete candidate")
+
     if top:
-        want(top[0], "BEST" if top[0].complete else "top 1")
+        want(top[0], rank_label(1, top[0]))
     latest_round = max(c.round for c in history)
     for c in history:  # what the last answers did comes before the runners-up: the prompt promises it
         if c.round == latest_round:
@@ -127,7 +131,7 @@ def select_history(history: list, parent, describe, size_of, budget_chars: int) 
             seen_failures.add(str(c.outcome))
             want(c, f"latest {c.outcome}")
     for i, c in enumerate(top[1:], start=2):
-        want(c, f"top {i}")
+        want(c, rank_label(i, c))
     for c in reversed(history):  # the rest, newest first, while the budget lasts
         if c not in priority:
             labels[c.id] = []
