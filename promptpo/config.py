@@ -32,7 +32,7 @@ class OptimizeConfig(RunConfig):
     the best so far. 0 evaluates every candidate on all its episodes."""
 
     POSITIVE = ("rounds", "candidates", "episodes", "prompt_budget", "tune_evals")
-    BEFORE = {"full_episodes": True, "cascade": 0, "tune_share": 1.0}
+    BEFORE = {**RunConfig.BEFORE, "full_episodes": True, "cascade": 0, "tune_share": 1.0}
     """What a run recorded before these fields existed did (resumed as it ran)."""
 
     def validate(self) -> OptimizeConfig:

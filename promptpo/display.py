@@ -18,6 +18,10 @@ from promptpo.llm.tokens import usage_text
 from promptpo.text import visible
 
 
+MAX_SHOWN = 8
+"""In-flight calls and evaluations listed one per line."""
+
+
 def _money(state: RunState) -> str:
     return f"${state.cost_usd:.4f}" if state.cost_known else f"${state.cost_usd:.4f} + unpriced calls"
 
@@ -85,7 +89,13 @@ class RunDisplay:
         table.add_row("tokens", usage_text(vars(state)))
         table.add_row("cost", _money(state))
         table.add_row("elapsed", f"{state.elapsed:.0f} s")
-        table.add_row("now", Text(visible(state.last or "starting", keep_newlines=False)))
+        flying = list(state.in_flight.values())
+        if len(flying) > 1:  # a wave: every call and evaluation in flight, one line each
+            table.add_row("in flight", Text("\n".join(visible(f, keep_newlines=False) for f in flying[:MAX_SHOWN])
+                                            + (f"\n... and {len(flying) - MAX_SHOWN} more" if len(flying) > MAX_SHOWN
+                                               else "")))
+        else:
+            table.add_row("now", Text(visible(state.last or "starting", keep_newlines=False)))
         if not state.env_steps_planned:
             return table
         done = state.env_steps + state.in_flight_steps

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,6 +137,11 @@ class Evaluation:
         return (self.success_rate, -(self.mean_steps_to_success or 0.0), self.mean_return)
 
 
+MAKING = threading.Lock()
+"""Simulators are made one at a time: some draw from global random state while they are built (Meta-World
+samples its 50 goals so), and two lanes building at once would get other goals."""
+
+
 class EnvPool:
     """Host-side simulators, made once per run and reused by every candidate."""
 
@@ -144,13 +151,59 @@ class EnvPool:
 
     def take(self, n: int) -> list[Any]:
         while len(self.envs) < n:
-            self.envs.append(self.spec.make_env(self.seed))
+            with MAKING:
+                self.envs.append(self.spec.make_env(self.seed))
         return self.envs[:n]
 
     def close(self) -> None:
         for env in self.envs:
             env.close()
         self.envs.clear()
+
+
+class Lanes:
+    """Evaluators that run side by side, each with its own sandbox and simulators: the first is given, more
+    are made by ``make`` when all are busy, up to ``limit``; past that a caller waits for a free one."""
+
+    def __init__(self, first: Evaluator, make: Callable[[], Evaluator], limit: int = 1):
+        self.make, self.limit = make, max(1, limit)
+        self.idle: list[Evaluator] = [first]
+        self.made: list[Evaluator] = []
+        self.free = threading.Condition()
+
+    @contextmanager
+    def take(self):
+        with self.free:
+            while not self.idle and 1 + len(self.made) >= self.limit:
+                self.free.wait()
+            make = not self.idle
+            lane = None if make else self.idle.pop()
+            if make:
+                self.made.append(None)  # its place, held while it is made
+        if make:
+            try:
+                lane = self.make()
+            except BaseException:
+                with self.free:
+                    self.made.remove(None)
+                    self.free.notify()
+                raise
+            with self.free:
+                self.made[self.made.index(None)] = lane
+        try:
+            yield lane
+        finally:
+            with self.free:
+                self.idle.append(lane)
+                self.free.notify()
+
+    def close(self) -> None:
+        """Close the lanes it made (the first belongs to whoever gave it)."""
+        for lane in self.made:
+            if lane is not None:
+                lane.pool.close()
+                lane.sandbox.close()
+        self.made.clear()
 
 
 def worker_seed(salt: str, seed: int) -> int:

@@ -165,9 +165,10 @@ def _clearly_above(values: list[float], reference: list[float]) -> bool:
 
 def choose_parent(history: list, round_: int, tuned_before: set[str]):
     """What a phase after round ``round_`` tunes: of the run's best and the best of that round (new work gets
-    its chance), in rank order, the first that has not been tuned before. None when both have been."""
-    scored = [c for c in history if c.scored]
-    latest = [c for c in scored if c.round == round_ and c.kind != "tuned"]
+    its chance), in rank order, the first that has not been tuned before. A tuned candidate is not tuned again
+    (its parent was). None when neither is left."""
+    scored = [c for c in history if c.scored and c.kind != "tuned"]
+    latest = [c for c in scored if c.round == round_]
     options = ranked(scored)[:1] + ranked(latest)[:1]
     return next((c for c in ranked(options) if c.id not in tuned_before), None)
 

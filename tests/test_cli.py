@@ -23,7 +23,7 @@ def optimize(tmp_path, env_id: str, answers: str, *extra: str):
 
 
 def test_reach_p_controller_succeeds_in_the_process_sandbox(tmp_path):
-    proc, run = optimize(tmp_path, "metaworld/reach", "reach", "--episodes", "10")
+    proc, run = optimize(tmp_path, "metaworld/reach", "reach", "--episodes", "10", "--concurrency", "1")
     assert proc.returncode == 0, proc.stderr
     summary = read_json(run / "summary.json")
     assert summary["status"] == "target_reached"

@@ -35,7 +35,8 @@ def respond(body: dict):
 
 def optimize_args(out: Path, url: str) -> list[str]:
     return ["optimize", "gymnasium/CartPole-v1", "--model", "openai:fake-model", "--api-base", f"{url}/v1",
-            "--rounds", "3", "--candidates", "2", "--episodes", "4", "--target", "1000", "--out", str(out)]
+            "--rounds", "3", "--candidates", "2", "--episodes", "4", "--target", "1000", "--out", str(out),
+            "--concurrency", "1"]  # one call at a time: the signal lands between candidates
 
 
 def env_with_key() -> dict:
@@ -168,7 +169,7 @@ def wait_for_file(pattern: str, out: Path, proc: subprocess.Popen, timeout: floa
 def schedule_args(out: Path, url: str) -> list[str]:
     return ["schedule", "gymnasium/CartPole-v1", "--model", "openai:fake-model", "--api-base", f"{url}/v1",
             "--steps", "2048", "--rounds", "1", "--candidates", "3", "--eval-points", "2", "--eval-episodes", "2",
-            "--out", str(out)]
+            "--out", str(out), "--concurrency", "1"]  # one call at a time: the signal lands between candidates
 
 
 @pytest.mark.parametrize("kind, signum", [("optimize", signal.SIGTERM), ("schedule", signal.SIGTERM),

@@ -69,9 +69,9 @@ class Made:
 
 
 def test_tuning_goes_to_the_best_and_then_to_the_newest_rounds_best():
-    history = [Made("r00c0", 0, 5.0), Made("r01c0", 1, 3.0), Made("r01c1", 1, 4.0)]
+    history = [Made("r00c0", 0, 5.0), Made("r00c1", 0, 9.0, "tuned"), Made("r01c0", 1, 3.0), Made("r01c1", 1, 4.0)]
     done: set[str] = set()
-    assert choose_parent(history, 1, done).id == "r00c0"  # the run's best ranks higher
+    assert choose_parent(history, 1, done).id == "r00c0"  # the run's best ranks higher (the tuned one is not redone)
     done.add("r00c0")
     assert choose_parent(history, 1, done).id == "r01c1"  # then the round's best gets its chance
     done.add("r01c1")

@@ -152,7 +152,7 @@ def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hypers
 
     records = find_runs(list(runs), out)
     result = compare(records, with_hyperscore=hyperscore, allow_different_grids=allow_different_grids)
-    text = _comparison_table(result, hyperscore)
+    text = comparison_table(result, hyperscore)
     if as_json:
         print(json.dumps(to_json(result), indent=2))
     else:
@@ -176,7 +176,7 @@ def _versus_text(versus: dict) -> str:
     return text + f" ({versus['test']})" + ("*" if versus["lower_bound"] else "")
 
 
-def _comparison_table(result, hyperscore: bool) -> str:
+def comparison_table(result, hyperscore: bool) -> str:
     from statistics import mean
 
     from rich.console import Console

@@ -49,6 +49,12 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
         click.option("--max-env-steps", type=int, default=None, help="Budget: simulator steps."),
         click.option("--max-cost", type=float, default=None, help="Budget: USD."),
         click.option("--max-time", default=None, help="Budget: wall time, e.g. 900, 30m, 2h."),
+        click.option("--concurrency", type=int, default=0, show_default=True,
+                     help="Candidates of a round proposed together, their LLM calls in flight at once; they see "
+                          "the same history. 0: the whole round. 1: one at a time, stopping at the first answer "
+                          "that reaches the target."),
+        click.option("--workers", type=int, default=0, show_default=True,
+                     help="Evaluations run side by side (0: one per core); never changes the results."),
         click.option("--max-repairs", type=int, default=max_repairs, show_default=True,
                      help="Repair prompts after a candidate that cannot be scored."),
         click.option("--prompt-budget", type=int, default=12000, show_default=True,
@@ -77,7 +83,8 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
     return decorate
 
 
-RUN_OPTION_NAMES = ("model", "rounds", "candidates", "seed", "sandbox", "max_llm_calls", "max_env_steps", "max_cost",
+RUN_OPTION_NAMES = ("model", "rounds", "candidates", "seed", "sandbox", "concurrency", "workers", "max_llm_calls",
+                    "max_env_steps", "max_cost",
                     "max_time", "max_repairs", "prompt_budget", "temperature", "max_tokens", "api_base",
                     "llm_timeout", "retry_for", "act_timeout", "out", "verbose")
 
@@ -92,7 +99,7 @@ def run_config(config_class, env: str, options: dict, **extra):
     max_time = parse_duration(o["max_time"]) if o["max_time"] else None
     return config_class(
         env=env, model=o["model"], rounds=o["rounds"], candidates=o["candidates"], seed=o["seed"],
-        sandbox=o["sandbox"], max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
+        sandbox=o["sandbox"], concurrency=o["concurrency"], workers=o["workers"], max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
         budgets=Budgets(o["max_llm_calls"], o["max_env_steps"], o["max_cost"], max_time),
         gen=GenParams(temperature=o["temperature"], max_tokens=o["max_tokens"], timeout_s=o["llm_timeout"],
                       api_base=o["api_base"], retry_for_s=parse_duration(o["retry_for"])),

@@ -64,6 +64,12 @@ class RunConfig:
     gate: bool = True
     """Refuse code that reaches outside what a program needs before it runs (promptpo.gate), and let
     only the gate's modules import in the sandbox. Off only to test the sandbox alone."""
+    concurrency: int = 0
+    """Slots of a round proposed together, their calls in flight at once (0: all of the round's candidates).
+    Their prompts see the same history; 1 asks one at a time and stops at the first answer that reaches the
+    target. Recorded: it shapes the run."""
+    workers: int = 0
+    """Evaluations run side by side (0: one per core). Only speed: the run folder is the same for any number."""
     budgets: Budgets = field(default_factory=Budgets)
     gen: GenParams = field(default_factory=GenParams)
     limits: Limits = field(default_factory=Limits)
@@ -74,7 +80,7 @@ class RunConfig:
 
     POSITIVE = ("rounds", "candidates", "prompt_budget")
     """Fields that must be at least 1 (subclasses add theirs)."""
-    BEFORE: ClassVar[dict[str, Any]] = {}
+    BEFORE: ClassVar[dict[str, Any]] = {"concurrency": 1}
     """Values for fields a newer version added whose default changes behaviour: what a run recorded
     before they existed did (a subclass lists its own)."""
 
@@ -84,6 +90,9 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         fields_at_least_one(self, self.POSITIVE)
+        if self.concurrency < 0 or self.workers < 0:
+            raise ConfigError(f"--concurrency and --workers must be 0 (automatic) or more (got {self.concurrency}, "
+                              f"{self.workers})")
         if self.max_repairs < 0:
             raise ConfigError(f"--max-repairs must be 0 or more (got {self.max_repairs})")
         b = self.budgets

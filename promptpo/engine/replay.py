@@ -81,9 +81,18 @@ class ReplayBackend(Backend):
     def label(self) -> str:
         return self.inner.label
 
-    def complete(self, request: Request) -> Completion:
+    @property
+    def concurrent(self) -> bool:
+        return self.inner.concurrent
+
+    def cached(self, request: Request) -> Completion | None:
+        """Taken when the call is sent, in slot order: identical prompts get their answers in the order
+        they were first answered."""
         queue = self.replay.answers_by_key.get(request.cache_key(self.inner.label))
-        return queue.pop(0) if queue else self.inner.complete(request)
+        return queue.pop(0) if queue else None
+
+    def complete(self, request: Request) -> Completion:
+        return self.cached(request) or self.inner.complete(request)
 
     def estimate_cost(self, prompt_chars: int, max_tokens: int) -> float | None:
         return self.inner.estimate_cost(prompt_chars, max_tokens)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import threading
 
 from promptpo.candidate import Candidate, candidate_id, sample_key
 from promptpo.engine.config import RunConfig
@@ -22,6 +24,7 @@ from promptpo.llm.base import Backend, Completion, Request, redact
 from promptpo.outcome import Outcome
 from promptpo.prompting import Prompt
 from promptpo.search import Greedy
+from promptpo.engine.wave import Pending, Wave
 from promptpo.text import clean
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,12 @@ class Engine:
         self.state = RunState(env_steps_planned=task.planned_steps())
         self.history: list[Candidate] = []
         self._next_index: dict[int, int] = {}
+        self.lock = threading.RLock()
+        """Guards the counters, reservations and display state that calls and evaluations in flight update."""
+        self.reserved_steps, self.reserved_cost = 0, 0.0
+        workers = config.workers or os.cpu_count() or 1
+        self.evaluation_slots = threading.Semaphore(max(1, min(workers, getattr(task, "parallel_evaluations", 1))))
+        """At most --workers evaluations at once (a task kind says how many it can run side by side)."""
 
     # -- the run -------------------------------------------------------------------------
     def execute(self) -> RunState:
@@ -73,18 +82,27 @@ class Engine:
         return self.state
 
     def search(self) -> None:
-        """Rounds of candidates: each slot proposes one (repaired while it cannot be scored)."""
+        """Rounds of candidates, in waves of ``--concurrency`` slots (promptpo.engine.wave): each slot proposes
+        one, and the ones that cannot be scored are repaired together in the next wave."""
+        width = self.wave_width
         for round_ in range(self.config.rounds):
             self.state.round = round_
-            for slot in range(self.config.candidates):
-                candidate = self.attempt(self.next_prompt(round_, slot), round_)
-                for _ in range(self.config.max_repairs if self.uses_prompts else 0):
-                    if not candidate.needs_repair:
+            for start in range(0, self.config.candidates, width):
+                slots = range(start, min(start + width, self.config.candidates))
+                prompts = [self.next_prompt(round_, slot) for slot in slots]
+                for _ in range(1 + (self.config.max_repairs if self.uses_prompts else 0)):
+                    failed = [c for c in Wave(self, round_).run(prompts) if c is not None and c.needs_repair]
+                    prompts = [self.task.prompts.repair(c) for c in failed]
+                    if not prompts:
                         break
-                    candidate = self.attempt(self.task.prompts.repair(candidate), round_)
                 self.stop_at_target()
             self.task.after_round(self, round_)
             self.stop_at_target()
+
+    @property
+    def wave_width(self) -> int:
+        """Slots proposed together: --concurrency (0: all of a round's candidates)."""
+        return max(1, min(self.config.concurrency or self.config.candidates, self.config.candidates))
 
     def next_prompt(self, round_: int, slot: int) -> Prompt:
         if not self.uses_prompts:
@@ -100,25 +118,17 @@ class Engine:
         if self.task.reached(self.state.best):
             raise StopRun("target_reached", f"{self.state.best.id} reached {self.task.target.describe()}")
 
-    # -- one candidate -------------------------------------------------------------------
-    def attempt(self, prompt: Prompt, round_: int) -> Candidate:
-        completion, call, answered = self.ask(prompt, round_)
-        id_, index = self.new_slot(round_)
-        candidate = Candidate(id_, round_, index, KINDS[prompt.kind], prompt.parent, call,
-                              extract(completion.text, entry=self.task.entry, gated=self.config.gate))
-        if candidate.outcome is Outcome.NO_CODE:
-            candidate.answer = completion.text[:ANSWER_SHOWN]
-        if candidate.extracted.ok:
-            try:
-                candidate.evaluation = self.evaluate(candidate.code, f"evaluating {candidate.id}")
-            except StopRun:
-                self.record(candidate)  # the answer was paid for: keep it, marked not evaluated
-                raise
-        self.record(candidate)
-        return candidate
-
+    # -- one call ------------------------------------------------------------------------
     def ask(self, prompt: Prompt, round_: int) -> tuple[Completion, int, bool]:
         """One answer for ``prompt``, recorded: (completion, call number, whether it was recorded before)."""
+        pending = self.send(prompt, round_)
+        completion = pending.completion or self.receive(pending)
+        self.release(pending)
+        return completion, pending.call, pending.answered
+
+    def send(self, prompt: Prompt, round_: int, slot: int = 0) -> Pending:
+        """Number, record and reserve one call (in the main thread, in slot order); an answer recorded before a
+        crash is taken from the run folder here."""
         self.check_budgets(prompt_chars=prompt.chars)
         call = self.state.requests + 1
         messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
@@ -129,44 +139,100 @@ class Engine:
         if not answered:
             self.store.event("llm_request", call=call, prompt=prompt.kind, parent=prompt.parent,
                              chars=prompt.chars, dropped=list(prompt.dropped), summarised=list(prompt.summarised))
-        self.tell("llm_request", f"waiting for LLM call {call} ({prompt.kind})" if self.uses_prompts
-                  else f"proposal {call}")
         self.state.requests = call
         self.state.llm_calls += self.uses_prompts
-        completion = self.backend.complete(request)
+        pending = Pending(slot, prompt, request, call, answered, round_=round_)
+        self._reserve(pending)
+        cached = self.backend.cached(request)
+        if cached is not None:
+            pending.completion = self._received(pending, cached)
+        return pending
+
+    def receive(self, pending: Pending) -> Completion:
+        """The answer to a sent call (any thread), recorded and counted."""
+        self.tell("llm_request", f"waiting for LLM call {pending.call} ({pending.prompt.kind})" if self.uses_prompts
+                  else f"proposal {pending.call}", flight=f"call {pending.call}")
+        try:
+            return self._received(pending, self.backend.complete(pending.request))
+        finally:
+            self.landed(f"call {pending.call}")
+
+    def _received(self, pending: Pending, completion: Completion) -> Completion:
         completion.text = clean(completion.text)  # storable as it is evaluated: no lone surrogates
-        self.store.record_response(call, completion, {"call": call, "prompt": prompt.kind, "round": round_,
+        call, request = pending.call, pending.request
+        self.store.record_response(call, completion, {"call": call, "prompt": pending.prompt.kind,
+                                                      "round": pending.round_,
                                                       "cache_key": request.cache_key(self.backend.label)})
-        s = self.state
-        s.prompt_tokens += completion.prompt_tokens
-        s.completion_tokens += completion.completion_tokens
-        s.tokens_estimated = completion.tokens_estimated or s.tokens_estimated
-        if completion.cost_usd is None:
-            s.cost_known = s.cost_known and self.backend.name in FREE_BACKENDS
-        else:
-            s.cost_usd += completion.cost_usd
-        if not answered:
+        with self.lock:
+            s = self.state
+            s.prompt_tokens += completion.prompt_tokens
+            s.completion_tokens += completion.completion_tokens
+            s.tokens_estimated = completion.tokens_estimated or s.tokens_estimated
+            if completion.cost_usd is None:
+                s.cost_known = s.cost_known and self.backend.name in FREE_BACKENDS
+            else:
+                s.cost_usd += completion.cost_usd
+            self.reserved_cost -= pending.cost_reserved
+            pending.cost_reserved = 0.0
+        if not pending.answered:
             self.store.event("llm_response", call=call, prompt_tokens=completion.prompt_tokens,
                              completion_tokens=completion.completion_tokens,
                              tokens_estimated=completion.tokens_estimated, cost_usd=completion.cost_usd,
                              latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
-        return completion, call, answered
+        return completion
 
+    # -- evaluations ---------------------------------------------------------------------
     def evaluate(self, code: str, note: str, tuning: bool = False):
         """Score ``code`` within the budgets (its worst case must fit before it starts); count its steps."""
         self.check_budgets(llm=False)
         self.tell("evaluating", note)
-        cached = self.replay.evaluation(self.task.evaluation_key(code)) if self.replay is not None else None
-        best = self.state.best.evaluation if self.state.best is not None else None
-        result = cached if cached is not None else self.task.evaluate(code, self._limits(), self.progress_reporter(note),
-                                                                      best)
-        self.state.in_flight_steps = 0
-        self.state.env_steps += result.env_steps
-        self.state.episodes += result.episodes_run
-        if tuning:
-            self.state.tuning_env_steps += result.env_steps
-            self.state.tuning_evaluations += 1
+        result = self._score(code, note, self.state.best.evaluation if self.state.best is not None else None)
+        self._count(result, tuning)
         return result
+
+    def evaluate_slot(self, pending: Pending, best):
+        """Score a wave slot's program (any thread; its steps were reserved when it was sent)."""
+        b = self.config.budgets
+        if b.max_time is not None and self.state.elapsed >= b.max_time:
+            raise StopRun("budget_exhausted", f"time budget of {b.max_time:g} s used up")
+        note = f"evaluating the answer to call {pending.call}"
+        self.tell("evaluating", note, flight=note)
+        try:
+            return self._score(pending.extracted.code, note, best)
+        finally:
+            self.landed(note)
+
+    def _score(self, code: str, note: str, best):
+        cached = self.replay.evaluation(self.task.evaluation_key(code)) if self.replay is not None else None
+        return cached if cached is not None else self.task.evaluate(code, self._limits(), self.progress_reporter(note),
+                                                                    best)
+
+    def _count(self, result, tuning: bool = False) -> None:
+        with self.lock:
+            self.state.in_flight_steps = 0
+            self.state.env_steps += result.env_steps
+            self.state.episodes += result.episodes_run
+            if tuning:
+                self.state.tuning_env_steps += result.env_steps
+                self.state.tuning_evaluations += 1
+
+    def record_pending(self, pending: Pending, round_: int) -> Candidate | None:
+        """The candidate a wave slot made, recorded (main thread, slot order); None when no answer came."""
+        self.release(pending)
+        if pending.completion is None:
+            return None
+        id_, index = self.new_slot(round_)
+        prompt = pending.prompt
+        extracted = pending.extracted or extract(pending.completion.text, entry=self.task.entry,
+                                                 gated=self.config.gate)
+        candidate = Candidate(id_, round_, index, KINDS[prompt.kind], prompt.parent, pending.call, extracted)
+        if candidate.outcome is Outcome.NO_CODE:
+            candidate.answer = pending.completion.text[:ANSWER_SHOWN]
+        if pending.result is not None:
+            self._count(pending.result)
+            candidate.evaluation = pending.result
+        self.record(candidate)  # an answer whose evaluation a budget stopped is kept, marked not evaluated
+        return candidate
 
     def new_slot(self, round_: int) -> tuple[str, int]:
         """The id and index of the next candidate of ``round_``."""
@@ -209,12 +275,15 @@ class Engine:
 
     # -- budgets and progress ------------------------------------------------------------
     def check_budgets(self, llm: bool = True, prompt_chars: int = 0) -> None:
+        """Raise StopRun unless one more evaluation (and with ``llm`` one more call) fits next to what was spent
+        and what calls and evaluations in flight hold."""
         b, s = self.config.budgets, self.state
         if b.max_time is not None and s.elapsed >= b.max_time:
             raise StopRun("budget_exhausted", f"time budget of {b.max_time:g} s used up")
         worst_steps = self.task.worst_case_steps()
-        if b.max_env_steps is not None and s.env_steps + worst_steps > b.max_env_steps:
-            raise StopRun("budget_exhausted", f"env-step budget: {s.env_steps} used of {b.max_env_steps}, and a "
+        held = s.env_steps + self.reserved_steps
+        if b.max_env_steps is not None and held + worst_steps > b.max_env_steps:
+            raise StopRun("budget_exhausted", f"env-step budget: {held} used or held of {b.max_env_steps}, and a "
                           f"candidate may need {worst_steps} more")
         if not llm:
             return
@@ -222,13 +291,37 @@ class Engine:
             raise StopRun("budget_exhausted", f"LLM call budget of {b.max_llm_calls} used up")
         if b.max_cost is not None:
             estimate = self.backend.estimate_cost(prompt_chars, self.config.gen.max_tokens) or 0.0
-            if s.cost_usd + estimate > b.max_cost:
-                raise StopRun("budget_exhausted", f"cost budget: ${s.cost_usd:.4f} spent of ${b.max_cost:g}, and "
-                              f"the next call may cost up to ${estimate:.4f}")
+            spent = s.cost_usd + self.reserved_cost
+            if spent + estimate > b.max_cost:
+                raise StopRun("budget_exhausted", f"cost budget: ${spent:.4f} spent or held of ${b.max_cost:g}, "
+                              f"and the next call may cost up to ${estimate:.4f}")
 
-    def tell(self, kind: str, note: str) -> None:
-        self.state.last = note
-        self.observer(kind, self.state)
+    def _reserve(self, pending: Pending) -> None:
+        with self.lock:
+            pending.steps_reserved = self.task.worst_case_steps()
+            pending.cost_reserved = (self.backend.estimate_cost(pending.prompt.chars, self.config.gen.max_tokens)
+                                     or 0.0) if self.config.budgets.max_cost is not None else 0.0
+            self.reserved_steps += pending.steps_reserved
+            self.reserved_cost += pending.cost_reserved
+
+    def release(self, pending: Pending) -> None:
+        """Give back what a slot still holds (idempotent)."""
+        with self.lock:
+            self.reserved_steps -= pending.steps_reserved
+            self.reserved_cost -= pending.cost_reserved
+            pending.steps_reserved, pending.cost_reserved = 0, 0.0
+
+    def tell(self, kind: str, note: str, flight: str | None = None) -> None:
+        """What is happening now; ``flight`` names a call or evaluation that stays in flight until ``landed``."""
+        with self.lock:
+            self.state.last = note
+            if flight is not None:
+                self.state.in_flight[flight] = note
+            self.observer(kind, self.state)
+
+    def landed(self, flight: str) -> None:
+        with self.lock:
+            self.state.in_flight.pop(flight, None)
 
     def progress_reporter(self, note: str):
         """``progress(steps, detail)`` for an evaluation that reports as it goes (a training)."""

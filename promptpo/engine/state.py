@@ -46,6 +46,8 @@ class RunState:
     """What the run will spend if it runs to the end (shown as progress), when that is known."""
     in_flight_steps: int = 0
     """Steps of the evaluation going on now (a training reports them as it goes)."""
+    in_flight: dict[str, str] = field(default_factory=dict)
+    """Calls and evaluations going on now (several at once in a wave), each with what it is doing."""
     tuning_env_steps: int = 0
     tuning_evaluations: int = 0
     episodes: int = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 import tempfile
 from datetime import datetime, timezone
 from enum import Enum
@@ -20,6 +21,9 @@ import numpy as np
 from promptpo.text import clean, jsonl_safe
 from promptpo.errors import ConfigError, RunStoreError
 from promptpo.llm.base import Completion, redact
+
+
+EVENTS_LOCK = threading.Lock()
 
 
 def now_iso() -> str:
@@ -131,8 +135,9 @@ class RunStore:
                                 "the run folder is corrupt") from None
 
     def event(self, name: str, /, **data: Any) -> None:
+        """One line appended to events.jsonl, whole (calls in flight log from their own threads)."""
         line = jsonl_safe(json.dumps(_plain({"t": now_iso(), "event": name, **data}), ensure_ascii=False, default=str))
-        with open(self.root / "events.jsonl", "a", encoding="utf-8") as handle:
+        with EVENTS_LOCK, open(self.root / "events.jsonl", "a", encoding="utf-8") as handle:
             handle.write(redact(line) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 import sys
 import sysconfig
 import tempfile
@@ -69,6 +70,10 @@ class ProcessSandbox(Sandbox):
         self._scratch: list[str] = []
         self.keep_spare = keep_spare
         self._spare: tuple[Limits, PipeWorker] | None = None
+        self._spawner: ThreadPoolExecutor | None = None
+        """Workers are started from this one thread, which lives as long as the sandbox: bubblewrap's
+        --die-with-parent kills a worker when the *thread* that started it ends, and evaluations run on
+        threads that end with their wave."""
         self.use_cgroup = cgroup.problem() is None
         if self.use_cgroup:
             cgroup.sweep()
@@ -102,6 +107,11 @@ class ProcessSandbox(Sandbox):
         return worker
 
     def _spawn(self, limits: Limits) -> PipeWorker:
+        if self._spawner is None:
+            self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptpo-spawn")
+        return self._spawner.submit(self._spawn_here, limits).result()
+
+    def _spawn_here(self, limits: Limits) -> PipeWorker:
         if self.use_bwrap:
             argv, env, cwd = self._bwrap_argv(limits), {}, "/"
         else:
@@ -154,6 +164,9 @@ class ProcessSandbox(Sandbox):
         if self._spare is not None:
             self._spare[1].close()
             self._spare = None
+        if self._spawner is not None:
+            self._spawner.shutdown(wait=False)
+            self._spawner = None
         for path in self._scratch:
             shutil.rmtree(path, ignore_errors=True)
         self._scratch.clear()

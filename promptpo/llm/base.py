@@ -96,6 +96,14 @@ class Backend(ABC):
     @abstractmethod
     def complete(self, request: Request) -> Completion: ...
 
+    concurrent: bool = True
+    """Whether calls may be in flight side by side (False: a proposer whose answers depend on the order it is
+    asked in, which the engine then asks in slot order)."""
+
+    def cached(self, request: Request) -> Completion | None:
+        """An answer recorded before for this exact request (a resumed run), else None."""
+        return None
+
     def check(self) -> None:
         """Raise ConfigError before the run starts if the backend cannot work (e.g. no API key)."""
 

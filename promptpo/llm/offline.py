@@ -89,6 +89,8 @@ class TemplateProgram:
 class OfflineBackend(Backend):
     """Answers each 'call' with the next CMA-ES sample rendered as a program; learns from scores."""
 
+    concurrent = False  # the samples are handed out in the order they are asked for
+
     name = "offline"
     uses_prompts = False
 

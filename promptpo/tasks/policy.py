@@ -3,6 +3,7 @@ episodes of the real simulator, run in lock-step on the host with the actions fr
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from promptpo.config import OptimizeConfig
@@ -11,9 +12,10 @@ from promptpo.candidate import Candidate
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success, judged_by_success
 from promptpo import cascade
-from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Stage
+from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Lanes, Stage
 from promptpo.extract import ALLOWED_IMPORTS, trust_lines
 from promptpo.feedback import build, score_line
+from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook
@@ -29,8 +31,12 @@ class PolicyTask(TaskKind):
         self.pool = EnvPool(spec, config.seed)
         self.target = run_target(config, spec)
         self.end_at_success = ends_at_success(spec, self.target, config.full_episodes)
-        self.evaluator = evaluator or Evaluator(spec, sandbox, config.limits, self.pool, salt=config.salt,
-                                                end_at_success=self.end_at_success)
+        self.evaluator = evaluator or self._evaluator(sandbox, self.pool)
+        self.parallel_evaluations = 1 if evaluator is not None else (config.workers or os.cpu_count() or 1)
+        """Evaluations it can run side by side: one lane (sandbox and simulators) each, made when first needed."""
+        self.lanes = Lanes(self.evaluator, lambda: self._evaluator(make_sandbox(config.sandbox),
+                                                                   EnvPool(spec, config.seed)),
+                           self.parallel_evaluations)
         self.episodes = spec.episodes(config.seed, config.episodes)
         self.by_success = judged_by_success(spec, self.target)
         """Whether candidates are judged by success (the cascade's rule) rather than by return."""
@@ -43,7 +49,12 @@ class PolicyTask(TaskKind):
         return self.config.episodes * self.spec.horizon
 
     def evaluate(self, code: str, limits: Limits, progress: Any, best: Evaluation | None = None) -> Evaluation:
-        return cascade.evaluate(self.evaluator, code, self.episodes, self.config.cascade, best, self.by_success, limits)
+        with self.lanes.take() as evaluator:
+            return cascade.evaluate(evaluator, code, self.episodes, self.config.cascade, best, self.by_success, limits)
+
+    def _evaluator(self, sandbox: Sandbox, pool: EnvPool) -> Evaluator:
+        return Evaluator(self.spec, sandbox, self.config.limits, pool, salt=self.config.salt,
+                         end_at_success=self.end_at_success)
 
     def evaluation_plan(self) -> Any:
         plan: list = [[e.index, e.seed, e.extras] for e in self.episodes]
@@ -65,6 +76,7 @@ class PolicyTask(TaskKind):
             tune(engine, self.config, round_, self.tuned_parents)
 
     def close(self) -> None:
+        self.lanes.close()
         self.pool.close()
         self.sandbox.close()
 

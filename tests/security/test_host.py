@@ -428,7 +428,7 @@ def test_a_tuned_candidate_is_recorded_exactly_as_evaluated(tmp_path):
     answers.write_text(json.dumps({"content": program}) + "\n")
     out = tmp_path / "runs"
     proc = run_cli("optimize", "metaworld/reach", "--model", f"scripted:{answers}", "--rounds", "1",
-                   "--candidates", "1", "--tune-constants", "--out", str(out))
+                   "--candidates", "1", "--tune-constants", "--tune-share", "1", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     run = only_run(out)
     tuned = read_json(run / "candidates" / "r00c1.json")

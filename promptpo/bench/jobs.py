@@ -1,0 +1,98 @@
+"""A suite's jobs: where each one stands in the bench folder, and running one (here or on a Ray node).
+
+A job's folder holds its run folder(s). A job is done when one of them finished (completed, target
+reached, a budget or the scripted answers ran out); an interrupted promptpo run is resumed; a failed
+one counts as failed (``--retry-failed`` starts a new run beside it); anything else starts fresh.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from promptpo.bench.suite import Job
+
+FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
+RESUMABLE = ("interrupted", "running")
+
+
+@dataclass
+class Step:
+    """What to do for a job now: skip it (done or failed), resume a run, or start one."""
+
+    job: Job
+    action: str
+    """done, failed, resume or run."""
+    argv: list[str]
+    run: str | None = None
+
+
+def runs_of(folder: Path) -> list[tuple[Path, dict, dict]]:
+    """(run folder, run.json, summary.json or {}) of every run in a job's folder, oldest first."""
+    found = []
+    for path in sorted(folder.glob("*/run.json")) if folder.is_dir() else []:
+        try:
+            meta = json.loads(path.read_text())
+            summary_path = path.parent / "summary.json"
+            summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+        except (OSError, ValueError):
+            continue
+        found.append((path.parent, meta, summary))
+    return found
+
+
+def plan(job: Job, bench: Path, model: str | None, retry_failed: bool = False) -> Step:
+    folder = bench / job.key
+    runs = runs_of(folder)
+    statuses = [(summary.get("status") or meta.get("status"), path, meta) for path, meta, summary in runs]
+    if any(status in FINISHED for status, _, _ in statuses):
+        return Step(job, "done", [])
+    fresh = job.method.argv(job.task, job.seed, model, folder)
+    if statuses:
+        status, path, meta = statuses[-1]
+        if status in RESUMABLE and meta.get("kind") in ("promptpo", "schedule"):
+            return Step(job, "resume", ["resume", path.name, "--out", str(folder)], path.name)
+        if status == "failed" and not retry_failed:
+            return Step(job, "failed", [], path.name)
+    return Step(job, "run", fresh)
+
+
+def run_here(argv: list[str], env: dict | None = None) -> tuple[int, str]:
+    """One promptpo command in a child process (Ctrl-C reaches it too: it finishes its run as interrupted);
+    returns its exit code and the end of what it printed to stderr."""
+    proc = subprocess.run([sys.executable, "-m", "promptpo", *argv], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, **(env or {}), "CI": "true"})
+    return proc.returncode, proc.stderr[-2000:]
+
+
+def pack(folder: Path) -> bytes:
+    """A job's folder as a .tar.gz (what a Ray task sends back, or receives to resume)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        if folder.is_dir():
+            tar.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(folder, filter="data")  # no absolute paths, links out or devices
+
+
+def run_packed(argv: list[str], folder_name: str, packed: bytes) -> tuple[int, str, bytes]:
+    """A job on whichever machine runs this (a Ray node): its folder unpacked into a scratch folder, the
+    command run there, the folder packed up again. No shared filesystem needed."""
+    with tempfile.TemporaryDirectory(prefix="promptpo-bench-") as scratch:
+        folder = Path(scratch) / folder_name
+        unpack(packed, folder)
+        code, err = run_here([folder.as_posix() if a == "{folder}" else a for a in argv])
+        return code, err, pack(folder)
