@@ -93,3 +93,39 @@ def test_a_two_job_suite_runs_as_ray_tasks_on_a_local_head(tmp_path):
         assert read_json(run / "run.json")["config"]["seed"] == seed
     again, summary = bench(tmp_path, "--executor", "ray")
     assert again.returncode == 0 and summary["skipped"] == 2 and summary["ran"] == 0
+
+
+def test_a_runs_evaluations_as_ray_tasks_record_what_local_ones_do(tmp_path):
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"content": f"```python\n{code}\n```"}) + "\n" for code in (
+        "def act(obs):\n    return int(obs[2] > 0)", "def act(obs):\n    x, v, a, w = obs\n    return int(a + 0.3 * w > 0)",
+        "def act(obs):\n    return obs.missing", "def act(obs):\n    return 1")))
+    folders = {}
+    for executor in ("local", "ray"):
+        out = tmp_path / executor
+        proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{answers}", "--rounds", "1",
+                       "--candidates", "3", "--episodes", "3", "--executor", executor, "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        [folders[executor]] = [p.parent for p in out.glob("*/run.json")]
+
+    def records(run):
+        found = {}
+        for path in sorted((run / "candidates").glob("*.json")):
+            record = read_json(path)
+            if record.get("evaluation"):
+                record["evaluation"].pop("wall_time_s")
+            found[path.name] = record
+        return found
+
+    assert records(folders["ray"]) == records(folders["local"])  # the nodes scored every episode alike
+    assert read_json(folders["ray"] / "run.json")["config"]["executor"] == "ray"
+
+
+def test_ppo_seeds_train_as_ray_tasks(tmp_path):
+    out = tmp_path / "runs"
+    proc = run_cli("baseline", "ppo", "gymnasium/CartPole-v1", "--steps", "2048", "--seeds", "2", "--eval-points", "2",
+                   "--executor", "ray", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    runs = sorted(p.parent for p in out.glob("*/run.json"))
+    assert [read_json(r / "run.json")["seed"] for r in runs] == [0, 1]  # each folder came back from its task
+    assert all(read_json(r / "summary.json")["env_steps"] >= 2048 and (r / "curve.jsonl").read_text() for r in runs)

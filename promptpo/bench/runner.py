@@ -8,7 +8,6 @@ sends the folder back, so nodes need promptpo installed but no shared filesystem
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -16,11 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptpo.bench.jobs import Step, pack, plan, run_here, run_packed, runs_of, unpack
+from promptpo.bench.jobs import Step, pack, plan, run_here, run_packed, unpack
 from promptpo.bench.suite import Suite
-from promptpo.errors import ConfigError
+from promptpo.engine.config import check_executor
 
-EXECUTORS = ("local", "ray")
 PLACEHOLDER = "{folder}"
 
 
@@ -43,8 +41,7 @@ def run_suite(suite: Suite, bench: Path, model: str | None, executor: str = "loc
               address: str | None = None, retry_failed: bool = False,
               on_change: Callable[[Outcome, bool], None] | None = None) -> list[Outcome]:
     """Each job once: finished ones skipped, interrupted ones resumed. ``on_change(outcome, started)``."""
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}", f"choose one of: {', '.join(EXECUTORS)}")
+    check_executor(executor)
     steps = [plan(job, bench, model, retry_failed) for job in suite.jobs()]
     outcomes = [Outcome(s.job.key, s.action) for s in steps if s.action in ("done", "failed")]
     todo = [s for s in steps if s.action in ("run", "resume")]
@@ -79,40 +76,31 @@ def _here(todo: list[Step], bench: Path, jobs: int, notify) -> list[Outcome]:
 
 
 def _on_ray(todo: list[Step], bench: Path, address: str | None, notify) -> list[Outcome]:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--executor ray needs Ray", "pip install 'promptpo[tuning]' (or ray) first") from None
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    from promptpo.cluster import connect
+
+    ray = connect(address)
     remote = ray.remote(num_cpus=1, max_retries=0)(run_packed)
-    try:
-        pending = {}
-        for step in todo:
-            folder = bench / step.job.key
-            argv = [PLACEHOLDER if arg == str(folder) else arg for arg in step.argv]
-            outcome = Outcome(step.job.key, step.action)
-            notify(outcome, True)
-            pending[remote.remote(argv, folder.name, pack(folder))] = (step, outcome, time.monotonic())
-        done = []
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            for ref in ready:
-                step, outcome, started = pending.pop(ref)
-                try:
-                    outcome.code, outcome.error, packed = ray.get(ref)
-                    unpack(packed, bench / step.job.key)
-                except Exception as err:  # noqa: BLE001 - a task that died (its node went away) is a failed job
-                    outcome.code, outcome.error = -1, f"the Ray task failed: {type(err).__name__}: {err}"[:2000]
-                outcome.wall_time_s = round(time.monotonic() - started, 2)
-                notify(outcome, False)
-                done.append(outcome)
-        return done
-    finally:
-        if started_here:
-            ray.shutdown()
+    pending = {}
+    for step in todo:
+        folder = bench / step.job.key
+        argv = [PLACEHOLDER if arg == str(folder) else arg for arg in step.argv]
+        outcome = Outcome(step.job.key, step.action)
+        notify(outcome, True)
+        pending[remote.remote(argv, folder.name, pack(folder))] = (step, outcome, time.monotonic())
+    done = []
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+        for ref in ready:
+            step, outcome, started = pending.pop(ref)
+            try:
+                outcome.code, outcome.error, packed = ray.get(ref)
+                unpack(packed, bench / step.job.key)
+            except Exception as err:  # noqa: BLE001 - a task that died (its node went away) is a failed job
+                outcome.code, outcome.error = -1, f"the Ray task failed: {type(err).__name__}: {err}"[:2000]
+            outcome.wall_time_s = round(time.monotonic() - started, 2)
+            notify(outcome, False)
+            done.append(outcome)
+    return done
 
 
 def run_folders(bench: Path) -> list[Path]:

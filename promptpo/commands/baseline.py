@@ -28,13 +28,16 @@ def baseline() -> None:
 @EVAL_EVERY
 @click.option("--eval-episodes", type=int, default=None,
               help="Episodes per evaluation (default: 50 goal variations for Meta-World, 10 otherwise).")
-@click.option("--executor", default="local", show_default=True, help="Where seeds run: local.")
+@click.option("--executor", default="local", show_default=True,
+              help="Where seeds run: local (--workers processes) or ray (one Ray task per seed).")
+@click.option("--address", default=None, help="Ray cluster address for --executor ray (else $RAY_ADDRESS, else a "
+              "local Ray).")
 @click.option("--full-episodes", is_flag=True, help="Run evaluation episodes to their end; by default they end at "
               "their first success where promptpo's runs do (Meta-World), so returns compare.")
 @OUT
 def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int | None, eval_points: int,
-                 eval_every: int | None, eval_episodes: int | None, executor: str, full_episodes: bool,
-                 out: Path) -> None:
+                 eval_every: int | None, eval_episodes: int | None, executor: str, address: str | None,
+                 full_episodes: bool, out: Path) -> None:
     """Train Stable-Baselines3 PPO on ENV with the RL Zoo's tuned hyperparameters, one run folder per seed."""
     setup_logging(False)
     from promptpo.baselines import check_installed
@@ -42,10 +45,10 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
     from promptpo.baselines.ppo import PPOConfig, run_seeds
     from promptpo.envs import load_spec
     from promptpo.errors import ConfigError, require_at_least_one
+    from promptpo.engine.config import check_executor
     from promptpo.engine.store import RunStore
 
-    if executor != "local":
-        raise ConfigError(f"unknown executor {executor!r}", "only --executor local is available in this version")
+    check_executor(executor)
     require_at_least_one((("--steps", steps), ("--seeds", seeds), ("--eval-points", eval_points),
                           ("--eval-every", eval_every if eval_every is not None else 1)))
     if workers is not None and workers < 1:
@@ -68,7 +71,13 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
                 f", success {success:.2f}" if success is not None else "")}
             progress.update(tasks[seed], completed=min(done, steps), **score)
 
-        folders = run_seeds(config, seed_list, workers or os.cpu_count() or 1, update)
+        if executor == "ray":
+            from promptpo.cluster import train_seeds
+
+            folders = train_seeds(config, seed_list, address,
+                                  lambda seed: progress.update(tasks[seed], completed=steps, score="trained on Ray"))
+        else:
+            folders = run_seeds(config, seed_list, workers or os.cpu_count() or 1, update)
     for folder in folders:
         print(f"run folder: {folder}")
 

@@ -55,6 +55,10 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
                           "that reaches the target."),
         click.option("--workers", type=int, default=0, show_default=True,
                      help="Evaluations run side by side (0: one per core); never changes the results."),
+        click.option("--executor", default="local", show_default=True,
+                     help="Where evaluations run: local, or ray (Ray tasks on --address / $RAY_ADDRESS, else a "
+                          "local Ray; each node sandboxes its candidates itself)."),
+        click.option("--address", default=None, help="Ray cluster address for --executor ray."),
         click.option("--max-repairs", type=int, default=max_repairs, show_default=True,
                      help="Repair prompts after a candidate that cannot be scored."),
         click.option("--prompt-budget", type=int, default=12000, show_default=True,
@@ -83,8 +87,8 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
     return decorate
 
 
-RUN_OPTION_NAMES = ("model", "rounds", "candidates", "seed", "sandbox", "concurrency", "workers", "max_llm_calls",
-                    "max_env_steps", "max_cost",
+RUN_OPTION_NAMES = ("model", "rounds", "candidates", "seed", "sandbox", "concurrency", "workers", "executor",
+                    "address", "max_llm_calls", "max_env_steps", "max_cost",
                     "max_time", "max_repairs", "prompt_budget", "temperature", "max_tokens", "api_base",
                     "llm_timeout", "retry_for", "act_timeout", "out", "verbose")
 
@@ -99,7 +103,8 @@ def run_config(config_class, env: str, options: dict, **extra):
     max_time = parse_duration(o["max_time"]) if o["max_time"] else None
     return config_class(
         env=env, model=o["model"], rounds=o["rounds"], candidates=o["candidates"], seed=o["seed"],
-        sandbox=o["sandbox"], concurrency=o["concurrency"], workers=o["workers"], max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
+        sandbox=o["sandbox"], concurrency=o["concurrency"], workers=o["workers"], executor=o["executor"],
+        address=o["address"], max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
         budgets=Budgets(o["max_llm_calls"], o["max_env_steps"], o["max_cost"], max_time),
         gen=GenParams(temperature=o["temperature"], max_tokens=o["max_tokens"], timeout_s=o["llm_timeout"],
                       api_base=o["api_base"], retry_for_s=parse_duration(o["retry_for"])),

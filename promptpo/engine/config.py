@@ -38,6 +38,15 @@ class Budgets:
     """Wall-clock seconds for the whole run."""
 
 
+EXECUTORS = ("local", "ray")
+"""Where evaluations (and bench jobs, PPO seeds) run: this machine, or Ray tasks (promptpo.cluster)."""
+
+
+def check_executor(name: str) -> None:
+    if name not in EXECUTORS:
+        raise ConfigError(f"unknown executor {name!r}", f"choose one of: {', '.join(EXECUTORS)}")
+
+
 @dataclass
 class RunConfig:
     env: str
@@ -70,6 +79,10 @@ class RunConfig:
     target. Recorded: it shapes the run."""
     workers: int = 0
     """Evaluations run side by side (0: one per core). Only speed: the run folder is the same for any number."""
+    executor: str = "local"
+    """Where evaluations run: local (this machine's --workers) or ray (Ray tasks, promptpo.cluster)."""
+    address: str | None = None
+    """The Ray cluster's address (else $RAY_ADDRESS, else a local Ray)."""
     budgets: Budgets = field(default_factory=Budgets)
     gen: GenParams = field(default_factory=GenParams)
     limits: Limits = field(default_factory=Limits)
@@ -93,6 +106,7 @@ class RunConfig:
         if self.concurrency < 0 or self.workers < 0:
             raise ConfigError(f"--concurrency and --workers must be 0 (automatic) or more (got {self.concurrency}, "
                               f"{self.workers})")
+        check_executor(self.executor)
         if self.max_repairs < 0:
             raise ConfigError(f"--max-repairs must be 0 or more (got {self.max_repairs})")
         b = self.budgets

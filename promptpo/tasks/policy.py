@@ -32,8 +32,15 @@ class PolicyTask(TaskKind):
         self.target = run_target(config, spec)
         self.end_at_success = ends_at_success(spec, self.target, config.full_episodes)
         self.evaluator = evaluator or self._evaluator(sandbox, self.pool)
-        self.parallel_evaluations = 1 if evaluator is not None else (config.workers or os.cpu_count() or 1)
-        """Evaluations it can run side by side: one lane (sandbox and simulators) each, made when first needed."""
+        self.remote = None
+        if config.executor == "ray" and evaluator is None:
+            from promptpo.cluster import RayEvaluations
+
+            self.remote = RayEvaluations(config, config.address)
+        self.parallel_evaluations = 1 if evaluator is not None else (
+            config.workers or (self.remote.slots if self.remote else os.cpu_count() or 1))
+        """Evaluations it can run side by side: one lane (sandbox and simulators) each, made when first needed,
+        or as many Ray tasks."""
         self.lanes = Lanes(self.evaluator, lambda: self._evaluator(make_sandbox(config.sandbox),
                                                                    EnvPool(spec, config.seed)),
                            self.parallel_evaluations)
@@ -49,6 +56,8 @@ class PolicyTask(TaskKind):
         return self.config.episodes * self.spec.horizon
 
     def evaluate(self, code: str, limits: Limits, progress: Any, best: Evaluation | None = None) -> Evaluation:
+        if self.remote is not None:  # on a Ray node, which runs this same method there
+            return self.remote.evaluate(code, limits, best)
         with self.lanes.take() as evaluator:
             return cascade.evaluate(evaluator, code, self.episodes, self.config.cascade, best, self.by_success, limits)
 
