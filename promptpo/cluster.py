@@ -1,18 +1,19 @@
-"""Ray, when one machine is not enough: PPO seeds and a run's evaluations as Ray tasks.
+"""Ray, when one machine is not enough: the connection, remote calls, and run folders shipped both ways.
 
 ``connect(address)`` joins the cluster at ``address`` (``--address``, else ``$RAY_ADDRESS``), or starts
-a local Ray when neither is given. Each task does its work on the node that runs it — a candidate is
-sandboxed there (the process sandbox, or Docker where the node has it), a PPO seed trains there — and
-what it made comes back to the driver: an evaluation as its result, a run folder packed as .tar.gz. So
-nodes need promptpo (with the same simulators) installed and no shared filesystem. Bench jobs use the
-same connection (promptpo.bench.runner).
+a local Ray when neither is given. A task does its work on the node that runs it — a run's evaluation
+sandboxes its candidate there (promptpo.tasks.policy.evaluate_on_node), a PPO seed trains there
+(promptpo.baselines.ppo.train_packed), a bench job runs its command there (promptpo.bench.jobs) — and
+what it made comes back to the driver: a result, or a run folder packed as .tar.gz. So nodes need
+promptpo (with the same simulators) installed and no shared filesystem.
 """
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
-from functools import cache
+import tarfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,68 +32,45 @@ def connect(address: str | None = None):
     return ray
 
 
-# -- a run's evaluations ---------------------------------------------------------------------------
-@cache
-def _task_on_node(config_json: str):
-    """The policy task a node evaluates with (made once per Ray worker process and config)."""
-    import json
+class Remote:
+    """``fn`` as a Ray task of one CPU: called like ``fn`` and waited for (from as many threads as the caller
+    keeps in flight; ``slots`` is how many the cluster can run at once)."""
 
-    from promptpo.config import OptimizeConfig
-    from promptpo.envs import load_spec
-    from promptpo.isolation import make_sandbox
-    from promptpo.tasks.policy import PolicyTask
-
-    config = OptimizeConfig.from_record(json.loads(config_json), Path(tempfile.gettempdir()))
-    config.workers, config.executor = 1, "local"
-    return PolicyTask(config, load_spec(config.env), make_sandbox(config.sandbox))
-
-
-def _evaluate_on_node(config_json: str, code: str, limits: Any, best: Any):
-    return _task_on_node(config_json).evaluate(code, limits, None, best)
-
-
-class RayEvaluations:
-    """Evaluations sent as Ray tasks, as many in flight as the engine's --workers allows."""
-
-    def __init__(self, config, address: str | None):
-        import json
-
+    def __init__(self, fn: Callable, address: str | None, retries: int = 1):
         self.ray = connect(address)
-        self.remote = self.ray.remote(num_cpus=1, max_retries=1)(_evaluate_on_node)
-        self.config_json = json.dumps(config.public())
-        self.slots = int(self.ray.cluster_resources().get("CPU", 1))
+        self.task = self.ray.remote(num_cpus=1, max_retries=retries)(fn)
+        self.slots = max(1, int(self.ray.cluster_resources().get("CPU", 1)))
 
-    def evaluate(self, code: str, limits: Any, best: Any):
-        return self.ray.get(self.remote.remote(self.config_json, code, limits, best))
-
-
-# -- PPO seeds -------------------------------------------------------------------------------------
-def _train_on_node(config: Any, seed: int) -> tuple[str, bytes]:
-    import dataclasses
-
-    from promptpo.baselines.ppo import train
-    from promptpo.bench.jobs import pack
-
-    with tempfile.TemporaryDirectory(prefix="promptpo-ppo-") as scratch:
-        folder = train(dataclasses.replace(config, out=Path(scratch)), seed)
-        return folder.name, pack(folder)
+    def __call__(self, *args: Any) -> Any:
+        return self.ray.get(self.task.remote(*args))
 
 
-def train_seeds(config: Any, seeds: list[int], address: str | None, on_done=None) -> list[Path]:
-    """Each seed a Ray task; its run folder unpacked into ``config.out`` as it comes back."""
-    from promptpo.bench.jobs import unpack
-
+def each(fn: Callable, calls: list[tuple], address: str | None) -> Iterator[tuple[int, Any, BaseException | None]]:
+    """``fn(*args)`` for every ``args`` in ``calls`` as Ray tasks at once; yields (index, result, error) as
+    each finishes (error: the exception a task ended with, its node gone included)."""
     ray = connect(address)
-    remote = ray.remote(num_cpus=1, max_retries=0)(_train_on_node)
-    pending = {remote.remote(config, seed): seed for seed in seeds}
-    folders: dict[int, Path] = {}
+    task = ray.remote(num_cpus=1, max_retries=0)(fn)
+    pending = {task.remote(*args): i for i, args in enumerate(calls)}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
         for ref in ready:
-            seed = pending.pop(ref)
-            name, packed = ray.get(ref)
-            folders[seed] = Path(config.out) / name
-            unpack(packed, folders[seed])
-            if on_done is not None:
-                on_done(seed)
-    return [folders[s] for s in seeds]
+            index = pending.pop(ref)
+            try:
+                yield index, ray.get(ref), None
+            except Exception as err:  # noqa: BLE001 - handed to the caller, who records it
+                yield index, None, err
+
+
+def pack(folder: Path) -> bytes:
+    """A folder as a .tar.gz (what a Ray task sends back, or receives to resume)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        if folder.is_dir():
+            tar.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack(data: bytes, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(folder, filter="data")  # no absolute paths, links out or devices

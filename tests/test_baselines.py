@@ -103,7 +103,7 @@ def test_ctrl_c_keeps_what_was_logged(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["ppo", "gymnasium/CartPole-v1", "--steps", "0"], "--steps must be at least 1"),
-    (["ppo", "gymnasium/CartPole-v1", "--steps", "10", "--executor", "ray"], "unknown executor"),
+    (["ppo", "gymnasium/CartPole-v1", "--steps", "10", "--executor", "slurm"], "unknown executor"),
     (["ppo", "gymnasium/CartPole-v1", "--steps", "x"], "is not a valid integer"),
     (["ppo", "gymnasium/Pendulum-v1", "--steps", "4000"], "--steps 4000 is less than one PPO rollout"),
     (["optuna", "gymnasium/Pendulum-v1", "--steps", "40000", "--trial-steps", "2000"], "--trial-steps 2000 is less"),

@@ -45,11 +45,32 @@ def test_reach_in_docker_matches_the_process_sandbox(tmp_path):
     assert containers() == []  # removed when the run ended
 
 
+def test_parallel_docker_lanes_score_as_one_and_leave_nothing_behind(tmp_path):
+    import json
+
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"content": f"```python\n{code}\n```"}) + "\n" for code in (
+        "def act(obs):\n    return int(obs[2] > 0)", "def act(obs):\n    x, v, a, w = obs\n    return int(a + 0.3 * w > 0)",
+        "def act(obs):\n    return 1")))
+    records = {}
+    for workers in ("2", "1"):
+        out = tmp_path / workers
+        proc = run_cli("optimize", "gymnasium/CartPole-v1", "--sandbox", "docker", "--model", f"scripted:{answers}",
+                       "--rounds", "1", "--candidates", "3", "--episodes", "3", "--workers", workers, "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        run = only_run(out)
+        records[workers] = {p.name: {k: v for k, v in read_json(p).items() if k != "evaluation"}
+                            | {"episodes": read_json(p)["evaluation"]["episodes"]}
+                            for p in sorted((run / "candidates").glob("*.json"))}
+        assert containers() == []  # every lane's container removed when the run ended
+    assert records["2"] == records["1"]
+
+
 def test_a_killed_run_leaves_a_container_that_the_next_run_sweeps(tmp_path):
     out = tmp_path / "runs"
     victim = subprocess.Popen([sys.executable, "-m", "promptpo", "optimize", "gymnasium/CartPole-v1", "--sandbox",
                                "docker", "--model", f"scripted:{ANSWERS / 'cartpole_slow'}", "--episodes", "5",
-                               "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               "--workers", "1", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env=cli_env())
     deadline = time.monotonic() + 60
     while not containers() and time.monotonic() < deadline:

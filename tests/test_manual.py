@@ -79,3 +79,23 @@ def test_person_pastes_the_answer_on_an_interactive_terminal(tmp_path):
     run = next(out.iterdir())
     assert read_json(run / "summary.json")["best_score"] >= 475
     assert "def act" in (run / "llm" / "0001.response.md").read_text()
+
+
+def test_a_round_of_manual_prompts_is_written_at_once(tmp_path):
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "promptpo", "optimize", "gymnasium/CartPole-v1", "--model", "manual",
+                             "--out", str(out), "--rounds", "1", "--candidates", "3", "--target", "1000"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env())
+    prompts = [wait_for(f"*/llm/000{call}.prompt.md", out) for call in (1, 2, 3)]  # all before any answer
+    time.sleep(0.5)
+    assert proc.poll() is None and not list(out.glob("*/llm/*.response.md"))
+    for prompt in reversed(prompts):  # answered in any order: recorded in slot order
+        tmp = prompt.with_name("answer.tmp")
+        tmp.write_text((ANSWERS / "cartpole" / "001.md").read_text())
+        tmp.rename(prompt.with_name(prompt.name.replace("prompt", "response")))
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert all(str(p) in stderr for p in prompts)  # every path printed for the person
+    run = prompts[0].parent.parent
+    assert [read_json(run / "candidates" / f"r00c{i}.json")["llm_call"] for i in range(3)] == [1, 2, 3]

@@ -138,3 +138,20 @@ def test_parallel_evaluation_gives_every_episode_as_a_serial_one_does():
                 for r in results]
 
     assert scores(2) == scores(1)
+
+
+def test_a_wave_sends_only_what_its_budgets_can_pay_for(tmp_path):
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"content": f"```python\n{POLICIES[i % 3]}\n```"}) + "\n" for i in range(8)))
+
+    def optimize(name: str, *budget: str) -> dict:
+        out = tmp_path / name
+        proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{answers}", "--rounds", "2",
+                       "--candidates", "4", "--target", "1000", "--cascade", "0", "--out", str(out), *budget)
+        assert proc.returncode == 0, proc.stderr
+        return read_json(only_run(out) / "summary.json")
+
+    steps = optimize("steps", "--max-env-steps", "6000")  # each evaluation may need 5 x 500 steps
+    assert steps["status"] == "budget_exhausted" and steps["llm_calls"] == 2 and steps["env_steps"] <= 6000
+    calls = optimize("calls", "--max-llm-calls", "6")  # a whole first round, then two of the second
+    assert calls["status"] == "budget_exhausted" and calls["llm_calls"] == 6 and calls["candidates"] == 6

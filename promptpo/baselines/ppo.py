@@ -285,6 +285,19 @@ def _train_in_worker(config: PPOConfig, seed: int, progress) -> str:
     return str(train(config, seed, progress))
 
 
+def train_packed(config: PPOConfig, seed: int) -> tuple[str, bytes]:
+    """One seed trained wherever this runs (a Ray node) into a scratch folder: (its run folder's name, the
+    folder packed as .tar.gz)."""
+    import dataclasses
+    import tempfile
+
+    from promptpo.cluster import pack
+
+    with tempfile.TemporaryDirectory(prefix="promptpo-ppo-") as scratch:
+        folder = train(dataclasses.replace(config, out=Path(scratch)), seed)
+        return folder.name, pack(folder)
+
+
 def run_seeds(config: PPOConfig, seeds: list[int], workers: int, on_progress=None) -> list[Path]:
     """Train the seeds in parallel worker processes; ``on_progress(seed, steps, mean, success)``."""
     import multiprocessing

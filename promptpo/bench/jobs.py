@@ -7,17 +7,16 @@ one counts as failed (``--retry-failed`` starts a new run beside it); anything e
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from promptpo.bench.suite import Job
+from promptpo.cluster import pack, unpack
 
 FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
 RESUMABLE = ("interrupted", "running")
@@ -71,21 +70,6 @@ def run_here(argv: list[str], env: dict | None = None) -> tuple[int, str]:
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           env={**os.environ, **(env or {}), "CI": "true"})
     return proc.returncode, proc.stderr[-2000:]
-
-
-def pack(folder: Path) -> bytes:
-    """A job's folder as a .tar.gz (what a Ray task sends back, or receives to resume)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        if folder.is_dir():
-            tar.add(folder, arcname=".")
-    return buffer.getvalue()
-
-
-def unpack(data: bytes, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        tar.extractall(folder, filter="data")  # no absolute paths, links out or devices
 
 
 def run_packed(argv: list[str], folder_name: str, packed: bytes) -> tuple[int, str, bytes]:

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptpo.bench.jobs import Step, pack, plan, run_here, run_packed, unpack
+from promptpo.bench.jobs import Step, plan, run_here, run_packed
+from promptpo.cluster import pack, unpack
 from promptpo.bench.suite import Suite
 from promptpo.engine.config import check_executor
 
@@ -76,31 +77,25 @@ def _here(todo: list[Step], bench: Path, jobs: int, notify) -> list[Outcome]:
 
 
 def _on_ray(todo: list[Step], bench: Path, address: str | None, notify) -> list[Outcome]:
-    from promptpo.cluster import connect
+    from promptpo.cluster import each
 
-    ray = connect(address)
-    remote = ray.remote(num_cpus=1, max_retries=0)(run_packed)
-    pending = {}
+    calls, outcomes = [], []
     for step in todo:
         folder = bench / step.job.key
-        argv = [PLACEHOLDER if arg == str(folder) else arg for arg in step.argv]
-        outcome = Outcome(step.job.key, step.action)
-        notify(outcome, True)
-        pending[remote.remote(argv, folder.name, pack(folder))] = (step, outcome, time.monotonic())
-    done = []
-    while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-        for ref in ready:
-            step, outcome, started = pending.pop(ref)
-            try:
-                outcome.code, outcome.error, packed = ray.get(ref)
-                unpack(packed, bench / step.job.key)
-            except Exception as err:  # noqa: BLE001 - a task that died (its node went away) is a failed job
-                outcome.code, outcome.error = -1, f"the Ray task failed: {type(err).__name__}: {err}"[:2000]
-            outcome.wall_time_s = round(time.monotonic() - started, 2)
-            notify(outcome, False)
-            done.append(outcome)
-    return done
+        calls.append(([PLACEHOLDER if arg == str(folder) else arg for arg in step.argv], folder.name, pack(folder)))
+        outcomes.append(Outcome(step.job.key, step.action))
+        notify(outcomes[-1], True)
+    started = time.monotonic()
+    for i, made, problem in each(run_packed, calls, address):
+        outcome = outcomes[i]
+        if problem is None:
+            outcome.code, outcome.error, packed = made
+            unpack(packed, bench / todo[i].job.key)
+        else:  # a task that died (its node went away) is a failed job
+            outcome.code, outcome.error = -1, f"the Ray task failed: {type(problem).__name__}: {problem}"[:2000]
+        outcome.wall_time_s = round(time.monotonic() - started, 2)
+        notify(outcome, False)
+    return outcomes
 
 
 def run_folders(bench: Path) -> list[Path]:

@@ -111,6 +111,15 @@ def load(name_or_path: str, seeds: list[int] | None = None) -> Suite:
     return suite
 
 
+def only(suite: Suite, names: list[str]) -> Suite:
+    """The suite with just the methods named (a bench folder keeps the others' jobs for later)."""
+    unknown = [n for n in names if n not in {m.name for m in suite.methods}]
+    if unknown or not names:
+        raise ConfigError(f"suite {suite.name} has no method {', '.join(unknown) or '(none given)'}",
+                          f"its methods: {', '.join(m.name for m in suite.methods)}")
+    return Suite(suite.name, suite.tasks, suite.seeds, [m for m in suite.methods if m.name in names])
+
+
 def _read(path: Path) -> dict:
     text = path.read_text(encoding="utf-8")
     try:

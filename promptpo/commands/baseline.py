@@ -71,11 +71,18 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
                 f", success {success:.2f}" if success is not None else "")}
             progress.update(tasks[seed], completed=min(done, steps), **score)
 
-        if executor == "ray":
-            from promptpo.cluster import train_seeds
+        if executor == "ray":  # one Ray task per seed; each run folder comes back packed
+            from promptpo.baselines.ppo import train_packed
+            from promptpo.cluster import each, unpack
 
-            folders = train_seeds(config, seed_list, address,
-                                  lambda seed: progress.update(tasks[seed], completed=steps, score="trained on Ray"))
+            folders = [out / "?"] * len(seed_list)
+            for i, made, problem in each(train_packed, [(config, seed) for seed in seed_list], address):
+                if problem is not None:
+                    raise problem
+                name, packed = made
+                folders[i] = out / name
+                unpack(packed, folders[i])
+                progress.update(tasks[seed_list[i]], completed=steps, score="trained on Ray")
         else:
             folders = run_seeds(config, seed_list, workers or os.cpu_count() or 1, update)
     for folder in folders:

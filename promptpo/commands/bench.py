@@ -15,6 +15,7 @@ from promptpo.commands.common import console, setup_logging
 @click.argument("suite")
 @click.option("--model", default=None, help="The model of the suite's promptpo methods ({model} in the suite file).")
 @click.option("--seeds", type=int, default=None, help="Run seeds 0..N-1 instead of the suite's seeds.")
+@click.option("--methods", default=None, help="Only these of the suite's methods (comma-separated names).")
 @click.option("--executor", default="local", show_default=True,
               help="Where jobs run: local (--jobs at once) or ray (Ray tasks; --address or $RAY_ADDRESS, else a "
                    "local Ray).")
@@ -24,7 +25,7 @@ from promptpo.commands.common import console, setup_logging
 @click.option("--list", "list_only", is_flag=True, help="Print the suite's jobs and where each stands; run nothing.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("benches"), show_default=True,
               help="Folder holding bench folders (one per suite: OUT/SUITE).")
-def bench(suite: str, model: str | None, seeds: int | None, executor: str, address: str | None, jobs: int,
+def bench(suite: str, model: str | None, seeds: int | None, methods: str | None, executor: str, address: str | None, jobs: int,
           retry_failed: bool, list_only: bool, out: Path) -> None:
     """Run SUITE (a shipped name: mt1-6, mt1-50, classic, hrl-hs; or a .toml/.yaml file): every (task, method,
     seed) job is an ordinary run folder under OUT/SUITE/method/task/seed-N. A re-run skips finished jobs and
@@ -32,12 +33,14 @@ def bench(suite: str, model: str | None, seeds: int | None, executor: str, addre
     setup_logging(False)
     from promptpo.bench.jobs import plan
     from promptpo.bench.runner import run_suite
-    from promptpo.bench.suite import load
+    from promptpo.bench.suite import load, only
     from promptpo.errors import ConfigError
 
     if jobs < 1 or (seeds is not None and seeds < 1):
         raise ConfigError("--jobs and --seeds must be at least 1")
     loaded = load(suite, list(range(seeds)) if seeds is not None else None)
+    if methods is not None:
+        loaded = only(loaded, [m.strip() for m in methods.split(",") if m.strip()])
     folder = out / loaded.name
     err = console(stderr=True)
     if list_only:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import select
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from promptpo.llm.base import Backend, Completion, Request
 from promptpo.llm.tokens import with_estimated_usage
 
 POLL_S = 0.25
+STDIN = threading.Lock()
+"""Held by the one waiting call that reads pasted answers from the terminal."""
 
 
 class ManualBackend(Backend):
@@ -30,12 +33,17 @@ class ManualBackend(Backend):
         if request.prompt_path is None or request.response_path is None:
             raise ConfigError("the manual backend needs a run folder to exchange prompts and answers")
         interactive = sys.stdin is not None and sys.stdin.isatty()
-        print(f"\n[manual] prompt {request.call_index:04d} is waiting for an answer:\n"
+        pasting = interactive and STDIN.acquire(blocking=False)  # with a wave in flight, one prompt at a time
+        print(f"\n[manual] prompt {request.call_index:04d} is waiting for an answer:\n"  # takes pasted answers
               f"  read:  {request.prompt_path}\n  write: {request.response_path}"
-              + ("\n  or paste the answer here and end it with a line holding only EOF" if interactive else ""),
+              + ("\n  or paste the answer here and end it with a line holding only EOF" if pasting else ""),
               file=sys.stderr, flush=True)
         started = time.monotonic()
-        text = self._wait(request.response_path, interactive, request.deadline)
+        try:
+            text = self._wait(request.response_path, pasting, request.deadline)
+        finally:
+            if pasting:
+                STDIN.release()
         return with_estimated_usage(request, Completion(text=text, model="manual",
                                                         latency_s=time.monotonic() - started))
 

@@ -3,7 +3,10 @@ episodes of the real simulator, run in lock-step on the host with the actions fr
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
+from functools import cache
 from typing import Any
 
 from promptpo.config import OptimizeConfig
@@ -34,9 +37,10 @@ class PolicyTask(TaskKind):
         self.evaluator = evaluator or self._evaluator(sandbox, self.pool)
         self.remote = None
         if config.executor == "ray" and evaluator is None:
-            from promptpo.cluster import RayEvaluations
+            from promptpo.cluster import Remote
 
-            self.remote = RayEvaluations(config, config.address)
+            self.remote = Remote(evaluate_on_node, config.address)
+            self.config_json = json.dumps(config.public())
         self.parallel_evaluations = 1 if evaluator is not None else (
             config.workers or (self.remote.slots if self.remote else os.cpu_count() or 1))
         """Evaluations it can run side by side: one lane (sandbox and simulators) each, made when first needed,
@@ -57,7 +61,7 @@ class PolicyTask(TaskKind):
 
     def evaluate(self, code: str, limits: Limits, progress: Any, best: Evaluation | None = None) -> Evaluation:
         if self.remote is not None:  # on a Ray node, which runs this same method there
-            return self.remote.evaluate(code, limits, best)
+            return self.remote(self.config_json, code, limits, best)
         with self.lanes.take() as evaluator:
             return cascade.evaluate(evaluator, code, self.episodes, self.config.cascade, best, self.by_success, limits)
 
@@ -173,6 +177,24 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "tuning": config.tune_constants, "tune_share": f"{config.tune_share:.0%}"}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}"}
     return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget)
+
+
+@cache
+def _task_on_node(config_json: str) -> PolicyTask:
+    """The policy task a Ray node evaluates with (made once per Ray worker process and run config)."""
+    from pathlib import Path
+
+    from promptpo.envs import load_spec
+
+    config = OptimizeConfig.from_record(json.loads(config_json), Path(tempfile.gettempdir()))
+    config.workers, config.executor = 1, "local"
+    return PolicyTask(config, load_spec(config.env), make_sandbox(config.sandbox))
+
+
+def evaluate_on_node(config_json: str, code: str, limits: Limits, best: Evaluation | None) -> Evaluation:
+    """One evaluation of a run with --executor ray, on the node that runs the task: the same episodes, seeds
+    and worker secret as a local one, in the node's own sandbox."""
+    return _task_on_node(config_json).evaluate(code, limits, None, best)
 
 
 def evaluation_from_record(record: dict) -> Evaluation | None:

@@ -57,6 +57,9 @@ class ScheduleConfig(RunConfig):
         fields_at_least_one(self, self.POSITIVE)
         if self.criterion not in ("auc", "steps"):
             raise ConfigError(f"unknown criterion {self.criterion!r}", "choose auc or steps")
+        if self.executor != "local":
+            raise ConfigError("schedule runs train on this machine: --executor ray applies to optimize, bench and "
+                              "baseline ppo", "drop --executor")
         if self.eval_every is not None and self.eval_every < 1:
             raise ConfigError(f"--eval-every must be at least 1 (got {self.eval_every})")
         return self
