@@ -1,3 +1,4 @@
 from promptpo.cli import main
 
-main()
+if __name__ == "__main__":  # (spawned evaluation lanes import this module too)
+    main()

@@ -45,6 +45,24 @@ class Remote:
         return self.ray.get(self.task.remote(*args))
 
 
+class Host:
+    """``fn(*fixed, *args)`` in a child process of its own, spawned (so it shares no interpreter lock with the
+    run: simulators step in parallel for real); called like ``fn`` and waited for; closed with the run."""
+
+    def __init__(self, fn: Callable, *fixed: Any):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.fn, self.fixed = fn, fixed
+        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+    def __call__(self, *args: Any) -> Any:
+        return self.pool.submit(self.fn, *self.fixed, *args).result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def each(fn: Callable, calls: list[tuple], address: str | None) -> Iterator[tuple[int, Any, BaseException | None]]:
     """``fn(*args)`` for every ``args`` in ``calls`` as Ray tasks at once; yields (index, result, error) as
     each finishes (error: the exception a task ended with, its node gone included)."""

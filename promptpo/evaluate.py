@@ -162,19 +162,20 @@ class EnvPool:
 
 
 class Lanes:
-    """Evaluators that run side by side, each with its own sandbox and simulators: the first is given, more
-    are made by ``make`` when all are busy, up to ``limit``; past that a caller waits for a free one."""
+    """Evaluation lanes that run side by side: callables ``lane(code, limits, best) -> Evaluation`` with a
+    ``close()``. The first is given; more are made by ``make`` when all are busy, up to ``limit``; past that a
+    caller waits for a free one."""
 
-    def __init__(self, first: Evaluator, make: Callable[[], Evaluator], limit: int = 1):
+    def __init__(self, first: Callable, make: Callable[[], Callable], limit: int = 1):
         self.make, self.limit = make, max(1, limit)
-        self.idle: list[Evaluator] = [first]
-        self.made: list[Evaluator] = []
+        self.idle: list[Callable] = [first]
+        self.made: list[Callable | None] = []
         self.free = threading.Condition()
 
     @contextmanager
     def take(self):
         with self.free:
-            while not self.idle and 1 + len(self.made) >= self.limit:
+            while not self.idle and len(self.made) + 1 >= self.limit:
                 self.free.wait()
             make = not self.idle
             lane = None if make else self.idle.pop()
@@ -201,8 +202,7 @@ class Lanes:
         """Close the lanes it made (the first belongs to whoever gave it)."""
         for lane in self.made:
             if lane is not None:
-                lane.pool.close()
-                lane.sandbox.close()
+                lane.close()
         self.made.clear()
 
 

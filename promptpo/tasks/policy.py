@@ -4,6 +4,7 @@ episodes of the real simulator, run in lock-step on the host with the actions fr
 from __future__ import annotations
 
 import json
+import multiprocessing.util
 import os
 import tempfile
 from functools import cache
@@ -18,6 +19,7 @@ from promptpo import cascade
 from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Lanes, Stage
 from promptpo.extract import ALLOWED_IMPORTS, trust_lines
 from promptpo.feedback import build, score_line
+from promptpo.cluster import Host
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
@@ -45,9 +47,10 @@ class PolicyTask(TaskKind):
             config.workers or (self.remote.slots if self.remote else os.cpu_count() or 1))
         """Evaluations it can run side by side: one lane (sandbox and simulators) each, made when first needed,
         or as many Ray tasks."""
-        self.lanes = Lanes(self.evaluator, lambda: self._evaluator(make_sandbox(config.sandbox),
-                                                                   EnvPool(spec, config.seed)),
+        self.lanes = Lanes(self._here, lambda: Host(evaluate_on_node, json.dumps(config.public())),
                            self.parallel_evaluations)
+        """This process evaluates, and each further lane is a child process with its own sandbox and simulators
+        (host-side stepping is Python: threads would share one interpreter lock)."""
         self.episodes = spec.episodes(config.seed, config.episodes)
         self.by_success = judged_by_success(spec, self.target)
         """Whether candidates are judged by success (the cascade's rule) rather than by return."""
@@ -62,8 +65,11 @@ class PolicyTask(TaskKind):
     def evaluate(self, code: str, limits: Limits, progress: Any, best: Evaluation | None = None) -> Evaluation:
         if self.remote is not None:  # on a Ray node, which runs this same method there
             return self.remote(self.config_json, code, limits, best)
-        with self.lanes.take() as evaluator:
-            return cascade.evaluate(evaluator, code, self.episodes, self.config.cascade, best, self.by_success, limits)
+        with self.lanes.take() as lane:
+            return lane(code, limits, best)
+
+    def _here(self, code: str, limits: Limits, best: Evaluation | None) -> Evaluation:
+        return cascade.evaluate(self.evaluator, code, self.episodes, self.config.cascade, best, self.by_success, limits)
 
     def _evaluator(self, sandbox: Sandbox, pool: EnvPool) -> Evaluator:
         return Evaluator(self.spec, sandbox, self.config.limits, pool, salt=self.config.salt,
@@ -181,19 +187,21 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
 
 @cache
 def _task_on_node(config_json: str) -> PolicyTask:
-    """The policy task a Ray node evaluates with (made once per Ray worker process and run config)."""
+    """The policy task a lane's process or a Ray node evaluates with (made once per process and run config)."""
     from pathlib import Path
 
     from promptpo.envs import load_spec
 
     config = OptimizeConfig.from_record(json.loads(config_json), Path(tempfile.gettempdir()))
     config.workers, config.executor = 1, "local"
-    return PolicyTask(config, load_spec(config.env), make_sandbox(config.sandbox))
+    task = PolicyTask(config, load_spec(config.env), make_sandbox(config.sandbox))
+    multiprocessing.util.Finalize(task, task.close, exitpriority=10)  # a lane's process closes its sandbox
+    return task
 
 
 def evaluate_on_node(config_json: str, code: str, limits: Limits, best: Evaluation | None) -> Evaluation:
-    """One evaluation of a run with --executor ray, on the node that runs the task: the same episodes, seeds
-    and worker secret as a local one, in the node's own sandbox."""
+    """One evaluation of a run in another process (a lane, or a Ray node with --executor ray): the same episodes,
+    seeds and worker secret as in the run's own process, in that process's own sandbox."""
     return _task_on_node(config_json).evaluate(code, limits, None, best)
 
 
