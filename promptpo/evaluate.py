@@ -137,11 +137,6 @@ class Evaluation:
         return (self.success_rate, -(self.mean_steps_to_success or 0.0), self.mean_return)
 
 
-MAKING = threading.Lock()
-"""Simulators are made one at a time: some draw from global random state while they are built (Meta-World
-samples its 50 goals so), and two lanes building at once would get other goals."""
-
-
 class EnvPool:
     """Host-side simulators, made once per run and reused by every candidate."""
 
@@ -151,8 +146,7 @@ class EnvPool:
 
     def take(self, n: int) -> list[Any]:
         while len(self.envs) < n:
-            with MAKING:
-                self.envs.append(self.spec.make_env(self.seed))
+            self.envs.append(self.spec.make_env(self.seed))
         return self.envs[:n]
 
     def close(self) -> None:

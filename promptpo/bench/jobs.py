@@ -18,6 +18,8 @@ from pathlib import Path
 from promptpo.bench.suite import Job
 from promptpo.cluster import pack, unpack
 
+PLACEHOLDER = "{folder}"
+"""Stands for the job's folder in a command sent to a Ray node (where the folder is a scratch copy)."""
 FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
 RESUMABLE = ("interrupted", "running")
 
@@ -30,7 +32,6 @@ class Step:
     action: str
     """done, failed, resume or run."""
     argv: list[str]
-    run: str | None = None
 
 
 def runs_of(folder: Path) -> list[tuple[Path, dict, dict]]:
@@ -57,18 +58,18 @@ def plan(job: Job, bench: Path, model: str | None, retry_failed: bool = False) -
     if statuses:
         status, path, meta = statuses[-1]
         if status in RESUMABLE and meta.get("kind") in ("promptpo", "schedule"):
-            return Step(job, "resume", ["resume", path.name, "--out", str(folder)], path.name)
+            return Step(job, "resume", ["resume", path.name, "--out", str(folder)])
         if status == "failed" and not retry_failed:
-            return Step(job, "failed", [], path.name)
+            return Step(job, "failed", [])
     return Step(job, "run", fresh)
 
 
-def run_here(argv: list[str], env: dict | None = None) -> tuple[int, str]:
+def run_here(argv: list[str]) -> tuple[int, str]:
     """One promptpo command in a child process (Ctrl-C reaches it too: it finishes its run as interrupted);
     returns its exit code and the end of what it printed to stderr."""
     proc = subprocess.run([sys.executable, "-m", "promptpo", *argv], stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env={**os.environ, **(env or {}), "CI": "true"})
+                          env={**os.environ, "CI": "true"})
     return proc.returncode, proc.stderr[-2000:]
 
 
@@ -78,5 +79,5 @@ def run_packed(argv: list[str], folder_name: str, packed: bytes) -> tuple[int, s
     with tempfile.TemporaryDirectory(prefix="promptpo-bench-") as scratch:
         folder = Path(scratch) / folder_name
         unpack(packed, folder)
-        code, err = run_here([folder.as_posix() if a == "{folder}" else a for a in argv])
+        code, err = run_here([folder.as_posix() if a == PLACEHOLDER else a for a in argv])
         return code, err, pack(folder)

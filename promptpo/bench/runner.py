@@ -15,12 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from promptpo.bench.jobs import Step, plan, run_here, run_packed
+from promptpo.bench.jobs import PLACEHOLDER, Step, plan, run_here, run_packed
 from promptpo.cluster import pack, unpack
 from promptpo.bench.suite import Suite
 from promptpo.engine.config import check_executor
-
-PLACEHOLDER = "{folder}"
 
 
 @dataclass

@@ -192,9 +192,7 @@ class Engine:
 
     def evaluate_slot(self, pending: Pending, best):
         """Score a wave slot's program (any thread; its steps were reserved when it was sent)."""
-        b = self.config.budgets
-        if b.max_time is not None and self.state.elapsed >= b.max_time:
-            raise StopRun("budget_exhausted", f"time budget of {b.max_time:g} s used up")
+        self._check_time()
         note = f"evaluating the answer to call {pending.call}"
         self.tell("evaluating", note, flight=note)
         try:
@@ -278,8 +276,7 @@ class Engine:
         """Raise StopRun unless one more evaluation (and with ``llm`` one more call) fits next to what was spent
         and what calls and evaluations in flight hold."""
         b, s = self.config.budgets, self.state
-        if b.max_time is not None and s.elapsed >= b.max_time:
-            raise StopRun("budget_exhausted", f"time budget of {b.max_time:g} s used up")
+        self._check_time()
         worst_steps = self.task.worst_case_steps()
         held = s.env_steps + self.reserved_steps
         if b.max_env_steps is not None and held + worst_steps > b.max_env_steps:
@@ -290,17 +287,26 @@ class Engine:
         if b.max_llm_calls is not None and self.uses_prompts and s.llm_calls >= b.max_llm_calls:
             raise StopRun("budget_exhausted", f"LLM call budget of {b.max_llm_calls} used up")
         if b.max_cost is not None:
-            estimate = self.backend.estimate_cost(prompt_chars, self.config.gen.max_tokens) or 0.0
+            estimate = self._worst_cost(prompt_chars)
             spent = s.cost_usd + self.reserved_cost
             if spent + estimate > b.max_cost:
                 raise StopRun("budget_exhausted", f"cost budget: ${spent:.4f} spent or held of ${b.max_cost:g}, "
                               f"and the next call may cost up to ${estimate:.4f}")
 
+    def _check_time(self) -> None:
+        b = self.config.budgets
+        if b.max_time is not None and self.state.elapsed >= b.max_time:
+            raise StopRun("budget_exhausted", f"time budget of {b.max_time:g} s used up")
+
+    def _worst_cost(self, prompt_chars: int) -> float:
+        """What the next call may cost at most: the prompt as sent plus --max-tokens at the model's price."""
+        return self.backend.estimate_cost(prompt_chars, self.config.gen.max_tokens) or 0.0
+
     def _reserve(self, pending: Pending) -> None:
         with self.lock:
             pending.steps_reserved = self.task.worst_case_steps()
-            pending.cost_reserved = (self.backend.estimate_cost(pending.prompt.chars, self.config.gen.max_tokens)
-                                     or 0.0) if self.config.budgets.max_cost is not None else 0.0
+            pending.cost_reserved = (self._worst_cost(pending.prompt.chars)
+                                     if self.config.budgets.max_cost is not None else 0.0)
             self.reserved_steps += pending.steps_reserved
             self.reserved_cost += pending.cost_reserved
 

@@ -66,8 +66,6 @@ class Wave:
 
     def __init__(self, engine, round_: int):
         self.engine, self.round = engine, round_
-        config = engine.config
-        self.asking = threading.Semaphore(max(1, config.concurrency or config.candidates))
         self.evaluating = engine.evaluation_slots
 
     def run(self, prompts: list[Prompt]) -> list:
@@ -83,11 +81,10 @@ class Wave:
             except StopRun as err:  # what the budgets allow of this wave is sent; the rest is not
                 stop = err
                 break
-        serial = not getattr(engine.backend, "concurrent", True)
-        if serial:  # a proposer whose answers depend on the order it is asked in (offline): in slot order
-            for pending in sent:
+        if not getattr(engine.backend, "concurrent", True):  # a proposer whose answers depend on the order it
+            for pending in sent:                              # is asked in (offline): asked in slot order
                 self._answer(pending)
-        run_all([lambda p=pending: self._slot(p, best, answered=serial) for pending in sent])
+        run_all([lambda p=pending: self._slot(p, best) for pending in sent])
         candidates = [engine.record_pending(pending, self.round) for pending in sent]
         for pending in sent:
             if pending.error is not None:
@@ -104,27 +101,25 @@ class Wave:
         except (BackendError, AnswersExhausted) as err:
             pending.error = err
 
-    def _slot(self, pending: Pending, best, answered: bool) -> None:
+    def _slot(self, pending: Pending, best) -> None:
         try:
-            self._through(pending, best, answered)
+            self._through(pending, best)
         except BaseException as err:  # noqa: BLE001 - raised in the main thread once the wave is recorded
             pending.error = err
 
-    def _through(self, pending: Pending, best, answered: bool) -> None:
+    def _through(self, pending: Pending, best) -> None:
+        """Its answer (unless it came already: recorded before, or asked in slot order), its program, its
+        evaluation. What it holds of the budgets is given back when it is recorded."""
         engine = self.engine
-        if not answered and pending.completion is None:
-            with self.asking:
-                self._answer(pending)
+        if pending.completion is None and pending.error is None:
+            self._answer(pending)
         if pending.completion is None:
-            engine.release(pending)
             return
         pending.extracted = extract(pending.completion.text, entry=engine.task.entry, gated=engine.config.gate)
         if not pending.extracted.ok:
-            engine.release(pending)
             return
         with self.evaluating:
             try:
                 pending.result = engine.evaluate_slot(pending, best)
             except StopRun as err:
                 pending.stop = err
-                engine.release(pending)

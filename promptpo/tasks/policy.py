@@ -36,18 +36,20 @@ class PolicyTask(TaskKind):
         self.pool = EnvPool(spec, config.seed)
         self.target = run_target(config, spec)
         self.end_at_success = ends_at_success(spec, self.target, config.full_episodes)
-        self.evaluator = evaluator or self._evaluator(sandbox, self.pool)
+        self.evaluator = evaluator or Evaluator(spec, sandbox, config.limits, self.pool, salt=config.salt,
+                                                end_at_success=self.end_at_success)
+        self.config_json = json.dumps(config.public())
+        """What a lane's process or a Ray node rebuilds this task from (promptpo.tasks.policy.evaluate_on_node)."""
         self.remote = None
         if config.executor == "ray" and evaluator is None:
             from promptpo.cluster import Remote
 
             self.remote = Remote(evaluate_on_node, config.address)
-            self.config_json = json.dumps(config.public())
         self.parallel_evaluations = 1 if evaluator is not None else (
             config.workers or (self.remote.slots if self.remote else os.cpu_count() or 1))
         """Evaluations it can run side by side: one lane (sandbox and simulators) each, made when first needed,
         or as many Ray tasks."""
-        self.lanes = Lanes(self._here, lambda: Host(evaluate_on_node, json.dumps(config.public())),
+        self.lanes = Lanes(self._here, lambda: Host(evaluate_on_node, self.config_json),
                            self.parallel_evaluations)
         """This process evaluates, and each further lane is a child process with its own sandbox and simulators
         (host-side stepping is Python: threads would share one interpreter lock)."""
@@ -70,10 +72,6 @@ class PolicyTask(TaskKind):
 
     def _here(self, code: str, limits: Limits, best: Evaluation | None) -> Evaluation:
         return cascade.evaluate(self.evaluator, code, self.episodes, self.config.cascade, best, self.by_success, limits)
-
-    def _evaluator(self, sandbox: Sandbox, pool: EnvPool) -> Evaluator:
-        return Evaluator(self.spec, sandbox, self.config.limits, pool, salt=self.config.salt,
-                         end_at_success=self.end_at_success)
 
     def evaluation_plan(self) -> Any:
         plan: list = [[e.index, e.seed, e.extras] for e in self.episodes]
