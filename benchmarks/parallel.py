@@ -5,11 +5,14 @@
    two rounds is timed from the run's own events, its first llm_request to its last candidate (so the CLI's
    start-up and the SDK's first import are not in it), and its evaluations' wall time is subtracted.
 2. workers: 4 Meta-World reach evaluations that never succeed (every episode runs its 500 steps) at once
-   through a policy task with 2 workers vs 1, its lanes made beforehand, in alternating pairs.
+   through a policy task with 2 workers vs 1, its lanes made beforehand, in alternating pairs; beside it the
+   machine's own ceiling: two independent processes evaluating 2 candidates each vs one process evaluating 4.
+   `--four N` runs one whole command (4 evaluations with N workers, set-up included) for farm-bench.
 
 Writes benchmarks/results/parallel.json.
 
-    python benchmarks/parallel.py [--delay 2] [--repeats 3]
+    python benchmarks/parallel.py [--delay 2] [--repeats 3] [--only latency|workers]
+    farm-bench -n 5 -- python benchmarks/parallel.py --four 2 --vs 'python benchmarks/parallel.py --four 1'
 """
 
 from __future__ import annotations
@@ -87,39 +90,86 @@ def latency(delay: float, repeats: int) -> dict:
             "note": "waiting = the round's span minus its evaluations' wall time (one worker, so they do not overlap)"}
 
 
-def workers(repeats: int) -> dict:
-    import threading
-
+def reach_task(workers: int):
     from promptpo.config import OptimizeConfig
     from promptpo.envs import load_spec
     from promptpo.isolation.process import ProcessSandbox
     from promptpo.tasks.policy import PolicyTask
 
     spec = load_spec("metaworld/reach")
-    codes = [REACH.format(x=x) for x in (-1.0, -0.5, 0.5, 1.0)]
-    tasks = {n: PolicyTask(OptimizeConfig(env=spec.id, episodes=5, cascade=0, workers=n), spec, ProcessSandbox())
-             for n in (1, 2)}
+    return PolicyTask(OptimizeConfig(env=spec.id, episodes=5, cascade=0, workers=workers), spec, ProcessSandbox())
 
-    def four(task) -> float:
-        threads = [threading.Thread(target=task.evaluate, args=(code, task.config.limits, None)) for code in codes]
-        started = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return time.perf_counter() - started
 
+CODES = [REACH.format(x=x) for x in (-1.0, -0.5, 0.5, 1.0)]
+
+
+def evaluate_at_once(task, codes=CODES) -> float:
+    """Seconds to evaluate ``codes`` at once (one thread each, as a wave does)."""
+    import threading
+
+    threads = [threading.Thread(target=task.evaluate, args=(code, task.config.limits, None)) for code in codes]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started
+
+
+def workers(repeats: int) -> dict:
+    tasks = {n: reach_task(n) for n in (1, 2)}
     try:
         for task in tasks.values():
-            four(task)  # the lanes are made (a child process with its simulators) before anything is timed
-        pairs = [(four(tasks[1]), four(tasks[2])) for _ in range(repeats)]
+            evaluate_at_once(task)  # the lanes are made (a child process with its simulators) before anything is timed
+        pairs = [(evaluate_at_once(tasks[1]), evaluate_at_once(tasks[2])) for _ in range(repeats)]
     finally:
         for task in tasks.values():
             task.close()
     one, two = [round(a, 2) for a, _ in pairs], [round(b, 2) for _, b in pairs]
     return {"workers_1_s": one, "workers_2_s": two, "median_1_s": statistics.median(one),
             "median_2_s": statistics.median(two),
-            "median_pair_ratio": round(statistics.median(a / b for a, b in pairs), 2), "cores": os.cpu_count()}
+            "median_pair_ratio": round(statistics.median(a / b for a, b in pairs), 2), "cores": os.cpu_count(),
+            "ceiling": ceiling(repeats)}
+
+
+def ceiling(repeats: int) -> dict:
+    """What this machine allows at best: two separate processes (one sandbox each, nothing shared) evaluating
+    two candidates each, vs one evaluating all four."""
+    def timed(count: int, processes: int) -> float:
+        command = [sys.executable, __file__, "--serial", str(count)]
+        children = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                    for _ in range(processes)]
+        for child in children:  # both set up before either starts its timed part
+            child.stdout.readline()
+        return max(float(child.communicate("go\n")[0].split()[-1]) for child in children)
+
+    pairs = [(timed(4, 1), timed(2, 2)) for _ in range(repeats)]
+    return {"one_process_s": [round(a, 2) for a, _ in pairs], "two_processes_s": [round(b, 2) for _, b in pairs],
+            "median_pair_ratio": round(statistics.median(a / b for a, b in pairs), 2),
+            "note": "each process builds its simulators and sandbox, then waits until both have, and times only its "
+                    "evaluations"}
+
+
+def serial(count: int) -> None:
+    task = reach_task(1)
+    try:
+        task.evaluate(CODES[0], task.config.limits, None)  # simulators and worker made
+        print("ready", flush=True)
+        sys.stdin.readline()
+        started = time.perf_counter()
+        for code in CODES[:count]:
+            task.evaluate(code, task.config.limits, None)
+        print(round(time.perf_counter() - started, 3))
+    finally:
+        task.close()
+
+
+def four(workers_: int) -> None:
+    task = reach_task(workers_)
+    try:
+        print(round(evaluate_at_once(task), 3))
+    finally:
+        task.close()
 
 
 def main() -> None:
@@ -127,8 +177,17 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "parallel.json")
+    parser.add_argument("--only", choices=["latency", "workers"], help="measure one part, keep the other's results")
+    parser.add_argument("--four", type=int, metavar="N", help="evaluate 4 candidates with N workers, print seconds")
+    parser.add_argument("--serial", type=int, metavar="K", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    result = {"benchmark": "parallel", "latency": latency(args.delay, args.repeats), "workers": workers(args.repeats)}
+    if args.four or args.serial:
+        return four(args.four) if args.four else serial(args.serial)
+    result = json.loads(args.out.read_text()) if args.only and args.out.exists() else {"benchmark": "parallel"}
+    if args.only in (None, "latency"):
+        result["latency"] = latency(args.delay, args.repeats)
+    if args.only in (None, "workers"):
+        result["workers"] = workers(args.repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
