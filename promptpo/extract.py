@@ -42,6 +42,10 @@ class Extracted:
     entry: str = ""
     """``Policy`` or ``act``."""
     findings: list[Finding] = field(default_factory=list)
+    form: str = "program"
+    """How the answer gave it: a whole ``program``, or ``edits`` to the program its prompt named (promptpo.edits)."""
+    edits: int = 0
+    """SEARCH/REPLACE blocks applied."""
 
     @property
     def ok(self) -> bool:

@@ -8,6 +8,7 @@ from enum import StrEnum
 class Outcome(StrEnum):
     OK = "ok"
     NO_CODE = "no_code"                # the answer held no code block
+    BAD_EDIT = "bad_edit"              # its SEARCH/REPLACE blocks could not be applied (promptpo.edits)
     SYNTAX_ERROR = "syntax_error"
     UNPARSEABLE = "unparseable"        # parsing it overflowed (absurdly deep or large source)
     NO_ENTRY_POINT = "no_entry_point"  # neither a Policy class with act() nor an act() function

@@ -1,0 +1,92 @@
+"""Edit answers: SEARCH/REPLACE blocks against the program a prompt asked the model to change.
+
+    <<<<<<< SEARCH
+    (lines copied exactly from the program)
+    =======
+    (the lines that replace them)
+    >>>>>>> REPLACE
+
+``--edit full`` takes whole programs only (as before edits existed), ``diff`` takes blocks only when the prompt
+names a program to edit, ``auto`` either. Blocks apply in order, each to the program as the blocks before it
+left it; a SEARCH text must occur there exactly once. A block that cannot be applied makes the answer a
+``bad_edit`` candidate, whose repair prompt names the block. The recorded code is the applied result (the raw
+answer stays in llm/). Nothing here runs the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+from promptpo.extract import MAX_ANSWER_CHARS, Extracted, check_program, extract
+from promptpo.outcome import Outcome
+
+MODES = ("full", "diff", "auto")
+BLOCK = re.compile(r"^[ \t]*<{7}[ \t]*SEARCH[ \t]*\n(.*?)^[ \t]*={7}[ \t]*\n(.*?)^[ \t]*>{7}[ \t]*REPLACE[ \t]*$",
+                   re.S | re.M)
+MARKER = re.compile(r"^[ \t]*(<{7}[ \t]*SEARCH|>{7}[ \t]*REPLACE)", re.M)
+SHOWN = 80
+"""Characters of a SEARCH text a message quotes."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    search: str
+    replace: str
+
+    def quoted(self) -> str:
+        first = next((line.strip() for line in self.search.splitlines() if line.strip()), "")
+        return repr(first[:SHOWN] + ("..." if len(first) > SHOWN else ""))
+
+
+class EditError(ValueError):
+    pass
+
+
+def blocks(answer: str) -> list[Edit]:
+    """The SEARCH/REPLACE blocks of ``answer``, in order (inside a code fence or not)."""
+    return [Edit(search, replace) for search, replace in BLOCK.findall(answer)]
+
+
+def apply(program: str, edits: list[Edit]) -> str:
+    """``program`` with ``edits`` applied in order; EditError names the first block that does not apply."""
+    for number, edit in enumerate(edits, 1):
+        where = f"edit block {number} of {len(edits)} (SEARCH starting {edit.quoted()})"
+        if not edit.search.strip():
+            raise EditError(f"{where} has an empty SEARCH text: copy the lines to replace from the program")
+        found = program.count(edit.search)
+        if found != 1:
+            hint = ("copy the program's lines exactly, indentation and all" if not found and _loosely_in(edit.search, program)
+                    else "copy lines that occur in the program" + (" as the blocks before it left it" if number > 1 else "")
+                    if not found else "include enough surrounding lines to make it unique")
+            raise EditError(f"{where} occurs {found} times in the program it edits, not once: {hint}")
+        program = program.replace(edit.search, edit.replace, 1)
+    return program
+
+
+def _loosely_in(search: str, program: str) -> bool:
+    """The SEARCH text is there when whitespace is ignored (the usual mistake: re-indented lines)."""
+    squash = lambda text: re.sub(r"\s+", " ", text).strip()  # noqa: E731
+    return squash(search) in squash(program)
+
+
+def read_answer(answer: str, base: str | None, mode: str, entry: str = "policy", gated: bool = True) -> Extracted:
+    """The program an answer gives: its edits applied to ``base`` (the program its prompt named), or the whole
+    program it wrote, as ``mode`` allows."""
+    if base is None or mode == "full" or len(answer) > MAX_ANSWER_CHARS:
+        return extract(answer, entry, gated)
+    edits = blocks(answer)
+    if not edits:
+        if MARKER.search(answer):
+            return Extracted("", Outcome.BAD_EDIT, "the answer has SEARCH/REPLACE markers but no complete block: "
+                             "write <<<<<<< SEARCH, the lines, =======, their replacement, >>>>>>> REPLACE")
+        if mode == "diff":
+            return Extracted("", Outcome.BAD_EDIT, "this run takes edits, not whole programs: answer with "
+                             "SEARCH/REPLACE blocks against the program the prompt names")
+        return extract(answer, entry, gated)
+    try:
+        program = apply(base, edits)
+    except EditError as err:
+        return Extracted("", Outcome.BAD_EDIT, str(err))
+    return dataclasses.replace(check_program(program, entry, gated), form="edits", edits=len(edits))
