@@ -56,7 +56,7 @@ def _prepared(config: RunConfig, checks: Callable[[Backend, EnvSpec], None] = la
     (default: the spec's), one round being one CMA-ES generation."""
     config.validate()
     model = config.resolved_model()
-    backend = make_backend(model, config.gen)
+    backend = make_backend(model, config.gen, config.model_selection, config.seed)
     backend.check()
     spec = load_spec(config.env)
     checks(backend, spec)

@@ -35,6 +35,8 @@ class Prompt:
     """Earlier candidates the prompt left out entirely."""
     summarised: tuple[str, ...] = ()
     """Earlier candidates it shows only as a one-line summary (no code, episodes or digest)."""
+    base: str | None = None
+    """The program its answer may edit with SEARCH/REPLACE blocks (promptpo.edits), if the run takes edits."""
 
     @property
     def chars(self) -> int:
@@ -60,17 +62,22 @@ def render(name: str, **context: Any) -> str:
 
 class PromptBook:
     def __init__(self, prefix: str, context: dict[str, Any], system: dict[str, Any],
-                 describe: Callable[[Candidate, list[str]], Any], budget_tokens: int = 12000):
+                 describe: Callable[[Candidate, list[str]], Any], budget_tokens: int = 12000, edit: str = "full"):
         """``context``: what the kind's templates read; ``system``: what its system template reads;
-        ``describe(candidate, labels)``: the Feedback a template renders for one candidate."""
+        ``describe(candidate, labels)``: the Feedback a template renders for one candidate; ``edit``: the
+        answer forms taken (promptpo.edits.MODES)."""
         self.prefix, self.context, self.system, self.describe = prefix, context, system, describe
-        self.budget_tokens = budget_tokens
+        self.budget_tokens, self.edit = budget_tokens, edit
 
     def render(self, name: str, **extra: Any) -> str:
-        return render(f"{self.prefix}{name}.j2", **self.context, **extra)
+        return render(f"{self.prefix}{name}.j2", **self.context, edit=self.edit, **extra)
 
     def messages(self, user: str, system: str = "system") -> tuple[Message, ...]:
-        return (Message("system", render(f"{self.prefix}{system}.j2", **self.system)), Message("user", user))
+        return (Message("system", render(f"{self.prefix}{system}.j2", edit=self.edit, **self.system)),
+                Message("user", user))
+
+    def _base(self, candidate: Candidate | None) -> str | None:
+        return candidate.code if self.edit != "full" and candidate is not None and candidate.code else None
 
     def proposal(self, round_: int, slot: int) -> Prompt:
         """For proposers that read no prompt (offline): a note of what was asked, for the records."""
@@ -80,27 +87,35 @@ class PromptBook:
     def first(self, slot: int = 0) -> Prompt:
         return Prompt("first", self.messages(self.render("first", slot=slot)))
 
-    def repair(self, failed: Candidate) -> Prompt:
-        return Prompt("repair", self.messages(self.render("repair", failed=self.describe(failed, []))),
-                      parent=failed.id)
+    def repair(self, failed: Candidate, edited: Candidate | None = None) -> Prompt:
+        """``edited``: the program a failed edit answer was to change (its own code when it has some)."""
+        own = failed if failed.code else edited
+        base = self._base(own)
+        shown = base if base is not None and own is not failed else None
+        user = self.render("repair", failed=self.describe(failed, []), base_id=own.id if base else None,
+                           base_code=shown)
+        return Prompt("repair", self.messages(user), parent=failed.id, base=base)
 
-    def refine(self, history: list[Candidate], parent: Candidate) -> Prompt:
+    def refine(self, history: list[Candidate], parent: Candidate, inspirations: list[Candidate] = ()) -> Prompt:
+        """``inspirations``: other strong or different programs the search wants shown next to the parent."""
         note = (f"{len(history)} candidate{'s' if len(history) != 1 else ''} so far, oldest first. When the prompt budget is tight the parent, the "
                 "best, the latest round and one failure of each kind are kept; others may be summarised or left out.")
         described = self.describe(parent, [])
         base = len(self.render("refine", entries=[], dropped=[], history_note=note, parent=described))
         macro = environment().get_template(f"_{self.prefix}candidate.j2").module.candidate
         entries, dropped = select_history(history, parent, self.describe, lambda fb, full: len(macro(fb, full)),
-                                          self.budget_tokens * CHARS_PER_TOKEN - base)
+                                          self.budget_tokens * CHARS_PER_TOKEN - base, inspirations)
         user = self.render("refine", entries=entries, dropped=dropped, history_note=note, parent=described)
         summarised = tuple(e.feedback.id for e in entries if not e.full)
-        return Prompt("refine", self.messages(user), parent=parent.id, dropped=tuple(dropped), summarised=summarised)
+        return Prompt("refine", self.messages(user), parent=parent.id, dropped=tuple(dropped), summarised=summarised,
+                      base=self._base(parent))
 
 
-def select_history(history: list, parent, describe, size_of, budget_chars: int) -> tuple[list[Entry], list[str]]:
+def select_history(history: list, parent, describe, size_of, budget_chars: int,
+                   inspirations=()) -> tuple[list[Entry], list[str]]:
     """Which earlier candidates a refinement prompt shows, in full or as a summary, within a budget.
 
-    Priority: the parent, the best, the latest round, the latest failure of each kind, the next best
+    Priority: the parent, the search's inspirations, the best, the latest round, the latest failure of each kind, the next best
     few, then the rest newest first. ``describe(candidate, labels)`` gives the feedback object to render;
     ``size_of(feedback, full)`` its rendered length. Returns the entries (oldest first) and the
     ids left out."""
@@ -114,6 +129,8 @@ def select_history(history: list, parent, describe, size_of, budget_chars: int) 
             priority.append(c)
 
     want(parent, "PARENT")
+    for c in inspirations:
+        want(c, "INSPIRATION: a strong or different program")
     top = ranked(history)[:BEST_SHOWN]
     def rank_label(i: int, c) -> str:  # a stopped candidate ranks below every complete one, whatever its mean
         return (("BEST" if i == 1 else f"rank {i}") if c.complete

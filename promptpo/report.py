@@ -11,6 +11,7 @@ import jinja2
 
 from promptpo.audit import static_findings
 from promptpo.compare import promptpo_curve
+from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
 from promptpo.engine.runfolder import RunFolder, score_text
 from promptpo.engine.store import write_output
@@ -79,6 +80,7 @@ def report(run: RunFolder, out: Path) -> Path:
                 ("reason", summary.get("reason")), ("started", meta.get("started")), ("ended", meta.get("ended")),
                 ("best candidate", best), ("env steps", summary.get("env_steps")),
                 ("LLM calls", summary.get("llm_calls")),
+                *([("models", models_text(summary))] if models_text(summary) else []),
                 ("tokens", usage_text(summary)),
                 ("cost", "unknown" if cost is None else f"${cost:.4f}"), ("wall time", f"{summary.get('wall_time_s')} s")]
     candidates = []

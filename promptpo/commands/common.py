@@ -37,8 +37,13 @@ def setup_logging(verbose: bool) -> None:
 def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: float):
     """The options every search command shares (the engine's settings), with the command's defaults."""
     options = [
-        click.option("--model", default=None, help="LLM backend: provider/model (litellm), openai:MODEL, "
-                     "anthropic:MODEL, manual, scripted:PATH or offline (no LLM). Default: $PROMPTPO_MODEL, else offline."),
+        click.option("--model", multiple=True, help="LLM backend: provider/model (litellm), openai:MODEL, "
+                     "anthropic:MODEL, manual, scripted:PATH or offline (no LLM). Default: $PROMPTPO_MODEL, else "
+                     "offline. Give it more than once to share the calls between models, each with an optional "
+                     "weight: --model a --model b@0.3."),
+        click.option("--model-selection", type=click.Choice(["weighted", "bandit"]), default="weighted",
+                     show_default=True, help="With several models: pick one per call by weight, or by a bandit on "
+                     "how often each one's candidates improved on their parent."),
         click.option("--rounds", type=int, default=rounds, show_default=True, help="Refinement rounds."),
         click.option("--candidates", type=int, default=candidates, show_default=True,
                      help="Candidates (LLM calls) per round."),
@@ -59,6 +64,15 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
                      help="Where evaluations run: local, or ray (Ray tasks on --address / $RAY_ADDRESS, else a "
                           "local Ray; each node sandboxes its candidates itself)."),
         click.option("--address", default=None, help="Ray cluster address for --executor ray."),
+        click.option("--search", type=click.Choice(["greedy", "islands"]), default="greedy", show_default=True,
+                     help="How parents are chosen: greedy (slot k refines the k-th best) or islands (separate "
+                          "populations with MAP-Elites cells, migrating their best every --migrate-every rounds)."),
+        click.option("--islands", type=int, default=2, show_default=True, help="Islands of --search islands."),
+        click.option("--migrate-every", type=int, default=3, show_default=True,
+                     help="Rounds between migrations (--search islands)."),
+        click.option("--edit", type=click.Choice(["full", "diff", "auto"]), default="full", show_default=True,
+                     help="How refinement and repair answers may give their program: full (whole programs), diff "
+                          "(SEARCH/REPLACE blocks against the program the prompt names) or auto (either)."),
         click.option("--max-repairs", type=int, default=max_repairs, show_default=True,
                      help="Repair prompts after a candidate that cannot be scored."),
         click.option("--prompt-budget", type=int, default=12000, show_default=True,
@@ -87,8 +101,8 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
     return decorate
 
 
-RUN_OPTION_NAMES = ("model", "rounds", "candidates", "seed", "sandbox", "concurrency", "workers", "executor",
-                    "address", "max_llm_calls", "max_env_steps", "max_cost",
+RUN_OPTION_NAMES = ("model", "model_selection", "rounds", "candidates", "seed", "sandbox", "concurrency", "workers", "executor",
+                    "address", "search", "islands", "migrate_every", "edit", "max_llm_calls", "max_env_steps", "max_cost",
                     "max_time", "max_repairs", "prompt_budget", "temperature", "max_tokens", "api_base",
                     "llm_timeout", "retry_for", "act_timeout", "out", "verbose")
 
@@ -102,9 +116,10 @@ def run_config(config_class, env: str, options: dict, **extra):
     o = {name: options.pop(name) for name in RUN_OPTION_NAMES}
     max_time = parse_duration(o["max_time"]) if o["max_time"] else None
     return config_class(
-        env=env, model=o["model"], rounds=o["rounds"], candidates=o["candidates"], seed=o["seed"],
+        env=env, model=",".join(o["model"]) or None, model_selection=o["model_selection"], rounds=o["rounds"], candidates=o["candidates"], seed=o["seed"],
         sandbox=o["sandbox"], concurrency=o["concurrency"], workers=o["workers"], executor=o["executor"],
-        address=o["address"], max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
+        address=o["address"], search=o["search"], islands=o["islands"], migrate_every=o["migrate_every"],
+        edit=o["edit"], max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
         budgets=Budgets(o["max_llm_calls"], o["max_env_steps"], o["max_cost"], max_time),
         gen=GenParams(temperature=o["temperature"], max_tokens=o["max_tokens"], timeout_s=o["llm_timeout"],
                       api_base=o["api_base"], retry_for_s=parse_duration(o["retry_for"])),

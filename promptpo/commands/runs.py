@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from promptpo.commands.common import OUT, console, num, seed_progress, setup_logging, tuning_share
+from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
 from promptpo.text import shown, visible
 
@@ -80,6 +81,8 @@ def _show_run(folder) -> None:
     for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps", "llm_calls",
                 "tokens", "cost_usd", "wall_time_s"):
         head.add_row(key, usage_text(summary) if key == "tokens" else shown(num(summary.get(key))))
+        if key == "llm_calls" and models_text(summary):
+            head.add_row("models", models_text(summary))
         if key == "env_steps" and summary.get("tuning_env_steps"):
             head.add_row("constant tuning", tuning_share(summary))
     if folder.kind in ("ppo", "online", "optuna", "pbt"):  # one learning curve, no candidates

@@ -52,7 +52,10 @@ class RunConfig:
     env: str
     """Environment id, e.g. metaworld/reach or gymnasium/CartPole-v1."""
     model: str | None = None
-    """LLM backend string; falls back to $PROMPTPO_MODEL, then to the offline proposer."""
+    """LLM backend string; falls back to $PROMPTPO_MODEL, then to the offline proposer. Several models joined by
+    commas, each with an optional @weight, share the run's calls (promptpo.llm.mixture)."""
+    model_selection: str = "weighted"
+    """How a run with several models picks one per call: weighted or bandit."""
     rounds: int = 10
     """Refinement rounds (round 0 writes from scratch, later rounds refine)."""
     candidates: int = 4
@@ -83,6 +86,14 @@ class RunConfig:
     """Where evaluations run: local (this machine's --workers) or ray (Ray tasks, promptpo.cluster)."""
     address: str | None = None
     """The Ray cluster's address (else $RAY_ADDRESS, else a local Ray)."""
+    search: str = "greedy"
+    """How parents are chosen: greedy (slot k refines the k-th best) or islands (promptpo.search.islands)."""
+    islands: int = 2
+    """Islands of the islands search."""
+    migrate_every: int = 3
+    """Rounds between migrations of each island's best to the next island."""
+    edit: str = "full"
+    """How refinement and repair answers may give their program: full, diff or auto (promptpo.edits)."""
     budgets: Budgets = field(default_factory=Budgets)
     gen: GenParams = field(default_factory=GenParams)
     limits: Limits = field(default_factory=Limits)
@@ -107,6 +118,13 @@ class RunConfig:
             raise ConfigError(f"--concurrency and --workers must be 0 (automatic) or more (got {self.concurrency}, "
                               f"{self.workers})")
         check_executor(self.executor)
+        if self.search not in ("greedy", "islands") or self.islands < 1 or self.migrate_every < 1:
+            raise ConfigError(f"--search must be greedy or islands, --islands and --migrate-every at least 1 (got "
+                              f"{self.search!r}, {self.islands}, {self.migrate_every})")
+        if self.model_selection not in ("weighted", "bandit"):
+            raise ConfigError(f"--model-selection must be weighted or bandit (got {self.model_selection!r})")
+        if self.edit not in ("full", "diff", "auto"):
+            raise ConfigError(f"--edit must be full, diff or auto (got {self.edit!r})")
         if self.max_repairs < 0:
             raise ConfigError(f"--max-repairs must be 0 or more (got {self.max_repairs})")
         b = self.budgets

@@ -96,3 +96,8 @@ class ReplayBackend(Backend):
 
     def estimate_cost(self, prompt_chars: int, max_tokens: int) -> float | None:
         return self.inner.estimate_cost(prompt_chars, max_tokens)
+
+    def __getattr__(self, name: str):  # a mixture's prepare, credit and summary (promptpo.llm.mixture)
+        if name in ("prepare", "account", "credit", "summary"):
+            return getattr(self.inner, name)
+        raise AttributeError(name)

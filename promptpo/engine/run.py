@@ -7,23 +7,24 @@ says how a program is scored and what the model is shown.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
 
 from promptpo.candidate import Candidate, candidate_id, sample_key
+from promptpo.engine.budget import Budgeted
 from promptpo.engine.config import RunConfig
 from promptpo.engine.signals import interrupt_on_signals
 from promptpo.engine.state import Interrupted, Observer, RunState, StopRun
 from promptpo.engine.store import RunStore
 from promptpo.engine.task import TaskKind
 from promptpo.errors import AnswersExhausted, BackendError
-from promptpo.extract import extract
-from promptpo.llm.base import Backend, Completion, Request, redact
+from promptpo.edits import read_answer
+from promptpo.extract import Extracted
+from promptpo.llm.base import FREE_BACKENDS, Backend, Completion, Request, redact
 from promptpo.outcome import Outcome
 from promptpo.prompting import Prompt
-from promptpo.search import Greedy
+from promptpo.search import Greedy, Islands
 from promptpo.engine.wave import Pending, Wave
 from promptpo.text import clean
 
@@ -33,18 +34,22 @@ KINDS = {"first": "initial", "refine": "refine", "repair": "repair", "proposal":
 """Prompt kind -> the kind of candidate its answer becomes."""
 ANSWER_SHOWN = 3000
 """Characters of an answer without a readable program that its repair prompt shows."""
-FREE_BACKENDS = ("scripted", "manual", "offline")
-"""Backends whose calls cost nothing, so an unknown price is not an unknown cost."""
 
 
-class Engine:
+def member_of(completion: Completion) -> dict:
+    """Which model of a mixture answered (promptpo.llm.mixture), for the call's records."""
+    member = completion.extra.get("member")
+    return {"member": member} if member else {}
+
+
+class Engine(Budgeted):
     def __init__(self, task: TaskKind, config: RunConfig, backend: Backend, store: RunStore,
                  observer: Observer | None = None, replay=None, search=None):
         self.task, self.config, self.backend, self.store = task, config, backend, store
         self.replay = replay
         """When resuming: the answers and evaluations already recorded (promptpo.engine.replay)."""
         self.observer = observer or (lambda kind, state: None)
-        self.search_strategy = search or Greedy()
+        self.search_strategy = search or self._strategy()
         self.state = RunState(env_steps_planned=task.planned_steps())
         self.history: list[Candidate] = []
         self._next_index: dict[int, int] = {}
@@ -92,12 +97,27 @@ class Engine:
                 prompts = [self.next_prompt(round_, slot) for slot in slots]
                 for _ in range(1 + (self.config.max_repairs if self.uses_prompts else 0)):
                     failed = [c for c in Wave(self, round_).run(prompts) if c is not None and c.needs_repair]
-                    prompts = [self.task.prompts.repair(c) for c in failed]
+                    prompts = [self.task.prompts.repair(c, self.edited(c)) for c in failed]
                     if not prompts:
                         break
                 self.stop_at_target()
             self.task.after_round(self, round_)
+            self.record_search(round_)
             self.stop_at_target()
+
+    def _strategy(self):
+        c = self.config
+        if c.search != "islands":
+            return Greedy()
+        target = self.task.target
+        scale = target.threshold if target is not None and target.metric == "mean_return" else None
+        return Islands(c.islands, c.migrate_every, seed=c.seed, target=scale)
+
+    def record_search(self, round_: int) -> None:
+        """search.json: the strategy's database after ``round_`` (islands: members, cells, migrations)."""
+        record = self.search_strategy.record(self.history, round_)
+        if record is not None:
+            self.store.write_json("search.json", record)
 
     @property
     def wave_width(self) -> int:
@@ -108,7 +128,22 @@ class Engine:
         if not self.uses_prompts:
             return self.task.prompts.proposal(round_, slot)
         parent = self.search_strategy.parent(self.history, round_, slot)
-        return self.task.prompts.refine(self.history, parent) if parent else self.task.prompts.first(slot)
+        if parent is None:
+            return self.task.prompts.first(slot)
+        inspirations = self.search_strategy.inspirations(self.history, round_, slot, parent)
+        return self.task.prompts.refine(self.history, parent, inspirations)
+
+    def edited(self, candidate: Candidate) -> Candidate | None:
+        """The program an answer without code of its own was to edit: its nearest ancestor with code."""
+        by_id = {c.id: c for c in self.history}
+        while candidate is not None and not candidate.code:
+            candidate = by_id.get(candidate.parent)
+        return candidate
+
+    def read(self, pending: Pending) -> Extracted:
+        """The program a slot's answer gives: whole, or as edits to the program its prompt named."""
+        return read_answer(pending.completion.text, pending.prompt.base, self.config.edit, entry=self.task.entry,
+                           gated=self.config.gate)
 
     @property
     def uses_prompts(self) -> bool:
@@ -142,6 +177,9 @@ class Engine:
         self.state.requests = call
         self.state.llm_calls += self.uses_prompts
         pending = Pending(slot, prompt, request, call, answered, round_=round_)
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is not None:  # a mixture chooses the call's model here, in slot order
+            prepare(request)
         self._reserve(pending)
         cached = self.backend.cached(request)
         if cached is not None:
@@ -160,8 +198,11 @@ class Engine:
     def _received(self, pending: Pending, completion: Completion) -> Completion:
         completion.text = clean(completion.text)  # storable as it is evaluated: no lone surrogates
         call, request = pending.call, pending.request
+        account = getattr(self.backend, "account", None)
+        if account is not None:  # a mixture counts the answer for the model that gave it
+            account(call, completion)
         self.store.record_response(call, completion, {"call": call, "prompt": pending.prompt.kind,
-                                                      "round": pending.round_,
+                                                      "round": pending.round_, **member_of(completion),
                                                       "cache_key": request.cache_key(self.backend.label)})
         with self.lock:
             s = self.state
@@ -178,6 +219,7 @@ class Engine:
             self.store.event("llm_response", call=call, prompt_tokens=completion.prompt_tokens,
                              completion_tokens=completion.completion_tokens,
                              tokens_estimated=completion.tokens_estimated, cost_usd=completion.cost_usd,
+                             **member_of(completion),
                              latency_s=round(completion.latency_s, 3), attempts=completion.attempts)
         return completion
 
@@ -221,10 +263,9 @@ class Engine:
             return None
         id_, index = self.new_slot(round_)
         prompt = pending.prompt
-        extracted = pending.extracted or extract(pending.completion.text, entry=self.task.entry,
-                                                 gated=self.config.gate)
+        extracted = pending.extracted or self.read(pending)
         candidate = Candidate(id_, round_, index, KINDS[prompt.kind], prompt.parent, pending.call, extracted)
-        if candidate.outcome is Outcome.NO_CODE:
+        if candidate.outcome in (Outcome.NO_CODE, Outcome.BAD_EDIT):
             candidate.answer = pending.completion.text[:ANSWER_SHOWN]
         if pending.result is not None:
             self._count(pending.result)
@@ -249,11 +290,17 @@ class Engine:
         self.store.record_candidate(candidate.id, candidate.code, {
             "id": candidate.id, "round": candidate.round, "index": candidate.index, "kind": candidate.kind,
             "parent": candidate.parent, "llm_call": candidate.llm_call, "outcome": candidate.outcome,
-            "entry_point": candidate.extracted.entry, "error": candidate.error,
+            "entry_point": candidate.extracted.entry, "answer_form": candidate.extracted.form,
+            "edit_blocks": candidate.extracted.edits, "error": candidate.error,
             "static_findings": candidate.extracted.findings, "env_steps": candidate.env_steps,
             **self.task.record_fields(candidate)})
         best = self.state.best
         improved = candidate.complete and (best is None or candidate.rank_key() > best.rank_key())
+        credit = getattr(self.backend, "credit", None)
+        brought = None
+        if credit is not None and candidate.llm_call is not None:  # what a mixture's bandit learns from
+            brought = self.improved(candidate, improved)
+            credit(candidate.llm_call, brought)
         if improved:
             self.state.best = candidate
             self.store.write_text("best.py", self.task.best_file(candidate, self.store.root.name))
@@ -263,6 +310,7 @@ class Engine:
                              outcome=candidate.outcome, error=candidate.error, env_steps=candidate.env_steps,
                              mean_return=getattr(result, "mean_return", None),
                              success_rate=getattr(result, "success_rate", None), best=improved,
+                             **({} if brought is None else {"improved": brought}),
                              total_env_steps=self.state.env_steps, total_episodes=self.state.episodes)
             if candidate.outcome.is_limit:
                 self.store.event("limit_hit", id=candidate.id, outcome=candidate.outcome, message=candidate.error)
@@ -271,52 +319,14 @@ class Engine:
         self.tell("candidate", f"{candidate.id}: {self.task.score_line(result)}" if candidate.scored
                   else f"{candidate.id}: {candidate.outcome} — {candidate.error.partition(chr(10))[0][:120]}")
 
-    # -- budgets and progress ------------------------------------------------------------
-    def check_budgets(self, llm: bool = True, prompt_chars: int = 0) -> None:
-        """Raise StopRun unless one more evaluation (and with ``llm`` one more call) fits next to what was spent
-        and what calls and evaluations in flight hold."""
-        b, s = self.config.budgets, self.state
-        self._check_time()
-        worst_steps = self.task.worst_case_steps()
-        held = s.env_steps + self.reserved_steps
-        if b.max_env_steps is not None and held + worst_steps > b.max_env_steps:
-            raise StopRun("budget_exhausted", f"env-step budget: {held} used or held of {b.max_env_steps}, and a "
-                          f"candidate may need {worst_steps} more")
-        if not llm:
-            return
-        if b.max_llm_calls is not None and self.uses_prompts and s.llm_calls >= b.max_llm_calls:
-            raise StopRun("budget_exhausted", f"LLM call budget of {b.max_llm_calls} used up")
-        if b.max_cost is not None:
-            estimate = self._worst_cost(prompt_chars)
-            spent = s.cost_usd + self.reserved_cost
-            if spent + estimate > b.max_cost:
-                raise StopRun("budget_exhausted", f"cost budget: ${spent:.4f} spent or held of ${b.max_cost:g}, "
-                              f"and the next call may cost up to ${estimate:.4f}")
+    def improved(self, candidate: Candidate, best_now: bool) -> bool:
+        """Whether a candidate brought something: it beat its parent, or (without one) became the best."""
+        parent = next((c for c in self.history if c.id == candidate.parent and c.scored), None)
+        if parent is None or not candidate.complete:
+            return best_now
+        return candidate.rank_key() > parent.rank_key()
 
-    def _check_time(self) -> None:
-        b = self.config.budgets
-        if b.max_time is not None and self.state.elapsed >= b.max_time:
-            raise StopRun("budget_exhausted", f"time budget of {b.max_time:g} s used up")
-
-    def _worst_cost(self, prompt_chars: int) -> float:
-        """What the next call may cost at most: the prompt as sent plus --max-tokens at the model's price."""
-        return self.backend.estimate_cost(prompt_chars, self.config.gen.max_tokens) or 0.0
-
-    def _reserve(self, pending: Pending) -> None:
-        with self.lock:
-            pending.steps_reserved = self.task.worst_case_steps()
-            pending.cost_reserved = (self._worst_cost(pending.prompt.chars)
-                                     if self.config.budgets.max_cost is not None else 0.0)
-            self.reserved_steps += pending.steps_reserved
-            self.reserved_cost += pending.cost_reserved
-
-    def release(self, pending: Pending) -> None:
-        """Give back what a slot still holds (idempotent)."""
-        with self.lock:
-            self.reserved_steps -= pending.steps_reserved
-            self.reserved_cost -= pending.cost_reserved
-            pending.steps_reserved, pending.cost_reserved = 0, 0.0
-
+    # -- progress ------------------------------------------------------------------------
     def tell(self, kind: str, note: str, flight: str | None = None) -> None:
         """What is happening now; ``flight`` names a call or evaluation that stays in flight until ``landed``."""
         with self.lock:
@@ -337,18 +347,6 @@ class Engine:
 
         return progress
 
-    def _deadline(self) -> float | None:
-        b = self.config.budgets
-        return None if b.max_time is None else self.state.started + b.max_time
-
-    def _limits(self):
-        b = self.config.budgets
-        if b.max_time is None:
-            return self.config.limits
-        left = max(1.0, b.max_time - self.state.elapsed)
-        return dataclasses.replace(self.config.limits,
-                                   candidate_wall_s=min(self.config.limits.candidate_wall_s, left))
-
     # -- the summary ---------------------------------------------------------------------
     def summary(self) -> dict:
         s, best = self.state, self.state.best
@@ -363,6 +361,7 @@ class Engine:
             "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
             "tokens_estimated": s.tokens_estimated, "cost_usd": round(s.cost_usd, 6) if s.cost_known else None,
             "wall_time_s": round(s.elapsed, 2),
+            **({"models": self.backend.summary()} if hasattr(self.backend, "summary") else {}),
             **self.task.summary_fields(best),  # last: a kind may say more precisely what a field means for it
         }
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from promptpo.engine.state import StopRun
 from promptpo.errors import AnswersExhausted, BackendError
-from promptpo.extract import Extracted, extract
+from promptpo.extract import Extracted
 from promptpo.llm.base import Completion, Request
 from promptpo.prompting import Prompt
 
@@ -115,7 +115,7 @@ class Wave:
             self._answer(pending)
         if pending.completion is None:
             return
-        pending.extracted = extract(pending.completion.text, entry=engine.task.entry, gated=engine.config.gate)
+        pending.extracted = engine.read(pending)
         if not pending.extracted.ok:
             return
         with self.evaluating:

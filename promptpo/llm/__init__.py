@@ -20,8 +20,16 @@ MODEL_HELP = ("use provider/model (litellm, e.g. openai/gpt-4o), openai:MODEL, a
 SCHEMES = ("openai", "anthropic", "scripted")
 
 
-def make_backend(model: str, params: GenParams) -> Backend:
+def make_backend(model: str, params: GenParams, selection: str = "weighted", seed: int = 0) -> Backend:
+    """``model``: one model string, or several joined by commas (``a,b@0.3``: promptpo.llm.mixture)."""
     model = model.strip()
+    if "," in model:
+        from promptpo.llm.mixture import Mixture, split_models
+
+        members = [(make_backend(name, params), weight) for name, weight in split_models(model)]
+        if any(b.name == "offline" for b, _ in members):
+            raise ConfigError("the offline proposer cannot be mixed with models", "give --model offline alone")
+        return Mixture(members, selection, seed)
     if model == "manual":
         from promptpo.llm.manual import ManualBackend
 

@@ -85,6 +85,10 @@ class Completion:
     extra: dict = field(default_factory=dict)
 
 
+FREE_BACKENDS = ("scripted", "manual", "offline")
+"""Backends whose calls cost nothing, so an unknown price is not an unknown cost."""
+
+
 class Backend(ABC):
     """Adding a provider is one new subclass in one new file."""
 

@@ -17,3 +17,10 @@ class Greedy:
         if round_ == 0 or not order:
             return None
         return order[slot % len(order)]
+
+    def inspirations(self, history: Sequence[Candidate], round_: int, slot: int,
+                     parent: Candidate | None) -> list[Candidate]:
+        return []  # the refinement prompt's history shows the best ones anyway
+
+    def record(self, history: Sequence[Candidate], round_: int) -> dict | None:
+        return None

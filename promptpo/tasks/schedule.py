@@ -192,7 +192,7 @@ class ScheduleTask(TaskKind):
         """How comparisons group the run (set once the backend is known)."""
         self.prompts = PromptBook("schedule_", self.context(), {
             "every": config.every, "every_steps": config.interval, "bounds": bounds_text(), "allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)),
-            "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.feedback, config.prompt_budget)
+            "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.feedback, config.prompt_budget, config.edit)
 
     def context(self) -> dict:
         hp = {k: v for k, v in self.hp.values.items() if k not in ("policy", "n_timesteps")}

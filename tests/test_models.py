@@ -1,0 +1,117 @@
+"""Several models in one run (promptpo.llm.mixture): weighted choice, a bandit on improvements, per-model records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import cli_env, only_run, run_cli
+from promptpo.errors import ConfigError
+from promptpo.llm import GenParams, make_backend
+from promptpo.llm.base import Request
+from promptpo.llm.mixture import Mixture, split_models
+
+WEAK = "```python\ndef act(obs):\n    x, v, a, w = obs\n    return int(a > 0)\n```"
+CRASH = "```python\ndef act(obs):\n    return 1 / 0\n```"
+
+
+def answers(folder: Path, answer: str, n: int) -> str:
+    folder.mkdir(parents=True)
+    for i in range(1, n + 1):
+        (folder / f"{i:03d}.md").write_text(answer)
+    return f"scripted:{folder}"
+
+
+def optimize(tmp_path, *models: str, selection: str = "weighted", rounds: int = 10) -> Path:
+    args = [a for m in models for a in ("--model", m)]
+    done = run_cli("optimize", "gymnasium/CartPole-v1", *args, "--model-selection", selection, "--rounds",
+                   str(rounds), "--candidates", "4", "--episodes", "2", "--max-repairs", "0", "--target", "10000",
+                   "--out", str(tmp_path / "runs"), env=cli_env(MUJOCO_GL="egl"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return only_run(tmp_path / "runs")
+
+
+def members_per_call(run: Path) -> list[str]:
+    metas = sorted((run / "llm").glob("[0-9][0-9][0-9][0-9].json"))
+    return [json.loads(p.read_text())["member"] for p in metas]
+
+
+def test_two_scripted_models_are_both_used_in_their_weights_proportion(tmp_path):
+    a = answers(tmp_path / "a", WEAK, 40)
+    b = answers(tmp_path / "b", WEAK.replace("a > 0", "a + 0.1 * w > 0"), 40)
+    run = optimize(tmp_path, a, f"{b}@3")
+    chosen = members_per_call(run)
+    assert len(chosen) == 40 and set(chosen) == {a, b}
+    share = chosen.count(b) / 40
+    assert 0.6 <= share <= 0.9  # weight 3 of 4: 0.75 expected
+    summary = json.loads((run / "summary.json").read_text())
+    members = summary["models"]["members"]
+    assert summary["models"]["selection"] == "weighted"
+    assert members[a]["calls"] == chosen.count(a) and members[b]["calls"] == chosen.count(b)
+    assert members[a]["completion_tokens"] + members[b]["completion_tokens"] == summary["completion_tokens"]
+    assert members[b]["cost_usd"] == 0.0  # scripted answers cost nothing
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    responses = sorted((e["call"], e["member"]) for e in events if e["event"] == "llm_response")
+    assert [member for _, member in responses] == chosen
+    shown = run_cli("show", run.name, "--out", str(run.parent))
+    assert shown.returncode == 0 and "models" in shown.stdout and "calls" in shown.stdout
+    again = optimize(tmp_path / "again", a, f"{b}@3")
+    assert members_per_call(again) == chosen  # chosen by run seed and call number: a re-run chooses the same
+
+
+def test_the_bandit_prefers_the_model_whose_candidates_improve(tmp_path):
+    good = answers(tmp_path / "good", WEAK, 40)
+    bad = answers(tmp_path / "bad", CRASH, 40)
+    run = optimize(tmp_path, bad, good, selection="bandit")
+    chosen = members_per_call(run)
+    assert chosen[:2] == [bad, good]  # each tried once first, in the order given
+    assert chosen.count(good) > chosen.count(bad) >= 2  # it keeps exploring, but mostly asks the one that helps
+    summary = json.loads((run / "summary.json").read_text())["models"]["members"]
+    assert summary[bad]["improvements"] == 0 and summary[good]["improvements"] >= 1
+    # the choices follow the recorded improvements: a fresh bandit fed the same records chooses the same
+    calls = {json.loads(p.read_text())["id"]: json.loads(p.read_text())["llm_call"]
+             for p in (run / "candidates").glob("*.json")}
+    replayed = Mixture([(make_backend(bad, GenParams()), 1.0), (make_backend(good, GenParams()), 1.0)], "bandit")
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    for e in events:
+        if e["event"] == "llm_request":
+            replayed.prepare(Request((), GenParams(), e["call"]))
+        elif e["event"] == "candidate":
+            replayed.credit(calls[e["id"]], e["improved"])
+    assert [replayed.chosen[c].backend.label for c in sorted(replayed.chosen)] == chosen
+
+
+def test_bandit_unit_choices_follow_credits():
+    def backend(name):
+        return make_backend(f"scripted:{Path(__file__).parent / 'answers' / name}", GenParams())
+
+    mix = Mixture([(backend("cartpole"), 1.0), (backend("reach"), 1.0)], "bandit")
+    picks = []
+    for call in range(1, 41):
+        mix.prepare(Request((), GenParams(), call))
+        member = mix.chosen[call]
+        picks.append(mix.members.index(member))
+        mix.credit(call, improved=member is mix.members[1])
+    assert picks[:2] == [0, 1] and picks.count(1) >= 30 and 1 <= picks.count(0) <= 10
+
+
+@pytest.mark.parametrize("model, says", [
+    ("a/x,a/x", "named twice"), ("a/x@0,b/y", "positive"), (",b/y", "empty model"),
+])
+def test_bad_model_lists_are_one_line_errors(model, says):
+    with pytest.raises(ConfigError) as err:
+        split_models(model)
+    assert says in str(err.value)
+
+
+def test_a_dated_version_is_part_of_the_name_not_a_weight():
+    assert split_models("vertex_ai/claude@20240620,b/y@0.5") == [("vertex_ai/claude@20240620", 1.0), ("b/y", 0.5)]
+    with pytest.raises(ConfigError, match="cannot be mixed"):
+        make_backend("offline,manual", GenParams())
+
+
+def test_the_cli_says_what_was_wrong_with_a_weight(tmp_path):
+    done = run_cli("optimize", "gymnasium/CartPole-v1", "--model", "a/x", "--model", "a/x", "--out", str(tmp_path))
+    assert done.returncode != 0 and "named twice" in done.stderr and "Traceback" not in done.stderr
