@@ -115,3 +115,31 @@ def test_a_dated_version_is_part_of_the_name_not_a_weight():
 def test_the_cli_says_what_was_wrong_with_a_weight(tmp_path):
     done = run_cli("optimize", "gymnasium/CartPole-v1", "--model", "a/x", "--model", "a/x", "--out", str(tmp_path))
     assert done.returncode != 0 and "named twice" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_resume_makes_the_same_choices(tmp_path):
+    def members(folder: Path, n: int) -> tuple[str, str]:
+        return (answers(folder / "good", WEAK, n) if not (folder / "good").exists() else f"scripted:{folder / 'good'}",
+                answers(folder / "bad", CRASH, n) if not (folder / "bad").exists() else f"scripted:{folder / 'bad'}")
+
+    whole = optimize(tmp_path / "whole", *members(tmp_path / "whole", 40), selection="bandit")
+    cut_dir = tmp_path / "cut"
+    good, bad = members(cut_dir, 10)  # both run out at call 11, in round 2
+    done = run_cli("optimize", "gymnasium/CartPole-v1", "--model", good, "--model", bad, "--model-selection",
+                   "bandit", "--rounds", "10", "--candidates", "4", "--episodes", "2", "--max-repairs", "0",
+                   "--target", "10000", "--out", str(cut_dir / "runs"), env=cli_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = only_run(cut_dir / "runs")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "answers_exhausted"
+    (run / "summary.json").write_text(json.dumps({**summary, "status": "running"}))  # as if it had died there
+    for name, text in (("good", WEAK), ("bad", CRASH)):
+        for i in range(11, 41):
+            (cut_dir / name / f"{i:03d}.md").write_text(text)
+    resumed = run_cli("resume", run.name, "--out", str(cut_dir / "runs"), env=cli_env())
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    labels = {f"scripted:{tmp_path / 'whole' / n}": n for n in ("good", "bad")}
+    labels.update({f"scripted:{cut_dir / n}": n for n in ("good", "bad")})
+    assert [labels[m] for m in members_per_call(run)] == [labels[m] for m in members_per_call(whole)]
+    final = json.loads((run / "summary.json").read_text())["models"]["members"]
+    assert final[good]["calls"] == 40 - final[bad]["calls"] and final[good]["improvements"] >= 1
