@@ -78,6 +78,22 @@ def test_resume_rebuilds_the_same_islands(tmp_path):
     assert {k: v["parent"] for k, v in records(run).items()} == {k: v["parent"] for k, v in records(reference).items()}
 
 
+def test_a_run_that_stops_mid_round_records_its_last_round(tmp_path):
+    folder = tmp_path / "answers"
+    write_answers(folder, 8)
+    (folder / "006.md").write_text("```python\ndef act(obs):\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)\n```\n")
+    done = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{folder}", "--rounds", "2",
+                   "--candidates", "4", "--episodes", "2", "--search", "islands", "--concurrency", "1",
+                   "--out", str(tmp_path / "runs"), env=cli_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = next((tmp_path / "runs").iterdir())
+    summary = read_json(run / "summary.json")
+    assert summary["status"] == "target_reached" and summary["candidates"] < 8  # stopped before its round's end
+    db = read_json(run / "search.json")
+    best = summary["best_candidate"]
+    assert db["after_round"] == int(best[1:3]) and best in {m for i in db["population"] for m in i["members"]}
+
+
 def test_greedy_writes_no_search_database(tmp_path):
     done = run_cli("optimize", "gymnasium/CartPole-v1", "--model", write_answers(tmp_path / "a", 2), "--rounds", "2",
                    "--candidates", "1", "--episodes", "2", "--target", "10000", "--out", str(tmp_path / "runs"),

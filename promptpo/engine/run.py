@@ -81,6 +81,8 @@ class Engine(Budgeted):
             self.state.status, self.state.reason = "failed", f"internal error: {type(err).__name__}: {err}"
             raise
         finally:
+            if self.history:  # the round a stop cut short is in the database too
+                self.record_search(self.state.round)
             self.write_summary()
             self.store.event("run_end", status=self.state.status, reason=self.state.reason)
             self.observer("end", self.state)
