@@ -58,6 +58,8 @@ class Candidate:
     """For kind 'tuned': the constants changed from the parent ({line, old, new})."""
     answer: str = ""
     """The start of the answer when no program could be read from it (shown in the repair prompt)."""
+    analysis: str = ""
+    """What the answer said before its program (promptpo.extract.analysis): the model's own reasoning."""
 
     @property
     def code(self) -> str:

@@ -81,6 +81,19 @@ def code_blocks(answer: str) -> list[str]:
     return python or [body for lang, body in blocks if lang == ""]
 
 
+ANALYSIS_CHARS = 1500
+"""Characters of an answer's analysis a candidate keeps (its head; a longer one is marked cut)."""
+
+
+def analysis(answer: str, limit: int = ANALYSIS_CHARS) -> str:
+    """The prose an answer gives before its program: before its first code fence or edit block."""
+    lines = answer[:MAX_ANSWER_CHARS].split("\n")
+    end = next((i for i, line in enumerate(lines) if FENCE.match(line) or line.lstrip().startswith("<<<<<<<")),
+               len(lines))
+    text = "\n".join(lines[:end]).strip()
+    return text if len(text) <= limit else text[:limit].rstrip() + " [... cut]"
+
+
 def extract(answer: str, entry: str = "policy", gated: bool = True) -> Extracted:
     """``entry``: 'policy' (a Policy class or act function) or the name of a required function."""
     marker = "def act" if entry == "policy" else f"def {entry}"

@@ -40,6 +40,8 @@ class Feedback:
     """How a cascade's first stage went (promptpo.cascade), or ''."""
     answer: str = ""
     """The start of an answer no program could be read from."""
+    analysis: str = ""
+    """The model's own analysis when it wrote the candidate (shown for the parent and the latest round)."""
     tuned: list[str] = field(default_factory=list)
     """For tuned candidates: 'KP: 0.5 -> 9.7' per changed constant ('line 12: ...' in runs from before
     TUNABLE)."""
@@ -144,7 +146,7 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
                   code=clean(candidate.code, MAX_CODE), error=clean(candidate.error, 3000), labels=list(labels or []),
                   findings=[str(f) for f in candidate.extracted.findings],
                   tuned=tuned_lines(candidate.tuned or []),
-                  answer=clean(candidate.answer, MAX_CODE))
+                  answer=clean(candidate.answer, MAX_CODE), analysis=clean(candidate.analysis))
     if ev is not None:
         fb.episodes = [episode_line(spec, e) for e in ev.episodes if e.length > 0]
         fb.stage = stage_line(ev)

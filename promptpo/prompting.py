@@ -23,6 +23,8 @@ from promptpo.resources import data_dir
 
 CHARS_PER_TOKEN = 4  # the budget is in approximate tokens: 4 characters each
 BEST_SHOWN = 3
+REFLECTED = {"PARENT", "latest round"}
+"""The history entries whose analysis (the model's own reasoning when it wrote them) a prompt shows."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,21 @@ def render(name: str, **context: Any) -> str:
 
 class PromptBook:
     def __init__(self, prefix: str, context: dict[str, Any], system: dict[str, Any],
-                 describe: Callable[[Candidate, list[str]], Any], budget_tokens: int = 12000, edit: str = "full"):
+                 describe: Callable[[Candidate, list[str]], Any], budget_tokens: int = 12000, edit: str = "full",
+                 reflection: bool = True):
         """``context``: what the kind's templates read; ``system``: what its system template reads;
         ``describe(candidate, labels)``: the Feedback a template renders for one candidate; ``edit``: the
-        answer forms taken (promptpo.edits.MODES)."""
+        answer forms taken (promptpo.edits.MODES); ``reflection``: show the model's own analysis of the parent
+        and the latest round."""
         self.prefix, self.context, self.system, self.describe = prefix, context, system, describe
-        self.budget_tokens, self.edit = budget_tokens, edit
+        self.budget_tokens, self.edit, self.reflection = budget_tokens, edit, reflection
+
+    def _described(self, candidate: Candidate, labels: list[str]) -> Any:
+        """The candidate's feedback; its analysis only where reflection shows it (the parent, the latest round)."""
+        fb = self.describe(candidate, labels)
+        if not (self.reflection and REFLECTED & set(labels)) and hasattr(fb, "analysis"):
+            fb.analysis = ""
+        return fb
 
     def render(self, name: str, **extra: Any) -> str:
         return render(f"{self.prefix}{name}.j2", **self.context, edit=self.edit, **extra)
@@ -92,7 +103,7 @@ class PromptBook:
         own = failed if failed.code else edited
         base = self._base(own)
         shown = base if base is not None and own is not failed else None
-        user = self.render("repair", failed=self.describe(failed, []), base_id=own.id if base else None,
+        user = self.render("repair", failed=self._described(failed, []), base_id=own.id if base else None,
                            base_code=shown)
         return Prompt("repair", self.messages(user), parent=failed.id, base=base)
 
@@ -103,7 +114,7 @@ class PromptBook:
         described = self.describe(parent, [])
         base = len(self.render("refine", entries=[], dropped=[], history_note=note, parent=described))
         macro = environment().get_template(f"_{self.prefix}candidate.j2").module.candidate
-        entries, dropped = select_history(history, parent, self.describe, lambda fb, full: len(macro(fb, full)),
+        entries, dropped = select_history(history, parent, self._described, lambda fb, full: len(macro(fb, full)),
                                           self.budget_tokens * CHARS_PER_TOKEN - base, inspirations)
         user = self.render("refine", entries=entries, dropped=dropped, history_note=note, parent=described)
         summarised = tuple(e.feedback.id for e in entries if not e.full)

@@ -120,3 +120,15 @@ def test_edit_runs_replay_to_the_same_records(tmp_path):
         assert returns[0] == returns[1] and a["answer_form"] == "edits"
     # round 2 edits the best so far: round 1's, whose code already has the 0.3 gain
     assert candidate(one.run_dir, "r02c0")["parent"] == "r01c0"
+
+
+def test_the_analysis_of_an_answer_appears_in_the_next_prompt_unless_reflection_is_off(tmp_path):
+    thought = "The pole angle alone should do: push towards the side it leans to."
+    first = f"{thought}\n\n{WEAK}"
+    on = run(tmp_path / "on", [first, WEAK], rounds=2)
+    assert candidate(on.run_dir, "r00c0")["analysis"] == thought
+    prompt = (on.run_dir / "llm" / "0002.prompt.md").read_text()
+    assert "Your analysis when you wrote it:" in prompt and thought in prompt
+    off = run(tmp_path / "off", [first, WEAK], rounds=2, reflection=False)
+    assert thought not in (off.run_dir / "llm" / "0002.prompt.md").read_text()
+    assert candidate(off.run_dir, "r00c0")["analysis"] == thought  # recorded either way, for the audit

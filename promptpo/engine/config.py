@@ -93,6 +93,8 @@ class RunConfig:
     migrate_every: int = 3
     """Rounds between migrations of each island's best to the next island."""
     edit: str = "full"
+    reflection: bool = True
+    """Show the model its own analysis (the answer's text before its program) of the parent and the latest round."""
     """How refinement and repair answers may give their program: full, diff or auto (promptpo.edits)."""
     budgets: Budgets = field(default_factory=Budgets)
     gen: GenParams = field(default_factory=GenParams)
@@ -104,7 +106,7 @@ class RunConfig:
 
     POSITIVE = ("rounds", "candidates", "prompt_budget")
     """Fields that must be at least 1 (subclasses add theirs)."""
-    BEFORE: ClassVar[dict[str, Any]] = {"concurrency": 1}
+    BEFORE: ClassVar[dict[str, Any]] = {"concurrency": 1, "reflection": False}
     """Values for fields a newer version added whose default changes behaviour: what a run recorded
     before they existed did (a subclass lists its own)."""
 

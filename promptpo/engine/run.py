@@ -20,7 +20,7 @@ from promptpo.engine.store import RunStore
 from promptpo.engine.task import TaskKind
 from promptpo.errors import AnswersExhausted, BackendError
 from promptpo.edits import read_answer
-from promptpo.extract import Extracted
+from promptpo.extract import Extracted, analysis
 from promptpo.llm.base import FREE_BACKENDS, Backend, Completion, Request, redact
 from promptpo.outcome import Outcome
 from promptpo.prompting import Prompt
@@ -269,6 +269,8 @@ class Engine(Budgeted):
         candidate = Candidate(id_, round_, index, KINDS[prompt.kind], prompt.parent, pending.call, extracted)
         if candidate.outcome in (Outcome.NO_CODE, Outcome.BAD_EDIT):
             candidate.answer = pending.completion.text[:ANSWER_SHOWN]
+        elif self.uses_prompts:
+            candidate.analysis = analysis(pending.completion.text)
         if pending.result is not None:
             self._count(pending.result)
             candidate.evaluation = pending.result
@@ -293,7 +295,7 @@ class Engine(Budgeted):
             "id": candidate.id, "round": candidate.round, "index": candidate.index, "kind": candidate.kind,
             "parent": candidate.parent, "llm_call": candidate.llm_call, "outcome": candidate.outcome,
             "entry_point": candidate.extracted.entry, "answer_form": candidate.extracted.form,
-            "edit_blocks": candidate.extracted.edits, "error": candidate.error,
+            "edit_blocks": candidate.extracted.edits, "analysis": candidate.analysis, "error": candidate.error,
             "static_findings": candidate.extracted.findings, "env_steps": candidate.env_steps,
             **self.task.record_fields(candidate)})
         best = self.state.best

@@ -181,7 +181,7 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "tuning": config.tune_constants, "tune_share": f"{config.tune_share:.0%}"}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}"}
     return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget,
-                      config.edit)
+                      config.edit, config.reflection)
 
 
 @cache

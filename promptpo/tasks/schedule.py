@@ -27,6 +27,7 @@ from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook
 from promptpo.stats import CurvePoint, first_reaching
 from promptpo.tasks.steering import BOUNDS, ScheduleCall, schedule_callback
+from promptpo.text import clean
 
 
 @dataclass
@@ -192,7 +193,8 @@ class ScheduleTask(TaskKind):
         """How comparisons group the run (set once the backend is known)."""
         self.prompts = PromptBook("schedule_", self.context(), {
             "every": config.every, "every_steps": config.interval, "bounds": bounds_text(), "allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)),
-            "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.feedback, config.prompt_budget, config.edit)
+            "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.feedback, config.prompt_budget, config.edit,
+                                  config.reflection)
 
     def context(self) -> dict:
         hp = {k: v for k, v in self.hp.values.items() if k not in ("policy", "n_timesteps")}
@@ -206,7 +208,8 @@ class ScheduleTask(TaskKind):
 
     def feedback(self, c: Candidate, labels: list[str] | None = None) -> Feedback:
         return Feedback(c.id, c.parent, c.kind, str(c.outcome), score_text(c.evaluation), c.code,
-                        digest=digest(c.evaluation, self.target), error=c.error, labels=labels or [])
+                        digest=digest(c.evaluation, self.target), error=c.error, labels=labels or [],
+                        analysis=clean(c.analysis))
 
     # -- scoring -------------------------------------------------------------------------
     def worst_case_steps(self) -> int:
