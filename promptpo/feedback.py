@@ -40,6 +40,8 @@ class Feedback:
     """How a cascade's first stage went (promptpo.cascade), or ''."""
     answer: str = ""
     """The start of an answer no program could be read from."""
+    digest_of: str = ""
+    """Which episodes the digest shows (promptpo.feedback.notable_episodes)."""
     analysis: str = ""
     """The model's own analysis when it wrote the candidate (shown for the parent and the latest round)."""
     tuned: list[str] = field(default_factory=list)
@@ -150,8 +152,15 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
     if ev is not None:
         fb.episodes = [episode_line(spec, e) for e in ev.episodes if e.length > 0]
         fb.stage = stage_line(ev)
-        for ep in notable_episodes(ev):
+        notable = notable_episodes(ev)
+        for ep in notable:
             fb.digest += digest_lines(spec, ep)
+        shown, failed = sum(e.success is False for e in notable), sum(e.success is False for e in ev.episodes)
+        fb.digest_of = ((f"all {failed} failed episodes" if shown == failed > 1 else "its failed episode"
+                         if shown == failed else f"the {shown} worst of {failed} failed episodes")
+                        + (", worst first, and the best" if len(notable) > shown else ", worst first")
+                        if spec.has_success and shown else f"the worst and the best of {len(ev.episodes)} episodes"
+                        if len(notable) > 1 else "its one episode")
         if ev.fault is not None:
             where = ""
             if ev.fault.episode is not None:

@@ -95,6 +95,10 @@ def test_a_forced_trim_keeps_the_latest_round_in_full_and_logs_what_it_cut(spec)
         text = prompt.messages[1].content
         if all(f"# candidate {id_}" in text for id_ in latest):  # code, episodes and digest: not a one-line score
             break
+    # and room for a one-line summary or two beyond it (the search steps by 100 tokens, a summary is ~50)
+    prompt = Prompts(spec, 5, 5.0, budget_tokens=budget + 100).refine(history, parent)
+    text = prompt.messages[1].content
+    assert all(f"# candidate {id_}" in text for id_ in latest)
     assert prompt.dropped  # ... and that budget forces a trim: the older rounds made room
     shown = set(prompt.summarised) | {c.id for c in history if f"### Candidate {c.id}" in text}
     assert set(prompt.dropped) == {c.id for c in history} - shown  # what it says it left out is what it left out
