@@ -76,9 +76,21 @@ def prepare(config: OptimizeConfig) -> Prepared:
 
 
 def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = None) -> RunResult:
+    from promptpo import library
+
     prepared = config if isinstance(config, Prepared) else prepare(config)
-    store = RunStore.create(Path(prepared.config.out), new_run_id(prepared.spec.id))
-    return execute(prepared, store, observer)
+    c = prepared.config
+    root = Path(c.library).expanduser() if c.library else library.default_root()
+    if getattr(prepared.backend, "uses_prompts", True):  # the offline proposer reads no prompt
+        c.shown_examples = library.choose(root, prepared.spec, c.examples, c.examples_same_task)
+    store = RunStore.create(Path(c.out), new_run_id(prepared.spec.id))
+    result = execute(prepared, store, observer)
+    if c.add_to_library and result.status == "target_reached":
+        try:
+            result.library_entry = library.add(result.run_dir, root).name
+        except (OSError, ConfigError) as err:  # the run is recorded either way
+            log.warning("could not add the run to the library at %s: %s", root, err)
+    return result
 
 
 def execute(prepared: Prepared, store: RunStore, observer: Observer | None = None, replay=None,

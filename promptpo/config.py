@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from promptpo.errors import ConfigError
 from promptpo.engine.config import MODEL_ENV, NO_MODEL_NOTICE, Budgets, RunConfig, parse_duration
@@ -31,6 +31,17 @@ class OptimizeConfig(RunConfig):
     """Episodes of a candidate's first stage (promptpo.cascade); the rest only if they leave it able to beat
     the best so far. 0 evaluates every candidate on all its episodes."""
 
+    examples: int | None = None
+    """Solved tasks from the library shown in the first prompt (None: 2 when the library has entries)."""
+    examples_same_task: bool = False
+    """Let the examples include entries of this very env id."""
+    library: str | None = None
+    """The library folder (promptpo.library; default $PROMPTPO_LIBRARY, else the user's data dir)."""
+    add_to_library: bool = True
+    """Add the best program to the library when the run reaches its target."""
+    shown_examples: list = field(default_factory=list)
+    """The library entries the first prompt shows, copied when the run starts (so resume shows the same)."""
+
     POSITIVE = ("rounds", "candidates", "episodes", "prompt_budget", "tune_evals")
     BEFORE = {**RunConfig.BEFORE, "full_episodes": True, "cascade": 0, "tune_share": 1.0}
     """What a run recorded before these fields existed did (resumed as it ran)."""
@@ -39,6 +50,8 @@ class OptimizeConfig(RunConfig):
         super().validate()
         if not 0 < self.tune_share <= 1:
             raise ConfigError(f"--tune-share must be a fraction in (0, 1] (got {self.tune_share:g})")
+        if self.examples is not None and self.examples < 0:
+            raise ConfigError(f"--examples must be 0 or more (got {self.examples})")
         if self.cascade < 0:
             raise ConfigError(f"--cascade must be 0 (off) or a number of episodes (got {self.cascade})")
         return self

@@ -27,18 +27,27 @@ from promptpo.commands.common import console, finish, run_config, run_options, s
               "success rate and success at any step counts (Meta-World), an episode ends at its first success.")
 @click.option("--cascade", type=int, default=2, show_default=True, help="Episodes of each candidate's first stage: "
               "the rest only if they leave it able to beat the best so far. 0: every candidate gets all episodes.")
-def optimize(env: str, **options) -> None:
+@click.option("--examples", type=int, default=None, help="Solved tasks from the library shown in the first prompt "
+              "as worked examples (default: 2 when the library has entries; 0: none).")
+@click.option("--examples-same-task", is_flag=True, help="Let the examples include entries of this env id.")
+@click.option("--library", default=None, help="Library folder (default $PROMPTPO_LIBRARY, else "
+              "~/.local/share/promptpo/library).")
+@click.option("--no-library", "no_library", is_flag=True, help="Do not add the best program to the library when "
+              "the run reaches its target.")
+def optimize(env: str, no_library: bool, **options) -> None:
     """Write, sandbox-run and refine a policy for ENV until it reaches its target or a budget ends."""
     setup_logging(options["verbose"])
     from promptpo.api import prepare, run_optimize
     from promptpo.config import OptimizeConfig
     from promptpo.display import RunDisplay
 
-    prepared = prepare(run_config(OptimizeConfig, env, options))
+    prepared = prepare(run_config(OptimizeConfig, env, options, add_to_library=not no_library))
     display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label, prepared.config.rounds,
                          prepared.config.candidates, prepared.spec.has_success)
     with display:
         result = run_optimize(prepared, observer=display)
+    if result.library_entry:
+        console(stderr=True).print(f"added to the library as {result.library_entry} (--no-library not to)")
     finish(result)
 
 

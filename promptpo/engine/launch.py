@@ -49,6 +49,8 @@ class RunResult:
     """Mean return of the best candidate."""
     success_rate: float | None
     summary: dict
+    library_entry: str | None = None
+    """The library entry the run's best program was added as (promptpo.library), if any."""
 
 
 def result_of(engine: Engine) -> RunResult:

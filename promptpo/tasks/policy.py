@@ -178,7 +178,8 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "target": target.describe() if target else "as high a mean return as possible",
             "derived_doc": spec.derived_doc, "notes": spec.notes, "reward_source": spec.reward_source,
             "starter": spec.starter.strip(), "candidates": config.candidates, "budget": budget_text(config),
-            "tuning": config.tune_constants, "tune_share": f"{config.tune_share:.0%}"}
+            "tuning": config.tune_constants, "tune_share": f"{config.tune_share:.0%}",
+            "examples": config.shown_examples}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}"}
     return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget,
                       config.edit, config.reflection)

@@ -1,0 +1,139 @@
+"""A library of solved tasks: the best program of runs that reached their target, shown as worked examples.
+
+An entry is a folder a person can read and edit: ``entry.json`` (env id, family, title, a summary of the spec,
+score, verification, where it came from) and ``policy.py`` (the program). The library lives in
+``$PROMPTPO_LIBRARY``, else ``$XDG_DATA_HOME/promptpo/library`` (``~/.local/share/promptpo/library``), or
+wherever ``--library`` says. A new run is shown the ``--examples K`` entries closest to its task: same family
+first, then a transparent text similarity (word overlap) between the tasks' descriptions, observation fields
+and actions, and never its own env id unless asked (``--examples-same-task``). The entries shown are copied
+into the run's run.json, so a resumed run sees the same ones whatever the library holds by then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from promptpo.envspec import EnvSpec
+from promptpo.errors import ConfigError
+
+LIBRARY_ENV = "PROMPTPO_LIBRARY"
+SUMMARY_CHARS = 600
+CODE_CHARS = 6000
+"""Characters of an entry's program a prompt shows (a policy is far shorter)."""
+WORD = re.compile(r"[a-z][a-z0-9]+")
+
+
+def default_root() -> Path:
+    if os.environ.get(LIBRARY_ENV):
+        return Path(os.environ[LIBRARY_ENV]).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "promptpo" / "library"
+
+
+@dataclass
+class Entry:
+    name: str
+    env: str
+    family: str
+    title: str
+    summary: str
+    """The task as the spec describes it: description, observation fields and action (shortened)."""
+    score: str
+    success_rate: float | None
+    mean_return: float | None
+    verification: str | None
+    run: str
+    seed: int | None
+    model: str | None
+    added: str
+    code: str = ""
+
+    def record(self) -> dict:
+        data = asdict(self)
+        data.pop("code")
+        return data
+
+
+def spec_summary(spec: EnvSpec) -> str:
+    fields = ", ".join(f.name for f in spec.observation)
+    text = f"{spec.title}. {spec.description.strip()} Observation: {fields}. Action: {spec.action.describe()}"
+    return re.sub(r"\s+", " ", text)[:SUMMARY_CHARS]
+
+
+def entries(root: Path) -> list[Entry]:
+    found = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        meta, code = folder / "entry.json", folder / "policy.py"
+        if not (meta.is_file() and code.is_file()):
+            continue
+        try:
+            data = json.loads(meta.read_text(encoding="utf-8"))
+            found.append(Entry(**{**data, "name": folder.name, "code": code.read_text(encoding="utf-8")}))
+        except (json.JSONDecodeError, TypeError):
+            continue  # a hand-edited entry that no longer parses is skipped, not fatal
+    return found
+
+
+def add(run_dir: Path, root: Path) -> Entry:
+    """Store the best program of a finished policy run; an error says why a run cannot be added."""
+    from promptpo.envs import load_spec
+
+    meta_path, summary_path = run_dir / "run.json", run_dir / "summary.json"
+    if not (meta_path.is_file() and summary_path.is_file()):
+        raise ConfigError(f"{run_dir} is not a run folder", "give a folder under runs/ (see `promptpo runs`)")
+    meta, summary = json.loads(meta_path.read_text()), json.loads(summary_path.read_text())
+    best = summary.get("best_candidate")
+    if best is None or not (run_dir / "candidates" / f"{best}.py").is_file():
+        raise ConfigError(f"{run_dir.name} has no best program to add", "add a run that scored a candidate")
+    spec = load_spec(meta["env"])
+    record = json.loads((run_dir / "candidates" / f"{best}.json").read_text())
+    evaluation = record.get("evaluation") or {}
+    returns = [e["episode_return"] for e in evaluation.get("episodes", []) if e.get("length")]
+    successes = [e["success"] for e in evaluation.get("episodes", []) if e.get("success") is not None]
+    checks = sorted((run_dir / "verifications").glob(f"{best}-*.json")) if (run_dir / "verifications").is_dir() else []
+    verified = json.loads(checks[-1].read_text()).get("verdict") if checks else None
+    entry = Entry(name=f"{spec.id.replace('/', '-')}-{run_dir.name[-4:]}", env=spec.id, family=spec.family,
+                  title=spec.title, summary=spec_summary(spec), score=str(summary.get("best_score", "")),
+                  success_rate=sum(successes) / len(successes) if successes else None,
+                  mean_return=sum(returns) / len(returns) if returns else None, verification=verified,
+                  run=run_dir.name, seed=meta.get("config", {}).get("seed"), model=meta.get("model"),
+                  added=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  code=(run_dir / "candidates" / f"{best}.py").read_text())
+    folder = root / entry.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "policy.py").write_text(entry.code, encoding="utf-8")
+    (folder / "entry.json").write_text(json.dumps(entry.record(), indent=2) + "\n", encoding="utf-8")
+    return entry
+
+
+def remove(root: Path, name: str) -> None:
+    folder = root / name
+    if not (folder / "entry.json").is_file() or folder.resolve().parent != root.resolve():
+        raise ConfigError(f"no library entry named {name!r} in {root}", "see `promptpo library list`")
+    shutil.rmtree(folder)
+
+
+def words(text: str) -> set[str]:
+    return set(WORD.findall(text.lower()))
+
+
+def relevance(entry: Entry, spec: EnvSpec) -> float:
+    """Same family counts 1; then the word overlap (Jaccard) of the two tasks' summaries, in [0, 1]."""
+    mine, theirs = words(spec_summary(spec)), words(entry.summary)
+    overlap = len(mine & theirs) / len(mine | theirs) if mine | theirs else 0.0
+    return (entry.family == spec.family) + overlap
+
+
+def choose(root: Path, spec: EnvSpec, k: int | None, same_task: bool = False) -> list[dict]:
+    """The entries a new run on ``spec`` is shown (``k`` None: 2 when the library has any), most relevant
+    first, as the plain records run.json keeps."""
+    pool = [e for e in entries(root) if same_task or e.env != spec.id]
+    wanted = 2 if k is None else k
+    ranked = sorted(pool, key=lambda e: (-relevance(e, spec), e.name))[:max(0, wanted)]
+    return [{**e.record(), "code": e.code[:CODE_CHARS], "relevance": round(relevance(e, spec), 3)} for e in ranked]
