@@ -27,9 +27,11 @@ POLICIES = [
 
 
 def respond(body: dict):
-    """The answer depends only on the prompt: a replay must reproduce the run exactly."""
-    prompt = json.dumps(body["messages"], sort_keys=True)
-    pick = int(hashlib.sha256(prompt.encode()).hexdigest(), 16) % len(POLICIES)
+    """The answer depends only on the prompt, so a replay must reproduce the run exactly: round 0's prompts (no
+    candidate shown) get the good policy, later ones the middling one (2-3 shown) or the weak one (4-5 shown),
+    which the cascade stops after its first stage (by design, not by the luck of a hash of the prompt text)."""
+    shown = json.dumps(body["messages"], sort_keys=True).count("### Candidate")
+    pick = 2 if shown == 0 else (shown // 2) % 2
     return answer(f"```python\n{POLICIES[pick]}\n```")
 
 
