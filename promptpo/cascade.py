@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from promptpo.envspec import Episode
 from promptpo.evaluate import Evaluation, Evaluator, Stage
 from promptpo.isolation.base import Limits
+from promptpo.trajectory import Keeper
 
 ALPHA = 0.16
 """How unlikely a first stage must be for a policy as good as the best before a candidate stops
@@ -62,19 +63,20 @@ def decide(stage: Evaluation, best: Evaluation | None, by_success: bool) -> tupl
 
 
 def evaluate(evaluator: Evaluator, code: str, episodes: Sequence[Episode], first: int, best: Evaluation | None,
-             by_success: bool, limits: Limits | None = None) -> Evaluation:
-    """``first`` episodes, then (if they pass) the rest; the result says how the first stage went."""
+             by_success: bool, limits: Limits | None = None, keeper: Keeper | None = None) -> Evaluation:
+    """``first`` episodes, then (if they pass) the rest; the result says how the first stage went.
+    ``keeper``: keeps both stages' steps for a feedback function (promptpo.trajectory)."""
     episodes = list(episodes)
     if first <= 0 or first >= len(episodes):
-        return evaluator.evaluate(code, episodes, limits)
-    stage = evaluator.evaluate(code, episodes[:first], limits)
+        return evaluator.evaluate(code, episodes, limits, keeper=keeper)
+    stage = evaluator.evaluate(code, episodes[:first], limits, keeper=keeper)
     if not stage.ok:
         return stage  # a fault in the first stage is the outcome: repaired like any other
     passed, reason = decide(stage, best, by_success)
     stage.stage = Stage(first, len(episodes), passed, reason)
     if not passed:
         return stage
-    rest = evaluator.evaluate(code, episodes[first:], limits)
+    rest = evaluator.evaluate(code, episodes[first:], limits, keeper=keeper)
     return Evaluation(rest.outcome, stage.episodes + rest.episodes, stage.env_steps + rest.env_steps,
                       stage.wall_time_s + rest.wall_time_s, rest.fault, stage.output + rest.output,
                       stage.output_bytes + rest.output_bytes, stage.stage)

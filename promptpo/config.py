@@ -30,6 +30,8 @@ class OptimizeConfig(RunConfig):
     cascade: int = 2
     """Episodes of a candidate's first stage (promptpo.cascade); the rest only if they leave it able to beat
     the best so far. 0 evaluates every candidate on all its episodes."""
+    feedback_fn: bool = True
+    """Run the program's own ``class Feedback`` on its episodes and show its notes (promptpo.summarizer)."""
 
     examples: int | None = None
     """Solved tasks from the library shown in the first prompt (None: 2 when the library has entries)."""
@@ -43,7 +45,7 @@ class OptimizeConfig(RunConfig):
     """The library entries the first prompt shows, copied when the run starts (so resume shows the same)."""
 
     POSITIVE = ("rounds", "candidates", "episodes", "prompt_budget", "tune_evals")
-    BEFORE = {**RunConfig.BEFORE, "full_episodes": True, "cascade": 0, "tune_share": 1.0}
+    BEFORE = {**RunConfig.BEFORE, "full_episodes": True, "cascade": 0, "tune_share": 1.0, "feedback_fn": False}
     """What a run recorded before these fields existed did (resumed as it ran)."""
 
     def validate(self) -> OptimizeConfig:

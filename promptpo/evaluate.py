@@ -24,6 +24,8 @@ from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.candidate import UNRANKED
 from promptpo.outcome import CandidateFault, Outcome
+from promptpo.summarizer import Notes
+from promptpo.trajectory import Keeper
 
 
 @dataclass
@@ -85,6 +87,8 @@ class Evaluation:
     output_bytes: int = 0
     stage: Stage | None = None
     """Set when the evaluation was a cascade (promptpo.cascade): how its first stage went."""
+    notes: list[Notes] = field(default_factory=list)
+    """What the model's feedback functions said about the episodes (promptpo.summarizer); recorded."""
 
     @property
     def complete(self) -> bool:
@@ -220,13 +224,15 @@ class Evaluator:
         """Makes the session that runs the code; benchmarks swap in an in-process one to measure IPC cost."""
 
     def evaluate(self, code: str, episodes: list[Episode], limits: Limits | None = None,
-                 on_step: Callable[[int, Any, int], None] | None = None) -> Evaluation:
-        """``on_step(episode, env, step)`` is called after each reset (step 0) and step (e.g. to render)."""
+                 on_step: Callable[[int, Any, int], None] | None = None, keeper: Keeper | None = None) -> Evaluation:
+        """``on_step(episode, env, step)`` is called after each reset (step 0) and step (e.g. to render);
+        ``keeper``: keeps the episodes' steps for a feedback function (promptpo.trajectory)."""
         started = time.monotonic()
         on_step = on_step or (lambda episode, env, step: None)
         envs = self.pool.take(len(episodes))
         results = [EpisodeResult(e.index, e.seed, dict(e.extras)) for e in episodes]
         recorders = [Recorder(self.spec) for _ in episodes]
+        kept = keeper.batch([e.index for e in episodes]) if keeper is not None else None
         steps, fault, output = 0, None, ("", 0)
         session = None
         try:
@@ -237,6 +243,8 @@ class Evaluator:
                 o, _ = self.spec.reset(env, episode)
                 on_step(i, env, 0)
                 rec.observe(o, 0)
+                if keeper is not None:
+                    keeper.start(kept[i], self.spec.encode_obs(o))
                 obs.append(o)
             active = list(range(len(episodes)))
             session.reset(active, worker_seed(self.salt, episodes[0].seed))
@@ -255,6 +263,8 @@ class Evaluator:
                     rec.reward(float(reward), result.length)
                     rec.observe(o, result.length)
                     rec.info(info, result.length)
+                    if keeper is not None:
+                        keeper.step(kept[i], value, float(reward), self.spec.encode_obs(o), info)
                     obs[i] = o
                     if self.spec.is_success is not None:
                         if self.spec.is_success(info, float(reward), bool(terminated)) and result.success_step is None:

@@ -47,6 +47,13 @@ class Feedback:
     tuned: list[str] = field(default_factory=list)
     """For tuned candidates: 'KP: 0.5 -> 9.7' per changed constant ('line 12: ...' in runs from before
     TUNABLE)."""
+    notes: list[str] = field(default_factory=list)
+    """The model's own feedback function's note per episode (promptpo.summarizer)."""
+    notes_of: str = ""
+    """Whose Feedback class wrote them."""
+    notes_problem: str = ""
+    """Why a feedback function tried on this candidate failed, or ''."""
+    notes_traceback: str = ""
 
 
 def score_line(evaluation: Evaluation | None, has_success: bool) -> str:
@@ -169,7 +176,34 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
             fb.traceback = ev.fault.traceback[-MAX_TRACEBACK:]
         if ev.output:
             fb.output = head_and_tail(ev.output, MAX_OUTPUT)
+        describe_notes(fb, getattr(ev, "notes", None) or [])
     return fb
+
+
+MAX_NOTES = 10
+"""Episode notes of a feedback function one candidate shows."""
+
+
+def describe_notes(fb: Feedback, notes: list) -> None:
+    """The notes of the feedback function that worked, and why any tried before it failed."""
+    def whose(n) -> str:
+        return ("this program's own Feedback class" if n.source is None
+                else f"the Feedback class of {n.source}, the last one that worked")
+
+    worked = next((n for n in notes if n.ok), None)
+    if worked is not None:
+        fb.notes_of = whose(worked)
+        fb.notes = [f"episode {episode}: {text}" for episode, text in worked.lines[:MAX_NOTES]]
+        if len(worked.lines) > MAX_NOTES:
+            fb.notes.append(f"(and {len(worked.lines) - MAX_NOTES} more episodes not shown)")
+        fb.notes += [f"(episode {episode}: its arrays stop at step {step}, the most the host keeps for feedback)"
+                     for episode, step in worked.cut[:MAX_NOTES]]
+    failed = [n for n in notes if not n.ok]
+    if failed:
+        n = failed[0]
+        then = f"; {whose(worked)} was used instead" if worked is not None else "; no notes for this candidate"
+        fb.notes_problem = f"Your feedback function failed: {whose(n)}: {clean(n.error, 1000)}{then}."
+        fb.notes_traceback = head_and_tail(clean(n.traceback) + ("\n" + n.output if n.output else ""), MAX_TRACEBACK)
 
 
 def head_and_tail(text: str, limit: int) -> str:

@@ -149,6 +149,7 @@ class Candidate:
         action = action or {"kind": "box", "shape": []}
         self.action = dict(action, shape_tuple=tuple(action["shape"]) if action["kind"] == "box" else ())
         self.policies: dict[int, object] = {}
+        self.feedback = None
 
     def reset(self, envs: list[int]) -> None:
         for env in envs:
@@ -162,6 +163,17 @@ class Candidate:
         if callable(self.factory):
             return self.policies[env].act(obs)
         return self.function(obs)
+
+    def summarize(self, arrays: dict) -> object:
+        """``Feedback().summarize_trajectory(...)`` on one episode's steps (one instance per worker)."""
+        if self.feedback is None:
+            self.feedback = self.namespace["Feedback"]()
+        obs = {name[4:]: value.copy() for name, value in arrays.items() if name.startswith("obs.")}
+        observations = obs["obs"] if list(obs) == ["obs"] else obs
+        rewards = arrays["rewards"].copy()
+        columns = {name[5:]: value.tolist() for name, value in arrays.items() if name.startswith("info.")}
+        infos = [{key: values[t] for key, values in columns.items()} for t in range(len(rewards))]
+        return self.feedback.summarize_trajectory(observations, arrays["actions"].copy(), rewards, infos)
 
 
 def _value(array):
@@ -258,6 +270,19 @@ def serve(proto_in: int, proto_out: int) -> None:
                     break
             else:
                 send({"ok": True}, {"action": np.stack(out) if out else np.zeros((0,))})
+            continue
+        if op == "feedback":  # the program's Feedback class on one recorded episode (promptpo.summarizer)
+            try:
+                result = candidate.summarize(arrays)
+            except BaseException as exc:  # noqa: BLE001
+                send(_error(exc))
+                continue
+            if type(result) is not str:
+                kind = _text(lambda: type(result).__name__, 100)
+                send({"ok": False, "error": {"type": "InvalidResult", "traceback": "", "message":
+                                             f"summarize_trajectory returned {kind}, expected a str"}})
+                continue
+            send({"ok": True, "result": result[:2000]})
             continue
         if op == "call":  # a named function with JSON arguments, e.g. schedule(progress, metrics)
             import json

@@ -27,6 +27,8 @@ from promptpo.commands.common import console, finish, run_config, run_options, s
               "success rate and success at any step counts (Meta-World), an episode ends at its first success.")
 @click.option("--cascade", type=int, default=2, show_default=True, help="Episodes of each candidate's first stage: "
               "the rest only if they leave it able to beat the best so far. 0: every candidate gets all episodes.")
+@click.option("--feedback-fn", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              help="Run the answer's own `class Feedback` on its episodes and show its notes in later prompts.")
 @click.option("--examples", type=int, default=None, help="Solved tasks from the library shown in the first prompt "
               "as worked examples (default: 2 when the library has entries; 0: none).")
 @click.option("--examples-same-task", is_flag=True, help="Let the examples include entries of this env id.")
@@ -34,14 +36,15 @@ from promptpo.commands.common import console, finish, run_config, run_options, s
               "~/.local/share/promptpo/library).")
 @click.option("--no-library", "no_library", is_flag=True, help="Do not add the best program to the library when "
               "the run reaches its target.")
-def optimize(env: str, no_library: bool, **options) -> None:
+def optimize(env: str, no_library: bool, feedback_fn: str, **options) -> None:
     """Write, sandbox-run and refine a policy for ENV until it reaches its target or a budget ends."""
     setup_logging(options["verbose"])
     from promptpo.api import prepare, run_optimize
     from promptpo.config import OptimizeConfig
     from promptpo.display import RunDisplay
 
-    prepared = prepare(run_config(OptimizeConfig, env, options, add_to_library=not no_library))
+    prepared = prepare(run_config(OptimizeConfig, env, options, add_to_library=not no_library,
+                                  feedback_fn=feedback_fn == "on"))
     display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label, prepared.config.rounds,
                          prepared.config.candidates, prepared.spec.has_success)
     with display:

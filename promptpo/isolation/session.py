@@ -85,6 +85,14 @@ class PolicySession:
                                  timeout or self.limits.act_timeout_s, f"{name}()")
         return reply.get("result")
 
+    def summarize(self, arrays: dict[str, np.ndarray], what: str) -> str:
+        """The loaded Feedback class's note on one episode's recorded steps (promptpo.summarizer)."""
+        reply, _ = self._request({"op": "feedback"}, arrays, self.limits.act_timeout_s, what)
+        result = reply.get("result")
+        if not isinstance(result, str):
+            raise self._fault(Outcome.INVALID_RESULT, f"{what} returned {type(result).__name__}, expected a str")
+        return result
+
     def reset(self, envs: list[int], seed: int) -> None:
         self._request({"op": "reset", "envs": envs, "seed": seed}, None, self.limits.act_timeout_s * max(1, len(envs)),
                       "reset()")

@@ -24,6 +24,9 @@ from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook
+from promptpo import summarizer
+from promptpo.summarizer import Notes, defines_feedback
+from promptpo.trajectory import Keeper
 from promptpo.text import comment_header
 
 
@@ -59,19 +62,32 @@ class PolicyTask(TaskKind):
         self.prompts = policy_prompts(config, spec)
         self.tuned_parents: set[str] = set()
         """Candidates a tuning phase has had (each is tuned at most once)."""
+        self.feedback_fn: tuple[str, str] | None = None
+        """(candidate id, program) of the last Feedback class that worked, run on programs without their own."""
 
     # -- scoring -------------------------------------------------------------------------
     def worst_case_steps(self) -> int:
         return self.config.episodes * self.spec.horizon
 
     def evaluate(self, code: str, limits: Limits, progress: Any, best: Evaluation | None = None) -> Evaluation:
+        kept = self.feedback_fn if self.config.feedback_fn else None
         if self.remote is not None:  # on a Ray node, which runs this same method there
-            return self.remote(self.config_json, code, limits, best)
+            return self.remote(self.config_json, code, limits, best, kept)
         with self.lanes.take() as lane:
-            return lane(code, limits, best)
+            return lane(code, limits, best, kept)
 
-    def _here(self, code: str, limits: Limits, best: Evaluation | None) -> Evaluation:
-        return cascade.evaluate(self.evaluator, code, self.episodes, self.config.cascade, best, self.by_success, limits)
+    def _here(self, code: str, limits: Limits, best: Evaluation | None,
+              kept: tuple[str, str] | None = None) -> Evaluation:
+        """The cascade's episodes, then the feedback function: the program's own, else ``kept`` (the last that
+        worked), on the steps kept of its episodes."""
+        sources = ([(None, code)] if self.config.feedback_fn and defines_feedback(code) else []) + (
+            [kept] if kept is not None else [])
+        keeper = Keeper() if sources else None
+        result = cascade.evaluate(self.evaluator, code, self.episodes, self.config.cascade, best, self.by_success,
+                                  limits, keeper)
+        if keeper is not None and any(t.steps for t in keeper.trajectories):
+            result.notes = summarizer.run(self.sandbox, limits, sources, keeper.trajectories)
+        return result
 
     def evaluation_plan(self) -> Any:
         plan: list = [[e.index, e.seed, e.extras] for e in self.episodes]
@@ -85,6 +101,12 @@ class PolicyTask(TaskKind):
 
     def score_line(self, result: Evaluation | None) -> str:
         return score_line(result, self.spec.has_success)
+
+    def recorded(self, engine, candidate: Candidate) -> None:
+        """A program whose own Feedback class worked makes that class the one later programs get."""
+        notes = getattr(candidate.evaluation, "notes", None) or []
+        if notes and notes[0].source is None and notes[0].ok:
+            self.feedback_fn = (candidate.id, candidate.code)
 
     def after_round(self, engine, round_: int) -> None:
         if self.config.tune_constants and any(c.scored for c in engine.history):
@@ -109,7 +131,7 @@ class PolicyTask(TaskKind):
                 "complete": ev.complete},
             "evaluation": None if ev is None else {
                 "wall_time_s": round(ev.wall_time_s, 3), "fault": ev.fault, "output": ev.output,
-                "output_bytes": ev.output_bytes, "stage": ev.stage, "episodes": ev.episodes},
+                "output_bytes": ev.output_bytes, "stage": ev.stage, "episodes": ev.episodes, "notes": ev.notes},
         }
 
     def result_from_record(self, record: dict) -> Evaluation | None:
@@ -180,7 +202,8 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "starter": spec.starter.strip(), "candidates": config.candidates, "budget": budget_text(config),
             "tuning": config.tune_constants, "tune_share": f"{config.tune_share:.0%}",
             "examples": config.shown_examples}
-    rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}"}
+    rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}",
+             "feedback_fn": config.feedback_fn, "note_chars": summarizer.NOTE_CHARS, "note_s": f"{summarizer.CALL_S:g}"}
     return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget,
                       config.edit, config.reflection)
 
@@ -199,10 +222,12 @@ def _task_on_node(config_json: str) -> PolicyTask:
     return task
 
 
-def evaluate_on_node(config_json: str, code: str, limits: Limits, best: Evaluation | None) -> Evaluation:
+def evaluate_on_node(config_json: str, code: str, limits: Limits, best: Evaluation | None,
+                     kept: tuple[str, str] | None = None) -> Evaluation:
     """One evaluation of a run in another process (a lane, or a Ray node with --executor ray): the same episodes,
-    seeds and worker secret as in the run's own process, in that process's own sandbox."""
-    return _task_on_node(config_json).evaluate(code, limits, None, best)
+    seeds and worker secret as in the run's own process, in that process's own sandbox; ``kept``: the run's
+    last working feedback function."""
+    return _task_on_node(config_json)._here(code, limits, best, kept)
 
 
 def evaluation_from_record(record: dict) -> Evaluation | None:
@@ -221,4 +246,5 @@ def evaluation_from_record(record: dict) -> Evaluation | None:
     fault, stage = data.get("fault"), data.get("stage")
     return Evaluation(Outcome(record["outcome"]), episodes, record["env_steps"], data["wall_time_s"],
                       None if fault is None else Fault(**{**fault, "outcome": Outcome(fault["outcome"])}),
-                      data.get("output", ""), data.get("output_bytes", 0), None if stage is None else Stage(**stage))
+                      data.get("output", ""), data.get("output_bytes", 0), None if stage is None else Stage(**stage),
+                      [Notes(**n) for n in data.get("notes", [])])
