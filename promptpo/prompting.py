@@ -24,6 +24,8 @@ from promptpo.resources import data_dir
 CHARS_PER_TOKEN = 4  # the budget is in approximate tokens: 4 characters each
 BEST_SHOWN = 3
 REFLECTED = {"PARENT", "latest round"}
+LEARNED_SHOWN = 3
+"""The latest --reflect answers a refinement prompt shows."""
 """The history entries whose analysis (the model's own reasoning when it wrote them) a prompt shows."""
 
 
@@ -72,6 +74,8 @@ class PromptBook:
         and the latest round."""
         self.prefix, self.context, self.system, self.describe = prefix, context, system, describe
         self.budget_tokens, self.edit, self.reflection = budget_tokens, edit, reflection
+        self.learned: list[tuple[int, str]] = []
+        """(round, text): what the model said each round taught it (--reflect), shown in later refinements."""
 
     def _described(self, candidate: Candidate, labels: list[str]) -> Any:
         """The candidate's feedback; its analysis only where reflection shows it (the parent, the latest round)."""
@@ -81,7 +85,8 @@ class PromptBook:
         return fb
 
     def render(self, name: str, **extra: Any) -> str:
-        return render(f"{self.prefix}{name}.j2", **self.context, edit=self.edit, **extra)
+        return render(f"{self.prefix}{name}.j2", **self.context, edit=self.edit, learned=self.learned[-LEARNED_SHOWN:],
+                      **extra)
 
     def messages(self, user: str, system: str = "system") -> tuple[Message, ...]:
         return (Message("system", render(f"{self.prefix}{system}.j2", edit=self.edit, **self.system)),
@@ -107,12 +112,22 @@ class PromptBook:
                            base_code=shown)
         return Prompt("repair", self.messages(user), parent=failed.id, base=base)
 
+    def review(self, history: list[Candidate], round_: int) -> Prompt:
+        """--reflect: the round's candidates (code, episodes, digests, notes) and a request to say, without code, what
+        they taught."""
+        macro = environment().get_template(f"_{self.prefix}candidate.j2").module.candidate
+        entries = [macro(self._described(c, ["latest round"]), True) for c in history if c.round == round_]
+        best = ranked(history)
+        user = render("reflect.j2", round=round_, entries=entries, best=self.describe(best[0], []) if best else None)
+        return Prompt("reflect", self.messages(user))
+
     def refine(self, history: list[Candidate], parent: Candidate, inspirations: list[Candidate] = ()) -> Prompt:
         """``inspirations``: other strong or different programs the search wants shown next to the parent."""
         note = (f"{len(history)} candidate{'s' if len(history) != 1 else ''} so far, oldest first. When the prompt budget is tight the parent, the "
                 "best, the latest round and one failure of each kind are kept; others may be summarised or left out.")
         described = self.describe(parent, [])
-        base = len(self.render("refine", entries=[], dropped=[], history_note=note, parent=described))
+        empty = self.render("refine", entries=[], dropped=[], history_note=note, parent=described)
+        base = sum(len(m.content) for m in self.messages(empty))  # the budget is the whole prompt's, system included
         macro = environment().get_template(f"_{self.prefix}candidate.j2").module.candidate
         entries, dropped = select_history(history, parent, self._described, lambda fb, full: len(macro(fb, full)),
                                           self.budget_tokens * CHARS_PER_TOKEN - base, inspirations)

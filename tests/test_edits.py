@@ -21,6 +21,7 @@ def edit(search: str, replace: str, prose: str = "The angular velocity matters t
 
 
 GOOD_EDIT = edit("    return int(a > 0)\n", "    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)\n")
+GOOD_PROGRAM = "```python\n" + BASE.replace("int(a > 0)", "int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)") + "```"
 
 
 def test_blocks_apply_in_order_each_to_what_the_one_before_left():
@@ -132,3 +133,37 @@ def test_the_analysis_of_an_answer_appears_in_the_next_prompt_unless_reflection_
     off = run(tmp_path / "off", [first, WEAK], rounds=2, reflection=False)
     assert thought not in (off.run_dir / "llm" / "0002.prompt.md").read_text()
     assert candidate(off.run_dir, "r00c0")["analysis"] == thought  # recorded either way, for the audit
+
+
+def test_reflect_asks_what_a_round_taught_and_shows_it_in_later_prompts(tmp_path):
+    lesson = "Pushing on the angle alone lets the pole swing up: the angular velocity has to count as well."
+    result = run(tmp_path, [WEAK, lesson, WEAK.replace("a > 0", "a + 0.01 * w > 0"), "Nothing new.", GOOD_PROGRAM],
+                 rounds=3, reflect=True)
+    assert result.status == "target_reached" and result.summary["llm_calls"] == 5
+    ask = (result.run_dir / "llm" / "0002.prompt.md").read_text()
+    assert "# Round 0 is done" in ask and "### Candidate r00c0" in ask and "Do not write code now" in ask
+    later = (result.run_dir / "llm" / "0003.prompt.md").read_text()
+    assert "# What you concluded after earlier rounds" in later and f"After round 0:\n````text\n{lesson}" in later
+    last = (result.run_dir / "llm" / "0005.prompt.md").read_text()
+    assert lesson in last and "After round 1:\n````text\nNothing new." in last
+    events = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    assert [(e["round"], e["text"]) for e in events if e["event"] == "reflection"] == [(0, lesson), (1, "Nothing new.")]
+    plain = run(tmp_path / "plain", [WEAK, GOOD_PROGRAM], rounds=2)
+    assert plain.summary["llm_calls"] == 2 and "concluded" not in (plain.run_dir / "llm" / "0002.prompt.md").read_text()
+
+
+def test_a_reflect_run_resumed_after_a_crash_shows_the_same_lessons(tmp_path):
+    from conftest import run_cli
+
+    answers = [WEAK, "The angle alone is not enough.", WEAK.replace("a > 0", "a + 0.01 * w > 0"), "Still short.",
+               GOOD_PROGRAM]
+    whole = run(tmp_path, answers, rounds=3, reflect=True)
+    expected = (whole.run_dir / "llm" / "0005.prompt.md").read_text()
+    for path in [*whole.run_dir.glob("llm/0004.*"), *whole.run_dir.glob("llm/0005.*"),
+                 *whole.run_dir.glob("candidates/r02c0.*")]:
+        path.unlink()
+    summary = json.loads((whole.run_dir / "summary.json").read_text())
+    (whole.run_dir / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
+    resumed = run_cli("resume", whole.run_dir.name, "--out", str(whole.run_dir.parent))
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (whole.run_dir / "llm" / "0005.prompt.md").read_text() == expected

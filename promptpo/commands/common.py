@@ -73,6 +73,8 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
         click.option("--edit", type=click.Choice(["full", "diff", "auto"]), default="full", show_default=True,
                      help="How refinement and repair answers may give their program: full (whole programs), diff "
                           "(SEARCH/REPLACE blocks against the program the prompt names) or auto (either)."),
+        click.option("--reflect", is_flag=True, help="After each round, one short extra LLM call asks the model what "
+                     "the round taught it; its answers are shown in later prompts."),
         click.option("--reflection", type=click.Choice(["on", "off"]), default="on", show_default=True,
                      help="Show the model its own analysis (what its answer said before the program) for the "
                           "parent and the latest round."),
@@ -105,7 +107,7 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
 
 
 RUN_OPTION_NAMES = ("model", "model_selection", "rounds", "candidates", "seed", "sandbox", "concurrency", "workers", "executor",
-                    "address", "search", "islands", "migrate_every", "edit", "reflection", "max_llm_calls", "max_env_steps", "max_cost",
+                    "address", "search", "islands", "migrate_every", "edit", "reflection", "reflect", "max_llm_calls", "max_env_steps", "max_cost",
                     "max_time", "max_repairs", "prompt_budget", "temperature", "max_tokens", "api_base",
                     "llm_timeout", "retry_for", "act_timeout", "out", "verbose")
 
@@ -122,7 +124,7 @@ def run_config(config_class, env: str, options: dict, **extra):
         env=env, model=",".join(o["model"]) or None, model_selection=o["model_selection"], rounds=o["rounds"], candidates=o["candidates"], seed=o["seed"],
         sandbox=o["sandbox"], concurrency=o["concurrency"], workers=o["workers"], executor=o["executor"],
         address=o["address"], search=o["search"], islands=o["islands"], migrate_every=o["migrate_every"],
-        edit=o["edit"], reflection=o["reflection"] == "on", max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
+        edit=o["edit"], reflection=o["reflection"] == "on", reflect=o["reflect"], max_repairs=o["max_repairs"], prompt_budget=o["prompt_budget"], out=o["out"],
         budgets=Budgets(o["max_llm_calls"], o["max_env_steps"], o["max_cost"], max_time),
         gen=GenParams(temperature=o["temperature"], max_tokens=o["max_tokens"], timeout_s=o["llm_timeout"],
                       api_base=o["api_base"], retry_for_s=parse_duration(o["retry_for"])),

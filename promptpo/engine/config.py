@@ -93,9 +93,12 @@ class RunConfig:
     migrate_every: int = 3
     """Rounds between migrations of each island's best to the next island."""
     edit: str = "full"
+    """How refinement and repair answers may give their program: full, diff or auto (promptpo.edits)."""
     reflection: bool = True
     """Show the model its own analysis (the answer's text before its program) of the parent and the latest round."""
-    """How refinement and repair answers may give their program: full, diff or auto (promptpo.edits)."""
+    reflect: bool = False
+    """After each round but the last, one short extra call asks the model what the round taught it; the answers
+    are shown in later refinement prompts."""
     budgets: Budgets = field(default_factory=Budgets)
     gen: GenParams = field(default_factory=GenParams)
     limits: Limits = field(default_factory=Limits)

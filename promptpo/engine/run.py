@@ -106,6 +106,16 @@ class Engine(Budgeted):
             self.task.after_round(self, round_)
             self.record_search(round_)
             self.stop_at_target()
+            if self.config.reflect and self.uses_prompts and round_ + 1 < self.config.rounds:
+                self.reflect(round_)
+
+    def reflect(self, round_: int) -> None:
+        """--reflect: one short call asking what ``round_`` taught the model; later refinement prompts show it."""
+        completion, call, answered = self.ask(self.task.prompts.review(self.history, round_), round_)
+        text = analysis(completion.text)  # prose only, capped like an answer's analysis
+        self.task.prompts.learned.append((round_, text))
+        if not answered:
+            self.store.event("reflection", round=round_, call=call, text=text)
 
     def _strategy(self):
         c = self.config
