@@ -104,3 +104,15 @@ def test_unknown_ids_suggest_close_matches(env_id, hint):
     with pytest.raises(EnvNotFoundError) as err:
         load_spec(env_id)
     assert hint in str(err.value)
+
+
+def test_lunarlander_has_a_spec_and_a_hand_written_lander_lands(tmp_path):
+    """Box2D is installed where the tests run (the SAM-HRL-HS benchmark needs LunarLander-v3)."""
+    import promptpo
+    from conftest import ROOT
+
+    spec = load_spec("gymnasium/LunarLander-v3")
+    assert spec.obs_arrays[0].shape == (8,) and spec.action.n == 4 and spec.target.threshold == 200
+    result = promptpo.optimize("gymnasium/LunarLander-v3", f"scripted:{ROOT / 'benchmarks' / 'answers' / 'lunarlander'}",
+                               out=tmp_path, rounds=1, candidates=1, episodes=5, cascade=0, add_to_library=False)
+    assert result.summary["best_score"] > 100  # gymnasium's own heuristic lander, as a policy program

@@ -93,16 +93,18 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
 @click.argument("env")
 @click.option("--steps", type=int, required=True, help="Total env steps per seed, over all trials.")
 @click.option("--trial-steps", type=int, required=True, help="Env steps of one trial.")
-@click.option("--seeds", type=int, default=1, show_default=True, help="Number of seeds (0, 1, ...).")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Number of seeds.")
+@click.option("--first-seed", type=int, default=0, show_default=True, help="Seed of the first run.")
 @EVAL_POINTS
 @EVAL_EVERY
 @click.option("--eval-episodes", type=int, default=None, help="Episodes per evaluation.")
 @OUT
-def baseline_optuna(env: str, steps: int, trial_steps: int, seeds: int, eval_points: int, eval_every: int | None,
-                    eval_episodes: int | None, out: Path) -> None:
+def baseline_optuna(env: str, steps: int, trial_steps: int, seeds: int, first_seed: int, eval_points: int,
+                    eval_every: int | None, eval_episodes: int | None, out: Path) -> None:
     """Optuna TPE over static PPO hyperparameters (median pruner, which sees each evaluation of a trial), every
     trial's steps counted."""
-    _search("optuna", env, steps, trial_steps, seeds, eval_points, eval_episodes, 4, out, eval_every)
+    _search("optuna", env, steps, trial_steps, range(first_seed, first_seed + seeds), eval_points, eval_episodes, 4,
+            out, eval_every)
 
 
 @baseline.command("pbt")
@@ -110,16 +112,91 @@ def baseline_optuna(env: str, steps: int, trial_steps: int, seeds: int, eval_poi
 @click.option("--steps", type=int, required=True, help="Total env steps per seed, over all population members.")
 @click.option("--interval", type=int, required=True, help="Env steps between exploit/explore decisions.")
 @click.option("--population", type=int, default=4, show_default=True, help="Population size.")
-@click.option("--seeds", type=int, default=1, show_default=True, help="Number of seeds (0, 1, ...).")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Number of seeds.")
+@click.option("--first-seed", type=int, default=0, show_default=True, help="Seed of the first run.")
 @click.option("--eval-episodes", type=int, default=None, help="Episodes per evaluation.")
 @OUT
-def baseline_pbt(env: str, steps: int, interval: int, population: int, seeds: int, eval_episodes: int | None,
-                 out: Path) -> None:
+def baseline_pbt(env: str, steps: int, interval: int, population: int, seeds: int, first_seed: int,
+                 eval_episodes: int | None, out: Path) -> None:
     """Population-Based Training with Ray Tune's PBT scheduler, every member's steps counted."""
-    _search("pbt", env, steps, interval, seeds, 20, eval_episodes, population, out)  # evaluated once per --interval
+    _search("pbt", env, steps, interval, range(first_seed, first_seed + seeds), 20, eval_episodes, population, out)  # evaluated once per --interval
 
 
-def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_points: int,
+@baseline.command("hrl")
+@click.argument("env")
+@click.option("--steps", type=int, required=True, help="Total env steps per seed, over all trials.")
+@click.option("--trial-steps", type=int, required=True, help="Env steps of one trial.")
+@click.option("--seeds", type=int, default=1, show_default=True, help="Number of seeds.")
+@click.option("--first-seed", type=int, default=0, show_default=True, help="Seed of the first run.")
+@click.option("--trials-per-activation", type=int, default=2, show_default=True,
+              help="Trials a worker runs each time the manager sends it to a region.")
+@click.option("--warmup", type=int, default=6, show_default=True,
+              help="Trials before the HyperScore's beta, gamma, kappa are first fitted.")
+@click.option("--manager", type=click.Choice(["learned", "llm"]), default="learned", show_default=True,
+              help="Who chooses (worker, region): the REINFORCE manager, or an LLM (--model) with it as fallback.")
+@click.option("--model", default=None, help="The LLM for --manager llm (any promptpo model string).")
+@EVAL_POINTS
+@EVAL_EVERY
+@click.option("--eval-episodes", type=int, default=None, help="Episodes per evaluation.")
+@OUT
+def baseline_hrl(env: str, steps: int, trial_steps: int, seeds: int, first_seed: int, trials_per_activation: int,
+                 warmup: int, manager: str, model: str | None, eval_points: int, eval_every: int | None,
+                 eval_episodes: int | None, out: Path) -> None:
+    """SAM-HRL-HS: a manager learns which worker (TPE, CMA-ES, random) to send to which region of PPO's
+    hyperparameter space, rewarded by a HyperScore fitted to predict final returns; every trial's steps counted."""
+    setup_logging(False)
+    from promptpo.baselines import check_installed
+    from promptpo.baselines.hrl import HRLConfig, run_hrl
+    from promptpo.baselines.tuners import SearchConfig
+    from promptpo.engine.store import RunStore
+    from promptpo.envs import load_spec
+    from promptpo.errors import ConfigError, require_at_least_one
+
+    require_at_least_one((("--steps", steps), ("--trial-steps", trial_steps), ("--seeds", seeds),
+                          ("--trials-per-activation", trials_per_activation), ("--warmup", warmup),
+                          ("--eval-points", eval_points), ("--eval-every", eval_every if eval_every is not None else 1)))
+    if trial_steps > steps:
+        raise ConfigError("one trial is larger than the whole budget", "lower --trial-steps or raise --steps")
+    manager_for = None
+    if manager == "llm":
+        manager_for = _llm_manager(model)
+    elif model is not None:
+        raise ConfigError("--model is for --manager llm", "add --manager llm, or leave --model out")
+    check_installed("optuna")
+    spec = load_spec(env)
+    RunStore.check_writable(out)
+    search = SearchConfig(spec.id, steps, trial_steps, eval_points, eval_episodes, 4, out, eval_every)
+    config = HRLConfig(search, trials_per_activation, warmup, manager=manager)
+    folders = []
+    with seed_progress(console(stderr=True)) as progress:
+        for seed in range(first_seed, first_seed + seeds):
+            task = progress.add_task(f"hrl seed {seed}", total=steps, score="")
+
+            def update(spent: int, best: float | None, task=task) -> None:
+                score = {} if best is None or best == float("-inf") else {"score": f"best return {best:.1f}"}
+                progress.update(task, completed=min(spent, steps), **score)
+
+            folders.append(run_hrl(config, seed, update, manager_for))
+    for folder in folders:
+        print(f"run folder: {folder}")
+
+
+def _llm_manager(model: str | None):
+    """What makes the LLM manager for each seed's search (the backend checked once, before any training)."""
+    from promptpo.baselines.llm_manager import LLMManager
+    from promptpo.errors import ConfigError
+    from promptpo.llm import make_backend
+    from promptpo.llm.base import GenParams
+
+    if not model or model == "offline":
+        raise ConfigError("--manager llm needs an LLM", "give --model, e.g. --model anthropic/claude-sonnet-4-5")
+    params = GenParams(max_tokens=256)
+    backend = make_backend(model, params)
+    backend.check()
+    return lambda record, hp, regions, config: LLMManager(backend, params, config, record, hp, regions)
+
+
+def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: range, eval_points: int,
             eval_episodes: int | None, population: int, out: Path, eval_every: int | None = None) -> None:
     setup_logging(False)
     from promptpo.baselines import check_installed
@@ -128,7 +205,7 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_
     from promptpo.errors import ConfigError, require_at_least_one
     from promptpo.engine.store import RunStore
 
-    require_at_least_one((("--steps", steps), ("--trial-steps/--interval", trial_steps), ("--seeds", seeds),
+    require_at_least_one((("--steps", steps), ("--trial-steps/--interval", trial_steps), ("--seeds", len(seeds)),
                           ("--population", population), ("--eval-points", eval_points),
                           ("--eval-every", eval_every if eval_every is not None else 1)))
     if trial_steps > steps:
@@ -139,7 +216,7 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: int, eval_
     config = SearchConfig(spec.id, steps, trial_steps, eval_points, eval_episodes, population, out, eval_every)
     folders = []
     with seed_progress(console(stderr=True)) as progress:
-        for seed in range(seeds):
+        for seed in seeds:
             task = progress.add_task(f"{kind} seed {seed}", total=steps, score="")
 
             def update(spent: int, best: float | None, task=task) -> None:

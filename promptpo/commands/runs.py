@@ -85,7 +85,7 @@ def _show_run(folder) -> None:
             head.add_row("models", models_text(summary))
         if key == "env_steps" and summary.get("tuning_env_steps"):
             head.add_row("constant tuning", tuning_share(summary))
-    if folder.kind in ("ppo", "online", "optuna", "pbt"):  # one learning curve, no candidates
+    if folder.kind in ("ppo", "online", "optuna", "pbt", "hrl"):  # one learning curve, no candidates
         table = Table(title="learning curve (deterministic evaluation)")
         for column in ("env steps", "episodes", "mean return", "success", "wall s"):
             table.add_column(column)
