@@ -216,7 +216,10 @@ def check_grids(records: list[RunRecord], allow: bool = False) -> dict[str, list
     return grids
 
 
-def compare(records: list[RunRecord], with_hyperscore: bool = False, allow_different_grids: bool = False) -> Comparison:
+def compare(records: list[RunRecord], with_hyperscore: bool = False, allow_different_grids: bool = False,
+            hyperscore_params: dict | None = None) -> Comparison:
+    """``hyperscore_params``: beta, gamma, kappa for the HyperScore column (default: promptpo.stats' values), e.g.
+    those an hrl run fitted (promptpo.baselines.hyperscore)."""
     envs = sorted({r.env for r in records})
     targets = {env: target_for(env) for env in envs}
     result = Comparison({env: t.describe() if t else None for env, t in targets.items()})
@@ -233,7 +236,7 @@ def compare(records: list[RunRecord], with_hyperscore: bool = False, allow_diffe
             floor = RETURN_FLOOR.get(env, min((p.mean_return for r in records if r.env == env for p in r.curve
                                                if p.mean_return is not None), default=0.0))
             for group in groups:
-                group.hyperscore = _hyperscore(group, targets[env], floor)
+                group.hyperscore = _hyperscore(group, targets[env], floor, hyperscore_params or {})
         if len({g.episodes_end for g in groups}) > 1:
             result.notes.append(f"{env}: evaluation episodes ended differently across methods ("
                                 + "; ".join(f"{g.method}: {g.episodes_end}" for g in groups)
@@ -307,14 +310,14 @@ def _versus(group: GroupResult, ppo: GroupResult) -> dict:
             "note": note}
 
 
-def _hyperscore(group: GroupResult, target: Target | None, floor: float) -> float | None:
+def _hyperscore(group: GroupResult, target: Target | None, floor: float, params: dict) -> float | None:
     if target is not None and target.metric == "success_rate":
         v = group.final_success.mean
     elif target is not None and group.final_return.mean is not None and target.threshold > floor:
         v = (group.final_return.mean - floor) / (target.threshold - floor)
     else:
         return None
-    return None if v is None else hyperscore(min(1.0, max(1e-6, v)))
+    return None if v is None else hyperscore(min(1.0, max(1e-6, v)), **params)
 
 
 def to_json(result: Comparison) -> dict:

@@ -79,6 +79,17 @@ def test_a_small_search_counts_every_trials_steps_and_records_the_fit(tmp_path):
         assert regions()[t["region"]].contains(t["unit"])
     shown = run_cli("compare", str(folder))
     assert shown.returncode == 0 and "hrl" in shown.stdout
+    fit = summary["hyperscore_fit"]
+    scored = run_cli("compare", str(folder), "--hyperscore-from", str(folder), "--json")
+    assert scored.returncode == 0, scored.stderr
+    data = json.loads(scored.stdout)
+    [group] = data["groups"]
+    final = summary["final_return"]
+    assert group["hyperscore"] == pytest.approx(score(min(1.0, max(1e-6, final / 475)), fit["beta"], fit["gamma"],
+                                                      fit["kappa"]))
+    assert any(f"kappa {fit['kappa']:.4g}" in note for note in data["notes"])
+    refused = run_cli("compare", str(folder), "--hyperscore-from", str(tmp_path / "nowhere"))
+    assert refused.returncode != 0 and "no run folder" in refused.stderr
 
 
 def test_an_llm_manager_is_obeyed_and_an_unusable_answer_falls_back_and_is_recorded(tmp_path):

@@ -234,17 +234,25 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: range, eva
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="Write learning curves to this .png (or a self-contained .html page).")
 @click.option("--hyperscore", is_flag=True, help="Add the HyperScore column (see promptpo.stats).")
+@click.option("--hyperscore-from", "hyperscore_from", default=None,
+              help="Score the HyperScore column with the beta, gamma, kappa this hrl run fitted (implies --hyperscore).")
 @click.option("--allow-different-grids", is_flag=True,
               help="Compare runs evaluated at different intervals anyway (steps to target are then only as fine as "
                    "each run's grid).")
 @OUT
 def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hyperscore: bool,
-                 allow_different_grids: bool, out: Path) -> None:
+                 hyperscore_from: str | None, allow_different_grids: bool, out: Path) -> None:
     """Compare RUNS (folders, ids or globs) per environment and method, with statistics across seeds."""
     from promptpo.compare import compare, find_runs, to_json
 
     records = find_runs(list(runs), out)
-    result = compare(records, with_hyperscore=hyperscore, allow_different_grids=allow_different_grids)
+    params = _fitted_hyperscore(hyperscore_from, out) if hyperscore_from else None
+    hyperscore = hyperscore or params is not None
+    result = compare(records, with_hyperscore=hyperscore, allow_different_grids=allow_different_grids,
+                     hyperscore_params=params)
+    if params is not None:
+        result.notes.append(f"HyperScore with beta {params['beta']:.4g}, gamma {params['gamma']:.4g}, kappa "
+                            f"{params['kappa']:.4g}, as fitted by {hyperscore_from}")
     text = comparison_table(result, hyperscore)
     if as_json:
         print(json.dumps(to_json(result), indent=2))
@@ -254,6 +262,19 @@ def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hypers
         from promptpo.plot import save
 
         print(f"plot: {save(records, plot, result, text)}", file=sys.stderr)
+
+
+def _fitted_hyperscore(run: str, out: Path) -> dict:
+    """beta, gamma, kappa from an hrl run's summary.json."""
+    from promptpo.engine.runfolder import RunFolder
+    from promptpo.errors import ConfigError
+
+    folder = RunFolder.find(run, out)
+    fit = folder.summary.get("hyperscore_fit") or {}
+    if not fit.get("trials"):
+        raise ConfigError(f"run {folder.path.name} has no fitted HyperScore (a {folder.kind} run, or too few trials "
+                          "to fit one)", "give an hrl run whose search ran past its --warmup")
+    return {k: float(fit[k]) for k in ("beta", "gamma", "kappa")}
 
 
 FEW_SEEDS = 5
