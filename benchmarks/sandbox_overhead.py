@@ -86,12 +86,16 @@ def main() -> None:
     with make_sandbox(args.sandbox) as sandbox:
         in_process = Evaluator(spec, sandbox, Limits(), pool, session=InProcessSession)
         sandboxed = Evaluator(spec, sandbox, Limits(), pool)
-        measure(in_process, episodes, 1)  # warm up both paths
+        lockstep = Evaluator(spec, sandbox, Limits(), pool)
+        lockstep.pipeline = False
+        measure(in_process, episodes, 1)  # warm up every path
         measure(sandboxed, episodes, 1)
-        rates = {"in_process": [], "sandboxed": []}
-        for _ in range(args.repeats):  # interleave so drift hits both alike
+        measure(lockstep, episodes, 1)
+        rates = {"in_process": [], "sandboxed": [], "sandboxed_one_batch_in_flight": []}
+        for _ in range(args.repeats):  # interleave so drift hits all alike
             rates["in_process"] += measure(in_process, episodes, 1)
             rates["sandboxed"] += measure(sandboxed, episodes, 1)
+            rates["sandboxed_one_batch_in_flight"] += measure(lockstep, episodes, 1)
         per_candidate = []
         for _ in range(max(args.repeats, 10)):
             started = time.perf_counter()
@@ -108,6 +112,9 @@ def main() -> None:
         "env_steps_per_s": {k: {"median": round(median[k], 1), "all": [round(r, 1) for r in v]}
                             for k, v in rates.items()},
         "ratio_sandboxed_to_in_process": round(median["sandboxed"] / median["in_process"], 3),
+        "ratio_one_batch_in_flight_to_in_process": round(median["sandboxed_one_batch_in_flight"] / median["in_process"], 3),
+        "pipelined": "sandboxed keeps two lock-step half-batches in flight (the host steps one while the worker acts "
+                     "on the other); sandboxed_one_batch_in_flight is the older one-request-at-a-time path",
         "per_candidate_overhead_s": {"what": "start a worker, load the code, stop it and clean up (warm sandbox)",
                                      "median": round(statistics.median(per_candidate), 3),
                                      "max": round(max(per_candidate), 3)},

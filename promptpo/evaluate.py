@@ -222,6 +222,8 @@ class Evaluator:
         """The secret worker seeds are derived with (recorded by a run, so a re-run draws the same)."""
         self.session = session
         """Makes the session that runs the code; benchmarks swap in an in-process one to measure IPC cost."""
+        self.pipeline = True
+        """Keep two lock-step batches in flight (see evaluate); off only to compare against."""
 
     def evaluate(self, code: str, episodes: list[Episode], limits: Limits | None = None,
                  on_step: Callable[[int, Any, int], None] | None = None, keeper: Keeper | None = None) -> Evaluation:
@@ -248,10 +250,11 @@ class Evaluator:
                 obs.append(o)
             active = list(range(len(episodes)))
             session.reset(active, worker_seed(self.salt, episodes[0].seed))
-            while active:
-                batch = self._stack([obs[i] for i in active])
-                actions = session.act(active, batch)
-                for action, i in zip(actions, active):
+
+            def advance(group: list[int], actions: np.ndarray) -> list[int]:
+                """Step each episode of ``group`` with its action; the ones still running."""
+                nonlocal steps
+                for action, i in zip(actions, group):
                     result, rec = results[i], recorders[i]
                     value, clipped = self._check_action(action, i, result.index, result.length)
                     rec.act(action, clipped)  # what the policy asked for, before clipping
@@ -276,7 +279,25 @@ class Evaluator:
                     if terminated or truncated or result.length >= self.spec.horizon:
                         result.terminated, result.truncated = bool(terminated), not terminated
                         result.completed = True
-                active = [i for i in active if not results[i].completed]
+                return [i for i in group if not results[i].completed]
+
+            if self.pipeline and len(active) > 1 and hasattr(session, "send_act"):
+                # Two halves in flight: the host steps one half's simulators while the worker computes the other
+                # half's actions. The worker still sees every episode's observations in lock-step order (first
+                # half, second half, step after step), so the episodes play exactly as they would unpipelined.
+                half = (len(active) + 1) // 2
+                groups = [active[:half], active[half:]]
+                for group in groups:
+                    session.send_act(group, self._stack([obs[i] for i in group]))
+                while any(groups):
+                    for k, group in enumerate(groups):
+                        if group:
+                            groups[k] = advance(group, session.receive_act(group))
+                            if groups[k]:
+                                session.send_act(groups[k], self._stack([obs[i] for i in groups[k]]))
+            else:
+                while active:
+                    active = advance(active, session.act(active, self._stack([obs[i] for i in active])))
         except CandidateFault as err:
             known = err.env is not None and 0 <= err.env < len(results)  # a position in this batch
             episode = results[err.env].index if known else None

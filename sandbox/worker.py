@@ -319,13 +319,40 @@ def apply_limits(limits: dict) -> None:
         resource.setrlimit(getattr(resource, name), (value, new_hard))
 
 
+def _connect(path: str, proto_in: int, proto_out: int) -> int:
+    """The protocol over the unix socket at ``path`` (the Docker backend's frames bypass the daemon this way):
+    the host's one-time token comes first on stdin and goes back first on the socket, then stdin and stdout are
+    closed (the exec stream keeps only what the code prints). Returns the socket's fd, used both ways."""
+    import socket
+
+    token = b""
+    while len(token) < TOKEN_BYTES:
+        chunk = os.read(proto_in, TOKEN_BYTES - len(token))
+        if not chunk:
+            raise SystemExit("the host sent no token")
+        token += chunk
+    channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    channel.connect(path)
+    channel.sendall(token)
+    os.close(proto_in)
+    os.close(proto_out)
+    return channel.detach()
+
+
+TOKEN_BYTES = 32
+
+
 def main() -> None:
-    """argv: worker.py LIMITS_JSON [LIBDIR...]"""
+    """argv: worker.py LIMITS_JSON [--ipc SOCKET] [LIBDIR...]"""
     import json
 
     proto_in, proto_out = _take_protocol_fds()
+    args = sys.argv[2:]
+    if args[:1] == ["--ipc"]:
+        proto_in = proto_out = _connect(args[1], proto_in, proto_out)
+        args = args[2:]
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:0] = [here] + sys.argv[2:]
+    sys.path[:0] = [here] + args
     import numpy  # noqa: F401 - imported before the address-space limit applies
 
     apply_limits(json.loads(sys.argv[1]))

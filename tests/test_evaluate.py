@@ -146,3 +146,24 @@ def test_printed_output_keeps_its_start_and_its_end():
     assert short.text() == "all of it\n"
     cut = head_and_tail("a" * 1000 + "FAILED at step 67", 200)
     assert cut.startswith("a" * 100) and cut.endswith("FAILED at step 67") and "left out" in cut
+
+
+def test_two_batches_in_flight_play_the_episodes_exactly_as_lock_step(sandbox):
+    """Pipelined (the host steps one half while the worker computes the other) vs one batch at a time: a policy
+    that draws from the shared RNG and keeps module-level state sees the same order of calls either way."""
+    code = textwrap.dedent("""
+        import numpy as np
+        calls = [0]
+        def act(obs):
+            calls[0] += 1
+            return int(np.random.rand() < 0.5 + 0.4 * np.tanh(10 * obs[2]) + 0.0001 * (calls[0] % 7))
+    """)
+    runs = {}
+    for pipeline in (True, False):
+        ev, spec = evaluator(sandbox, "gymnasium/CartPole-v1")
+        ev.pipeline = pipeline
+        runs[pipeline] = ev.evaluate(code, spec.episodes(0, 7))
+    assert runs[True].ok and runs[True].env_steps == runs[False].env_steps
+    assert [(e.length, e.episode_return) for e in runs[True].episodes] == \
+        [(e.length, e.episode_return) for e in runs[False].episodes]
+    assert len({e.length for e in runs[True].episodes}) > 1  # the halves finished at different steps

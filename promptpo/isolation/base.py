@@ -234,26 +234,19 @@ def signal_of(code: int | None) -> int | None:
     return number if number in {s.value for s in signal.Signals} else None
 
 
-class PipeWorker(Worker):
-    """A worker behind a subprocess.Popen whose stdin/stdout/stderr are pipes.
+class FdChannel:
+    """Frames to and from a worker over file descriptors (pipes, or a connected unix socket: one fd for both).
 
-    The process must lead its own process group (``start_new_session=True``) so that ``kill``
-    reaches everything it started that stayed in the group.
-    """
+    Reads are buffered: one read usually brings a whole reply, which later calls then take from memory.
+    The host polls for up to SPIN_S before it sleeps in select: in lock-step the reply is usually a fraction
+    of a millisecond away, and sleeping would add a wake-up per step."""
 
-    def __init__(self, proc: subprocess.Popen, limits: Limits, group=None):
-        self.proc = proc
-        self.group = group
-        """The worker's cgroup (promptpo.isolation.cgroup.WorkerCgroup) when there is one."""
-        self._in = proc.stdin.fileno()
-        self._out = proc.stdout.fileno()
+    def __init__(self, write_fd: int, read_fd: int, stopped=None):
+        """``stopped()``: true once the worker must be treated as gone (checked while a read waits)."""
+        self._in, self._out = write_fd, read_fd
+        self.stopped = stopped
         os.set_blocking(self._in, False)
         os.set_blocking(self._out, False)
-        self._printed = CappedOutput(limits.output_bytes, limits.output_hard_bytes, self.kill)
-        self._tap = OutputTap(proc.stderr.fileno(), self._printed)
-        self._tap.start()
-        self._killed = False
-        self._doomed: set[int] = set()
         self._pending = bytearray()
 
     def write(self, data: bytes, deadline: float) -> None:
@@ -272,29 +265,55 @@ class PipeWorker(Worker):
             select.select([], [self._in], [], remaining)
 
     def read_exact(self, n: int, deadline: float) -> bytes:
-        """Buffered: one read usually brings a whole reply, which later calls then take from memory.
-
-        The host polls for up to SPIN_S before it sleeps in select: in lock-step the reply is
-        usually a fraction of a millisecond away, and sleeping would add a wake-up per step."""
         spin_until = time.monotonic() + SPIN_S
         while len(self._pending) < n:
             now = time.monotonic()
             if now >= deadline:
                 raise TimeoutError
+            if self.stopped is not None and self.stopped():
+                raise WorkerDied
             if now >= spin_until:
-                ready, _, _ = select.select([self._out], [], [], deadline - now)
+                wait = deadline - now if self.stopped is None else min(deadline - now, 0.05)
+                ready, _, _ = select.select([self._out], [], [], wait)
                 if not ready:
                     continue
             try:
                 chunk = os.read(self._out, max(1 << 16, n - len(self._pending)))
             except BlockingIOError:
                 continue
+            except OSError:  # a socket the worker reset
+                raise WorkerDied from None
             if not chunk:
                 raise WorkerDied
             self._pending += chunk
         data = bytes(self._pending[:n])
         del self._pending[:n]
         return data
+
+
+class PipeWorker(Worker):
+    """A worker behind a subprocess.Popen whose stdin/stdout/stderr are pipes.
+
+    The process must lead its own process group (``start_new_session=True``) so that ``kill``
+    reaches everything it started that stayed in the group.
+    """
+
+    def __init__(self, proc: subprocess.Popen, limits: Limits, group=None):
+        self.proc = proc
+        self.group = group
+        """The worker's cgroup (promptpo.isolation.cgroup.WorkerCgroup) when there is one."""
+        self._channel = FdChannel(proc.stdin.fileno(), proc.stdout.fileno())
+        self._printed = CappedOutput(limits.output_bytes, limits.output_hard_bytes, self.kill)
+        self._tap = OutputTap(proc.stderr.fileno(), self._printed)
+        self._tap.start()
+        self._killed = False
+        self._doomed: set[int] = set()
+
+    def write(self, data: bytes, deadline: float) -> None:
+        self._channel.write(data, deadline)
+
+    def read_exact(self, n: int, deadline: float) -> bytes:
+        return self._channel.read_exact(n, deadline)
 
     def kill(self) -> None:
         """SIGKILL the process group and every descendant (some left the group, e.g. bwrap's

@@ -14,14 +14,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import select
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 import time
 
 from promptpo.errors import SandboxError
-from promptpo.isolation.base import CappedOutput, Limits, Sandbox, Worker, WorkerDied, proc_stat
+from promptpo.isolation.base import CappedOutput, FdChannel, Limits, Sandbox, Worker, WorkerDied, proc_stat
 from promptpo.isolation.image import docker_client, image_tag
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,10 @@ REAP_TIMEOUT_S = 15.0
 """Longest a cleanup between candidates may take before the container is replaced instead."""
 SCRATCH_INODES = 8192
 """Files and folders a candidate may create in /tmp and in /dev/shm."""
+IPC = "/sandbox/ipc"
+"""Where the container sees the host's folder of worker sockets: read-only, and not listable (mode 0711)."""
+TOKEN_BYTES = 32
+CONNECT_TIMEOUT_S = 10.0
 
 
 def _start_time(pid: int) -> str | None:
@@ -91,6 +98,8 @@ class DockerSandbox(Sandbox):
             raise SandboxError(f"the sandbox image {self.image} is not built on this machine",
                                "run `promptpo sandbox build` (add --base IMAGE when no Python image can be pulled)") from None
         sweep(self.client)
+        self.ipc_dir = tempfile.mkdtemp(prefix="promptpo-ipc-")
+        os.chmod(self.ipc_dir, 0o711)  # the sandbox user may reach a socket it is told the name of, not list them
         self.container = None
         self.keeper: int | None = None
         self._shape: tuple[int, int, int] | None = None
@@ -128,6 +137,7 @@ class DockerSandbox(Sandbox):
                 tmpfs={"/tmp": scratch, "/dev/shm": shm}, user=SANDBOX_USER, cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 pids_limit=limits.processes + RESERVED_PIDS, mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
                 nano_cpus=int(CPUS * 1e9), ipc_mode="private", cgroupns="private", hostname="sandbox",
+                volumes={self.ipc_dir: {"bind": IPC, "mode": "ro"}},
                 environment={}, labels=owner_labels(), working_dir="/tmp", stop_signal="SIGKILL")
             out = self._exec(REAP + ["--keeper"])
             keepers = json.loads(out)
@@ -188,35 +198,84 @@ class DockerSandbox(Sandbox):
 
     def close(self) -> None:
         self._remove()
+        shutil.rmtree(self.ipc_dir, ignore_errors=True)
 
     # -- workers ---------------------------------------------------------------------------
     def start(self, limits: Limits) -> Worker:
+        """A worker whose frames travel over a unix socket of its own in the bind-mounted folder, not through
+        the daemon's exec stream (which keeps only what the code prints, and tells when the worker ends). The
+        socket's name is random and its listener takes one connection, from the worker that presents this
+        start's token (sent on the worker's stdin), and is gone before any candidate code runs."""
         container = self._container(limits)
         api = self.client.api
+        name = f"w-{secrets.token_hex(16)}.sock"
+        path = os.path.join(self.ipc_dir, name)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            exec_id = api.exec_create(container.id, WORKER + [limits.worker_args(), "/sandbox/lib"], stdin=True,
-                                      stdout=True, stderr=True, user=SANDBOX_USER, workdir="/tmp")["Id"]
-            raw = api.exec_start(exec_id, socket=True)
+            listener.bind(path)
+            os.chmod(path, 0o666)  # the sandbox user connects; the folder's mode keeps the name unlisted
+            listener.listen(1)
+            exec_id = api.exec_create(container.id, WORKER + [limits.worker_args(), "--ipc", f"{IPC}/{name}",
+                                                              "/sandbox/lib"], stdin=True, stdout=True, stderr=True,
+                                      user=SANDBOX_USER, workdir="/tmp")["Id"]
+            raw = getattr(stream := api.exec_start(exec_id, socket=True), "_sock", stream)
+            token = secrets.token_hex(TOKEN_BYTES // 2).encode()
+            raw.sendall(token)
+            channel = _accept(listener, token)
         except self.docker.errors.APIError as err:
             self._remove()
             raise SandboxError(f"cannot start a worker in the sandbox container: {err.explanation or err}"[:300]) from None
-        return DockerWorker(self, exec_id, getattr(raw, "_sock", raw), limits)
+        except OSError as err:
+            self._remove()
+            raise SandboxError(f"the sandbox worker did not connect its socket: {err}"[:300]) from None
+        finally:
+            listener.close()
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        return DockerWorker(self, exec_id, raw, limits, channel)
+
+
+def _accept(listener: socket.socket, token: bytes) -> socket.socket:
+    """The first connection that presents ``token``, within CONNECT_TIMEOUT_S; any other is closed."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        listener.settimeout(max(0.01, deadline - time.monotonic()))
+        conn, _ = listener.accept()  # socket.timeout (an OSError) past the deadline
+        conn.settimeout(max(0.01, deadline - time.monotonic()))
+        got = b""
+        try:
+            while len(got) < len(token):
+                chunk = conn.recv(len(token) - len(got))
+                if not chunk:
+                    break
+                got += chunk
+        except OSError:
+            pass
+        if secrets.compare_digest(got, token):
+            conn.settimeout(None)
+            return conn
+        conn.close()
 
 
 class DockerWorker(Worker):
-    """A worker behind a docker exec stream: stdin frames in, stdout/stderr multiplexed out."""
+    """A worker whose frames go over its own unix socket (``channel``); the docker exec stream carries what the
+    code prints (stdout and stderr, multiplexed) and ends when the worker does."""
 
     HEADER = struct.Struct(">BxxxL")
 
-    def __init__(self, sandbox: DockerSandbox, exec_id: str, sock: socket.socket, limits: Limits):
+    def __init__(self, sandbox: DockerSandbox, exec_id: str, sock: socket.socket, limits: Limits,
+                 channel: socket.socket):
         self.sandbox, self.exec_id, self.sock = sandbox, exec_id, sock
         self.sock.settimeout(None)
-        self._pending = bytearray()
+        self.channel = channel
         self._closed = False
         self._cond = threading.Condition()
         # Past the hard cap the reader thread only raises a flag (and keeps draining): stopping the
         # worker needs the docker API, which stalls while nobody reads this stream.
         self._printed = CappedOutput(limits.output_bytes, limits.output_hard_bytes, self._overflowed)
+        self._frames = FdChannel(channel.fileno(), channel.fileno(), stopped=lambda: self._printed.overflowed)
         self._killed = False
         self._reader = threading.Thread(target=self._demux, daemon=True)
         self._reader.start()
@@ -237,14 +296,8 @@ class DockerWorker(Worker):
                 stream, size = self.HEADER.unpack_from(buffer)
                 if len(buffer) < self.HEADER.size + size:
                     break
-                payload = bytes(buffer[self.HEADER.size:self.HEADER.size + size])
+                self._printed.feed(bytes(buffer[self.HEADER.size:self.HEADER.size + size]))  # stdout or stderr
                 del buffer[:self.HEADER.size + size]
-                if stream == 1:
-                    with self._cond:
-                        self._pending += payload
-                        self._cond.notify_all()
-                else:
-                    self._printed.feed(payload)
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -256,35 +309,10 @@ class DockerWorker(Worker):
     def write(self, data: bytes, deadline: float) -> None:
         if self._printed.overflowed:
             raise WorkerDied
-        # The socket stays in blocking mode (the reader thread relies on it): wait with select,
-        # then send what fits without blocking.
-        view = memoryview(data)
-        while view:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            _, ready, _ = select.select([], [self.sock], [], remaining)
-            if not ready:
-                continue
-            try:
-                view = view[self.sock.send(view, socket.MSG_DONTWAIT):]
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                raise WorkerDied from None
+        self._frames.write(data, deadline)
 
     def read_exact(self, n: int, deadline: float) -> bytes:
-        with self._cond:
-            while len(self._pending) < n:
-                if self._closed or self._printed.overflowed:
-                    raise WorkerDied
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                self._cond.wait(remaining)
-            data = bytes(self._pending[:n])
-            del self._pending[:n]
-            return data
+        return self._frames.read_exact(n, deadline)
 
     def kill(self) -> None:
         if self._killed:
@@ -294,10 +322,11 @@ class DockerWorker(Worker):
         self._shutdown()
 
     def _shutdown(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+        for end in (self.channel, self.sock):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def exit_code(self) -> int | None:
         deadline = time.monotonic() + 5
@@ -320,7 +349,7 @@ class DockerWorker(Worker):
             self._killed = True
             # Let a worker that was told to exit finish, then clean up whatever it left behind.
             try:
-                self.sock.shutdown(socket.SHUT_WR)  # end of its stdin
+                self.channel.shutdown(socket.SHUT_WR)  # end of its requests
             except OSError:
                 pass
             deadline = time.monotonic() + 2
@@ -333,7 +362,8 @@ class DockerWorker(Worker):
             self.sandbox.reap()
         self._shutdown()
         self._reader.join(timeout=2)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        for end in (self.channel, self.sock):
+            try:
+                end.close()
+            except OSError:
+                pass

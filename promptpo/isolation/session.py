@@ -10,6 +10,7 @@ import importlib.util
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from functools import cache
 from types import ModuleType
 
@@ -98,9 +99,19 @@ class PolicySession:
                       "reset()")
 
     def act(self, envs: list[int], obs: dict[str, np.ndarray]) -> np.ndarray:
+        self.send_act(envs, obs)
+        return self.receive_act(envs)
+
+    def send_act(self, envs: list[int], obs: dict[str, np.ndarray]) -> None:
+        """Ask for the actions of ``envs``; the worker answers requests in the order they were sent, so a caller
+        may send the next batch's request before it reads this one's answer (promptpo.evaluate pipelines)."""
+        self._send({"op": "act", "envs": envs}, obs, self.limits.act_timeout_s * max(1, len(envs)), "act()")
+
+    def receive_act(self, envs: list[int]) -> np.ndarray:
+        """The actions of the oldest act request not yet read, which must have been for ``envs``."""
         expected = (len(envs), *((self.action.shape) if self.action.kind == "box" else ()))
-        _, arrays = self._request({"op": "act", "envs": envs}, obs, self.limits.act_timeout_s * max(1, len(envs)),
-                                  "act()", max_payload=8 * int(np.prod(expected)), envs=envs)
+        _, arrays = self._receive(self.limits.act_timeout_s * max(1, len(envs)), "act()",
+                                  max_payload=8 * int(np.prod(expected)), envs=envs)
         actions = arrays.get("action")
         if actions is None or actions.shape != expected or actions.dtype != np.float64:
             raise self._fault(Outcome.PROTOCOL_ERROR, f"worker sent actions of shape "
@@ -111,28 +122,20 @@ class PolicySession:
                  envs: list[int] = ()) -> tuple[dict, dict]:
         """One request and its reply; a reply larger than the answer can be (``max_payload`` bytes of
         arrays, ``MAX_REPLY_HEADER`` of header) or malformed in any way is the candidate's protocol error."""
-        now = time.monotonic()
-        budget_end = now + max(0.0, self.limits.candidate_wall_s - self.waited_s)
-        deadline = min(now + timeout, budget_end)
+        self._send(header, arrays, timeout, what)
+        return self._receive(timeout, what, max_payload, envs)
+
+    def _send(self, header: dict, arrays: dict | None, timeout: float, what: str) -> None:
+        with self._waiting(timeout, what) as deadline:
+            self.worker.write(wire().encode(header, arrays), deadline)
+
+    def _receive(self, timeout: float, what: str, max_payload: int = 0, envs: list[int] = ()) -> tuple[dict, dict]:
         w = wire()
-        try:
-            self.worker.write(w.encode(header, arrays), deadline)
+        with self._waiting(timeout, what) as deadline:
             prefix = self.worker.read_exact(w.PREFIX.size, deadline)
             header_len, payload_len = w.split_prefix(prefix, max_payload, MAX_REPLY_HEADER)
             reply, reply_arrays = w.decode(self.worker.read_exact(header_len, deadline),
                                            self.worker.read_exact(payload_len, deadline))
-        except TimeoutError:
-            if deadline >= budget_end:
-                raise self._fault(Outcome.TIMEOUT, f"the candidate used up its wall-time budget of "
-                                  f"{self.limits.candidate_wall_s:g} s of its own (during {what}; the "
-                                  "simulator's time is not counted)") from None
-            raise self._fault(Outcome.TIMEOUT, f"{what} did not return within {timeout:g} s") from None
-        except WorkerDied:
-            raise self._died(what) from None
-        except w.WireError as err:
-            raise self._fault(Outcome.PROTOCOL_ERROR, f"the worker broke the protocol during {what}: {err}") from None
-        finally:
-            self.waited_s += time.monotonic() - now
         if reply.get("ok") is True:
             return reply, reply_arrays
         error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
@@ -143,6 +146,28 @@ class PolicySession:
         env = error.get("env")
         env = env if type(env) is int and env in envs else None  # only an episode of this batch
         raise self._fault(outcome, message, clean(str(error.get("traceback", ""))[-TRACEBACK_CHARS:]), env)
+
+    @contextmanager
+    def _waiting(self, timeout: float, what: str):
+        """A deadline for one write or read on the worker (``timeout``, within what is left of the candidate's
+        wall-time budget); its failures become the candidate's faults, and the time waited counts."""
+        now = time.monotonic()
+        budget_end = now + max(0.0, self.limits.candidate_wall_s - self.waited_s)
+        deadline = min(now + timeout, budget_end)
+        try:
+            yield deadline
+        except TimeoutError:
+            if deadline >= budget_end:
+                raise self._fault(Outcome.TIMEOUT, f"the candidate used up its wall-time budget of "
+                                  f"{self.limits.candidate_wall_s:g} s of its own (during {what}; the "
+                                  "simulator's time is not counted)") from None
+            raise self._fault(Outcome.TIMEOUT, f"{what} did not return within {timeout:g} s") from None
+        except WorkerDied:
+            raise self._died(what) from None
+        except wire().WireError as err:
+            raise self._fault(Outcome.PROTOCOL_ERROR, f"the worker broke the protocol during {what}: {err}") from None
+        finally:
+            self.waited_s += time.monotonic() - now
 
     def _died(self, what: str) -> CandidateFault:
         if self.worker.output_overflowed:

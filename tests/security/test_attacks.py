@@ -482,3 +482,60 @@ def test_34_cpu_burn_across_many_threads(attack):
                 pass
     """), candidate_cpu_s=2, act_timeout_s=20.0)
     assert result.outcome in {"cpu_limit", "timeout"}
+
+
+# -- the frame channel (Docker: a unix socket of its own in a read-only, unlisted bind mount) --------------
+
+def test_35_connecting_to_the_frame_socket_again(attack):
+    result = attack(code("""
+        import os, socket
+        args = open("/proc/self/cmdline", "rb").read().split(b"\\0")
+        mine = [a.decode() for a in args if a.endswith(b".sock")]
+        try:
+            print("LISTED", os.listdir("/sandbox/ipc"))
+        except OSError as err:
+            print("NOT LISTED", type(err).__name__)
+        for path in mine + ["/sandbox/ipc/x.sock"]:
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(path)
+                print("CONNECTED", path)
+            except OSError as err:
+                print("REFUSED", path, type(err).__name__)
+        def act(obs):
+            return 0
+    """))
+    assert result.outcome == "ok"
+    assert "CONNECTED" not in result.output and "LISTED [" not in result.output
+
+
+def test_36_holding_the_frame_channel_open_after_the_worker(attack):
+    result = attack(code("""
+        import os, time
+        if os.fork() == 0:
+            os.setsid()
+            time.sleep(1.0)
+            for fd in range(3, 32):
+                try:
+                    os.write(fd, b"\\x00\\x00\\x10\\x00" * 1024)
+                except OSError:
+                    pass
+            time.sleep(600)
+        def act(obs):
+            return 0
+    """))
+    assert result.outcome == "ok"  # the fixture checks the next candidate ran cleanly and nothing is left
+
+
+def test_37_huge_frame_sizes_and_a_reply_before_the_request(attack):
+    result = attack(code("""
+        import os, struct
+        for fd in range(3, 32):  # at load time: a reply the host never asked for, claiming 4 GiB
+            try:
+                os.write(fd, struct.pack("!II", 2 ** 32 - 1, 2 ** 32 - 1))
+            except OSError:
+                pass
+        def act(obs):
+            return 0
+    """))
+    assert result.outcome in {"protocol_error", "timeout", "crashed"}
