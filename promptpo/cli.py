@@ -18,12 +18,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from promptpo.commands import baseline, bench, library, optimize, play, prompt, runs, sandbox, schedule
+    from promptpo.commands import baseline, bench, library, optimize, play, prompt, runs, sandbox, schedule, ui
 
     for command in (optimize.optimize, optimize.envs, prompt.prompt, runs.runs, runs.show, runs.audit, runs.diff, runs.verify,
                     runs.export, play.play, runs.report, runs.dataset, runs.resume, baseline.baseline,
                     schedule.schedule,
-                    baseline.compare_runs, bench.bench, library.library, sandbox.sandbox):
+                    baseline.compare_runs, bench.bench, library.library, sandbox.sandbox, ui.ui):
         cli.add_command(command)
 
 

@@ -1,0 +1,49 @@
+"""`promptpo ui`: watch and audit runs in the browser (read-only)."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from pathlib import Path
+
+import click
+
+from promptpo.commands.common import OUT, console
+
+
+def loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("ui")
+@OUT
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--token", default=None, help="A secret every request must show; required for a non-loopback --host "
+              "(give 'auto' for a random one).")
+def ui(out: Path, host: str, port: int, token: str | None) -> None:
+    """Serve a read-only web view of the run folders under --out: runs, a run's progress and lineage, each
+    candidate's code, diff, prompt and answer, and compare."""
+    from promptpo.errors import ConfigError
+
+    if not loopback(host) and not token:
+        raise ConfigError(f"--host {host} is reachable from other machines, and the view shows every prompt, answer "
+                          "and program of your runs", "add --token SECRET (or --token auto), or keep --host 127.0.0.1")
+    if token == "auto":
+        token = secrets.token_urlsafe(16)
+    if not out.is_dir():
+        raise ConfigError(f"{out} is not a folder of runs", "give --out the folder your runs are in (default runs/)")
+    try:
+        import uvicorn
+
+        from promptpo.ui.app import make_app
+    except ImportError:
+        raise ConfigError("promptpo ui needs Starlette and uvicorn", "pip install 'promptpo[ui]'") from None
+    url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    console(stderr=True).print(f"serving {out} (read-only) at {url}  (Ctrl-C stops)", markup=False)
+    uvicorn.run(make_app(out, token), host=host, port=port, log_level="warning")

@@ -1,0 +1,1 @@
+"""The web view (`promptpo ui`)."""
