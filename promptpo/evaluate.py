@@ -283,18 +283,26 @@ class Evaluator:
 
             if self.pipeline and len(active) > 1 and hasattr(session, "send_act"):
                 # Two halves in flight: the host steps one half's simulators while the worker computes the other
-                # half's actions. The worker still sees every episode's observations in lock-step order (first
-                # half, second half, step after step), so the episodes play exactly as they would unpipelined.
+                # half's actions. The worker sees every episode's observations in lock-step order (first half,
+                # second half, step after step), so honest code plays exactly as unpipelined; a half's next
+                # request goes out only after the other half's reply came back, so no reply can wait to see
+                # observations lock-step would not yet have shown. Each half gets the whole batch's act allowance.
+                # (A fault in the second half leaves the first half one step further on than lock-step would.)
                 half = (len(active) + 1) // 2
-                groups = [active[:half], active[half:]]
-                for group in groups:
-                    session.send_act(group, self._stack([obs[i] for i in group]))
-                while any(groups):
-                    for k, group in enumerate(groups):
-                        if group:
-                            groups[k] = advance(group, session.receive_act(group))
-                            if groups[k]:
-                                session.send_act(groups[k], self._stack([obs[i] for i in groups[k]]))
+                a, b = active[:half], active[half:]
+                for group in (a, b):
+                    session.send_act(group, self._stack([obs[i] for i in group]), len(active))
+                while a or b:
+                    batch = len(a) + len(b)
+                    if a:
+                        a = advance(a, session.receive_act(a, batch))
+                    b_actions = session.receive_act(b, batch) if b else None
+                    if a:
+                        session.send_act(a, self._stack([obs[i] for i in a]), batch)
+                    if b:
+                        b = advance(b, b_actions)
+                        if b:
+                            session.send_act(b, self._stack([obs[i] for i in b]), batch)
             else:
                 while active:
                     active = advance(active, session.act(active, self._stack([obs[i] for i in active])))

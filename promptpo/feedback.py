@@ -199,7 +199,10 @@ def describe_notes(fb: Feedback, notes: list) -> None:
         fb.notes += [f"(episode {episode}: its arrays stop at step {step}, the most the host keeps for feedback)"
                      for episode, step in worked.cut[:MAX_NOTES]]
     failed = [n for n in notes if not n.ok]
-    if failed:
+    if failed and failed[0].by_host:
+        fb.notes_problem = (f"promptpo could not run your feedback function on this candidate (a problem on its own "
+                            f"side, not in your code: {clean(failed[0].error, 300)}).")
+    elif failed:
         n = failed[0]
         then = f"; {whose(worked)} was used instead" if worked is not None else "; no notes for this candidate"
         fb.notes_problem = f"Your feedback function failed: {whose(n)}: {clean(n.error, 1000)}{then}."

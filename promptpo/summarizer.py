@@ -53,6 +53,8 @@ class Notes:
     """The end of what it printed, when it failed."""
     cut: list[list] = field(default_factory=list)
     """[episode index, step] for episodes whose steps were kept only up to that step (promptpo.trajectory.KEEP_MB)."""
+    by_host: bool = False
+    """The error was the host's (the sandbox would not start a worker, ...), not the feedback function's."""
 
     @property
     def ok(self) -> bool:
@@ -77,9 +79,11 @@ def summarize(sandbox: Sandbox, limits: Limits, code: str, source: str | None,
         for t in trajectories:
             if t.steps:
                 text = session.summarize(t.arrays(), f"{CLASS}.{METHOD}() on episode {t.episode}")
-                notes.lines.append([t.episode, clean(text, NOTE_CHARS)])
+                notes.lines.append([t.episode, " ".join(clean(text, NOTE_CHARS).split())])  # one line each
     except CandidateFault as fault:
         notes.error, notes.traceback = fault.message, fault.traceback
+    except Exception as err:  # noqa: BLE001 - the host's own trouble must not cost the finished evaluation
+        notes.error, notes.by_host = clean(f"{type(err).__name__}: {err}", 500), True
     finally:
         if session is not None:
             session.close()

@@ -15,6 +15,8 @@ import numpy as np
 
 KEEP_MB = 64
 """The most an evaluation keeps of its episodes' steps for a feedback function."""
+STEP_OVERHEAD = 256
+"""Bytes charged per kept step beyond its arrays' own (the Python objects that hold them)."""
 MAX_INFO_KEYS = 12
 """``info`` entries kept per step (the first scalar ones the env reports, as the digest takes them)."""
 
@@ -85,7 +87,7 @@ class Keeper:
                        and _scalar(v)}
             t.infos = dict(list(t.infos.items())[:MAX_INFO_KEYS])
             t.flags = {k for k in t.infos if isinstance(info[k], (bool, np.bool_))}
-        size = action.nbytes + 8 + 8 * len(t.infos) + sum(a.nbytes for a in obs.values())
+        size = STEP_OVERHEAD + action.nbytes + 8 + 8 * len(t.infos) + sum(a.nbytes for a in obs.values())
         if not self._take(t, size):
             return
         t.actions.append(action)

@@ -9,9 +9,10 @@ import numpy as np
 
 import promptpo
 from promptpo import summarizer
+from promptpo.errors import SandboxError
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
-from promptpo.trajectory import Keeper
+from promptpo.trajectory import STEP_OVERHEAD, Keeper
 
 from conftest import ANSWERS, run_cli
 
@@ -146,7 +147,7 @@ class Feedback:
 
 
 def test_the_keeper_stops_at_its_byte_cap_and_the_note_says_where(tmp_path):
-    step_bytes = 8 + 8 + 2 * 8 + 4 * 8  # action, reward, two info values, an observation of 4 floats
+    step_bytes = STEP_OVERHEAD + 8 + 8 + 2 * 8 + 4 * 8  # action, reward, two info values, an observation of 4 floats
     keeper = Keeper(limit_bytes=4 * 8 + 3 * step_bytes + step_bytes // 2)  # the first obs and 3 steps
     [t] = keeper.batch([7])
     obs = {"obs": np.zeros(4)}
@@ -164,3 +165,21 @@ def test_the_keeper_stops_at_its_byte_cap_and_the_note_says_where(tmp_path):
     finally:
         sandbox.close()
     assert result.lines == [[7, "{'flag': True, 'x': 0.5} (4, 4)"]] and result.cut == [[7, 3]]
+
+
+def test_tuning_runs_no_feedback_function_and_a_host_failure_is_not_blamed_on_the_model(tmp_path, monkeypatch):
+    tunable = 'TUNABLE = {"K": (0.0, 2.0)}\nK = 0.0\n\n\ndef act(obs):\n    x, v, a, w = obs\n    return int(a + K * w > 0)\n'
+    result = run(tmp_path / "tuned", [answer(tunable + MEASURING)], rounds=1, tune_constants=True, tune_evals=12)
+    records = [json.loads(p.read_text()) for p in (result.run_dir / "candidates").glob("*.json")]
+    tuned = [r for r in records if r["kind"] == "tuned"]
+    assert tuned and all(r["evaluation"]["notes"] == [] for r in tuned), [r["kind"] for r in records]
+    assert notes(result.run_dir, "r00c0")[0]["lines"]  # the model's own candidate still got its notes
+
+    def refuse(*args, **kwargs):
+        raise SandboxError("no worker could start")
+
+    monkeypatch.setattr(summarizer, "PolicySession", refuse)
+    broken = run(tmp_path / "host", [answer(WEAK + MEASURING), answer(GOOD)])
+    [tried] = notes(broken.run_dir, "r00c0")
+    assert tried["by_host"] and "no worker could start" in tried["error"]
+    assert "a problem on its own side, not in your code" in prompt(broken.run_dir, 2)

@@ -252,6 +252,8 @@ class FdChannel:
     def write(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
         while view:
+            if self.stopped is not None and self.stopped():
+                raise WorkerDied
             try:  # try first: the pipe almost always has room, so no select in the common case
                 view = view[os.write(self._in, view):]
                 continue
@@ -262,7 +264,7 @@ class FdChannel:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
-            select.select([], [self._in], [], remaining)
+            select.select([], [self._in], [], remaining if self.stopped is None else min(remaining, 0.05))
 
     def read_exact(self, n: int, deadline: float) -> bytes:
         spin_until = time.monotonic() + SPIN_S
@@ -270,12 +272,12 @@ class FdChannel:
             now = time.monotonic()
             if now >= deadline:
                 raise TimeoutError
-            if self.stopped is not None and self.stopped():
-                raise WorkerDied
             if now >= spin_until:
                 wait = deadline - now if self.stopped is None else min(deadline - now, 0.05)
                 ready, _, _ = select.select([self._out], [], [], wait)
                 if not ready:
+                    if self.stopped is not None and self.stopped():  # only once nothing is left to read
+                        raise WorkerDied
                     continue
             try:
                 chunk = os.read(self._out, max(1 << 16, n - len(self._pending)))

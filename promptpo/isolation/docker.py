@@ -15,16 +15,15 @@ import json
 import logging
 import os
 import secrets
-import select
 import shutil
 import socket
-import struct
 import tempfile
 import threading
 import time
 
 from promptpo.errors import SandboxError
-from promptpo.isolation.base import CappedOutput, FdChannel, Limits, Sandbox, Worker, WorkerDied, proc_stat
+from promptpo.isolation.base import Limits, Sandbox, Worker, proc_stat
+from promptpo.isolation.docker_worker import TOKEN_BYTES, DockerWorker, NoSocket, accept, close_quietly, local_daemon
 from promptpo.isolation.image import docker_client, image_tag
 
 log = logging.getLogger(__name__)
@@ -42,8 +41,6 @@ SCRATCH_INODES = 8192
 """Files and folders a candidate may create in /tmp and in /dev/shm."""
 IPC = "/sandbox/ipc"
 """Where the container sees the host's folder of worker sockets: read-only, and not listable (mode 0711)."""
-TOKEN_BYTES = 32
-CONNECT_TIMEOUT_S = 10.0
 
 
 def _start_time(pid: int) -> str | None:
@@ -100,6 +97,7 @@ class DockerSandbox(Sandbox):
         sweep(self.client)
         self.ipc_dir = tempfile.mkdtemp(prefix="promptpo-ipc-")
         os.chmod(self.ipc_dir, 0o711)  # the sandbox user may reach a socket it is told the name of, not list them
+        self.frames_over_socket = local_daemon()
         self.container = None
         self.keeper: int | None = None
         self._shape: tuple[int, int, int] | None = None
@@ -137,7 +135,7 @@ class DockerSandbox(Sandbox):
                 tmpfs={"/tmp": scratch, "/dev/shm": shm}, user=SANDBOX_USER, cap_drop=["ALL"], security_opt=["no-new-privileges"],
                 pids_limit=limits.processes + RESERVED_PIDS, mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
                 nano_cpus=int(CPUS * 1e9), ipc_mode="private", cgroupns="private", hostname="sandbox",
-                volumes={self.ipc_dir: {"bind": IPC, "mode": "ro"}},
+                volumes={self.ipc_dir: {"bind": IPC, "mode": "ro,z"}},
                 environment={}, labels=owner_labels(), working_dir="/tmp", stop_signal="SIGKILL")
             out = self._exec(REAP + ["--keeper"])
             keepers = json.loads(out)
@@ -202,168 +200,60 @@ class DockerSandbox(Sandbox):
 
     # -- workers ---------------------------------------------------------------------------
     def start(self, limits: Limits) -> Worker:
-        """A worker whose frames travel over a unix socket of its own in the bind-mounted folder, not through
-        the daemon's exec stream (which keeps only what the code prints, and tells when the worker ends). The
-        socket's name is random and its listener takes one connection, from the worker that presents this
-        start's token (sent on the worker's stdin), and is gone before any candidate code runs."""
+        """A new worker. Where the daemon runs on this machine its frames travel over a unix socket of its own in
+        the bind-mounted folder, not through the daemon's exec stream (which then keeps only what the code
+        prints, and tells when the worker ends). The socket's name is random and unlisted; its listener accepts
+        connections until one presents this start's token (sent on the worker's stdin), and is gone before any
+        candidate code runs. A remote daemon, or a socket the worker cannot connect (some Docker Desktop and
+        SELinux set-ups), falls back to frames in the exec stream for the rest of the run."""
         container = self._container(limits)
+        if self.frames_over_socket:
+            try:
+                return self._start(container, limits, socket_frames=True)
+            except NoSocket as err:
+                log.warning("the sandbox worker could not connect its frame socket (%s); frames go through the "
+                            "Docker daemon from now on, which is slower", err)
+                self.frames_over_socket = False
+                container = self._container(limits)
+        return self._start(container, limits, socket_frames=False)
+
+    def _start(self, container, limits: Limits, socket_frames: bool) -> Worker:
         api = self.client.api
         name = f"w-{secrets.token_hex(16)}.sock"
         path = os.path.join(self.ipc_dir, name)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener = raw = None
         try:
-            listener.bind(path)
-            os.chmod(path, 0o666)  # the sandbox user connects; the folder's mode keeps the name unlisted
-            listener.listen(1)
-            exec_id = api.exec_create(container.id, WORKER + [limits.worker_args(), "--ipc", f"{IPC}/{name}",
-                                                              "/sandbox/lib"], stdin=True, stdout=True, stderr=True,
+            command = WORKER + [limits.worker_args()]
+            if socket_frames:
+                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                listener.bind(path)
+                os.chmod(path, 0o666)  # the sandbox user connects; the folder's mode keeps the name unlisted
+                listener.listen(1)
+                command += ["--ipc", f"{IPC}/{name}"]
+            exec_id = api.exec_create(container.id, command + ["/sandbox/lib"], stdin=True, stdout=True, stderr=True,
                                       user=SANDBOX_USER, workdir="/tmp")["Id"]
             raw = getattr(stream := api.exec_start(exec_id, socket=True), "_sock", stream)
-            token = secrets.token_hex(TOKEN_BYTES // 2).encode()
-            raw.sendall(token)
-            channel = _accept(listener, token)
+            channel = None
+            if socket_frames:
+                token = secrets.token_hex(TOKEN_BYTES // 2).encode()
+                raw.sendall(token)
+                try:
+                    channel = accept(listener, token)
+                except OSError as err:
+                    raise NoSocket(str(err)) from None
         except self.docker.errors.APIError as err:
+            close_quietly(raw)
             self._remove()
             raise SandboxError(f"cannot start a worker in the sandbox container: {err.explanation or err}"[:300]) from None
-        except OSError as err:
+        except NoSocket:
+            close_quietly(raw)
             self._remove()
-            raise SandboxError(f"the sandbox worker did not connect its socket: {err}"[:300]) from None
+            raise
         finally:
-            listener.close()
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            if listener is not None:
+                listener.close()
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
         return DockerWorker(self, exec_id, raw, limits, channel)
-
-
-def _accept(listener: socket.socket, token: bytes) -> socket.socket:
-    """The first connection that presents ``token``, within CONNECT_TIMEOUT_S; any other is closed."""
-    deadline = time.monotonic() + CONNECT_TIMEOUT_S
-    while True:
-        listener.settimeout(max(0.01, deadline - time.monotonic()))
-        conn, _ = listener.accept()  # socket.timeout (an OSError) past the deadline
-        conn.settimeout(max(0.01, deadline - time.monotonic()))
-        got = b""
-        try:
-            while len(got) < len(token):
-                chunk = conn.recv(len(token) - len(got))
-                if not chunk:
-                    break
-                got += chunk
-        except OSError:
-            pass
-        if secrets.compare_digest(got, token):
-            conn.settimeout(None)
-            return conn
-        conn.close()
-
-
-class DockerWorker(Worker):
-    """A worker whose frames go over its own unix socket (``channel``); the docker exec stream carries what the
-    code prints (stdout and stderr, multiplexed) and ends when the worker does."""
-
-    HEADER = struct.Struct(">BxxxL")
-
-    def __init__(self, sandbox: DockerSandbox, exec_id: str, sock: socket.socket, limits: Limits,
-                 channel: socket.socket):
-        self.sandbox, self.exec_id, self.sock = sandbox, exec_id, sock
-        self.sock.settimeout(None)
-        self.channel = channel
-        self._closed = False
-        self._cond = threading.Condition()
-        # Past the hard cap the reader thread only raises a flag (and keeps draining): stopping the
-        # worker needs the docker API, which stalls while nobody reads this stream.
-        self._printed = CappedOutput(limits.output_bytes, limits.output_hard_bytes, self._overflowed)
-        self._frames = FdChannel(channel.fileno(), channel.fileno(), stopped=lambda: self._printed.overflowed)
-        self._killed = False
-        self._reader = threading.Thread(target=self._demux, daemon=True)
-        self._reader.start()
-
-    def _demux(self) -> None:
-        buffer = bytearray()
-        while True:
-            try:
-                chunk = self.sock.recv(1 << 16)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError:
-                chunk = b""
-            if not chunk:
-                break
-            buffer += chunk
-            while len(buffer) >= self.HEADER.size:
-                stream, size = self.HEADER.unpack_from(buffer)
-                if len(buffer) < self.HEADER.size + size:
-                    break
-                self._printed.feed(bytes(buffer[self.HEADER.size:self.HEADER.size + size]))  # stdout or stderr
-                del buffer[:self.HEADER.size + size]
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def _overflowed(self) -> None:
-        with self._cond:
-            self._cond.notify_all()
-
-    def write(self, data: bytes, deadline: float) -> None:
-        if self._printed.overflowed:
-            raise WorkerDied
-        self._frames.write(data, deadline)
-
-    def read_exact(self, n: int, deadline: float) -> bytes:
-        return self._frames.read_exact(n, deadline)
-
-    def kill(self) -> None:
-        if self._killed:
-            return
-        self._killed = True
-        self.sandbox.reap()
-        self._shutdown()
-
-    def _shutdown(self) -> None:
-        for end in (self.channel, self.sock):
-            try:
-                end.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def exit_code(self) -> int | None:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                info = self.sandbox.client.api.exec_inspect(self.exec_id)
-            except self.sandbox.docker.errors.APIError:
-                return None
-            if not info.get("Running"):
-                return info.get("ExitCode")
-            time.sleep(0.02)
-        return None
-
-    def output(self) -> tuple[str, int]:
-        self._reader.join(timeout=2)
-        return self._printed.text(), self._printed.total
-
-    def close(self) -> None:
-        if not self._killed:
-            self._killed = True
-            # Let a worker that was told to exit finish, then clean up whatever it left behind.
-            try:
-                self.channel.shutdown(socket.SHUT_WR)  # end of its requests
-            except OSError:
-                pass
-            deadline = time.monotonic() + 2
-            while time.monotonic() < deadline and not self._closed:
-                # A daemon it left behind may hold the stream open: ask whether the worker exited.
-                if not self.sandbox.client.api.exec_inspect(self.exec_id).get("Running"):
-                    break
-                with self._cond:
-                    self._cond.wait(0.02)
-            self.sandbox.reap()
-        self._shutdown()
-        self._reader.join(timeout=2)
-        for end in (self.channel, self.sock):
-            try:
-                end.close()
-            except OSError:
-                pass

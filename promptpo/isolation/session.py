@@ -102,15 +102,16 @@ class PolicySession:
         self.send_act(envs, obs)
         return self.receive_act(envs)
 
-    def send_act(self, envs: list[int], obs: dict[str, np.ndarray]) -> None:
+    def send_act(self, envs: list[int], obs: dict[str, np.ndarray], batch: int | None = None) -> None:
         """Ask for the actions of ``envs``; the worker answers requests in the order they were sent, so a caller
-        may send the next batch's request before it reads this one's answer (promptpo.evaluate pipelines)."""
-        self._send({"op": "act", "envs": envs}, obs, self.limits.act_timeout_s * max(1, len(envs)), "act()")
+        may send the next batch's request before it reads this one's answer (promptpo.evaluate pipelines).
+        ``batch``: the episodes the allowance is for (default ``envs``): act_timeout_s each."""
+        self._send({"op": "act", "envs": envs}, obs, self.limits.act_timeout_s * max(1, batch or len(envs)), "act()")
 
-    def receive_act(self, envs: list[int]) -> np.ndarray:
+    def receive_act(self, envs: list[int], batch: int | None = None) -> np.ndarray:
         """The actions of the oldest act request not yet read, which must have been for ``envs``."""
         expected = (len(envs), *((self.action.shape) if self.action.kind == "box" else ()))
-        _, arrays = self._receive(self.limits.act_timeout_s * max(1, len(envs)), "act()",
+        _, arrays = self._receive(self.limits.act_timeout_s * max(1, batch or len(envs)), "act()",
                                   max_payload=8 * int(np.prod(expected)), envs=envs)
         actions = arrays.get("action")
         if actions is None or actions.shape != expected or actions.dtype != np.float64:
@@ -122,16 +123,18 @@ class PolicySession:
                  envs: list[int] = ()) -> tuple[dict, dict]:
         """One request and its reply; a reply larger than the answer can be (``max_payload`` bytes of
         arrays, ``MAX_REPLY_HEADER`` of header) or malformed in any way is the candidate's protocol error."""
+        started = time.monotonic()
         self._send(header, arrays, timeout, what)
-        return self._receive(timeout, what, max_payload, envs)
+        return self._receive(timeout, what, max_payload, envs, since=started)  # one allowance for both
 
     def _send(self, header: dict, arrays: dict | None, timeout: float, what: str) -> None:
         with self._waiting(timeout, what) as deadline:
             self.worker.write(wire().encode(header, arrays), deadline)
 
-    def _receive(self, timeout: float, what: str, max_payload: int = 0, envs: list[int] = ()) -> tuple[dict, dict]:
+    def _receive(self, timeout: float, what: str, max_payload: int = 0, envs: list[int] = (),
+                 since: float | None = None) -> tuple[dict, dict]:
         w = wire()
-        with self._waiting(timeout, what) as deadline:
+        with self._waiting(timeout, what, since) as deadline:
             prefix = self.worker.read_exact(w.PREFIX.size, deadline)
             header_len, payload_len = w.split_prefix(prefix, max_payload, MAX_REPLY_HEADER)
             reply, reply_arrays = w.decode(self.worker.read_exact(header_len, deadline),
@@ -148,12 +151,13 @@ class PolicySession:
         raise self._fault(outcome, message, clean(str(error.get("traceback", ""))[-TRACEBACK_CHARS:]), env)
 
     @contextmanager
-    def _waiting(self, timeout: float, what: str):
-        """A deadline for one write or read on the worker (``timeout``, within what is left of the candidate's
-        wall-time budget); its failures become the candidate's faults, and the time waited counts."""
+    def _waiting(self, timeout: float, what: str, since: float | None = None):
+        """A deadline for one write or read on the worker (``timeout`` from ``since``, default now, within what is
+        left of the candidate's wall-time budget); its failures become the candidate's faults, and the time
+        waited counts."""
         now = time.monotonic()
         budget_end = now + max(0.0, self.limits.candidate_wall_s - self.waited_s)
-        deadline = min(now + timeout, budget_end)
+        deadline = min((now if since is None else since) + timeout, budget_end)
         try:
             yield deadline
         except TimeoutError:

@@ -64,23 +64,26 @@ class PolicyTask(TaskKind):
         """Candidates a tuning phase has had (each is tuned at most once)."""
         self.feedback_fn: tuple[str, str] | None = None
         """(candidate id, program) of the last Feedback class that worked, run on programs without their own."""
+        self.tuning = False
+        """True during a constant-tuning phase: its many evaluations run no feedback function."""
 
     # -- scoring -------------------------------------------------------------------------
     def worst_case_steps(self) -> int:
         return self.config.episodes * self.spec.horizon
 
     def evaluate(self, code: str, limits: Limits, progress: Any, best: Evaluation | None = None) -> Evaluation:
-        kept = self.feedback_fn if self.config.feedback_fn else None
+        notes = self.config.feedback_fn and not self.tuning
+        kept = self.feedback_fn if notes else None
         if self.remote is not None:  # on a Ray node, which runs this same method there
-            return self.remote(self.config_json, code, limits, best, kept)
+            return self.remote(self.config_json, code, limits, best, kept, notes)
         with self.lanes.take() as lane:
-            return lane(code, limits, best, kept)
+            return lane(code, limits, best, kept, notes)
 
     def _here(self, code: str, limits: Limits, best: Evaluation | None,
-              kept: tuple[str, str] | None = None) -> Evaluation:
-        """The cascade's episodes, then the feedback function: the program's own, else ``kept`` (the last that
-        worked), on the steps kept of its episodes."""
-        sources = ([(None, code)] if self.config.feedback_fn and defines_feedback(code) else []) + (
+              kept: tuple[str, str] | None = None, notes: bool = True) -> Evaluation:
+        """The cascade's episodes, then (``notes``) the feedback function: the program's own, else ``kept`` (the
+        last that worked), on the steps kept of its episodes."""
+        sources = ([(None, code)] if notes and self.config.feedback_fn and defines_feedback(code) else []) + (
             [kept] if kept is not None else [])
         keeper = Keeper() if sources else None
         result = cascade.evaluate(self.evaluator, code, self.episodes, self.config.cascade, best, self.by_success,
@@ -107,12 +110,19 @@ class PolicyTask(TaskKind):
         notes = getattr(candidate.evaluation, "notes", None) or []
         if notes and notes[0].source is None and notes[0].ok:
             self.feedback_fn = (candidate.id, candidate.code)
+        elif self.feedback_fn is not None and any(n.source == self.feedback_fn[0] and not n.ok and not n.by_host
+                                                  for n in notes):
+            self.feedback_fn = None  # the kept one failed too: none until the model writes another
 
     def after_round(self, engine, round_: int) -> None:
         if self.config.tune_constants and any(c.scored for c in engine.history):
             from promptpo.tuning import tune
 
-            tune(engine, self.config, round_, self.tuned_parents)
+            self.tuning = True
+            try:
+                tune(engine, self.config, round_, self.tuned_parents)
+            finally:
+                self.tuning = False
 
     def close(self) -> None:
         self.lanes.close()
@@ -223,11 +233,11 @@ def _task_on_node(config_json: str) -> PolicyTask:
 
 
 def evaluate_on_node(config_json: str, code: str, limits: Limits, best: Evaluation | None,
-                     kept: tuple[str, str] | None = None) -> Evaluation:
+                     kept: tuple[str, str] | None = None, notes: bool = True) -> Evaluation:
     """One evaluation of a run in another process (a lane, or a Ray node with --executor ray): the same episodes,
     seeds and worker secret as in the run's own process, in that process's own sandbox; ``kept``: the run's
     last working feedback function."""
-    return _task_on_node(config_json)._here(code, limits, best, kept)
+    return _task_on_node(config_json)._here(code, limits, best, kept, notes)
 
 
 def evaluation_from_record(record: dict) -> Evaluation | None:
