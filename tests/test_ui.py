@@ -215,3 +215,22 @@ def test_the_server_never_writes_to_the_runs_folder(tmp_path):
         ui.kill()
         ui.wait()
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_an_islands_run_shows_each_node_s_island_and_the_curve_against_llm_calls(tmp_path):
+    import promptpo
+
+    answers = tmp_path / "answers.jsonl"
+    weak = "```python\ndef act(obs):\n    x, v, a, w = obs\n    return int(a > 0)\n```"
+    answers.write_text("".join(json.dumps({"content": a}) + "\n" for a in [weak, weak, weak, SECOND]))
+    result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "runs", rounds=2,
+                               candidates=2, episodes=2, search="islands", islands=2)
+    ui, port = serve(tmp_path / "runs")
+    try:
+        status, body = get(port, f"/run/{result.run_dir.name}/live")
+    finally:
+        ui.kill()
+        ui.wait()
+    text = body.decode()
+    assert status == 200 and "r00c0 · initial" in text and "island 0" in text and "island 1" in text
+    assert "Best score vs LLM calls" in text and "LLM calls</text>" in text

@@ -50,7 +50,8 @@ def highlight(code: str, lexer: str) -> str:
     return pyg(code, get_lexer_by_name(lexer), HtmlFormatter(cssclass="code"))
 
 
-def svg_curves(series: list[tuple[str, list[tuple[float, float]]]], width: int = 640, height: int = 240) -> str:
+def svg_curves(series: list[tuple[str, list[tuple[float, float]]]], width: int = 640, height: int = 240,
+               axis: str = "env steps") -> str:
     """Score vs env steps as an inline SVG (numbers only: no text from the run goes in but escaped labels)."""
     points = [p for _, s in series for p in s]
     if not points:
@@ -69,7 +70,7 @@ def svg_curves(series: list[tuple[str, list[tuple[float, float]]]], width: int =
         parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{xy}"/>')
         parts.append(f'<text x="{50 + 160 * i}" y="{height + 30}" fill="{colour}">{html.escape(label[:40])}</text>')
     parts.append(f'<text x="0" y="12">{y1:.4g}</text><text x="0" y="{height}">{y0:.4g}</text>'
-                 f'<text x="{width - 10}" y="{height + 14}" text-anchor="end">{x1:,.0f} env steps</text></svg>')
+                 f'<text x="{width - 10}" y="{height + 14}" text-anchor="end">{x1:,.0f} {axis}</text></svg>')
     return "".join(parts)
 
 
@@ -209,7 +210,15 @@ def _run_view(root: Path, run: Run) -> dict:
     events = _events(run)
     asked = {e.get("call") for e in events if e.get("event") == "llm_request"}
     answered = {e.get("call") for e in events if e.get("event") == "llm_response"}
+    by_call, best = [], None
+    for r in records:  # best so far against the LLM calls spent
+        score = (r.get("score") or {}).get("mean_return")
+        if isinstance(r.get("llm_call"), int) and isinstance(score, (int, float)):
+            best = score if best is None else max(best, score)
+            by_call.append((r["llm_call"], best))
     return {"run": run, "records": records, "roots": lineage(records), "plot": svg_curves(series),
+            "calls_plot": svg_curves([("best so far", by_call)], axis="LLM calls") if len(by_call) > 1 else "",
+            "cells": cells_of(run),
             "budgets": budgets, "in_flight": sorted(c for c in asked - answered if c is not None) if run.status == "running"
             else [],
             "config": {k: v for k, v in config.items() if not isinstance(v, (dict, list))},
@@ -218,3 +227,18 @@ def _run_view(root: Path, run: Run) -> dict:
 
 def _events(run: Run) -> list[dict]:
     return read_lines(run.path / "events.jsonl")
+
+
+def cells_of(run: Run) -> dict[str, str]:
+    """candidate id -> 'island k, cell qQ-sS' from an islands run's search.json (promptpo.search.islands)."""
+    from promptpo.ui.runs import read_json
+
+    record = read_json(run.path / "search.json") or {}
+    found: dict[str, str] = {}
+    for island in record.get("population") or []:
+        number = island.get("island")
+        for cid in island.get("members") or []:
+            found[str(cid)] = f"island {number}"
+        for cell, cid in (island.get("cells") or {}).items():
+            found[str(cid)] = f"island {number}, elite of cell {cell}"
+    return found

@@ -20,7 +20,7 @@ MAX_TEXT = 400_000
 """Characters of a prompt, answer or program a page shows (the rest is cut, and says so)."""
 
 
-def _json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8", errors="replace"))
     except (OSError, ValueError):
@@ -99,10 +99,10 @@ def find_runs(root: Path) -> dict[str, Run]:
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
         depth = len(Path(dirpath).relative_to(base).parts)
         if "run.json" in filenames:
-            meta = _json(Path(dirpath) / "run.json")
+            meta = read_json(Path(dirpath) / "run.json")
             if isinstance(meta, dict):
                 rel = str(Path(dirpath).relative_to(base))
-                found[rel] = Run(rel, Path(dirpath), meta, _json(Path(dirpath) / "summary.json") or {})
+                found[rel] = Run(rel, Path(dirpath), meta, read_json(Path(dirpath) / "summary.json") or {})
             dirnames[:] = []  # a run's own folders hold no runs
         elif depth >= MAX_DEPTH:
             dirnames[:] = []
@@ -122,7 +122,7 @@ class Node:
 
 def candidates(run: Run) -> list[dict]:
     folder = run.path / "candidates"
-    records = [_json(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    records = [read_json(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
     return sorted((r for r in records if isinstance(r, dict) and "id" in r),
                   key=lambda r: (r.get("llm_call") or 0, str(r["id"])))
 
