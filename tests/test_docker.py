@@ -128,3 +128,34 @@ def test_container_settings():
     assert host["PidsLimit"] > 32 and host["NanoCpus"] > 0
     assert config["Config"]["User"] == "65534:65534"
     assert not [e for e in config["Config"]["Env"] if "KEY" in e or "TOKEN" in e]
+
+
+def test_frames_go_over_the_worker_socket_and_fall_back_to_the_exec_stream(monkeypatch, caplog):
+    """A worker that cannot connect its frame socket (a remote daemon, some Docker Desktop or SELinux set-ups)
+    costs one slow start, then the run goes on with frames in the exec stream; both give the same actions."""
+    from promptpo.isolation import docker as backend
+    from promptpo.isolation import docker_worker
+
+    code = "import numpy as np\ndef act(obs):\n    return int(obs[2] + 0.5 * obs[3] > 0)\n"
+    obs = {"obs": np.array([[0.0, 0.0, 0.1, 0.2], [0.0, 0.0, -0.1, -0.3]])}
+    spec = ActionSpec(kind="discrete", n=2, shape=())
+
+    def actions(sandbox) -> list:
+        with PolicySession(sandbox, Limits(), spec) as session:
+            session.load(code)
+            session.reset([0, 1], 0)
+            return session.act([0, 1], obs).tolist()
+
+    with backend.DockerSandbox() as sandbox:
+        assert sandbox.frames_over_socket
+        worker = sandbox.start(Limits())
+        assert worker.channel is not None  # the socket path
+        worker.close()
+        over_socket = actions(sandbox)
+        os.chmod(sandbox.ipc_dir, 0o700)  # the sandbox user can no longer reach the socket it is told
+        monkeypatch.setattr(docker_worker, "CONNECT_TIMEOUT_S", 2.0)
+        with caplog.at_level("WARNING"):
+            in_stream = actions(sandbox)
+        assert not sandbox.frames_over_socket and "could not connect its frame socket" in caplog.text
+        assert in_stream == over_socket == [1.0, 0.0]
+    assert containers() == []
