@@ -91,13 +91,18 @@ def verdict(violations: list[Violation]) -> str:
     return f"refused: {violations[0]}{more}"
 
 
+def forbidden_text() -> str:
+    """The forbidden builtins as the prompts list them."""
+    return ", ".join(f"`{name}`" for name in sorted(FORBIDDEN_NAMES))
+
+
 def repair_message(violations: list[Violation]) -> str:
     lines = [str(v) for v in violations[:8]]
     if len(violations) > 8:
         lines.append(f"... and {len(violations) - 8} more")
     return ("refused before running: the code reaches outside what a policy may use.\n" + "\n".join(lines) +
             f"\nUse only {', '.join(sorted(m for m in ALLOWED_MODULES if '.' not in m))}, their public API, "
-            "your own attributes and plain Python.")
+            f"your own attributes and plain Python, without the builtins {forbidden_text()}.")
 
 
 def guard() -> dict:

@@ -66,7 +66,8 @@ class GuessTask(TaskKind):
         self.prompts = PromptBook("schedule_", {"env": {"title": "Guess", "id": "toy/guess", "description": "42"},
                                                 "steps": 10, "hp_source": "-", "hyperparameters": "{}",
                                                 "eval_points": 1, "criterion": "closeness to 42", "target": ""},
-                                  {"every": 1, "bounds": "-", "allowed_imports": "math", "timeout_s": "1"},
+                                  {"every": 1, "bounds": "-", "allowed_imports": "math", "timeout_s": "1",
+                                   "forbidden_builtins": "`eval`"},
                                   self.describe)
 
     def count(self, name: str) -> None:

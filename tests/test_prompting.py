@@ -54,6 +54,7 @@ def test_first_prompt_carries_the_spec(spec):
     prompt = Prompts(spec, episodes=5, act_timeout_s=5).first()
     system, user = prompt.messages
     assert system.role == "system" and "class Policy" in system.content
+    assert all(f"`{name}`" in system.content for name in ("hasattr", "getattr", "vars", "dir"))  # all the gate refuses
     for text in ("pole_angle", "push cart to the left", "def step", "mean return >= 475", "5 episodes"):
         assert text in user.content
 
