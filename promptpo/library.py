@@ -63,7 +63,8 @@ class Entry:
 def spec_summary(spec: EnvSpec) -> str:
     fields = ", ".join(f.name for f in spec.observation)
     text = f"{spec.title}. {spec.description.strip()} Observation: {fields}. Action: {spec.action.describe()}"
-    return re.sub(r"\s+", " ", text)[:SUMMARY_CHARS]
+    text = re.sub(r"\s+", " ", text)
+    return text if len(text) <= SUMMARY_CHARS else text[:SUMMARY_CHARS].rsplit(" ", 1)[0] + " [...]"
 
 
 def entries(root: Path) -> list[Entry]:

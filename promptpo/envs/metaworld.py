@@ -136,8 +136,9 @@ def derived_doc(axis: str) -> str:
     tested = (f"obj_to_goal_{axis} = |obj1_pos.{axis} - goal_pos.{axis}|, the distance this task's success test "
               "uses; " if axis else "")
     return (tested + "hand_to_obj = |hand_pos - obj1_pos|, obj_to_goal = |obj1_pos - goal_pos| (3-D), hand_to_goal = "
-            "|hand_pos - goal_pos| (metres). The env's own terms from info are reported too; its obj_to_target is "
-            "the distance its success test compares with the threshold (where the test is on a distance)")
+            "|hand_pos - goal_pos| (metres). The env's own terms from info are reported too; for most tasks its "
+            "obj_to_target is the distance the success test compares with the threshold, but not for all: the task "
+            "description says which point the test measures")
 
 
 OFFLINE_TEMPLATE = ProgramTemplate(

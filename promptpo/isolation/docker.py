@@ -20,6 +20,7 @@ import socket
 import tempfile
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from promptpo.errors import SandboxError
 from promptpo.isolation.base import Limits, Sandbox, Worker, proc_stat
@@ -98,6 +99,11 @@ class DockerSandbox(Sandbox):
         self.ipc_dir = tempfile.mkdtemp(prefix="promptpo-ipc-")
         os.chmod(self.ipc_dir, 0o711)  # the sandbox user may reach a socket it is told the name of, not list them
         self.frames_over_socket = local_daemon()
+        self._next: tuple[Limits, Future] | None = None
+        """The next worker, being started in the background once the last one ended and the container was
+        cleaned (so the next candidate finds one ready)."""
+        self._background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptpo-docker")
+        self._closing = False
         self.container = None
         self.keeper: int | None = None
         self._shape: tuple[int, int, int] | None = None
@@ -195,11 +201,49 @@ class DockerSandbox(Sandbox):
         self.container, self.keeper = None, None
 
     def close(self) -> None:
+        self._closing = True
+        pending, self._next = self._next, None
+        if pending is not None:
+            try:
+                pending[1].result().discard()
+            except Exception as err:  # noqa: BLE001 - the container goes below anyway
+                log.debug("the spare worker did not start: %s", err)
+        self._background.shutdown(wait=True)
         self._remove()
         shutil.rmtree(self.ipc_dir, ignore_errors=True)
 
+    def after_worker(self, limits: Limits, reap: bool) -> None:
+        """A worker ended: clean the container (unless its kill already did) and start the next worker, both in
+        the background. Nothing of the next candidate runs before the cleaning finished: ``start`` waits for it."""
+        if self._closing:
+            if reap:
+                self.reap()
+            return
+        self._next = (limits, self._background.submit(self._clean_and_start, limits, reap))
+
+    def _clean_and_start(self, limits: Limits, reap: bool) -> Worker:
+        if reap:
+            self.reap()
+        return self._fresh(limits)
+
     # -- workers ---------------------------------------------------------------------------
     def start(self, limits: Limits) -> Worker:
+        """A worker that has seen no code: the one started in the background after the last worker ended (the
+        container cleaned first), else a new one."""
+        pending, self._next = self._next, None
+        if pending is not None:
+            try:
+                worker = pending[1].result()
+            except Exception as err:  # noqa: BLE001 - clean and start here instead
+                log.warning("the next sandbox worker did not start in the background (%s); starting one now", err)
+                self.reap()
+                return self._fresh(limits)
+            if pending[0] == limits and worker.exit_code(wait=False) is None:
+                return worker
+            worker.discard()  # other limits (or it died): killed, the container cleaned, and a new one
+        return self._fresh(limits)
+
+    def _fresh(self, limits: Limits) -> Worker:
         """A new worker. Where the daemon runs on this machine its frames travel over a unix socket of its own in
         the bind-mounted folder, not through the daemon's exec stream (which then keeps only what the code
         prints, and tells when the worker ends). The socket's name is random and unlisted; its listener accepts

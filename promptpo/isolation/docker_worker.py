@@ -80,6 +80,9 @@ class DockerWorker(Worker):
         self._frames = None if channel is None else FdChannel(
             channel.fileno(), channel.fileno(), stopped=lambda: self._closed or self._printed.overflowed)
         self._killed = False
+        self.limits = limits
+        self._recycle = True
+        """Whether closing it has the sandbox clean up and start the next worker in the background."""
         self._reader = threading.Thread(target=self._demux, daemon=True)
         self._reader.start()
 
@@ -167,23 +170,31 @@ class DockerWorker(Worker):
             except OSError:
                 pass
 
-    def exit_code(self) -> int | None:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+    def exit_code(self, wait: bool = True) -> int | None:
+        deadline = time.monotonic() + (5 if wait else 0)
+        while True:
             try:
                 info = self.sandbox.client.api.exec_inspect(self.exec_id)
             except self.sandbox.docker.errors.APIError:
                 return None
             if not info.get("Running"):
                 return info.get("ExitCode")
+            if time.monotonic() >= deadline:
+                return None
             time.sleep(0.02)
-        return None
 
     def output(self) -> tuple[str, int]:
         self._reader.join(timeout=2)
         return self._printed.text(), self._printed.total
 
+    def discard(self) -> None:
+        """Kill and close it without starting another (a spare that is not wanted)."""
+        self._recycle = False
+        self.kill()
+        self.close()
+
     def close(self) -> None:
+        reap = not self._killed
         if not self._killed:
             self._killed = True
             # Let a worker that was told to exit finish, then clean up whatever it left behind.
@@ -198,8 +209,12 @@ class DockerWorker(Worker):
                     break
                 with self._cond:
                     self._cond.wait(0.02)
-            self.sandbox.reap()
         self._shutdown()
         self._reader.join(timeout=2)
         for end in (self.channel, self.sock):
             close_quietly(end)
+        if self._recycle:
+            self._recycle = False
+            self.sandbox.after_worker(self.limits, reap)  # cleans up what it left, then readies the next worker
+        elif reap:
+            self.sandbox.reap()

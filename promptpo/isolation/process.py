@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 import sys
 import sysconfig
 import tempfile
@@ -69,7 +69,7 @@ class ProcessSandbox(Sandbox):
         self.worker_dir = data_dir("sandbox")
         self._scratch: list[str] = []
         self.keep_spare = keep_spare
-        self._spare: tuple[Limits, PipeWorker] | None = None
+        self._spare: tuple[Limits, Future] | None = None
         self._spawner: ThreadPoolExecutor | None = None
         """Workers are started from this one thread, which lives as long as the sandbox: bubblewrap's
         --die-with-parent kills a worker when the *thread* that started it ends, and evaluations run on
@@ -96,20 +96,28 @@ class ProcessSandbox(Sandbox):
 
     def start(self, limits: Limits) -> Worker:
         """A fresh worker that has seen no code. One spare is kept warm (Python and numpy
-        already imported, limits applied), so a candidate does not wait for interpreter start-up."""
+        already imported, limits applied), so a candidate does not wait for interpreter start-up;
+        the next spare is started in the background while this one works."""
         spare, self._spare = self._spare, None
-        if spare is not None and (spare[0] != limits or spare[1].proc.poll() is not None):
-            spare[1].close()
-            spare = None
-        worker = spare[1] if spare is not None else self._spawn(limits)
+        worker = None
+        if spare is not None:
+            try:
+                worker = spare[1].result()
+            except SandboxError:
+                worker = None
+            if worker is not None and (spare[0] != limits or worker.proc.poll() is not None):
+                worker.close()
+                worker = None
+        if worker is None:
+            worker = self._spawn(limits).result()
         if self.keep_spare:
             self._spare = (limits, self._spawn(limits))
         return worker
 
-    def _spawn(self, limits: Limits) -> PipeWorker:
+    def _spawn(self, limits: Limits) -> Future:
         if self._spawner is None:
             self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptpo-spawn")
-        return self._spawner.submit(self._spawn_here, limits).result()
+        return self._spawner.submit(self._spawn_here, limits)
 
     def _spawn_here(self, limits: Limits) -> PipeWorker:
         if self.use_bwrap:
@@ -162,7 +170,10 @@ class ProcessSandbox(Sandbox):
 
     def close(self) -> None:
         if self._spare is not None:
-            self._spare[1].close()
+            try:
+                self._spare[1].result().close()
+            except SandboxError:
+                pass
             self._spare = None
         if self._spawner is not None:
             self._spawner.shutdown(wait=False)
