@@ -120,7 +120,8 @@ def test_candidate_faults_have_the_right_outcome(sandbox, code, outcome, words):
     err = fault(sandbox, code)
     assert err.outcome is outcome, (err.outcome, err.message)
     assert words in err.message + err.traceback
-    spare = {sandbox._spare[1].proc.pid} | set(descendants(sandbox._spare[1].proc.pid)) if sandbox._spare else set()
+    warm = sandbox._spare[1].result() if sandbox._spare else None  # the next worker, started in the background
+    spare = {warm.proc.pid} | set(descendants(warm.proc.pid)) if warm else set()
     assert set(worker_processes()) - spare <= before  # nothing of the candidate is left behind
     sandbox.close()
     assert set(worker_processes()) <= before  # nor of the sandbox once it is closed
