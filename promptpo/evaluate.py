@@ -245,9 +245,9 @@ class Evaluator:
                 o, _ = self.spec.reset(env, episode)
                 on_step(i, env, 0)
                 rec.observe(o, 0)
+                obs.append(self.spec.encode_obs(o))  # as the wire carries it (and a feedback function reads it)
                 if keeper is not None:
-                    keeper.start(kept[i], self.spec.encode_obs(o))
-                obs.append(o)
+                    keeper.start(kept[i], obs[i])
             active = list(range(len(episodes)))
             session.reset(active, worker_seed(self.salt, episodes[0].seed))
 
@@ -266,9 +266,9 @@ class Evaluator:
                     rec.reward(float(reward), result.length)
                     rec.observe(o, result.length)
                     rec.info(info, result.length)
+                    obs[i] = self.spec.encode_obs(o)
                     if keeper is not None:
-                        keeper.step(kept[i], value, float(reward), self.spec.encode_obs(o), info)
-                    obs[i] = o
+                        keeper.step(kept[i], value, float(reward), obs[i], info)
                     if self.spec.is_success is not None:
                         if self.spec.is_success(info, float(reward), bool(terminated)) and result.success_step is None:
                             result.success_step = result.length
@@ -281,6 +281,9 @@ class Evaluator:
                         result.completed = True
                 return [i for i in group if not results[i].completed]
 
+            def batch_of(group: list[int]) -> dict[str, np.ndarray]:
+                return {name: np.stack([obs[i][name] for i in group]) for name in obs[group[0]]}
+
             if self.pipeline and len(active) > 1 and hasattr(session, "send_act"):
                 # Two halves in flight: the host steps one half's simulators while the worker computes the other
                 # half's actions. The worker sees every episode's observations in lock-step order (first half,
@@ -291,21 +294,21 @@ class Evaluator:
                 half = (len(active) + 1) // 2
                 a, b = active[:half], active[half:]
                 for group in (a, b):
-                    session.send_act(group, self._stack([obs[i] for i in group]), len(active))
+                    session.send_act(group, batch_of(group), len(active))
                 while a or b:
                     batch = len(a) + len(b)
                     if a:
                         a = advance(a, session.receive_act(a, batch))
                     b_actions = session.receive_act(b, batch) if b else None
                     if a:
-                        session.send_act(a, self._stack([obs[i] for i in a]), batch)
+                        session.send_act(a, batch_of(a), batch)
                     if b:
                         b = advance(b, b_actions)
                         if b:
-                            session.send_act(b, self._stack([obs[i] for i in b]), batch)
+                            session.send_act(b, batch_of(b), batch)
             else:
                 while active:
-                    active = advance(active, session.act(active, self._stack([obs[i] for i in active])))
+                    active = advance(active, session.act(active, batch_of(active)))
         except CandidateFault as err:
             known = err.env is not None and 0 <= err.env < len(results)  # a position in this batch
             episode = results[err.env].index if known else None
@@ -320,10 +323,6 @@ class Evaluator:
         return Evaluation(outcome=fault.outcome if fault else Outcome.OK, episodes=results, env_steps=steps,
                           wall_time_s=time.monotonic() - started, fault=fault, output=output[0],
                           output_bytes=output[1])
-
-    def _stack(self, observations: list[Any]) -> dict[str, np.ndarray]:
-        encoded = [self.spec.encode_obs(o) for o in observations]
-        return {name: np.stack([e[name] for e in encoded]) for name in encoded[0]}
 
     def _check_action(self, action: np.ndarray, position: int, episode: int, step: int) -> tuple[Any, bool]:
         spec = self.spec.action
