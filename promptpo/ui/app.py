@@ -99,14 +99,17 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
     def page(name: str, **context) -> HTMLResponse:
         return HTMLResponse(templates.get_template(name).render(**context))
 
-    def run_of(request: Request) -> Run:
-        run = find_runs(root).get(request.path_params["run"])
-        if run is None:
-            raise LookupError
-        return run
-
     def not_found(*_) -> Response:
         return PlainTextResponse("not found", status_code=404)
+
+    def of_a_run(view):
+        """A view of one run (``view(request, run, runs)``); a run id the folder does not hold is 404."""
+        async def handler(request: Request) -> Response:
+            runs = find_runs(root)
+            run = runs.get(request.path_params["run"])
+            return not_found() if run is None else await view(request, run, runs)
+
+        return handler
 
     async def runs_page(request: Request) -> Response:
         return page("runs.html", **_runs_view(root, request))
@@ -114,25 +117,16 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
     async def runs_fragment(request: Request) -> Response:
         return page("runs_rows.html", **_runs_view(root, request))
 
-    async def run_page(request: Request) -> Response:
-        try:
-            run = run_of(request)
-        except LookupError:
-            return not_found()
-        return page("run.html", **_run_view(root, run))
+    @of_a_run
+    async def run_page(request: Request, run: Run, runs: dict[str, Run]) -> Response:
+        return page("run.html", **_run_view(run, runs))
 
-    async def run_fragment(request: Request) -> Response:
-        try:
-            run = run_of(request)
-        except LookupError:
-            return not_found()
-        return page("run_live.html", **_run_view(root, run))
+    @of_a_run
+    async def run_fragment(request: Request, run: Run, runs: dict[str, Run]) -> Response:
+        return page("run_live.html", **_run_view(run, runs))
 
-    async def candidate_page(request: Request) -> Response:
-        try:
-            run = run_of(request)
-        except LookupError:
-            return not_found()
+    @of_a_run
+    async def candidate_page(request: Request, run: Run, runs: dict[str, Run]) -> Response:
         records = {str(r["id"]): r for r in candidates(run)}
         record = records.get(request.path_params["candidate"])
         if record is None:
@@ -170,11 +164,8 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
         return page("compare.html", runs=list(found.values()), chosen=[r.id for r in chosen], table=table,
                     problem=problem, plot=svg_curves(series))
 
-    async def file(request: Request) -> Response:
-        try:
-            run = run_of(request)
-        except LookupError:
-            return not_found()
+    @of_a_run
+    async def file(request: Request, run: Run, runs: dict[str, Run]) -> Response:
         target = inside(run.path, request.path_params["path"])
         if target is None or target.suffix.lower() not in SERVED:
             return not_found()
@@ -199,9 +190,9 @@ def _runs_view(root: Path, request: Request) -> dict:
             "statuses": sorted({r.status for r in runs}), "env": env, "status": status, "root": str(root)}
 
 
-def _run_view(root: Path, run: Run) -> dict:
+def _run_view(run: Run, runs: dict[str, Run]) -> dict:
     records = candidates(run)
-    baselines = [r for r in find_runs(root).values() if r.env == run.env and r.id != run.id and r.kind != "promptpo"]
+    baselines = [r for r in runs.values() if r.env == run.env and r.id != run.id and r.kind != "promptpo"]
     series = [(f"this run ({run.kind})", curve(run))] + [(f"{b.kind} seed {b.meta.get('seed', '?')}", curve(b))
                                                          for b in baselines[:4]]
     config = run.meta.get("config") or {k: v for k, v in run.meta.items() if not isinstance(v, (dict, list))}
