@@ -119,7 +119,8 @@ def baseline_optuna(env: str, steps: int, trial_steps: int, seeds: int, first_se
 def baseline_pbt(env: str, steps: int, interval: int, population: int, seeds: int, first_seed: int,
                  eval_episodes: int | None, out: Path) -> None:
     """Population-Based Training with Ray Tune's PBT scheduler, every member's steps counted."""
-    _search("pbt", env, steps, interval, range(first_seed, first_seed + seeds), 20, eval_episodes, population, out)  # evaluated once per --interval
+    _search("pbt", env, steps, interval, range(first_seed, first_seed + seeds), 20, eval_episodes, population,
+            out)  # evaluated once per --interval
 
 
 @baseline.command("hrl")
@@ -167,18 +168,8 @@ def baseline_hrl(env: str, steps: int, trial_steps: int, seeds: int, first_seed:
     RunStore.check_writable(out)
     search = SearchConfig(spec.id, steps, trial_steps, eval_points, eval_episodes, 4, out, eval_every)
     config = HRLConfig(search, trials_per_activation, warmup, manager=manager)
-    folders = []
-    with seed_progress(console(stderr=True)) as progress:
-        for seed in range(first_seed, first_seed + seeds):
-            task = progress.add_task(f"hrl seed {seed}", total=steps, score="")
-
-            def update(spent: int, best: float | None, task=task) -> None:
-                score = {} if best is None or best == float("-inf") else {"score": f"best return {best:.1f}"}
-                progress.update(task, completed=min(spent, steps), **score)
-
-            folders.append(run_hrl(config, seed, update, manager_for))
-    for folder in folders:
-        print(f"run folder: {folder}")
+    _each_seed("hrl", range(first_seed, first_seed + seeds), steps,
+               lambda seed, update: run_hrl(config, seed, update, manager_for))
 
 
 def _llm_manager(model: str | None):
@@ -214,6 +205,12 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: range, eva
     spec = load_spec(env)
     RunStore.check_writable(out)
     config = SearchConfig(spec.id, steps, trial_steps, eval_points, eval_episodes, population, out, eval_every)
+    search = run_optuna if kind == "optuna" else run_pbt
+    _each_seed(kind, seeds, steps, lambda seed, update: search(config, seed, update))
+
+
+def _each_seed(kind: str, seeds: range, steps: int, search) -> None:
+    """``search(seed, update)`` for every seed with a progress bar each (update(spent, best)), then the folders."""
     folders = []
     with seed_progress(console(stderr=True)) as progress:
         for seed in seeds:
@@ -223,7 +220,7 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: range, eva
                 score = {} if best is None or best == float("-inf") else {"score": f"best return {best:.1f}"}
                 progress.update(task, completed=min(spent, steps), **score)
 
-            folders.append((run_optuna if kind == "optuna" else run_pbt)(config, seed, update))
+            folders.append(search(seed, update))
     for folder in folders:
         print(f"run folder: {folder}")
 
