@@ -46,6 +46,19 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
                           timeout=timeout, cwd=cwd, env=env or cli_env(), input=input)
 
 
+def resume_as_if_it_died(run_dir: Path, lost: list[str]) -> subprocess.CompletedProcess:
+    """Delete the records matching the globs in ``lost`` (what a run killed at that point had not written), mark
+    the run as still running, and `promptpo resume` it."""
+    import json
+
+    for pattern in lost:
+        for path in run_dir.glob(pattern):
+            path.unlink()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
+    return run_cli("resume", run_dir.name, "--out", str(run_dir.parent))
+
+
 def only_run(out: Path) -> Path:
     runs = [p for p in out.iterdir() if p.is_dir()]
     assert len(runs) == 1, runs

@@ -153,17 +153,12 @@ def test_reflect_asks_what_a_round_taught_and_shows_it_in_later_prompts(tmp_path
 
 
 def test_a_reflect_run_resumed_after_a_crash_shows_the_same_lessons(tmp_path):
-    from conftest import run_cli
+    from conftest import resume_as_if_it_died
 
     answers = [WEAK, "The angle alone is not enough.", WEAK.replace("a > 0", "a + 0.01 * w > 0"), "Still short.",
                GOOD_PROGRAM]
     whole = run(tmp_path, answers, rounds=3, reflect=True)
     expected = (whole.run_dir / "llm" / "0005.prompt.md").read_text()
-    for path in [*whole.run_dir.glob("llm/0004.*"), *whole.run_dir.glob("llm/0005.*"),
-                 *whole.run_dir.glob("candidates/r02c0.*")]:
-        path.unlink()
-    summary = json.loads((whole.run_dir / "summary.json").read_text())
-    (whole.run_dir / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
-    resumed = run_cli("resume", whole.run_dir.name, "--out", str(whole.run_dir.parent))
+    resumed = resume_as_if_it_died(whole.run_dir, ["llm/0004.*", "llm/0005.*", "candidates/r02c0.*"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert (whole.run_dir / "llm" / "0005.prompt.md").read_text() == expected

@@ -14,7 +14,7 @@ from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
 from promptpo.trajectory import STEP_OVERHEAD, Keeper
 
-from conftest import ANSWERS, run_cli
+from conftest import ANSWERS, resume_as_if_it_died
 
 WEAK = "def act(obs):\n    x, v, a, w = obs\n    return int(a > 0)\n"
 GOOD = "def act(obs):\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)\n"
@@ -115,12 +115,7 @@ def test_a_run_resumed_after_a_crash_shows_the_same_notes(tmp_path):
     assert whole.status == "target_reached"
     expected = prompt(whole.run_dir, 3)
     # As if the run had died after its second answer: its second candidate and third call never recorded.
-    for path in [*whole.run_dir.glob("candidates/r01c0.*"), *whole.run_dir.glob("candidates/r02c0.*"),
-                 *whole.run_dir.glob("llm/0003.*")]:
-        path.unlink()
-    summary = json.loads((whole.run_dir / "summary.json").read_text())
-    (whole.run_dir / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
-    resumed = run_cli("resume", whole.run_dir.name, "--out", str(whole.run_dir.parent))
+    resumed = resume_as_if_it_died(whole.run_dir, ["candidates/r01c0.*", "candidates/r02c0.*", "llm/0003.*"])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert notes(whole.run_dir, "r01c0")[0]["source"] == "r00c0"  # the kept feedback class, rebuilt from records
     assert prompt(whole.run_dir, 3) == expected

@@ -73,6 +73,19 @@ def sandbox_containers() -> list[str]:
         return []
 
 
+@pytest.fixture
+def host_listener():
+    """A TCP server on the host's loopback that no candidate may reach (``accept`` must time out)."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.2)
+    yield listener
+    listener.close()
+
+
 @pytest.fixture(scope="session", params=["process", "docker"])
 def backend(request) -> str:
     if request.param == "docker":

@@ -85,12 +85,9 @@ def test_06_subprocess_spawn(attack):
     assert not marker.exists()
 
 
-def test_07_daemonized_grandchild_outlives_the_worker(attack, tmp_path):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    listener.settimeout(0.5)
-    port = listener.getsockname()[1]
+def test_07_daemonized_grandchild_outlives_the_worker(attack, tmp_path, host_listener):
+    host_listener.settimeout(0.5)
+    port = host_listener.getsockname()[1]
     result = attack(code(f"""
         import os, socket, time
         if os.fork() == 0:
@@ -112,8 +109,7 @@ def test_07_daemonized_grandchild_outlives_the_worker(attack, tmp_path):
 
     time.sleep(3.5)  # long after the daemon would have woken up
     with pytest.raises(TimeoutError):
-        listener.accept()
-    listener.close()
+        host_listener.accept()
 
 
 def test_08_memory_bomb_bytearray(attack):
@@ -235,12 +231,8 @@ def test_17_tcp_to_the_outside(attack):
     assert result.outcome == "blocked"
 
 
-def test_18_tcp_to_a_host_server(attack):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    listener.settimeout(0.2)
-    port = listener.getsockname()[1]
+def test_18_tcp_to_a_host_server(attack, host_listener):
+    port = host_listener.getsockname()[1]
     result = attack(code(f"""
         import socket
         socket.create_connection(("127.0.0.1", {port}), timeout=2)
@@ -249,8 +241,7 @@ def test_18_tcp_to_a_host_server(attack):
     """))
     assert result.outcome in {"blocked", "timeout"}
     with pytest.raises(TimeoutError):
-        listener.accept()
-    listener.close()
+        host_listener.accept()
 
 
 def test_19_dns_lookup(attack):

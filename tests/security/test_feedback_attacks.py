@@ -9,7 +9,6 @@ and nothing of the sandbox was left behind. Each case then checks what its feedb
 
 from __future__ import annotations
 
-import socket
 import textwrap
 from pathlib import Path
 
@@ -68,19 +67,14 @@ def test_f05_feedback_memory_bomb(attack):
     assert "memory" in tried["error"].lower()
 
 
-def test_f06_feedback_connects_to_a_host_server(attack):
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
-    listener.settimeout(0.2)
-    port = listener.getsockname()[1]
+def test_f06_feedback_connects_to_a_host_server(attack, host_listener):
+    port = host_listener.getsockname()[1]
     result = attack(feedback(f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\n"
                              "return 'connected'"))
     [tried] = notes(result)
     assert tried["error"] and tried["lines"] == []
     with pytest.raises(TimeoutError):
-        listener.accept()
-    listener.close()
+        host_listener.accept()
 
 
 def test_f07_feedback_writes_garbage_on_the_protocol_stream(attack):
