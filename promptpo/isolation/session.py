@@ -95,8 +95,7 @@ class PolicySession:
         return result
 
     def reset(self, envs: list[int], seed: int) -> None:
-        self._request({"op": "reset", "envs": envs, "seed": seed}, None, self.limits.act_timeout_s * max(1, len(envs)),
-                      "reset()")
+        self._request({"op": "reset", "envs": envs, "seed": seed}, None, self._allowance(len(envs)), "reset()")
 
     def act(self, envs: list[int], obs: dict[str, np.ndarray]) -> np.ndarray:
         self.send_act(envs, obs)
@@ -106,18 +105,22 @@ class PolicySession:
         """Ask for the actions of ``envs``; the worker answers requests in the order they were sent, so a caller
         may send the next batch's request before it reads this one's answer (promptpo.evaluate pipelines).
         ``batch``: the episodes the allowance is for (default ``envs``): act_timeout_s each."""
-        self._send({"op": "act", "envs": envs}, obs, self.limits.act_timeout_s * max(1, batch or len(envs)), "act()")
+        self._send({"op": "act", "envs": envs}, obs, self._allowance(batch or len(envs)), "act()")
 
     def receive_act(self, envs: list[int], batch: int | None = None) -> np.ndarray:
         """The actions of the oldest act request not yet read, which must have been for ``envs``."""
         expected = (len(envs), *((self.action.shape) if self.action.kind == "box" else ()))
-        _, arrays = self._receive(self.limits.act_timeout_s * max(1, batch or len(envs)), "act()",
-                                  max_payload=8 * int(np.prod(expected)), envs=envs)
+        _, arrays = self._receive(self._allowance(batch or len(envs)), "act()", max_payload=8 * int(np.prod(expected)),
+                                  envs=envs)
         actions = arrays.get("action")
         if actions is None or actions.shape != expected or actions.dtype != np.float64:
             raise self._fault(Outcome.PROTOCOL_ERROR, f"worker sent actions of shape "
                               f"{None if actions is None else actions.shape}, expected {expected}")
         return actions
+
+    def _allowance(self, episodes: int) -> float:
+        """Wall time for one call covering ``episodes`` episodes: act_timeout_s each."""
+        return self.limits.act_timeout_s * max(1, episodes)
 
     def _request(self, header: dict, arrays: dict | None, timeout: float, what: str, max_payload: int = 0,
                  envs: list[int] = ()) -> tuple[dict, dict]:
