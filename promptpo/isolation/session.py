@@ -55,6 +55,8 @@ class PolicySession:
         """Time spent waiting on the worker: what ``candidate_wall_s`` limits (the host's own time, stepping
         the simulator for a long lock-step batch on a slow machine, is not the candidate's)."""
         self.worker: Worker = sandbox.start(limits)
+        self._frames = wire().Memo()
+        """Act requests and replies repeat their headers step after step: each is made or parsed once."""
 
     def __enter__(self) -> PolicySession:
         return self
@@ -105,7 +107,8 @@ class PolicySession:
         """Ask for the actions of ``envs``; the worker answers requests in the order they were sent, so a caller
         may send the next batch's request before it reads this one's answer (promptpo.evaluate pipelines).
         ``batch``: the episodes the allowance is for (default ``envs``): act_timeout_s each."""
-        self._send({"op": "act", "envs": envs}, obs, self._allowance(batch or len(envs)), "act()")
+        with self._waiting(self._allowance(batch or len(envs)), "act()") as deadline:
+            self.worker.write(self._frames.encode(("act", *envs), {"op": "act", "envs": envs}, obs), deadline)
 
     def receive_act(self, envs: list[int], batch: int | None = None) -> np.ndarray:
         """The actions of the oldest act request not yet read, which must have been for ``envs``."""
@@ -140,8 +143,8 @@ class PolicySession:
         with self._waiting(timeout, what, since) as deadline:
             prefix = self.worker.read_exact(w.PREFIX.size, deadline)
             header_len, payload_len = w.split_prefix(prefix, max_payload, MAX_REPLY_HEADER)
-            reply, reply_arrays = w.decode(self.worker.read_exact(header_len, deadline),
-                                           self.worker.read_exact(payload_len, deadline))
+            body = self.worker.read_exact(header_len + payload_len, deadline)
+            reply, reply_arrays = self._frames.decode(body[:header_len], body[header_len:])
         if reply.get("ok") is True:
             return reply, reply_arrays
         error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
