@@ -66,6 +66,10 @@ SPIN_S = 0.002
 """How long a reader polls before it sleeps (see PipeWorker.read_exact)."""
 
 
+EXIT_WAIT_S = 0.2
+"""How long closing a worker waits for it to end by itself before it is killed."""
+
+
 class WorkerDied(Exception):
     """The worker closed its stdout: it exited or was killed."""
 
@@ -300,10 +304,13 @@ class PipeWorker(Worker):
     reaches everything it started that stayed in the group.
     """
 
-    def __init__(self, proc: subprocess.Popen, limits: Limits, group=None):
+    def __init__(self, proc: subprocess.Popen, limits: Limits, group=None, later=None):
         self.proc = proc
         self.group = group
         """The worker's cgroup (promptpo.isolation.cgroup.WorkerCgroup) when there is one."""
+        self.later = later or (lambda work: work())
+        """Runs housekeeping that need not hold up ``close`` (removing the emptied cgroup, a few ms in the
+        kernel), e.g. on a sandbox's thread; by default at once."""
         self._channel = FdChannel(proc.stdin.fileno(), proc.stdout.fileno())
         self._printed = CappedOutput(limits.output_bytes, limits.output_hard_bytes, self.kill)
         self._tap = OutputTap(proc.stderr.fileno(), self._printed)
@@ -321,7 +328,8 @@ class PipeWorker(Worker):
         """SIGKILL the process group and every descendant (some left the group, e.g. bwrap's
         new session), and remember them so close() can wait until they are gone."""
         self._killed = True
-        self._doomed.update(descendants(self.proc.pid))
+        if self.group is None:  # a cgroup lists them all, exactly and at once
+            self._doomed.update(descendants(self.proc.pid))
         for target in (lambda: os.killpg(self.proc.pid, signal.SIGKILL),
                        *(lambda p=p: os.kill(p, signal.SIGKILL) for p in self._doomed)):
             try:
@@ -343,14 +351,19 @@ class PipeWorker(Worker):
         return self._printed.text(), self._printed.total
 
     def close(self) -> None:
-        if self.proc.poll() is None or descendants(self.proc.pid) or (self.group is not None and self.group.pids()):
-            self.kill()
+        if not self._killed:
+            try:  # told to exit (PolicySession.close), a worker ends within milliseconds; no need to kill it
+                self.proc.wait(timeout=EXIT_WAIT_S)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.group is None or self.proc.poll() is None or self.group.pids():
+            self.kill()  # still running, or something it started may be
         self.exit_code()
         deadline = time.monotonic() + 5
         while any(alive(p) for p in self._doomed) and time.monotonic() < deadline:
             time.sleep(0.01)
         if self.group is not None:
-            self.group.remove()
+            self.later(self.group.remove)  # empty by now (kill_all waited), so removing it can wait
             self.group = None
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:

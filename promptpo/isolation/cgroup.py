@@ -93,21 +93,23 @@ class WorkerCgroup:
                     os.kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-            time.sleep(0.005)
+            time.sleep(0.001)
 
     def remove(self) -> None:
         self.kill_all()
         for folder in self.dirs:
-            for _ in range(100):
+            deadline = time.monotonic() + 1.0
+            while True:
                 try:
                     folder.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.01)  # the kernel releases an emptied cgroup a moment later
-            else:
-                log.warning("could not remove cgroup %s", folder)
+                    if time.monotonic() > deadline:
+                        log.warning("could not remove cgroup %s", folder)
+                        break
+                    time.sleep(0.001)  # the kernel releases an emptied cgroup a moment later
 
 
 def create(pids_max: int, memory_bytes: int) -> WorkerCgroup | None:

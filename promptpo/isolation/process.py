@@ -71,6 +71,7 @@ class ProcessSandbox(Sandbox):
         self.keep_spare = keep_spare
         self._spare: tuple[Limits, Future] | None = None
         self._spawner: ThreadPoolExecutor | None = None
+        self._pending: set[Future] = set()
         """Workers are started from this one thread, which lives as long as the sandbox: bubblewrap's
         --die-with-parent kills a worker when the *thread* that started it ends, and evaluations run on
         threads that end with their wave."""
@@ -115,9 +116,18 @@ class ProcessSandbox(Sandbox):
         return worker
 
     def _spawn(self, limits: Limits) -> Future:
+        return self._thread().submit(self._spawn_here, limits)
+
+    def _later(self, work) -> None:
+        """Housekeeping off the caller's path (a worker's emptied cgroup); close() waits for it."""
+        future = self._thread().submit(work)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    def _thread(self) -> ThreadPoolExecutor:
         if self._spawner is None:
             self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptpo-spawn")
-        return self._spawner.submit(self._spawn_here, limits)
+        return self._spawner
 
     def _spawn_here(self, limits: Limits) -> PipeWorker:
         if self.use_bwrap:
@@ -140,7 +150,7 @@ class ProcessSandbox(Sandbox):
             if group is not None:
                 group.remove()
             raise SandboxError(f"cannot start the sandbox worker: {err}") from None
-        return PipeWorker(proc, limits, group)
+        return PipeWorker(proc, limits, group, later=self._later)
 
     def _bwrap_argv(self, limits: Limits) -> list[str]:
         prefix = Path(sys.base_prefix).resolve()
@@ -175,6 +185,8 @@ class ProcessSandbox(Sandbox):
             except SandboxError:
                 pass
             self._spare = None
+        for work in list(self._pending):
+            work.result()
         if self._spawner is not None:
             self._spawner.shutdown(wait=False)
             self._spawner = None
