@@ -115,6 +115,10 @@ def test_an_llm_manager_is_obeyed_and_an_unusable_answer_falls_back_and_is_recor
     assert (folder / "llm" / "0003.response.md").read_text() == '{"worker": "cmaes", "region": 999}'
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["choosers"] == {"manager": 0, "llm": 1, "fallback": 2}
+    responses = [e for e in events if e["event"] == "llm_response"]
+    assert summary["llm_calls"] == 3 == len(responses)  # compare and the runs page read these
+    assert summary["prompt_tokens"] == sum(e["prompt_tokens"] for e in responses) > 0
+    assert summary["completion_tokens"] == sum(e["completion_tokens"] for e in responses) > 0
 
 
 def test_bad_hrl_options_are_one_line_errors(tmp_path):

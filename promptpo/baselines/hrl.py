@@ -211,7 +211,8 @@ def run_hrl(config: HRLConfig, seed: int, progress: Callable[[int, float | None]
                          manager={"p_worker": dict(zip(WORKERS, (round(float(p), 4) for p in pw))),
                                   "top_regions": [int(i) for i in np.argsort(-pr)[:3]]},
                          choosers={who: sum(t.chooser == who for t in state.trials)
-                                   for who in ("manager", "llm", "fallback")})
+                                   for who in ("manager", "llm", "fallback")},
+                         **getattr(chooser, "usage", {}))
 
 
 def _trial(record: Recorder, worker: Worker, region: Region, hp: Hyperparams, seed: int, episodes: list,

@@ -16,7 +16,7 @@ from promptpo.baselines.hrl import WORKERS, State
 from promptpo.baselines.regions import Region
 from promptpo.baselines.hyperparams import Hyperparams
 from promptpo.engine.store import RunStore
-from promptpo.llm.base import Backend, GenParams, Message, Request
+from promptpo.llm.base import FREE_BACKENDS, Backend, GenParams, Message, Request
 from promptpo.prompting import render
 from promptpo.text import clean
 
@@ -47,6 +47,8 @@ class LLMManager:
         self.backend, self.params, self.config, self.record = backend, params, config, record
         self.hp, self.regions = hp, regions
         self.calls = 0
+        self.usage = {"llm_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+        """What its calls took, for the run's summary (as a policy run counts them)."""
         (record.store.root / "llm").mkdir(exist_ok=True)
 
     def prompt(self, state: State) -> str:
@@ -62,6 +64,16 @@ class LLMManager:
                       regions=[(r.index, r.describe(self.hp)) for r in self.regions], fit=fit, trials=trials,
                       shown_all=len(trials) == len(state.trials))
 
+    def _count(self, completion) -> None:
+        u = self.usage
+        u["llm_calls"] += 1
+        u["prompt_tokens"] += completion.prompt_tokens
+        u["completion_tokens"] += completion.completion_tokens
+        if completion.cost_usd is not None and u["cost_usd"] is not None:
+            u["cost_usd"] = round(u["cost_usd"] + completion.cost_usd, 6)
+        elif completion.cost_usd is None and self.backend.name not in FREE_BACKENDS:
+            u["cost_usd"] = None  # a paid backend that did not say what a call cost: unknown, not 0
+
     def __call__(self, state: State, fallback: tuple[int, int]) -> tuple[int, int, str]:
         store: RunStore = self.record.store
         self.calls += 1
@@ -73,6 +85,7 @@ class LLMManager:
         store.record_response(self.calls, completion, {"call": self.calls, "prompt": "manager"})
         store.event("llm_response", call=self.calls, prompt_tokens=completion.prompt_tokens,
                     completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd)
+        self._count(completion)
         choice = parse(completion.text, len(self.regions))
         if isinstance(choice, str):
             store.event("manager_fallback", call=self.calls, reason=choice, answer=completion.text[:300],
