@@ -8,6 +8,7 @@ before they touch the simulator.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -211,6 +212,33 @@ def worker_seed(salt: str, seed: int) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
+class Pipelined:
+    """How many pipelined evaluations run in this process. While the host streams requests, the worker polls for
+    them instead of sleeping until woken (sandbox/worker.py's Reader), which pays only while a core is free for
+    it: a host and a worker per running evaluation must fit the cores this process may use."""
+
+    def __init__(self):
+        self.running = 0
+        self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def one(self):
+        with self.lock:
+            self.running += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def core_to_spare(self) -> bool:
+        return 2 * self.running <= self.cores
+
+
+PIPELINED = Pipelined()
+
+
 class Evaluator:
     def __init__(self, spec: EnvSpec, sandbox: Sandbox, limits: Limits, pool: EnvPool,
                  session: Callable[..., PolicySession] = PolicySession, salt: str | None = None,
@@ -291,21 +319,22 @@ class Evaluator:
                 # request goes out only after the other half's reply came back, so no reply can wait to see
                 # observations lock-step would not yet have shown. Each half gets the whole batch's act allowance.
                 # (A fault in the second half leaves the first half one step further on than lock-step would.)
-                half = (len(active) + 1) // 2
-                a, b = active[:half], active[half:]
-                for group in (a, b):
-                    session.send_act(group, batch_of(group), len(active))
-                while a or b:
-                    batch = len(a) + len(b)
-                    if a:
-                        a = advance(a, session.receive_act(a, batch))
-                    b_actions = session.receive_act(b, batch) if b else None
-                    if a:
-                        session.send_act(a, batch_of(a), batch)
-                    if b:
-                        b = advance(b, b_actions)
+                with PIPELINED.one():  # the worker may poll for requests while a core is free
+                    half = (len(active) + 1) // 2
+                    a, b = active[:half], active[half:]
+                    for group in (a, b):
+                        session.send_act(group, batch_of(group), len(active), stream=PIPELINED.core_to_spare())
+                    while a or b:
+                        batch = len(a) + len(b)
+                        if a:
+                            a = advance(a, session.receive_act(a, batch))
+                        b_actions = session.receive_act(b, batch) if b else None
+                        if a:
+                            session.send_act(a, batch_of(a), batch, stream=PIPELINED.core_to_spare())
                         if b:
-                            session.send_act(b, batch_of(b), batch)
+                            b = advance(b, b_actions)
+                            if b:
+                                session.send_act(b, batch_of(b), batch, stream=PIPELINED.core_to_spare())
             else:
                 while active:
                     active = advance(active, session.act(active, batch_of(active)))

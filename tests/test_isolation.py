@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import socket
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +260,33 @@ def test_scratch_space_is_size_limited(bwrap):
     err = fault(bwrap, code, limits=Limits(file_size_mb=4))
     assert err.outcome is Outcome.CRASHED
     assert "File too large" in err.message  # RLIMIT_FSIZE (EFBIG) hits before the tmpfs fills
+
+
+def test_streamed_requests_are_answered_whether_the_worker_still_polls_or_sleeps_again(sandbox):
+    """After a reply to a ``stream`` request the worker polls for the next one for a few ms (sandbox/worker.py's
+    Reader), then sleeps in select: requests sent within the window and long after it both get their answers."""
+    code = "import numpy as np\ndef act(obs):\n    return np.asarray(obs[:2], dtype=float)\n"
+    limits = Limits(act_timeout_s=2, load_timeout_s=10, guard=False)
+    with PolicySession(sandbox, limits, BOX) as session:
+        session.load(code)
+        session.reset([0, 1], seed=1)
+        for step, pause in enumerate([0.0, 0.0005, 0.05, 0.0, 0.2, 0.001]):
+            time.sleep(pause)
+            obs = np.full((2, 4), step / 10)
+            session.send_act([0], {"obs": obs[:1]}, 2, stream=True)
+            session.send_act([1], {"obs": obs[1:] + 0.5}, 2, stream=True)
+            np.testing.assert_array_equal(session.receive_act([0], 2), obs[:1, :2])
+            np.testing.assert_array_equal(session.receive_act([1], 2), obs[1:, :2] + 0.5)
+
+
+def test_workers_poll_only_while_a_core_is_free_for_each():
+    from promptpo.evaluate import Pipelined
+
+    lanes = Pipelined()
+    lanes.cores = 2
+    with lanes.one():
+        assert lanes.core_to_spare()  # one host and its worker on two cores
+        with lanes.one():
+            assert not lanes.core_to_spare()  # two lanes: a polling worker would take a host's core
+        assert lanes.core_to_spare()
+    assert lanes.running == 0

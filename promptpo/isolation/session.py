@@ -103,12 +103,16 @@ class PolicySession:
         self.send_act(envs, obs)
         return self.receive_act(envs)
 
-    def send_act(self, envs: list[int], obs: dict[str, np.ndarray], batch: int | None = None) -> None:
+    def send_act(self, envs: list[int], obs: dict[str, np.ndarray], batch: int | None = None,
+                 stream: bool = False) -> None:
         """Ask for the actions of ``envs``; the worker answers requests in the order they were sent, so a caller
         may send the next batch's request before it reads this one's answer (promptpo.evaluate pipelines).
-        ``batch``: the episodes the allowance is for (default ``envs``): act_timeout_s each."""
+        ``batch``: the episodes the allowance is for (default ``envs``): act_timeout_s each. ``stream``: more
+        requests follow before this reply is read (the worker then polls for them rather than sleeps; see
+        sandbox/worker.py's Reader)."""
+        header = {"op": "act", "envs": envs, "stream": True} if stream else {"op": "act", "envs": envs}
         with self._waiting(self._allowance(batch or len(envs)), "act()") as deadline:
-            self.worker.write(self._frames.encode(("act", *envs), {"op": "act", "envs": envs}, obs), deadline)
+            self.worker.write(self._frames.encode(("act", stream, *envs), header, obs), deadline)
 
     def receive_act(self, envs: list[int], batch: int | None = None) -> np.ndarray:
         """The actions of the oldest act request not yet read, which must have been for ``envs``."""
