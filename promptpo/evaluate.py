@@ -212,31 +212,31 @@ def worker_seed(salt: str, seed: int) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
-class Pipelined:
-    """How many pipelined evaluations run in this process. While the host streams requests, the worker polls for
-    them instead of sleeping until woken (sandbox/worker.py's Reader), which pays only while a core is free for
-    it: a host and a worker per running evaluation must fit the cores this process may use."""
+class SpareCore:
+    """Whether a core is free for a worker to poll on while the host streams requests (sandbox/worker.py's Reader):
+    fewer tasks runnable on the machine than the cores this process may use, the asking host counted. Read from
+    /proc/loadavg's running count at most every ``every_s``, so another evaluation lane (in this process or a
+    child), or any busy program, turns polling off within that time. Without /proc: never."""
 
-    def __init__(self):
-        self.running = 0
+    def __init__(self, every_s: float = 0.05, source: str = "/proc/loadavg"):
+        self.every_s, self.source = every_s, source
         self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        self.lock = threading.Lock()
+        self.checked, self.free = -1.0, False
 
-    @contextmanager
-    def one(self):
-        with self.lock:
-            self.running += 1
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.running -= 1
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked >= self.every_s:
+            self.checked = now
+            try:
+                with open(self.source) as handle:
+                    running = int(handle.read().split()[3].split("/")[0])
+            except (OSError, ValueError, IndexError):
+                running = self.cores
+            self.free = running < self.cores
+        return self.free
 
-    def core_to_spare(self) -> bool:
-        return 2 * self.running <= self.cores
 
-
-PIPELINED = Pipelined()
+spare_core = SpareCore()
 
 
 class Evaluator:
@@ -319,22 +319,22 @@ class Evaluator:
                 # request goes out only after the other half's reply came back, so no reply can wait to see
                 # observations lock-step would not yet have shown. Each half gets the whole batch's act allowance.
                 # (A fault in the second half leaves the first half one step further on than lock-step would.)
-                with PIPELINED.one():  # the worker may poll for requests while a core is free
-                    half = (len(active) + 1) // 2
-                    a, b = active[:half], active[half:]
-                    for group in (a, b):
-                        session.send_act(group, batch_of(group), len(active), stream=PIPELINED.core_to_spare())
-                    while a or b:
-                        batch = len(a) + len(b)
-                        if a:
-                            a = advance(a, session.receive_act(a, batch))
-                        b_actions = session.receive_act(b, batch) if b else None
-                        if a:
-                            session.send_act(a, batch_of(a), batch, stream=PIPELINED.core_to_spare())
+                # While a core is free for it the worker polls for the next request rather than sleeps (stream).
+                half = (len(active) + 1) // 2
+                a, b = active[:half], active[half:]
+                for group in (a, b):
+                    session.send_act(group, batch_of(group), len(active), stream=spare_core())
+                while a or b:
+                    batch = len(a) + len(b)
+                    if a:
+                        a = advance(a, session.receive_act(a, batch))
+                    b_actions = session.receive_act(b, batch) if b else None
+                    if a:
+                        session.send_act(a, batch_of(a), batch, stream=spare_core())
+                    if b:
+                        b = advance(b, b_actions)
                         if b:
-                            b = advance(b, b_actions)
-                            if b:
-                                session.send_act(b, batch_of(b), batch, stream=PIPELINED.core_to_spare())
+                            session.send_act(b, batch_of(b), batch, stream=spare_core())
             else:
                 while active:
                     active = advance(active, session.act(active, batch_of(active)))

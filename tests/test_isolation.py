@@ -279,14 +279,21 @@ def test_streamed_requests_are_answered_whether_the_worker_still_polls_or_sleeps
             np.testing.assert_array_equal(session.receive_act([1], 2), obs[1:, :2] + 0.5)
 
 
-def test_workers_poll_only_while_a_core_is_free_for_each():
-    from promptpo.evaluate import Pipelined
+def test_workers_poll_only_while_a_core_is_free(tmp_path):
+    from promptpo.evaluate import SpareCore
 
-    lanes = Pipelined()
-    lanes.cores = 2
-    with lanes.one():
-        assert lanes.core_to_spare()  # one host and its worker on two cores
-        with lanes.one():
-            assert not lanes.core_to_spare()  # two lanes: a polling worker would take a host's core
-        assert lanes.core_to_spare()
-    assert lanes.running == 0
+    loadavg = tmp_path / "loadavg"
+    spare = SpareCore(every_s=0.0, source=str(loadavg))
+    spare.cores = 2
+    loadavg.write_text("0.50 0.40 0.30 1/150 999\n")  # this host alone: the worker gets the other core
+    assert spare()
+    loadavg.write_text("1.50 1.40 1.30 2/150 999\n")  # another lane (or any busy program) runs too
+    assert not spare()
+    loadavg.unlink()  # nothing to go by: sleep as before
+    assert not spare()
+    cached = SpareCore(every_s=60.0, source=str(loadavg))
+    cached.cores = 2
+    loadavg.write_text("0.50 0.40 0.30 1/150 999\n")
+    assert cached()
+    loadavg.write_text("1.50 1.40 1.30 2/150 999\n")
+    assert cached()  # read again only every every_s
