@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,11 +82,12 @@ def test_a_killed_run_leaves_a_container_that_the_next_run_sweeps(tmp_path):
     victim.wait()
     left = containers()
     assert len(left) == 1 and left[0].labels["promptpo.pid"] == str(victim.pid)
+    [folder] = Path(tempfile.gettempdir()).glob(f"promptpo-ipc-{victim.pid}-*")  # its frame sockets' folder
     proc = run_cli("optimize", "gymnasium/CartPole-v1", "--sandbox", "docker", "--model",
                    f"scripted:{ANSWERS / 'cartpole'}", "--out", str(tmp_path / "next"))
     assert proc.returncode == 0, proc.stderr
     assert "left behind by runs that died" in proc.stderr
-    assert containers() == []
+    assert containers() == [] and not folder.exists()
 
 
 def test_a_live_runs_container_is_not_swept():
@@ -94,7 +97,7 @@ def test_a_live_runs_container_is_not_swept():
         with PolicySession(sandbox, Limits(), ActionSpec("discrete", n=2)) as session:
             session.load("def act(obs):\n    return 1\n")
         assert sweep(sandbox.client) == []
-        assert len(containers()) == 1
+        assert len(containers()) == 1 and os.path.isdir(sandbox.ipc_dir)
 
 
 def test_a_stopped_container_is_replaced():

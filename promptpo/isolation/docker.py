@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from promptpo.errors import SandboxError
 from promptpo.isolation.base import Limits, Sandbox, Worker, proc_stat
@@ -78,7 +79,22 @@ def sweep(client) -> list[str]:
     if removed:
         log.warning("removed %d sandbox container(s) left behind by runs that died: %s", len(removed),
                     ", ".join(removed))
+    for folder in Path(tempfile.gettempdir()).glob(f"{IPC_PREFIX}*-*-*"):  # their socket folders too
+        pid, start = folder.name[len(IPC_PREFIX):].split("-")[:2]
+        if pid.isdigit() and not owner_alive({"promptpo.pid": pid, "promptpo.pid_start": start}):
+            shutil.rmtree(folder, ignore_errors=True)
     return removed
+
+
+IPC_PREFIX = "promptpo-ipc-"
+"""A run's socket folder is IPC_PREFIX + its pid and start time + a random part (swept once the run is gone)."""
+
+
+def ipc_folder() -> str:
+    pid = os.getpid()
+    folder = tempfile.mkdtemp(prefix=f"{IPC_PREFIX}{pid}-{_start_time(pid) or 0}-")
+    os.chmod(folder, 0o711)  # the sandbox user may reach a socket it is told the name of, not list them
+    return folder
 
 
 class DockerSandbox(Sandbox):
@@ -96,8 +112,7 @@ class DockerSandbox(Sandbox):
             raise SandboxError(f"the sandbox image {self.image} is not built on this machine",
                                "run `promptpo sandbox build` (add --base IMAGE when no Python image can be pulled)") from None
         sweep(self.client)
-        self.ipc_dir = tempfile.mkdtemp(prefix="promptpo-ipc-")
-        os.chmod(self.ipc_dir, 0o711)  # the sandbox user may reach a socket it is told the name of, not list them
+        self.ipc_dir = ipc_folder()
         self.frames_over_socket = local_daemon()
         self._next: tuple[Limits, Future] | None = None
         """The next worker, being started in the background once the last one ended and the container was
