@@ -532,3 +532,24 @@ def test_37_huge_frame_sizes_and_a_reply_before_the_request(attack):
             return 0
     """))
     assert result.outcome in {"protocol_error", "timeout", "crashed"}
+
+
+def test_38_a_forged_reply_under_a_header_the_host_remembers(attack):
+    """The host parses a repeated reply header once (wire.Memo); a reply that reuses the exact bytes of the honest
+    act reply's header with a payload too short for it is still a protocol error, checked frame by frame."""
+    result = attack(code("""
+        import json, os, struct
+        calls = [0]
+        HEADER = json.dumps({"ok": True, "arrays": [{"name": "action", "dtype": "float64", "shape": [1]}]},
+                            separators=(",", ":")).encode()
+        def act(obs):
+            calls[0] += 1
+            if calls[0] == 3:  # the host has parsed this header twice by now
+                for fd in range(3, 32):
+                    try:
+                        os.write(fd, struct.pack("!II", len(HEADER), 4) + HEADER + b"\\0" * 4)
+                    except OSError:
+                        pass
+            return 0
+    """))
+    assert result.outcome == "protocol_error"
