@@ -246,17 +246,16 @@ def serve(proto_in: int, proto_out: int) -> None:
     reader = Reader(proto_in)
     frames = wire.Memo()  # act requests and replies repeat their headers
 
-    def send(header: dict, arrays=None) -> None:
-        _write_all(proto_out, frames.encode(("ok",), header, arrays) if header == {"ok": True} else
-                   wire.encode(header, arrays))
-        reader.poll_until = time.monotonic() + POLL_S if header_in.get("stream") is True else 0.0
+    def send(reply: dict, arrays=None) -> None:
+        _write_all(proto_out, frames.encode(("ok",), reply, arrays) if reply == {"ok": True} else
+                   wire.encode(reply, arrays))
+        reader.poll_until = time.monotonic() + POLL_S if header.get("stream") is True else 0.0  # the request's
 
     while True:
         try:
             header_len, payload_len = wire.split_prefix(reader.exact(wire.PREFIX.size), 1 << 30)
             body = reader.exact(header_len + payload_len)
             header, arrays = frames.decode(body[:header_len], body[header_len:])
-            header_in = header
         except EOFError:
             return
         op = header.get("op")
