@@ -71,10 +71,11 @@ class ProcessSandbox(Sandbox):
         self.keep_spare = keep_spare
         self._spare: tuple[Limits, Future] | None = None
         self._spawner: ThreadPoolExecutor | None = None
-        self._pending: set[Future] = set()
         """Workers are started from this one thread, which lives as long as the sandbox: bubblewrap's
         --die-with-parent kills a worker when the *thread* that started it ends, and evaluations run on
         threads that end with their wave."""
+        self._pending: set[Future] = set()
+        """Housekeeping handed to that thread (see _later), which close() waits for."""
         self.use_cgroup = cgroup.problem() is None
         if self.use_cgroup:
             cgroup.sweep()
