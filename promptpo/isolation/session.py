@@ -111,8 +111,8 @@ class PolicySession:
         requests follow before this reply is read (the worker then polls for them rather than sleeps; see
         sandbox/worker.py's Reader)."""
         header = {"op": "act", "envs": envs, "stream": True} if stream else {"op": "act", "envs": envs}
-        with self._waiting(self._allowance(batch or len(envs)), "act()") as deadline:
-            self.worker.write(self._frames.encode(("act", stream, *envs), header, obs), deadline)
+        self._send(self._frames.encode(("act", stream, *envs), header, obs), self._allowance(batch or len(envs)),
+                   "act()")
 
     def receive_act(self, envs: list[int], batch: int | None = None) -> np.ndarray:
         """The actions of the oldest act request not yet read, which must have been for ``envs``."""
@@ -134,12 +134,12 @@ class PolicySession:
         """One request and its reply; a reply larger than the answer can be (``max_payload`` bytes of
         arrays, ``MAX_REPLY_HEADER`` of header) or malformed in any way is the candidate's protocol error."""
         started = time.monotonic()
-        self._send(header, arrays, timeout, what)
+        self._send(wire().encode(header, arrays), timeout, what)
         return self._receive(timeout, what, max_payload, envs, since=started)  # one allowance for both
 
-    def _send(self, header: dict, arrays: dict | None, timeout: float, what: str) -> None:
+    def _send(self, frame: bytes, timeout: float, what: str) -> None:
         with self._waiting(timeout, what) as deadline:
-            self.worker.write(wire().encode(header, arrays), deadline)
+            self.worker.write(frame, deadline)
 
     def _receive(self, timeout: float, what: str, max_payload: int = 0, envs: list[int] = (),
                  since: float | None = None) -> tuple[dict, dict]:
