@@ -22,8 +22,12 @@ class WireError(Exception):
 
 
 def encode(header: dict, arrays: dict[str, np.ndarray] | None = None) -> bytes:
-    arrays = {name: np.ascontiguousarray(array) for name, array in (arrays or {}).items()}
+    arrays = _contiguous(arrays)
     return frame(_body(header, arrays), arrays)
+
+
+def _contiguous(arrays: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    return {name: np.ascontiguousarray(array) for name, array in (arrays or {}).items()}
 
 
 def _body(header: dict, arrays: dict[str, np.ndarray]) -> bytes:
@@ -99,7 +103,7 @@ class Memo:
 
     def encode(self, key: tuple, header: dict, arrays: dict[str, np.ndarray] | None = None) -> bytes:
         """``key``: hashable and the same exactly when ``header`` is (e.g. the op and the episodes)."""
-        arrays = {name: np.ascontiguousarray(array) for name, array in (arrays or {}).items()}
+        arrays = _contiguous(arrays)
         full = (key, *((name, a.dtype, a.shape) for name, a in arrays.items()))
         body = self.bodies.get(full)
         if body is None:
