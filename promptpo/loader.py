@@ -26,6 +26,7 @@ from promptpo.extract import entry_point
 from promptpo.isolation import Limits, make_sandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.outcome import CandidateFault
+from promptpo.resources import sandbox_module
 
 ENV_LINE = re.compile(r"^#.*?\benv: (\S+)", re.MULTILINE)
 LOADED_LIMITS = Limits(candidate_wall_s=float("inf"), candidate_cpu_s=24 * 3600)
@@ -184,8 +185,10 @@ def _entry(code: str) -> str | None:
 
 
 def _import(path: Path, code: str) -> TrustedPolicy:
+    """The code in this process, under the same import guard as in the sandbox worker (sandbox/guard.py)."""
     spec = importlib.util.spec_from_loader(f"promptpo_policy_{abs(hash(str(path.resolve())))}", loader=None)
     module = importlib.util.module_from_spec(spec)
+    module.__dict__["__builtins__"] = sandbox_module("guard").guarded_builtins(gate.guard())
     exec(compile(code, str(path), "exec"), module.__dict__)  # noqa: S102 - the gate passed this code
     sys.modules[spec.name] = module
     return TrustedPolicy(module, path)

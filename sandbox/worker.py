@@ -102,62 +102,14 @@ def _error(exc: BaseException, env: int | None = None, kind: str | None = None) 
                                    "traceback": _text(tb, 8000), "env": env, "blocked": _blocked(exc)}}
 
 
-def guarded_builtins(guard: dict) -> dict:
-    """The builtins the code sees: the gate's forbidden names removed, and an ``__import__`` that
-    only gives the allowed modules, each as a facade (no private attributes, no forbidden ones, no
-    submodules outside the allow-list). The sandbox is the boundary; this is defence in depth that
-    also makes the code behave here as it will when loaded elsewhere."""
-    import builtins
-    import types
-
-    allowed, banned = frozenset(guard["modules"]), frozenset(guard["attributes"])
-    facades: dict = {}
-
-    def facade(module):
-        if module.__name__ in facades:
-            return facades[module.__name__]
-
-        class Facade(types.ModuleType):
-            def __getattr__(self, name):
-                if name.startswith("_") or name in banned:
-                    raise AttributeError(f"module {module.__name__!r} has no attribute {name!r} available to policies")
-                value = getattr(module, name)
-                if isinstance(value, types.ModuleType):
-                    if value.__name__ not in allowed:
-                        raise AttributeError(f"module {value.__name__!r} is not available to policies")
-                    return facade(value)
-                return value
-
-        facades[module.__name__] = Facade(module.__name__, module.__doc__)
-        return facades[module.__name__]
-
-    roots = frozenset(m.split(".")[0] for m in allowed)
-
-    def guarded_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
-        if type(fromlist) is list and not level and name.split(".")[0] in roots:
-            # PyImport_Import (fromlist a list; Python's import statement passes None or a tuple): C code
-            # of an allowed module (numpy) importing its own parts lazily. It looks __import__ up in the
-            # calling frame's builtins, i.e. ours, and needs the real module.
-            return __import__(name, globals, locals, fromlist, level)
-        if level or name not in allowed:
-            raise ImportError(f"import of {name!r} is not allowed (allowed: {', '.join(sorted(allowed))})")
-        top = __import__(name, None, None, fromlist, 0)
-        if fromlist:
-            return facade(sys.modules[name])
-        return facade(top)
-
-    names = frozenset(guard["names"])
-    safe = {k: v for k, v in vars(builtins).items() if k not in names and k not in ("__loader__", "__spec__")}
-    safe["__import__"] = guarded_import
-    return safe
-
-
 class Candidate:
     """The loaded code: a policy (Policy class or act function) or a named function to call."""
 
     def __init__(self, code: str, action: dict | None, entry: str = "policy", guard: dict | None = None):
         self.namespace: dict = {"__name__": "policy"}
         if guard is not None:
+            from guard import guarded_builtins  # imported at start-up: see main
+
             self.namespace["__builtins__"] = guarded_builtins(guard)
         exec(compile(code, "policy.py", "exec"), self.namespace)  # noqa: S102 - this is the sandbox
         self.factory = self.namespace.get("Policy")
@@ -386,6 +338,7 @@ def main() -> None:
     import random  # noqa: F401
     import numpy  # noqa: F401
     import numpy.random  # noqa: F401
+    import guard  # noqa: F401
 
     apply_limits(json.loads(sys.argv[1]))
     serve(proto_in, proto_out)

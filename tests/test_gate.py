@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
-import importlib
-import os
-import types
-
 import pytest
 
 from promptpo import gate
@@ -113,44 +108,3 @@ def test_unparseable_or_absurdly_deep_code_is_refused_not_raised():
     assert gate.check("def (:\n")[0].rule == "syntax"
     deep = "x = " + "-" * 200_000 + "1\n"
     assert gate.check(deep)  # refused (too deep to parse or to check), no RecursionError
-
-
-DANGEROUS_MODULES = {"os", "posix", "sys", "subprocess", "builtins", "ctypes", "importlib", "io", "socket", "shutil",
-                     "pathlib", "pickle", "marshal", "inspect", "types", "gc", "signal", "threading",
-                     "multiprocessing", "runpy", "code", "pty", "tempfile", "mmap", "resource", "site"}
-
-
-def test_no_public_route_from_an_allowed_module_reaches_the_host():
-    """Walk every attribute the gate lets through (public, not forbidden), six levels deep, from every
-    allowed module of the installed versions: no module or builtin that touches the host is reached."""
-    dangerous = {id(f): name for name, f in [("open", builtins.open), ("eval", eval), ("exec", exec),
-                                             ("compile", compile), ("__import__", builtins.__import__),
-                                             ("getattr", getattr), ("os.system", os.system)]}
-    routes, seen = {}, set()
-
-    def walk(obj, path, depth):
-        if depth > 6 or id(obj) in seen:
-            return
-        seen.add(id(obj))
-        for name in dir(obj):
-            if name.startswith("_") or name in gate.FORBIDDEN_ATTRIBUTES:
-                continue
-            try:
-                value = getattr(obj, name)
-            except Exception:  # noqa: BLE001 - a property that raises is no route
-                continue
-            here = f"{path}.{name}"
-            if isinstance(value, types.ModuleType) and value.__name__.split(".")[0] in DANGEROUS_MODULES:
-                routes[value.__name__] = here
-            elif id(value) in dangerous:
-                routes[dangerous[id(value)]] = here
-            elif not isinstance(value, (int, float, complex, str, bytes, bool)) and value is not None:
-                walk(value, here, depth + 1)
-
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for module in sorted(gate.ALLOWED_MODULES):
-            walk(importlib.import_module(module), module, 0)
-    assert routes == {}, f"routes the gate lets through: {routes}"

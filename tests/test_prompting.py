@@ -5,6 +5,7 @@ from __future__ import annotations
 import jinja2
 import pytest
 
+from promptpo import gate
 from promptpo.candidate import Candidate
 from promptpo.digest import EpisodeDigest, Track
 from promptpo.envs import load_spec
@@ -54,7 +55,8 @@ def test_first_prompt_carries_the_spec(spec):
     prompt = Prompts(spec, episodes=5, act_timeout_s=5).first()
     system, user = prompt.messages
     assert system.role == "system" and "class Policy" in system.content
-    assert all(f"`{name}`" in system.content for name in ("hasattr", "getattr", "vars", "dir"))  # all the gate refuses
+    assert all(f"`{name}`" in system.content for name in gate.FORBIDDEN_NAMES - {"getattr", "hasattr"})  # all refused
+    assert 'hasattr(self, "phase")' in system.content and "`enum`" in system.content  # what is fine, what is not
     for text in ("pole_angle", "push cart to the left", "def step", "mean return >= 475", "5 episodes"):
         assert text in user.content
 

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 REPOSITORY = "promptpo-sandbox"
 DEFAULT_BASE = "python:3.11-slim"
-CONTEXT_FILES = ("Dockerfile", "worker.py", "wire.py", "reap.py")
+CONTEXT_FILES = ("Dockerfile", "worker.py", "wire.py", "guard.py", "reap.py")
 
 
 def image_tag() -> str:

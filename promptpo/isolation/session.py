@@ -6,12 +6,9 @@ worker is killed on any fault so a misbehaving candidate never outlives its eval
 
 from __future__ import annotations
 
-import importlib.util
 import signal
-import sys
 import time
 from contextlib import contextmanager
-from functools import cache
 from types import ModuleType
 
 import numpy as np
@@ -20,7 +17,7 @@ from promptpo import gate
 from promptpo.envspec import ActionSpec
 from promptpo.isolation.base import Limits, Sandbox, Worker, WorkerDied
 from promptpo.outcome import CandidateFault, Outcome
-from promptpo.resources import data_dir
+from promptpo.resources import sandbox_module
 from promptpo.text import clean
 
 MAX_REPLY_HEADER = 256 * 1024
@@ -29,14 +26,9 @@ TYPE_CHARS, MESSAGE_CHARS, TRACEBACK_CHARS = 100, 2000, 8000
 """What the host keeps of a worker's error, whatever the worker sent."""
 
 
-@cache
 def wire() -> ModuleType:
-    """sandbox/wire.py, the one implementation of the frame format, loaded from its file."""
-    spec = importlib.util.spec_from_file_location("promptpo_sandbox_wire", data_dir("sandbox") / "wire.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """sandbox/wire.py, the one implementation of the frame format."""
+    return sandbox_module("wire")
 
 
 ERROR_OUTCOMES = {"MemoryError": Outcome.MEMORY, "InvalidAction": Outcome.INVALID_ACTION,

@@ -213,7 +213,7 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "tuning": config.tune_constants, "tune_share": f"{config.tune_share:.0%}",
             "examples": config.shown_examples}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}",
-             "forbidden_builtins": gate.forbidden_text(),
+             "forbidden_builtins": gate.forbidden_text(), "left_out_modules": gate.left_out_text(),
              "feedback_fn": config.feedback_fn, "note_chars": summarizer.NOTE_CHARS, "note_s": f"{summarizer.CALL_S:g}"}
     return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget,
                       config.edit, config.reflection)

@@ -194,7 +194,7 @@ class ScheduleTask(TaskKind):
         """How comparisons group the run (set once the backend is known)."""
         self.prompts = PromptBook("schedule_", self.context(), {
             "every": config.every, "every_steps": config.interval, "bounds": bounds_text(), "allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)),
-            "timeout_s": f"{config.limits.act_timeout_s:g}", "forbidden_builtins": gate.forbidden_text()}, self.feedback,
+            "timeout_s": f"{config.limits.act_timeout_s:g}", "forbidden_builtins": gate.forbidden_text(), "left_out_modules": gate.left_out_text()}, self.feedback,
             config.prompt_budget, config.edit,
                                   config.reflection)
 

@@ -1,0 +1,82 @@
+"""What a policy may use: the allowed modules, and the names, attributes and values that lead outside them.
+
+The lists are small on purpose. A module that cannot be made safe is left out (``enum``: its functional API
+builds a class from a mapping, so a key put together at run time gives the class any dunder attribute, e.g. an
+``__array_interface__`` that numpy turns into an array over any address of the process), and the prompt says so.
+"""
+
+from __future__ import annotations
+
+import re
+
+NUMPY_POLYNOMIALS = ("polynomial", "chebyshev", "legendre", "hermite", "hermite_e", "laguerre")
+
+ALLOWED_MODULES = frozenset({
+    "numpy", "numpy.linalg", "numpy.random", "numpy.fft", "numpy.polynomial",
+    *(f"numpy.polynomial.{name}" for name in NUMPY_POLYNOMIALS),
+    "math", "cmath", "random", "collections", "collections.abc", "itertools", "functools", "heapq", "bisect",
+    "statistics", "dataclasses", "typing"})
+"""Modules a candidate may import (``operator`` is not one: attrgetter looks names up; ``enum`` is not one: see
+above)."""
+
+LEFT_OUT_MODULES = {"enum": "use ints or strings for phases", "operator": "write the lambda"}
+"""Modules a model often reaches for that are not allowed, with what to use instead (said in the prompt)."""
+
+FORBIDDEN_NAMES = frozenset({
+    "eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr", "hasattr", "vars",
+    "globals", "locals", "breakpoint", "input", "help", "exit", "quit", "memoryview", "copyright",
+    "credits", "license"})
+"""Builtins that look names up by string, reach the interpreter or leave the program. ``getattr(x, "name")``,
+``getattr(x, "name", default)`` and ``hasattr(x, "name")`` with a literal name are the one exception: they are
+checked as ``x.name`` (see walk.literal_lookup)."""
+
+LITERAL_LOOKUPS = frozenset({"getattr", "hasattr"})
+
+FORBIDDEN_ATTRIBUTES = frozenset({
+    # modules reachable as attributes
+    "os", "sys", "subprocess", "builtins", "bltns", "importlib", "f2py", "distutils", "testing",
+    "lib", "io", "pickle", "marshal", "shutil", "socket", "pathlib", "posix", "signal", "threading",
+    "multiprocessing", "inspect", "types", "gc", "code", "codecs", "operator", "weakref", "resource", "warnings",
+    # native code: numpy's ctypes bridges (ndarray.ctypes, BitGenerator.ctypes/cffi) and what they lead to
+    "ctypes", "_ctypes", "ctypeslib", "cffi", "CDLL", "PyDLL", "cdll", "pydll", "pythonapi", "dlopen",
+    "from_address", "data_as",
+    # string evaluation and lookups by string
+    "get_type_hints", "ForwardRef", "_evaluate", "_eval_type", "singledispatch", "singledispatchmethod",
+    "update_wrapper", "wraps", "make_dataclass", "attrgetter", "methodcaller",
+    # files and pickles
+    "load", "loads", "save", "savez", "savez_compressed", "savetxt", "loadtxt", "genfromtxt", "fromfile",
+    "tofile", "memmap", "fromregex", "DataSource", "dump", "dumps", "open",
+    # frames, code objects and the class graph
+    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code",
+    "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "tb_next", "co_code", "mro",
+    "func_globals", "im_func", "system", "popen", "spawn", "fork", "exec_module"})
+"""Attribute names that lead out of the policy: refused on every base, ``self`` included."""
+
+DENIED_VALUES = {
+    "typing.get_type_hints": "evaluates strings", "typing.ForwardRef": "evaluates strings",
+    "functools.singledispatch": "evaluates annotation strings", "functools.singledispatchmethod":
+    "evaluates annotation strings", "functools.update_wrapper": "looks attributes up by string",
+    "functools.wraps": "looks attributes up by string", "dataclasses.make_dataclass":
+    "builds a class from a mapping"}
+"""Public values of allowed modules that are refused whatever name or module they are reached through."""
+
+ALLOWED_DUNDER_NAMES = frozenset({"__name__"})
+ALLOWED_DUNDER_METHODS = frozenset({
+    "__init__", "__post_init__", "__call__", "__repr__", "__str__", "__len__", "__iter__", "__next__",
+    "__getitem__", "__setitem__", "__contains__", "__bool__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__",
+    "__ge__", "__hash__", "__neg__", "__pos__", "__abs__", "__add__", "__radd__", "__sub__", "__rsub__",
+    "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__", "__mod__", "__pow__", "__matmul__",
+    "__enter__", "__exit__", "__float__", "__int__"})
+"""Special methods a class of the program may define. Not ``__getattr__``/``__getattribute__`` (every name,
+dunders included, would resolve to what they return), nor numpy's array protocols (``__array_interface__``
+hands numpy a raw address), nor pickling and class-creation hooks."""
+
+METHOD_DECORATORS = frozenset({"classmethod", "property", "cached_property", "setter", "getter", "deleter"})
+"""Decorators that keep a method's first parameter bound to the instance or the class."""
+
+TYPE_TESTS = frozenset({"isinstance", "issubclass", "print", "str", "repr"})
+"""Calls ``type(x)`` may be handed to: ``type`` is for comparing and testing types, never for calling the
+class it returns (``type(C)`` is a metaclass: called with a name, bases and a mapping it makes any class)."""
+
+OWN = frozenset({"self", "cls"})
+DUNDER = re.compile(r"__\w+__")

@@ -1,0 +1,458 @@
+"""Routes from code the gate passes to the host: each case is a program that, loaded in-process with
+``load_policy(path, trusted=True)`` (or exported and imported), would run code on the host, read its files or
+reach native memory. The gate must refuse every one before anything runs, and the same allow-list enforced at
+run time (sandbox/guard.py, in the worker and in trusted loads) must stop the ones it can see.
+
+The classes: ``self``/``cls`` that are not a method's own (rebound, aliased, a plain parameter, a staticmethod, a
+foreign base, an unbound call with a foreign object); native code (numpy's ctypes bridges, ``__array_interface__``
+over a raw address); string evaluation (annotations through ``typing.get_type_hints``, ``ForwardRef``,
+``singledispatch``); lookups by string (``update_wrapper``, non-literal ``getattr``); classes built from a mapping
+(three-argument ``type``, metaclasses, ``enum``'s functional API, ``make_dataclass``); modules passed on as values
+or reached through another module (``typing.warnings``, ``numpy.ma``); carriage returns that hide lines.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import textwrap
+import types
+import warnings
+
+import pytest
+
+from promptpo import gate, load_policy
+from promptpo.errors import ConfigError
+from promptpo.resources import sandbox_module
+
+ACT = "\n\ndef act(obs):\n    return 0\n"
+SHELL = "'touch ' + MARKER"  # what each payload would run, were it reached
+KEY = "'_' * 2 + 'array_interface' + '_' * 2"
+
+
+def program(text: str) -> str:
+    return textwrap.dedent(text).strip() + "\n"
+
+
+ROUTES = {
+    # self/cls that are not a method's own
+    "self_rebound_to_a_module": """
+        import random
+        class Policy:
+            def act(self, obs):
+                self = random
+                return self._os.system(SHELL)
+        """,
+    "self_rebound_to_numpy_ctypes": """
+        import numpy as np
+        class Policy:
+            def act(self, obs):
+                self = np.zeros(3)
+                self = self.ctypes
+                return self._ctypes.CDLL(None).system(SHELL.encode())
+        """,
+    "self_as_a_plain_parameter": """
+        import random
+        def run(self):
+            return self._os.system(SHELL)
+        """ + ACT,
+    "self_in_a_staticmethod": """
+        import numpy as np
+        class Tool:
+            @staticmethod
+            def go(self):
+                return self._ctypes
+        """ + ACT,
+    "self_of_a_lambda_in_a_method": """
+        class Policy:
+            def act(self, obs):
+                peek = lambda self: self._base
+                return 0
+        """,
+    "self_of_a_foreign_base": """
+        import random
+        class Policy(random.Random):
+            def act(self, obs):
+                return self._randbelow(2)
+        """,
+    "self_rebound_by_a_loop": """
+        class Policy:
+            def act(self, obs):
+                for self in [obs]:
+                    return self._base
+        """,
+    "self_rebound_by_a_walrus_in_a_comprehension": """
+        class Policy:
+            def act(self, obs):
+                _ = [(self := v) for v in [obs]]
+                return self._base
+        """,
+    "self_declared_global": """
+        class Policy:
+            def act(self, obs):
+                global self
+                return self._x
+        """,
+    "self_fed_by_a_decorator": """
+        def feed(f):
+            return lambda *a: f(1)
+        class Policy:
+            @feed
+            def act(self, obs):
+                return self._x
+        """,
+    "own_class_name_rebound_to_a_foreign_class": """
+        import random
+        class Policy:
+            def act(self, obs):
+                return self._randbelow(2)
+        Policy = random.Random
+        """,
+    "unbound_method_called_with_a_forward_reference": """
+        import typing
+        class Policy:
+            def peek(self):
+                return self._evaluate({}, {}, frozenset())
+            def act(self, obs):
+                text = '_' * 2 + 'import' + '_' * 2 + "('os').system(" + SHELL + ")"
+                return Policy.peek(typing.get_args(typing.List[text])[0])
+        """,
+    "unbound_method_called_with_a_module": """
+        import random
+        class Policy:
+            def peek(self):
+                return self._os
+            def act(self, obs):
+                return Policy.peek(random).system(SHELL)
+        """,
+    # modules as values, and modules reached through other modules
+    "module_stored_in_a_variable": "import random\nr = random\nr._os.system(SHELL)" + ACT,
+    "module_in_a_container": "import random\nbox = [random]" + ACT,
+    "submodule_stored": "import numpy as np\nsub = np.random" + ACT,
+    "module_name_rebound_as_a_parameter": "import random\n\ndef act(obs, random=None):\n    return 0\n",
+    "typing_warnings_reads_host_files": "import typing\nline = typing.warnings.formatwarning('m', Warning, '/etc/shadow', 1)" + ACT,
+    "typing_stdlib_re": "import typing\nr = typing.stdlib_re.compile('x')" + ACT,
+    "numpy_ma": "import numpy as np\nm = np.ma.array([1])" + ACT,
+    "polyutils_route": "import numpy as np\nw = np.polynomial.polynomial.pu" + ACT,
+    "statistics_numbers": "import statistics\nn = statistics.numbers" + ACT,
+    "module_route_by_from_import": "from typing import warnings" + ACT,
+    "module_by_literal_getattr": "import typing\nw = getattr(typing, 'warnings')" + ACT,
+    # native code
+    "ndarray_ctypes_module": "import numpy as np\nnp.zeros(3).ctypes._ctypes.CDLL(None).system(SHELL.encode())" + ACT,
+    "ndarray_ctypes_on_an_attribute": """
+        import numpy as np
+        class Policy:
+            def __init__(self):
+                self.a = np.zeros(3)
+            def act(self, obs):
+                return self.a.ctypes.data
+        """,
+    "bit_generator_ctypes": "import numpy as np\nf = np.random.PCG64().ctypes.next_double" + ACT,
+    "bit_generator_cffi": "import numpy as np\nf = np.random.PCG64().cffi" + ACT,
+    "as_strided_out_of_bounds": "import numpy as np\nv = np.lib.stride_tricks.as_strided(np.zeros(1), (10**6,))" + ACT,
+    "array_interface_by_method": """
+        import numpy as np
+        class Raw:
+            @property
+            def __array_interface__(self):
+                return {'data': (id(print), False), 'shape': (64,), 'typestr': '|u1', 'version': 3}
+        view = np.asarray(Raw())
+        """ + ACT,
+    "array_interface_by_getattr_hook": """
+        class Raw:
+            def __getattr__(self, name):
+                return {'data': (id(print), False), 'shape': (64,), 'typestr': '|u1', 'version': 3}
+        """ + ACT,
+    "array_interface_by_three_argument_type": f"""
+        import numpy as np
+        Raw = type('Raw', (), {{{KEY}: {{'data': (id(print), False), 'shape': (64,), 'typestr': '|u1', 'version': 3}}}})
+        view = np.asarray(Raw())
+        """ + ACT,
+    "array_interface_by_the_metaclass_of_a_class": f"""
+        class Base:
+            pass
+        Raw = type(Base)('Raw', (), {{{KEY}: {{}}}})
+        """ + ACT,
+    "array_interface_by_an_alias_of_type": f"""
+        class Base:
+            pass
+        make = type(Base)
+        Raw = make('Raw', (), {{{KEY}: {{}}}})
+        """ + ACT,
+    "type_passed_on": "def build(f):\n    return f('Raw', (), {})\nRaw = build(type)" + ACT,
+    "enum_functional_api": f"import enum\nRaw = enum.Enum('Raw', [({KEY}, {{}})])" + ACT,
+    "make_dataclass_namespace": f"import dataclasses\nRaw = dataclasses.make_dataclass('Raw', [], namespace={{{KEY}: {{}}}})" + ACT,
+    "make_dataclass_imported": "from dataclasses import make_dataclass" + ACT,
+    "class_keywords": "class Raw(object, flag=1):\n    pass" + ACT,
+    "a_metaclass_from_typing": f"import typing\nRaw = typing.ABCMeta('Raw', (), {{{KEY}: {{}}}})" + ACT,
+    "a_metaclass_imported": "from typing import NamedTupleMeta" + ACT,
+    # string evaluation
+    "get_type_hints_on_a_built_annotation": """
+        import typing
+        text = '_' * 2 + 'import' + '_' * 2 + "('os').system(" + SHELL + ")"
+        def f(x: text):
+            pass
+        typing.get_type_hints(f)
+        """ + ACT,
+    "get_type_hints_imported_under_another_name": "from typing import get_type_hints as hints" + ACT,
+    "get_type_hints_through_an_alias": "import typing as t\nhints = t.get_type_hints" + ACT,
+    "get_type_hints_by_literal_getattr": "import typing\nhints = getattr(typing, 'get_type_hints')" + ACT,
+    "forward_reference_evaluated": "import typing\nr = typing.ForwardRef('1')._evaluate({}, {}, frozenset())" + ACT,
+    "singledispatch_reads_annotations": """
+        import functools
+        @functools.singledispatch
+        def f(x):
+            pass
+        """ + ACT,
+    "singledispatch_through_another_module": "import dataclasses\nsd = dataclasses.functools.singledispatch" + ACT,
+    "update_wrapper_looks_names_up": """
+        import functools
+        class Box:
+            pass
+        functools.update_wrapper(Box(), print, assigned=('_' + 'x',), updated=())
+        """ + ACT,
+    # lookups by string
+    "getattr_with_a_built_name": "import numpy as np\nname = 'ctypes' + 'lib'\nm = getattr(np, name)" + ACT,
+    "getattr_aliased": "g = getattr\nm = g(print, 'x')" + ACT,
+    "getattr_with_a_private_literal": "import random\nm = getattr(random, '_os')" + ACT,
+    "getattr_by_keyword": "import random\nm = getattr(random, name='x')" + ACT,
+    "hasattr_with_a_dunder_literal": "def act(obs):\n    return hasattr(obs, '__class__')\n",
+    # what a reader sees is not what runs
+    "lone_carriage_return_hides_a_line": "def act(obs):\n    x = 1  # harmless\r    import os\n    return 0\n",
+}
+
+HARMLESS = {
+    "hasattr_and_getattr_with_literal_names": """
+        class Policy:
+            def act(self, obs):
+                if not hasattr(self, "phase"):
+                    self.phase = 0
+                self.t = getattr(self, "t", 0) + 1
+                return 0
+        """,
+    "own_private_state_through_self_and_cls": """
+        from dataclasses import dataclass
+        @dataclass
+        class Gains:
+            k: float = 1.0
+            def _scaled(self):
+                return self._k2 if hasattr(self, "_k2") else self.k
+        class Base:
+            def __init__(self):
+                self._t = 0
+        class Policy(Base):
+            _LIMIT = 3
+            @classmethod
+            def limit(cls):
+                return cls._LIMIT
+            @property
+            def steps(self):
+                return self._t
+            def act(self, obs):
+                self._t += 1
+                later = lambda v: self._t + v
+                return later(0) % 2
+        """,
+    "type_compared_and_tested": """
+        import numpy as np
+        def act(obs):
+            if type(obs) is dict or isinstance(obs, type(np.zeros(1))):
+                return 0
+            print(type(obs), f"{type(obs)}")
+            return 1
+        """,
+    "numpy_polynomials": """
+        import numpy as np
+        from numpy.polynomial import polynomial as P
+        def act(obs):
+            return float(P.polyval(0.5, [1, 2])) + float(np.polynomial.polynomial.polyval(0.1, [1]))
+        """,
+    "typing_annotations": """
+        from typing import Dict, List, Optional, Tuple
+        import typing
+        def act(obs: typing.Any, hist: Optional[List[float]] = None) -> int:
+            return 0
+        """,
+    "dir_in_a_debug_print": "def act(obs):\n    print(dir(obs)[:3])\n    return 0\n",
+    "crlf_line_ends": "def act(obs):\r\n    return 0\r\n",
+    "functools_cache": "import functools\n@functools.lru_cache(maxsize=None)\ndef gain(x):\n    return x * 2" + ACT,
+    "special_methods": """
+        class Vec:
+            def __init__(self, x):
+                self.x = x
+            def __add__(self, other):
+                return Vec(self.x + other.x)
+            def __repr__(self):
+                return f"Vec({self.x})"
+        """ + ACT,
+    "random_generators": """
+        import random
+        import numpy as np
+        rng = np.random.default_rng(0)
+        def act(obs):
+            return int(rng.integers(2)) + random.randint(0, 0)
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_the_gate_refuses_every_route(name):
+    found = gate.check(program(ROUTES[name]))
+    assert found, f"{name} passed the gate"
+
+
+def test_at_least_fifty_routes_in_the_table():
+    assert len(ROUTES) >= 50
+
+
+@pytest.mark.parametrize("name", sorted(HARMLESS))
+def test_what_policies_commonly_write_passes(name):
+    assert gate.check(program(HARMLESS[name])) == [], name
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+def test_a_trusted_load_refuses_every_route_and_runs_nothing(name, tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "best.py"
+    path.write_text(program(ROUTES[name]).replace("MARKER", repr(str(marker))), newline="")
+    with pytest.raises(ConfigError, match="does not pass the gate"):
+        load_policy(path, trusted=True)
+    assert not marker.exists()
+
+
+def guarded(code: str) -> dict:
+    namespace = {"__builtins__": sandbox_module("guard").guarded_builtins(gate.guard())}
+    exec(compile(code, "policy.py", "exec"), namespace)  # noqa: S102 - the guard under test
+    return namespace
+
+
+@pytest.mark.parametrize("code, error", [
+    ("import typing\ntyping.get_type_hints", AttributeError),
+    ("import functools\nfunctools.singledispatch", AttributeError),
+    ("import dataclasses\ndataclasses.functools.wraps", AttributeError),
+    ("import dataclasses\ndataclasses.make_dataclass", AttributeError),
+    ("import typing\ntyping.warnings", AttributeError),
+    ("import numpy as np\nnp.ma", AttributeError),
+    ("import numpy as np\nnp.ctypeslib", AttributeError),
+    ("import random\nrandom._os", AttributeError),
+    ("import random\ngetattr(random, '_os')", AttributeError),
+    ("getattr(print, 'ctypes')", AttributeError),
+    ("name = '_' + 'x'\ngetattr(1, name)", AttributeError),
+    ("import enum", ImportError),
+    ("import os", ImportError),
+    ("type('Raw', (), {})", TypeError),
+    ("import typing\ntyping.ABCMeta", AttributeError),
+    ("open('/etc/passwd')", NameError),
+    ("eval('1')", NameError),
+])
+def test_the_guard_stops_at_run_time_what_it_can_see(code, error):
+    with pytest.raises(error):
+        guarded(code)
+
+
+def test_the_guard_runs_what_policies_write():
+    for name, code in HARMLESS.items():
+        namespace = guarded(program(code))
+        assert callable(namespace.get("act") or namespace.get("Policy")), name
+
+
+# -- what is reachable at all --------------------------------------------------------------------------------
+DANGEROUS_TYPES = ("ctypes", "_ctypes")
+STRING_EVALUATORS = frozenset({"eval", "exec", "compile", "__import__", "_eval_type", "get_type_hints", "_evaluate",
+                               "import_module"})
+AUDITED = {"namedtuple"}
+"""Functions that evaluate strings they build from names they check (collections.namedtuple validates every
+field name as an identifier that is not a keyword first)."""
+
+
+def _code_names(code: types.CodeType, acc: set) -> set:
+    acc.update(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _code_names(const, acc)
+    return acc
+
+
+def _danger(value) -> str | None:
+    if isinstance(value, types.ModuleType):
+        return f"the module {value.__name__}"
+    if isinstance(value, type) and issubclass(value, type):
+        return "a metaclass (it builds classes from a mapping)"
+    kind = value if isinstance(value, type) else type(value)
+    if (getattr(kind, "__module__", "") or "").split(".")[0] in DANGEROUS_TYPES:
+        return "native code (ctypes)"
+    if any(value is v for v in (eval, exec, compile, open, builtins.__import__, getattr, setattr, vars, globals)):
+        return "a builtin the gate forbids"
+    function = getattr(value, "__func__", value)
+    code = getattr(function, "__code__", None)
+    if isinstance(code, types.CodeType) and getattr(function, "__name__", "") not in AUDITED:
+        names = _code_names(code, set()) & STRING_EVALUATORS
+        if names:
+            return f"a function that evaluates strings ({', '.join(sorted(names))})"
+    return None
+
+
+def test_nothing_the_gate_lets_through_reaches_a_module_native_code_or_string_evaluation():
+    """Walk what a program the gate passes can hold, five steps deep: every public value of each allowed module
+    that is not a module or refused (those the gate resolves), instances a policy makes, the builtins it may use,
+    then every attribute of those it may read — public ones, and private ones too, since a method's own ``self``
+    may read those and an unbound call could hand it any object. Nothing reached may be a module, a metaclass,
+    ctypes, a forbidden builtin or a function that evaluates strings."""
+    import collections
+    import functools
+    import random
+    import typing
+
+    import numpy as np
+
+    from promptpo.gate.modules import resolve
+
+    start = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module in sorted(gate.ALLOWED_MODULES):
+            for name in dir(importlib.import_module(module)):
+                if name.startswith("_") or name in gate.FORBIDDEN_ATTRIBUTES or resolve(module, name).refused:
+                    continue
+                value = getattr(importlib.import_module(module), name)
+                if not isinstance(value, types.ModuleType):
+                    start[f"{module}.{name}"] = value
+        start.update({
+            "ndarray": np.zeros(3), "generator": np.random.default_rng(0), "pcg64": np.random.PCG64(),
+            "random": random.Random(), "deque": collections.deque(), "dtype": np.dtype("f8"),
+            "forward_args": typing.get_args(typing.List["x"]), "optional": typing.Optional[int],
+            "polynomial": np.polynomial.Polynomial([1, 2]), "lambda": lambda: 0, "generator_expr": (i for i in ()),
+            "exception": ValueError(), "nditer": np.nditer(np.zeros(2)), "flat": np.zeros(3).flat,
+            "matrix": np.matrix([[1]]), "partial": functools.partial(print), "counter": collections.Counter("ab"),
+            "typevar": typing.TypeVar("T"), "namedtuple": collections.namedtuple("Pair", "a b")(1, 2),
+            "seeds": np.random.SeedSequence(1), "legacy": np.random.RandomState(0), "vectorize": np.vectorize(abs),
+            "cache": functools.lru_cache(lambda: 0), "errstate": np.errstate()})
+        for name in dir(builtins):
+            if name not in gate.FORBIDDEN_NAMES and not name.startswith("__") and name != "type":
+                start[f"builtins.{name}"] = getattr(builtins, name)
+        routes, seen = {}, set()
+        queue = collections.deque((value, path, 0) for path, value in start.items())
+        while queue:  # breadth first: each object is seen on its shortest route
+            value, path, depth = queue.popleft()
+            if id(value) in seen or depth > 5:
+                continue
+            seen.add(id(value))
+            why = _danger(value)
+            if why:
+                routes[path] = why
+                continue
+            try:
+                names = dir(value)
+            except Exception:  # noqa: BLE001 - an object that cannot list itself leads nowhere
+                continue
+            for name in names:
+                if gate.rules.DUNDER.fullmatch(name) or name in gate.FORBIDDEN_ATTRIBUTES:
+                    continue
+                try:
+                    child = getattr(value, name)
+                except Exception:  # noqa: BLE001 - a property that raises is no route
+                    continue
+                if child is not None and not isinstance(child, (int, float, complex, str, bytes, bool)):
+                    queue.append((child, f"{path}.{name}", depth + 1))
+    assert routes == {}, f"routes the gate lets through: {routes}"
+    assert len(seen) > 20_000  # the walk went somewhere
