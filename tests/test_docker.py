@@ -9,6 +9,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,10 +26,13 @@ if PROBLEM and IN_CI:
 pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=f"Docker backend unavailable here: {PROBLEM}")
 
 
-def containers() -> list:
+def containers() -> list[SimpleNamespace]:
+    """The sandbox containers there are (id, labels), listed without a second request per container: one that
+    goes meanwhile must not fail the listing."""
     import docker
 
-    return docker.from_env().containers.list(all=True, filters={"label": "promptpo.sandbox=1"})
+    found = docker.from_env().api.containers(all=True, filters={"label": "promptpo.sandbox=1"})
+    return [SimpleNamespace(id=c["Id"], labels=c.get("Labels") or {}) for c in found]
 
 
 def test_reach_in_docker_matches_the_process_sandbox(tmp_path):
@@ -90,30 +94,51 @@ def test_a_killed_run_leaves_a_container_that_the_next_run_sweeps(tmp_path):
     assert containers() == [] and not folder.exists()
 
 
-def test_a_live_runs_container_is_not_swept():
+def test_a_live_runs_containers_are_not_swept():
     from promptpo.isolation.docker import DockerSandbox, sweep
 
     with DockerSandbox() as sandbox:
         with PolicySession(sandbox, Limits(), ActionSpec("discrete", n=2)) as session:
             session.load("def act(obs):\n    return 1\n")
         assert sweep(sandbox.client) == []
-        assert len(containers()) == 1 and os.path.isdir(sandbox.ipc_dir)
+        live = containers()
+        assert live and {c.labels["promptpo.pid"] for c in live} == {str(os.getpid())}  # the next worker's, at least
+        assert os.path.isdir(sandbox.ipc_dir)
+    assert containers() == []
 
 
-def test_a_stopped_container_is_replaced():
+def test_every_worker_has_a_container_of_its_own_that_goes_with_it():
+    """Nothing a candidate starts can reach a later one: each worker is a new container, removed when it ends."""
     from promptpo.isolation.docker import DockerSandbox
 
     with DockerSandbox() as sandbox:
         used = []
-        for attempt in range(2):
+        for _ in range(3):
             with PolicySession(sandbox, Limits(), ActionSpec("discrete", n=2)) as session:
                 session.load("def act(obs):\n    return 1\n")
                 session.reset([0], seed=0)
                 assert session.act([0], {"obs": np.zeros((1, 4))}).tolist() == [1.0]
-            used.append(sandbox.container.id)
-            if attempt == 0:
-                sandbox.container.kill()  # the engine (or an OOM) took the container away between candidates
-        assert used[0] != used[1]
+                used.append(session.worker.container.id)
+        assert len(set(used)) == 3
+        deadline = time.monotonic() + 10
+        while any(c.id in used for c in containers()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [c for c in containers() if c.id in used]
+
+
+def test_a_spare_whose_container_died_is_replaced():
+    from promptpo.isolation.docker import DockerSandbox
+
+    with DockerSandbox() as sandbox:
+        worker = sandbox.start(Limits())
+        worker.close()
+        spare = sandbox._next[1].result()
+        spare.container.kill()  # the engine (or an OOM) took the container away between candidates
+        with PolicySession(sandbox, Limits(), ActionSpec("discrete", n=2)) as session:
+            session.load("def act(obs):\n    return 1\n")
+            session.reset([0], seed=0)
+            assert session.act([0], {"obs": np.zeros((1, 4))}).tolist() == [1.0]
+            assert session.worker.container.id != spare.container.id
     assert containers() == []
 
 
@@ -123,7 +148,7 @@ def test_container_settings():
     with DockerSandbox() as sandbox:
         with PolicySession(sandbox, Limits(memory_mb=512, processes=32), ActionSpec("discrete", n=2)) as session:
             session.load("def act(obs):\n    return 1\n")
-            config = sandbox.client.api.inspect_container(sandbox.container.id)
+            config = sandbox.client.api.inspect_container(session.worker.container.id)
     host = config["HostConfig"]
     assert host["NetworkMode"] == "none" and host["ReadonlyRootfs"] and host["Init"]
     assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
@@ -131,6 +156,7 @@ def test_container_settings():
     assert host["PidsLimit"] > 32 and host["NanoCpus"] > 0
     assert config["Config"]["User"] == "65534:65534"
     assert not [e for e in config["Config"]["Env"] if "KEY" in e or "TOKEN" in e]
+    assert not [a for a in config["Args"] if len(a) >= 32 and all(c in "0123456789abcdef" for c in a)]  # no token
 
 
 def test_frames_go_over_the_worker_socket_and_fall_back_to_the_exec_stream(monkeypatch, caplog):
@@ -155,8 +181,9 @@ def test_frames_go_over_the_worker_socket_and_fall_back_to_the_exec_stream(monke
         assert worker.channel is not None  # the socket path
         worker.close()
         over_socket = actions(sandbox)
-        os.chmod(sandbox.ipc_dir, 0o700)  # the sandbox user can no longer reach the socket it is told
-        monkeypatch.setattr(docker_worker, "CONNECT_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(backend, "FOLDER_MODE", 0o700)  # the sandbox user can no longer reach the socket it is told
+    monkeypatch.setattr(docker_worker, "CONNECT_TIMEOUT_S", 2.0)
+    with backend.DockerSandbox() as sandbox:
         with caplog.at_level("WARNING"):
             in_stream = actions(sandbox)
         assert not sandbox.frames_over_socket and "could not connect its frame socket" in caplog.text

@@ -15,7 +15,8 @@ import pytest
 from conftest import worker_processes
 from promptpo.envspec import ActionSpec
 from promptpo.isolation.base import Limits, descendants
-from promptpo.isolation.process import ProcessSandbox, bwrap_problem
+from promptpo.isolation.bwrap import problem as bwrap_problem
+from promptpo.isolation.process import ProcessSandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.outcome import CandidateFault, Outcome
 

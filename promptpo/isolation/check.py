@@ -27,7 +27,8 @@ def probe(sandbox: Sandbox) -> str:
 
 
 def diagnose() -> Iterator[tuple[str, bool, str]]:
-    from promptpo.isolation.process import ProcessSandbox, bwrap_problem
+    from promptpo.isolation.bwrap import problem as bwrap_problem
+    from promptpo.isolation.process import ProcessSandbox
 
     problem = bwrap_problem()
     try:

@@ -61,14 +61,15 @@ def accept(listener: socket.socket, token: bytes) -> socket.socket:
 
 
 class DockerWorker(Worker):
-    """A worker behind a docker exec stream (stdout and stderr multiplexed out). Its frames go over its own unix
-    socket (``channel``) when it has one; otherwise in the stream: stdin in, stdout out."""
+    """A worker that is a container's main process, behind the daemon's attach stream (stdout and stderr
+    multiplexed out). Its frames go over its own unix socket (``channel``) when it has one; otherwise in the
+    stream: stdin in, stdout out. Killing it kills the container's init, and with it every process inside."""
 
     HEADER = struct.Struct(">BxxxL")
 
-    def __init__(self, sandbox, exec_id: str, sock: socket.socket, limits: Limits,
-                 channel: socket.socket | None = None):
-        self.sandbox, self.exec_id, self.sock = sandbox, exec_id, sock
+    def __init__(self, sandbox, container, sock: socket.socket, limits: Limits,
+                 channel: socket.socket | None = None, folder: str = ""):
+        self.sandbox, self.container, self.sock, self.folder = sandbox, container, sock, folder
         self.sock.settimeout(None)
         self.channel = channel
         self._pending = bytearray()
@@ -80,9 +81,8 @@ class DockerWorker(Worker):
         self._frames = None if channel is None else FdChannel(
             channel.fileno(), channel.fileno(), stopped=lambda: self._closed or self._printed.overflowed)
         self._killed = False
+        self._retired = False
         self.limits = limits
-        self._recycle = True
-        """Whether closing it has the sandbox clean up and start the next worker in the background."""
         self._reader = threading.Thread(target=self._demux, daemon=True)
         self._reader.start()
 
@@ -159,7 +159,10 @@ class DockerWorker(Worker):
         if self._killed:
             return
         self._killed = True
-        self.sandbox.reap()
+        try:
+            self.container.kill()
+        except self.sandbox.docker.errors.APIError:
+            pass  # it ended meanwhile
         self._shutdown()
 
     def _shutdown(self) -> None:
@@ -171,14 +174,15 @@ class DockerWorker(Worker):
                 pass
 
     def exit_code(self, wait: bool = True) -> int | None:
+        """The worker's exit status (the container's init passes it on: 128+N for a signal)."""
         deadline = time.monotonic() + (5 if wait else 0)
         while True:
             try:
-                info = self.sandbox.client.api.exec_inspect(self.exec_id)
+                state = self.sandbox.client.api.inspect_container(self.container.id)["State"]
             except self.sandbox.docker.errors.APIError:
                 return None
-            if not info.get("Running"):
-                return info.get("ExitCode")
+            if not state.get("Running"):
+                return state.get("ExitCode")
             if time.monotonic() >= deadline:
                 return None
             time.sleep(0.02)
@@ -187,34 +191,19 @@ class DockerWorker(Worker):
         self._reader.join(timeout=2)
         return self._printed.text(), self._printed.total
 
-    def discard(self) -> None:
-        """Kill and close it without starting another (a spare that is not wanted)."""
-        self._recycle = False
-        self.kill()
-        self.close()
-
     def close(self) -> None:
-        reap = not self._killed
         if not self._killed:
-            self._killed = True
-            # Let a worker that was told to exit finish, then clean up whatever it left behind.
+            # Let a worker that was told to exit finish (its container stops with it), then remove the container.
             try:
                 (self.channel or self.sock).shutdown(socket.SHUT_WR)  # end of its requests
             except OSError:
                 pass
-            deadline = time.monotonic() + 2
-            while time.monotonic() < deadline and not self._closed:
-                # A daemon it left behind may hold the stream open: ask whether the worker exited.
-                if not self.sandbox.client.api.exec_inspect(self.exec_id).get("Running"):
-                    break
-                with self._cond:
-                    self._cond.wait(0.02)
+            with self._cond:
+                self._cond.wait_for(lambda: self._closed, timeout=2)
         self._shutdown()
         self._reader.join(timeout=2)
         for end in (self.channel, self.sock):
             close_quietly(end)
-        if self._recycle:
-            self._recycle = False
-            self.sandbox.after_worker(self.limits, reap)  # cleans up what it left, then readies the next worker
-        elif reap:
-            self.sandbox.reap()
+        if not self._retired:
+            self._retired = True
+            self.sandbox.retire(self)

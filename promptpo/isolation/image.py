@@ -1,6 +1,6 @@
 """Building the Docker sandbox image from sandbox/Dockerfile without network access in the build.
 
-The image is tagged by a hash of what goes into it (Dockerfile, worker, wire format, reaper),
+The image is tagged by a hash of what goes into it (Dockerfile, worker, wire format, guard),
 so a promptpo whose worker changed never talks to a stale image.
 """
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 REPOSITORY = "promptpo-sandbox"
 DEFAULT_BASE = "python:3.11-slim"
-CONTEXT_FILES = ("Dockerfile", "worker.py", "wire.py", "guard.py", "reap.py")
+CONTEXT_FILES = ("Dockerfile", "worker.py", "wire.py", "guard.py")
 
 
 def image_tag() -> str:

@@ -1,10 +1,8 @@
-"""The ``process`` sandbox: a worker process under bubblewrap, or a plain subprocess as fallback.
+"""The ``process`` sandbox: a worker process under bubblewrap (promptpo.isolation.bwrap), or a plain subprocess
+as fallback.
 
-Under bubblewrap the worker gets new user, pid, network, ipc, uts and cgroup namespaces, a
-cleared environment, no capabilities, a new session, read-only binds of only the Python
-runtime, numpy and the worker script, and a fresh size-capped tmpfs as its only writable place;
-it dies with its parent. In both modes the worker lowers its own rlimits (CPU, address space,
-file size, open files) before any candidate code arrives.
+In both modes the worker lowers its own rlimits (CPU, address space, file size, open files) before any candidate
+code arrives, and, where this process may create cgroups, runs in a pids and memory cgroup of its own.
 """
 
 from __future__ import annotations
@@ -13,54 +11,28 @@ import logging
 import os
 import shutil
 import subprocess
-from concurrent.futures import Future, ThreadPoolExecutor
 import sys
-import sysconfig
 import tempfile
-from functools import cache
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from promptpo.errors import SandboxError
-from promptpo.isolation import cgroup
+from promptpo.isolation import bwrap, cgroup
 from promptpo.isolation.base import Limits, PipeWorker, Sandbox, Worker
 from promptpo.resources import data_dir
 
 log = logging.getLogger(__name__)
 
-SANDBOX_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "LANG": "C.UTF-8", "HOME": "/tmp"}
 NO_ISOLATION_WARNING = ("bubblewrap (bwrap) is not usable here: candidates run as plain subprocesses with "
                         "rlimits and a scrubbed environment, but NETWORK AND FILE ISOLATION ARE OFF. "
                         "Install bubblewrap (apt-get install bubblewrap) or use --sandbox docker.")
-
-
-@cache
-def numpy_paths() -> tuple[Path, ...]:
-    """numpy's package folder and, for wheels, its bundled libraries folder."""
-    import numpy
-
-    package = Path(numpy.__file__).resolve().parent
-    return tuple(p for p in (package, package.parent / "numpy.libs") if p.is_dir())
-
-
-@cache
-def bwrap_problem() -> str | None:
-    """Why bubblewrap cannot be used here, or None when it works."""
-    binary = shutil.which("bwrap")
-    if binary is None:
-        return "bwrap is not installed"
-    probe = subprocess.run([binary, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-                           capture_output=True, text=True, timeout=30)
-    if probe.returncode != 0:
-        return f"bwrap cannot create namespaces here: {probe.stderr.strip().splitlines()[-1:] or probe.returncode}"
-    return None
 
 
 class ProcessSandbox(Sandbox):
     name = "process"
 
     def __init__(self, use_bwrap: bool | None = None, keep_spare: bool = True):
-        problem = bwrap_problem()
+        problem = bwrap.problem()
         if use_bwrap and problem:
             raise SandboxError(f"bubblewrap was requested but {problem}", "install bubblewrap or drop the option")
         self.use_bwrap = problem is None if use_bwrap is None else use_bwrap
@@ -76,6 +48,8 @@ class ProcessSandbox(Sandbox):
         threads that end with their wave."""
         self._pending: set[Future] = set()
         """Housekeeping handed to that thread (see _later), which close() waits for."""
+        self.command = bwrap.Command(self.python, self.worker_dir)
+        bwrap.sweep()
         self.use_cgroup = cgroup.problem() is None
         if self.use_cgroup:
             cgroup.sweep()
@@ -92,7 +66,8 @@ class ProcessSandbox(Sandbox):
     def describe(self) -> str:
         groups = "pids and memory cgroup" if self.use_cgroup else f"NO cgroup ({cgroup.problem()})"
         if self.use_bwrap:
-            return f"process (bubblewrap: no network, read-only runtime, private tmpfs, rlimits, {groups})"
+            user = f", as uid {bwrap.HOST_UID}" if bwrap.as_root() else ""
+            return f"process (bubblewrap{user}: no network, read-only runtime, private tmpfs, rlimits, {groups})"
         return (f"process (NO bubblewrap: {self.problem or 'disabled'}; network and file isolation OFF, "
                 f"rlimits, {groups})")
 
@@ -132,13 +107,13 @@ class ProcessSandbox(Sandbox):
 
     def _spawn_here(self, limits: Limits) -> PipeWorker:
         if self.use_bwrap:
-            argv, env, cwd = self._bwrap_argv(limits), {}, "/"
+            argv, env, cwd = self.command.argv(limits.file_size_mb, limits.worker_args()), {}, "/"
         else:
             cwd = tempfile.mkdtemp(prefix="promptpo-scratch-")
             self._scratch.append(cwd)
             argv = [str(self.python), "-I", "-S", str(self.worker_dir / "worker.py"), limits.worker_args(),
-                    *sorted({str(p.parent) for p in numpy_paths()})]
-            env = dict(SANDBOX_ENV, HOME=cwd)
+                    *sorted({str(p.parent) for p in bwrap.numpy_paths()})]
+            env = dict(bwrap.SANDBOX_ENV, HOME=cwd)
         # Address space, plus what the scratch tmpfs folders may hold, plus slack for the runtime.
         memory = (limits.memory_mb + 2 * limits.file_size_mb + 64) * 1024 * 1024
         group = cgroup.create(limits.processes, memory) if self.use_cgroup else None
@@ -152,32 +127,6 @@ class ProcessSandbox(Sandbox):
                 group.remove()
             raise SandboxError(f"cannot start the sandbox worker: {err}") from None
         return PipeWorker(proc, limits, group, later=self._later)
-
-    def _bwrap_argv(self, limits: Limits) -> list[str]:
-        prefix = Path(sys.base_prefix).resolve()
-        args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-                "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534", "--hostname", "sandbox"]
-        for path in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc/ld.so.cache"):
-            if os.path.exists(path):
-                args += ["--ro-bind", path, path]
-        if not str(prefix).startswith("/usr"):
-            args += ["--ro-bind", str(prefix), str(prefix)]
-        # Hide the interpreter's own site-packages: the worker needs numpy and nothing else.
-        for key in ("purelib", "platlib"):
-            site = Path(sysconfig.get_paths(vars={"base": str(prefix), "platbase": str(prefix)})[key])
-            if site.is_dir() and site.is_relative_to(prefix):
-                args += ["--tmpfs", str(site)]
-        for path in numpy_paths():
-            args += ["--ro-bind", str(path), f"/sandbox/lib/{path.name}"]
-        scratch = str(limits.file_size_mb * 1024 * 1024)
-        args += ["--ro-bind", str(self.worker_dir), "/sandbox/worker", "--proc", "/proc",
-                 # a read-only /dev (bwrap's own is writable and unbounded) with a small /dev/shm
-                 "--dev", "/dev", "--size", scratch, "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
-                 "--size", scratch, "--tmpfs", "/tmp", "--chdir", "/tmp"]
-        for key, value in SANDBOX_ENV.items():
-            args += ["--setenv", key, value]
-        args += ["--remount-ro", "/"]  # the new root itself: only /tmp and /dev/shm stay writable
-        return args + [str(self.python), "-I", "-S", "/sandbox/worker/worker.py", limits.worker_args(), "/sandbox/lib"]
 
     def close(self) -> None:
         if self._spare is not None:
@@ -194,3 +143,4 @@ class ProcessSandbox(Sandbox):
         for path in self._scratch:
             shutil.rmtree(path, ignore_errors=True)
         self._scratch.clear()
+        self.command.close()

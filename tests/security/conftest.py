@@ -68,7 +68,7 @@ def sandbox_containers() -> list[str]:
         import docker
 
         client = docker.from_env()
-        return [c.name for c in client.containers.list(all=True, filters={"label": "promptpo.sandbox=1"})]
+        return [c["Id"] for c in client.api.containers(all=True, filters={"label": "promptpo.sandbox=1"})]
     except Exception:  # noqa: BLE001 - no engine: no containers
         return []
 
