@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 from dataclasses import asdict, dataclass, field
 
 from promptpo import gate
-from promptpo.extract import findings
+from promptpo.extract import findings, python_tree
 from promptpo.engine.runfolder import RunFolder
 
 FEW_EPISODES = 10
@@ -34,9 +33,8 @@ class AuditRow:
 def static_findings(code: str) -> list[str]:
     """Re-checked from the code as run, so older runs get today's checks too: the gate's reasons
     to refuse it first, then the audit's observations."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = python_tree(code)
+    if tree is None:
         return []
     return [f"gate: {v}" for v in gate.check(code, tree)] + [f"{f.kind}: {f}" for f in findings(tree)]
 

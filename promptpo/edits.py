@@ -23,9 +23,9 @@ from promptpo.extract import MAX_ANSWER_CHARS, Extracted, check_program, extract
 from promptpo.outcome import Outcome
 
 MODES = ("full", "diff", "auto")
-BLOCK = re.compile(r"^[ \t]*<{7}[ \t]*SEARCH[ \t]*\n(.*?)^[ \t]*={7}[ \t]*\n(.*?)^[ \t]*>{7}[ \t]*REPLACE[ \t]*$",
-                   re.S | re.M)
-MARKER = re.compile(r"^[ \t]*(<{7}[ \t]*SEARCH|>{7}[ \t]*REPLACE)", re.M)
+SEARCH = re.compile(r"[ \t]*<{7}[ \t]*SEARCH[ \t]*")
+DIVIDER = re.compile(r"[ \t]*={7}[ \t]*")
+REPLACE = re.compile(r"[ \t]*>{7}[ \t]*REPLACE[ \t]*")
 SHOWN = 80
 """Characters of a SEARCH text a message quotes."""
 
@@ -44,9 +44,29 @@ class EditError(ValueError):
     pass
 
 
-def blocks(answer: str) -> list[Edit]:
-    """The SEARCH/REPLACE blocks of ``answer``, in order (inside a code fence or not)."""
-    return [Edit(search, replace) for search, replace in BLOCK.findall(answer)]
+def blocks(answer: str) -> tuple[list[Edit], bool]:
+    """The complete SEARCH/REPLACE blocks of ``answer``, in order (inside a code fence or not), and whether it has
+    any marker at all. One pass over its lines, in time linear in its length whatever markers it holds: a SEARCH
+    line starts a block (a new one drops an unfinished one), the first divider after it ends the search text, and
+    the first REPLACE line after that ends the block."""
+    found: list[Edit] = []
+    marked = False
+    state, search, replace = "out", [], []
+    for line in answer.split("\n"):
+        if SEARCH.fullmatch(line):
+            marked, state, search, replace = True, "search", [], []
+        elif state == "search" and DIVIDER.fullmatch(line):
+            state = "replace"
+        elif state == "replace" and REPLACE.fullmatch(line):
+            found.append(Edit("".join(f"{l}\n" for l in search), "".join(f"{l}\n" for l in replace)))
+            marked, state = True, "out"
+        elif state == "search":
+            search.append(line)
+        elif state == "replace":
+            replace.append(line)
+        elif REPLACE.fullmatch(line):
+            marked = True
+    return found, marked
 
 
 def apply(program: str, edits: list[Edit]) -> str:
@@ -76,9 +96,9 @@ def read_answer(answer: str, base: str | None, mode: str, entry: str = "policy",
     program it wrote, as ``mode`` allows."""
     if base is None or mode == "full" or len(answer) > MAX_ANSWER_CHARS:
         return extract(answer, entry, gated)
-    edits = blocks(answer)
+    edits, marked = blocks(answer)
     if not edits:
-        if MARKER.search(answer):
+        if marked:
             return Extracted("", Outcome.BAD_EDIT, "the answer has SEARCH/REPLACE markers but no complete block: "
                              "write <<<<<<< SEARCH, the lines, =======, their replacement, >>>>>>> REPLACE")
         if mode == "diff":

@@ -4,6 +4,7 @@ and record static findings. Nothing here runs the code."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -52,10 +53,10 @@ class Extracted:
         return self.outcome is Outcome.OK
 
 
-def code_blocks(answer: str) -> list[str]:
-    """The fenced blocks of ``answer``, Python ones first (else untagged ones). Fences count only at the start of
-    a line (CommonMark: up to three spaces, then three or more backticks), so prose that mentions ``` is not
-    code: an opening fence's tag is the rest of its line; a closing fence is a line of at least as many backticks
+def fenced_blocks(answer: str) -> list[tuple[str, str]]:
+    """(language tag, body) of each fenced block of ``answer``, in one pass over its lines. Fences count only at
+    the start of a line (CommonMark: up to three spaces, then three or more backticks), so prose that mentions ```
+    is not code: an opening fence's tag is the rest of its line; a closing fence is a line of at least as many backticks
     and nothing else. A block never closed runs to the end of the answer (a model that forgot the fence or ran
     out of tokens: a cut-off program is then a syntax error the repair prompt names, not "no code")."""
     blocks: list[tuple[str, str]] = []
@@ -77,6 +78,12 @@ def code_blocks(answer: str) -> list[str]:
             i += 1
         blocks.append((lang, "\n".join(body) + ("\n" if i < len(lines) else "")))
         i += 1
+    return blocks
+
+
+def code_blocks(answer: str) -> list[str]:
+    """The fenced blocks of ``answer`` that hold Python: the ones tagged so, else the untagged ones."""
+    blocks = fenced_blocks(answer)
     python = [body for lang, body in blocks if lang in ("python", "py", "python3")]
     return python or [body for lang, body in blocks if lang == ""]
 
@@ -136,12 +143,34 @@ def check_program(code: str, entry: str = "policy", gated: bool = True) -> Extra
     return Extracted(code, Outcome.OK, entry=found, findings=findings(tree))
 
 
-def _parses(text: str) -> bool:
+def python_tree(code: str) -> ast.Module | None:
+    """``code`` parsed, or None when it does not parse for any reason: model-written code may nest deeper than the
+    parser (or the AST's conversion, which depends on how deep the caller's stack already is) can go. Every parse
+    of model text goes through here or check_program."""
     try:
-        ast.parse(text)
+        return ast.parse(code)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
-        return False
-    return True
+        return None
+
+
+JSON_CHARS = 20_000
+"""Longest JSON text of an answer that is parsed (a schedule decision or a manager's choice is a few lines)."""
+
+
+def json_value(text: str) -> tuple[object, str | None]:
+    """A JSON text of an answer: (value, None), or (None, why not). Bounded in size and depth."""
+    if len(text) > JSON_CHARS:
+        return None, f"the JSON has {len(text)} characters, more than the {JSON_CHARS} read"
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as err:
+        return None, f"the JSON does not parse ({err.msg})"
+    except (RecursionError, MemoryError, ValueError):
+        return None, "the JSON nests too deeply or is too large"
+
+
+def _parses(text: str) -> bool:
+    return python_tree(text) is not None
 
 
 def entry_point(tree: ast.Module) -> str | None:
@@ -214,10 +243,7 @@ def _outermost_tables(found: list[Finding]) -> list[Finding]:
 def trust_lines(code: str, load_hint: str) -> list[str]:
     """What a file holding generated code says about itself: untrusted, the gate's verdict, the audit's
     findings and how to run it in the sandbox (``load_hint`` names the file or run)."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        tree = None
+    tree = python_tree(code)
     found = findings(tree) if tree is not None else []
     lines = ["GENERATED, UNTRUSTED CODE written by a language model: read it before you run it.",
              f"gate: {gate.verdict(gate.check(code, tree))}",

@@ -22,7 +22,7 @@ from promptpo import gate
 from promptpo.envspec import EnvSpec
 from promptpo.errors import ConfigError
 from promptpo.evaluate import worker_seed
-from promptpo.extract import entry_point
+from promptpo.extract import entry_point, python_tree
 from promptpo.isolation import Limits, make_sandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.outcome import CandidateFault
@@ -176,12 +176,8 @@ def _source(source: Path, out: Path, candidate: str | None) -> tuple[str, str | 
 
 
 def _entry(code: str) -> str | None:
-    import ast
-
-    try:
-        return entry_point(ast.parse(code))
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+    tree = python_tree(code)
+    return None if tree is None else entry_point(tree)
 
 
 def _import(path: Path, code: str) -> TrustedPolicy:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field, replace
 
+from promptpo.extract import python_tree
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.outcome import CandidateFault
@@ -32,11 +33,8 @@ OUTPUT_CHARS = 1000
 
 def defines_feedback(code: str) -> bool:
     """Whether the program defines a module-level ``class Feedback`` (checked without running it)."""
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return False
-    return any(isinstance(node, ast.ClassDef) and node.name == CLASS for node in tree.body)
+    tree = python_tree(code)
+    return tree is not None and any(isinstance(node, ast.ClassDef) and node.name == CLASS for node in tree.body)
 
 
 @dataclass

@@ -24,6 +24,7 @@ import numpy as np
 from promptpo.candidate import fitness_of, ranked, sample_key
 from promptpo.engine.state import StopRun
 from promptpo.evaluate import Evaluation
+from promptpo.extract import python_tree
 
 DECLARATION = "TUNABLE"
 STALL_GENERATIONS = 3
@@ -75,9 +76,8 @@ def _number(node: ast.AST) -> float | None:
 
 def declared_tunables(code: str) -> tuple[list[Constant], list[str]]:
     """The constants ``code`` declares in ``TUNABLE``, and one line per declaration that could not be used."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, RecursionError, MemoryError, ValueError):
+    tree = python_tree(code)
+    if tree is None:
         return [], []  # nothing to tune in code that cannot be parsed
     assigned: dict[str, ast.Assign] = {}
     declaration = None

@@ -27,7 +27,7 @@ GOOD_PROGRAM = "```python\n" + BASE.replace("int(a > 0)", "int(a + 0.5 * w + 0.0
 def test_blocks_apply_in_order_each_to_what_the_one_before_left():
     answer = (edit("x, v, a, w = obs\n", "x, v, a, w = obs\n    k = 0.5\n")
               + "\n```python\n" + edit("int(a > 0)", "int(a + k * w > 0)", prose="") + "```\n")
-    found = blocks(answer)
+    found, _ = blocks(answer)
     assert len(found) == 2
     assert apply(BASE, found) == "def act(obs):\n    x, v, a, w = obs\n    k = 0.5\n    return int(a + k * w > 0)\n"
 
@@ -40,7 +40,7 @@ def test_blocks_apply_in_order_each_to_what_the_one_before_left():
     ("\n", "empty SEARCH"),
 ])
 def test_a_block_that_does_not_match_exactly_once_is_named(search, says):
-    first = blocks(edit("x, v, a, w = obs\n", "x, v, a, w = obs  # unpacked\n"))[0]
+    first = blocks(edit("x, v, a, w = obs\n", "x, v, a, w = obs  # unpacked\n"))[0][0]
     with pytest.raises(EditError) as err:
         apply(BASE, [first, Edit(search, "pass\n")])
     assert "edit block 2 of 2" in str(err.value) and says in str(err.value)

@@ -9,7 +9,6 @@ used instead.
 
 from __future__ import annotations
 
-import json
 import re
 
 from promptpo.baselines.hrl import WORKERS, State
@@ -17,6 +16,7 @@ from promptpo.baselines.regions import Region
 from promptpo.baselines.hyperparams import Hyperparams
 from promptpo.engine.store import RunStore
 from promptpo.llm.base import FREE_BACKENDS, Backend, GenParams, Message, Request
+from promptpo.extract import json_value
 from promptpo.prompting import render
 from promptpo.text import clean
 
@@ -27,9 +27,8 @@ JSON_OBJECT = re.compile(r"\{[^{}]*\}")
 def parse(text: str, regions: int) -> tuple[int, int] | str:
     """(worker index, region index) from an answer, or why it is unusable."""
     for match in reversed(JSON_OBJECT.findall(text[:20_000])):
-        try:
-            choice = json.loads(match)
-        except ValueError:
+        choice, problem = json_value(match)
+        if problem is not None or not isinstance(choice, dict):
             continue
         worker, region = choice.get("worker"), choice.get("region")
         if worker not in WORKERS:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, OUT, console, num, seed_progress, setup_logging
+from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, OUT, console, seed_progress, setup_logging
 
 
 @click.group()

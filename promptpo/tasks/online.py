@@ -8,27 +8,26 @@ through the engine, which keeps its calls, budgets, records and resume the same 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict
 from typing import Any
 
 from promptpo.candidate import Candidate
+from promptpo.extract import MAX_ANSWER_CHARS, fenced_blocks, json_value
 from promptpo.prompting import Prompt, render
 from promptpo.tasks.schedule import ScheduleTask, bounds_text
 from promptpo.tasks.steering import apply, training_metrics, validate
 
-JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
-
-
 def parse_decision(text: str) -> tuple[Any, str | None]:
-    """The JSON object in an online answer, or (None, why it is unusable)."""
-    match = JSON_BLOCK.search(text) or re.search(r"(\{.*\})", text, re.DOTALL)
-    if match is None:
-        return None, "the answer holds no JSON object"
-    try:
-        return json.loads(match.group(1)), None
-    except json.JSONDecodeError as err:
-        return None, f"the JSON does not parse ({err.msg})"
+    """The JSON object in an online answer (its first json or untagged fenced block holding one, else the text from
+    its first ``{`` to its last ``}``), or (None, why it is unusable). Linear in the answer's length."""
+    fenced = [body.strip() for lang, body in fenced_blocks(text[:MAX_ANSWER_CHARS]) if lang in ("json", "")]
+    body = next((b for b in fenced if b.startswith("{") and b.endswith("}")), None)
+    if body is None:
+        start, end = text.find("{"), text.rfind("}")
+        if start < 0 or end < start:
+            return None, "the answer holds no JSON object"
+        body = text[start:end + 1]
+    return json_value(body)
 
 
 class OnlineTask(ScheduleTask):

@@ -420,7 +420,8 @@ def test_nothing_the_gate_lets_through_reaches_a_module_native_code_or_string_ev
         start.update({
             "ndarray": np.zeros(3), "generator": np.random.default_rng(0), "pcg64": np.random.PCG64(),
             "random": random.Random(), "deque": collections.deque(), "dtype": np.dtype("f8"),
-            "forward_args": typing.get_args(typing.List["x"]), "optional": typing.Optional[int],
+            "forward_args": typing.get_args(typing.List["x"]),  # noqa: F821
+            "optional": typing.Optional[int],
             "polynomial": np.polynomial.Polynomial([1, 2]), "lambda": lambda: 0, "generator_expr": (i for i in ()),
             "exception": ValueError(), "nditer": np.nditer(np.zeros(2)), "flat": np.zeros(3).flat,
             "matrix": np.matrix([[1]]), "partial": functools.partial(print), "counter": collections.Counter("ab"),
