@@ -10,6 +10,7 @@ priority, with code while it fits and as a one-line summary after; what is left 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -56,8 +57,22 @@ class Entry:
 
 @cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(data_dir("prompts")), undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(data_dir("prompts")), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+    env.filters["fenced"] = fenced
+    return env
+
+
+BACKTICKS = re.compile(r"`+")
+
+
+def fenced(text: object, info: str = "") -> str:
+    """``text`` as a Markdown code block whose fence is longer than any run of backticks in it, so nothing inside
+    (a program, an answer, a traceback, a library example) can close it and write prompt text of its own."""
+    body = str(text)
+    longest = max((len(run) for run in BACKTICKS.findall(body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{body.rstrip(chr(10))}\n{fence}"
 
 
 def render(name: str, **context: Any) -> str:

@@ -180,7 +180,7 @@ def options_of(options: dict[str, Any], config_class: type[RunConfig], where: st
         if owner is not None:
             picked[owner][key] = value
         elif key in top:
-            values[key] = Path(value) if key == "out" else value
+            values[key] = Path(value) if key == "out" else str(value) if isinstance(value, Path) else value
         else:
             raise ConfigError(f"unknown option {key!r} for {where}")
     defaults = {f.name: f for f in dataclasses.fields(config_class)}
