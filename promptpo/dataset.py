@@ -1,6 +1,7 @@
 """`promptpo dataset export`: a run's prompt/answer pairs as chat-format JSONL for fine-tuning.
 
-Each line is ``{"messages": [system, user, assistant], "metadata": {...}}``: the exact prompt
+Each line is ``{"messages": [system, user, assistant], "metadata": {...}}`` (characters a JSONL reader would split a
+line on, such as U+2028, written as escapes): the exact prompt
 sent and the exact answer, with the score the answer earned and whether it improved on the
 candidate it was asked to improve (or repair). Fine-tuning APIs read ``messages``; the metadata
 is there to filter or weight examples (drop it if a provider rejects extra keys).
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from promptpo.engine.runfolder import RunFolder
+from promptpo.text import jsonl_safe
 
 
 def _rank(record: dict | None) -> tuple[float, float, float] | None:
@@ -51,6 +53,6 @@ def export(runs: list[RunFolder], out: Path) -> int:
     with open(out, "w", encoding="utf-8") as handle:
         for run in runs:
             for example in examples(run):
-                handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+                handle.write(jsonl_safe(json.dumps(example, ensure_ascii=False)) + "\n")
                 count += 1
     return count

@@ -95,6 +95,21 @@ class ActionSpec:
         return (f"Box{self.shape} float array, {bounds}; values outside are clipped"
                 + (f". Dimensions: {dims}" if dims else ""))
 
+    def check(self, action: np.ndarray) -> tuple[Any, bool]:
+        """What the simulator gets for ``action`` as a policy returned it: an int (discrete) or a float32 array
+        clipped to the bounds, and whether it was clipped. A non-finite action or a discrete one outside
+        [0, n) is a ValueError saying so."""
+        if not np.all(np.isfinite(action)):
+            raise ValueError(f"act returned a non-finite action {np.asarray(action).tolist()}")
+        if self.kind == "discrete":
+            value = float(action)
+            if value != int(value) or not 0 <= value < self.n:
+                raise ValueError(f"act returned {value:g}; expected an int in [0, {self.n - 1}]")
+            return int(value), False
+        low, high = np.reshape(self.low, self.shape), np.reshape(self.high, self.shape)
+        clipped = np.clip(action, low, high)
+        return clipped.astype(np.float32), bool(np.any(clipped != action))
+
 
 @dataclass(frozen=True)
 class Target:

@@ -354,17 +354,8 @@ class Evaluator:
                           output_bytes=output[1])
 
     def _check_action(self, action: np.ndarray, position: int, episode: int, step: int) -> tuple[Any, bool]:
-        spec = self.spec.action
-        where = f"in episode {episode} at step {step}"
-        if not np.all(np.isfinite(action)):
-            raise CandidateFault(Outcome.INVALID_ACTION, f"act returned a non-finite action {action.tolist()} {where}",
-                                 env=position)
-        if spec.kind == "discrete":
-            value = float(action)
-            if value != int(value) or not 0 <= value < spec.n:
-                raise CandidateFault(Outcome.INVALID_ACTION, f"act returned {value:g} {where}; expected an int in "
-                                     f"[0, {spec.n - 1}]", env=position)
-            return int(value), False
-        low, high = np.reshape(spec.low, spec.shape), np.reshape(spec.high, spec.shape)
-        clipped = np.clip(action, low, high)
-        return clipped.astype(np.float32), bool(np.any(clipped != action))
+        try:
+            return self.spec.action.check(action)
+        except ValueError as err:
+            raise CandidateFault(Outcome.INVALID_ACTION, f"{err} in episode {episode} at step {step}",
+                                 env=position) from None

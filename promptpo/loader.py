@@ -27,6 +27,7 @@ from promptpo.isolation import Limits, make_sandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.outcome import CandidateFault
 from promptpo.resources import sandbox_module
+from promptpo.text import clean, visible
 
 ENV_LINE = re.compile(r"^#.*?\benv: (\S+)", re.MULTILINE)
 LOADED_LIMITS = Limits(candidate_wall_s=float("inf"), candidate_cpu_s=24 * 3600)
@@ -34,7 +35,21 @@ LOADED_LIMITS = Limits(candidate_wall_s=float("inf"), candidate_cpu_s=24 * 3600)
 
 
 class PolicyFailed(RuntimeError):
-    """The sandboxed policy crashed, hung or broke a limit; the worker is gone."""
+    """The policy crashed, hung, broke a limit or returned an action a run would refuse (non-finite, or a discrete
+    action outside the space); a sandboxed policy's worker is gone. The message holds what the policy's code
+    raised or printed with every control character shown as an escape: it cannot move the cursor, set the title or
+    write the clipboard of the terminal that shows the traceback."""
+
+    def __init__(self, message: str):
+        super().__init__(visible(clean(message, 4000)))
+
+
+def checked(spec: EnvSpec, action: Any) -> Any:
+    """The action as a run would give it to the simulator: an int, or a float32 array clipped to the space."""
+    try:
+        return spec.action.check(np.asarray(action, dtype=np.float64))
+    except (TypeError, ValueError) as err:
+        raise PolicyFailed(f"act() returned an action a run would refuse: {err}") from None
 
 
 class SandboxedPolicy:
@@ -68,8 +83,7 @@ class SandboxedPolicy:
         """The action for ``obs``: an int for discrete action spaces, else a float64 array."""
         encoded = self.spec.encode_obs(obs)
         batch = {name: np.asarray(value)[None] for name, value in encoded.items()}
-        action = self._call(lambda s: s.act([0], batch), "act()")[0]
-        return int(action) if self.spec.action.kind == "discrete" else action
+        return checked(self.spec, self._call(lambda s: s.act([0], batch), "act()")[0])[0]
 
     __call__ = act
 
@@ -104,10 +118,11 @@ def _close(session: PolicySession | None, sandbox) -> None:
 
 
 class TrustedPolicy:
-    """A policy loaded into this process (``trusted=True``): only code the gate passed."""
+    """A policy loaded into this process (``trusted=True``): only code the gate passed, under the import guard.
+    Its actions are checked as a run checks them when the environment is known (``spec``)."""
 
-    def __init__(self, module: Any, path: Path):
-        self.module, self.path = module, path
+    def __init__(self, module: Any, path: Path, spec: EnvSpec | None = None):
+        self.module, self.path, self.spec = module, path, spec
         self._factory = getattr(module, "Policy", None)
         self._function = getattr(module, "act", None)
         if not callable(self._factory) and not callable(self._function):
@@ -122,7 +137,8 @@ class TrustedPolicy:
                 self._policy.reset()
 
     def act(self, obs: Any) -> Any:
-        return self._policy.act(obs) if self._policy is not None else self._function(obs)
+        action = self._policy.act(obs) if self._policy is not None else self._function(obs)
+        return action if self.spec is None else checked(self.spec, action)[0]
 
     __call__ = act
 
@@ -148,7 +164,9 @@ def load_policy(source: str | Path, env: str | None = None, *, trusted: bool = F
         if refused:
             raise ConfigError(f"{path} does not pass the gate ({refused[0]}), so it cannot be loaded in-process",
                               "load it sandboxed: leave out trusted=True")
-        return _import(path, code)
+        from promptpo.envs import load_spec
+
+        return _import(path, code, load_spec(env_id) if env_id else None)
     if env_id is None:
         raise ConfigError(f"{path} names no environment (no '# env:' header line)",
                           "pass env=, e.g. load_policy(path, env='gymnasium/CartPole-v1')")
@@ -180,11 +198,11 @@ def _entry(code: str) -> str | None:
     return None if tree is None else entry_point(tree)
 
 
-def _import(path: Path, code: str) -> TrustedPolicy:
+def _import(path: Path, code: str, env: EnvSpec | None) -> TrustedPolicy:
     """The code in this process, under the same import guard as in the sandbox worker (sandbox/guard.py)."""
     spec = importlib.util.spec_from_loader(f"promptpo_policy_{abs(hash(str(path.resolve())))}", loader=None)
     module = importlib.util.module_from_spec(spec)
     module.__dict__["__builtins__"] = sandbox_module("guard").guarded_builtins(gate.guard())
     exec(compile(code, str(path), "exec"), module.__dict__)  # noqa: S102 - the gate passed this code
     sys.modules[spec.name] = module
-    return TrustedPolicy(module, path)
+    return TrustedPolicy(module, path, env)

@@ -145,7 +145,10 @@ class DockerSandbox(Sandbox):
                 worker = None
         if worker is None:
             worker = self._fresh(limits)
-        self._next = (limits, self._background.submit(self._fresh, limits))
+        try:
+            self._next = (limits, self._background.submit(self._fresh, limits))
+        except RuntimeError:
+            pass  # the interpreter is exiting: no next worker
         return worker
 
     def _fresh(self, limits: Limits) -> DockerWorker:
@@ -217,8 +220,13 @@ class DockerSandbox(Sandbox):
         return DockerWorker(self, container, raw, limits, channel, folder)
 
     def retire(self, worker: DockerWorker) -> None:
-        """A worker ended: its container goes, with everything in it, in the background."""
-        future = self._background.submit(self._remove, worker.container, worker.folder)
+        """A worker ended: its container goes, with everything in it, in the background (at once when the
+        interpreter is exiting: a policy closed at exit)."""
+        try:
+            future = self._background.submit(self._remove, worker.container, worker.folder)
+        except RuntimeError:
+            self._remove(worker.container, worker.folder)
+            return
         self._removals.add(future)
         future.add_done_callback(self._removals.discard)
 

@@ -95,8 +95,13 @@ class ProcessSandbox(Sandbox):
         return self._thread().submit(self._spawn_here, limits)
 
     def _later(self, work) -> None:
-        """Housekeeping off the caller's path (a worker's emptied cgroup); close() waits for it."""
-        future = self._thread().submit(work)
+        """Housekeeping off the caller's path (a worker's emptied cgroup); close() waits for it. Done at once when
+        the interpreter is exiting (its thread pools take no more work then: a policy closed at exit)."""
+        try:
+            future = self._thread().submit(work)
+        except RuntimeError:
+            work()
+            return
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
