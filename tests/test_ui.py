@@ -53,9 +53,9 @@ def wait_for(check, timeout: float = 60.0, what: str = "it"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def get(port: int, path: str, headers: dict | None = None) -> tuple[int, bytes]:
+def get(port: int, path: str, headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
     """A request with the path sent as written (no client-side normalisation of ../)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     conn.request("GET", path, headers=headers or {})
     response = conn.getresponse()
     return response.status, response.read()

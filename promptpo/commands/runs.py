@@ -180,17 +180,20 @@ def audit(run: str, as_json: bool, out: Path) -> None:
 @OUT
 def diff(run: str, a: str, b: str, out: Path) -> None:
     """The code diff between candidates A and B of RUN, with the change in score."""
-    import difflib
-
     from rich.syntax import Syntax
 
+    from promptpo import textdiff
     from promptpo.engine.runfolder import score_text
 
     folder = _folder(run, out)
     first, second = folder.candidate(a), folder.candidate(b)
-    lines = difflib.unified_diff(folder.code(a).splitlines(keepends=True), folder.code(b).splitlines(keepends=True),
-                                 fromfile=f"{a}.py", tofile=f"{b}.py")
-    text = "".join(lines) or "(identical code)\n"
+    old, new = folder.code(a), folder.code(b)
+    problem = textdiff.too_large(old, new)
+    if problem is not None:
+        where = folder.path / "candidates"
+        text = f"({problem}: diff -u {where / f'{a}.py'} {where / f'{b}.py'})\n"
+    else:
+        text = textdiff.unified(old, new, f"{a}.py", f"{b}.py") or "(identical code)\n"
     out_console = console()
     out_console.print(shown(f"{a}: {score_text(first)}  ->  {b}: {score_text(second)}"))
     s1, s2 = first.get("score"), second.get("score")

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -93,7 +95,15 @@ class TokenGate(BaseHTTPMiddleware):
         return response
 
 
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
+"""Host headers served without a token: a page on another site that points its own name at 127.0.0.1 (DNS
+rebinding) sends its own name, and gets nothing."""
+PAGE_S = 20.0
+"""Longest a candidate page may take to build (its code coloured, its diff) before it says so instead."""
+
+
 def make_app(root: Path, token: str | None = None) -> Starlette:
+    """Without ``token`` only requests naming a loopback host are served; with one, any host that shows it."""
     templates = environment()
 
     def page(name: str, **context) -> HTMLResponse:
@@ -127,6 +137,16 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
 
     @of_a_run
     async def candidate_page(request: Request, run: Run, runs: dict[str, Run]) -> Response:
+        """Built on a worker thread (colouring and diffing a long program takes a while): other requests go on."""
+        import asyncio
+
+        try:
+            return await asyncio.wait_for(run_in_threadpool(candidate_view, request, run), PAGE_S)
+        except asyncio.TimeoutError:
+            return PlainTextResponse(f"this candidate's page took more than {PAGE_S:g} s to build; read its files "
+                                     "in the run folder instead", status_code=503)
+
+    def candidate_view(request: Request, run: Run) -> Response:
         records = {str(r["id"]): r for r in candidates(run)}
         record = records.get(request.path_params["candidate"])
         if record is None:
@@ -178,7 +198,9 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
               Route("/compare", compare_page), Route("/run/{run:path}/live", run_fragment),
               Route("/run/{run:path}/candidate/{candidate}", candidate_page),
               Route("/run/{run:path}/files/{path:path}", file), Route("/run/{run:path}", run_page)]
-    return Starlette(routes=routes, middleware=[Middleware(TokenGate, token=token)],
+    hosts = ["*"] if token else LOOPBACK_NAMES
+    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+                                                Middleware(TokenGate, token=token)],
                      exception_handlers={404: not_found})
 
 

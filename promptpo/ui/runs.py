@@ -7,12 +7,13 @@ holds (run ids found by walking it, candidate ids found in its records); a path 
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from promptpo import textdiff
 
 MAX_DEPTH = 4
 """How deep under the runs folder run folders are looked for (a bench folder: method/task/seed-N/run)."""
@@ -162,5 +163,8 @@ def curve(run: Run) -> list[tuple[float, float]]:
 
 
 def diff(parent_code: str, code: str, parent: str, child: str) -> str:
-    return "".join(difflib.unified_diff(parent_code.splitlines(keepends=True), code.splitlines(keepends=True),
-                                        f"{parent}.py", f"{child}.py"))
+    """The diff a candidate's page shows (promptpo.textdiff), or a line saying why there is none."""
+    problem = textdiff.too_large(parent_code, code)
+    if problem is not None:
+        return f"# no diff: {problem}\n"
+    return textdiff.unified(parent_code, code, f"{parent}.py", f"{child}.py")
