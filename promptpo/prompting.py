@@ -131,10 +131,21 @@ class PromptBook:
         """--reflect: the round's candidates (code, episodes, digests, notes) and a request to say, without code, what
         they taught."""
         macro = environment().get_template(f"_{self.prefix}candidate.j2").module.candidate
-        entries = [macro(self._described(c, ["latest round"]), True) for c in history if c.round == round_]
         best = ranked(history)
-        user = render("reflect.j2", round=round_, entries=entries, best=self.describe(best[0], []) if best else None)
-        return Prompt("reflect", self.messages(user))
+        best = self.describe(best[0], []) if best else None
+        empty = render("reflect.j2", round=round_, entries=[], dropped=[], best=best)
+        left = self.budget_tokens * CHARS_PER_TOKEN - sum(len(m.content) for m in self.messages(empty))
+        entries, dropped = [], []
+        for c in (c for c in history if c.round == round_):  # in full while they fit, then as a summary, then left out
+            fb = self._described(c, ["latest round"])
+            text = next((t for t in (macro(fb, full) for full in (True, False)) if len(t) <= left), None)
+            if text is None:
+                dropped.append(c.id)
+            else:
+                entries.append(text)
+                left -= len(text)
+        user = render("reflect.j2", round=round_, entries=entries, dropped=dropped, best=best)
+        return Prompt("reflect", self.messages(user), dropped=tuple(dropped))
 
     def refine(self, history: list[Candidate], parent: Candidate, inspirations: list[Candidate] = ()) -> Prompt:
         """``inspirations``: other strong or different programs the search wants shown next to the parent."""

@@ -11,6 +11,7 @@ the next prompt instead, and the last one that worked stays in use until the mod
 from __future__ import annotations
 
 import ast
+import time
 from dataclasses import dataclass, field, replace
 
 from promptpo.extract import python_tree
@@ -59,11 +60,16 @@ class Notes:
         return not self.error
 
 
+MIN_S = 1.0
+"""Less time than this left for the feedback functions, and none runs."""
+
+
 def feedback_limits(limits: Limits) -> Limits:
-    """The candidate's limits with the feedback function's (shorter) time allowances."""
-    return replace(limits, act_timeout_s=CALL_S, load_timeout_s=min(limits.load_timeout_s, CALL_S),
-                   candidate_wall_s=min(limits.candidate_wall_s, WALL_S),
-                   candidate_cpu_s=min(limits.candidate_cpu_s, CPU_S))
+    """The candidate's limits with the feedback function's (shorter) time allowances, none longer than what is left
+    of the candidate's wall time (``limits.candidate_wall_s``, which a run's --max-time shortens)."""
+    wall = min(limits.candidate_wall_s, WALL_S)
+    return replace(limits, act_timeout_s=min(CALL_S, wall), load_timeout_s=min(limits.load_timeout_s, CALL_S, wall),
+                   candidate_wall_s=wall, candidate_cpu_s=min(limits.candidate_cpu_s, CPU_S))
 
 
 def summarize(sandbox: Sandbox, limits: Limits, code: str, source: str | None,
@@ -94,9 +100,15 @@ def run(sandbox: Sandbox, limits: Limits, sources: list[tuple[str | None, str]],
         trajectories: list[Trajectory]) -> list[Notes]:
     """Each source (``(id, code)``: the program's own first, then the last one that worked) in turn until one
     works; the notes of every one tried."""
+    deadline = time.monotonic() + min(limits.candidate_wall_s, WALL_S)  # one allowance for all of them
     tried = []
     for source, code in sources:
-        tried.append(summarize(sandbox, limits, code, source, trajectories))
+        left = deadline - time.monotonic()
+        if left < MIN_S:
+            tried.append(Notes(source, error="no time was left for it: the candidate's wall time (a run's --max-time "
+                               "included) ran out", by_host=True))
+            break
+        tried.append(summarize(sandbox, replace(limits, candidate_wall_s=left), code, source, trajectories))
         if tried[-1].ok:
             break
     return tried

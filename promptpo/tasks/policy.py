@@ -7,6 +7,8 @@ import json
 import multiprocessing.util
 import os
 import tempfile
+import time
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -86,10 +88,14 @@ class PolicyTask(TaskKind):
         sources = ([(None, code)] if notes and self.config.feedback_fn and defines_feedback(code) else []) + (
             [kept] if kept is not None else [])
         keeper = Keeper() if sources else None
+        started = time.monotonic()
         result = cascade.evaluate(self.evaluator, code, self.episodes, self.config.cascade, best, self.by_success,
                                   limits, keeper)
         if keeper is not None and any(t.steps for t in keeper.trajectories):
-            result.notes = summarizer.run(self.sandbox, limits, sources, keeper.trajectories)
+            # Its allowance is what is left of the candidate's (a run's --max-time included), not a fresh one.
+            left = limits.candidate_wall_s - (time.monotonic() - started)
+            result.notes = summarizer.run(self.sandbox, replace(limits, candidate_wall_s=left), sources,
+                                          keeper.trajectories)
         return result
 
     def evaluation_plan(self) -> Any:
