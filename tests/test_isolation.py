@@ -298,3 +298,22 @@ def test_workers_poll_only_while_a_core_is_free(tmp_path):
     assert cached()
     loadavg.write_text("1.50 1.40 1.30 2/150 999\n")
     assert cached()  # read again only every every_s
+
+
+def test_the_doctor_says_who_a_candidate_is_and_refuses_a_sandbox_that_maps_to_root(monkeypatch):
+    """As root (here and in CI) the process sandbox drops to uid 65534 before bubblewrap; the doctor reads the
+    candidate's uid through its namespace's map. Without the drop, bubblewrap would map the sandbox to host root."""
+    import os
+
+    from promptpo.isolation import bwrap
+    from promptpo.isolation.check import diagnose, identity
+
+    rows = {backend: (ok, detail) for backend, ok, detail in diagnose()}
+    assert rows["process"][0] and "(host uid 0)" not in rows["process"][1]
+    assert "host uid 65534" in rows["process"][1] or os.geteuid() != 0
+    assert "/proc/sys" in rows["process"][1] and "/proc/sys writable" not in rows["process"][1]
+    if os.geteuid() == 0:
+        monkeypatch.setattr(bwrap, "as_root", lambda: False)  # as if the drop were not there
+        with ProcessSandbox(use_bwrap=True) as sb:
+            safe, line = identity(sb)
+        assert not safe and "host uid 0" in line and "NOT SAFE" in line

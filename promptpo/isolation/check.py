@@ -1,4 +1,5 @@
-"""`promptpo sandbox doctor`: run a tiny candidate through each backend and say what happened."""
+"""`promptpo sandbox doctor`: run a tiny candidate through each backend and say what happened, and who a candidate
+is there: its uid, the host uid its user namespace maps it to, and whether /proc/sys is out of its reach."""
 
 from __future__ import annotations
 
@@ -12,6 +13,22 @@ from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import CandidateFault
 
 PROBE = "def act(obs):\n    return int(obs[0]) + 1\n"
+WHO = '''import os
+
+def identity():
+    uid = os.getuid()
+    with open("/proc/self/uid_map") as handle:
+        rows = [[int(v) for v in row.split()] for row in handle.read().splitlines()]
+    host = next((outside + uid - inside for inside, outside, count in rows if inside <= uid < inside + count), None)
+    try:
+        open("/proc/sys/kernel/core_pattern", "r+").close()
+        sysctl = "writable"
+    except OSError as err:
+        sysctl = "absent" if isinstance(err, FileNotFoundError) else "read-only"
+    return [uid, host, sysctl]
+'''
+"""Run with the import guard off (the doctor's own code): it only reads, and never writes /proc/sys. The host uid
+is the candidate's uid through its user namespace's map (the host's own map, under Docker without userns-remap)."""
 
 
 def probe(sandbox: Sandbox) -> str:
@@ -26,6 +43,18 @@ def probe(sandbox: Sandbox) -> str:
     return sandbox.describe()
 
 
+def identity(sandbox: Sandbox) -> tuple[bool, str]:
+    """(whether it is safe, one line): a candidate's uid, the host uid it is, and whether /proc/sys is writable."""
+    from promptpo.isolation.session import PolicySession
+
+    with PolicySession(sandbox, Limits(load_timeout_s=60, guard=False), None) as session:
+        session.load(WHO, entry="identity")
+        uid, host, sysctl = session.call("identity", [])
+    safe = uid != 0 and host not in (0, None) and sysctl != "writable"
+    line = f"candidates run as uid {uid} (host uid {host}), /proc/sys {sysctl}"
+    return safe, line if safe else f"{line}: NOT SAFE (host root, or kernel settings a candidate could write)"
+
+
 def diagnose() -> Iterator[tuple[str, bool, str]]:
     from promptpo.isolation.bwrap import problem as bwrap_problem
     from promptpo.isolation.process import ProcessSandbox
@@ -34,13 +63,17 @@ def diagnose() -> Iterator[tuple[str, bool, str]]:
     try:
         with ProcessSandbox(use_bwrap=problem is None) as sandbox:
             detail = probe(sandbox)
-        yield "process", problem is None, detail if problem is None else f"runs, but {problem}: {detail}"
+            safe, who = identity(sandbox)
+        yield "process", problem is None and safe, (f"{detail}; {who}" if problem is None
+                                                    else f"runs, but {problem}: {detail}; {who}")
     except (PromptpoError, CandidateFault) as err:
         yield "process", False, str(err)
     try:
         from promptpo.isolation.docker import DockerSandbox
 
         with DockerSandbox() as sandbox:
-            yield "docker", True, probe(sandbox)
+            detail = probe(sandbox)
+            safe, who = identity(sandbox)
+            yield "docker", safe, f"{detail}; {who}"
     except (PromptpoError, CandidateFault) as err:
         yield "docker", False, str(err)
