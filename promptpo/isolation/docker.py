@@ -125,14 +125,15 @@ class DockerSandbox(Sandbox):
         self._background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="promptpo-docker")
         """Starts the next container and removes finished ones, off the candidate's path."""
         self._removals: set[Future] = set()
+        self._closing = False
 
     def describe(self) -> str:
         return (f"docker ({self.image}: a fresh container per worker, no network, read-only root, user 65534, "
                 f"no capabilities, no-new-privileges, pids/memory/CPU limits without swap)")
 
     def start(self, limits: Limits) -> Worker:
-        """A worker in a container that has run nothing else: the one started in the background, else a new one;
-        the next one is started in the background at once."""
+        """A worker in a container that has run nothing else: the one started in the background after the last
+        worker ended, else a new one."""
         pending, self._next = self._next, None
         worker = None
         if pending is not None:
@@ -141,14 +142,10 @@ class DockerSandbox(Sandbox):
             except Exception as err:  # noqa: BLE001 - start one here instead (and say why if that fails too)
                 log.warning("the next sandbox container did not start in the background (%s)", err)
             if worker is not None and (pending[0] != limits or worker.exit_code(wait=False) is not None):
-                worker.close()
+                worker.discard()
                 worker = None
         if worker is None:
             worker = self._fresh(limits)
-        try:
-            self._next = (limits, self._background.submit(self._fresh, limits))
-        except RuntimeError:
-            pass  # the interpreter is exiting: no next worker
         return worker
 
     def _fresh(self, limits: Limits) -> DockerWorker:
@@ -219,9 +216,10 @@ class DockerSandbox(Sandbox):
                     pass
         return DockerWorker(self, container, raw, limits, channel, folder)
 
-    def retire(self, worker: DockerWorker) -> None:
-        """A worker ended: its container goes, with everything in it, in the background (at once when the
-        interpreter is exiting: a policy closed at exit)."""
+    def retire(self, worker: DockerWorker, spare: bool = True) -> None:
+        """A worker ended: its container goes, with everything in it, and (``spare``) the next worker's container is
+        started, both in the background: starting it while a candidate runs would take the evaluation's cores (at
+        once, and no next worker, when the interpreter is exiting: a policy closed at exit)."""
         try:
             future = self._background.submit(self._remove, worker.container, worker.folder)
         except RuntimeError:
@@ -229,6 +227,8 @@ class DockerSandbox(Sandbox):
             return
         self._removals.add(future)
         future.add_done_callback(self._removals.discard)
+        if spare and self._next is None and not self._closing:
+            self._next = (worker.limits, self._background.submit(self._fresh, worker.limits))
 
     def _remove(self, container, folder: str) -> None:
         if container is not None:
@@ -236,10 +236,11 @@ class DockerSandbox(Sandbox):
         shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
+        self._closing = True
         pending, self._next = self._next, None
         if pending is not None:
             try:
-                pending[1].result().close()
+                pending[1].result().discard()
             except Exception as err:  # noqa: BLE001 - its container is swept below anyway
                 log.debug("the spare worker did not start: %s", err)
         for future in list(self._removals):

@@ -82,6 +82,8 @@ class DockerWorker(Worker):
             channel.fileno(), channel.fileno(), stopped=lambda: self._closed or self._printed.overflowed)
         self._killed = False
         self._retired = False
+        self._spare = True
+        """Whether closing it starts the next worker in the background."""
         self.limits = limits
         self._reader = threading.Thread(target=self._demux, daemon=True)
         self._reader.start()
@@ -206,4 +208,10 @@ class DockerWorker(Worker):
             close_quietly(end)
         if not self._retired:
             self._retired = True
-            self.sandbox.retire(self)
+            self.sandbox.retire(self, spare=self._spare)
+
+    def discard(self) -> None:
+        """Close it without starting a next worker (a spare that is not wanted)."""
+        self._spare = False
+        self.kill()
+        self.close()
