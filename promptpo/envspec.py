@@ -173,6 +173,10 @@ class EnvSpec:
     offline_template: ProgramTemplate | None = None
     """A structured program for the offline proposer instead of the affine map (e.g. Meta-World)."""
     notes: str = ""
+    facts: Sequence[str] = ()
+    """What was read from the installed environment or measured on it (joint axes and ranges, clipped observation
+    elements, info keys, missions, success rules, what each action does): shown after the description, and where
+    the two disagree these win."""
     source: str = "automatic"
     """Where the spec came from: a spec file path or ``automatic``."""
 

@@ -214,7 +214,8 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "cascade_by_success": judged_by_success(spec, target),
             "ranking": RANKING if spec.has_success else "mean return",
             "target": target.describe() if target else "as high a mean return as possible",
-            "derived_doc": spec.derived_doc, "notes": spec.notes, "reward_source": spec.reward_source,
+            "derived_doc": spec.derived_doc, "notes": spec.notes, "facts": list(spec.facts),
+            "reward_source": spec.reward_source,
             "starter": spec.starter.strip(), "candidates": config.candidates, "budget": budget_text(config),
             "tuning": config.tune_constants, "tune_share": f"{config.tune_share:.0%}",
             "examples": config.shown_examples}
