@@ -317,3 +317,16 @@ def test_the_doctor_says_who_a_candidate_is_and_refuses_a_sandbox_that_maps_to_r
         with ProcessSandbox(use_bwrap=True) as sb:
             safe, line = identity(sb)
         assert not safe and "host uid 0" in line and "NOT SAFE" in line
+
+
+def test_without_bubblewrap_a_root_run_still_runs_candidates_as_an_unprivileged_user():
+    """The fallback has no network or file isolation, but as root its workers are still uid 65534 (CI runs as
+    root); for anyone else, that user."""
+    import os
+
+    from promptpo.isolation.check import identity
+
+    with ProcessSandbox(use_bwrap=False) as sb:
+        safe, line = identity(sb)
+    expected = 65534 if os.geteuid() == 0 else os.geteuid()
+    assert f"uid {expected} (host uid {expected})" in line and safe

@@ -117,6 +117,10 @@ class Worker(ABC):
     def close(self) -> None:
         """Kill if still running and release pipes; safe to call twice."""
 
+    @abstractmethod
+    def host_pids(self) -> list[int]:
+        """The worker's processes as the host numbers them (to read who they really are: promptpo.isolation.check)."""
+
 
 class Sandbox(ABC):
     name: str
@@ -338,6 +342,9 @@ class PipeWorker(Worker):
                 pass
         if self.group is not None:
             self.group.kill_all()  # exact: daemons that left the process tree are still in the cgroup
+
+    def host_pids(self) -> list[int]:
+        return [self.proc.pid, *descendants(self.proc.pid)]
 
     def exit_code(self) -> int | None:
         try:

@@ -1,6 +1,7 @@
 """The bubblewrap command line of a process-sandbox worker, and the unprivileged user it runs as.
 
-The worker gets new user, pid, network, ipc, uts and cgroup namespaces, a cleared environment, no capabilities,
+The worker gets new user, pid, network, ipc, uts and cgroup namespaces (and may create none of its own), a cleared
+environment, no capabilities,
 a new session, read-only binds of only the Python runtime, numpy and the worker script, a /dev of five device
 nodes, no /proc/sys, and a fresh size-capped tmpfs as its only writable place; it dies with its parent.
 
@@ -102,16 +103,13 @@ class Command:
         return found + [(self.worker_dir, "/sandbox/worker")]
 
     def argv(self, file_size_mb: int, worker_args: str) -> list[str]:
-        args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
-                "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534", "--hostname", "sandbox"]
+        # --disable-userns: a candidate can create no namespace of its own (each would count against the sandbox
+        # user's kernel quotas, which every later sandbox on the machine shares).
+        args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+                "--clearenv", "--cap-drop", "ALL", "--uid", "65534", "--gid", "65534", "--hostname", "sandbox"]
         staged: list[str] = []
         for index, (source, dest) in enumerate(self.binds()):
-            if as_root() and not reachable(source):
-                stage = os.path.join(self.stage(), str(index))
-                os.makedirs(stage, mode=0o755, exist_ok=True)
-                staged += [str(source), stage]
-                source = Path(stage)
-            args += ["--ro-bind", str(source), dest]
+            args += ["--ro-bind", self._place(source, index, staged), dest]
         # Hide the interpreter's own site-packages: the worker needs numpy and nothing else.
         for key in ("purelib", "platlib"):
             site = Path(sysconfig.get_paths(vars={"base": str(self.prefix), "platbase": str(self.prefix)})[key])
@@ -129,6 +127,32 @@ class Command:
             args += ["--setenv", key, value]
         args += ["--remount-ro", "/"]  # the new root itself: only /tmp and /dev/shm stay writable
         args += [str(self.python), "-I", "-S", "/sandbox/worker/worker.py", worker_args, "/sandbox/lib"]
+        return self._as_sandbox_user(args, staged)
+
+    def plain(self, worker_args: str) -> list[str]:
+        """The worker without bubblewrap (no network or file isolation): a plain process, and as root one of
+        HOST_UID all the same, its runtime folders staged where that user can read them."""
+        staged: list[str] = []
+        prefix = self._place(self.prefix, 0, staged)
+        python = os.path.join(prefix, os.path.relpath(self.python, self.prefix)) if self.python.is_relative_to(
+            self.prefix) else str(self.python)
+        libs = [self._place(path.parent, 1 + i, staged) for i, path in enumerate(numpy_paths()[:1])]
+        worker = self._place(self.worker_dir, 9, staged)
+        return self._as_sandbox_user([python, "-I", "-S", os.path.join(worker, "worker.py"), worker_args, *libs],
+                                     staged)
+
+    def _place(self, source: Path, index: int, staged: list[str]) -> str:
+        """Where the worker reads ``source``: itself, or (as root, when HOST_UID cannot reach it) a stage folder
+        it is bound onto (recorded in ``staged``)."""
+        if not as_root() or reachable(source):
+            return str(source)
+        stage = os.path.join(self.stage(), str(index))
+        os.makedirs(stage, mode=0o755, exist_ok=True)
+        staged += [str(source), stage]
+        return stage
+
+    @staticmethod
+    def _as_sandbox_user(args: list[str], staged: list[str]) -> list[str]:
         if not as_root():
             return args
         args = drop() + args

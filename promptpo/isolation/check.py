@@ -1,5 +1,7 @@
 """`promptpo sandbox doctor`: run a tiny candidate through each backend and say what happened, and who a candidate
-is there: its uid, the host uid its user namespace maps it to, and whether /proc/sys is out of its reach."""
+is there: its uid as it sees it, the host uid its worker really runs as (read by the host from /proc: a candidate's
+own /proc/self/uid_map shows only its namespace's parent, which nesting can hide), and whether /proc/sys is out of
+its reach."""
 
 from __future__ import annotations
 
@@ -16,19 +18,30 @@ PROBE = "def act(obs):\n    return int(obs[0]) + 1\n"
 WHO = '''import os
 
 def identity():
-    uid = os.getuid()
-    with open("/proc/self/uid_map") as handle:
-        rows = [[int(v) for v in row.split()] for row in handle.read().splitlines()]
-    host = next((outside + uid - inside for inside, outside, count in rows if inside <= uid < inside + count), None)
     try:
         open("/proc/sys/kernel/core_pattern", "r+").close()
         sysctl = "writable"
     except OSError as err:
         sysctl = "absent" if isinstance(err, FileNotFoundError) else "read-only"
-    return [uid, host, sysctl]
+    return [os.getuid(), sysctl]
 '''
-"""Run with the import guard off (the doctor's own code): it only reads, and never writes /proc/sys. The host uid
-is the candidate's uid through its user namespace's map (the host's own map, under Docker without userns-remap)."""
+"""Run with the import guard off (the doctor's own code): it only reads, and never writes /proc/sys."""
+
+
+def host_uids(pids: list[int]) -> set[int]:
+    """The real and effective uids of the worker's processes running worker.py, as the host sees them."""
+    found = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if b"worker.py" not in handle.read():
+                    continue
+            with open(f"/proc/{pid}/status") as handle:
+                row = next(line for line in handle if line.startswith("Uid:"))
+        except (OSError, StopIteration):
+            continue
+        found |= {int(v) for v in row.split()[1:3]}
+    return found
 
 
 def probe(sandbox: Sandbox) -> str:
@@ -49,8 +62,10 @@ def identity(sandbox: Sandbox) -> tuple[bool, str]:
 
     with PolicySession(sandbox, Limits(load_timeout_s=60, guard=False), None) as session:
         session.load(WHO, entry="identity")
-        uid, host, sysctl = session.call("identity", [])
-    safe = uid != 0 and host not in (0, None) and sysctl != "writable"
+        uid, sysctl = session.call("identity", [])
+        hosts = host_uids(session.worker.host_pids())
+    host = ", ".join(str(h) for h in sorted(hosts)) or "unknown"
+    safe = uid != 0 and bool(hosts) and 0 not in hosts and sysctl != "writable"
     line = f"candidates run as uid {uid} (host uid {host}), /proc/sys {sysctl}"
     return safe, line if safe else f"{line}: NOT SAFE (host root, or kernel settings a candidate could write)"
 

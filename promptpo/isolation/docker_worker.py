@@ -189,6 +189,13 @@ class DockerWorker(Worker):
                 return None
             time.sleep(0.02)
 
+    def host_pids(self) -> list[int]:
+        try:
+            listing = self.sandbox.client.api.top(self.container.id, ps_args="-eo pid")
+        except self.sandbox.docker.errors.APIError:
+            return []
+        return [int(row[0]) for row in listing.get("Processes") or [] if row and str(row[0]).isdigit()]
+
     def output(self) -> tuple[str, int]:
         self._reader.join(timeout=2)
         return self._printed.text(), self._printed.total

@@ -116,8 +116,9 @@ class ProcessSandbox(Sandbox):
         else:
             cwd = tempfile.mkdtemp(prefix="promptpo-scratch-")
             self._scratch.append(cwd)
-            argv = [str(self.python), "-I", "-S", str(self.worker_dir / "worker.py"), limits.worker_args(),
-                    *sorted({str(p.parent) for p in bwrap.numpy_paths()})]
+            if bwrap.as_root():  # the worker is HOST_UID, not root: its scratch is its own
+                os.chown(cwd, bwrap.HOST_UID, bwrap.HOST_UID)
+            argv = self.command.plain(limits.worker_args())
             env = dict(bwrap.SANDBOX_ENV, HOME=cwd)
         # Address space, plus what the scratch tmpfs folders may hold, plus slack for the runtime.
         memory = (limits.memory_mb + 2 * limits.file_size_mb + 64) * 1024 * 1024

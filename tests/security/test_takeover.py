@@ -152,12 +152,19 @@ _report()
 def test_the_sandbox_user_is_never_host_root(attack, backend):
     """With promptpo running as root (as here and in CI), the candidate's uid is not 0, no uid map row of its user
     namespace maps to host uid 0 (process backend: bubblewrap's own namespace; Docker shares the host's
-    namespace and runs the candidate as uid 65534), and the kernel's core_pattern cannot be opened for writing."""
+    namespace and runs the candidate as uid 65534), and the kernel's core_pattern cannot be opened for writing.
+    A candidate sees only its namespace's parent, so the host also reads the worker's real uid from /proc."""
+    from promptpo.isolation import make_sandbox
+    from promptpo.isolation.check import identity
+
     line = next(l for l in attack(PRIVILEGE).output.splitlines() if l.startswith("PRIVILEGE"))
     _, uid, euid, outside, core = line.split(" ", 4)
     assert uid != "0" and euid != "0" and core != "OPENED"
     if backend == "process":
         assert "'0'" not in outside, line
+    with make_sandbox(backend) as sandbox:
+        safe, seen = identity(sandbox)
+    assert safe and "host uid 0" not in seen and "host uid unknown" not in seen, seen
 
 
 SEEN = '''
@@ -184,3 +191,27 @@ def test_a_candidate_sees_no_process_but_its_own_worker_and_an_init(attack):
     seen = eval(line[len("SEEN "):])  # noqa: S307 - a list of strings the test's own candidate printed
     others = [cmd for cmd in seen if "worker.py" not in cmd]
     assert len(others) <= 1 and all(cmd.split(" ")[0].endswith(("docker-init", "bwrap")) for cmd in others), seen
+
+
+NAMESPACES = '''
+import ctypes, os
+
+def _bomb():
+    libc = ctypes.CDLL(None, use_errno=True)
+    made = 0
+    for flag in (0x10000000, 0x20000, 0x40000000, 0x08000000, 0x04000000, 0x20000000, 0x02000000):
+        for _ in range(200):  # each one made would count against the sandbox user's quota, shared by every sandbox
+            if libc.unshare(flag) == 0:
+                made += 1
+    print("NAMESPACES", made)
+
+_bomb()
+''' + WEAK
+
+
+def test_a_candidate_can_make_no_namespace_of_its_own(attack):
+    """A namespace a candidate made (and kept, by a process or a mount) would count against the kernel quota of
+    the sandbox user, which every later sandbox on the machine shares: at the quota, later workers cannot start."""
+    result = attack(NAMESPACES)
+    line = next(l for l in result.output.splitlines() if l.startswith("NAMESPACES"))
+    assert line == "NAMESPACES 0", line
