@@ -203,6 +203,10 @@ def _import(path: Path, code: str, env: EnvSpec | None) -> TrustedPolicy:
     spec = importlib.util.spec_from_loader(f"promptpo_policy_{abs(hash(str(path.resolve())))}", loader=None)
     module = importlib.util.module_from_spec(spec)
     module.__dict__["__builtins__"] = sandbox_module("guard").guarded_builtins(gate.guard())
-    exec(compile(code, str(path), "exec"), module.__dict__)  # noqa: S102 - the gate passed this code
-    sys.modules[spec.name] = module
+    sys.modules[spec.name] = module  # as an import does: code that looks its own module up finds it
+    try:  # dont_inherit: the code runs under its own __future__ flags, as in the sandbox worker, not this file's
+        exec(compile(code, str(path), "exec", dont_inherit=True), module.__dict__)  # noqa: S102 - the gate passed it
+    except BaseException:
+        sys.modules.pop(spec.name, None)
+        raise
     return TrustedPolicy(module, path, env)

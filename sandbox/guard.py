@@ -41,7 +41,10 @@ def guarded_builtins(guard: dict) -> dict:
 
         class Facade(types.ModuleType):
             def __getattr__(self, name):
-                value = _getattr(module, checked(name))
+                try:
+                    value = _getattr(module, checked(name))
+                except AttributeError:  # a fresh error: the real one's .obj would be the real module
+                    raise AttributeError(f"module {module.__name__!r} has no attribute {name!r}") from None
                 if isinstance(value, types.ModuleType):
                     if value.__name__ not in allowed:
                         raise AttributeError(f"module {value.__name__!r} is not available to policies")
@@ -70,9 +73,12 @@ def guarded_builtins(guard: dict) -> dict:
         return facade(top)
 
     def guarded_getattr(obj, name, *default):
-        if isinstance(obj, types.ModuleType):
-            return _getattr(obj, name, *default)  # a facade checks for itself
-        return _getattr(obj, checked(name), *default)
+        try:
+            if isinstance(obj, types.ModuleType):
+                return _getattr(obj, name, *default)  # a facade checks for itself
+            return _getattr(obj, checked(name), *default)
+        except AttributeError as err:
+            raise AttributeError(str(err)) from None  # without .obj, the object it was asked of
 
     def guarded_hasattr(obj, name) -> bool:
         try:

@@ -68,7 +68,7 @@ CLEAN = {
                             "    text = f'{obs[0]:.3f}'\n    return int(obs[2] > 0)\n",
     "numpy_submodules": "import numpy as np\nfrom numpy.linalg import norm\n\nrng = np.random.default_rng(0)\n\n\n"
                         "def act(obs):\n    return float(norm(np.fft.rfft(obs)[:1])) + rng.normal()\n",
-    "main_guard_and_typing": "from dataclasses import dataclass\nfrom typing import Optional\n\n\n@dataclass\nclass Gains:\n"
+    "main_guard_and_typing": "from typing import NamedTuple, Optional\n\n\nclass Gains:\n"
                              "    k: float = 1.0\n\n\ndef act(obs, gains: Optional[Gains] = None):\n    return 0\n\n\n"
                              "if __name__ == '__main__':\n    print(act([0]))\n",
     "alias_entry": "class Controller:\n    def act(self, obs):\n        return 0\n\n\nPolicy = Controller\n",

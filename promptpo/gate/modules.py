@@ -14,15 +14,17 @@ import warnings
 from dataclasses import dataclass
 from functools import cache
 
-from promptpo.gate.rules import ALLOWED_MODULES, DENIED_VALUES
+from promptpo.gate.rules import ALLOWED_MODULES, DENIED_VALUES, TYPE_ONLY_VALUES
 
 
 @dataclass(frozen=True)
 class Resolved:
-    """What ``module.name`` is: another allowed module, a refused value (with why), or anything else."""
+    """What ``module.name`` is: another allowed module, a refused value (with why), a value that may only name a
+    type (``numpy.ndarray``: with why), or anything else."""
 
     module: str | None = None
     refused: str | None = None
+    type_only: str | None = None
 
 
 ANYTHING = Resolved()
@@ -52,6 +54,31 @@ def denied() -> dict[int, tuple[str, str]]:
     return found
 
 
+def resolve_value(owner: str, attr: str) -> object | None:
+    """The value ``owner.attr`` is in the installed module (None when there is none)."""
+    base = module(owner)
+    if base is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return getattr(base, attr)
+    except Exception:  # noqa: BLE001 - no such attribute here
+        return None
+
+
+@cache
+def type_only() -> dict[int, tuple[str, str]]:
+    """id of each value that may only name a type -> (its dotted name, why)."""
+    found = {}
+    for dotted, why in TYPE_ONLY_VALUES.items():
+        owner, _, attr = dotted.rpartition(".")
+        value = resolve_value(owner, attr)
+        if value is not None:
+            found[id(value)] = (dotted, why)
+    return found
+
+
 def resolve(owner: str, attr: str) -> Resolved:
     """``owner.attr`` for an allowed module ``owner``."""
     if f"{owner}.{attr}" in ALLOWED_MODULES:
@@ -74,4 +101,7 @@ def resolve(owner: str, attr: str) -> Resolved:
     if id(value) in denied():
         dotted, why = denied()[id(value)]
         return Resolved(refused=f"{owner}.{attr} is {dotted}, which {why}")
+    if id(value) in type_only():
+        dotted, why = type_only()[id(value)]
+        return Resolved(type_only=f"{owner}.{attr} ({dotted}) may only name a type (isinstance, annotations): {why}")
     return ANYTHING

@@ -15,11 +15,12 @@ ALLOWED_MODULES = frozenset({
     "numpy", "numpy.linalg", "numpy.random", "numpy.fft", "numpy.polynomial",
     *(f"numpy.polynomial.{name}" for name in NUMPY_POLYNOMIALS),
     "math", "cmath", "random", "collections", "collections.abc", "itertools", "functools", "heapq", "bisect",
-    "statistics", "dataclasses", "typing"})
-"""Modules a candidate may import (``operator`` is not one: attrgetter looks names up; ``enum`` is not one: see
-above)."""
+    "statistics", "typing"})
+"""Modules a candidate may import (``operator`` is not one: attrgetter looks names up; ``enum`` and ``dataclasses``
+are not: see above)."""
 
-LEFT_OUT_MODULES = {"enum": "use ints or strings for phases", "operator": "write the lambda"}
+LEFT_OUT_MODULES = {"enum": "use ints or strings for phases", "operator": "write the lambda",
+                    "dataclasses": "write a class with __init__"}
 """Modules a model often reaches for that are not allowed, with what to use instead (said in the prompt)."""
 
 FORBIDDEN_NAMES = frozenset({
@@ -40,9 +41,10 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     # native code: numpy's ctypes bridges (ndarray.ctypes, BitGenerator.ctypes/cffi) and what they lead to
     "ctypes", "_ctypes", "ctypeslib", "cffi", "CDLL", "PyDLL", "cdll", "pydll", "pythonapi", "dlopen",
     "from_address", "data_as",
-    # string evaluation and lookups by string
+    # string evaluation, lookups by string, and objects that hand back what they were made from
     "get_type_hints", "ForwardRef", "_evaluate", "_eval_type", "singledispatch", "singledispatchmethod",
-    "update_wrapper", "wraps", "make_dataclass", "attrgetter", "methodcaller",
+    "update_wrapper", "wraps", "make_dataclass", "attrgetter", "methodcaller", "get_origin", "get_args",
+    "cached_property", "attrname", "obj", "fget", "fset", "fdel",
     # files and pickles
     "load", "loads", "save", "savez", "savez_compressed", "savetxt", "loadtxt", "genfromtxt", "fromfile",
     "tofile", "memmap", "fromregex", "DataSource", "dump", "dumps", "open",
@@ -54,29 +56,42 @@ FORBIDDEN_ATTRIBUTES = frozenset({
 
 DENIED_VALUES = {
     "typing.get_type_hints": "evaluates strings", "typing.ForwardRef": "evaluates strings",
+    "typing.get_origin": "hands back the classes a type was made from (type itself, for Type[...])",
+    "typing.get_args": "hands back what a type was made from", "typing.Type": "stands for type itself",
+    "functools.cached_property": "writes an attribute under a name that can be changed later",
     "functools.singledispatch": "evaluates annotation strings", "functools.singledispatchmethod":
     "evaluates annotation strings", "functools.update_wrapper": "looks attributes up by string",
-    "functools.wraps": "looks attributes up by string", "dataclasses.make_dataclass":
-    "builds a class from a mapping"}
+    "functools.wraps": "looks attributes up by string"}
 """Public values of allowed modules that are refused whatever name or module they are reached through."""
 
+TYPE_ONLY_VALUES = {"numpy.ndarray": "its constructor makes an array over any buffer (object dtype, negative offsets)",
+                    "numpy.recarray": "its constructor makes an array over any buffer"}
+"""Values of allowed modules that may only name a type: in isinstance/issubclass and annotations, never called."""
+
 ALLOWED_DUNDER_NAMES = frozenset({"__name__"})
+"""Dunder names a program may read (``if __name__ == "__main__"``), never bind."""
 ALLOWED_DUNDER_METHODS = frozenset({
     "__init__", "__post_init__", "__call__", "__repr__", "__str__", "__len__", "__iter__", "__next__",
     "__getitem__", "__setitem__", "__contains__", "__bool__", "__eq__", "__ne__", "__lt__", "__le__", "__gt__",
     "__ge__", "__hash__", "__neg__", "__pos__", "__abs__", "__add__", "__radd__", "__sub__", "__rsub__",
-    "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__", "__mod__", "__pow__", "__matmul__",
+    "__mul__", "__rmul__", "__truediv__", "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__",
+    "__pow__", "__rpow__", "__matmul__", "__rmatmul__", "__divmod__", "__invert__", "__and__", "__or__", "__xor__",
+    "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__", "__round__",
     "__enter__", "__exit__", "__float__", "__int__"})
 """Special methods a class of the program may define. Not ``__getattr__``/``__getattribute__`` (every name,
 dunders included, would resolve to what they return), nor numpy's array protocols (``__array_interface__``
 hands numpy a raw address), nor pickling and class-creation hooks."""
 
-METHOD_DECORATORS = frozenset({"classmethod", "property", "cached_property", "setter", "getter", "deleter"})
-"""Decorators that keep a method's first parameter bound to the instance or the class."""
+METHOD_DECORATORS = frozenset({"classmethod", "property"})
+PROPERTY_PARTS = frozenset({"setter", "getter", "deleter"})
+"""Decorators that keep a method's first parameter bound to the instance or the class (the builtins, and a
+property's own ``.setter``)."""
 
 TYPE_TESTS = frozenset({"isinstance", "issubclass", "print", "str", "repr"})
-"""Calls ``type(x)`` may be handed to: ``type`` is for comparing and testing types, never for calling the
-class it returns (``type(C)`` is a metaclass: called with a name, bases and a mapping it makes any class)."""
+"""Calls ``type(x)`` may be handed to, besides ``is``/``is not``: ``type`` is for testing types, never for calling
+the class it returns (``type(C)`` is a metaclass: called with a name, bases and a mapping it makes any class), and
+never for comparing with ``==`` or ``in`` (the other side's own ``__eq__``/``__contains__`` would receive it)."""
+TYPE_TEST_CALLS = frozenset({"isinstance", "issubclass"})
 
 OWN = frozenset({"self", "cls"})
 DUNDER = re.compile(r"__\w+__")

@@ -1,9 +1,11 @@
 """Who a name is: the program's scopes, the names bound to modules, and the parameters that are really ``self``.
 
 ``self``/``cls`` may read private attributes (``self._history``) only as the first parameter of a method of a
-class the program defines (its bases are its own classes or ``object``, its only decorator ``dataclass``),
-where the method keeps its first parameter bound to the instance or class (no decorator but ``classmethod``,
-``property`` and the like) and never rebinds it. A name elsewhere that happens to read ``self`` is just a name.
+class the program defines (its bases are its own classes or ``object``, and it has no decorator), where the method
+keeps its first parameter bound to the instance or class (no decorator but the builtin ``classmethod`` and
+``property``, or that property's ``.setter``) and never rebinds it. A name elsewhere that happens to read ``self``
+is just a name. That first parameter can only be an instance (or the class) because a method of such a class is
+never reached through the class itself (promptpo.gate.classes): ``Own.method(anything)`` would hand it anything.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from promptpo.gate.modules import resolve
-from promptpo.gate.rules import METHOD_DECORATORS
+from promptpo.gate.rules import METHOD_DECORATORS, PROPERTY_PARTS
 
 FUNCTION_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -43,7 +45,17 @@ class Program:
         self._build(tree, None)
         self.modules = self._module_names()
         """Names an import binds to an allowed module -> the module's dotted name."""
+        self.modules_from = {alias.asname or alias.name: (node.module, alias.name) for node in ast.walk(tree)
+                             if isinstance(node, ast.ImportFrom) and node.module and not node.level
+                             for alias in node.names if alias.name != "*"}
+        """Names ``from module import name`` binds -> (module, name)."""
         self.own_classes = self._own_classes()
+        self.own_by_name = {c.name: c for c in self.own_classes}
+        self.aliases = {node.targets[0].id: self.own_by_name[node.value.id] for node in tree.body
+                        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                        and isinstance(node.value, ast.Name) and node.value.id in self.own_by_name
+                        and self.bindings[node.targets[0].id] == 1}
+        """Module-level ``Policy = Controller``: a second name of an own class (the entry point's alias)."""
         self.methods = self._methods()
 
     # -- scopes and bindings -------------------------------------------------------------------
@@ -144,7 +156,7 @@ class Program:
             for cls in classes:
                 if cls in own or cls.keywords or self.bindings[cls.name] != 1:
                     continue
-                if not all(_is_dataclass(d) for d in cls.decorator_list):
+                if cls.decorator_list:
                     continue
                 bases = [b.id if isinstance(b, ast.Name) else None for b in cls.bases]
                 if all(b == "object" or (b in by_name and by_name[b] in own) for b in bases):
@@ -156,11 +168,14 @@ class Program:
         """Methods whose first parameter stays the instance or class -> that parameter's name."""
         found = {}
         for cls in self.own_classes:
+            properties = set()
             for item in cls.body:
                 if not isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue
-                if not all(_keeps_binding(d) for d in item.decorator_list):
+                if not all(self._keeps_binding(d, properties) for d in item.decorator_list):
                     continue
+                if any(isinstance(d, ast.Name) and d.id == "property" for d in item.decorator_list):
+                    properties.add(item.name)
                 params = [*item.args.posonlyargs, *item.args.args]
                 if not params:
                     continue
@@ -169,6 +184,35 @@ class Program:
                 if scope.bound[name] == 1 and name not in scope.declared:
                     found[item] = name
         return found
+
+    def _keeps_binding(self, decorator: ast.expr, properties: set[str]) -> bool:
+        """The builtin classmethod or property (not a name the program binds), or ``p.setter`` of a property
+        ``p`` defined above in the same class."""
+        if isinstance(decorator, ast.Name):
+            return decorator.id in METHOD_DECORATORS and self.bindings[decorator.id] == 0
+        return (isinstance(decorator, ast.Attribute) and decorator.attr in PROPERTY_PARTS
+                and isinstance(decorator.value, ast.Name) and decorator.value.id in properties)
+
+    def methods_of(self, cls: ast.ClassDef) -> set[str]:
+        """Names of the functions defined in an own class's body or its own bases' bodies."""
+        names = {item.name for item in cls.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        for base in cls.bases:
+            if isinstance(base, ast.Name) and base.id in self.own_by_name:
+                names |= self.methods_of(self.own_by_name[base.id])
+        return names
+
+    def class_of(self, name: ast.Name) -> ast.ClassDef | None:
+        """The own class a name refers to: the class's own name, or a classmethod's ``cls``."""
+        if name.id in self.own_by_name or name.id in self.aliases:
+            cls = self.own_by_name.get(name.id) or self.aliases[name.id]
+            scope = self.resolving(name)
+            if scope is not None and (scope.node is self._scope_at(cls).node or scope.node is self.tree):
+                return cls
+        if self.is_own(name):
+            method = self.resolving(name).node
+            if any(isinstance(d, ast.Name) and d.id == "classmethod" for d in method.decorator_list):
+                return self.parents[method]
+        return None
 
     def is_own(self, name: ast.Name) -> bool:
         """Whether this occurrence of a name is a method's own ``self``/``cls`` (see the module docstring)."""
@@ -188,16 +232,3 @@ class Program:
 def _parameters(args: ast.arguments) -> list[ast.arg]:
     found = [*args.posonlyargs, *args.args, *args.kwonlyargs]
     return found + [a for a in (args.vararg, args.kwarg) if a is not None]
-
-
-def _is_dataclass(decorator: ast.expr) -> bool:
-    target = decorator.func if isinstance(decorator, ast.Call) else decorator
-    return (isinstance(target, ast.Name) and target.id == "dataclass") or (
-        isinstance(target, ast.Attribute) and target.attr == "dataclass" and isinstance(target.value, ast.Name)
-        and target.value.id == "dataclasses")
-
-
-def _keeps_binding(decorator: ast.expr) -> bool:
-    if isinstance(decorator, ast.Name):
-        return decorator.id in METHOD_DECORATORS
-    return isinstance(decorator, ast.Attribute) and decorator.attr in METHOD_DECORATORS

@@ -7,10 +7,11 @@ import string
 import unicodedata
 from dataclasses import dataclass
 
+from promptpo.gate import classes
 from promptpo.gate.modules import resolve
 from promptpo.gate.rules import (
     ALLOWED_DUNDER_METHODS, ALLOWED_DUNDER_NAMES, ALLOWED_MODULES, DUNDER, FORBIDDEN_ATTRIBUTES, FORBIDDEN_NAMES,
-    LITERAL_LOOKUPS, TYPE_TESTS,
+    LITERAL_LOOKUPS, TYPE_TEST_CALLS, TYPE_TESTS,
 )
 from promptpo.gate.scopes import Program
 from promptpo.text import HIDDEN
@@ -42,6 +43,10 @@ def characters(code: str) -> list[Violation]:
                                    f"the invisible or reordering character U+{ord(ch):04X} {name}"))
             break
     return found
+
+
+HARMLESS_DUNDER_STRINGS = ALLOWED_DUNDER_METHODS | {"__main__", "__name__"}
+"""Dunder names a string may hold (a docstring saying "after __init__"): names any program may use anyway."""
 
 
 def literal_lookup(node: ast.AST) -> tuple[ast.expr, str] | None:
@@ -86,14 +91,19 @@ class Walk:
                     yield from self._plain_name(name, line)
             elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
                 text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
-                match = DUNDER.search(text)
-                if match and text != "__main__":
-                    yield Violation(line, "dunder", f"a string literal names {match.group()!r}")
+                named = [m for m in DUNDER.findall(text) if m not in HARMLESS_DUNDER_STRINGS]
+                if named:
+                    yield Violation(line, "dunder", f"a string literal names {named[0]!r}")
+            elif isinstance(node, ast.MatchClass):
+                yield Violation(line, "match_class", "a class pattern in match (it reads attributes named by strings); "
+                                "test with isinstance and read the attributes")
 
     def _statement(self, node: ast.AST) -> ast.AST:
         while node is not None and not hasattr(node, "lineno"):
             node = self.parents.get(node)
         return node
+
+    literal_lookup = staticmethod(literal_lookup)
 
     # -- imports and modules -------------------------------------------------------------------
     def _imports(self, node: ast.Import | ast.ImportFrom, line: int):
@@ -156,8 +166,12 @@ class Walk:
         yield from self._identifier(node.id, line)
         if not isinstance(node.ctx, ast.Load):
             yield from self._rebinds(node.id, line)
+        if node.id in ALLOWED_DUNDER_NAMES and not isinstance(node.ctx, ast.Load):
+            yield Violation(line, "dunder", f"binds the name {node.id}")
         if isinstance(node.ctx, ast.Load):
             yield from self._module_use(node, line)
+            yield from classes.class_value(self, node, line)
+            yield from classes.method_value(self, node, line)
             if node.id in LITERAL_LOOKUPS:
                 parent = self.parents.get(node)
                 if literal_lookup(parent) is not None and parent.func is node:
@@ -187,13 +201,14 @@ class Walk:
                             "type builds classes)")
             return
         use = self.parents.get(call)
-        if isinstance(use, (ast.Compare, ast.FormattedValue)) or (
-                isinstance(use, ast.Attribute) and use.value is call and not isinstance(self.parents.get(use), ast.Call)):
+        if isinstance(use, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in use.ops):
+            return
+        if isinstance(use, ast.FormattedValue):
             return
         if isinstance(use, ast.Call) and call in use.args and isinstance(use.func, ast.Name) and use.func.id in TYPE_TESTS:
             return
-        yield Violation(line, "type_call", "uses type(x) other than to compare or test it (the class it returns can "
-                        "build other classes)")
+        yield Violation(line, "type_call", "uses type(x) other than in an `is` test, isinstance or print (the class "
+                        "it returns can build other classes; == or `in` would hand it to the other side)")
 
     @staticmethod
     def _identifier(name: str, line: int):
@@ -214,20 +229,41 @@ class Walk:
             yield Violation(line, "forbidden_attribute", f"accesses .{name}, which leads outside the policy")
             return
         owner = self.module_of(base)
+        yield from classes.method_through_class(self, base, name, line)
         if name.startswith("_"):
             if owner is not None or not (isinstance(base, ast.Name) and self.program.is_own(base)):
                 yield Violation(line, "private_attribute", f"accesses the private attribute {name} of something "
                                 "it did not create")
             return
         if owner is not None:
-            refused = resolve(owner, name).refused
-            if refused is not None:
-                yield Violation(line, "module_route", refused)
+            found = resolve(owner, name)
+            if found.refused is not None:
+                yield Violation(line, "module_route", found.refused)
                 return
+            if found.type_only is not None and not self._names_a_type(node):
+                yield Violation(line, "type_only", found.type_only)
             yield from self._module_use(node, line)
-        if name in ("format", "format_map") and isinstance(self.parents.get(node), ast.Call):
-            if not (isinstance(base, ast.Constant) and isinstance(base.value, str) and _plain_format(base.value)):
-                yield Violation(line, "format_string", f".{name} on anything but a literal with plain fields")
+        if name in ("format", "format_map"):
+            parent = self.parents.get(node)
+            called = isinstance(parent, ast.Call) and parent.func is node
+            if not (called and isinstance(base, ast.Constant) and isinstance(base.value, str) and _plain_format(base.value)):
+                yield Violation(line, "format_string", f".{name} other than called on a literal with plain fields "
+                                "(format fields can read attributes)")
+
+    def _names_a_type(self, node: ast.AST) -> bool:
+        """Whether an expression is used only to name a type: isinstance/issubclass's second argument (or in a tuple
+        there), or an annotation."""
+        parent = self.parents.get(node)
+        holder = self.parents.get(parent) if isinstance(parent, ast.Tuple) else parent
+        if isinstance(holder, ast.Call) and isinstance(holder.func, ast.Name) and holder.func.id in TYPE_TEST_CALLS \
+                and holder.args[1:2] in ([node], [parent]):
+            return True
+        while parent is not None and not isinstance(parent, ast.stmt):
+            if isinstance(parent, ast.arg) and parent.annotation is not None:
+                return True
+            node, parent = parent, self.parents.get(parent)
+        return isinstance(parent, (ast.FunctionDef, ast.AsyncFunctionDef)) and node is parent.returns or (
+            isinstance(parent, ast.AnnAssign) and node is parent.annotation)
 
     # -- definitions ---------------------------------------------------------------------------
     def _definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, line: int):
@@ -238,6 +274,7 @@ class Walk:
                 yield Violation(line, "metaclass", f"class {node.name} sets a metaclass")
             elif node.keywords:
                 yield Violation(line, "class_keyword", f"class {node.name} passes keywords to its class creation")
+            yield from classes.bases(self, node, line)
         elif DUNDER.fullmatch(node.name) and node.name not in ALLOWED_DUNDER_METHODS:
             yield Violation(line, "dunder_method", f"defines {node.name}, a special method policies may not define "
                             "(allowed: __init__, __call__, comparisons, arithmetic, containers, __repr__ ...)")

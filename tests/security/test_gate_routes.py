@@ -217,6 +217,231 @@ ROUTES = {
     "getattr_with_a_private_literal": "import random\nm = getattr(random, '_os')" + ACT,
     "getattr_by_keyword": "import random\nm = getattr(random, name='x')" + ACT,
     "hasattr_with_a_dunder_literal": "def act(obs):\n    return hasattr(obs, '__class__')\n",
+    # found by red-teaming this gate (a helper attacking it): each ran a shell command, read or wrote memory, or got a
+    # forbidden object in a trusted load before the gate learned its class
+    "typing_get_origin_hands_back_type": """
+import typing
+import numpy as np
+
+T = typing.get_origin(typing.Type[int])
+KEY = '_' * 2 + 'array_interface' + '_' * 2
+Secret = b"HELLO-SECRET-BYTES"
+Raw = T('Raw', (), {KEY: {'data': (id(Secret) + 32, False), 'shape': (18,), 'typestr': '|u1', 'version': 3}})
+view = np.asarray(Raw())
+print("metaclass:", T, "read:", bytes(view.tolist()))
+
+def act(obs):
+    return 0
+""" + ACT,
+    "type_from_typing_then_fake_objects_to_exec": """
+import typing
+import random
+import numpy as np
+
+T = typing.get_origin(typing.Type[int])
+KEY = '_' * 2 + 'array_interface' + '_' * 2
+
+
+def view(addr, n, typestr):
+    Raw = T('Raw', (), {KEY: {'data': (addr, False), 'shape': (n,), 'typestr': typestr, 'version': 3}})
+    return np.asarray(Raw())
+
+
+def word(addr):
+    return int(view(addr, 1, '<u8')[0])
+
+
+def fakeobj(addr):
+    box = np.zeros(1, dtype=np.uint64)
+    box[0] = addr
+    return view(word(id(box) + 16), 1, '|O')[0]
+
+
+seed = random.Random.seed                    # a plain Python function of the random module
+g = fakeobj(word(id(seed) + 16))             # PyFunctionObject.func_globals (CPython 3.11)
+real_builtins = g['_' * 2 + 'builtins' + '_' * 2]
+real_builtins["exec"]("import os; os.system('touch MARKERPATH; cat /etc/hostname')", {"_" * 2 + "builtins" + "_" * 2: real_builtins})
+""" + ACT,
+    "type_leaked_through_own_eq_and_contains": """
+class Catch:
+    got = None
+    def __contains__(self, item):
+        Catch.got = item
+        return True
+    def __eq__(self, other):
+        Catch.got = other
+        return True
+
+
+class Plain:
+    pass
+
+
+type(Plain) in Catch()
+T1 = Catch.got
+type(Plain) == Catch()
+T2 = Catch.got
+print("via in:", T1, "via ==:", T2, T1('Made', (), {'x': 1}))
+""" + ACT,
+    "cached_property_attrname_writes_a_dunder": """
+import functools
+import numpy as np
+
+Secret = b"HELLO-SECRET-BYTES"
+
+
+class Holder:
+    data = functools.cached_property(lambda self: {'data': (id(Secret) + 32, False), 'shape': (18,),
+                                                   'typestr': '|u1', 'version': 3})
+
+
+prop = Holder.data
+prop.attrname = '_' * 2 + 'array_interface' + '_' * 2
+h = Holder()
+h.data
+print("read:", bytes(np.asarray(h).tolist()))
+""" + ACT,
+    "exception_obj_hands_back_the_real_module_and_an_unbound_method_reads_it": """
+import random
+
+
+class Peek:
+    def os_of(self):
+        return self._os
+
+
+try:
+    random.no_such_name
+except AttributeError as err:
+    real_random = err.obj
+
+osm = Peek.os_of(real_random)
+print("modules:", real_random, osm)
+osm.posix_spawnp('sh', ['sh', '-c', 'touch MARKERPATH; cat /etc/hostname'], osm.environ)
+""" + ACT,
+    "dataclass_field_name_injected_into_generated_code": """
+import dataclasses
+import typing
+
+
+@dataclasses.dataclass
+class Base:
+    a: typing.Any = 0
+
+
+dataclasses.fields(Base)[0].name = "a,exec('import os; os.system(\"touch MARKERPATH; cat /etc/hostname\")')"
+
+
+@dataclasses.dataclass(init=False, repr=False)
+class Sub(Base):
+    pass
+
+
+Sub() == Sub()
+""" + ACT,
+    "ndarray_object_dtype_and_negative_offset": """
+import random
+import numpy as np
+
+BUFFERS = [bytes(64 * 1024 * 1024), b'']   # a large one (mmap'd) and the static empty bytes object
+
+
+def word(addr):                            # a negative offset is not bounds-checked
+    buf = max((b for b in BUFFERS if id(b) + 32 > addr + 8), key=len)
+    return int(np.ndarray((1,), np.uint64, buffer=buf, offset=addr - (id(buf) + 32))[0])
+
+
+def fakeobj(addr):                     # an object array over plain bytes
+    return np.ndarray((1,), object, buffer=np.array([addr], np.uint64))[0]
+
+
+g = fakeobj(word(id(random.Random.seed) + 16))    # the random module's globals
+b = g['_' * 2 + 'builtins' + '_' * 2]
+b['exec']("import os; os.system('touch MARKERPATH; cat /etc/hostname')",
+          {'_' * 2 + 'builtins' + '_' * 2: b})
+""" + ACT,
+    "ndarray_object_dtype_over_a_negative_offset": """
+import random
+import numpy as np
+
+f = random.Random.seed                 # a Python function; its func_globals sits at offset 16 (CPython 3.11)
+base = b'' if id(b'') > id(f) else bytes(1 << 26)
+g = np.ndarray((1,), object, buffer=base, offset=id(f) + 16 - (id(base) + 32))[0]
+b = g['_' * 2 + 'builtins' + '_' * 2]
+b['exec']("import os; os.system('touch MARKERPATH; cat /etc/hostname')", {'_' * 2 + 'builtins' + '_' * 2: b})
+""" + ACT,
+    "subclass_of_typing_type_is_a_metaclass": """
+import typing
+import numpy as np
+
+
+class Meta(typing.Type):
+    pass
+
+
+Secret = b"HELLO-SECRET-BYTES"
+KEY = '_' * 2 + 'array_interface' + '_' * 2
+Raw = Meta('Raw', (), {KEY: {'data': (id(Secret) + 32, False), 'shape': (18,), 'typestr': '|u1', 'version': 3}})
+print("metaclass subclass:", Meta, "read:", bytes(np.asarray(Raw()).tolist()))
+""" + ACT,
+    "str_format_taken_unbound_reads_attribute_chains": """
+import random
+
+show = str.format
+u = '_' * 2
+field = '{0.' + u + 'globals' + u + '[_os].environ[HOME]} ' + '{0.' + u + 'globals' + u + '[_os]}'
+print(show(field, random.Random.seed))
+""" + ACT,
+    "match_class_pattern_reads_any_attribute": """
+import random
+
+match random.Random.seed:
+    case object(__globals__={'_os': object(system=run)}):
+        run('touch MARKERPATH; cat /etc/hostname')
+""" + ACT,
+    "ndarray_object_dtype_fake_bytearray": """
+import random
+import numpy as np
+
+
+def fakeobj(addr):                     # an object array over plain integers: any address becomes an object
+    return np.ndarray((1,), object, buffer=np.array([addr], np.uint64))[0]
+
+
+# a fake bytearray spanning the whole address space (CPython 3.11 PyByteArrayObject layout)
+layout = np.array([1 << 40, id(bytearray), 1 << 62, 1 << 62, 0, 0, 0], np.uint64).tobytes()
+mem = fakeobj(id(layout) + 32)
+
+
+def word(addr):
+    return int.from_bytes(mem[addr:addr + 8], 'little')
+
+
+g = fakeobj(word(id(random.Random.seed) + 16))    # func_globals of a random-module function
+b = g['_' * 2 + 'builtins' + '_' * 2]
+b['exec']("import os; os.system('touch MARKERPATH; cat /etc/hostname')", {'_' * 2 + 'builtins' + '_' * 2: b})
+""" + ACT,
+    "ndarray_negative_offset_writes_another_objects_memory": """
+import numpy as np
+
+Pool = np.zeros(1 << 23)                       # 64 MiB, its own mapping
+Secret = b"immutable-bytes!" + bytes(4000)     # > 512 bytes: malloc, in the heap below Pool
+
+
+def below(addr, n, dtype, buf):                # a negative offset is not bounds-checked
+    return np.ndarray((n,), dtype, buffer=buf, offset=addr - base_of(buf))
+
+
+def base_of(buf):
+    if isinstance(buf, bytes):
+        return id(buf) + 32
+    return int(below(id(buf) + 16, 1, np.uint64, b'' if id(b'') > id(buf) else bytes(1 << 26))[0])
+
+
+view = below(id(Secret) + 32, 16, np.uint8, Pool)       # a writable view of another object's memory
+view[:] = np.frombuffer(b"OVERWRITTEN-MEM!", np.uint8)
+print("bytes object now reads:", Secret[:16])
+""" + ACT,
     # what a reader sees is not what runs
     "lone_carriage_return_hides_a_line": "def act(obs):\n    x = 1  # harmless\r    import os\n    return 0\n",
 }
@@ -231,10 +456,9 @@ HARMLESS = {
                 return 0
         """,
     "own_private_state_through_self_and_cls": """
-        from dataclasses import dataclass
-        @dataclass
         class Gains:
-            k: float = 1.0
+            def __init__(self, k=1.0):
+                self.k = k
             def _scaled(self):
                 return self._k2 if hasattr(self, "_k2") else self.k
         class Base:
@@ -301,8 +525,8 @@ def test_the_gate_refuses_every_route(name):
     assert found, f"{name} passed the gate"
 
 
-def test_at_least_fifty_routes_in_the_table():
-    assert len(ROUTES) >= 50
+def test_at_least_sixty_routes_in_the_table():
+    assert len(ROUTES) >= 60
 
 
 @pytest.mark.parametrize("name", sorted(HARMLESS))
@@ -314,7 +538,8 @@ def test_what_policies_commonly_write_passes(name):
 def test_a_trusted_load_refuses_every_route_and_runs_nothing(name, tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "best.py"
-    path.write_text(program(ROUTES[name]).replace("MARKER", repr(str(marker))), newline="")
+    text = program(ROUTES[name]).replace("MARKERPATH", str(marker)).replace("MARKER", repr(str(marker)))
+    path.write_text(text, newline="")
     with pytest.raises(ConfigError, match="does not pass the gate"):
         load_policy(path, trusted=True)
     assert not marker.exists()
@@ -329,8 +554,8 @@ def guarded(code: str) -> dict:
 @pytest.mark.parametrize("code, error", [
     ("import typing\ntyping.get_type_hints", AttributeError),
     ("import functools\nfunctools.singledispatch", AttributeError),
-    ("import dataclasses\ndataclasses.functools.wraps", AttributeError),
-    ("import dataclasses\ndataclasses.make_dataclass", AttributeError),
+    ("import functools\nfunctools.wraps", AttributeError),
+    ("import dataclasses", ImportError),
     ("import typing\ntyping.warnings", AttributeError),
     ("import numpy as np\nnp.ma", AttributeError),
     ("import numpy as np\nnp.ctypeslib", AttributeError),
@@ -348,6 +573,31 @@ def guarded(code: str) -> dict:
 def test_the_guard_stops_at_run_time_what_it_can_see(code, error):
     with pytest.raises(error):
         guarded(code)
+
+
+def test_the_guards_errors_hand_back_nothing():
+    """An AttributeError names the object it was raised for (.obj): the guard's never holds the real module (the
+    facade the program already has, at most)."""
+    import random
+    import sys
+
+    for code in ("import random\nrandom.no_such_name", "import random\ngetattr(random, 'no_such_name')",
+                 "import random\nrandom._os", "getattr(1, 'no_such_name')"):
+        with pytest.raises(AttributeError) as err:
+            guarded(code)
+        assert err.value.obj is not random and err.value.obj is not sys.modules["random"], code
+
+
+def test_a_trusted_load_runs_code_under_its_own_future_flags(tmp_path):
+    """Annotations stay objects (this module's `from __future__ import annotations` does not leak into the code),
+    and code that looks its own module up while it loads finds it."""
+    path = tmp_path / "best.py"
+    path.write_text("# env: gymnasium/CartPole-v1\nimport typing\n\n\ndef act(obs: typing.Any) -> int:\n"
+                    "    return 1\n\n\nKIND = type(act.__annotations__) if False else None\n".replace(
+                        "KIND = type(act.__annotations__) if False else None\n", ""))
+    policy = load_policy(path, trusted=True)
+    assert policy.act([0.0] * 4) == 1
+    assert not isinstance(policy.module.act.__annotations__["obs"], str)
 
 
 def test_the_guard_runs_what_policies_write():
