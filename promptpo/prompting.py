@@ -19,12 +19,15 @@ from typing import Any
 import jinja2
 
 from promptpo.candidate import Candidate, ranked
+from promptpo.errors import ConfigError
 from promptpo.llm.base import Message
 from promptpo.resources import data_dir
 
 CHARS_PER_TOKEN = 4  # the budget is in approximate tokens: 4 characters each
 BEST_SHOWN = 3
 REFLECTED = {"PARENT", "latest round"}
+ENTRY_SLACK = 64
+"""Characters an entry takes in the rendered prompt beyond its own text (line breaks around it)."""
 LEARNED_SHOWN = 3
 """The latest --reflect answers a refinement prompt shows."""
 """The history entries whose analysis (the model's own reasoning when it wrote them) a prompt shows."""
@@ -147,17 +150,27 @@ class PromptBook:
         user = render("reflect.j2", round=round_, entries=entries, dropped=dropped, best=best)
         return Prompt("reflect", self.messages(user), dropped=tuple(dropped))
 
-    def refine(self, history: list[Candidate], parent: Candidate, inspirations: list[Candidate] = ()) -> Prompt:
-        """``inspirations``: other strong or different programs the search wants shown next to the parent."""
+    def refine(self, history: list[Candidate], parent: Candidate, inspirations: list[Candidate] = (),
+               progress: str = "") -> Prompt:
+        """``inspirations``: other strong or different programs the search wants shown next to the parent;
+        ``progress``: where the run is (which call or round, how many are left)."""
         note = (f"{len(history)} candidate{'s' if len(history) != 1 else ''} so far, oldest first. When the prompt budget is tight the parent, the "
                 "best, the latest round and one failure of each kind are kept; others may be summarised or left out.")
         described = self.describe(parent, [])
-        empty = self.render("refine", entries=[], dropped=[], history_note=note, parent=described)
+        empty = self.render("refine", entries=[], dropped=[], history_note=note, parent=described, progress=progress)
         base = sum(len(m.content) for m in self.messages(empty))  # the budget is the whole prompt's, system included
         macro = environment().get_template(f"_{self.prefix}candidate.j2").module.candidate
+        _, labels = priorities(history, parent, inspirations)
+        parent_chars = len(macro(self._described(parent, labels[parent.id]), True)) + ENTRY_SLACK
+        if base + parent_chars > self.budget_tokens * CHARS_PER_TOKEN:  # the parent is never cut: it is what is asked
+            needed = -(-(base + parent_chars) // CHARS_PER_TOKEN)
+            raise ConfigError(f"--prompt-budget {self.budget_tokens} is too small for the environment's description and "
+                              f"the code of {parent.id}, the program this prompt asks to improve",
+                              f"use --prompt-budget {needed} or more")
         entries, dropped = select_history(history, parent, self._described, lambda fb, full: len(macro(fb, full)),
                                           self.budget_tokens * CHARS_PER_TOKEN - base, inspirations)
-        user = self.render("refine", entries=entries, dropped=dropped, history_note=note, parent=described)
+        user = self.render("refine", entries=entries, dropped=dropped, history_note=note, parent=described,
+                           progress=progress)
         summarised = tuple(e.feedback.id for e in entries if not e.full)
         return Prompt("refine", self.messages(user), parent=parent.id, dropped=tuple(dropped), summarised=summarised,
                       base=self._base(parent))
@@ -172,6 +185,29 @@ def select_history(history: list, parent, describe, size_of, budget_chars: int,
     ``size_of(feedback, full)`` its rendered length. Returns the entries (oldest first) and the
     ids left out."""
     order = {c.id: i for i, c in enumerate(history)}
+    priority, labels = priorities(history, parent, inspirations)
+    left = budget_chars
+    chosen: list[Entry] = []
+    for c in priority:
+        entry = Entry(describe(c, labels[c.id]), full=True)
+        if c is parent:  # always in full (PromptBook.refine checked that it fits)
+            left -= size_of(entry.feedback, True)
+            chosen.append(entry)
+            continue
+        for full in (True, False):
+            entry.full = full
+            size = size_of(entry.feedback, full)
+            if size <= left:
+                left -= size
+                chosen.append(entry)
+                break
+    shown = {e.feedback.id for e in chosen}
+    chosen.sort(key=lambda e: order.get(e.feedback.id, 0))
+    return chosen, [c.id for c in history if c.id not in shown]
+
+
+def priorities(history: list, parent, inspirations=()) -> tuple[list, dict[str, list[str]]]:
+    """The candidates in the order a refinement prompt keeps them, and each one's labels."""
     labels: dict[str, list[str]] = {}
     priority: list = []
 
@@ -205,18 +241,4 @@ def select_history(history: list, parent, describe, size_of, budget_chars: int,
         if c not in priority:
             labels[c.id] = []
             priority.append(c)
-
-    left = budget_chars
-    chosen: list[Entry] = []
-    for c in priority:
-        entry = Entry(describe(c, labels[c.id]), full=True)
-        for full in (True, False):
-            entry.full = full
-            size = size_of(entry.feedback, full)
-            if size <= left:
-                left -= size
-                chosen.append(entry)
-                break
-    shown = {e.feedback.id for e in chosen}
-    chosen.sort(key=lambda e: order.get(e.feedback.id, 0))
-    return chosen, [c.id for c in history if c.id not in shown]
+    return priority, labels

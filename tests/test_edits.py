@@ -143,9 +143,9 @@ def test_reflect_asks_what_a_round_taught_and_shows_it_in_later_prompts(tmp_path
     ask = (result.run_dir / "llm" / "0002.prompt.md").read_text()
     assert "# Round 0 is done" in ask and "### Candidate r00c0" in ask and "Do not write code now" in ask
     later = (result.run_dir / "llm" / "0003.prompt.md").read_text()
-    assert "# What you concluded after earlier rounds" in later and f"After round 0:\n````text\n{lesson}" in later
+    assert "# What you concluded after earlier rounds" in later and f"After round 0:\n```text\n{lesson}" in later
     last = (result.run_dir / "llm" / "0005.prompt.md").read_text()
-    assert lesson in last and "After round 1:\n````text\nNothing new." in last
+    assert lesson in last and "After round 1:\n```text\nNothing new." in last
     events = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
     assert [(e["round"], e["text"]) for e in events if e["event"] == "reflection"] == [(0, lesson), (1, "Nothing new.")]
     plain = run(tmp_path / "plain", [WEAK, GOOD_PROGRAM], rounds=2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jinja2
 import pytest
 
@@ -13,6 +15,7 @@ from promptpo.evaluate import EpisodeResult, Evaluation, Fault
 from promptpo.extract import extract
 from promptpo.outcome import Outcome
 from promptpo.config import OptimizeConfig
+from promptpo.errors import ConfigError
 from promptpo.isolation.base import Limits
 from promptpo.tasks.policy import policy_prompts
 
@@ -93,7 +96,7 @@ def test_a_forced_trim_keeps_the_latest_round_in_full_and_logs_what_it_cut(spec)
     history.insert(1, tuned)
     parent = history[0]
     latest = [c.id for c in history if c.round == 5]
-    for budget in range(2_000, 12_000, 100):  # the smallest budget with room for the latest round in full
+    for budget in range(2_500, 12_000, 100):  # the smallest budget with room for the latest round in full
         prompt = Prompts(spec, 5, 5.0, budget_tokens=budget).refine(history, parent)
         text = prompt.messages[1].content
         if all(f"# candidate {id_}" in text for id_ in latest):  # code, episodes and digest: not a one-line score
@@ -108,3 +111,36 @@ def test_a_forced_trim_keeps_the_latest_round_in_full_and_logs_what_it_cut(spec)
     assert prompt.summarised and not set(prompt.summarised) & set(latest)
     assert text.count("line 2: ") <= 13 and "smaller changes" in text  # 65 tuned constants do not crowd it out
     assert "1 candidate so far" in Prompts(spec, 5, 5.0).refine(history[:1], parent).messages[1].content
+
+
+def test_the_parent_is_never_cut_and_a_budget_too_small_for_it_names_the_smallest_that_fits(spec):
+    """The refinement prompt asks to improve its parent: its code and episodes are always there in full. A budget
+    that cannot hold them with the environment's description stops with one line naming a budget that can."""
+    code = "def act(obs):\n" + "".join(f"    x{i} = obs[0] * {i}\n" for i in range(300)) + "    return 0\n"
+    parent = scored("r00c0", 0, 50.0)
+    parent.extracted = extract(f"```python\n{code}```")
+    with pytest.raises(ConfigError) as err:
+        Prompts(spec, 5, 5.0, budget_tokens=1_500).refine([parent], parent)
+    needed = int(re.search(r"--prompt-budget (\d+) or more", str(err.value)).group(1))
+    assert "r00c0" in str(err.value) and needed > 1_500
+    prompt = Prompts(spec, 5, 5.0, budget_tokens=needed).refine([parent], parent)
+    assert code.strip() in prompt.messages[1].content and prompt.chars <= needed * 4
+
+
+def test_a_refinement_prompt_says_which_call_or_round_this_is(tmp_path):
+    import json
+
+    import promptpo
+
+    answers = tmp_path / "answers.jsonl"
+    program = "```python\ndef act(obs):\n    return int(obs[2] > 0)\n```"
+    answers.write_text((json.dumps({"content": program}) + "\n") * 6)
+    result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "a", rounds=3,
+                               candidates=2, episodes=1, target=10_000, max_llm_calls=6, add_to_library=False)
+    texts = [p.read_text() for p in sorted((result.run_dir / "llm").glob("*.prompt.md"))]
+    assert "This is LLM call 3 of at most 6; 3 left after this one." in texts[2]
+    assert "This is LLM call 6 of at most 6; 0 left after this one." in texts[5]
+    result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "b", rounds=3,
+                               candidates=2, episodes=1, target=10_000, add_to_library=False)
+    texts = [p.read_text() for p in sorted((result.run_dir / "llm").glob("*.prompt.md"))]
+    assert "This is round 2 of 3; 1 round of 2 candidates left after this one." in texts[2]

@@ -96,7 +96,7 @@ class Engine(Budgeted):
             self.state.round = round_
             for start in range(0, self.config.candidates, width):
                 slots = range(start, min(start + width, self.config.candidates))
-                prompts = [self.next_prompt(round_, slot) for slot in slots]
+                prompts = [self.next_prompt(round_, slot, ahead) for ahead, slot in enumerate(slots)]
                 for _ in range(1 + (self.config.max_repairs if self.uses_prompts else 0)):
                     failed = [c for c in Wave(self, round_).run(prompts) if c is not None and c.needs_repair]
                     prompts = [self.task.prompts.repair(c, self.edited(c)) for c in failed]
@@ -136,14 +136,25 @@ class Engine(Budgeted):
         """Slots proposed together: --concurrency (0: all of a round's candidates)."""
         return max(1, min(self.config.concurrency or self.config.candidates, self.config.candidates))
 
-    def next_prompt(self, round_: int, slot: int) -> Prompt:
+    def next_prompt(self, round_: int, slot: int, ahead: int = 0) -> Prompt:
+        """``ahead``: prompts of the same wave asked before this one (their calls are not counted yet)."""
         if not self.uses_prompts:
             return self.task.prompts.proposal(round_, slot)
         parent = self.search_strategy.parent(self.history, round_, slot)
         if parent is None:
             return self.task.prompts.first(slot)
         inspirations = self.search_strategy.inspirations(self.history, round_, slot, parent)
-        return self.task.prompts.refine(self.history, parent, inspirations)
+        return self.task.prompts.refine(self.history, parent, inspirations, self.progress(round_, ahead))
+
+    def progress(self, round_: int, ahead: int) -> str:
+        """Where the run is, for a refinement prompt: its call against --max-llm-calls, or its round."""
+        cap, rounds = self.config.budgets.max_llm_calls, self.config.rounds
+        if cap is not None:
+            call = self.state.llm_calls + ahead + 1
+            return f"This is LLM call {call} of at most {cap}; {max(0, cap - call)} left after this one."
+        left = rounds - round_ - 1
+        return (f"This is round {round_ + 1} of {rounds}; {left} round{'s' if left != 1 else ''} of "
+                f"{self.config.candidates} candidate{'s' if self.config.candidates != 1 else ''} left after this one.")
 
     def edited(self, candidate: Candidate) -> Candidate | None:
         """The program an answer without code of its own was to edit: its nearest ancestor with code."""
