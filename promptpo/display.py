@@ -59,6 +59,8 @@ class RunDisplay:
 
     def __call__(self, kind: str, state: RunState) -> None:
         self.state = state
+        if kind == "tuning":  # a phase's one line, in the log however the display is drawn
+            self.console.print(Text(visible(state.last, keep_newlines=False)))
         if self.live is not None:
             self.live.refresh()
         elif kind == "candidate" or (kind == "end" and not self.rounds):  # online runs have no candidates

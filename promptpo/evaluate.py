@@ -90,6 +90,9 @@ class Evaluation:
     """Set when the evaluation was a cascade (promptpo.cascade): how its first stage went."""
     notes: list[Notes] = field(default_factory=list)
     """What the model's feedback functions said about the episodes (promptpo.summarizer); recorded."""
+    kept: list | None = field(default=None, repr=False, compare=False)
+    """The steps kept of a tuning sample's episodes (promptpo.trajectory), so the phase's winner can get its feedback
+    notes afterwards without playing its episodes again; not recorded."""
 
     @property
     def complete(self) -> bool:

@@ -218,7 +218,8 @@ def findings(tree: ast.Module) -> list[Finding]:
         value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
         mutable = isinstance(value, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)) or (
             isinstance(value, ast.Call) and _call_name(value) in MUTABLE_FACTORIES)
-        if mutable:
+        declaration = isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["TUNABLE"]
+        if mutable and not declaration:  # TUNABLE is read by promptpo's tuning, not state the policy keeps
             found.append(Finding("global_state", node.lineno, "module-level mutable state (shared across episodes)"))
     return _outermost_tables(sorted(set(found), key=lambda f: (f.line, f.kind, f.detail)))
 

@@ -29,6 +29,8 @@ REFLECTED = {"PARENT", "latest round"}
 ENTRY_SLACK = 64
 """Characters an entry takes in the rendered prompt beyond its own text (line breaks around it)."""
 LEARNED_SHOWN = 3
+TUNING_SHOWN = 3
+"""The latest constant-tuning phases a refinement prompt reports."""
 """The latest --reflect answers a refinement prompt shows."""
 """The history entries whose analysis (the model's own reasoning when it wrote them) a prompt shows."""
 
@@ -94,6 +96,8 @@ class PromptBook:
         self.budget_tokens, self.edit, self.reflection = budget_tokens, edit, reflection
         self.learned: list[tuple[int, str]] = []
         """(round, text): what the model said each round taught it (--reflect), shown in later refinements."""
+        self.tuning_log: list[str] = []
+        """What each constant-tuning phase did (promptpo.tuning), shown in later refinements."""
 
     def _described(self, candidate: Candidate, labels: list[str]) -> Any:
         """The candidate's feedback; its analysis only where reflection shows it (the parent, the latest round)."""
@@ -104,7 +108,7 @@ class PromptBook:
 
     def render(self, name: str, **extra: Any) -> str:
         return render(f"{self.prefix}{name}.j2", **self.context, edit=self.edit, learned=self.learned[-LEARNED_SHOWN:],
-                      **extra)
+                      tuning_log=self.tuning_log[-TUNING_SHOWN:], **extra)
 
     def messages(self, user: str, system: str = "system") -> tuple[Message, ...]:
         return (Message("system", render(f"{self.prefix}{system}.j2", edit=self.edit, **self.system)),

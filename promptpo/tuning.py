@@ -80,12 +80,22 @@ def declared_tunables(code: str) -> tuple[list[Constant], list[str]]:
     if tree is None:
         return [], []  # nothing to tune in code that cannot be parsed
     assigned: dict[str, ast.Assign] = {}
+    bound: dict[str, int] = {}
     declaration = None
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            assigned[node.targets[0].id] = node
+            assigned.setdefault(node.targets[0].id, node)
             if node.targets[0].id == DECLARATION:
                 declaration = node.value
+    for node in ast.walk(tree):  # every binding anywhere: a tunable changed later would not be what was tuned
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target]
+                       if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []):
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    bound[name.id] = bound.get(name.id, 0) + 1
+        if isinstance(node, ast.Global):
+            for name in node.names:
+                bound[name] = bound.get(name, 0) + 1
     if declaration is None:
         return [], []
     if not isinstance(declaration, ast.Dict):
@@ -103,6 +113,10 @@ def declared_tunables(code: str) -> tuple[list[Constant], list[str]]:
         value = _number(node.value) if node is not None else None
         if value is None:
             problems.append(f"{DECLARATION} names {name!r}, which is not a module-level `{name} = number`")
+            continue
+        if bound.get(name, 0) > 1:
+            problems.append(f"{name} is assigned more than once (or declared global): tuning changes its first "
+                            "value only, so it is not tuned")
             continue
         target = node.value
         if target.end_lineno != target.lineno:
@@ -166,8 +180,9 @@ def _clearly_above(values: list[float], reference: list[float]) -> bool:
 def choose_parent(history: list, round_: int, tuned_before: set[str]):
     """What a phase after round ``round_`` tunes: of the run's best and the best of that round (new work gets
     its chance), in rank order, the first that has not been tuned before. A tuned candidate is not tuned again
-    (its parent was). None when neither is left."""
-    scored = [c for c in history if c.scored and c.kind != "tuned"]
+    (its parent was), nor one the cascade stopped (its score is of its first episodes only). None when neither is
+    left."""
+    scored = [c for c in history if c.complete and c.kind != "tuned"]
     latest = [c for c in scored if c.round == round_]
     options = ranked(scored)[:1] + ranked(latest)[:1]
     return next((c for c in ranked(options) if c.id not in tuned_before), None)
@@ -185,12 +200,39 @@ def share_left(engine, config) -> float:
     return allowed - s.tuning_env_steps
 
 
-def tune(engine, config, round_: int, tuned_before: set[str]) -> None:
+def phase_allowance(engine, config, round_: int) -> float:
+    """Env steps the phase after ``round_`` may spend: what is left of tuning's share, spread evenly over the phases
+    the run can still have (one after each round left), so the first phase does not spend the share of all."""
+    phases = max(1, config.rounds - round_)
+    return share_left(engine, config) / phases
+
+
+def share_text(config) -> str:
+    """What --tune-share is a share of, in words (one meaning for the prompts, show and the README)."""
+    of = "of --max-env-steps" if config.budgets.max_env_steps is not None else "of all the env steps the run spends"
+    return f"{config.tune_share:.0%} {of}"
+
+
+def status(engine, config, round_: int) -> str:
+    """What tuning will still do, for the next prompt."""
+    left = share_left(engine, config)
+    worst = engine.task.worst_case_steps()
+    phases = max(0, config.rounds - round_)  # after this round and after each one left
+    if left < worst or phases == 0:
+        return "Constant tuning will not run again in this run: its share of env steps is spent."
+    each = "" if math.isinf(left) else f" (about {left / phases:,.0f} env steps each)"
+    when = "after this round" + (f" and after each of the {phases - 1} after it" if phases > 1 else ", the last")
+    return (f"Constant tuning will still run {when}{each}, on the best program with a TUNABLE declaration that was "
+            "not tuned before.")
+
+
+def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
     """One tuning phase: CMA-ES over the declared constants of the parent ``choose_parent`` picks, evaluated
-    through the engine (its budgets and counts), for at most ``tune_evals`` evaluations and the share of env
-    steps left, until a sample reaches the run's target, or until ``STALL_GENERATIONS`` generations in a row
-    bring nothing beyond the noise. The result becomes a ``tuned`` candidate if it clearly beats its parent.
-    Every phase is an event, one that a budget ends too."""
+    through the engine (its budgets and counts), for at most ``tune_evals`` evaluations and the phase's allowance of
+    env steps, until a sample reaches the run's target, or until ``STALL_GENERATIONS`` generations in a row
+    bring nothing beyond the noise. The result becomes a ``tuned`` candidate (with the feedback notes of its sample)
+    if it clearly beats its parent. Every phase is an event, one that a budget ends too; returns one line saying what
+    it did, for the log and the next prompts ("" when there was nothing to tune)."""
     import cma
 
     from promptpo.candidate import Candidate
@@ -198,15 +240,19 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> None:
 
     parent = choose_parent(engine.history, round_, tuned_before)
     if parent is None:
-        return
+        return ""
     tuned_before.add(parent.id)
     constants, problems = declared_tunables(parent.code)
     worst = engine.task.worst_case_steps()
-    if not constants or share_left(engine, config) < worst:
+    allowance = phase_allowance(engine, config, round_)
+    if not constants or allowance < worst:
         engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=0, env_steps=0,
                            improved=None, stopped="nothing declared" if not constants else "share",
                            problems=problems)
-        return
+        if not constants:
+            return (f"Tuning after round {round_}: {parent.id} declares no TUNABLE constants"
+                    + (f" ({'; '.join(problems)})" if problems else "") + ", so nothing was tuned.")
+        return f"Tuning after round {round_}: its share of env steps is spent, so {parent.id} was not tuned."
     dimensions = max(2, len(constants))  # pycma needs two; a lone constant gets an unused partner
     popsize = max(2, min(config.tune_evals, 4 + int(3 * np.log(dimensions))))
     start = [c.position() for c in constants] + [0.5] * (dimensions - len(constants))
@@ -221,7 +267,7 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> None:
         while stopped is None and spent + strategy.popsize <= config.tune_evals:
             samples, keys, gained = strategy.ask(), [], False
             for u in samples:
-                if share_left(engine, config) < worst:
+                if share_left(engine, config) < worst or steps + worst > allowance:
                     stopped = "share"
                     break
                 values = values_for(constants, u)
@@ -254,6 +300,7 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> None:
         improved = None
         if best is not None and beats(best[0], parent.evaluation):
             evaluation, values, code = best
+            engine.task.notes_for(code, evaluation)
             id_, index = engine.new_slot(round_)
             tuned = Candidate(id_, round_, index, "tuned", parent.id, None,
                               check_program(code, engine.task.entry, engine.config.gate), evaluation,
@@ -264,3 +311,10 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> None:
         engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=spent,
                            env_steps=steps, improved=improved, stopped_at_target=stopped == "at_target",
                            stopped=stopped, problems=problems)
+    why = {"stalled": f"{STALL_GENERATIONS} generations in a row brought no gain beyond the noise",
+           "share": "its share of env steps for this phase was spent", "at_target": "a sample reached the target",
+           "evaluations": "its evaluations (--tune-evals) were used up"}.get(stopped, stopped)
+    result = (f"it made {improved}, clearly better than {parent.id}" if improved
+              else f"no sample was clearly better than {parent.id}, which stays as it is")
+    return (f"Tuning after round {round_}: {len(constants)} constant{'s' if len(constants) != 1 else ''} of {parent.id}, "
+            f"{spent} evaluation{'s' if spent != 1 else ''} ({steps:,} env steps), stopped because {why}: {result}.")

@@ -162,13 +162,21 @@ def test_the_keeper_stops_at_its_byte_cap_and_the_note_says_where(tmp_path):
     assert result.lines == [[7, "{'flag': True, 'x': 0.5} (4, 4)"]] and result.cut == [[7, 3]]
 
 
-def test_tuning_runs_no_feedback_function_and_a_host_failure_is_not_blamed_on_the_model(tmp_path, monkeypatch):
+def test_a_tuned_candidate_has_its_samples_notes_and_a_host_failure_is_not_blamed_on_the_model(tmp_path, monkeypatch):
+    """Tuning's samples run no feedback function, but the phase's winner gets its notes from the steps its sample
+    kept (its episodes are not played again): the next prompt shows them, as for any candidate."""
     tunable = 'TUNABLE = {"K": (0.0, 2.0)}\nK = 0.0\n\n\ndef act(obs):\n    x, v, a, w = obs\n    return int(a + K * w > 0)\n'
     result = run(tmp_path / "tuned", [answer(tunable + MEASURING)], rounds=1, tune_constants=True, tune_evals=12)
     records = [json.loads(p.read_text()) for p in (result.run_dir / "candidates").glob("*.json")]
     tuned = [r for r in records if r["kind"] == "tuned"]
-    assert tuned and all(r["evaluation"]["notes"] == [] for r in tuned), [r["kind"] for r in records]
-    assert notes(result.run_dir, "r00c0")[0]["lines"]  # the model's own candidate still got its notes
+    assert tuned, [r["kind"] for r in records]
+    for record in tuned:
+        [own] = record["evaluation"]["notes"]
+        assert own["source"] is None and len(own["lines"]) == len(record["evaluation"]["episodes"])
+    assert notes(result.run_dir, "r00c0")[0]["lines"]  # the model's own candidate got its notes too
+    summary = json.loads((result.run_dir / "summary.json").read_text())
+    assert summary["env_steps"] == sum(r["env_steps"] for r in records if r["kind"] != "tuned") + summary[
+        "tuning_env_steps"]  # no episode was played again for the notes
 
     def refuse(*args, **kwargs):
         raise SandboxError("no worker could start")

@@ -60,8 +60,8 @@ def test_a_bad_declaration_is_reported_not_guessed():
 class Made:
     """A stand-in for a recorded candidate: only what choose_parent reads."""
 
-    def __init__(self, id_, round_, score, kind="llm"):
-        self.id, self.round, self.kind, self.scored, self.complete = id_, round_, kind, True, True
+    def __init__(self, id_, round_, score, kind="llm", complete=True):
+        self.id, self.round, self.kind, self.scored, self.complete = id_, round_, kind, True, complete
         self.score = score
 
     def rank_key(self):
@@ -78,6 +78,15 @@ def test_tuning_goes_to_the_best_and_then_to_the_newest_rounds_best():
     assert choose_parent(history, 1, done) is None
 
 
+def test_a_candidate_the_cascade_stopped_is_never_tuned():
+    """Its score is its first episodes' only (Ant's r01c0 was tuned over the best for this)."""
+    history = [Made("r00c0", 0, 5.0), Made("r01c0", 1, 50.0, complete=False), Made("r01c1", 1, 4.0)]
+    done: set[str] = set()
+    assert choose_parent(history, 1, done).id == "r00c0"
+    done.add("r00c0")
+    assert choose_parent(history, 1, done).id == "r01c1"
+
+
 def evaluation(returns, successes=None) -> Evaluation:
     eps = [EpisodeResult(i, i, {}, r, 10, None if successes is None else successes[i], None, True, False, True)
            for i, r in enumerate(returns)]
@@ -90,3 +99,71 @@ def test_beats_needs_more_than_noise():
     assert not beats(evaluation([104, 114, 94, 109, 99]), parent)  # within the noise
     assert beats(evaluation([1, 1, 1, 1, 1], [True] * 5), evaluation([1, 1, 1, 1, 1], [False] * 5))
     assert not beats(evaluation([1] * 5, [True, False, False, False, False]), evaluation([1] * 5, [False] * 5))
+
+
+def test_a_tunable_bound_twice_is_not_tuned_and_the_declaration_is_not_state():
+    from promptpo.extract import extract
+
+    code = "K = 1.0\nJ = 2.0\nTUNABLE = {'K': (0.0, 2.0), 'J': (0.0, 5.0)}\nK = 0.5\n\n\ndef act(obs):\n    return int(obs[0] * K > J)\n"
+    constants, problems = declared_tunables(code)
+    assert [c.name for c in constants] == ["J"] and any("K is assigned more than once" in p for p in problems)
+    global_inside = "G = 1.0\nTUNABLE = {'G': (0.0, 2.0)}\n\n\ndef act(obs):\n    global G\n    G += 1\n    return 0\n"
+    assert declared_tunables(global_inside)[0] == []
+    findings = extract(f"```python\n{code}```").findings
+    assert not [f for f in findings if f.kind == "global_state"]  # TUNABLE is promptpo's, not the policy's state
+
+
+TUNED = ('```python\nTUNABLE = {"K": (0.0, 2.0)}\nK = 0.0\n\n\ndef act(obs):\n    x, v, a, w = obs\n'
+         '    return int(a + K * w > 0)\n```')
+
+
+def tuned_run(tmp_path, rounds: int, **options):
+    import json
+
+    import promptpo
+
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text((json.dumps({"content": TUNED}) + "\n") * rounds)
+    return promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "runs", rounds=rounds,
+                             candidates=1, episodes=2, cascade=0, target=10_000, tune_constants=True, tune_evals=8,
+                             add_to_library=False, feedback_fn=False, **options)
+
+
+def test_every_tuning_phase_is_told_to_the_model_and_what_tuning_will_still_do(tmp_path):
+    import json
+
+    result = tuned_run(tmp_path, 3, max_env_steps=12_000, tune_share=0.5)
+    prompts = [p.read_text() for p in sorted((result.run_dir / "llm").glob("*.prompt.md"))]
+    events = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    phases = [e for e in events if e["event"] == "tuning"]
+    assert len(phases) >= 2
+    second = prompts[1]  # after round 0's phase, whatever it found
+    assert "# Constant tuning so far" in second and "Tuning after round 0:" in second
+    assert f"{phases[0]['evaluations']} evaluation" in second
+    assert "Constant tuning will still run after this round and after each of the 1 after it" in second
+    last = prompts[-1]
+    assert "Constant tuning will still run after this round, the last" in last or "will not run again" in last
+    assert "at most 50% of --max-env-steps in all" in second
+
+
+def test_tunings_share_is_spread_over_the_phases_left(tmp_path):
+    import json
+
+    result = tuned_run(tmp_path, 4, max_env_steps=40_000, tune_share=0.5)
+    events = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    first = next(e for e in events if e["event"] == "tuning")
+    assert first["env_steps"] <= 0.5 * 40_000 / 4 + 2 * 500  # a quarter of the share, and at most one sample over
+
+
+def test_the_log_says_what_each_phase_did(tmp_path):
+    from conftest import only_run, run_cli
+
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    for i in (1, 2):
+        (answers / f"00{i}.md").write_text(TUNED)
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{answers}", "--rounds", "2",
+                   "--candidates", "1", "--episodes", "2", "--tune-constants", "--tune-evals", "6", "--target", "10000",
+                   "--no-library", "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 0, proc.stderr
+    assert "Tuning after round 0: 1 constant of r00c0" in proc.stderr and only_run(tmp_path / "runs")

@@ -149,12 +149,15 @@ class Engine(Budgeted):
     def progress(self, round_: int, ahead: int) -> str:
         """Where the run is, for a refinement prompt: its call against --max-llm-calls, or its round."""
         cap, rounds = self.config.budgets.max_llm_calls, self.config.rounds
+        note = self.task.progress_note(self, round_)
         if cap is not None:
             call = self.state.llm_calls + ahead + 1
-            return f"This is LLM call {call} of at most {cap}; {max(0, cap - call)} left after this one."
-        left = rounds - round_ - 1
-        return (f"This is round {round_ + 1} of {rounds}; {left} round{'s' if left != 1 else ''} of "
-                f"{self.config.candidates} candidate{'s' if self.config.candidates != 1 else ''} left after this one.")
+            line = f"This is LLM call {call} of at most {cap}; {max(0, cap - call)} left after this one."
+        else:
+            left = rounds - round_ - 1
+            line = (f"This is round {round_ + 1} of {rounds}; {left} round{'s' if left != 1 else ''} of "
+                    f"{self.config.candidates} candidate{'s' if self.config.candidates != 1 else ''} left after this one.")
+        return f"{line} {note}".strip()
 
     def edited(self, candidate: Candidate) -> Candidate | None:
         """The program an answer without code of its own was to edit: its nearest ancestor with code."""

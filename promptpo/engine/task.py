@@ -86,6 +86,10 @@ class TaskKind(ABC):
     def after_round(self, engine: Any, round_: int) -> None:
         """Work between rounds that asks no model (policies: constant tuning)."""
 
+    def progress_note(self, engine: Any, round_: int) -> str:
+        """What the kind will still do that a refinement prompt should say (policies: what tuning will still do)."""
+        return ""
+
     def recorded(self, engine: Any, candidate: Candidate) -> None:
         """Called after every candidate is recorded (schedules: the run's learning curve)."""
 

@@ -29,6 +29,7 @@ from promptpo.prompting import PromptBook
 from promptpo import summarizer
 from promptpo.summarizer import Notes, defines_feedback
 from promptpo.trajectory import Keeper
+from promptpo.tuning import share_text
 from promptpo.text import comment_header
 
 
@@ -75,28 +76,42 @@ class PolicyTask(TaskKind):
 
     def evaluate(self, code: str, limits: Limits, progress: Any, best: Evaluation | None = None) -> Evaluation:
         notes = self.config.feedback_fn and not self.tuning
+        keep = self.config.feedback_fn and self.tuning
         kept = self.feedback_fn if notes else None
         if self.remote is not None:  # on a Ray node, which runs this same method there
-            return self.remote(self.config_json, code, limits, best, kept, notes)
+            return self.remote(self.config_json, code, limits, best, kept, notes, keep)
         with self.lanes.take() as lane:
-            return lane(code, limits, best, kept, notes)
+            return lane(code, limits, best, kept, notes, keep)
 
     def _here(self, code: str, limits: Limits, best: Evaluation | None,
-              kept: tuple[str, str] | None = None, notes: bool = True) -> Evaluation:
+              kept: tuple[str, str] | None = None, notes: bool = True, keep: bool = False) -> Evaluation:
         """The cascade's episodes, then (``notes``) the feedback function: the program's own, else ``kept`` (the
-        last that worked), on the steps kept of its episodes."""
-        sources = ([(None, code)] if notes and self.config.feedback_fn and defines_feedback(code) else []) + (
-            [kept] if kept is not None else [])
-        keeper = Keeper() if sources else None
+        last that worked), on the steps kept of its episodes. ``keep`` (a tuning sample) keeps its steps instead,
+        for notes_for if it wins its phase."""
+        sources = self._sources(code, kept) if notes else []
+        keeper = Keeper() if sources or keep else None
         started = time.monotonic()
         result = cascade.evaluate(self.evaluator, code, self.episodes, self.config.cascade, best, self.by_success,
                                   limits, keeper)
-        if keeper is not None and any(t.steps for t in keeper.trajectories):
+        if keeper is not None and sources and any(t.steps for t in keeper.trajectories):
             # Its allowance is what is left of the candidate's (a run's --max-time included), not a fresh one.
             left = limits.candidate_wall_s - (time.monotonic() - started)
             result.notes = summarizer.run(self.sandbox, replace(limits, candidate_wall_s=left), sources,
                                           keeper.trajectories)
+        elif keeper is not None:
+            result.kept = keeper.trajectories
         return result
+
+    def _sources(self, code: str, kept: tuple[str, str] | None) -> list[tuple[str | None, str]]:
+        own = [(None, code)] if self.config.feedback_fn and defines_feedback(code) else []
+        return own + ([kept] if kept is not None else [])
+
+    def notes_for(self, code: str, result: Evaluation) -> None:
+        """The feedback notes of a tuning phase's winner, from the steps its sample kept (no episode played again)."""
+        sources = self._sources(code, self.feedback_fn)
+        if result.kept and sources and any(t.steps for t in result.kept):
+            result.notes = summarizer.run(self.sandbox, self.config.limits, sources, result.kept)
+        result.kept = None
 
     def evaluation_plan(self) -> Any:
         plan: list = [[e.index, e.seed, e.extras] for e in self.episodes]
@@ -126,9 +141,19 @@ class PolicyTask(TaskKind):
 
             self.tuning = True
             try:
-                tune(engine, self.config, round_, self.tuned_parents)
+                line = tune(engine, self.config, round_, self.tuned_parents)
             finally:
                 self.tuning = False
+            if line:
+                self.prompts.tuning_log.append(line)
+                engine.tell("tuning", line)
+
+    def progress_note(self, engine, round_: int) -> str:
+        if not self.config.tune_constants:
+            return ""
+        from promptpo.tuning import status
+
+        return status(engine, self.config, round_)
 
     def close(self) -> None:
         self.lanes.close()
@@ -217,7 +242,7 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "derived_doc": spec.derived_doc, "notes": spec.notes, "facts": list(spec.facts),
             "reward_source": spec.reward_source,
             "starter": spec.starter.strip(), "candidates": config.candidates, "budget": budget_text(config),
-            "tuning": config.tune_constants, "tune_share": f"{config.tune_share:.0%}",
+            "tuning": config.tune_constants, "tune_share": share_text(config),
             "examples": config.shown_examples}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}",
              "forbidden_builtins": gate.forbidden_text(), "left_out_modules": gate.left_out_text(),
@@ -241,11 +266,11 @@ def _task_on_node(config_json: str) -> PolicyTask:
 
 
 def evaluate_on_node(config_json: str, code: str, limits: Limits, best: Evaluation | None,
-                     kept: tuple[str, str] | None = None, notes: bool = True) -> Evaluation:
+                     kept: tuple[str, str] | None = None, notes: bool = True, keep: bool = False) -> Evaluation:
     """One evaluation of a run in another process (a lane, or a Ray node with --executor ray): the same episodes,
     seeds and worker secret as in the run's own process, in that process's own sandbox; ``kept``: the run's
     last working feedback function."""
-    return _task_on_node(config_json)._here(code, limits, best, kept, notes)
+    return _task_on_node(config_json)._here(code, limits, best, kept, notes, keep)
 
 
 def evaluation_from_record(record: dict) -> Evaluation | None:
