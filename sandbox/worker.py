@@ -339,7 +339,9 @@ def main() -> None:
     import numpy  # noqa: F401
     import numpy.random  # noqa: F401
     import guard  # noqa: F401
+    import seccomp
 
+    seccomp.install()  # before any candidate code: it can never be undone, in this process or any it starts
     apply_limits(json.loads(sys.argv[1]))
     serve(proto_in, proto_out)
     for stream in (sys.stdout, sys.stderr):

@@ -102,12 +102,12 @@ class Worker(ABC):
     def output_overflowed(self) -> bool:
         return self._printed.overflowed
 
-    def exit_signal(self) -> int | None:
-        return signal_of(self.exit_code())
+    def exit_signal(self, code: int | None = None) -> int | None:
+        return signal_of(self.exit_code() if code is None else code)
 
-    def exit_description(self) -> str:
+    def exit_description(self, code: int | None = None) -> str:
         """How the process ended, e.g. 'killed by SIGXCPU' (after kill or end of stream)."""
-        code = self.exit_code()
+        code = self.exit_code() if code is None else code
         if code is None:
             return "still running"
         sig = signal_of(code)

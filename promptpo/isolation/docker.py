@@ -187,7 +187,8 @@ class DockerSandbox(Sandbox):
                 security_opt=["no-new-privileges"], pids_limit=limits.processes + RESERVED_PIDS,
                 mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m", nano_cpus=int(CPUS * 1e9),
                 ipc_mode="private", cgroupns="private", hostname="sandbox", volumes={folder: {"bind": IPC, "mode": "ro,z"}},
-                environment={}, labels=owner_labels(), working_dir="/tmp", stop_signal="SIGKILL")
+                environment={}, labels=owner_labels(), working_dir="/tmp", stop_signal="SIGKILL",
+                log_config={"type": "none"})  # what it prints comes over the attach stream, capped; no log file
             stream = api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             raw = getattr(stream, "_sock", stream)
             container.start()

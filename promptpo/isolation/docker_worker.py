@@ -18,6 +18,8 @@ from promptpo.isolation.base import CappedOutput, FdChannel, Limits, Worker, Wor
 
 TOKEN_BYTES = 32
 CONNECT_TIMEOUT_S = 10.0
+EXIT_WAIT_S = 1.0
+"""How long the host waits for a worker whose channel ended to be seen as exited (a killed container stops in ~0.1 s)."""
 
 
 class NoSocket(Exception):
@@ -176,8 +178,9 @@ class DockerWorker(Worker):
                 pass
 
     def exit_code(self, wait: bool = True) -> int | None:
-        """The worker's exit status (the container's init passes it on: 128+N for a signal)."""
-        deadline = time.monotonic() + (5 if wait else 0)
+        """The worker's exit status (the container's init passes it on: 128+N for a signal); None while it runs
+        (after up to EXIT_WAIT_S when ``wait``)."""
+        deadline = time.monotonic() + (EXIT_WAIT_S if wait else 0)
         while True:
             try:
                 state = self.sandbox.client.api.inspect_container(self.container.id)["State"]

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 REPOSITORY = "promptpo-sandbox"
 DEFAULT_BASE = "python:3.11-slim"
-CONTEXT_FILES = ("Dockerfile", "worker.py", "wire.py", "guard.py")
+CONTEXT_FILES = ("Dockerfile", "worker.py", "wire.py", "guard.py", "seccomp.py")
 
 
 def image_tag() -> str:

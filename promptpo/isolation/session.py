@@ -179,8 +179,12 @@ class PolicySession:
         if self.worker.output_overflowed:
             return self._fault(Outcome.OUTPUT_LIMIT, f"the code printed more than "
                                f"{self.limits.output_hard_bytes // (1024 * 1024)} MiB and was stopped")
-        how = self.worker.exit_description()
-        sig = self.worker.exit_signal()
+        code = self.worker.exit_code()  # asked once: a worker that hung up and runs on is killed, not waited for
+        if code is None:
+            self.worker.kill()
+            code = self.worker.exit_code()
+        how = self.worker.exit_description(code) if code is not None else "hung up and was killed"
+        sig = self.worker.exit_signal(code) if code is not None else None
         if sig == signal.SIGXCPU or (sig == signal.SIGKILL and time.monotonic() - self.started >= self.limits.candidate_cpu_s):
             return self._fault(Outcome.CPU_LIMIT, f"the worker used up its CPU budget of "
                                f"{self.limits.candidate_cpu_s} s during {what} ({how})")
