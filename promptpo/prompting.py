@@ -65,6 +65,10 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(data_dir("prompts")), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
     env.filters["fenced"] = fenced
+    from promptpo import gate
+
+    env.globals["gate"] = {"forbidden_builtins": gate.forbidden_text(), "left_out": gate.left_out_text()}
+    """What the gate refuses, as every system prompt says it (prompts/_gate.j2): one statement for every kind."""
     return env
 
 

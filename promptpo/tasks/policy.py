@@ -17,7 +17,7 @@ from promptpo.digest import EpisodeDigest, Term, Track
 from promptpo.candidate import Candidate
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success, judged_by_success
-from promptpo import cascade, gate
+from promptpo import cascade
 from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Lanes, Stage
 from promptpo.extract import ALLOWED_IMPORTS, trust_lines
 from promptpo.feedback import build, score_line
@@ -245,7 +245,6 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "tuning": config.tune_constants, "tune_share": share_text(config),
             "examples": config.shown_examples}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}",
-             "forbidden_builtins": gate.forbidden_text(), "left_out_modules": gate.left_out_text(),
              "feedback_fn": config.feedback_fn, "note_chars": summarizer.NOTE_CHARS, "note_s": f"{summarizer.CALL_S:g}"}
     return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget,
                       config.edit, config.reflection)

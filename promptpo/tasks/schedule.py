@@ -19,7 +19,6 @@ from promptpo.engine.config import RunConfig
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target
 from promptpo.errors import ConfigError, fields_at_least_one
-from promptpo import gate
 from promptpo.extract import ALLOWED_IMPORTS
 from promptpo.feedback import Feedback
 from promptpo.isolation.base import Limits, Sandbox
@@ -193,7 +192,7 @@ class ScheduleTask(TaskKind):
         """How comparisons group the run (set once the backend is known)."""
         self.prompts = PromptBook("schedule_", self.context(), {
             "every": config.every, "every_steps": config.interval, "bounds": bounds_text(), "allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)),
-            "timeout_s": f"{config.limits.act_timeout_s:g}", "forbidden_builtins": gate.forbidden_text(), "left_out_modules": gate.left_out_text()}, self.feedback,
+            "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.feedback,
             config.prompt_budget, config.edit,
                                   config.reflection)
 

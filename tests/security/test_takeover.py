@@ -91,8 +91,7 @@ def test_an_agent_started_by_every_act_call_cannot_touch_the_next_candidate(atta
 
 def test_an_agent_that_stops_its_own_worker_still_cannot_reach_the_next(attack):
     code = AGENT.replace("(me, worker, 1)", "(me, 1)") + "\n_agent(25)" + WEAK
-    result = attack(code)
-    assert result.outcome != "ok"  # it stopped its own worker: a timeout, recorded as the candidate's
+    result = attack(code)  # it may stop its own worker before or after its episode ends: either is its own business
     assert result.second["outcome"] == "ok" and result.second["score"]["mean_return"] == 500.0
 
 
