@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from promptpo import gate
+from promptpo import gate, inprocess
 from promptpo.envspec import EnvSpec
 from promptpo.errors import ConfigError
 from promptpo.evaluate import worker_seed
@@ -118,8 +118,9 @@ def _close(session: PolicySession | None, sandbox) -> None:
 
 
 class TrustedPolicy:
-    """A policy loaded into this process (``trusted=True``): only code the gate passed, under the import guard.
-    Its actions are checked as a run checks them when the environment is known (``spec``)."""
+    """A policy loaded into this process (``trusted=True``): only code the gate passed, under the import guard, each
+    call into it under promptpo.inprocess's audit hook. Its actions are checked as a run checks them when the
+    environment is known (``spec``)."""
 
     def __init__(self, module: Any, path: Path, spec: EnvSpec | None = None):
         self.module, self.path, self.spec = module, path, spec
@@ -132,12 +133,12 @@ class TrustedPolicy:
 
     def reset(self) -> None:
         if callable(self._factory):
-            self._policy = self._factory()
+            self._policy = inprocess.call(self._factory)
             if callable(getattr(self._policy, "reset", None)):
-                self._policy.reset()
+                inprocess.call(self._policy.reset)
 
     def act(self, obs: Any) -> Any:
-        action = self._policy.act(obs) if self._policy is not None else self._function(obs)
+        action = inprocess.call(self._policy.act if self._policy is not None else self._function, obs)
         return action if self.spec is None else checked(self.spec, action)[0]
 
     __call__ = act
@@ -205,7 +206,9 @@ def _import(path: Path, code: str, env: EnvSpec | None) -> TrustedPolicy:
     module.__dict__["__builtins__"] = sandbox_module("guard").guarded_builtins(gate.guard())
     sys.modules[spec.name] = module  # as an import does: code that looks its own module up finds it
     try:  # dont_inherit: the code runs under its own __future__ flags, as in the sandbox worker, not this file's
-        exec(compile(code, str(path), "exec", dont_inherit=True), module.__dict__)  # noqa: S102 - the gate passed it
+        compiled = compile(code, str(path), "exec", dont_inherit=True)
+        with inprocess.armed(compiled):
+            exec(compiled, module.__dict__)  # noqa: S102 - the gate passed it
     except BaseException:
         sys.modules.pop(spec.name, None)
         raise

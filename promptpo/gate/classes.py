@@ -41,7 +41,8 @@ def class_value(walk, node: ast.Name, line: int):
         return
     if isinstance(parent, ast.ClassDef) and node in parent.bases:
         return
-    if isinstance(parent, ast.Assign) and walk.program.aliases.get(parent.targets[0].id) is cls:
+    if isinstance(parent, ast.Assign) and isinstance(parent.targets[0], ast.Name) and \
+            walk.program.aliases.get(parent.targets[0].id) is cls:
         return  # Policy = Controller: the alias is the class too
     if isinstance(parent, ast.Compare) and all(isinstance(op, (ast.Is, ast.IsNot)) for op in parent.ops):
         return
@@ -85,13 +86,24 @@ def bases(walk, node: ast.ClassDef, line: int):
                                            or walk.program.class_of(base) is not None):
             continue
         owner = walk.module_of(base.value) if isinstance(base, ast.Attribute) else None
-        if owner is not None:
-            value = resolve_value(owner, base.attr)
-            if isinstance(value, type) and not issubclass(value, type) and not hasattr(value, "__mro_entries__"):
-                continue
-        elif isinstance(base, ast.Name) and (target := walk.program.modules_from.get(base.id)) is not None:
-            value = resolve_value(*target)
-            if isinstance(value, type) and not issubclass(value, type) and not hasattr(value, "__mro_entries__"):
-                continue
+        if owner is not None and _plain_base(resolve_value(owner, base.attr)):
+            continue
+        if isinstance(base, ast.Name) and (target := walk.program.modules_from.get(base.id)) is not None and \
+                walk.program.bindings[base.id] == 1 and _plain_base(resolve_value(*target)):
+            continue
         yield Violation(line, "class_base", f"class {node.name} derives from something other than its own classes, "
                         "object or a plain class of an allowed module (a metaclass builds classes from any mapping)")
+
+
+def _plain_base(value) -> bool:
+    """A class (or what turns into classes, like typing.NamedTuple) that is no metaclass and makes none."""
+    if isinstance(value, type):
+        return not issubclass(value, type)
+    entries = getattr(value, "__mro_entries__", None)
+    if entries is None:
+        return False
+    try:
+        made = entries((value,))
+    except Exception:  # noqa: BLE001 - it cannot be a base then
+        return False
+    return all(isinstance(v, type) and not issubclass(v, type) for v in made)

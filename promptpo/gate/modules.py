@@ -98,6 +98,8 @@ def resolve(owner: str, attr: str) -> Resolved:
         return Resolved(refused=f"{owner}.{attr} is the module {value.__name__}, which policies may not use")
     if isinstance(value, type) and issubclass(value, type):
         return Resolved(refused=f"{owner}.{attr} is a metaclass, which builds classes from a mapping")
+    if (type(value).__module__ or "").startswith("numpy._pytesttester"):
+        return Resolved(refused=f"{owner}.{attr} runs pytest in this process, with arguments the caller chooses")
     if id(value) in denied():
         dotted, why = denied()[id(value)]
         return Resolved(refused=f"{owner}.{attr} is {dotted}, which {why}")

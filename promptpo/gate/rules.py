@@ -44,7 +44,7 @@ FORBIDDEN_ATTRIBUTES = frozenset({
     # string evaluation, lookups by string, and objects that hand back what they were made from
     "get_type_hints", "ForwardRef", "_evaluate", "_eval_type", "singledispatch", "singledispatchmethod",
     "update_wrapper", "wraps", "make_dataclass", "attrgetter", "methodcaller", "get_origin", "get_args",
-    "cached_property", "attrname", "obj", "fget", "fset", "fdel",
+    "cached_property", "attrname", "obj", "fget", "fset", "fdel", "set_state",
     # files and pickles
     "load", "loads", "save", "savez", "savez_compressed", "savetxt", "loadtxt", "genfromtxt", "fromfile",
     "tofile", "memmap", "fromregex", "DataSource", "dump", "dumps", "open",
@@ -61,7 +61,10 @@ DENIED_VALUES = {
     "functools.cached_property": "writes an attribute under a name that can be changed later",
     "functools.singledispatch": "evaluates annotation strings", "functools.singledispatchmethod":
     "evaluates annotation strings", "functools.update_wrapper": "looks attributes up by string",
-    "functools.wraps": "looks attributes up by string"}
+    "functools.wraps": "looks attributes up by string",
+    "numpy.info": "imports modules by name", "numpy.bmat": "looks names up in its caller's frame",
+    "numpy.show_config": "imports modules", "numpy.show_runtime": "imports modules",
+    "numpy.random.set_state": "sets the generator's state unchecked (reads memory out of bounds)"}
 """Public values of allowed modules that are refused whatever name or module they are reached through."""
 
 TYPE_ONLY_VALUES = {"numpy.ndarray": "its constructor makes an array over any buffer (object dtype, negative offsets)",
@@ -94,4 +97,11 @@ never for comparing with ``==`` or ``in`` (the other side's own ``__eq__``/``__c
 TYPE_TEST_CALLS = frozenset({"isinstance", "issubclass"})
 
 OWN = frozenset({"self", "cls"})
+TRUSTED_BUILTINS = frozenset({"print", "str", "repr", "isinstance", "issubclass", "super", "getattr", "hasattr", "type",
+                              "object", "classmethod", "staticmethod", "property"})
+"""Builtins the gate's rules recognise by name: a program may not bind these names to something else."""
+PUBLIC_UNDERSCORE = frozenset({"_replace", "_asdict", "_fields", "_make", "_field_defaults"})
+"""namedtuple's public API, whose names start with an underscore so as not to clash with field names."""
+REFUSED_KEYWORDS = {"refcheck": "resizing an array without checking its references leaves views on freed memory"}
+"""Call keywords that switch a library's safety check off, refused in any call."""
 DUNDER = re.compile(r"__\w+__")

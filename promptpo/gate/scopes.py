@@ -43,6 +43,8 @@ class Program:
         self.bindings: Counter = Counter()
         """How many times each name is bound anywhere in the program."""
         self._build(tree, None)
+        self.ambiguous_modules: set[str] = set()
+        """Names imports bind to more than one module."""
         self.modules = self._module_names()
         """Names an import binds to an allowed module -> the module's dotted name."""
         self.modules_from = {alias.asname or alias.name: (node.module, alias.name) for node in ast.walk(tree)
@@ -130,23 +132,30 @@ class Program:
         return self.scope_of[self.tree]
 
     def _module_names(self) -> dict[str, str]:
-        found = {}
+        found: dict[str, str] = {}
+
+        def bind(name: str, module: str) -> None:
+            if found.setdefault(name, module) != module:
+                self.ambiguous_modules.add(name)
+
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.asname:
-                        found[alias.asname] = alias.name
+                        bind(alias.asname, alias.name)
                     else:
-                        found[alias.name.split(".")[0]] = alias.name.split(".")[0]
+                        bind(alias.name.split(".")[0], alias.name.split(".")[0])
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 for alias in node.names:
                     target = resolve(node.module, alias.name).module
                     if target is not None:
-                        found[alias.asname or alias.name] = target
+                        bind(alias.asname or alias.name, target)
         return found
 
     # -- own classes and their methods ---------------------------------------------------------
     def _own_classes(self) -> set[ast.ClassDef]:
+        """Module-level classes bound once, undecorated, derived only from each other and ``object``, and from which
+        no other class of the program derives (a class that is not own would reach their methods unchecked)."""
         classes = [n for n in ast.walk(self.tree) if isinstance(n, ast.ClassDef)]
         by_name = {c.name: c for c in classes if self.bindings[c.name] == 1}
         own: set[ast.ClassDef] = set()
@@ -154,7 +163,7 @@ class Program:
         while changed:
             changed = False
             for cls in classes:
-                if cls in own or cls.keywords or self.bindings[cls.name] != 1:
+                if cls in own or cls.keywords or self.bindings[cls.name] != 1 or cls not in self.tree.body:
                     continue
                 if cls.decorator_list:
                     continue
@@ -162,7 +171,22 @@ class Program:
                 if all(b == "object" or (b in by_name and by_name[b] in own) for b in bases):
                     own.add(cls)
                     changed = True
+        changed = True
+        while changed:  # a class some other class derives from stays own only if that class is own too
+            changed = False
+            for cls in classes:
+                if cls in own:
+                    continue
+                for base in cls.bases:
+                    named = base.id if isinstance(base, ast.Name) else None
+                    if named in self.own_by_name_of(own):
+                        own.discard(self.own_by_name_of(own)[named])
+                        changed = True
         return own
+
+    @staticmethod
+    def own_by_name_of(own: set[ast.ClassDef]) -> dict[str, ast.ClassDef]:
+        return {c.name: c for c in own}
 
     def _methods(self) -> dict[ast.AST, str]:
         """Methods whose first parameter stays the instance or class -> that parameter's name."""

