@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from promptpo.seeds import entropy
+
 
 @dataclass(frozen=True)
 class ObsField:
@@ -158,8 +160,8 @@ class EnvSpec:
     success_any_step: bool = False
     """Success at any step counts and the environment does not end the episode there (Meta-World): a run
     whose target is a success rate ends each episode at its first success (see ``ends_at_success``)."""
-    episode_plan: Callable[[int, int], list[Episode]] | None = field(default=None, repr=False)
-    """(run_seed, n) -> the episodes to evaluate; default: n seeds drawn from run_seed."""
+    episode_plan: Callable[[int, int, str | None], list[Episode]] | None = field(default=None, repr=False)
+    """(run_seed, n, secret) -> the episodes to evaluate; default: n seeds drawn from run_seed and the secret."""
     reset_episode: Callable[[Any, Episode], tuple[Any, dict]] | None = field(default=None, repr=False)
     """(env, episode) -> (obs, info); default ``env.reset(seed=episode.seed)``."""
     derived: Callable[[Any], dict[str, float]] | None = field(default=None, repr=False)
@@ -184,10 +186,12 @@ class EnvSpec:
     def has_success(self) -> bool:
         return self.is_success is not None
 
-    def episodes(self, run_seed: int, n: int) -> list[Episode]:
+    def episodes(self, run_seed: int, n: int, secret: str | None = None) -> list[Episode]:
+        """The n evaluation episodes of ``run_seed``, drawn with ``secret`` (promptpo.seeds; None: the run seed alone,
+        as runs recorded before the secret were)."""
         if self.episode_plan is not None:
-            return self.episode_plan(run_seed, n)
-        seeds = np.random.SeedSequence(run_seed).generate_state(n, dtype=np.uint32)
+            return self.episode_plan(run_seed, n, secret)
+        seeds = np.random.SeedSequence(entropy(run_seed, secret)).generate_state(n, dtype=np.uint32)
         return [Episode(i, int(s)) for i, s in enumerate(seeds)]
 
     def reset(self, env: Any, episode: Episode) -> tuple[Any, dict]:

@@ -80,8 +80,10 @@ def stage_line(evaluation: Evaluation | None) -> str:
 
 
 def episode_line(spec: EnvSpec, ep: EpisodeResult) -> str:
-    extras = "".join(f", {k} {v}" for k, v in ep.extras.items())
-    text = f"episode {ep.index} (seed {ep.seed}{extras}): return {ep.episode_return:.2f}, {ep.length} steps"
+    """One episode for the prompt: its index, not its seed (a program that knew the seed could replay the
+    environment's own random numbers: promptpo.seeds)."""
+    extras = ", ".join(f"{k} {v}" for k, v in ep.extras.items())
+    text = f"episode {ep.index}{f' ({extras})' if extras else ''}: return {ep.episode_return:.2f}, {ep.length} steps"
     if ep.ended_at_success:
         return text + f", succeeded at step {ep.success_step} (the episode ended there)"
     text += f", {ep.ending}"

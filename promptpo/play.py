@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from promptpo import gate
+from promptpo.seeds import episode_secret
 from promptpo.engine.runfolder import RunFolder
 from promptpo.envs import load_spec
 from promptpo.errors import ConfigError
@@ -80,7 +81,7 @@ def play(run: RunFolder, candidate_id: str | None, episodes: int, seed: int | No
         raise ConfigError(f"run {run.path.name} is a {run.kind} run: it holds no policy to play")
     code = run.code(record["id"])
     spec = load_spec(run.meta["env"])
-    chosen = plan(run, episodes)[1] if seed is None else spec.episodes(seed, episodes)
+    chosen = plan(run, episodes)[1] if seed is None else spec.episodes(seed, episodes, episode_secret())
     limits = Limits.from_record(run.meta.get("config", {}).get("limits"))
     frames = Frames(spec.horizon, len(chosen)) if video is not None else None
     pool = EnvPool(spec, seed if seed is not None else int(run.meta.get("seed", 0)))

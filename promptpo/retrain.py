@@ -56,7 +56,7 @@ def retrain(run: RunFolder, candidate_id: str | None, seeds: int = 5, first_seed
     folders, trainings, fresh = [], [], fresh_seeds(config.seed, seeds, first_seed)
     for seed in fresh:
         store = RunStore.create(run.path.parent, run_id(spec.id, seed, "schedule-verify"), folders=())
-        episodes = spec.episodes(seed, config.evaluation_episodes(spec))
+        episodes = spec.episodes(seed, config.evaluation_episodes(spec), config.episode_secret)
         meta = {"id": store.root.name, "kind": KIND, "method": method, "env": spec.id, "seed": seed,
                 "steps": config.steps, "source": {"run": run.path.name, "candidate": record["id"]},
                 "hyperparams": hp.values, "hyperparams_source": hp.source,

@@ -76,12 +76,15 @@ def score_of(returns: list[float], successes: list[bool | None]) -> Score:
 
 
 def plan(run: RunFolder, episodes: int) -> tuple[int, list[Episode]]:
+    """Fresh episodes: drawn from the run seed plus an offset and the run's episode secret (promptpo.seeds), so a
+    policy cannot draw them either, and none of the run's own."""
     spec = load_spec(run.meta["env"])
     seed = int(run.meta.get("seed", 0)) + SEED_OFFSET
+    secret = (run.meta.get("config") or {}).get("episode_secret")
     if spec.family == "metaworld":
-        return seed, spec.episodes(seed, episodes)
+        return seed, spec.episodes(seed, episodes, secret)
     seen = {e["seed"] for e in run.meta.get("episodes", [])}
-    fresh = [e for e in spec.episodes(seed, episodes + len(seen)) if e.seed not in seen][:episodes]
+    fresh = [e for e in spec.episodes(seed, episodes + len(seen), secret) if e.seed not in seen][:episodes]
     return seed, [Episode(i, e.seed, e.extras) for i, e in enumerate(fresh)]
 
 

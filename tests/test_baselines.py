@@ -69,8 +69,9 @@ def test_ppo_on_metaworld_uses_success_over_goal_variations(tmp_path):
     folder = next(out.iterdir())
     meta = read_json(folder / "run.json")
     from promptpo.envs import load_spec
+    from promptpo.seeds import episode_secret
 
-    promptpo_plan = load_spec("metaworld/reach").episodes(0, 3)  # what promptpo evaluates with seed 0
+    promptpo_plan = load_spec("metaworld/reach").episodes(0, 3, episode_secret())  # what promptpo evaluates with seed 0
     assert [(e["seed"], e["extras"]["task"]) for e in meta["eval"]["episodes"]] == \
         [(e.seed, e.extras["task"]) for e in promptpo_plan]
     assert meta["end_at_success"] is True  # evaluated under promptpo's episode-ending rule

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from promptpo.seeds import episode_secret
 from promptpo.baselines import hyperscore
 from promptpo.baselines.hyperparams import Hyperparams, for_env, rollout_steps
 from promptpo.baselines.ppo import Trainer
@@ -164,7 +165,7 @@ def run_hrl(config: HRLConfig, seed: int, progress: Callable[[int, float | None]
     chooser = manager_for(record, hp, all_regions, config) if manager_for is not None else None
     manager = Manager(len(WORKERS), len(all_regions), seed, config.lr)
     workers = [Worker(name, seed) for name in WORKERS]
-    episodes = record.spec.episodes(seed, s.episodes())
+    episodes = record.spec.episodes(seed, s.episodes(), episode_secret())
     floor, target, by_success = _floor_and_target(record.spec)
     state, status, reason = State(), "completed", ""
     lowest = [float("inf")]

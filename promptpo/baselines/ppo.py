@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from promptpo.seeds import episode_secret
 from promptpo.baselines.hyperparams import (Hyperparams, check_steps, eval_grid, for_env, ppo_kwargs, rollout_steps,
                                             whole_rollouts)
 from promptpo.envs import load_spec
@@ -222,7 +223,7 @@ def train(config: PPOConfig, seed: int, progress=None) -> Path:
     hp: Hyperparams = for_env(config.env)
     check_steps("steps", config.steps, hp, spec.id)
     store = RunStore.create(Path(config.out), run_id(spec.id, seed), folders=())
-    episodes = spec.episodes(seed, config.episodes_per_eval())
+    episodes = spec.episodes(seed, config.episodes_per_eval(), episode_secret())  # promptpo's episodes for the seed
     end = ends_at_success(spec, spec.target, config.full_episodes)
     meta = {"id": store.root.name, "kind": "ppo", "method": "ppo", "env": spec.id, "seed": seed,
             "steps": config.steps, "hyperparams": hp.values, "hyperparams_source": hp.source, "tuned": hp.tuned,

@@ -21,6 +21,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
+from promptpo.seeds import episode_secret
 from promptpo.baselines.hyperparams import Hyperparams, check_steps, eval_grid, for_env
 from promptpo.baselines.ppo import Trainer, run_id
 from promptpo.envs import load_spec
@@ -127,7 +128,7 @@ def run_optuna(config: SearchConfig, seed: int, progress: Callable[[int, float |
     record.progress = progress
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
-    episodes = record.spec.episodes(seed, config.episodes())
+    episodes = record.spec.episodes(seed, config.episodes(), episode_secret())
     trials = 0
     status, reason = "completed", ""
     try:
@@ -251,7 +252,7 @@ def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | No
     check_steps("--steps / --population", per_member, hp, config.env)
     record = Recorder("pbt", config, seed, hp, {"population": config.population, "interval": config.trial_steps,
                                                 "eval_every": config.trial_steps})  # each member, once per interval
-    spec_id, episodes = record.spec.id, record.spec.episodes(seed, config.episodes())
+    spec_id, episodes = record.spec.id, record.spec.episodes(seed, config.episodes(), episode_secret())
     mutations = {name: (tune.loguniform(low, high) if scale == "log" else tune.uniform(low, high))
                  for name, (low, high, scale) in SPACE.items()}
 

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from promptpo.errors import ConfigError, fields_at_least_one
 from promptpo.isolation.base import Limits
 from promptpo.llm.base import GenParams
+from promptpo.seeds import episode_secret
 
 MODEL_ENV = "PROMPTPO_MODEL"
 NO_MODEL_NOTICE = ("no model configured: using the offline proposer (CMA-ES over a program built from the env spec, "
@@ -73,6 +74,9 @@ class RunConfig:
     salt: str = field(default_factory=lambda: secrets.token_hex(8))
     """The secret the sandbox worker's RNG seeds are derived with (promptpo.evaluate.worker_seed): kept in
     run.json, which the sandbox never sees, so a re-run draws the same and a policy cannot tell its episodes."""
+    episode_secret: str | None = field(default_factory=lambda: episode_secret())
+    """What the evaluation episodes' seeds are drawn with besides the run seed (promptpo.seeds): kept in run.json,
+    which the sandbox never sees, so a policy cannot draw them itself; None for runs recorded before it."""
     gate: bool = True
     """Refuse code that reaches outside what a program needs before it runs (promptpo.gate), and let
     only the gate's modules import in the sandbox. Off only to test the sandbox alone."""
@@ -109,7 +113,7 @@ class RunConfig:
 
     POSITIVE = ("rounds", "candidates", "prompt_budget")
     """Fields that must be at least 1 (subclasses add theirs)."""
-    BEFORE: ClassVar[dict[str, Any]] = {"concurrency": 1, "reflection": False}
+    BEFORE: ClassVar[dict[str, Any]] = {"concurrency": 1, "reflection": False, "episode_secret": None}
     """Values for fields a newer version added whose default changes behaviour: what a run recorded
     before they existed did (a subclass lists its own)."""
 

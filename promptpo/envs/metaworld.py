@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from promptpo.envs.source import reward_code
+from promptpo.seeds import entropy
 from promptpo.envspec import ActionSpec, ArraySpec, EnvSpec, Episode, ObsField, ProgramTemplate, Target
 
 N_GOALS = 50
@@ -176,10 +177,11 @@ def make(task: str, seed: int) -> Any:
     return env
 
 
-def episode_plan(run_seed: int, n: int) -> list[Episode]:
-    """Episodes cycle through the 50 goal variations in an order fixed by the run seed."""
-    order = np.random.default_rng(run_seed).permutation(N_GOALS)
-    seeds = np.random.SeedSequence(run_seed).generate_state(n, dtype=np.uint32)
+def episode_plan(run_seed: int, n: int, secret: str | None = None) -> list[Episode]:
+    """Episodes cycle through the 50 goal variations in an order fixed by the run seed and the secret
+    (promptpo.seeds)."""
+    order = np.random.default_rng(entropy(run_seed, secret)).permutation(N_GOALS)
+    seeds = np.random.SeedSequence(entropy(run_seed, secret)).generate_state(n, dtype=np.uint32)
     return [Episode(i, int(seeds[i]), {"task": int(order[i % N_GOALS])}) for i in range(n)]
 
 

@@ -59,7 +59,7 @@ class PolicyTask(TaskKind):
                            self.parallel_evaluations)
         """This process evaluates, and each further lane is a child process with its own sandbox and simulators
         (host-side stepping is Python: threads would share one interpreter lock)."""
-        self.episodes = spec.episodes(config.seed, config.episodes)
+        self.episodes = spec.episodes(config.seed, config.episodes, config.episode_secret)
         self.by_success = judged_by_success(spec, self.target)
         """Whether candidates are judged by success (the cascade's rule) rather than by return."""
         self.prompts = policy_prompts(config, spec)

@@ -185,7 +185,7 @@ class ScheduleTask(TaskKind):
         self.config, self.spec, self.sandbox = config, spec, sandbox
         self.env_id = spec.id
         self.hp = for_env(spec.id)
-        self.episodes = spec.episodes(config.seed, config.evaluation_episodes(spec))
+        self.episodes = spec.episodes(config.seed, config.evaluation_episodes(spec), config.episode_secret)
         self.target = target_for(spec.id)
         self.curve: list[CurvePoint] = []
         self.method = ""

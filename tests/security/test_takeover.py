@@ -214,3 +214,36 @@ def test_a_candidate_can_make_no_namespace_of_its_own(attack):
     result = attack(NAMESPACES)
     line = next(l for l in result.output.splitlines() if l.startswith("NAMESPACES"))
     assert line == "NAMESPACES 0", line
+
+
+def test_a_policy_cannot_draw_its_episodes_seeds(tmp_path, backend):
+    """Seeds drawn from the run seed alone could be drawn by the policy too: the red team's Blackjack policy
+    recognised every episode from its first observation and played the deck it knew. With the run's secret
+    (promptpo.seeds) no stream it can draw matches."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from promptpo.envs import load_spec
+
+    cheat = (Path(__file__).parent / "programs" / "blackjack_cheat.py").read_text()
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps({"content": f"```python\n{cheat}\n```"}) + "\n")
+    def run(**options):
+        result = promptpo.optimize("gymnasium/Blackjack-v1", f"scripted:{answers}", out=tmp_path / "runs",
+                                   sandbox=backend, rounds=1, candidates=1, episodes=30, cascade=0, seed=0, gate=False,
+                                   add_to_library=False, **options)
+        [record] = [json.loads(p.read_text()) for p in (result.run_dir / "candidates").glob("*.json")]
+        assert record["outcome"] == "ok"
+        return result, record["evaluation"]["output"]
+
+    _, public_run = run(episode_secret=None)  # as runs were drawn before the secret: the attack works
+    assert "RECOGNISED" in public_run
+    result, output = run()
+    assert "RECOGNISED" not in output
+    meta = json.loads((result.run_dir / "run.json").read_text())
+    public = set(np.random.SeedSequence(0).generate_state(30, dtype=np.uint32).tolist())
+    assert meta["config"]["episode_secret"] and not public & {e["seed"] for e in meta["episodes"]}
+    spec = load_spec("gymnasium/Blackjack-v1")
+    assert [e.seed for e in spec.episodes(0, 30)] == sorted(public, key=list(
+        np.random.SeedSequence(0).generate_state(30, dtype=np.uint32)).index)  # the old, public draw, for old runs

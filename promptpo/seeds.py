@@ -1,0 +1,51 @@
+"""The secret the evaluation episodes' seeds are drawn with.
+
+With seeds drawn from the run seed alone (``SeedSequence(0)``, the default), a program can draw them too, tell from
+its first observation which episode it plays, and replay the environment's own random numbers: a red-team policy
+played Blackjack with the deck known in advance, in the run and in ``verify``. So the seeds are drawn from the run
+seed and a secret a policy never sees: ``$PROMPTPO_EPISODE_SECRET``, else one made once per user (a file in
+promptpo's data folder, readable by the user only). Runs of the same seed on the same machine (or with the same
+variable) still play the same episodes, so methods compare on the same ones; each run records its secret in
+run.json, which the sandbox never sees, so ``resume`` and ``verify`` draw the same again anywhere. Runs recorded before
+the secret existed have none and keep their public seeds.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+ENV = "PROMPTPO_EPISODE_SECRET"
+
+
+def folder() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "promptpo"
+
+
+def episode_secret() -> str:
+    """This user's secret (hex), made on first use."""
+    given = os.environ.get(ENV)
+    if given:
+        return given.strip()
+    path = folder() / "episode-secret"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    made = secrets.token_hex(16)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, made.encode())
+    finally:
+        os.close(fd)
+    return made
+
+
+def entropy(run_seed: int, secret: str | None) -> list[int] | int:
+    """What numpy's SeedSequence is given: the run seed, with the secret when there is one."""
+    if not secret:
+        return run_seed
+    return [run_seed, int.from_bytes(secret.encode(), "big") % (1 << 128)]
