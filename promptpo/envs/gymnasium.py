@@ -6,9 +6,10 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from promptpo.envs.spaces import action_spec, default_fields, obs_arrays
+from promptpo.envs import box2d, mujoco
 from promptpo.envs.docstring import clean, table
 from promptpo.envs.source import methods_defining, reward_code
+from promptpo.envs.spaces import action_spec, default_fields, obs_arrays
 from promptpo.envspec import ActionSpec, EnvSpec, ObsField, Target
 
 REWARD_METHODS = ("compute_reward", "_reward", "reward", "step")
@@ -83,9 +84,21 @@ def gym_spec(gym_id: str, *, title: str, description: str,
             target = Target("mean_return", float(env.spec.reward_threshold))
         action = action_spec(env.action_space, action_meanings or documented_actions(env))
         fields = list(observation) if observation else documented_fields(env)
+        facts: list[str] = []
+        if mujoco.applies(env):  # the installed model, measured, over the docstring
+            reading = mujoco.read(env, description)
+            fields = list(observation) if observation else reading.fields
+            facts = reading.facts + health_facts(env, fields)
+            if not observation:
+                description = mujoco.without_observation_section(description, complete=reading.complete)
+        # Box2D: the observation named from the installed step code, facts measured
+        if not observation and box2d.applies(env):
+            named = box2d.read(env)
+            fields, facts = (named.fields or fields), [*facts, *named.facts]
+            action = action_spec(env.action_space, action_meanings or documented_actions(env) or named.actions)
         return EnvSpec(
             id=f"gymnasium/{gym_id}", family="gymnasium", title=title, description=description,
-            observation=fields,
+            observation=fields, facts=facts,
             obs_arrays=obs_arrays(env.observation_space), action=action,
             reward_source=reward_source(env, reward_methods), horizon=int(horizon),
             starter=starter or default_starter(action),
@@ -122,8 +135,31 @@ class Policy:
 '''
 
 
-HEALTH = (("_healthy_z_range", "rootz", "the torso's height"), ("_healthy_angle_range", "rooty", "the torso's angle"))
-"""Gymnasium MuJoCo's healthy ranges (Hopper, Walker2d) and the observation part each is tested on."""
+HEALTH = (("_healthy_z_range", ("rootz", "root_z"), "the torso's height"),
+          ("_healthy_angle_range", ("rooty",), "the torso's angle"))
+"""Gymnasium MuJoCo's healthy ranges (Hopper, Walker2d, Ant, ...) and the observation part each is tested on (its
+name as promptpo.envs.mujoco gives it: a slide joint's, or a free joint's z)."""
+
+
+def _health_checks(env: Any, fields: Sequence[ObsField]) -> list[tuple[str, str, tuple[float, float]]]:
+    unwrapped = env.unwrapped
+    names = [f.name for f in fields]
+    return [(part, words, tuple(getattr(unwrapped, attr))) for attr, parts, words in HEALTH if hasattr(unwrapped, attr)
+            for part in parts if part in names]
+
+
+def health_facts(env: Any, fields: Sequence[ObsField]) -> list[str]:
+    """When the env ends an episode for being unhealthy, in terms of the observation, from the live instance."""
+    unwrapped = env.unwrapped
+    if not getattr(unwrapped, "_terminate_when_unhealthy", False):
+        return []
+    where = {f.name: f.index for f in fields}
+    rules = [f"{part} ({where[part]}, {words}) leaves ({low:g}, {high:g})" for part, words, (low, high)
+             in _health_checks(env, fields)]
+    state = getattr(unwrapped, "_healthy_state_range", None)
+    if state is not None:
+        rules.append(f"any other element of the observation but the first leaves ({state[0]:g}, {state[1]:g})")
+    return [f"the episode ends (terminated) as soon as {' or '.join(rules)}"] if rules else []
 
 
 def healthy_ranges(env: Any, fields: Sequence[ObsField]):
@@ -131,8 +167,7 @@ def healthy_ranges(env: Any, fields: Sequence[ObsField]):
     observation left, read from the live instance (Hopper also bounds every other state value)."""
     unwrapped = env.unwrapped
     names = [f.name for f in fields]
-    checks = [(part, words, tuple(getattr(unwrapped, attr))) for attr, part, words in HEALTH
-              if part in names and hasattr(unwrapped, attr)]
+    checks = _health_checks(env, fields)
     state = getattr(unwrapped, "_healthy_state_range", None)
     if not checks or not getattr(unwrapped, "_terminate_when_unhealthy", True):
         return None

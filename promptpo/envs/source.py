@@ -9,6 +9,7 @@ chose it.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import operator
 import textwrap
@@ -152,6 +153,8 @@ def reward_code(cls: type, roots: Sequence[str], fixed: Mapping[str, Any] | None
         except (OSError, TypeError):
             continue
         text = live_branches(text, fixed) if fixed else text
+        if instance is not None and hasattr(instance, "render_mode"):
+            text = without_rendering(text, instance.render_mode)
         if len(parts) >= len(roots):  # a helper: its docstring's first line says enough
             text = first_line_docstring(text)
         parts.append(text)
@@ -169,6 +172,40 @@ def reward_code(cls: type, roots: Sequence[str], fixed: Mapping[str, Any] | None
         lines = [f"#   {name} = {_short(value)}" for name, value in sorted(values.items())]
         parts.append("# Values the code above reads, from the installed environment:\n" + "\n".join(lines))
     return "\n\n".join(parts)
+
+
+def without_rendering(source: str, render_mode: Any) -> str:
+    """``source`` without the ``if self.render_mode ...:`` blocks (and no ``else``) that do not run for the live
+    ``render_mode``: runs make their environments without rendering, so drawing (and helpers only drawing calls,
+    such as LunarLander's particles) is not the task. Each block becomes a one-line comment."""
+    for _ in range(20):  # one block at a time: line numbers change after each cut
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return source
+        only_child = {id(block[0]) for node in ast.walk(tree) for block in _blocks(node) if len(block) == 1}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.If) or node.orelse:
+                continue
+            decided = _decide(node.test, {"render_mode": render_mode})
+            if decided is None or decided[0]:
+                continue
+            indent = " " * node.col_offset
+            condition = ast.get_source_segment(source, node.test) or "self.render_mode"
+            lines = source.splitlines()
+            cut = [f"{indent}# rendering left out: `{condition}` is False in these runs"]
+            lines[node.lineno - 1:node.end_lineno] = cut + ([f"{indent}pass"] if id(node) in only_child else [])
+            source = "\n".join(lines)
+            break
+        else:
+            return source
+    return source
+
+
+def _blocks(node: ast.AST) -> list[list[ast.stmt]]:
+    return [getattr(node, name) for name in ("body", "orelse", "finalbody")
+            if isinstance(getattr(node, name, None), list) and getattr(node, name)
+            and isinstance(getattr(node, name)[0], ast.stmt)]
 
 
 def _own(cls: type, name: str) -> Any:
@@ -199,7 +236,7 @@ def _reached(tree: ast.AST, cls: type, scope: Mapping[str, Any], package: str, i
                     yield "code", helper
                     continue
                 declared = _class_value(cls, node.attr)
-                if isinstance(declared, property) or not _setting(node.attr):
+                if isinstance(declared, property) or not (_setting(node.attr) or _constructed(cls, node.attr)):
                     continue  # computed from the state, or state itself (e.g. obj_init_pos): no one value to state
                 value = getattr(instance, node.attr, None) if instance is not None else declared
                 if _plain(value):
@@ -231,6 +268,50 @@ def _setting(name: str) -> bool:
     """Names environments give their settings: UPPER_CASE (Meta-World) or private (``_healthy_z_range``), not
     positions set at reset."""
     return name.isupper() or (name.startswith("_") and not any(w in name for w in ("pos", "init", "last", "prev")))
+
+
+CONSTRUCTION = frozenset({"__init__"})
+"""Methods that run once, when the environment is made: what only they store on ``self`` is a setting."""
+
+
+def _constructed(cls: type, name: str) -> bool:
+    """Whether ``self.NAME`` is a setting though named in lower case (LunarLander's ``enable_wind``,
+    ``wind_power``, ``continuous``): the env's classes store it only while the environment is made, or
+    declare it in a class body and never store it. State (``wind_idx``, ``helipad_y``, ``prev_shaping``,
+    set in ``reset`` or ``step``) and attributes whose stores cannot be read (no source) are not."""
+    stores = _stores(cls)
+    if stores is None:
+        return False
+    where = stores.get(name)
+    if where is None:
+        return any(name in vars(klass) for klass in cls.__mro__ if klass is not object)
+    return bool(where) and where <= CONSTRUCTION
+
+
+@functools.cache
+def _stores(cls: type) -> dict[str, frozenset[str]] | None:
+    """Every attribute the methods of ``cls`` and its bases store on ``self`` (``self.x = ...``, ``self.x += ...``,
+    ``self.a, self.b = ...``), with the names of the methods that store it; None when a class's source is missing
+    (then no attribute can be shown to be set only at construction)."""
+    found: dict[str, set[str]] = {}
+    for klass in cls.__mro__:
+        if klass is object or klass.__module__ == "builtins":
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            if klass.__module__.startswith(("typing", "abc")):
+                continue
+            return None
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for method in body:
+            if not isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(method):
+                if (isinstance(node, ast.Attribute) and isinstance(node.ctx, (ast.Store, ast.Del))
+                        and isinstance(node.value, ast.Name) and node.value.id == "self"):
+                    found.setdefault(node.attr, set()).add(method.name)
+    return {name: frozenset(methods) for name, methods in found.items()}
 
 
 def _class_value(cls: type, name: str) -> Any:

@@ -1,0 +1,119 @@
+"""Facts about Gymnasium MuJoCo environments, checked against the installed mujoco and gymnasium by behaviour:
+each fact the prompt states is re-measured here in another way (a wrong fact fails a test)."""
+
+from __future__ import annotations
+
+import re
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+
+from promptpo.envs import load_spec
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return {name: load_spec(f"gymnasium/{name}") for name in ("Hopper-v5", "Walker2d-v5", "HalfCheetah-v5", "Ant-v5")}
+
+
+def joint_qpos(env, name: str) -> int:
+    model = env.unwrapped.model
+    return int(model.jnt_qposadr[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name)])
+
+
+@pytest.mark.parametrize("name", ["Hopper-v5", "Walker2d-v5", "HalfCheetah-v5"])
+def test_each_named_element_is_the_joint_value_it_is_named_for(specs, name):
+    env = gym.make(name)
+    env.reset(seed=3)
+    data = env.unwrapped.data
+    obs = env.unwrapped._get_obs()
+    for field in specs[name].observation:
+        i = int(field.index[4:-1])
+        joint = field.name.removesuffix("_vel")
+        model = env.unwrapped.model
+        jid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, joint)
+        value = data.qvel[model.jnt_dofadr[jid]] if field.name.endswith("_vel") else data.qpos[model.jnt_qposadr[jid]]
+        assert obs[i] == pytest.approx(np.clip(value, -10, 10)), field
+
+
+@pytest.mark.parametrize("name", ["Hopper-v5", "Walker2d-v5"])
+def test_the_clipped_velocities_are_the_ones_the_env_clips(specs, name):
+    fact = next(f for f in specs[name].facts if "clipped by the env's code" in f)
+    low, high = (float(v) for v in re.search(r"\[(-?[\d.]+), (-?[\d.]+)\]", fact).groups())
+    env = gym.make(name)
+    env.reset(seed=0)
+    env.unwrapped.data.qvel[:] = 1e3
+    obs = env.unwrapped._get_obs()
+    stated = {int(i) for i in range(int(re.search(r"obs\[(\d+)\.\.(\d+)\]", fact).group(1)),
+                                     int(re.search(r"obs\[(\d+)\.\.(\d+)\]", fact).group(2)) + 1)}
+    assert {int(i) for i in np.flatnonzero(obs == high)} == stated and low == -high
+
+
+@pytest.mark.parametrize("name", ["Hopper-v5", "Walker2d-v5", "Ant-v5"])
+def test_the_info_keys_stated_are_a_steps(specs, name):
+    env = gym.make(name)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(env.action_space.sample() * 0)
+    fact = next(f for f in specs[name].facts if f.startswith("a step's info holds"))
+    assert fact.split(": ", 1)[1].split(", ") == sorted(info)
+    absent = next((f for f in specs[name].facts if "does not return" in f), "")
+    for key in re.findall(r"[a-z_]+$|[a-z_]+(?=,)", absent.split(": ", 1)[-1]) if absent else []:
+        assert key not in info
+
+
+def test_which_way_a_positive_angle_moves_a_leg_is_what_the_simulator_does(specs):
+    """Walker2d's thigh joints turn about -y: a positive angle swings the leg forward (the foot's x grows)."""
+    env = gym.make("Walker2d-v5")
+    env.reset(seed=0)
+    model, data = env.unwrapped.model, env.unwrapped.data
+    foot = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "foot")
+    before = data.xpos[foot].copy()
+    data.qpos[joint_qpos(env, "thigh_joint")] += 0.2
+    mujoco.mj_forward(model, data)
+    moved = data.xpos[foot][0] - before[0]
+    fact = next(f for f in specs["Walker2d-v5"].facts if f.startswith("thigh_joint ("))
+    assert ("forward (+x)" in fact) == (moved > 0) and "hinge about -y" in fact
+    assert "range -150 to 0 deg" in fact  # read from the model: jnt_range
+    assert np.degrees(model.jnt_range[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, "thigh_joint")][0]) == \
+        pytest.approx(-150)
+
+
+@pytest.mark.parametrize("name", ["Hopper-v5", "HalfCheetah-v5"])
+def test_each_actuators_joint_and_gear_are_the_models(specs, name):
+    """The joint an action element is stated to drive is the one whose value grows when that element is positive."""
+    env = gym.make(name)
+    model = env.unwrapped.model
+    for a in range(model.nu):
+        fact = next(f for f in specs[name].facts if re.search(rf"\baction\[{a}\] gear ", f))
+        joint = fact.split(" (", 1)[0]
+        assert joint == mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, int(model.actuator_trnid[a][0]))
+        assert f"action[{a}] gear {model.actuator_gear[a][0]:g}" in fact
+        env.reset(seed=0)
+        start = env.unwrapped.data.qpos[joint_qpos(env, joint)]
+        push = np.zeros(model.nu)
+        push[a] = env.action_space.high[a]
+        for _ in range(3):
+            env.step(push)
+        assert env.unwrapped.data.qpos[joint_qpos(env, joint)] > start  # "a positive action pushes the value up"
+    assert any("a positive action pushes the joint's value up" in f for f in specs[name].facts)
+
+
+def test_the_termination_rule_is_what_ends_an_episode(specs):
+    spec = specs["Walker2d-v5"]
+    fact = next(f for f in spec.facts if f.startswith("the episode ends"))
+    assert "rootz (obs[0]" in fact and "(0.8, 2)" in fact and "rooty (obs[1]" in fact and "(-1, 1)" in fact
+    env = gym.make("Walker2d-v5")
+    env.reset(seed=0)
+    env.unwrapped.data.qpos[joint_qpos(env, "rootz")] = 0.7  # below the height the fact states
+    _, _, terminated, _, _ = env.step(np.zeros(6))
+    assert terminated
+
+
+def test_the_docstrings_observation_section_goes_where_every_element_is_measured(specs):
+    assert "exclude_current_positions_from_observation=False` during construction" not in specs["Walker2d-v5"].description
+    assert any(f.name == "thigh_left_joint_vel" and "thigh_left" in f.meaning for f in specs["Walker2d-v5"].observation)
+    ant = specs["Ant-v5"]  # contact forces are not joint values: the description keeps its section, one entry covers them
+    assert "cfrc_ext" in ant.description and any(f.index == "obs[27:105]" and not f.digest for f in ant.observation)
+    assert any(f.startswith("the episode ends") and "root_z (obs[0]" in f for f in ant.facts)
