@@ -6,8 +6,9 @@
     (the lines that replace them)
     >>>>>>> REPLACE
 
-``--edit full`` takes whole programs only (as before edits existed), ``diff`` takes blocks only when the prompt
-names a program to edit, ``auto`` either. Blocks apply in order, each to the program as the blocks before it
+``--edit auto`` (the default) takes either a whole program or blocks against the program the prompt names,
+``full`` whole programs only (an answer of blocks is a ``bad_edit`` that says so), ``diff`` blocks only when the
+prompt names a program to edit. Blocks apply in order, each to the program as the blocks before it
 left it; a SEARCH text must occur there exactly once. A block that cannot be applied makes the answer a
 ``bad_edit`` candidate, whose repair prompt names the block. The recorded code is the applied result (the raw
 answer stays in llm/). Nothing here runs the code.
@@ -94,9 +95,17 @@ def _loosely_in(search: str, program: str) -> bool:
 def read_answer(answer: str, base: str | None, mode: str, entry: str = "policy", gated: bool = True) -> Extracted:
     """The program an answer gives: its edits applied to ``base`` (the program its prompt named), or the whole
     program it wrote, as ``mode`` allows."""
-    if base is None or mode == "full" or len(answer) > MAX_ANSWER_CHARS:
+    if len(answer) > MAX_ANSWER_CHARS:
         return extract(answer, entry, gated)
     edits, marked = blocks(answer)
+    if mode == "full" or base is None:
+        whole = extract(answer, entry, gated)
+        if marked and not whole.code:  # blocks where a whole program was asked for: say so, not "no code"
+            return Extracted("", Outcome.BAD_EDIT, "this answer gives SEARCH/REPLACE blocks, but "
+                             + ("this run takes whole programs (--edit full)" if mode == "full" else
+                                "this prompt names no program to edit") + ": write the complete program in one "
+                             "```python block")
+        return whole
     if not edits:
         if marked:
             return Extracted("", Outcome.BAD_EDIT, "the answer has SEARCH/REPLACE markers but no complete block: "

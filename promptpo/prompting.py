@@ -90,7 +90,7 @@ def render(name: str, **context: Any) -> str:
 
 class PromptBook:
     def __init__(self, prefix: str, context: dict[str, Any], system: dict[str, Any],
-                 describe: Callable[[Candidate, list[str]], Any], budget_tokens: int = 12000, edit: str = "full",
+                 describe: Callable[[Candidate, list[str]], Any], budget_tokens: int = 12000, edit: str = "auto",
                  reflection: bool = True):
         """``context``: what the kind's templates read; ``system``: what its system template reads;
         ``describe(candidate, labels)``: the Feedback a template renders for one candidate; ``edit``: the

@@ -48,14 +48,17 @@ def test_a_block_that_does_not_match_exactly_once_is_named(search, says):
 
 def test_what_each_mode_takes():
     program = WEAK.replace("a > 0", "a + w > 0")
-    assert read_answer(GOOD_EDIT, BASE, "full").outcome is Outcome.NO_CODE  # full: blocks are not read
+    blocks_in_full = read_answer(GOOD_EDIT, BASE, "full")  # full: blocks are not applied, and the answer is told so
+    assert blocks_in_full.outcome is Outcome.BAD_EDIT and "takes whole programs (--edit full)" in blocks_in_full.message
     assert read_answer(program, BASE, "full").code.endswith("int(a + w > 0)\n")
     diff = read_answer(GOOD_EDIT, BASE, "diff")
     assert diff.ok and diff.form == "edits" and diff.edits == 1 and "0.5 * w" in diff.code
     refused = read_answer(program, BASE, "diff")
     assert refused.outcome is Outcome.BAD_EDIT and "not whole programs" in refused.message
     assert read_answer(program, BASE, "auto").form == "program"
-    assert read_answer(GOOD_EDIT, None, "diff").outcome is Outcome.NO_CODE  # nothing to edit: a whole program
+    nothing_named = read_answer(GOOD_EDIT, None, "diff")  # nothing to edit: a whole program was asked for
+    assert nothing_named.outcome is Outcome.BAD_EDIT and "names no program to edit" in nothing_named.message
+    assert read_answer("no program here", None, "auto").outcome is Outcome.NO_CODE
     broken = read_answer("<<<<<<< SEARCH\nreturn int(a > 0)\n", BASE, "auto")
     assert broken.outcome is Outcome.BAD_EDIT and "no complete block" in broken.message
     syntax = read_answer(edit("int(a > 0)", "int(a > 0"), BASE, "diff")
@@ -102,12 +105,25 @@ def test_a_search_block_that_does_not_match_gets_a_repair_prompt_naming_it(tmp_p
     assert result.status == "target_reached" and result.best_candidate == "r01c1"
 
 
-def test_full_mode_prompts_ask_for_whole_programs_as_before(tmp_path):
-    result = run(tmp_path, [WEAK, WEAK], rounds=2)
+def test_full_mode_prompts_ask_for_whole_programs_and_say_so_to_an_answer_of_blocks(tmp_path):
+    result = run(tmp_path, [WEAK, GOOD_EDIT, WEAK], rounds=2, edit="full")
     prompt = (result.run_dir / "llm" / "0002.prompt.md").read_text()
     assert "SEARCH" not in prompt and "the complete program in one ```python block" in prompt
-    assert candidate(result.run_dir, "r01c0")["answer_form"] == "program"
+    blocks_answer = candidate(result.run_dir, "r01c0")
+    assert blocks_answer["outcome"] == "bad_edit" and "--edit full" in blocks_answer["error"]
+    repair = (result.run_dir / "llm" / "0003.prompt.md").read_text()
+    assert "takes whole programs (--edit full)" in repair and "complete corrected program" in repair
+    assert candidate(result.run_dir, "r01c1")["answer_form"] == "program"
     assert json.loads((result.run_dir / "run.json").read_text())["config"]["edit"] == "full"
+
+
+def test_by_default_a_refinement_may_answer_with_blocks_or_a_whole_program(tmp_path):
+    result = run(tmp_path, [WEAK, GOOD_EDIT], rounds=2)
+    assert json.loads((result.run_dir / "run.json").read_text())["config"]["edit"] == "auto"
+    prompt = (result.run_dir / "llm" / "0002.prompt.md").read_text()
+    assert "either the complete program in one ```python block, or one or more edit blocks" in prompt
+    assert candidate(result.run_dir, "r01c0")["answer_form"] == "edits"
+    assert result.status == "target_reached" and result.best_candidate == "r01c0"
 
 
 def test_edit_runs_replay_to_the_same_records(tmp_path):

@@ -70,7 +70,7 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
         click.option("--islands", type=int, default=2, show_default=True, help="Islands of --search islands."),
         click.option("--migrate-every", type=int, default=3, show_default=True,
                      help="Rounds between migrations (--search islands)."),
-        click.option("--edit", type=click.Choice(["full", "diff", "auto"]), default="full", show_default=True,
+        click.option("--edit", type=click.Choice(["full", "diff", "auto"]), default="auto", show_default=True,
                      help="How refinement and repair answers may give their program: full (whole programs), diff "
                           "(SEARCH/REPLACE blocks against the program the prompt names) or auto (either)."),
         click.option("--reflect", is_flag=True, help="After each round, one short extra LLM call asks the model what "

@@ -96,7 +96,7 @@ class RunConfig:
     """Islands of the islands search."""
     migrate_every: int = 3
     """Rounds between migrations of each island's best to the next island."""
-    edit: str = "full"
+    edit: str = "auto"
     """How refinement and repair answers may give their program: full, diff or auto (promptpo.edits)."""
     reflection: bool = True
     """Show the model its own analysis (the answer's text before its program) of the parent and the latest round."""
