@@ -82,7 +82,7 @@ def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = 
     c = prepared.config
     root = Path(c.library).expanduser() if c.library else library.default_root()
     if getattr(prepared.backend, "uses_prompts", True):  # the offline proposer reads no prompt
-        c.shown_examples = library.choose(root, prepared.spec, c.examples, c.examples_same_task)
+        c.shown_examples = library.for_run(c, prepared.spec)
     store = RunStore.create(Path(c.out), new_run_id(prepared.spec.id))
     result = execute(prepared, store, observer)
     if c.add_to_library and result.status == "target_reached":

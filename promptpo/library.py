@@ -3,9 +3,12 @@
 An entry is a folder a person can read and edit: ``entry.json`` (env id, family, title, a summary of the spec,
 score, verification, where it came from) and ``policy.py`` (the program). The library lives in
 ``$PROMPTPO_LIBRARY``, else ``$XDG_DATA_HOME/promptpo/library`` (``~/.local/share/promptpo/library``), or
-wherever ``--library`` says. A new run is shown the ``--examples K`` entries closest to its task: same family
-first, then a transparent text similarity (word overlap) between the tasks' descriptions, observation fields
-and actions, and never its own env id unless asked (``--examples-same-task``). The entries shown are copied
+wherever ``--library`` says. A new run is shown the ``--examples K`` entries closest to its task: entries of
+the same kind of environment first (``promptpo.envs.kind``: Meta-World, MiniGrid, Gymnasium's MuJoCo, Box2D,
+classic control, ...), then by a transparent text similarity (the word overlap of the tasks' descriptions,
+observation fields and actions); an entry of another kind only when that overlap is at least MIN_OVERLAP (a
+LunarLander run was shown a Meta-World program at 0.098), and never its own env id unless asked
+(``--examples-same-task``). The entries shown are copied
 into the run's run.json, so a resumed run sees the same ones whatever the library holds by then.
 """
 
@@ -27,6 +30,9 @@ SUMMARY_CHARS = 600
 CODE_CHARS = 6000
 """Characters of an entry's program a prompt shows (a policy is far shorter)."""
 WORD = re.compile(r"[a-z][a-z0-9]+")
+MIN_OVERLAP = 0.2
+"""The word overlap an entry of another kind of environment needs to be shown (measured on the shipped specs:
+related tasks of one kind overlap 0.18-0.57, tasks of different kinds at most 0.18)."""
 
 
 def default_root() -> Path:
@@ -124,17 +130,27 @@ def words(text: str) -> set[str]:
     return set(WORD.findall(text.lower()))
 
 
-def relevance(entry: Entry, spec: EnvSpec) -> float:
-    """Same family counts 1; then the word overlap (Jaccard) of the two tasks' summaries, in [0, 1]."""
+def overlap(entry: Entry, spec: EnvSpec) -> float:
+    """The word overlap (Jaccard) of the two tasks' summaries, in [0, 1]."""
     mine, theirs = words(spec_summary(spec)), words(entry.summary)
-    overlap = len(mine & theirs) / len(mine | theirs) if mine | theirs else 0.0
-    return (entry.family == spec.family) + overlap
+    return len(mine & theirs) / len(mine | theirs) if mine | theirs else 0.0
 
 
 def choose(root: Path, spec: EnvSpec, k: int | None, same_task: bool = False) -> list[dict]:
-    """The entries a new run on ``spec`` is shown (``k`` None: 2 when the library has any), most relevant
-    first, as the plain records run.json keeps."""
-    pool = [e for e in entries(root) if same_task or e.env != spec.id]
+    """The entries a new run on ``spec`` is shown (``k`` None: 2 when the library has any that qualify), same
+    kind first, then most overlap, as the plain records run.json keeps."""
+    from promptpo.envs import kind
+
+    mine = kind(spec.id)
+    scored = [(kind(e.env) == mine, overlap(e, spec), e) for e in entries(root) if same_task or e.env != spec.id]
+    pool = [s for s in scored if s[0] or s[1] >= MIN_OVERLAP]
     wanted = 2 if k is None else k
-    ranked = sorted(pool, key=lambda e: (-relevance(e, spec), e.name))[:max(0, wanted)]
-    return [{**e.record(), "code": e.code[:CODE_CHARS], "relevance": round(relevance(e, spec), 3)} for e in ranked]
+    ranked = sorted(pool, key=lambda s: (not s[0], -s[1], s[2].name))[:max(0, wanted)]
+    return [{**e.record(), "code": e.code[:CODE_CHARS], "same_kind": same, "relevance": round(score, 2)}
+            for same, score, e in ranked]
+
+
+def for_run(config, spec: EnvSpec) -> list[dict]:
+    """What a run with ``config`` (an OptimizeConfig) on ``spec`` is shown, from its library."""
+    root = Path(config.library).expanduser() if config.library else default_root()
+    return choose(root, spec, config.examples, config.examples_same_task)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
+import pytest
 from conftest import ANSWERS, cli_env, only_run, run_cli
+
+from promptpo import library
+from promptpo.envs import kind, load_spec
 
 
 def reach(out: Path, *extra: str):
@@ -39,6 +44,12 @@ def test_a_solved_reach_run_is_added_and_shown_to_push_but_not_with_examples_0(t
     shown = json.loads((only_run(tmp_path / "push") / "run.json").read_text())["config"]["shown_examples"]
     assert [e["env"] for e in shown] == ["metaworld/reach"]  # recorded, so a resume shows the same
     assert len(list(library.iterdir())) == 1  # --no-library: push was not added
+    shown_alone = run_cli("prompt", "metaworld/push", "--rounds", "1", "--candidates", "1")
+    assert shown_alone.returncode == 0, shown_alone.stderr[-2000:]
+    sent = json.loads((only_run(tmp_path / "push") / "llm" / "0001.messages.json").read_text())
+    printed = re.split(r"^===== (\w+) =====\n", shown_alone.stdout, flags=re.M)[1:]
+    assert [(role, text.strip()) for role, text in zip(printed[::2], printed[1::2])] == \
+        [(m["role"], m["content"].strip()) for m in sent]  # `promptpo prompt` shows what the run sent, examples too
 
     none = run_cli("optimize", "metaworld/push", "--model", f"scripted:{ANSWERS / 'push'}", "--rounds", "1",
                    "--candidates", "1", "--examples", "0", "--no-library", "--out", str(tmp_path / "none"),
@@ -69,3 +80,50 @@ def test_library_commands_list_show_remove_and_add(tmp_path):
     assert gone.returncode == 0 and not any(where.iterdir())
     missing = run_cli("library", "remove", name, "--library", str(where))
     assert missing.returncode != 0 and "no library entry" in missing.stderr
+
+
+def stored(root: Path, env: str, **fields) -> None:
+    """A library entry for ``env`` as `library add` would write it (its summary from the installed spec)."""
+    spec = load_spec(env)
+    entry = library.Entry(name=env.replace("/", "-"), env=env, family=spec.family, title=spec.title,
+                          summary=library.spec_summary(spec), score="299.73123456", success_rate=None,
+                          mean_return=299.73123456, verification=None, run="r", seed=0, model="m",
+                          added="2026-01-01T00:00:00+00:00", code=f"# the program for {env}\n")
+    folder = root / entry.name
+    folder.mkdir(parents=True)
+    (folder / "policy.py").write_text(entry.code)
+    (folder / "entry.json").write_text(json.dumps({**entry.record(), **fields}))
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("library")
+    for env in ("metaworld/stick-pull", "gymnasium/Hopper-v5", "gymnasium/BipedalWalker-v3",
+                "minigrid/KeyCorridorS3R3", "gymnasium/LunarLander-v3"):
+        stored(root, env)
+    return root
+
+
+@pytest.mark.parametrize("env, expected", [
+    ("gymnasium/LunarLander-v3", ["gymnasium/BipedalWalker-v3"]),  # not stick-pull's program (0.098), nor Hopper's
+    ("minigrid/DoorKey-8x8", ["minigrid/KeyCorridorS3R3"]),  # not LunarLander's
+    ("gymnasium/Walker2d-v5", ["gymnasium/Hopper-v5"]),
+    ("metaworld/reach", ["metaworld/stick-pull"]),
+])
+def test_only_related_programs_are_shown_same_kind_first(mixed, env, expected):
+    spec = load_spec(env)
+    shown = library.choose(mixed, spec, None)
+    assert [e["env"] for e in shown] == expected
+    for e in library.entries(mixed):
+        if e.env not in expected and e.env != env:  # what was left out is of another kind and overlaps too little
+            assert kind(e.env) != kind(env) and library.overlap(e, spec) < library.MIN_OVERLAP
+
+
+def test_a_prompt_shows_an_examples_score_rounded_and_why_it_was_chosen(mixed):
+    result = run_cli("prompt", "gymnasium/LunarLander-v3", "--library", str(mixed))
+    assert result.returncode == 0, result.stderr[-2000:]
+    heading = next(line for line in result.stdout.splitlines() if "(gymnasium/BipedalWalker-v3)" in line)
+    assert "mean return 299.7;" in heading and "299.73" not in heading and "same kind of environment" in heading
+    assert "(metaworld/stick-pull)" not in result.stdout and "from 0.2)" in result.stdout
+    none = run_cli("prompt", "gymnasium/LunarLander-v3", "--library", str(mixed), "--examples", "0")
+    assert none.returncode == 0 and "Worked examples" not in none.stdout

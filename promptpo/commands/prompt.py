@@ -17,9 +17,14 @@ ANSWER_TOKENS = 1500
 @click.option("--rounds", type=int, default=10, show_default=True, help="Rounds of the run to estimate.")
 @click.option("--candidates", type=int, default=4, show_default=True, help="Candidates per round of that run.")
 @click.option("--show-spec", is_flag=True, help="Print only the environment section (what the spec builder made).")
-def prompt(env: str, model: str | None, candidate: int, rounds: int, candidates: int, show_spec: bool) -> None:
-    """Print the round-0 prompt for ENV as it would be sent, with its token count and, for a priced --model,
-    the estimated cost of a run. Nothing is sent."""
+@click.option("--examples", type=int, default=None, help="Library examples, as `optimize --examples` (default: 2 "
+              "when the library has entries that qualify; 0: none).")
+@click.option("--examples-same-task", is_flag=True, help="Let the examples include entries of this env id.")
+@click.option("--library", default=None, help="Library folder, as `optimize --library`.")
+def prompt(env: str, model: str | None, candidate: int, rounds: int, candidates: int, show_spec: bool,
+           examples: int | None, examples_same_task: bool, library: str | None) -> None:
+    """Print the round-0 prompt for ENV as it would be sent (the library's examples included), with its token
+    count and, for a priced --model, the estimated cost of a run. Nothing is sent."""
     setup_logging(False)
     from promptpo.config import OptimizeConfig
     from promptpo.envs import load_spec
@@ -30,8 +35,12 @@ def prompt(env: str, model: str | None, candidate: int, rounds: int, candidates:
 
     if not 1 <= candidate <= candidates:
         raise ConfigError(f"--candidate must be between 1 and --candidates ({candidates}), got {candidate}")
-    config = OptimizeConfig(env=env, model=model, rounds=rounds, candidates=candidates).validate()
+    from promptpo.library import for_run
+
+    config = OptimizeConfig(env=env, model=model, rounds=rounds, candidates=candidates, examples=examples,
+                            examples_same_task=examples_same_task, library=library).validate()
     spec = load_spec(env)
+    config.shown_examples = for_run(config, spec)
     book = policy_prompts(config, spec)
     if show_spec:
         text = render("_spec.j2", **book.context)

@@ -67,6 +67,24 @@ def _automatic(family: str, name: str, env_id: str) -> EnvSpec:
                           "install it (e.g. pip install 'gymnasium[box2d]') and try again") from None
 
 
+def kind(env_id: str) -> str:
+    """The kind of environment an id is, finer than its family: Gymnasium's by the package that implements it
+    (``gymnasium/mujoco``, ``gymnasium/box2d``, ``gymnasium/classic_control``, ...), else the family."""
+    family, _, name = env_id.partition("/")
+    if family != "gymnasium":
+        return family
+    import gymnasium as gym
+
+    try:
+        entry = gym.spec(name).entry_point
+    except gym.error.Error:
+        return family
+    module = entry.split(":", 1)[0] if isinstance(entry, str) else getattr(entry, "__module__", "")
+    parts = module.split(".")
+    return f"gymnasium/{parts[2]}" if parts[:2] == ["gymnasium", "envs"] and len(parts) > 2 else \
+        f"gymnasium/{parts[0] or 'other'}"
+
+
 def known_ids() -> list[str]:
     import gymnasium as gym
 

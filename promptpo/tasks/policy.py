@@ -17,7 +17,7 @@ from promptpo.digest import EpisodeDigest, Term, Track
 from promptpo.candidate import Candidate
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success, judged_by_success
-from promptpo import cascade
+from promptpo import cascade, library
 from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Lanes, Stage
 from promptpo.extract import ALLOWED_IMPORTS, trust_lines
 from promptpo.feedback import build, score_line
@@ -243,7 +243,7 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "reward_source": spec.reward_source,
             "starter": spec.starter.strip(), "candidates": config.candidates, "budget": budget_text(config),
             "tuning": config.tune_constants, "tune_share": share_text(config),
-            "examples": config.shown_examples}
+            "examples": config.shown_examples, "min_overlap": f"{library.MIN_OVERLAP:g}"}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}",
              "feedback_fn": config.feedback_fn, "note_chars": summarizer.NOTE_CHARS, "note_s": f"{summarizer.CALL_S:g}"}
     return PromptBook("", {"spec": view}, rules, lambda c, labels: build(spec, c, labels), config.prompt_budget,
