@@ -36,11 +36,18 @@ def episode_secret() -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     made = secrets.token_hex(16)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    draft = path.with_name(f".episode-secret.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, made.encode())
     finally:
         os.close(fd)
+    try:
+        os.link(draft, path)  # whole or not at all: two runs starting at once keep the one that landed first
+    except FileExistsError:
+        made = path.read_text().strip()
+    finally:
+        os.unlink(draft)
     return made
 
 

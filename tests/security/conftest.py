@@ -131,6 +131,9 @@ def attack(backend, tmp_path, monkeypatch, request):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    from promptpo.seeds import episode_secret
+
+    episode_secret()  # promptpo's own per-user secret, made before the watch starts (the candidate never sees it)
 
     def run(code: str, raw: bool = False, **limits) -> Attack:
         """``raw``: ``code`` is the whole answer as the model sent it, fences or not."""
