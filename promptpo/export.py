@@ -10,7 +10,7 @@ from promptpo.extract import trust_lines
 from promptpo.text import comment_header
 from promptpo.engine.runfolder import RunFolder, score_text
 from promptpo.engine.store import write_output
-from promptpo.verify import latest
+from promptpo.verify import headline, latest
 
 
 def header(run: RunFolder, record: dict) -> list[str]:
@@ -25,17 +25,17 @@ def header(run: RunFolder, record: dict) -> list[str]:
     elif what == "schedule":
         lines.append(f"verified on {check['seeds']} fresh training seeds: final returns "
                      f"{[round(v, 1) for v in check['verified_final_returns']]}"
-                     + (" — GAP: " + check["verdict"] if check["gap"] else ""))
+                     + ("" if headline(check).startswith("ok") else " — " + headline(check)))
         lines.append("Call schedule(progress, metrics) from a Stable-Baselines3 callback (promptpo.tasks.steering).")
         return lines
     elif check.get("outcome", "ok") != "ok":
-        lines.append(f"verified: FAILED on fresh episodes ({check['outcome']}) — {check.get('verdict', '')}")
+        lines.append(f"verified on fresh episodes: {headline(check)}")
     else:
         v = check["verified"]
         text = f"verified on {v['episodes']} fresh episodes: mean return {v['mean_return']:.2f}"
         if v.get("success_rate") is not None:
             text += f", success rate {v['success_rate']:.2f}"
-        lines.append(text + (" — GAP: " + check["verdict"] if check["gap"] else ""))
+        lines.append(text + (" — " + headline(check) if check["gap"] else ""))
     return lines
 
 

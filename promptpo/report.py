@@ -15,7 +15,7 @@ from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
 from promptpo.engine.runfolder import RunFolder, score_text
 from promptpo.engine.store import write_output
-from promptpo.verify import latest
+from promptpo.verify import headline, latest
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -94,7 +94,7 @@ def report(run: RunFolder, out: Path) -> Path:
             "episodes": (record.get("evaluation") or {}).get("episodes", []),
             "verification": None if check is None else (
                 f"{check['verified']['episodes']} fresh episodes, mean return {check['verified']['mean_return']}, "
-                f"success {check['verified']['success_rate']} — {check['verdict']}")})
+                f"success {check['verified']['success_rate']} — {headline(check)}")})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
     page = env.get_template("report.html.j2").render(run={"id": run.path.name}, settings=settings, plot=_plot(run),

@@ -109,7 +109,8 @@ def _verdict(record: dict, config, trainings: list, target) -> dict:
             "recorded_final_return": score.get("mean_return"), "verified_final_returns": finals,
             "verified_aucs": aucs, "test": "", "p_value": None}
     if failed:
-        return {**base, "gap": True, "verdict": f"FAILED: the schedule did not run cleanly on a fresh seed ({failed[0]})"}
+        return {**base, "gap": True, "verdict": f"the schedule did not run cleanly on a fresh seed ({failed[0]})",
+                "outcome": "failed"}
     if recorded is None or len(values) < 2:
         return {**base, "gap": False, "verdict": f"too few fresh seeds to test the {what}"}
     test, p = "one-sided one-sample t-test", _one_sample(values, recorded, worse)

@@ -25,7 +25,7 @@ from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
 from promptpo.engine.runfolder import RunFolder
 from promptpo.tasks.policy import run_target
-from promptpo.stats import bootstrap_ci, proportion_ci
+from promptpo.stats import mean_ci, proportion_ci
 from promptpo.engine.store import RunStore
 
 SEED_OFFSET = 1_000_003
@@ -72,7 +72,7 @@ def score_of(returns: list[float], successes: list[bool | None]) -> Score:
     flags = [float(s) for s in successes if s is not None]
     return Score(len(returns), float(np.mean(returns)) if returns else None,
                  float(np.std(returns)) if returns else None, float(np.mean(flags)) if flags else None,
-                 bootstrap_ci(returns), proportion_ci(int(sum(flags)), len(flags)) if flags else None)
+                 mean_ci(returns), proportion_ci(int(sum(flags)), len(flags)) if flags else None)
 
 
 def plan(run: RunFolder, episodes: int) -> tuple[int, list[Episode]]:
@@ -171,7 +171,7 @@ def judge(outcome: str, by_success: bool, recorded_values: list[float],
     if outcome != "ok":
         kept = (f"; the {len(verified_values)} episodes it finished first are kept in the file"
                 if verified_values else "")
-        return True, f"FAILED: the candidate did not run cleanly on the fresh episodes ({outcome}){kept}", "", None
+        return True, f"the candidate did not run cleanly on the fresh episodes ({outcome}){kept}", "", None
     what = "success rate" if by_success else "mean return"
     if len(recorded_values) < 2 or len(verified_values) < 2:
         return False, f"too few episodes to test the {what}", "", None
@@ -188,6 +188,31 @@ def judge(outcome: str, by_success: bool, recorded_values: list[float],
             test, better
     return False, (f"verified {what} {now} is not significantly different from the recorded {was} "
                    f"({test}, p={worse:.3g} for worse)"), test, worse
+
+
+def headline(check: dict) -> str:
+    """A verification's one verdict, worded once: ``ok: ...``, ``GAP: ...`` or ``FAILED: ...`` (a policy's or a
+    schedule's record, old or new)."""
+    text = str(check.get("verdict", ""))
+    failed = check.get("outcome", "ok") != "ok" or text.startswith("FAILED: ")
+    label = "FAILED" if failed else "GAP" if check.get("gap") else "ok"
+    return f"{label}: {text.removeprefix('FAILED: ')}"
+
+
+def interval_text(score: dict | Score) -> str:
+    """A score's 95% intervals as words: Student-t for the mean return (the interval the Welch test inverts;
+    wide, as it should be, at small n), Clopper-Pearson for a success rate."""
+    s = score if isinstance(score, dict) else asdict(score)
+    parts = []
+    if s.get("return_ci95"):
+        low, high = s["return_ci95"]
+        parts.append(f"95% interval of the mean {low:.2f} to {high:.2f}")
+    elif s.get("episodes", 0) and s.get("mean_return") is not None:
+        parts.append("too few episodes for an interval")
+    if s.get("success_ci95"):
+        low, high = s["success_ci95"]
+        parts.append(f"of the success rate {low:.2f} to {high:.2f}")
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _fisher(recorded: list[float], verified: list[float]) -> tuple[float, float]:

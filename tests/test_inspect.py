@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats as scipy_stats
 
 from conftest import ANSWERS, IN_CI, only_run, read_json, run_cli
 
@@ -113,6 +115,42 @@ def test_verify_flags_a_lucky_policy(tmp_path):
     verified = run_cli("verify", run.name, "--out", str(out))
     assert verified.returncode == 0, verified.stderr
     assert "GAP:" in verified.stdout and "lucky or overfit" in verified.stdout and "Welch" in verified.stdout
+    verdicts = [l for l in verified.stdout.splitlines() if re.match(r"(ok|GAP|FAILED):", l)]
+    assert len(verdicts) == 1 and "[ok]" not in verified.stdout  # one verdict, worded once
+    recorded = next(l for l in verified.stdout.splitlines() if l.startswith("recorded:"))
+    assert "over 3 episodes" in recorded and "95% interval of the mean" in recorded
+
+
+def test_a_small_sample_gets_an_interval_that_means_what_it_says():
+    """Three episodes [265.99, 265.58, 265.20] were shown "(95% CI 265.20 to 265.99)": their minimum and maximum.
+    The interval is Student-t's (the one the Welch test inverts): wider than the sample at n = 3."""
+    from promptpo.verify import interval_text, score_of
+
+    score = score_of([265.99, 265.58, 265.20], [None] * 3)
+    low, high = score.return_ci95
+    assert low < 265.20 - 0.3 and high > 265.99 + 0.3
+    for mu in (low + 1e-6, high - 1e-6):  # the t-test does not reject a mean just inside it
+        assert scipy_stats.ttest_1samp([265.99, 265.58, 265.20], mu).pvalue >= 0.05
+    assert "too few episodes for an interval" in interval_text(score_of([265.99], [None]))
+    rate = score_of([1.0] * 5, [True] * 5)
+    assert "of the success rate 0.48 to 1.00" in interval_text(rate)  # 5 of 5 is not a certainty
+
+
+@pytest.mark.parametrize("check, line", [
+    ({"outcome": "timeout", "gap": True, "verdict": "the candidate did not run cleanly on the fresh episodes (timeout)"},
+     "FAILED: the candidate did not run cleanly on the fresh episodes (timeout)"),
+    ({"outcome": "timeout", "gap": True, "verdict": "FAILED: the candidate did not run cleanly (timeout)"},
+     "FAILED: the candidate did not run cleanly (timeout)"),  # recorded before: worded once still
+    ({"outcome": "ok", "gap": True, "verdict": "verified mean return 9 is significantly below"},
+     "GAP: verified mean return 9 is significantly below"),
+    ({"outcome": "ok", "gap": False, "verdict": "not significantly different"}, "ok: not significantly different"),
+    ({"gap": True, "verdict": "FAILED: the schedule did not run cleanly on a fresh seed (x)"},
+     "FAILED: the schedule did not run cleanly on a fresh seed (x)"),
+])
+def test_a_verification_has_one_verdict(check, line):
+    from promptpo.verify import headline
+
+    assert headline(check) == line
 
 
 @pytest.mark.parametrize("by_success, recorded, verified, gap, words", [

@@ -9,17 +9,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from promptpo.envspec import Target
-from promptpo.stats import (CurvePoint, bootstrap_ci, compare_samples, first_reaching, hyperscore, mean_ci,
+from promptpo.stats import (CurvePoint, compare_samples, first_reaching, hyperscore, mean_ci,
                             proportion_ci, sample_std, std_ci)
-
-
-def test_bootstrap_interval_brackets_the_mean():
-    values = [120.0, 180.0, 150.0, 210.0, 160.0]
-    low, high = bootstrap_ci(values)
-    assert low < np.mean(values) < high
-    assert low >= min(values) and high <= max(values)
-    assert bootstrap_ci([3.0]) is None
-    assert bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0)
 
 
 def test_the_spread_across_seeds_has_an_interval_that_is_wide_at_small_n():

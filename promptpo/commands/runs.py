@@ -220,6 +220,7 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
     """Re-run CANDIDATE (default: the best) in the sandbox on episodes the run never saw."""
     setup_logging(False)
     from promptpo.errors import ConfigError
+    from promptpo.verify import headline, interval_text
     from promptpo.verify import verify as run_verify
 
     if episodes is not None and episodes < 1:
@@ -235,16 +236,15 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
         if s.mean_return is None:
             return "no completed episode"
         text = f"mean return {s.mean_return:.2f} ± {s.std_return:.2f} over {s.episodes} episodes"
-        if s.return_ci95:
-            text += f" (95% CI {s.return_ci95[0]:.2f} to {s.return_ci95[1]:.2f})"
-        return text + (f", success rate {s.success_rate:.2f}" if s.success_rate is not None else "")
+        text += f", success rate {s.success_rate:.2f}" if s.success_rate is not None else ""
+        return text + interval_text(s)
 
     print(f"candidate {result.candidate} of {result.run} on {result.env}")
     print("episodes: " + ("ended at their first success (as in the run)" if result.end_at_success else
                           "ran all their steps"))
     print(f"recorded: {line(rec)}")
-    print(f"verified: {line(ver)} [{result.outcome}]")
-    print(("GAP: " if result.gap else "ok: ") + result.verdict)
+    print(f"verified: {line(ver)}")
+    print(headline({"verdict": result.verdict, "gap": result.gap, "outcome": result.outcome}))
     print(f"recorded in {result.file}")
 
 
@@ -253,6 +253,7 @@ def _verify_schedule(folder, candidate: str | None, episodes: int | None, seeds:
                      sandbox: str) -> None:
     from promptpo.errors import ConfigError
     from promptpo.retrain import retrain
+    from promptpo.verify import headline
 
     if episodes is not None:
         raise ConfigError("--episodes is for policy runs", "a schedule run is verified on fresh seeds: use --seeds N")
@@ -272,7 +273,7 @@ def _verify_schedule(folder, candidate: str | None, episodes: int | None, seeds:
     print(f"recorded: {checked['recorded']}; final return {checked['recorded_final_return']}")
     print(f"fresh seeds {checked['seeds']}: {[None if v is None else round(v, 1) for v in checked['verified']]}; "
           f"final returns {[None if v is None else round(v, 1) for v in checked['verified_final_returns']]}")
-    print(("GAP: " if checked["gap"] else "ok: ") + checked["verdict"])
+    print(headline(checked))
     print(f"recorded in {checked['file']}; one run folder per fresh seed (compare them with "
           f"`promptpo baseline ppo {checked['env']} --first-seed {checked['seeds'][0]} --seeds {len(checked['seeds'])}`):")
     for name in checked["folders"]:

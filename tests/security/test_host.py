@@ -414,7 +414,9 @@ def test_verify_records_a_failure_when_fresh_episodes_get_a_hostile_frame(tmp_pa
     assert len(records) == 1 and records[0]["outcome"] == "protocol_error" and records[0]["gap"] is True
     exported = run_cli("export", str(result.run_dir), "-o", str(tmp_path / "p.py"), "--allow-findings")
     assert exported.returncode == 0, exported.stderr
-    assert "# verified: FAILED on fresh episodes (protocol_error)" in (tmp_path / "p.py").read_text()
+    header = (tmp_path / "p.py").read_text()
+    assert "# verified on fresh episodes: FAILED: the candidate did not run cleanly on the fresh episodes (protocol_error)" in header
+    assert header.count("FAILED") == 1  # worded once
 
 
 # -- 3. what is recorded is what was scored ----------------------------------------------------
