@@ -117,3 +117,13 @@ def test_the_docstrings_observation_section_goes_where_every_element_is_measured
     ant = specs["Ant-v5"]  # contact forces are not joint values: the description keeps its section, one entry covers them
     assert "cfrc_ext" in ant.description and any(f.index == "obs[27:105]" and not f.digest for f in ant.observation)
     assert any(f.startswith("the episode ends") and "root_z (obs[0]" in f for f in ant.facts)
+
+
+def test_an_ants_terminated_episode_says_which_healthy_range_it_left(specs):
+    """Ant ends an episode when its torso's z leaves _healthy_z_range; a digest names it (it said nothing) and
+    tracks the observation (it showed no observation line)."""
+    ant = specs["Ant-v5"]
+    low, high = gym.make("Ant-v5").unwrapped._healthy_z_range
+    assert "root_z = 1.05 left its healthy range" in ant.ended_by({"root_z": high + 0.05})
+    assert ant.ended_by({"root_z": (low + high) / 2}) == ""
+    assert [f.name for f in ant.observation if f.digest][:2] == ["root_z", "root_qw"]
