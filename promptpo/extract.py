@@ -17,6 +17,11 @@ RISKY_CALLS = frozenset({"eval", "exec", "open", "__import__", "compile", "globa
 LARGE_TABLE = 64
 MUTABLE_FACTORIES = frozenset({"list", "dict", "set", "defaultdict", "deque", "zeros", "ones", "empty", "array",
                                "full", "Counter", "OrderedDict"})
+MUTATING_METHODS = frozenset({"append", "extend", "insert", "pop", "popleft", "appendleft", "popitem", "clear",
+                              "update", "setdefault", "add", "discard", "remove", "sort", "reverse", "fill", "put",
+                              "resize", "itemset", "shuffle", "rotate", "__setitem__", "__delitem__"})
+"""Calls on a container that change it in place: a module-level container a program changes is state shared by
+every episode (one only read is a constant table)."""
 FENCE = re.compile(r" {0,3}(`{3,})[ \t]*([\w+-]*)")
 """An opening fence at the start of a line, and its language tag."""
 CLOSE = re.compile(r" {0,3}(`{3,})[ \t]*$")
@@ -201,7 +206,8 @@ def findings(tree: ast.Module) -> list[Finding]:
             module = (node.module or "").split(".")[0]
             if node.level or module not in ALLOWED_IMPORTS:
                 found.append(Finding("import", node.lineno, f"imports from {node.module or '.'} (outside the allowed set)"))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in RISKY_CALLS:
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in RISKY_CALLS \
+                and not _plain_lookup(node):
             found.append(Finding("call", node.lineno, f"calls {node.func.id}()"))
         elif isinstance(node, ast.Attribute) and node.attr.startswith("__") and node.attr.endswith("__"):
             found.append(Finding("dunder", node.lineno, f"accesses attribute {node.attr}"))
@@ -214,14 +220,51 @@ def findings(tree: ast.Module) -> list[Finding]:
                                      f"a literal table of {numbers} numbers (could encode memorized answers)"))
         elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)) and len(node.value) > 2000:
             found.append(Finding("constants_table", node.lineno, f"a {len(node.value)}-character literal"))
-    for node in tree.body:  # module-level containers shared by every episode's policy
+    changed = _changed_names(tree)
+    for node in tree.body:  # module-level containers the program changes: state shared by every episode's policy
         value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
         mutable = isinstance(value, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)) or (
             isinstance(value, ast.Call) and _call_name(value) in MUTABLE_FACTORIES)
-        declaration = isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["TUNABLE"]
-        if mutable and not declaration:  # TUNABLE is read by promptpo's tuning, not state the policy keeps
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if value is not None else []
+        names = {t.id for t in targets if isinstance(t, ast.Name)}
+        if mutable and names & changed:  # a table only read (DIRS = [...]) is a constant, whatever its type
             found.append(Finding("global_state", node.lineno, "module-level mutable state (shared across episodes)"))
     return _outermost_tables(sorted(set(found), key=lambda f: (f.line, f.kind, f.detail)))
+
+
+def _plain_lookup(call: ast.Call) -> bool:
+    """``getattr(x, "name"[, default])`` or ``hasattr(x, "name")`` with a literal public name: the same as
+    ``x.name``, which the gate allows (and prompts say so)."""
+    return (call.func.id in ("getattr", "hasattr") and len(call.args) >= 2 and isinstance(call.args[1], ast.Constant)
+            and isinstance(call.args[1].value, str) and call.args[1].value.isidentifier()
+            and not call.args[1].value.startswith("_"))
+
+
+def _root(node: ast.AST) -> str | None:
+    """The name a chain of subscripts and attributes starts from (``GRID`` for ``GRID[i][j].x``)."""
+    while isinstance(node, (ast.Subscript, ast.Attribute)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _changed_names(tree: ast.Module) -> set[str]:
+    """Names whose value the program changes in place or rebinds from a function: item or attribute stores and
+    deletes, augmented assignments, mutating method calls, ``out=`` arguments and ``global`` rebinding."""
+    changed: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            changed.add(_root(node))
+        elif isinstance(node, ast.AugAssign):
+            changed.add(_root(node.target))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATING_METHODS:
+            changed.add(_root(node.func.value))
+        elif isinstance(node, ast.Call):
+            changed |= {_root(k.value) for k in node.keywords if k.arg == "out"}
+            if _call_name(node) in ("copyto", "shuffle", "put", "place", "putmask") and node.args:
+                changed.add(_root(node.args[0]))
+        elif isinstance(node, ast.Global):
+            changed.update(node.names)
+    return changed - {None}
 
 
 def _call_name(call: ast.Call) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from promptpo.extract import extract
 from promptpo.outcome import Outcome
 
@@ -39,6 +41,39 @@ def test_static_findings():
     assert ("call", 7) in details and ("call", 8) in details
     assert ("dunder", 9) in details
     assert not any(f.line == 2 for f in got.findings)  # numpy is allowed
+
+
+def test_only_module_level_containers_a_program_changes_are_flagged_as_state():
+    """A real model's `DIRS = [...]` and `STEP = {...}` tables, only read, were flagged as shared mutable state, and
+    `getattr(self, "t", 0)`, which prompts call fine, as a risky call."""
+    import ast
+
+    from promptpo.extract import findings
+
+    code = textwrap.dedent("""
+        import numpy as np
+        DIRS = [(1, 0), (0, 1)]
+        STEP = {0: 1}
+        SEEN = {}
+        HIST = []
+        BUF = np.zeros(3)
+        GRID = [[0] * 3 for _ in range(3)]
+        class Policy:
+            def reset(self):
+                self.t = getattr(self, "t", 0)
+                HIST.append(1)
+            def act(self, obs):
+                SEEN[1] = 2
+                np.copyto(BUF, obs[:3])
+                GRID[0][1] += 1
+                if hasattr(self, "x"):
+                    getattr(obs, "_y")
+                return DIRS[0][0] + STEP[0]
+    """)
+    found = findings(ast.parse(code))
+    state = {f.line for f in found if f.kind == "global_state"}
+    assert state == {5, 6, 7, 8}  # SEEN, HIST, BUF, GRID: changed in place; DIRS and STEP only read
+    assert [(f.line, f.detail) for f in found if f.kind == "call"] == [(18, "calls getattr()")]  # a private name
 
 
 def test_an_unclosed_block_is_read_to_the_end_of_the_answer():

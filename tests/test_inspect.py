@@ -46,7 +46,7 @@ def test_audit_static_findings(tmp_path):
     answers.mkdir()
     table = ", ".join(str(i) for i in range(80))
     (answers / "001.md").write_text(f"```python\nimport os\nimport numpy as np\nMEMO = [{table}]\nSEEN = {{}}\n"
-                                    "def act(obs):\n    return int(eval('1'))\n```")
+                                    "def act(obs):\n    SEEN[0] = 1\n    return int(eval('1'))\n```")
     out = tmp_path / "runs"
     run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{answers}", "--out", str(out))
     rows = json.loads(run_cli("audit", only_run(out).name, "--json", "--out", str(out)).stdout)

@@ -294,3 +294,43 @@ def test_probes_from_copies_of_a_slow_reset_measure_the_same(name, monkeypatch):
     by_reset = study()
     monkeypatch.setattr(layout, "COPY_AFTER_S", -1.0)
     assert study() == by_reset
+
+
+@pytest.mark.parametrize("name", ["BlockedUnlockPickup", "KeyCorridorS3R3"])
+def test_drop_is_stated_for_every_kind_of_object_the_agent_picks_up_here(name):
+    """BlockedUnlockPickup's agent must carry the ball out of the way: its prompt said only what dropping a key
+    does. Every kind the agent picks up in a real layout is stated, and dropping it does what is stated."""
+    line = next(f for f in spec(name).facts if f.startswith("4 = drop:"))
+    env = mg.make(name)
+    env.reset(seed=0)
+    kinds = sorted({o.type for _, o in objects(env.unwrapped) if o.type in ("key", "ball", "box")})
+    assert kinds
+    for kind in kinds:
+        env.reset(seed=0)
+        u = env.unwrapped
+        cell, held = next((c, o) for c, o in objects(u) if o.type == kind)
+        assert stand_next_to(u, cell)
+        env.step(Actions.pickup)
+        assert u.carrying is held
+        env.step(Actions.drop)  # the cell it came from is empty now
+        assert u.grid.get(*cell) is held and u.carrying is None
+        assert f"facing an empty cell holding a {kind}: puts the held {kind} down on that cell" in line
+    env.close()
+
+
+@pytest.mark.parametrize("name", KNOWN)
+def test_each_situation_of_an_action_has_one_stated_outcome(name):
+    """A situation (what the agent faces, what it holds) is named once per action: KeyCorridor's toggle line named
+    'a locked door' twice, once without saying the hands were empty."""
+    for fact in spec(name).facts:
+        if not re.match(r"\d = \w+: facing ", fact):
+            continue
+        seen = []
+        for clause in re.split(r"; (?=facing )", fact.split(": ", 1)[1]):
+            faced = clause.split(": ", 1)[0].removeprefix("facing ")
+            for part in faced.split(", or facing "):
+                held = re.search(r" (with empty hands|holding .*)$", part)
+                things = part[: held.start()] if held else part
+                holds = re.split(r", | or ", held.group(1).removeprefix("holding ")) if held else [""]
+                seen += [(t, h) for t in re.split(r", | or ", things) for h in holds]
+        assert len(seen) == len(set(seen)), f"{name}: {fact}"

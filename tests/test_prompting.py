@@ -79,9 +79,9 @@ def test_history_is_trimmed_to_the_budget_keeping_parent_and_best(spec):
     history = [scored(f"r{r:02d}c{i}", r, 10.0 + 10 * r + i) for r in range(6) for i in range(4)]
     best, parent = history[-1], history[5]
     big = Prompts(spec, 5, 5.0, budget_tokens=100_000).refine(history, parent)
-    small = Prompts(spec, 5, 5.0, budget_tokens=2_500).refine(history, parent)
+    small = Prompts(spec, 5, 5.0, budget_tokens=3_000).refine(history, parent)
     assert big.dropped == ()
-    assert len(small.dropped) > 0 and small.chars <= 2_500 * 4 + 2_000
+    assert len(small.dropped) > 0 and small.chars <= 3_000 * 4 + 2_000
     text = small.messages[1].content
     assert f"### Candidate {parent.id}" in text and f"### Candidate {best.id}" in text
     assert "not shown to keep this prompt within its budget" in text
@@ -96,7 +96,7 @@ def test_a_forced_trim_keeps_the_latest_round_in_full_and_logs_what_it_cut(spec)
     history.insert(1, tuned)
     parent = history[0]
     latest = [c.id for c in history if c.round == 5]
-    for budget in range(2_500, 12_000, 100):  # the smallest budget with room for the latest round in full
+    for budget in range(3_000, 12_000, 100):  # the smallest budget with room for the latest round in full
         prompt = Prompts(spec, 5, 5.0, budget_tokens=budget).refine(history, parent)
         text = prompt.messages[1].content
         if all(f"# candidate {id_}" in text for id_ in latest):  # code, episodes and digest: not a one-line score

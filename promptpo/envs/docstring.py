@@ -1,4 +1,4 @@
-"""Reading a Gymnasium environment's docstring: the sections a policy writer needs, and its tables.
+"""Reading a Gymnasium (or MiniGrid) environment's docstring: the sections a policy writer needs, and its tables.
 
 Gymnasium documents each environment in Markdown: ``## Description``, ``## Action Space``,
 ``## Observation Space`` (often with a table: Num, Observation, ..., Type (Unit)), ``## Rewards``,
@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 
 KEEP = ("description", "action space", "observation space", "rewards", "reward", "starting state", "episode end",
-        "episode termination", "termination", "truncation", "notes", "success criteria", "transition dynamics")
+        "episode termination", "termination", "truncation", "notes", "success criteria", "transition dynamics",
+        "mission space")
 """Top-level sections kept (lower case, without a trailing colon); their subsections go with them."""
 
 MARKUP = re.compile(r"^\s*(<[/a-zA-Z!]|```\{|:[a-z]+:|!\[|\.\. )")

@@ -233,7 +233,8 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
     obs_kind = ("a dict of numpy arrays" if len(spec.obs_arrays) > 1 or spec.obs_arrays[0].name != "obs"
                 else f"a numpy array of shape {spec.obs_arrays[0].shape} ({spec.obs_arrays[0].dtype})")
     view = {"title": spec.title, "id": spec.id, "description": spec.description, "obs_kind": obs_kind,
-            "fields": spec.observation, "action": spec.action.describe(), "horizon": spec.horizon,
+            "fields": [f for f in spec.observation if f.index.startswith("obs")],
+            "derived": [f for f in spec.observation if not f.index.startswith("obs")], "action": spec.action.describe(), "horizon": spec.horizon,
             "episodes": config.episodes, "success": spec.success_criterion or "",
             "ending": ending_rule(spec, end_at_success), "cascade": first,
             "cascade_by_success": judged_by_success(spec, target),

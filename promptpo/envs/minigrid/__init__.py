@@ -18,6 +18,7 @@ from minigrid.core.constants import (
 )
 from minigrid.wrappers import FullyObsWrapper
 
+from promptpo.envs.docstring import clean
 from promptpo.envs.minigrid.findings import Findings, correct_table, study
 from promptpo.envs.minigrid.mission import MISSION_SLOTS, mission_array
 from promptpo.envs.minigrid.rules import step_classes
@@ -110,7 +111,7 @@ def minigrid_spec(name: str, *, title: str = "", description: str = "", starter:
         env.close()
     return EnvSpec(
         id=f"minigrid/{name}", family="minigrid", title=title or f"MiniGrid {name}",
-        description=(correct_table(doc, findings.acting) + "\n\nSymbolic encoding of the observation:\n"
+        description=(correct_table(clean(doc), findings.acting) + "\n\nSymbolic encoding of the observation:\n"
                      + encoding_doc()),
         observation=[
             ObsField("image", "obs['image']", f"full grid, uint8 array of shape ({w}, {h}, 3), indexed [x, y]", "ids"),
@@ -118,7 +119,7 @@ def minigrid_spec(name: str, *, title: str = "", description: str = "", starter:
             ObsField("carrying", "obs['carrying']", "(object type, colour) held, (0, 0) if nothing", "ids"),
             ObsField("mission", "obs['mission']", f"(object type, colour) of each object the mission names, "
                      f"{MISSION_SLOTS} rows", "ids", digest=False),
-            ObsField("agent_pos", "agent position", "(x, y) of the agent cell (digest only)", "cells",
+            ObsField("agent_pos", "agent position", "(x, y) of the cell where obs['image'] holds the agent", "cells",
                      select=lambda obs: np.argwhere(obs["image"][:, :, 0] == OBJECT_TO_IDX["agent"])[:1].ravel()),
         ],
         obs_arrays=[ArraySpec("image", "uint8", (w, h, 3)), ArraySpec("direction", "int64", ()),

@@ -159,35 +159,40 @@ def action_effects(start: Start, names: tuple[str, ...], kinds: set[str], missio
     free = [c for c in COLOR_NAMES if c not in mission.lower().split()] or list(COLOR_NAMES)
     colour, other = free[0], free[1 % len(free)]
     pick = [k for k in PICKABLE if k in kinds]
-    cases: list[tuple[str, str, Any, Any]] = [  # (situation, action, front object, held object)
-        ("an empty cell" + (" holding nothing" if a in ("pickup", "drop") else ""), a, None, None)
+    bare = "with empty hands" if pick else ""
+    cases: list[tuple[str, str, Any, Any, str]] = [  # (what it faces, action, front object, held object, held words)
+        ("an empty cell", a, None, None, bare if a in ("pickup", "drop", "toggle") else "")
         for a in ("left", "right", "forward", "pickup", "drop", "toggle", "done")]
-    cases += [("a wall", a, "wall", None) for a in ("forward", "pickup", "toggle")]
+    cases += [("a wall", a, "wall", None, bare if a != "forward" else "") for a in ("forward", "pickup", "toggle")]
     if "door" in kinds:
         door = {"a closed door": {}, "an open door": {"is_open": True}}
         if "locked door" in kinds:
             door["a locked door"] = {"is_locked": True}
-        cases += [(label, a, ("door", state), None) for label, state in door.items() for a in ("forward", "toggle")]
+        cases += [(label, a, ("door", state), None, bare if a == "toggle" else "") for label, state in door.items()
+                  for a in ("forward", "toggle")]
         if "locked door" in kinds and "key" in kinds:
-            cases += [("a locked door while holding a key of its colour", "toggle", ("door", {"is_locked": True}),
-                       "key"),
-                      ("a locked door while holding a key of another colour", "toggle", ("door", {"is_locked": True}),
-                       ("key", other))]
+            cases += [("a locked door", "toggle", ("door", {"is_locked": True}), "key", "holding a key of its colour"),
+                      ("a locked door", "toggle", ("door", {"is_locked": True}), ("key", other),
+                       "holding a key of another colour")]
     box = "box" if "empty box" in kinds else ("box", "key")  # the kind of box this env has
     for kind in pick:
         made = box if kind == "box" else kind
-        cases += [(f"a {kind}", a, made, None) for a in ("forward", "pickup") + (("toggle",) * (kind != "box"))]
-        cases.append((f"a {kind} while holding a {pick[-1]}", "pickup", made, (pick[-1], other)))
+        cases += [(f"a {kind}", a, made, None, bare if a != "forward" else "")
+                  for a in ("forward", "pickup") + (("toggle",) * (kind != "box"))]
+        cases.append((f"a {kind}", "pickup", made, (pick[-1], other), f"holding a {pick[-1]}"))
     if "empty box" in kinds:
-        cases.append(("an empty box", "toggle", "box", None))
+        cases.append(("an empty box", "toggle", "box", None, bare))
     if "full box" in kinds:
-        cases.append(("a box holding a key", "toggle", ("box", "key"), None))
-    if pick:
-        cases += [(f"an empty cell while holding a {pick[0]}", "drop", None, pick[0]),
-                  (f"a wall while holding a {pick[0]}", "drop", "wall", pick[0])]
+        cases.append(("a box with a key inside", "toggle", ("box", "key"), None, bare))
+    for kind in pick:  # dropping each kind of object the agent can hold, onto what it may face
+        cases += [("an empty cell", "drop", None, kind, f"holding a {kind}"),
+                  ("a wall", "drop", "wall", kind, f"holding a {kind}"),
+                  (f"a {pick[0]}", "drop", pick[0] if pick[0] != "box" else box, kind, f"holding a {kind}")]
+        if "door" in kinds:
+            cases.append(("an open door", "drop", ("door", {"is_open": True}), kind, f"holding a {kind}"))
     for kind, label in (("goal", "the goal square"), ("lava", "lava"), ("floor", "a floor tile")):
         if kind in kinds:
-            cases.append((label, "forward", kind, None))
+            cases.append((label, "forward", kind, None, ""))
 
     def build(spec: Any) -> WorldObj | None:
         if spec is None:
@@ -199,10 +204,10 @@ def action_effects(start: Start, names: tuple[str, ...], kinds: set[str], missio
         kind, tint = spec if isinstance(spec, tuple) else (spec, colour)
         return _make(kind, tint)
 
-    effects: dict[int, list[tuple[str, Outcome]]] = {}
+    effects: dict[int, list[tuple[tuple[str, str], Outcome]]] = {}
     moved: set[str] = set()
     cases.sort(key=lambda case: case[3] is not None)  # empty-handed first: they show whether anything can be held
-    for label, name, front_obj, held in cases:
+    for thing, name, front_obj, held, words in cases:
         if name not in action:
             continue
         if held is not None and not any("picks it up" in o.change for _, o in effects.get(action.get("pickup", -1), [])):
@@ -218,16 +223,34 @@ def action_effects(start: Start, names: tuple[str, ...], kinds: set[str], missio
 
         result = probe(start, prepare, action[name])
         if result is not None:
-            effects.setdefault(action[name], []).append((label, result[0]))
+            effects.setdefault(action[name], []).append(((thing, words), result[0]))
             moved |= result[1]
     return effects, moved
 
 
-def effect_text(cases: list[tuple[str, Outcome]]) -> str:
-    """'facing a closed door: opens it; facing a wall or a key: nothing changes' from measured cases."""
+def effect_text(cases: list[tuple[tuple[str, str], Outcome]]) -> str:
+    """'facing a closed door: opens it; facing a wall or a key with empty hands, or facing a locked door holding
+    a key of another colour: nothing changes' from measured cases ((what it faces, what it holds), outcome)."""
     if len(cases) == 1:
-        return f"{cases[0][1].text()} (measured facing {cases[0][0]})"
-    groups: dict[str, list[str]] = {}
-    for label, outcome in cases:
-        groups.setdefault(outcome.text(), []).append(label)
-    return "; ".join(f"facing {join_words(labels)}: {text}" for text, labels in groups.items())
+        return f"{cases[0][1].text()} (measured facing {_situation([cases[0][0]])})"
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for situation, outcome in cases:
+        groups.setdefault(outcome.text(), []).append(situation)
+    return "; ".join(f"facing {_situation(situations)}: {text}" for text, situations in groups.items())
+
+
+def _situation(situations: list[tuple[str, str]]) -> str:
+    """'an empty cell or a wall with empty hands, or a key holding a ball': what was faced, by what was held."""
+    held: dict[str, list[str]] = {}
+    for thing, words in situations:
+        if thing not in held.setdefault(words, []):
+            held[words].append(thing)
+    faced: dict[tuple[str, ...], list[str]] = {}  # the same things faced holding a key, a ball, ...: one entry
+    for words, things in held.items():
+        faced.setdefault(tuple(things), []).append(words)
+    parts = []
+    for things, words in faced.items():
+        if len(words) > 1 and all(w.startswith("holding ") for w in words):
+            words = ["holding " + join_words([w.removeprefix("holding ") for w in words])]
+        parts += [join_words(list(things)) + (f" {w}" if w else "") for w in words]
+    return ", or facing ".join(parts)

@@ -180,9 +180,12 @@ def layout_facts(found: list[Layout], seeds: str, kinds: set[str]) -> list[str]:
         facts.append(f"Mission (env.unwrapped.mission after reset, the same on {seeds}): '{example}'. {reading}.")
     else:
         common = template(missions)
-        shown = ", ".join(f"'{m}'" for m in list(dict.fromkeys(missions))[:4])
+        distinct = list(dict.fromkeys(missions))
+        shown = ", ".join(f"'{m}'" for m in distinct[:4]) + (", ..." if len(distinct) > 4 else "")
         facts.append("Mission (env.unwrapped.mission after reset) varies with the seed: "
-                     + (f"'{common}'; " if common else "") + f"on {seeds}: {shown}. {reading} for '{example}'.")
+                     + (f"'{common}'; " if common else "")
+                     + f"{len(distinct)} different ones on {seeds} ({len(missions)} resets): {shown}. "
+                     f"{reading} for '{example}'.")
     sizes = sorted({lay.size for lay in found})
     facts.append("Grid: " + " or ".join(f"{w} x {h}" for w, h in sizes) + " cells including the outer wall ring"
                  + (" (varies with the seed)." if len(sizes) > 1 else f", the same on {seeds}."))
@@ -208,5 +211,5 @@ def layout_facts(found: list[Layout], seeds: str, kinds: set[str]) -> list[str]:
         facts.append("Rooms: walls and doors split the area the agent can reach into "
                      + (f"{rooms[0]} room{'s' * (rooms[0] != 1)} on every seed" if len(rooms) == 1
                         else f"{rooms[0]}-{rooms[-1]} rooms")
-                     + f" ({seeds}; a room is a connected region of non-wall cells, the corridor included).")
+                     + f" ({seeds}; a room is a connected region of non-wall cells, a corridor counting as one).")
     return facts
