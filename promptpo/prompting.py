@@ -20,14 +20,14 @@ import jinja2
 
 from promptpo.candidate import Candidate, ranked
 from promptpo.errors import ConfigError
+from promptpo.llm import tokens
 from promptpo.llm.base import Message
 from promptpo.resources import data_dir
 
-CHARS_PER_TOKEN = 4  # the budget is in approximate tokens: 4 characters each
 BEST_SHOWN = 3
 REFLECTED = {"PARENT", "latest round"}
-ENTRY_SLACK = 64
-"""Characters an entry takes in the rendered prompt beyond its own text (line breaks around it)."""
+ENTRY_SLACK = 16
+"""Tokens an entry takes in the rendered prompt beyond its own text (line breaks around it)."""
 LEARNED_SHOWN = 3
 TUNING_SHOWN = 3
 """The latest constant-tuning phases a refinement prompt reports."""
@@ -51,6 +51,15 @@ class Prompt:
     @property
     def chars(self) -> int:
         return sum(len(m.content) for m in self.messages)
+
+    @property
+    def tokens(self) -> int:
+        """Its size as the run records it (promptpo.llm.tokens), which --prompt-budget bounds."""
+        return size_in_tokens(self.messages)
+
+
+def size_in_tokens(messages) -> int:
+    return sum(tokens.count(m.content) + tokens.MESSAGE_OVERHEAD for m in messages)
 
 
 @dataclass
@@ -145,16 +154,17 @@ class PromptBook:
         best = ranked(history)
         best = self.describe(best[0], []) if best else None
         empty = render("reflect.j2", round=round_, entries=[], dropped=[], best=best)
-        left = self.budget_tokens * CHARS_PER_TOKEN - sum(len(m.content) for m in self.messages(empty))
+        left = self.budget_tokens - size_in_tokens(self.messages(empty))
         entries, dropped = [], []
         for c in (c for c in history if c.round == round_):  # in full while they fit, then as a summary, then left out
             fb = self._described(c, ["latest round"])
-            text = next((t for t in (macro(fb, full) for full in (True, False)) if len(t) <= left), None)
+            sized = ((t, tokens.count(t) + ENTRY_SLACK) for t in (macro(fb, full) for full in (True, False)))
+            text, size = next(((t, n) for t, n in sized if n <= left), (None, 0))
             if text is None:
                 dropped.append(c.id)
             else:
                 entries.append(text)
-                left -= len(text)
+                left -= size
         user = render("reflect.j2", round=round_, entries=entries, dropped=dropped, best=best)
         return Prompt("reflect", self.messages(user), dropped=tuple(dropped))
 
@@ -166,35 +176,40 @@ class PromptBook:
                 "best, the latest round and one failure of each kind are kept; others may be summarised or left out.")
         described = self.describe(parent, [])
         empty = self.render("refine", entries=[], dropped=[], history_note=note, parent=described, progress=progress)
-        base = sum(len(m.content) for m in self.messages(empty))  # the budget is the whole prompt's, system included
+        base = size_in_tokens(self.messages(empty))  # the budget is the whole prompt's, system included
         macro = environment().get_template(f"_{self.prefix}candidate.j2").module.candidate
         _, labels = priorities(history, parent, inspirations)
-        parent_chars = len(macro(self._described(parent, labels[parent.id]), True)) + ENTRY_SLACK
-        if base + parent_chars > self.budget_tokens * CHARS_PER_TOKEN:  # the parent is never cut: it is what is asked
-            needed = -(-(base + parent_chars) // CHARS_PER_TOKEN)
+        size_of = lambda fb, full: tokens.count(macro(fb, full)) + ENTRY_SLACK  # noqa: E731
+        parent_size = size_of(self._described(parent, labels[parent.id]), True)
+        if base + parent_size > self.budget_tokens:  # the parent is never cut: it is what is asked
             raise ConfigError(f"--prompt-budget {self.budget_tokens} is too small for the environment's description and "
                               f"the code of {parent.id}, the program this prompt asks to improve",
-                              f"use --prompt-budget {needed} or more")
-        entries, dropped = select_history(history, parent, self._described, lambda fb, full: len(macro(fb, full)),
-                                          self.budget_tokens * CHARS_PER_TOKEN - base, inspirations)
-        user = self.render("refine", entries=entries, dropped=dropped, history_note=note, parent=described,
-                           progress=progress)
+                              f"use --prompt-budget {base + parent_size} or more")
+        room = self.budget_tokens - base
+        for _ in range(4):  # the list of what was left out takes room too: make room for it and choose again
+            entries, dropped = select_history(history, parent, self._described, size_of, room, inspirations)
+            user = self.render("refine", entries=entries, dropped=dropped, history_note=note, parent=described,
+                               progress=progress)
+            over = size_in_tokens(self.messages(user)) - self.budget_tokens
+            if over <= 0:
+                break
+            room -= over
         summarised = tuple(e.feedback.id for e in entries if not e.full)
         return Prompt("refine", self.messages(user), parent=parent.id, dropped=tuple(dropped), summarised=summarised,
                       base=self._base(parent))
 
 
-def select_history(history: list, parent, describe, size_of, budget_chars: int,
+def select_history(history: list, parent, describe, size_of, budget: int,
                    inspirations=()) -> tuple[list[Entry], list[str]]:
     """Which earlier candidates a refinement prompt shows, in full or as a summary, within a budget.
 
     Priority: the parent, the search's inspirations, the best, the latest round, the latest failure of each kind, the next best
     few, then the rest newest first. ``describe(candidate, labels)`` gives the feedback object to render;
-    ``size_of(feedback, full)`` its rendered length. Returns the entries (oldest first) and the
+    ``size_of(feedback, full)`` its rendered size in tokens. Returns the entries (oldest first) and the
     ids left out."""
     order = {c.id: i for i, c in enumerate(history)}
     priority, labels = priorities(history, parent, inspirations)
-    left = budget_chars
+    left = budget
     chosen: list[Entry] = []
     for c in priority:
         entry = Entry(describe(c, labels[c.id]), full=True)

@@ -81,7 +81,8 @@ def run_options(rounds: int, candidates: int, max_repairs: int, act_timeout: flo
         click.option("--max-repairs", type=int, default=max_repairs, show_default=True,
                      help="Repair prompts after a candidate that cannot be scored."),
         click.option("--prompt-budget", type=int, default=12000, show_default=True,
-                     help="Approximate tokens per prompt; the history is trimmed to fit."),
+                     help="Tokens per prompt, counted as the run records them (system prompt included); the "
+                          "history is trimmed to fit."),
         click.option("--temperature", type=float, default=None,
                      help="Sampling temperature (default: the provider's; some models accept no other)."),
         click.option("--max-tokens", type=int, default=4096, show_default=True, help="Longest answer, in tokens."),
