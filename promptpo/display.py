@@ -64,7 +64,7 @@ class RunDisplay:
         if self.live is not None:
             self.live.refresh()
         elif kind == "candidate" or (kind == "end" and not self.rounds):  # online runs have no candidates
-            where = f"[round {state.round}] " if self.rounds else ""
+            where = f"[round {state.round + 1}/{self.rounds}] " if self.rounds else ""
             self.console.print(Text(f"{where}{visible(state.last, keep_newlines=False)} | best {self._best(state)} | env steps {steps_text(state)} | "
                                     f"LLM calls {state.llm_calls}"))
 

@@ -177,15 +177,34 @@ def _clearly_above(values: list[float], reference: list[float]) -> bool:
     return diff > 0 and diff > 1.96 * se
 
 
+RULE = ("the higher-ranked of the run's best and the round's best complete program (one the cascade stopped is never "
+        "tuned) that was not tuned itself before; a tuned result is a new program, so the best keeps being tuned "
+        "further while nothing better comes")
+"""Which program a tuning phase tunes, in the words every prompt uses (``choose_parent`` does it)."""
+
+
 def choose_parent(history: list, round_: int, tuned_before: set[str]):
-    """What a phase after round ``round_`` tunes: of the run's best and the best of that round (new work gets
-    its chance), in rank order, the first that has not been tuned before. A tuned candidate is not tuned again
-    (its parent was), nor one the cascade stopped (its score is of its first episodes only). None when neither is
-    left."""
-    scored = [c for c in history if c.complete and c.kind != "tuned"]
+    """What a phase after round ``round_`` tunes (``RULE``): of the run's best and the best of that round (new work
+    gets its chance), in rank order, the first that has not been tuned itself. A tuned result may be tuned again (a
+    phase ends on its share of env steps long before CMA-ES settles: Hopper's best, tuned in 6 evaluations, was never
+    tuned again while every later phase found nothing to tune); one the cascade stopped never is (its score is of
+    its first episodes only). None when neither is left."""
+    scored = [c for c in history if c.complete]
     latest = [c for c in scored if c.round == round_]
     options = ranked(scored)[:1] + ranked(latest)[:1]
     return next((c for c in ranked(options) if c.id not in tuned_before), None)
+
+
+def nothing_to_tune(history: list, round_: int, tuned_before: set[str]) -> str:
+    """Why ``choose_parent`` found nothing, in words."""
+    scored = [c for c in history if c.complete]
+    best, latest = ranked(scored)[:1], ranked([c for c in scored if c.round == round_])[:1]
+    said = [f"the run's best, {best[0].id}, was tuned before" if best else "no candidate is complete"]
+    if latest and latest[0] is not best[0]:
+        said.append(f"the round's best complete program, {latest[0].id}, was tuned before")
+    elif any(c.round == round_ and c.scored and not c.complete for c in history) and not latest:
+        said.append("every scored program of the round was stopped by the cascade")
+    return "; ".join(said)
 
 
 def share_left(engine, config) -> float:
@@ -220,10 +239,10 @@ def status(engine, config, round_: int) -> str:
     phases = max(0, config.rounds - round_)  # after this round and after each one left
     if left < worst or phases == 0:
         return "Constant tuning will not run again in this run: its share of env steps is spent."
-    each = "" if math.isinf(left) else f" (about {left / phases:,.0f} env steps each)"
-    when = "after this round" + (f" and after each of the {phases - 1} after it" if phases > 1 else ", the last")
-    return (f"Constant tuning will still run {when}{each}, on the best program with a TUNABLE declaration that was "
-            "not tuned before.")
+    each = "" if math.isinf(left) else f" (about {left / phases:,.0f} env steps{' each' if phases > 1 else ''})"
+    when = ("after this round, the last" if phases == 1 else "after this round and after the next one" if phases == 2
+            else f"after this round and after each of the {phases - 1} after it")
+    return f"Constant tuning will still run {when}{each}, on {RULE}, if it declares TUNABLE constants."
 
 
 def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
@@ -232,7 +251,7 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
     env steps, until a sample reaches the run's target, or until ``STALL_GENERATIONS`` generations in a row
     bring nothing beyond the noise. The result becomes a ``tuned`` candidate (with the feedback notes of its sample)
     if it clearly beats its parent. Every phase is an event, one that a budget ends too; returns one line saying what
-    it did, for the log and the next prompts ("" when there was nothing to tune)."""
+    it did, for the log and the next prompts (also when there was nothing to tune, and why)."""
     import cma
 
     from promptpo.candidate import Candidate
@@ -240,7 +259,10 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
 
     parent = choose_parent(engine.history, round_, tuned_before)
     if parent is None:
-        return ""
+        why = nothing_to_tune(engine.history, round_, tuned_before)
+        engine.store.event("tuning", parent=None, constants=0, evaluations=0, env_steps=0, improved=None,
+                           stopped="nothing to tune", reason=why)
+        return f"Tuning after round {round_ + 1}: nothing to tune ({why})."
     tuned_before.add(parent.id)
     constants, problems = declared_tunables(parent.code)
     worst = engine.task.worst_case_steps()
@@ -250,9 +272,9 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
                            improved=None, stopped="nothing declared" if not constants else "share",
                            problems=problems)
         if not constants:
-            return (f"Tuning after round {round_}: {parent.id} declares no TUNABLE constants"
+            return (f"Tuning after round {round_ + 1}: {parent.id} declares no TUNABLE constants"
                     + (f" ({'; '.join(problems)})" if problems else "") + ", so nothing was tuned.")
-        return f"Tuning after round {round_}: its share of env steps is spent, so {parent.id} was not tuned."
+        return f"Tuning after round {round_ + 1}: its share of env steps is spent, so {parent.id} was not tuned."
     dimensions = max(2, len(constants))  # pycma needs two; a lone constant gets an unused partner
     popsize = max(2, min(config.tune_evals, 4 + int(3 * np.log(dimensions))))
     start = [c.position() for c in constants] + [0.5] * (dimensions - len(constants))
@@ -316,5 +338,5 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
            "evaluations": "its evaluations (--tune-evals) were used up"}.get(stopped, stopped)
     result = (f"it made {improved}, clearly better than {parent.id}" if improved
               else f"no sample was clearly better than {parent.id}, which stays as it is")
-    return (f"Tuning after round {round_}: {len(constants)} constant{'s' if len(constants) != 1 else ''} of {parent.id}, "
+    return (f"Tuning after round {round_ + 1}: {len(constants)} constant{'s' if len(constants) != 1 else ''} of {parent.id}, "
             f"{spent} evaluation{'s' if spent != 1 else ''} ({steps:,} env steps), stopped because {why}: {result}.")

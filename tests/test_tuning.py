@@ -70,12 +70,24 @@ class Made:
 
 def test_tuning_goes_to_the_best_and_then_to_the_newest_rounds_best():
     history = [Made("r00c0", 0, 5.0), Made("r00c1", 0, 9.0, "tuned"), Made("r01c0", 1, 3.0), Made("r01c1", 1, 4.0)]
-    done: set[str] = set()
-    assert choose_parent(history, 1, done).id == "r00c0"  # the run's best ranks higher (the tuned one is not redone)
-    done.add("r00c0")
+    done: set[str] = {"r00c0"}  # r00c1 came from tuning it
+    assert choose_parent(history, 1, done).id == "r00c1"  # a tuned result is tuned further while it is the best
+    done.add("r00c1")
     assert choose_parent(history, 1, done).id == "r01c1"  # then the round's best gets its chance
     done.add("r01c1")
     assert choose_parent(history, 1, done) is None
+
+
+def test_a_phase_with_nothing_to_tune_says_why():
+    """Hopper: the best was a tuned result and every later program was stopped by the cascade, so no phase ran after
+    round 1, and neither the log nor the prompts said so while they promised tuning would run."""
+    from promptpo.tuning import nothing_to_tune
+
+    history = [Made("r00c0", 0, 33.0), Made("r00c1", 0, 987.0, "tuned"), Made("r01c0", 1, 164.0, complete=False)]
+    done = {"r00c0", "r00c1"}
+    assert choose_parent(history, 1, done) is None
+    why = nothing_to_tune(history, 1, done)
+    assert "r00c1, was tuned before" in why and "stopped by the cascade" in why
 
 
 def test_a_candidate_the_cascade_stopped_is_never_tuned():
@@ -138,9 +150,9 @@ def test_every_tuning_phase_is_told_to_the_model_and_what_tuning_will_still_do(t
     phases = [e for e in events if e["event"] == "tuning"]
     assert len(phases) >= 2
     second = prompts[1]  # after round 0's phase, whatever it found
-    assert "# Constant tuning so far" in second and "Tuning after round 0:" in second
+    assert "# Constant tuning so far" in second and "Tuning after round 1:" in second
     assert f"{phases[0]['evaluations']} evaluation" in second
-    assert "Constant tuning will still run after this round and after each of the 1 after it" in second
+    assert "Constant tuning will still run after this round and after the next one" in second
     last = prompts[-1]
     assert "Constant tuning will still run after this round, the last" in last or "will not run again" in last
     assert "at most 50% of --max-env-steps in all" in second
@@ -166,4 +178,4 @@ def test_the_log_says_what_each_phase_did(tmp_path):
                    "--candidates", "1", "--episodes", "2", "--tune-constants", "--tune-evals", "6", "--target", "10000",
                    "--no-library", "--out", str(tmp_path / "runs"))
     assert proc.returncode == 0, proc.stderr
-    assert "Tuning after round 0: 1 constant of r00c0" in proc.stderr and only_run(tmp_path / "runs")
+    assert "Tuning after round 1: 1 constant of r00c0" in proc.stderr and only_run(tmp_path / "runs")

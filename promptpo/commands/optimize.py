@@ -17,7 +17,8 @@ from promptpo.commands.common import console, finish, run_config, run_options, s
               "no success); default: the env's target.")
 @click.option("--tune-constants", is_flag=True,
               help="After each round, tune the constants the program declares in TUNABLE with CMA-ES (no LLM "
-              "call): the run's best or the round's best, whichever ranks higher and was not tuned before.")
+              "call): the higher-ranked of the run's best and the round's best complete program not tuned itself before "
+              "(a tuned result may be tuned further).")
 @click.option("--tune-evals", type=int, default=30, show_default=True,
               help="Evaluations per constant-tuning phase (counted against --max-env-steps).")
 @click.option("--tune-share", type=float, default=0.5, show_default=True,

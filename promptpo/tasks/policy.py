@@ -29,6 +29,7 @@ from promptpo.prompting import PromptBook
 from promptpo import summarizer
 from promptpo.summarizer import Notes, defines_feedback
 from promptpo.trajectory import Keeper
+from promptpo.tuning import RULE as tuning_rule
 from promptpo.tuning import share_text
 from promptpo.text import comment_header
 
@@ -243,7 +244,7 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "derived_doc": spec.derived_doc, "notes": spec.notes, "facts": list(spec.facts),
             "reward_source": spec.reward_source,
             "starter": spec.starter.strip(), "candidates": config.candidates, "budget": budget_text(config),
-            "tuning": config.tune_constants, "tune_share": share_text(config),
+            "tuning": config.tune_constants, "tune_share": share_text(config), "tune_rule": tuning_rule,
             "examples": config.shown_examples, "min_overlap": f"{library.MIN_OVERLAP:g}"}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}",
              "feedback_fn": config.feedback_fn, "note_chars": summarizer.NOTE_CHARS, "note_s": f"{summarizer.CALL_S:g}"}
