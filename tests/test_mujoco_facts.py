@@ -127,3 +127,50 @@ def test_an_ants_terminated_episode_says_which_healthy_range_it_left(specs):
     assert "root_z = 1.05 left its healthy range" in ant.ended_by({"root_z": high + 0.05})
     assert ant.ended_by({"root_z": (low + high) / 2}) == ""
     assert [f.name for f in ant.observation if f.digest][:2] == ["root_z", "root_qw"]
+
+
+def test_the_joints_that_start_at_a_limit_are_the_ones_that_do(specs):
+    """A real model lost two Hopper calls not knowing that the thigh and knee start at their upper limit: positive
+    torque there does nothing. Checked by driving them: from the start, a positive push does not move them up."""
+    fact = next(f for f in specs["Hopper-v5"].facts if "start at (or beyond) their upper limit" in f)
+    named = fact.split(" start at", 1)[0].split(", ")
+    assert named == ["thigh_joint", "leg_joint"]
+    env = gym.make("Hopper-v5")
+    model = env.unwrapped.model
+    for name in ("thigh_joint", "leg_joint", "foot_joint"):
+        env.reset(seed=0)
+        start = float(env.unwrapped.data.qpos[joint_qpos(env, name)])
+        a = next(i for i in range(model.nu) if int(model.actuator_trnid[i][0])
+                 == mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, name))
+        push = np.zeros(model.nu)
+        push[a] = 1.0
+        for _ in range(3):
+            env.step(push)
+        reached = float(env.unwrapped.data.qpos[joint_qpos(env, name)])
+        assert (name in named) == (reached - start < 0.02), (name, start, reached)  # held at the limit, or rising
+
+
+def test_the_bodies_masses_and_segments_are_the_models(specs):
+    fact = next(f for f in specs["Hopper-v5"].facts if f.startswith("bodies at the start pose"))
+    model = gym.make("Hopper-v5").unwrapped.model
+    for b in range(1, model.nbody):
+        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b)
+        assert f"{name} {model.body_mass[b]:.2g} kg" in fact
+    assert "foot 5.3 kg (0.26, 0.1)-(-0.13, 0.1)" in fact  # toe ahead of the ankle, heel behind, on the floor
+
+
+def test_a_root_hinge_says_where_the_body_turns():
+    """Swimmer's root hinge is about z: its top does not move (the prompt said 'nowhere measurable'); its front does."""
+    spec = load_spec("gymnasium/Swimmer-v5")
+    fact = next(f for f in spec.facts if f.startswith("free_body_rot ("))
+    env = gym.make("Swimmer-v5")
+    env.reset(seed=0)
+    u = env.unwrapped
+    before = u.data.xmat[1].reshape(3, 3)[:, 0].copy()
+    u.data.qpos[joint_qpos(env, "free_body_rot")] += 0.1
+    mujoco.mj_forward(u.model, u.data)
+    moved = u.data.xmat[1].reshape(3, 3)[:, 0] - before
+    assert "turns the front (+x end) of torso" in fact and ("to the left (+y)" in fact) == (moved[1] > 0)
+    assert "nowhere measurable" not in fact
+    hopper = load_spec("gymnasium/Hopper-v5")
+    assert hopper.observation[5].meaning.startswith("horizontal velocity of torso")  # rootx_vel, said as a velocity

@@ -31,7 +31,8 @@ UNUSABLE = re.compile(
     r"\bpython3? +[\w./-]+\.py\b"                     # running a script
     r"|\bgym(nasium)?\.make\b|\bby passing\b|\bduring construction\b|\bArguments? section\b"  # construction arguments
     r"|\brender_mode\b|\bwhen rendering\b"             # rendering
-    r"|\bplay (it )?yourself\b|\bkeyboard\b|\bpip3? install\b",  # human play, installing
+    r"|\bplay (it )?yourself\b|\bkeyboard\b|\bpip3? install\b"  # human play, installing
+    r"|\bmujoco-py\b",                                 # the old binding earlier versions ran on
     re.IGNORECASE)
 """Sentences that tell a person how to run, render, play or configure the environment: a policy can act on none of
 it (its environment is made for it, without rendering)."""

@@ -84,6 +84,8 @@ def read(env: Any, doc: str = "") -> Reading:
     facts += [f"obs[{_spans(idx)}] (velocities) are clipped by the env's code to [{-b:g}, {b:g}]: a faster joint "
               f"still reads {b:g}" for b, idx in sorted(bounds.items())]
     facts += _control_facts(model, data, joints)
+    facts += _start_facts(unwrapped, joints)
+    facts.append(_body_fact(model, unwrapped))
     facts += _info_facts(env, doc)
     return Reading(fields, facts, complete=len(found) == base.shape[0])
 
@@ -150,18 +152,19 @@ def _field(i: int, kind: str, joint: dict, k: int) -> ObsField:
         label = labels[part]
         units = ("m" if label in "xyz" else "") if kind == "position" else ("m/s" if label.startswith("v") else "rad/s")
         what = "quaternion component" if kind == "position" and label.startswith("q") else kind
-        meaning = f"{what} {label} of the {jtype} joint {name} ({joint['body_name']})"
+        meaning = f"{what} {label} of {jtype} joint {name} ({joint['body_name']})"
         if jtype == "free" and label == "z" and kind == "position":
             meaning = f"height of {joint['body_name']}: {meaning}"
         return ObsField(f"{name}_{label}" + ("_vel" if kind == "velocity" else ""), f"obs[{i}]", meaning, units)
     slide = jtype == "slide"
     units = ("m" if slide else "rad") if kind == "position" else ("m/s" if slide else "rad/s")
     what = ("position" if slide else "angle") if kind == "position" else "velocity"
-    meaning = f"{what} of the {jtype} joint {name} ({joint['body_name']})"
+    meaning = f"{what} of {jtype} {name} ({joint['body_name']})"
     if slide and joint["root"]:  # a root slide is where the robot is: say so in words
         axis = AXES[int(np.argmax(np.abs(joint["axis"])))]
-        where = "height" if axis == "z" else "horizontal position" if axis == "x" else "sideways position"
-        meaning = f"{where} of {joint['body_name']}" + (" (its rate)" if kind == "velocity" else "") + f": {meaning}"
+        where = {"z": "height", "x": "horizontal position", "y": "sideways position"}[axis] if kind == "position" \
+            else {"z": "vertical velocity", "x": "horizontal velocity", "y": "sideways velocity"}[axis]
+        meaning = f"{where} of {joint['body_name']}: {meaning}"
     return ObsField(name + ("_vel" if kind == "velocity" else ""), f"obs[{i}]", meaning, units)
 
 
@@ -207,7 +210,7 @@ def _control_facts(model, data, joints: list[dict]) -> list[str]:
     shared.append("action[i] applies gear x action as a torque (a force on a slide joint) to the one joint named "
                   "with it; with a positive gear a positive action pushes the joint's value up")
     shared.append("'+ moves B's subtree' says where the centre of mass of body B and everything attached below it "
-                  "goes when the joint's value grows (its top, for a root body)")
+                  "goes when the joint's value grows")
     lines = ["; ".join(shared)]
     for joint in joints:
         if joint["type"] not in ("hinge", "slide"):
@@ -239,11 +242,66 @@ def _joint_words(model, data, joint: dict) -> str:
     mujoco.mj_forward(model, moved)
     mujoco.mj_forward(model, data)
     body = joint["body"]
-    if joint["root"]:  # the root body turns about its own origin: say where its top goes
-        delta = moved.xmat[body].reshape(3, 3)[:, 2] - data.xmat[body].reshape(3, 3)[:, 2]
-    else:
-        delta = moved.subtree_com[body] - data.subtree_com[body]
+    if joint["root"]:  # the root body turns about its own origin: say where its top (or its front) goes
+        frame, turned = data.xmat[body].reshape(3, 3), moved.xmat[body].reshape(3, 3)
+        hinge = frame @ joint["axis"]
+        top = abs(float(frame[:, 2] @ hinge)) < 0.9  # the hinge is not about the body's own vertical
+        k, what = (2, "tips the top of") if top else (0, "turns the front (+x end) of")
+        return (f"hinge about {sense}{span}; + {what} {joint['body_name']} "
+                f"{_direction(turned[:, k] - frame[:, k], planar and top)}")
+    delta = moved.subtree_com[body] - data.subtree_com[body]
     return f"hinge about {sense}{span}; + moves {joint['body_name']}'s subtree {_direction(delta, planar)}"
+
+
+def _start_facts(unwrapped: Any, joints: list[dict]) -> list[str]:
+    """Where the joints start (the model's init_qpos; reset adds a little noise), and which start at a limit: a
+    joint at its upper limit can only move down from there (Hopper's thigh and knee, which cost a real model two
+    calls)."""
+    start = np.asarray(getattr(unwrapped, "init_qpos", unwrapped.model.qpos0), dtype=float)
+    noise = getattr(unwrapped, "_reset_noise_scale", None)
+    at = {"lower": [], "upper": []}
+    for j in joints:
+        if j["type"] not in ("hinge", "slide") or j["range"] is None:
+            continue
+        value, (low, high) = start[j["qpos"]], j["range"]
+        margin = 0.02 * (high - low)
+        if value <= low + margin:
+            at["lower"].append(j["name"])
+        elif value >= high - margin:
+            at["upper"].append(j["name"])
+    noisy = f" (reset adds uniform noise of up to +-{noise:g})" if noise else ""
+    facts = [f"{', '.join(names)} start{'s' if len(names) == 1 else ''} at (or beyond) "
+             f"{'its' if len(names) == 1 else 'their'} {end} limit{noisy}: from there {'it' if len(names) == 1 else 'they'} can only move "
+             f"{'up' if end == 'lower' else 'down'}" for end, names in at.items() if names]
+    return facts
+
+
+def _body_fact(model, unwrapped: Any) -> str:
+    """Each body's mass and the segments its capsules span at the start pose, in world coordinates."""
+    import mujoco
+
+    data = mujoco.MjData(model)
+    data.qpos[:] = np.asarray(getattr(unwrapped, "init_qpos", model.qpos0), dtype=float)
+    mujoco.mj_forward(model, data)
+    planar = model.nq > 0 and all(abs(a[0]) < 1e-9 and abs(a[2]) < 1e-9
+                                  for a, t in zip(model.jnt_axis, model.jnt_type) if t == 3)
+    short = lambda v: f"{round(float(v), 2) + 0.0:g}"  # noqa: E731 - 0.6, not 0.60; 0, not -0.00
+    point = (lambda p: f"({short(p[0])}, {short(p[2])})") if planar else \
+        (lambda p: f"({short(p[0])}, {short(p[1])}, {short(p[2])})")
+    parts = []
+    for b in range(1, model.nbody):
+        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b) or f"body{b}"
+        capsules = [g for g in range(model.ngeom) if model.geom_bodyid[g] == b
+                    and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE]
+        shape = ""
+        if capsules:  # its longest: where the segment runs
+            g = max(capsules, key=lambda g: model.geom_size[g][1])
+            axis = data.geom_xmat[g].reshape(3, 3)[:, 2] * model.geom_size[g][1]
+            shape = f" {point(data.geom_xpos[g] - axis)}-{point(data.geom_xpos[g] + axis)} r{short(model.geom_size[g][0])}"
+        parts.append(f"{name} {model.body_mass[b]:.2g} kg{shape}")
+    axes = "x, z" if planar else "x, y, z"
+    return (f"bodies at the start pose: mass, and the ends of its longest capsule in world ({axes}) m with its radius: "
+            + "; ".join(parts))
 
 
 def _info_facts(env: Any, doc: str) -> list[str]:
