@@ -219,11 +219,14 @@ def share_left(engine, config) -> float:
     return allowed - s.tuning_env_steps
 
 
-def phase_allowance(engine, config, round_: int) -> float:
+def phase_allowance(engine, config, round_: int, generation: float = 0.0) -> float:
     """Env steps the phase after ``round_`` may spend: what is left of tuning's share, spread evenly over the phases
-    the run can still have (one after each round left), so the first phase does not spend the share of all."""
+    the run can still have (one after each round left), so the first phase does not spend the share of all, but
+    never less than one CMA-ES ``generation`` (a phase that cannot finish one tells the search nothing: Hopper's
+    phases of 3 samples of a generation of 10 changed nothing, while 85% of the budget went unused)."""
     phases = max(1, config.rounds - round_)
-    return share_left(engine, config) / phases
+    left = share_left(engine, config)
+    return min(left, max(left / phases, generation))
 
 
 def share_text(config) -> str:
@@ -235,11 +238,12 @@ def share_text(config) -> str:
 def status(engine, config, round_: int) -> str:
     """What tuning will still do, for the next prompt."""
     left = share_left(engine, config)
-    worst = engine.task.worst_case_steps()
+    generation = max(2, min(config.tune_evals, 6)) * engine.task.worst_case_steps()  # the smallest a phase needs
     phases = max(0, config.rounds - round_)  # after this round and after each one left
-    if left < worst or phases == 0:
+    if left < generation or phases == 0:
         return "Constant tuning will not run again in this run: its share of env steps is spent."
-    each = "" if math.isinf(left) else f" (about {left / phases:,.0f} env steps{' each' if phases > 1 else ''})"
+    each = "" if math.isinf(left) else \
+        f" (about {max(left / phases, generation):,.0f} env steps{' each, while its share lasts' if phases > 1 else ''})"
     when = ("after this round, the last" if phases == 1 else "after this round and after the next one" if phases == 2
             else f"after this round and after each of the {phases - 1} after it")
     return f"Constant tuning will still run {when}{each}, on {RULE}, if it declares TUNABLE constants."
@@ -266,17 +270,20 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
     tuned_before.add(parent.id)
     constants, problems = declared_tunables(parent.code)
     worst = engine.task.worst_case_steps()
-    allowance = phase_allowance(engine, config, round_)
-    if not constants or allowance < worst:
+    dimensions = max(2, len(constants))  # pycma needs two; a lone constant gets an unused partner
+    popsize = max(2, min(config.tune_evals, 4 + int(3 * np.log(dimensions))))
+    allowance = phase_allowance(engine, config, round_, generation=popsize * worst)
+    if not constants or allowance < popsize * worst:
         engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=0, env_steps=0,
                            improved=None, stopped="nothing declared" if not constants else "share",
                            problems=problems)
         if not constants:
             return (f"Tuning after round {round_ + 1}: {parent.id} declares no TUNABLE constants"
                     + (f" ({'; '.join(problems)})" if problems else "") + ", so nothing was tuned.")
-        return f"Tuning after round {round_ + 1}: its share of env steps is spent, so {parent.id} was not tuned."
-    dimensions = max(2, len(constants))  # pycma needs two; a lone constant gets an unused partner
-    popsize = max(2, min(config.tune_evals, 4 + int(3 * np.log(dimensions))))
+        tuned_before.discard(parent.id)  # not tried: it may be tuned when a phase can afford it
+        return (f"Tuning after round {round_ + 1}: what is left of its share ({max(0.0, allowance):,.0f} env steps) "
+                f"cannot pay for one generation of {popsize} evaluations (up to {popsize * worst:,} env steps), so "
+                f"{parent.id} was not tuned.")
     start = [c.position() for c in constants] + [0.5] * (dimensions - len(constants))
     strategy = cma.CMAEvolutionStrategy(start, SIGMA0, {
         "popsize": popsize, "bounds": [0.0, 1.0], "seed": config.seed + 17 + round_, "verbose": -9})

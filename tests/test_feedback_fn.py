@@ -166,7 +166,8 @@ def test_a_tuned_candidate_has_its_samples_notes_and_a_host_failure_is_not_blame
     """Tuning's samples run no feedback function, but the phase's winner gets its notes from the steps its sample
     kept (its episodes are not played again): the next prompt shows them, as for any candidate."""
     tunable = 'TUNABLE = {"K": (0.0, 2.0)}\nK = 0.0\n\n\ndef act(obs):\n    x, v, a, w = obs\n    return int(a + K * w > 0)\n'
-    result = run(tmp_path / "tuned", [answer(tunable + MEASURING)], rounds=1, tune_constants=True, tune_evals=12)
+    result = run(tmp_path / "tuned", [answer(tunable + MEASURING)], rounds=1, tune_constants=True, tune_evals=12,
+                 tune_share=0.9)
     records = [json.loads(p.read_text()) for p in (result.run_dir / "candidates").glob("*.json")]
     tuned = [r for r in records if r["kind"] == "tuned"]
     assert tuned, [r["kind"] for r in records]

@@ -120,18 +120,23 @@ def test_a_tuning_phase_that_buys_nothing_stops_early_and_its_share_is_reported(
 
 def test_tuning_spends_at_most_its_share_of_the_env_step_budget(tmp_path):
     out = tmp_path / "runs"
-    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'cartpole_flat'}",
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    (answers / "001.md").write_text(  # balances every episode whatever its gain: each sample plays 5 x 500 steps
+        '```python\nGAIN = 1.0\nTUNABLE = {"GAIN": (0.9, 1.1)}\n\n\ndef act(obs):\n    x, v, a, w = obs\n'
+        '    return int(a + 0.5 * GAIN * w + 0.01 * x + 0.1 * v > 0)\n```')
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{answers}", "--target", "10000",
                    "--rounds", "1", "--candidates", "1", "--tune-constants", "--tune-evals", "60",
-                   "--max-env-steps", "10800", "--tune-share", "0.25", "--out", str(out))
+                   "--max-env-steps", "100000", "--tune-share", "0.25", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     run = only_run(out)
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     [tuning] = [e for e in events if e["event"] == "tuning"]
     summary = read_json(run / "summary.json")
     assert tuning["stopped"] == "share" and 0 < tuning["evaluations"] < 60
-    # an evaluation starts only if its worst case (5 episodes x 500 steps) still fits in 25% of 10,800 = 2,700
+    # an evaluation starts only if its worst case (5 episodes x 500 steps) still fits in 25% of 100,000 = 25,000 (at least one generation of samples fits: a phase starts)
     assert summary["tuning_env_steps"] == tuning["env_steps"]
-    assert 2700 - 2500 < tuning["env_steps"] <= 2700
+    assert 25_000 - 2500 < tuning["env_steps"] <= 25_000
     prompt = (run / "llm" / "0001.prompt.md").read_text()
     assert "Constant tuning is on" in prompt and "TUNABLE = {" in prompt and "25%" in prompt
-    assert "at most 10,800 env steps" in prompt
+    assert "at most 100,000 env steps" in prompt
