@@ -177,9 +177,9 @@ def _clearly_above(values: list[float], reference: list[float]) -> bool:
     return diff > 0 and diff > 1.96 * se
 
 
-RULE = ("the higher-ranked of the run's best and the round's best complete program (one the cascade stopped is never "
-        "tuned) that was not tuned itself before; a tuned result is a new program, so the best keeps being tuned "
-        "further while nothing better comes")
+RULE = ("the higher-ranked of the run's best and the round's best complete program (one the cascade stopped only while "
+        "the run has no complete program) that was not tuned itself before; a tuned result is a new program, so the "
+        "best keeps being tuned further while nothing better comes")
 """Which program a tuning phase tunes, in the words every prompt uses (``choose_parent`` does it)."""
 
 
@@ -187,19 +187,26 @@ def choose_parent(history: list, round_: int, tuned_before: set[str]):
     """What a phase after round ``round_`` tunes (``RULE``): of the run's best and the best of that round (new work
     gets its chance), in rank order, the first that has not been tuned itself. A tuned result may be tuned again (a
     phase ends on its share of env steps long before CMA-ES settles: Hopper's best, tuned in 6 evaluations, was never
-    tuned again while every later phase found nothing to tune); one the cascade stopped never is (its score is of
-    its first episodes only). None when neither is left."""
-    scored = [c for c in history if c.complete]
+    tuned again while every later phase found nothing to tune); one the cascade stopped is not while the run has a
+    complete program (its score is of its first episodes only: Ant's stopped r01c0 was tuned over the best), but is
+    while it has none (a mis-tuned controller that fails its first episodes has nothing else to become). None when
+    neither is left."""
+    scored = _eligible(history)
     latest = [c for c in scored if c.round == round_]
     options = ranked(scored)[:1] + ranked(latest)[:1]
     return next((c for c in ranked(options) if c.id not in tuned_before), None)
 
 
+def _eligible(history: list) -> list:
+    complete = [c for c in history if c.complete]
+    return complete or [c for c in history if c.scored]
+
+
 def nothing_to_tune(history: list, round_: int, tuned_before: set[str]) -> str:
     """Why ``choose_parent`` found nothing, in words."""
-    scored = [c for c in history if c.complete]
+    scored = _eligible(history)
     best, latest = ranked(scored)[:1], ranked([c for c in scored if c.round == round_])[:1]
-    said = [f"the run's best, {best[0].id}, was tuned before" if best else "no candidate is complete"]
+    said = [f"the run's best, {best[0].id}, was tuned before" if best else "no candidate was scored"]
     if latest and latest[0] is not best[0]:
         said.append(f"the round's best complete program, {latest[0].id}, was tuned before")
     elif any(c.round == round_ and c.scored and not c.complete for c in history) and not latest:

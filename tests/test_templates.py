@@ -80,7 +80,7 @@ def test_refine_prompt_of_a_trimmed_history(prompts):
     history = [scored(f"r{r:02d}c{i}", r, 10.0 + 10 * r + i) for r in range(6) for i in range(4)]
     from promptpo.envs import load_spec
 
-    small = Prompts(load_spec("gymnasium/CartPole-v1"), 5, 5.0, budget_tokens=2_500).refine(history, history[5])
+    small = Prompts(load_spec("gymnasium/CartPole-v1"), 5, 5.0, budget_tokens=3_000).refine(history, history[5])
     assert small.dropped
     assert_headings_stand_alone(small.messages[1].content)
 

@@ -90,13 +90,18 @@ def test_a_phase_with_nothing_to_tune_says_why():
     assert "r00c1, was tuned before" in why and "stopped by the cascade" in why
 
 
-def test_a_candidate_the_cascade_stopped_is_never_tuned():
-    """Its score is its first episodes' only (Ant's r01c0 was tuned over the best for this)."""
+def test_a_candidate_the_cascade_stopped_is_not_tuned_while_a_complete_one_exists():
+    """Its score is its first episodes' only (Ant's r01c0 was tuned over the best for this); but a run whose every
+    program was stopped (a mis-tuned controller failing its first episodes) tunes its best stopped one."""
     history = [Made("r00c0", 0, 5.0), Made("r01c0", 1, 50.0, complete=False), Made("r01c1", 1, 4.0)]
     done: set[str] = set()
     assert choose_parent(history, 1, done).id == "r00c0"
     done.add("r00c0")
     assert choose_parent(history, 1, done).id == "r01c1"
+    done.add("r01c1")
+    assert choose_parent(history, 1, done) is None  # r01c0 stays untuned: complete programs exist
+    only_stopped = [Made("r00c0", 0, 5.0, complete=False), Made("r00c1", 0, 7.0, complete=False)]
+    assert choose_parent(only_stopped, 0, set()).id == "r00c1"
 
 
 def evaluation(returns, successes=None) -> Evaluation:

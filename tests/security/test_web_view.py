@@ -57,7 +57,7 @@ def big_run(tmp_path):
     answers = tmp_path / "answers.jsonl"
     answers.write_text("".join(json.dumps({"content": f"```python\n{huge_program(seed)}```"}) + "\n" for seed in (1, 2)))
     result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "runs", rounds=2,
-                               candidates=1, episodes=1, add_to_library=False, cascade=0)
+                               candidates=1, episodes=1, add_to_library=False, cascade=0, prompt_budget=60_000)
     return tmp_path / "runs", result.run_dir
 
 
