@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from promptpo.config import MODEL_ENV, NO_MODEL_NOTICE, OptimizeConfig
-from promptpo.engine.config import RunConfig, options_of
+from promptpo.engine.config import RunConfig, check_offline, options_of
 from promptpo.engine.launch import execute as launch
 from promptpo.engine.launch import RunResult, new_run_id, versions
 from promptpo.engine.state import Observer
@@ -61,6 +61,7 @@ def _prepared(config: RunConfig, checks: Callable[[Backend, EnvSpec], None] = la
     spec = load_spec(config.env)
     checks(backend, spec)
     if backend.name == "offline":
+        check_offline(config)
         if not (config.model or os.environ.get(MODEL_ENV)):
             log.warning(NO_MODEL_NOTICE)
         backend.bind(spec, config.seed, config.candidates, template=template)

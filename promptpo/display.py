@@ -35,8 +35,8 @@ def steps_text(state: RunState) -> str:
 
 class RunDisplay:
     def __init__(self, console: Console, env: str, model: str, rounds: int | None, candidates: int | None,
-                 has_success: bool, what: str = "optimizing"):
-        self.console, self.env, self.model, self.what = console, env, model, what
+                 has_success: bool, what: str = "optimizing", note: str = ""):
+        self.console, self.env, self.model, self.what, self.note = console, env, model, what, note
         self.rounds, self.candidates, self.has_success = rounds, candidates, has_success
         self.live: Live | None = None
         self.state = RunState()
@@ -47,10 +47,13 @@ class RunDisplay:
 
     def __enter__(self) -> RunDisplay:
         if self.console.is_terminal:
+            if self.note:  # above the live table, and kept when it is gone
+                self.console.print(Text(f"{self.model}: {self.note}"))
             self.live = Live(self, console=self.console, refresh_per_second=4, transient=False)
             self.live.__enter__()
         else:
-            self.console.print(Text(f"promptpo: {self.what} {self.env} with {self.model}"))
+            self.console.print(Text(f"promptpo: {self.what} {self.env} with {self.model}"
+                                    + (f": {self.note}" if self.note else "")))
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -127,6 +127,16 @@ def test_answers_running_out_stops_cleanly_with_the_best_so_far(tmp_path):
     (["optimize", "gymnasium/CartPole-v1", "--model", "manual", "--sandbox", "vm"], "unknown sandbox 'vm'"),
     (["optimize", "gymnasium/CartPole-v1", "--model", "manual", "--out", "/proc/promptpo"], "cannot write the run folder"),
     (["show", "no-such-run"], "no run folder"),
+    (["optimize", "gymnasium/CartPole-v1", "--model", "manual", "--act-timeout", "0"],
+     "--act-timeout must be a positive number (got 0)"),
+    (["schedule", "gymnasium/CartPole-v1", "--model", "manual", "--act-timeout", "-1"],
+     "--act-timeout must be a positive number (got -1)"),
+    (["optimize", "gymnasium/CartPole-v1", "--model", "offline", "--search", "islands", "--edit", "diff", "--reflect"],
+     "--search islands, --edit diff, --reflect mean nothing to the offline proposer"),
+    (["optimize", "gymnasium/CartPole-v1", "--temperature", "0.2", "--max-llm-calls", "5"],
+     "--temperature 0.2, --max-llm-calls 5 mean nothing to the offline proposer (CMA-ES over a program template, "
+     "no LLM), which runs when no --model is given"),
+    (["schedule", "gymnasium/CartPole-v1", "--model", "offline", "--edit", "full"], "--edit full means nothing"),
 ])
 def test_bad_input_gets_one_line_and_exit_2(tmp_path, args, message):
     env = cli_env()

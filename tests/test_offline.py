@@ -31,6 +31,24 @@ def test_cartpole_with_no_model_configured_reaches_475(tmp_path):
     assert audit.returncode == 0 and json.loads(audit.stdout)
 
 
+def test_the_header_states_the_population_a_round_samples(tmp_path):
+    # CMA-ES's default population for CartPole's 2 x (4 + 1) weights is 10: --candidates 2 is raised to it, and said.
+    out = tmp_path / "runs"
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", "offline", "--rounds", "1", "--candidates", "2",
+                   "--episodes", "2", "--target", "1000", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[0] == (
+        "promptpo: optimizing gymnasium/CartPole-v1 with offline (CMA-ES): 10 candidates a round, one CMA-ES "
+        "generation (CMA-ES's default population for 10 parameters; --candidates 2 is raised to it)")
+    run = only_run(out)
+    assert len(list((run / "candidates").glob("r00c*.py"))) == 10
+    assert read_json(run / "run.json")["config"]["candidates"] == 10
+    more = run_cli("optimize", "gymnasium/CartPole-v1", "--model", "offline", "--rounds", "1", "--candidates", "12",
+                   "--episodes", "2", "--target", "1000", "--out", str(tmp_path / "more"))
+    assert more.returncode == 0, more.stderr
+    assert "12 candidates a round, one CMA-ES generation (--candidates)" in more.stderr.splitlines()[0]
+
+
 def test_offline_reach_succeeds_with_the_spec_template(tmp_path):
     out = tmp_path / "runs"
     proc = run_cli("optimize", "metaworld/reach", "--model", "offline", "--out", str(out))

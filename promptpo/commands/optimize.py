@@ -47,7 +47,7 @@ def optimize(env: str, no_library: bool, feedback_fn: str, **options) -> None:
     prepared = prepare(run_config(OptimizeConfig, env, options, add_to_library=not no_library,
                                   feedback_fn=feedback_fn == "on"))
     display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label, prepared.config.rounds,
-                         prepared.config.candidates, prepared.spec.has_success)
+                         prepared.config.candidates, prepared.spec.has_success, note=prepared.backend.header())
     with display:
         result = run_optimize(prepared, observer=display)
     if result.library_entry:

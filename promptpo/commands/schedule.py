@@ -34,7 +34,8 @@ def schedule(env: str, **options) -> None:
     store = RunStore.create(config.out, new_run_id(f"{mode}-{prepared.spec.id}"))
     display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label,
                          None if config.online else config.rounds, config.candidates, prepared.spec.has_success,
-                         what="steering PPO on" if config.online else "writing PPO schedules for")
+                         what="steering PPO on" if config.online else "writing PPO schedules for",
+                         note=prepared.backend.header())
     with display:
         result = execute_schedule(prepared, store, observer=display)
     finish(result)

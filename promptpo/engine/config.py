@@ -146,6 +146,7 @@ class RunConfig:
             raise ConfigError("--llm-timeout and --max-tokens must be positive and --temperature in [0, 2]")
         if not self.gen.retry_for_s > 0:
             raise ConfigError(f"--retry-for must be a positive duration (got {self.gen.retry_for_s})")
+        check_limits(self.limits)
         return self
 
     def public(self) -> dict:
@@ -170,6 +171,43 @@ class RunConfig:
             values[key] = value
         values["out"] = out
         return cls(**values)
+
+
+LIMIT_OPTIONS = {"act_timeout_s": "--act-timeout"}
+"""The limits the command line sets, by the option's name (the others only through the Python API)."""
+
+
+def check_limits(limits: Limits) -> None:
+    """Every limit is a positive, finite number: a zero or negative one would stop every candidate before it
+    ran (``--act-timeout 0`` ended a run 'completed, best: none' with no reason given)."""
+    for name, value in asdict(limits).items():
+        if isinstance(value, bool):
+            continue
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            option = LIMIT_OPTIONS.get(name, f"the limit {name}")
+            raise ConfigError(f"{option} must be a positive number (got {value:g})",
+                              f"e.g. {option} {getattr(Limits, name)}" if name in LIMIT_OPTIONS else None)
+
+
+LLM_ONLY = (("search", "greedy", "--search {}"), ("edit", "auto", "--edit {}"), ("reflect", False, "--reflect"),
+            ("temperature", None, "--temperature {}"), ("api_base", None, "--api-base"),
+            ("max_llm_calls", None, "--max-llm-calls {}"), ("examples", None, "--examples {}"))
+"""Options that shape what a language model is asked or how its calls are counted, with the value that asks
+for nothing: the offline proposer (CMA-ES, no LLM) would run exactly as without them."""
+
+
+def check_offline(config: RunConfig) -> None:
+    """Refuse options that mean nothing to the offline proposer, rather than ignore them."""
+    values = {**asdict(config.gen), **asdict(config.budgets), **{f.name: getattr(config, f.name)
+                                                                for f in dataclasses.fields(config)}}
+    given = [text.format(values[name]) for name, unset, text in LLM_ONLY
+             if name in values and values[name] != unset and not (name == "examples" and values[name] == 0)]
+    if given:
+        why = "" if config.model else f", which runs when no --model is given and ${MODEL_ENV} is unset"
+        cap = "; cap an offline run with --rounds, --max-env-steps or --max-time" if config.budgets.max_llm_calls else ""
+        raise ConfigError(f"{', '.join(given)} mean{'s' if len(given) == 1 else ''} nothing to the offline proposer "
+                          f"(CMA-ES over a program template, no LLM){why}",
+                          f"drop {'it' if len(given) == 1 else 'them'} or pass --model with an LLM{cap}")
 
 
 def options_of(options: dict[str, Any], config_class: type[RunConfig], where: str, **fixed: Any) -> RunConfig:

@@ -119,6 +119,10 @@ class Backend(ABC):
     def label(self) -> str:
         return self.model
 
+    def header(self) -> str:
+        """What the run's header says about how this backend answers, beyond its label ('' for nothing)."""
+        return ""
+
 
 def strip_credentials(url: str | None) -> str | None:
     return re.sub(r"//[^/@]+@", "//***@", url) if url else url

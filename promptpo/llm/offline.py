@@ -102,6 +102,8 @@ class OfflineBackend(Backend):
         self.asked: list[np.ndarray] = []
         self.scores: list[tuple] = []
         self.generation = -1
+        self.requested = self.default = 0
+        """The population --candidates asked for, and CMA-ES's own for the program (set by bind)."""
 
     @property
     def label(self) -> str:
@@ -113,13 +115,22 @@ class OfflineBackend(Backend):
 
         template = template or spec.offline_template
         self.program = TemplateProgram(template) if template else LinearProgram(spec)
-        default = 4 + int(3 * np.log(self.program.size))  # CMA-ES's own default population
+        self.requested, self.default = popsize, 4 + int(3 * np.log(self.program.size))  # CMA-ES's own population
         self.strategy = cma.CMAEvolutionStrategy(np.zeros(self.program.size), 0.5,
-                                                 {"popsize": max(default, popsize), "seed": seed + 1, "verbose": -9})
+                                                 {"popsize": max(self.default, popsize), "seed": seed + 1, "verbose": -9})
 
     @property
     def popsize(self) -> int:
         return self.strategy.popsize
+
+    def header(self) -> str:
+        """The population a round samples, said in the run's header: --candidates, or CMA-ES's default population
+        for the program's parameters (4 + 3 ln n) when that is larger."""
+        if self.strategy is None:
+            return ""
+        why = (f"CMA-ES's default population for {self.program.size} parameters; --candidates {self.requested} is "
+               "raised to it" if self.requested < self.default else "--candidates")
+        return f"{self.popsize} candidates a round, one CMA-ES generation ({why})"
 
     def complete(self, request: Request) -> Completion:
         if self.strategy is None:
