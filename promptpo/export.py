@@ -6,7 +6,7 @@ from pathlib import Path
 
 from promptpo import gate
 from promptpo.errors import ConfigError
-from promptpo.extract import trust_lines
+from promptpo.extract import author, trust_lines
 from promptpo.text import comment_header
 from promptpo.engine.runfolder import RunFolder, score_text
 from promptpo.engine.store import write_output
@@ -50,6 +50,7 @@ def export(run: RunFolder, candidate_id: str | None, out: Path, allow_findings: 
     if refused and not allow_findings:
         raise ConfigError(f"candidate {record['id']} does not pass the gate: {refused[0]}",
                           "read the code; export it anyway with --allow-findings")
-    lines = header(run, record) + trust_lines(code, str(out))
+    written = author(record.get("kind", ""), run.meta.get("backend") == "offline")
+    lines = header(run, record) + trust_lines(code, str(out), written)
     text = comment_header(lines) + "\n\n" + code
     return write_output(out, text)

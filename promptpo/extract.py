@@ -284,12 +284,20 @@ def _outermost_tables(found: list[Finding]) -> list[Finding]:
     return kept
 
 
-def trust_lines(code: str, load_hint: str) -> list[str]:
-    """What a file holding generated code says about itself: untrusted, the gate's verdict, the audit's
-    findings and how to run it in the sandbox (``load_hint`` names the file or run)."""
+def author(kind: str, offline: bool) -> str:
+    """Who wrote a candidate of ``kind`` (its record's kind), as a file's header says it; ``offline``: its run used
+    the offline proposer (whose programs are never a model's, tuned or not)."""
+    who = ("by the offline proposer (CMA-ES over a program template, no language model)" if offline or kind == "offline"
+           else "by a language model")
+    return who + (", its constants then tuned by CMA-ES" if kind == "tuned" else "")
+
+
+def trust_lines(code: str, load_hint: str, written: str = "by a language model") -> list[str]:
+    """What a file holding generated code says about itself: who wrote it (``written``, see ``author``), untrusted,
+    the gate's verdict, the audit's findings and how to run it in the sandbox (``load_hint`` names the file or run)."""
     tree = python_tree(code)
     found = findings(tree) if tree is not None else []
-    lines = ["GENERATED, UNTRUSTED CODE written by a language model: read it before you run it.",
+    lines = [f"GENERATED, UNTRUSTED CODE written {written}: read it before you run it.",
              f"gate: {gate.verdict(gate.check(code, tree))}",
              "audit: " + ("no findings" if not found else "; ".join(str(f) for f in found[:3]) +
                           (f" (+{len(found) - 3} more)" if len(found) > 3 else "")),

@@ -190,6 +190,17 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     return made
 
 
+def test_best_py_and_export_say_who_wrote_the_program(runs, tmp_path):
+    offline = runs["metaworld/pick-place"]
+    proposer = "written by the offline proposer (CMA-ES over a program template, no language model)"
+    assert proposer in (offline / "best.py").read_text() and "language model:" not in (offline / "best.py").read_text()
+    proc = run_cli("export", str(offline), "-o", str(tmp_path / "offline.py"))
+    assert proc.returncode == 0, proc.stderr
+    assert proposer in (tmp_path / "offline.py").read_text()
+    model = runs["gymnasium/CartPole-v1"]
+    assert "UNTRUSTED CODE written by a language model: read it" in (model / "best.py").read_text()
+
+
 def test_play_cartpole_prints_every_episode(runs):
     proc = run_cli("play", str(runs["gymnasium/CartPole-v1"]), "--episodes", "3")
     assert proc.returncode == 0, proc.stderr

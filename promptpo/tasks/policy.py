@@ -19,7 +19,7 @@ from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success, judged_by_success
 from promptpo import cascade, library
 from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Lanes, Stage
-from promptpo.extract import ALLOWED_IMPORTS, trust_lines
+from promptpo.extract import ALLOWED_IMPORTS, author, trust_lines
 from promptpo.feedback import build, score_line
 from promptpo.cluster import Host
 from promptpo.isolation import make_sandbox
@@ -184,7 +184,8 @@ class PolicyTask(TaskKind):
         header = [f"promptpo best policy — run {run_id}", f"env: {self.spec.id}",
                   f"candidate: {candidate.id} (round {candidate.round}, {candidate.kind}, parent {candidate.parent})",
                   f"score: {self.score_line(candidate.evaluation)}", f"evaluation seeds: {seeds}",
-                  *trust_lines(candidate.code, str(self.config.out / run_id / "best.py"))]
+                  *trust_lines(candidate.code, str(self.config.out / run_id / "best.py"),
+                               author(candidate.kind, self.config.resolved_model() == "offline"))]
         return comment_header(header) + "\n\n" + candidate.code
 
     def summary_fields(self, best: Candidate | None) -> dict:
