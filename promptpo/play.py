@@ -26,7 +26,7 @@ from promptpo.verify import plan
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 FRAMES_PER_EPISODE = 120
-"""At most this many frames of an episode are kept (every k-th step), so a video stays small."""
+"""At most this many frames of an episode are kept, so a video stays small (see Frames)."""
 MAX_SIDE = 320
 """Frames are scaled down by a whole factor until neither side exceeds this."""
 FPS = 30
@@ -40,17 +40,25 @@ class Played:
     evaluation: Evaluation
     video: Path | None
     frames: int
+    end_at_success: bool = False
+    """Whether the episodes ended at their first success, as the run's did (unless --full-episodes)."""
+    kept: str = ""
+    """Which steps the video shows (Frames.describe)."""
 
 
 class Frames:
-    """Collects every k-th rendered frame per episode (the ``on_step`` hook of the evaluator)."""
+    """Collects rendered frames per episode (the evaluator's ``on_step`` hook). A short episode keeps every step; a
+    longer one every k-th, k doubling whenever more than FRAMES_PER_EPISODE frames are held, so the stride follows
+    the length the episode had (a 10-step DoorKey episode keeps its 11 frames; a 500-step one every 8th step) and
+    no more than that many frames are ever held."""
 
-    def __init__(self, horizon: int, episodes: int):
-        self.stride = max(1, -(-horizon // FRAMES_PER_EPISODE))
-        self.frames: list[list[np.ndarray]] = [[] for _ in range(episodes)]
+    def __init__(self, episodes: int):
+        self.kept: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(episodes)]
+        self.strides = [1] * episodes
 
     def __call__(self, episode: int, env: Any, step: int) -> None:
-        if step % self.stride:
+        stride = self.strides[episode]
+        if step % stride:
             return
         base = env.unwrapped
         if getattr(base, "render_mode", None) != "rgb_array":
@@ -60,14 +68,29 @@ class Frames:
             raise ConfigError(f"{type(base).__name__} renders no rgb_array frames", "play it without --video")
         frame = np.asarray(frame)
         factor = max(1, -(-max(frame.shape[:2]) // MAX_SIDE))
-        self.frames[episode].append(np.ascontiguousarray(frame[::factor, ::factor, :3]))
+        kept = self.kept[episode]
+        kept.append((step, np.ascontiguousarray(frame[::factor, ::factor, :3])))
+        if len(kept) > FRAMES_PER_EPISODE:
+            self.strides[episode] = stride = stride * 2
+            kept[:] = [(s, f) for s, f in kept if s % stride == 0]
 
     def all(self) -> list[np.ndarray]:
-        return [f for episode in self.frames for f in episode]
+        return [frame for episode in self.kept for _, frame in episode]
+
+    def describe(self) -> str:
+        """'every step', 'every 8th step', or per episode when they differ."""
+        def each(stride: int) -> str:
+            return "every step" if stride == 1 else f"every {stride}{'nd' if stride == 2 else 'th'} step"
+
+        if len(set(self.strides)) == 1:
+            return each(self.strides[0])
+        return ", ".join(f"episode {i}: {each(stride)}" for i, stride in enumerate(self.strides))
 
 
 def play(run: RunFolder, candidate_id: str | None, episodes: int, seed: int | None = None,
-         video: Path | None = None, sandbox: str = "process") -> Played:
+         video: Path | None = None, sandbox: str = "process", full_episodes: bool = False) -> Played:
+    """Episodes end as the run's did (at their first success where it ended them there) unless ``full_episodes``,
+    as in verify."""
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
     if video is not None and video.suffix.lower() not in VIDEO_SUFFIXES:
@@ -83,18 +106,20 @@ def play(run: RunFolder, candidate_id: str | None, episodes: int, seed: int | No
     spec = load_spec(run.meta["env"])
     chosen = plan(run, episodes)[1] if seed is None else spec.episodes(seed, episodes, episode_secret())
     limits = Limits.from_record(run.meta.get("config", {}).get("limits"))
-    frames = Frames(spec.horizon, len(chosen)) if video is not None else None
+    end_at_success = bool(run.meta.get("end_at_success", False)) and not full_episodes
+    frames = Frames(len(chosen)) if video is not None else None
     pool = EnvPool(spec, seed if seed is not None else int(run.meta.get("seed", 0)))
     try:
         with make_sandbox(sandbox) as box:
-            evaluation = Evaluator(spec, box, limits, pool).evaluate(code, chosen, on_step=frames)
+            evaluation = Evaluator(spec, box, limits, pool, end_at_success=end_at_success).evaluate(
+                code, chosen, on_step=frames)
     finally:
         pool.close()
     written = None
     if frames is not None and frames.all():
         written = write_video(video, frames.all())
     return Played(record["id"], spec.id, gate.verdict(gate.check(code)), evaluation, written,
-                  len(frames.all()) if frames else 0)
+                  len(frames.all()) if frames else 0, end_at_success, frames.describe() if frames else "")
 
 
 def write_video(path: Path, frames: list[np.ndarray]) -> Path:

@@ -214,14 +214,21 @@ def test_play_reach_writes_a_video_with_frames(runs, tmp_path):
     video = tmp_path / "reach.gif"
     proc = run_cli("play", str(runs["metaworld/reach"]), "--episodes", "2", "--video", str(video))
     assert proc.returncode == 0, proc.stderr
-    assert "success rate 1.00" in proc.stdout
+    assert "success rate 1.00" in proc.stdout and "ended at their first success, as in the run" in proc.stdout
+    steps = [int(row.split("│")[4]) for row in proc.stdout.splitlines() if row.count("│") >= 5 and
+             row.split("│")[1].strip().isdigit()]
+    assert len(steps) == 2 and all(s < 500 for s in steps), proc.stdout  # ended at success, as the run's did
     frames = iio.imread(video, index=None)
-    assert frames.shape[0] >= 100 and frames.shape[-1] == 3  # two episodes of 500 steps, every 5th frame
-    assert float(frames.std()) > 1.0  # real pictures, not a blank canvas
+    assert frames.shape[-1] == 3 and float(frames.std()) > 1.0  # real pictures, not a blank canvas
+    assert frames.shape[0] >= min(sum(steps), 2 * 60)  # short episodes keep every step, long ones >= 60 frames
+    assert "every step" in proc.stdout or "every 2nd step" in proc.stdout
     mp4 = tmp_path / "reach.mp4"
-    proc = run_cli("play", str(runs["metaworld/reach"]), "--episodes", "1", "--seed", "7", "--video", str(mp4))
+    proc = run_cli("play", str(runs["metaworld/reach"]), "--episodes", "1", "--seed", "7", "--video", str(mp4),
+                   "--full-episodes")
     assert proc.returncode == 0, proc.stderr
-    assert iio.imread(mp4, index=None).shape[0] >= 50
+    assert " 500 " in proc.stdout and "ran to their end (--full-episodes)" in proc.stdout
+    assert 60 < iio.imread(mp4, index=None).shape[0] <= 120  # 500 steps kept as every 8th: no more than 120 frames
+    assert "every 8th step" in proc.stdout
 
 
 def test_play_pick_place_on_fresh_goals(runs):

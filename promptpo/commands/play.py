@@ -17,9 +17,11 @@ from promptpo.commands.common import OUT, console, setup_logging
               help="Seed of the episodes (default: fresh ones, from the stream `verify` uses).")
 @click.option("--video", type=click.Path(path_type=Path), default=None, help="Write the episodes to a .gif or .mp4.")
 @click.option("--sandbox", default="process", show_default=True, help="Isolation backend: process or docker.")
+@click.option("--full-episodes", is_flag=True, help="Run the episodes to their end even where the run ended them at "
+              "their first success (Meta-World), as `verify --full-episodes`.")
 @OUT
 def play(run: str, candidate: str | None, episodes: int, seed: int | None, video: Path | None, sandbox: str,
-         out: Path) -> None:
+         full_episodes: bool, out: Path) -> None:
     """Run CANDIDATE (default: the best) of RUN in the sandbox and print each episode's return and success."""
     from rich.table import Table
 
@@ -30,8 +32,11 @@ def play(run: str, candidate: str | None, episodes: int, seed: int | None, video
     setup_logging(False)
     screen = console()
     with console(stderr=True).status("playing in the sandbox..."):
-        played = run_play(RunFolder.find(run, out), candidate, episodes, seed, video, sandbox)
+        played = run_play(RunFolder.find(run, out), candidate, episodes, seed, video, sandbox, full_episodes)
     ev = played.evaluation
+    screen.print("episodes: " + ("ended at their first success, as in the run (--full-episodes runs them to their end)"
+                                 if played.end_at_success else "ran to their end (--full-episodes)" if full_episodes
+                                 else "ran to their end, as in the run"), markup=False)
     table = Table(title=f"{played.candidate} on {played.env}")
     for name in ("episode", "seed", "return", "steps", "success"):
         table.add_column(name, justify="right")
@@ -47,4 +52,4 @@ def play(run: str, candidate: str | None, episodes: int, seed: int | None, video
         summary += f", success rate {ev.success_rate:.2f}"
     screen.print(summary, highlight=False)
     if played.video is not None:
-        print(f"wrote {played.video} ({played.frames} frames)")
+        print(f"wrote {played.video} ({played.frames} frames: {played.kept})")
