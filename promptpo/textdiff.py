@@ -27,3 +27,51 @@ def unified(old: str, new: str, old_name: str, new_name: str) -> str:
     """The unified diff of ``old`` and ``new`` (empty when they are the same); call too_large first."""
     return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                         old_name, new_name))
+
+
+def stopped_text(record: dict) -> str:
+    """' (stopped by the cascade after its first 2 of 10 episodes)' for a candidate the cascade stopped, else ''."""
+    stage = (record.get("evaluation") or {}).get("stage")
+    if not stage or stage.get("passed"):
+        return ""
+    return f" (stopped by the cascade after its first {stage['episodes']} of {stage['of']} episodes)"
+
+
+def score_change(a: str, first: dict, b: str, second: dict) -> list[str]:
+    """How candidate ``b``'s score differs from ``a``'s, in the engine's rank order: a complete evaluation before
+    one the cascade stopped, then success rate, then mean steps to the first success, then mean return. The first
+    line says which ranks higher and by what; a change in return never comes first where success decides."""
+    s1, s2 = first.get("score") or {}, second.get("score") or {}
+    if not s1 or not s2 or s1.get("mean_return") is None or s2.get("mean_return") is None:
+        return []
+    changes: list[tuple[str, float, float, str, bool]] = []  # (what, old, new, format, higher is better)
+    if s1.get("success_rate") is not None and s2.get("success_rate") is not None:
+        changes.append(("success rate", s1["success_rate"], s2["success_rate"], ".2f", True))
+        if s1.get("mean_steps_to_success") is not None and s2.get("mean_steps_to_success") is not None:
+            changes.append(("mean steps to the first success", s1["mean_steps_to_success"],
+                            s2["mean_steps_to_success"], ".1f", False))
+    changes.append(("mean return", s1["mean_return"], s2["mean_return"], ".2f", True))
+    said = [f"{what} {old:{fmt}} -> {new:{fmt}} ({new - old:+{fmt}})" for what, old, new, fmt, _ in changes]
+    complete1, complete2 = s1.get("complete", True) is not False, s2.get("complete", True) is not False
+    if complete1 != complete2:
+        higher, lower = (a, b) if complete1 else (b, a)
+        lines = [f"{higher} ranks higher: it was scored on all its episodes and the cascade stopped {lower}, "
+                 "which ranks below every complete candidate whatever its numbers",
+                 "change, in rank order: " + "; ".join(said)]
+    else:
+        decided = next((i for i, (_, old, new, fmt, _) in enumerate(changes) if f"{old:{fmt}}" != f"{new:{fmt}}"),
+                       None)
+        if decided is None:
+            lines = [f"{a} and {b} rank the same: " + "; ".join(said)]
+        else:
+            _, old, new, _, up = changes[decided]
+            higher = b if (new > old) == up else a
+            lines = [f"{higher} ranks higher, by {said[decided]}"]
+            if len(said) > 1:
+                lines.append("change, in rank order: " + "; ".join(said))
+    for name, record in ((a, first), (b, second)):
+        if stopped_text(record):
+            stage = record["evaluation"]["stage"]
+            lines.append(f"{name}'s numbers are of its first {stage['episodes']} of {stage['of']} episodes only: "
+                         f"the cascade stopped it there ({stage['reason']})")
+    return lines

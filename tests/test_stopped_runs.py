@@ -1,0 +1,42 @@
+"""What the views say of candidates the cascade stopped: diff, audit, and verify/play/export of a run whose every
+candidate was stopped (pick-place's first answer fails its first 2 episodes, its second succeeds)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ANSWERS, only_run, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def pick_place(out: Path, candidates: int) -> Path:
+    proc = run_cli("optimize", "metaworld/pick-place", "--model", f"scripted:{ANSWERS / 'pick_place'}",
+                   "--episodes", "10", "--candidates", str(candidates), "--rounds", "1", "--no-library",
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return only_run(out)
+
+
+@pytest.fixture(scope="module")
+def round_mates(tmp_path_factory) -> Path:
+    """One round of two: r00c0 stopped after 0/2 successes, r00c1 (its round-mate) succeeds on all 10."""
+    return pick_place(tmp_path_factory.mktemp("runs"), 2)
+
+
+def cli(run: Path, *args: str):
+    return run_cli(args[0], run.name, *args[1:], "--out", str(run.parent))
+
+
+def test_diff_says_the_rank_key_change_first_and_that_a_side_was_stopped(round_mates):
+    proc = cli(round_mates, "diff", "r00c1", "r00c0")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "r00c0: mean return" in lines[0] and "(stopped by the cascade after its first 2 of 10 episodes)" in lines[0]
+    assert lines[1].startswith("r00c1 ranks higher") and "the cascade stopped r00c0" in lines[1]
+    assert lines[2].startswith("change, in rank order: success rate 1.00 -> 0.00 (-1.00)")
+    assert "r00c0's numbers are of its first 2 of 10 episodes only" in lines[3]
+    assert "change in mean return" not in proc.stdout

@@ -1,0 +1,36 @@
+"""promptpo.textdiff: the score change `promptpo diff` prints, in the engine's rank order."""
+
+from __future__ import annotations
+
+from promptpo.textdiff import score_change, stopped_text
+
+
+def record(success: float, steps: float, mean_return: float, stage: dict | None = None) -> dict:
+    return {"score": {"mean_return": mean_return, "std_return": 1.0, "success_rate": success,
+                      "mean_steps_to_success": steps, "complete": stage is None or stage["passed"]},
+            "evaluation": {"stage": stage}}
+
+
+def test_success_lost_is_said_before_return_gained():
+    """A reach candidate went from success 1.00 to 0.00 (stopped after 2 episodes) and diff said
+    "+1704.43 mean return" and nothing else."""
+    solved = record(1.0, 60.0, 189.78)
+    stopped = record(0.0, 500.0, 1894.21, {"episodes": 2, "of": 10, "passed": False,
+                                           "reason": "0/2 successes in the first 2 episodes"})
+    lines = score_change("r01c0", solved, "r02c1", stopped)
+    assert lines[0].startswith("r01c0 ranks higher") and "cascade stopped r02c1" in lines[0]
+    assert lines[1].index("success rate 1.00 -> 0.00 (-1.00)") < lines[1].index("mean return 189.78 -> 1894.21")
+    assert "r02c1's numbers are of its first 2 of 10 episodes only" in lines[-1]
+    assert stopped_text(stopped) == " (stopped by the cascade after its first 2 of 10 episodes)"
+    assert stopped_text(solved) == ""
+
+
+def test_the_first_key_that_differs_decides():
+    assert score_change("a", record(1.0, 80.0, 300.0), "b", record(1.0, 40.0, 100.0))[0] == (
+        "b ranks higher, by mean steps to the first success 80.0 -> 40.0 (-40.0)")
+    assert score_change("a", record(0.5, 300.0, 10.0), "b", record(0.2, 450.0, 900.0))[0] == (
+        "a ranks higher, by success rate 0.50 -> 0.20 (-0.30)")
+    returns_only = {"score": {"mean_return": 5.0, "std_return": 0.0, "success_rate": None}}
+    assert score_change("a", returns_only, "b", {"score": {**returns_only["score"], "mean_return": 7.5}}) == [
+        "b ranks higher, by mean return 5.00 -> 7.50 (+2.50)"]
+    assert score_change("a", {"score": None, "outcome": "crashed"}, "b", record(1.0, 1.0, 1.0)) == []
