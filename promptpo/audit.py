@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from promptpo import gate
+from promptpo.cascade import NOTHING_BEFORE
 from promptpo.extract import findings, python_tree
 from promptpo.engine.runfolder import RunFolder
 
 FEW_EPISODES = 10
+LEGACY_NOTHING_BEFORE = " and no candidate has succeeded yet"
+"""What the cascade said before cascade.NOTHING_BEFORE; false where a round-mate had succeeded."""
 LIMIT_OUTCOMES = {"timeout", "cpu_limit", "memory", "output_limit"}
 
 
@@ -39,6 +42,17 @@ def static_findings(code: str) -> list[str]:
     return [f"gate: {v}" for v in gate.check(code, tree)] + [f"{f.kind}: {f}" for f in findings(tree)]
 
 
+def _mates_succeeded(records: list[dict], record: dict) -> str:
+    """'; its round-mate r00c1 succeeded, evaluated alongside it' where one did: the cascade compares a candidate
+    with the run's best as its round began, so a success found in the same round played no part in stopping it."""
+    mates = [r["id"] for r in records if r.get("round") == record.get("round") and r["id"] != record["id"]
+             and ((r.get("score") or {}).get("success_rate") or 0) > 0]
+    if not mates:
+        return ""
+    return (f"; its round-mate{'s' if len(mates) > 1 else ''} {', '.join(mates)} succeeded, evaluated alongside it "
+            "(the cascade compares with the best of earlier rounds only)")
+
+
 def audit(run: RunFolder) -> list[AuditRow]:
     rows = []
     for record in run.candidates:
@@ -53,7 +67,9 @@ def audit(run: RunFolder) -> list[AuditRow]:
                        error=record.get("error", ""))
         stage = (record.get("evaluation") or {}).get("stage")
         if stage and not stage["passed"]:
-            row.flags.append(f"stopped after its first {stage['episodes']} of {stage['of']} episodes: {stage['reason']}")
+            row.flags.append(f"stopped after its first {stage['episodes']} of {stage['of']} episodes: "
+                             + stage["reason"].replace(LEGACY_NOTHING_BEFORE, NOTHING_BEFORE)
+                             + _mates_succeeded(run.candidates, record))
         elif row.outcome == "ok":
             if row.episodes < FEW_EPISODES:
                 row.flags.append(f"score rests on {row.episodes} episodes: run `promptpo verify`")

@@ -30,6 +30,10 @@ ALPHA = 0.16
 (about one standard error, one-sided)."""
 Z = 1.0
 """Return runs: standard errors below the best's mean return that stop a candidate."""
+NOTHING_BEFORE = " and no candidate recorded before its round had succeeded"
+"""Why a first stage without success stops a candidate before the run has a best. The cascade compares with the
+run's best as its round began: a round-mate's success, found alongside, is not known to it (records from before
+this wording say "and no candidate has succeeded yet", which a round-mate's success made look false)."""
 
 
 def decide(stage: Evaluation, best: Evaluation | None, by_success: bool) -> tuple[bool, str]:
@@ -40,7 +44,7 @@ def decide(stage: Evaluation, best: Evaluation | None, by_success: bool) -> tupl
         seen = f"{wins}/{k} successes in the first {k} episodes"
         if best is None or best.success_rate is None:
             if wins == 0:
-                return False, f"{seen} and no candidate has succeeded yet"
+                return False, f"{seen}{NOTHING_BEFORE}"
             return True, f"{seen}: the first success of the run"
         p = best.success_rate
         tail = _binomial_cdf(wins, k, p)

@@ -40,3 +40,27 @@ def test_diff_says_the_rank_key_change_first_and_that_a_side_was_stopped(round_m
     assert lines[2].startswith("change, in rank order: success rate 1.00 -> 0.00 (-1.00)")
     assert "r00c0's numbers are of its first 2 of 10 episodes only" in lines[3]
     assert "change in mean return" not in proc.stdout
+
+
+def test_audit_says_what_the_cascade_knew_when_a_round_mate_succeeded(round_mates):
+    proc = cli(round_mates, "audit", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["id"]: r for r in json.loads(proc.stdout)}
+    assert rows["r00c1"]["success_rate"] == 1.0
+    [flag] = rows["r00c0"]["flags"]
+    assert "no candidate has succeeded yet" not in flag  # false: r00c1 had, in the same round
+    assert "no candidate recorded before its round had succeeded" in flag
+    assert "its round-mate r00c1 succeeded, evaluated alongside it" in flag
+
+
+def test_audit_rewords_records_written_before_the_wording_was_true(round_mates, tmp_path):
+    old = tmp_path / round_mates.name
+    import shutil
+
+    shutil.copytree(round_mates, old)
+    path = old / "candidates" / "r00c0.json"
+    record = json.loads(path.read_text())
+    record["evaluation"]["stage"]["reason"] = "0/2 successes in the first 2 episodes and no candidate has succeeded yet"
+    path.write_text(json.dumps(record))
+    [flag] = {r["id"]: r for r in json.loads(cli(old, "audit", "--json").stdout)}["r00c0"]["flags"]
+    assert "succeeded yet" not in flag and "recorded before its round had succeeded" in flag
