@@ -1,0 +1,275 @@
+"""What every view shows of a run, derived once from its records: the best, steps to target, the curve, calls,
+the seed and the method.
+
+- The best is the engine's: by the rank key (success, then sooner, then return; promptpo.evaluate), among
+  candidates scored in full. summary.json names it; a rebuilt summary derives it the same way.
+- Env steps to target are the steps the run had spent when the evaluation that reached it was recorded.
+- A curve starts at 0 env steps (a point with no value: nothing measured yet) and holds the best so far up to
+  the steps the run spent, so an area under it covers the same span for every method.
+- Calls are counted as sent (a prompt recorded) and answered (an answer recorded).
+- A run is finished when it ended on its own (target, budget, answers, all rounds; a training's full steps);
+  ``unfinished`` says why not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from promptpo.candidate import UNRANKED
+from promptpo.envspec import Target
+from promptpo.records.folder import RunFolder
+from promptpo.stats import CurvePoint, first_reaching
+
+FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
+"""Statuses of a run that ended on its own (promptpo.resume refuses to resume them)."""
+POLICY_SETTINGS = ("candidates", "rounds", "episodes", "search", "edit", "cascade", "tune_constants", "target",
+                   "full_episodes", "reflect", "feedback_fn")
+"""Config fields of a policy run that make it another method when they differ (with the model string)."""
+TRAINING_SETTINGS = ("steps", "hyperparams_source", "criterion")
+
+
+@dataclass(frozen=True)
+class Method:
+    """What a run is a sample of: its method's name (with the model string: a scripted run's answer set is its
+    path) and the settings that make two runs of it different methods."""
+
+    name: str
+    settings: tuple[tuple[str, str], ...] = ()
+
+    def differing(self, others: list[Method]) -> str:
+        """``name`` plus the settings in which it differs from the other methods of the same name."""
+        same = [o for o in others if o.name == self.name and o != self]
+        if not same:
+            return self.name
+        mine = dict(self.settings)
+        keys = sorted({k for o in same for k, v in dict(o.settings).items() if mine.get(k) != v}
+                      | {k for k in mine if any(dict(o.settings).get(k) != mine[k] for o in same)})
+        return self.name + " [" + ", ".join(f"{k}={mine.get(k, '-')}" for k in keys) + "]"
+
+
+@dataclass
+class Facts:
+    run: str
+    path: Path
+    kind: str
+    env: str
+    seed: int | None
+    method: Method
+    status: str
+    unfinished: str
+    """Why the run is not finished (interrupted, still running, stopped short of its steps), or ''."""
+    recovered: str
+    """Why its summary was rebuilt from the other records, or ''."""
+    best: str | None
+    """The best candidate scored in full (by the rank key); None for a training or when none was."""
+    best_stopped: str | None
+    """With no ``best``: the best of the candidates a cascade stopped early."""
+    best_score: float | None
+    best_std: float | None
+    best_success: float | None
+    target: Target | None
+    """The run's own target (None for a training, which has none of its own)."""
+    env_steps: int
+    episodes: int
+    curve: list[CurvePoint]
+    calls_sent: int
+    calls_answered: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    wall_time_s: float | None
+    candidates: int
+    final_return: float | None
+    """A training's last evaluation (a search's: its best trial's); a program run's best."""
+    final_success: float | None
+    model_zip: Path | None = None
+    end_at_success: bool = False
+    eval_every: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return not self.unfinished
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def reaching(self, target: Target | None = None) -> CurvePoint | None:
+        """The first point of the curve that meets ``target`` (default: the run's own), or None."""
+        target = target or self.target
+        return first_reaching(self.curve, target) if target else None
+
+    @property
+    def steps_to_target(self) -> int | None:
+        point = self.reaching()
+        return point.env_steps if point else None
+
+    def area(self, end: int | None = None) -> float | None:
+        """The mean of the curve over env steps 0..``end`` (default: what the run spent), as a step function held
+        at its last value; before its first measured point it has its first value (the policy the method had at
+        0 steps: PPO's untrained network, promptpo's first program)."""
+        points = [p for p in self.curve if p.mean_return is not None]
+        end = max(end or self.env_steps, points[-1].env_steps if points else 0)
+        if not points or end <= 0:
+            return None
+        total, x, y = 0.0, 0, points[0].mean_return
+        for p in points:
+            total += (min(p.env_steps, end) - x) * y
+            x, y = min(p.env_steps, end), p.mean_return
+        total += (end - x) * y
+        return total / end
+
+
+def facts_of(run: RunFolder) -> Facts:
+    s, meta = run.summary, run.meta
+    sent, answered = run.calls()
+    programs = run.has_programs
+    best = best_stopped = None
+    if programs:
+        named = s.get("best_candidate") if not run.recovered else None
+        best = next((r for r in run.candidates if r["id"] == named), None) or best_of(run.candidates, _criterion(meta))
+        if best is None:
+            best_stopped = best_of(run.candidates, _criterion(meta), stopped=True)
+    curve = _event_curve(run) if run.kind == "promptpo" else _logged_curve(run)
+    spent = int(s.get("env_steps") or 0) or max((p.env_steps for p in curve), default=0)
+    if curve and curve[-1].mean_return is not None and spent > curve[-1].env_steps:
+        last = curve[-1]  # the best so far holds to the last step spent
+        curve.append(CurvePoint(spent, int(s.get("episodes") or last.episodes), last.mean_return, last.success_rate))
+    score = record_score(best)
+    final = next((p for p in reversed(curve) if p.mean_return is not None), None)
+    return Facts(
+        run=run.name, path=run.path, kind=run.kind, env=str(meta.get("env")), seed=_seed(meta),
+        method=method_of(meta), status=str(s.get("status") or meta.get("status") or "running"),
+        unfinished=_unfinished(run, s, spent), recovered=run.recovered,
+        best=best["id"] if best else None, best_stopped=best_stopped["id"] if best_stopped else None,
+        best_score=score.get("mean_return") if programs else s.get("best_score"),
+        best_std=score.get("std_return") if programs else None,
+        best_success=score.get("success_rate") if programs else s.get("best_success_rate"),
+        target=parse_target(s.get("target") or meta.get("target")), env_steps=spent,
+        episodes=int(s.get("episodes") or 0), curve=curve, calls_sent=len(sent), calls_answered=len(answered),
+        prompt_tokens=int(s.get("prompt_tokens") or 0), completion_tokens=int(s.get("completion_tokens") or 0),
+        cost_usd=s.get("cost_usd"), wall_time_s=s.get("wall_time_s"), candidates=len(run.candidates),
+        final_return=s["final_return"] if "final_return" in s else final.mean_return if final else None,
+        final_success=s["final_success_rate"] if "final_success_rate" in s else final.success_rate if final else None,
+        model_zip=run.model_zip, end_at_success=bool(meta.get("end_at_success", False)),
+        eval_every=meta.get("eval_every"), problems=list(run.problems))
+
+
+# -- the rank key, from records -----------------------------------------------------------
+def record_score(record: dict | None) -> dict:
+    return (record or {}).get("score") or {}
+
+
+def complete(record: dict) -> bool:
+    stage = (record.get("evaluation") or {}).get("stage")
+    return bool(record_score(record).get("complete", True)) and not (stage and not stage.get("passed", True))
+
+
+def rank_key(record: dict, criterion: str = "auc") -> tuple[float, ...]:
+    """The engine's rank key of a candidate record (promptpo.evaluate.Evaluation.rank_key; a schedule's
+    promptpo.tasks.schedule.Training.rank_key): higher is better, UNRANKED without a score."""
+    score = record_score(record)
+    if record.get("outcome") != "ok" or score.get("mean_return") is None and score.get("auc") is None:
+        return UNRANKED
+    if "auc" in score:
+        if criterion == "steps":
+            steps = score.get("steps_to_threshold")
+            return (-steps if steps is not None else float("-inf"), score["auc"])
+        return (score["auc"], score.get("mean_return") or 0.0)
+    if score.get("success_rate") is None:
+        return (0.0, 0.0, score["mean_return"])
+    return (score["success_rate"], -(score.get("mean_steps_to_success") or 0.0), score["mean_return"])
+
+
+def best_of(records: list[dict], criterion: str = "auc", stopped: bool = False) -> dict | None:
+    """The first record with the highest rank key among those scored in full (``stopped``: among those a
+    cascade stopped early), as the engine picks it (a later equal one does not replace it)."""
+    best = None
+    for record in records:
+        key = rank_key(record, criterion)
+        if key == UNRANKED or complete(record) == stopped:
+            continue
+        if best is None or key > rank_key(best, criterion):
+            best = record
+    return best
+
+
+# -- curves -----------------------------------------------------------------------------
+def _event_curve(run: RunFolder) -> list[CurvePoint]:
+    """The best so far after each recorded candidate, at the steps the run had spent then; from 0."""
+    curve, best = [CurvePoint(0, 0, None, None)], None
+    for e in run.events():
+        if e.get("event") != "candidate":
+            continue
+        scored = e.get("outcome") == "ok" and e.get("mean_return") is not None
+        if scored:
+            key = (e.get("success_rate") if e.get("success_rate") is not None else -1.0, e["mean_return"])
+            if e["best"] if "best" in e else (best is None or key > best[0]):  # logs before the engine's flag
+                best = (key, e["mean_return"], e.get("success_rate"))
+        if best is not None and e.get("total_env_steps") is not None:
+            curve.append(CurvePoint(int(e["total_env_steps"]), int(e.get("total_episodes") or 0), best[1], best[2]))
+    return curve
+
+
+def _logged_curve(run: RunFolder) -> list[CurvePoint]:
+    """A training's evaluations (curve.jsonl), from 0."""
+    points = []
+    for p in run.curve():
+        if isinstance(p.get("env_steps"), (int, float)):
+            points.append(CurvePoint(int(p["env_steps"]), int(p.get("episodes") or 0), p.get("mean_return"),
+                                     p.get("success_rate"), p.get("wall_time_s")))
+    points.sort(key=lambda p: p.env_steps)
+    return points if points and points[0].env_steps == 0 else [CurvePoint(0, 0, None, None), *points]
+
+
+# -- what the run is ----------------------------------------------------------------------
+def _seed(meta: dict) -> int | None:
+    return meta.get("seed", (meta.get("config") or {}).get("seed"))
+
+
+def _criterion(meta: dict) -> str:
+    return str((meta.get("config") or {}).get("criterion") or "auc")
+
+
+def method_of(meta: dict) -> Method:
+    config = meta.get("config") or {}
+    kind = meta.get("kind", "promptpo")
+    if kind == "promptpo":
+        settings = {k: config.get(k) for k in POLICY_SETTINGS if k in config}
+        settings["max_env_steps"] = (config.get("budgets") or {}).get("max_env_steps")
+        settings["temperature"] = (config.get("gen") or {}).get("temperature")
+        name = f"promptpo ({meta.get('model') or config.get('model') or '?'})"
+    else:
+        source = {**config, **meta}
+        settings = {k: source.get(k) for k in TRAINING_SETTINGS if k in source}
+        name = str(meta.get("method") or kind)
+        if meta.get("model") and kind in ("schedule", "online"):
+            name += f" ({meta['model']})"
+    return Method(name, tuple(sorted((k, str(v)) for k, v in settings.items() if v is not None)))
+
+
+def _unfinished(run: RunFolder, s: dict, spent: int) -> str:
+    status = str(s.get("status") or run.meta.get("status") or "running")
+    if status in FINISHED:
+        steps = run.meta.get("steps") if not run.has_programs else None
+        if isinstance(steps, int) and spent < steps:
+            return f"stopped at {spent:,} of {steps:,} env steps"
+        return ""
+    steps = run.meta.get("steps") if not run.has_programs else None
+    at = f" at {spent:,} of {steps:,} env steps" if isinstance(steps, int) else f" after {spent:,} env steps"
+    reason = s.get("reason") or ""
+    return f"{status}{at}" + (f" ({reason})" if reason else "")
+
+
+TARGET = re.compile(r"(success rate|mean return) >= (-?[0-9.eE+-]+)")
+
+
+def parse_target(text) -> Target | None:
+    """A target as run records state it ('success rate >= 1', 'mean return >= 475')."""
+    found = TARGET.fullmatch(str(text or "").strip())
+    if not found:
+        return None
+    return Target("success_rate" if found[1] == "success rate" else "mean_return", float(found[2]))

@@ -1,0 +1,273 @@
+"""The one reader of a run folder: its run.json, events, candidates, LLM calls, curve and summary.
+
+Every view opens run folders through ``RunFolder`` and nothing else, so every view tolerates the same
+things: a last events.jsonl line cut short by a kill (the event never finished), and a summary.json that is
+missing or corrupt (rebuilt from the events, candidates and calls by promptpo.records.recover, and marked
+``recovered``). What cannot be read at all (no run.json, a corrupt line in the middle of the log) is one
+RunStoreError naming the file. What the records say — the best, steps to target, calls, seeds — is derived once,
+in promptpo.records.facts (``RunFolder.facts``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from promptpo.errors import RunStoreError
+
+PROGRAM_KINDS = ("promptpo", "schedule")
+"""Run kinds whose candidates are programs (the rest are trainings: one learning curve, no candidates)."""
+TRAINED = {"ppo": "a PPO baseline", "optuna": "an Optuna search over PPO's hyperparameters",
+           "pbt": "a population-based training of PPO", "hrl": "a SAM-HRL-HS search over PPO's hyperparameters",
+           "online": "an online-steered PPO training", "schedule-verify": "a schedule's re-training on a fresh seed"}
+
+
+def score_text(record: dict) -> str:
+    """'mean return 4866.67 ± 21.92, success rate 1.00' for a candidate record, or why there is none; a candidate
+    the cascade stopped says over how many episodes."""
+    score = record.get("score")
+    if not score:
+        return f"no score ({record.get('outcome', '?')})"
+    text = f"mean return {score['mean_return']:.2f} ± {score.get('std_return') or 0.0:.2f}"
+    text += f", success rate {score['success_rate']:.2f}" if score.get("success_rate") is not None else ""
+    stage = (record.get("evaluation") or {}).get("stage")
+    if stage and not stage.get("passed", True):
+        text += f" (stopped after {stage['episodes']} of {stage['of']} episodes)"
+    return text
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The candidate a command works on, and a line to tell the user when it is not the obvious one."""
+
+    record: dict
+    note: str = ""
+
+
+class RunFolder:
+    def __init__(self, path: Path):
+        self.path = path
+        self.meta = self.json("run.json", required=True)
+        if not isinstance(self.meta, dict) or "env" not in self.meta:
+            raise RunStoreError(f"{path / 'run.json'} is not a promptpo run record", "the run folder is corrupt")
+        self.problems: list[str] = []
+        """What was read around: a line cut short, a candidate record that is not JSON."""
+
+    @classmethod
+    def find(cls, run: str, out: Path) -> RunFolder:
+        """A run by folder, by its path under ``out``, or by its name anywhere under ``out`` (a bench's runs)."""
+        for candidate in (Path(run), out / run):
+            if (candidate / "run.json").is_file():
+                return cls(candidate)
+        from promptpo.records.listing import run_folders
+
+        named = [p for p in run_folders(out) if p.name == run] if "/" not in run else []
+        if len(named) == 1:
+            return cls(named[0])
+        if len(named) > 1:
+            raise RunStoreError(f"{len(named)} run folders are named {run!r} under {out}",
+                                "give its path: " + ", ".join(str(p) for p in named[:3]))
+        raise RunStoreError(f"no run folder {run!r} (looked in . and {out})", "run `promptpo runs` to list runs")
+
+    # -- files ---------------------------------------------------------------------------
+    def json(self, rel: str, required: bool = False) -> Any:
+        """A JSON file of the folder; None when it is missing and not ``required``."""
+        path = self.path / rel
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            if required:
+                raise RunStoreError(f"{path} is missing", "the run folder is incomplete") from None
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise RunStoreError(f"{path} is not valid JSON ({err})", "the run folder is corrupt") from None
+
+    def lines(self, rel: str) -> list[dict]:
+        """A JSON-lines file (events.jsonl, curve.jsonl): a last line cut short by a kill is left out (the
+        event never finished, and ``problems`` says so); a bad line anywhere else is a corrupt folder."""
+        path = self.path / rel
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        lines = text.split("\n")  # what the writer calls a line (splitlines also breaks on U+2028)
+        if lines and lines[-1] == "":
+            lines.pop()
+        found = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines) and not text.endswith("\n"):
+                    self._note(f"{rel}: its last line was cut short (left out)")
+                    break
+                raise RunStoreError(f"{path}:{number} is not JSON", "the run folder is corrupt") from None
+            if isinstance(value, dict):
+                found.append(value)
+        return found
+
+    def _note(self, problem: str) -> None:
+        if problem not in self.problems:
+            self.problems.append(problem)
+
+    # -- what it is ----------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        return self.meta.get("kind", "promptpo")
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def has_programs(self) -> bool:
+        return self.kind in PROGRAM_KINDS
+
+    def events(self) -> list[dict]:
+        return self.lines("events.jsonl")
+
+    @cached_property
+    def _summary(self) -> tuple[dict, str]:
+        try:
+            summary = self.json("summary.json")
+            why = "summary.json is missing" if summary is None else ""
+        except RunStoreError as err:
+            summary, why = None, f"summary.json is not valid JSON ({err.message.rpartition('(')[2].rstrip(')')})"
+        if isinstance(summary, dict):
+            return summary, ""
+        from promptpo.records.recover import rebuild
+
+        why = why or "summary.json holds no summary"
+        return rebuild(self), why
+
+    @property
+    def summary(self) -> dict:
+        """summary.json, or (when it is missing or corrupt) what the events, candidates and calls say."""
+        return self._summary[0]
+
+    @property
+    def recovered(self) -> str:
+        """Why the summary was rebuilt from the other records, or ''."""
+        return self._summary[1]
+
+    @cached_property
+    def candidates(self) -> list[dict]:
+        """Candidate records in slot order (round, then index), whenever each landed."""
+        folder = self.path / "candidates"
+        records = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self._note(f"candidates/{path.name} is not valid JSON (left out)")
+                continue
+            if isinstance(record, dict) and "id" in record:
+                records.append(record)
+        return sorted(records, key=slot)
+
+    def candidate(self, candidate_id: str | None = None) -> dict:
+        """A candidate by id; by default the run's best (``pick``: say its note where it is not obvious)."""
+        if candidate_id is None:
+            return self.pick(None, "use").record
+        for record in self.candidates:
+            if record["id"] == candidate_id:
+                return record
+        known = ", ".join(r["id"] for r in self.candidates) or "none"
+        raise RunStoreError(f"no candidate {candidate_id!r} in run {self.name}", f"candidates: {known}")
+
+    def pick(self, candidate_id: str | None, verb: str) -> Pick:
+        """The candidate named, or the run's best (by the engine's rank key); with none fully evaluated, the best
+        of those a cascade stopped early, saying so. A training's folder holds no program: the error says what
+        the folder is and what to run instead of ``verb``."""
+        if not self.has_programs:
+            what = TRAINED.get(self.kind, f"a {self.kind} run")
+            model = " (its trained network is model.zip, a Stable-Baselines3 model)" if (
+                self.path / "model.zip").is_file() else ""
+            raise RunStoreError(f"run {self.name} is {what}{model}: it holds no program to {verb}",
+                                f"`promptpo show {self.name}` shows its learning curve; give a promptpo run to {verb}")
+        if candidate_id is not None:
+            return Pick(self.candidate(candidate_id))
+        facts = self.facts
+        if facts.best is not None:
+            return Pick(self.candidate(facts.best))
+        if facts.best_stopped is not None:
+            record = self.candidate(facts.best_stopped)
+            return Pick(record, f"run {self.name} has no fully evaluated candidate: {record['id']} is the best of "
+                                f"those the cascade stopped early ({score_text(record)})")
+        outcomes = ", ".join(sorted({str(r.get("outcome")) for r in self.candidates})) or "no candidates"
+        raise RunStoreError(f"run {self.name} has no candidate that was scored ({outcomes})",
+                            "name one explicitly, or see `promptpo audit` for why none ran")
+
+    def code(self, candidate_id: str) -> str:
+        path = self.path / "candidates" / f"{candidate_id}.py"
+        if not path.is_file():
+            raise RunStoreError(f"{path} is missing", "the run folder is incomplete")
+        return path.read_text(encoding="utf-8")
+
+    def llm_text(self, call: int, part: str) -> str:
+        """part: prompt.md or response.md"""
+        path = self.path / "llm" / f"{call:04d}.{part}"
+        return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+    def text(self, rel: str) -> str:
+        """A text file of the folder (best.py, a report), or '' when it is missing."""
+        path = self.path / rel
+        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+
+    @property
+    def model_zip(self) -> Path | None:
+        """A training's network (Stable-Baselines3's model.zip), if it saved one."""
+        path = self.path / "model.zip"
+        return path if path.is_file() else None
+
+    def llm_messages(self, call: int) -> list[dict]:
+        try:
+            return self.json(f"llm/{call:04d}.messages.json") or []
+        except RunStoreError:
+            return []
+
+    def calls(self) -> tuple[list[int], list[int]]:
+        """Call numbers sent (a prompt recorded) and answered (an answer recorded), from llm/."""
+        folder = self.path / "llm"
+        if not folder.is_dir():
+            return [], []
+        sent = sorted(int(p.name[:4]) for p in folder.glob("[0-9][0-9][0-9][0-9].prompt.md"))
+        answered = sorted(int(p.name[:4]) for p in folder.glob("[0-9][0-9][0-9][0-9].response.md"))
+        return sent, answered
+
+    def call_records(self) -> list[dict]:
+        """llm/NNNN.json of every answered call (tokens, cost, latency), in call order."""
+        found = []
+        for path in sorted((self.path / "llm").glob("[0-9][0-9][0-9][0-9].json")) if (self.path / "llm").is_dir() else []:
+            try:
+                found.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                self._note(f"llm/{path.name} is not valid JSON (left out)")
+        return found
+
+    def curve(self) -> list[dict]:
+        """curve.jsonl: a training's evaluations as measured (trainings and schedule runs)."""
+        return self.lines("curve.jsonl")
+
+    def verification(self, candidate_id: str) -> dict | None:
+        """The latest `promptpo verify` record of a candidate."""
+        folder = self.path / "verifications"
+        files = sorted(folder.glob(f"{candidate_id}-*.json")) if folder.is_dir() else []
+        return self.json(f"verifications/{files[-1].name}") if files else None
+
+    @cached_property
+    def facts(self):
+        """What the records say (promptpo.records.facts.Facts): best, steps to target, calls, seed, method."""
+        from promptpo.records.facts import facts_of
+
+        return facts_of(self)
+
+
+def slot(record: dict) -> tuple:
+    """A candidate's place in its run: round, then index (what its id r03c2 says)."""
+    return (int(record.get("round") or 0), int(record.get("index") or 0), str(record.get("id")))
