@@ -29,14 +29,6 @@ def unified(old: str, new: str, old_name: str, new_name: str) -> str:
                                         old_name, new_name))
 
 
-def stopped_text(record: dict) -> str:
-    """' (stopped by the cascade after its first 2 of 10 episodes)' for a candidate the cascade stopped, else ''."""
-    stage = (record.get("evaluation") or {}).get("stage")
-    if not stage or stage.get("passed"):
-        return ""
-    return f" (stopped by the cascade after its first {stage['episodes']} of {stage['of']} episodes)"
-
-
 def score_change(a: str, first: dict, b: str, second: dict) -> list[str]:
     """How candidate ``b``'s score differs from ``a``'s, in the engine's rank order: a complete evaluation before
     one the cascade stopped, then success rate, then mean steps to the first success, then mean return. The first
@@ -70,8 +62,8 @@ def score_change(a: str, first: dict, b: str, second: dict) -> list[str]:
             if len(said) > 1:
                 lines.append("change, in rank order: " + "; ".join(said))
     for name, record in ((a, first), (b, second)):
-        if stopped_text(record):
-            stage = record["evaluation"]["stage"]
+        stage = (record.get("evaluation") or {}).get("stage")
+        if stage and not stage.get("passed", True):
             lines.append(f"{name}'s numbers are of its first {stage['episodes']} of {stage['of']} episodes only: "
                          f"the cascade stopped it there ({stage['reason']})")
     return lines

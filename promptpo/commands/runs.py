@@ -195,8 +195,7 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
     else:
         text = textdiff.unified(old, new, f"{a}.py", f"{b}.py") or "(identical code)\n"
     out_console = console()
-    out_console.print(shown(f"{a}: {score_text(first)}{textdiff.stopped_text(first)}  ->  "
-                            f"{b}: {score_text(second)}{textdiff.stopped_text(second)}"))
+    out_console.print(shown(f"{a}: {score_text(first)}  ->  {b}: {score_text(second)}"))
     for line in textdiff.score_change(a, first, b, second):
         out_console.print(shown(line))
     out_console.print(Syntax(visible(text), "diff"))
