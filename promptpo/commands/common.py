@@ -18,12 +18,42 @@ EVAL_EVERY = click.option("--eval-every", type=int, default=None,
                                "same --steps by default (--steps / 20), so that steps to target compare.")
 
 
+class Unpadded:
+    """A pipe or file under a rich Console, given each line without the spaces rich pads it with to the console's
+    width (a diff's lines, a table's title: every piped line was 200 columns wide)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.line = ""
+
+    def write(self, text: str) -> int:
+        *lines, self.line = (self.line + text).split("\n")
+        for line in lines:
+            self.stream.write(line.rstrip(" ") + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self.line:  # a line without its end yet: kept whole (what follows may need its spaces)
+            self.stream.write(self.line)
+            self.line = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+
 def console(stderr: bool = False):
+    import sys
+
     from rich.console import Console
 
     made = Console(stderr=stderr, highlight=False)
-    if not made.is_terminal:  # piped output: do not wrap tables at 80 columns
-        made = Console(stderr=stderr, highlight=False, width=200)
+    if not made.is_terminal:  # piped output: do not wrap tables at 80 columns, and pad no line to 200
+        made = Console(file=Unpadded(sys.stderr if stderr else sys.stdout), highlight=False, width=200)
     return made
 
 
