@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import secrets
 from pathlib import Path
@@ -44,6 +45,30 @@ def ui(out: Path, host: str, port: int, token: str | None) -> None:
         from promptpo.ui.app import make_app
     except ImportError:
         raise ConfigError("promptpo ui needs Starlette and uvicorn", "pip install 'promptpo[ui]'") from None
+    sock = listening(host, port)
     url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
     console(stderr=True).print(f"serving {out} (read-only) at {url}  (Ctrl-C stops)", markup=False)
-    uvicorn.run(make_app(out, token), host=host, port=port, log_level="warning")
+    uvicorn.Server(uvicorn.Config(make_app(out, token), log_level="warning")).run(sockets=[sock])
+
+
+def listening(host: str, port: int):
+    """A socket bound to ``host:port`` for the server, bound before anything says it serves there (on a busy port
+    `ui` printed "serving at ..." and then uvicorn's errno)."""
+    import socket
+
+    from promptpo.errors import ConfigError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as err:
+        raise ConfigError(f"--host {host} is not an address this machine can listen on ({err})",
+                          "give an address such as 127.0.0.1") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a port left in TIME_WAIT is free
+    try:
+        sock.bind(address)
+    except OSError as err:
+        sock.close()
+        why = "is in use by another program" if err.errno == errno.EADDRINUSE else f"cannot be used ({err.strerror})"
+        raise ConfigError(f"port {port} on {host} {why}", "give another --port, or stop what is using it") from None
+    return sock
