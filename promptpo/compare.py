@@ -7,20 +7,23 @@ chi-square ones, the intervals the t-tests below invert, so they agree at any n.
 that never reached the target counts as the whole budget it spent (a lower bound, so a method
 cannot look fast by failing): the ratio, the fraction of PPO's steps saved with the test's interval of
 the difference (over PPO's mean), and a t-test across seeds (paired when the seeds match one to one).
+
+A group's sample is the distinct seeds of one method (promptpo.records.facts.Method: the model string, a scripted
+run's answer set, and the settings that make another method): a second run of a seed is a repeat, not a seed, and
+a run that did not finish (interrupted, still running, stopped short of its steps) is left out unless asked for;
+``Comparison.excluded`` says which runs were left out and why. Runs are read by promptpo.records, and their
+curves, best and steps to target are its facts, so compare shows what every other view shows.
 """
 
 from __future__ import annotations
 
-import glob
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from promptpo.envspec import Target
-from promptpo.errors import RunStoreError
+from promptpo.records import Facts, Method, RunFolder, expand
 from promptpo.stats import CurvePoint, compare_samples, first_reaching, hyperscore, mean_ci, sample_std, std_ci
 
 SUCCESS_FAMILIES = ("metaworld", "minigrid")
@@ -44,68 +47,69 @@ class RunRecord:
     eval_every: int | None = None
     """Env steps between its evaluations (trainings: PPO, schedules, Optuna, PBT); None for a policy run, whose
     every candidate is an evaluation."""
+    facts: Facts | None = None
+    """What promptpo.records derived of the run (method, seed, whether it finished, steps spent)."""
 
     @property
     def final(self) -> CurvePoint | None:
-        return self.curve[-1] if self.curve else None
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunStoreError(f"{path} is missing", "is this a complete promptpo run folder?") from None
-    except json.JSONDecodeError as err:
-        raise RunStoreError(f"{path} is not valid JSON ({err.msg})", "the run folder is corrupt") from None
-
-
-def _lines(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
-    except json.JSONDecodeError as err:
-        raise RunStoreError(f"{path} has a line that is not JSON ({err.msg})", "the run folder is corrupt") from None
+        measured = [p for p in self.curve if p.mean_return is not None]
+        return measured[-1] if measured else None
 
 
 def promptpo_curve(events: list[dict]) -> list[CurvePoint]:
-    """The run's best so far after every evaluated candidate (from the first that became the best): the
-    engine marks which did (``best``); logs from before it did are ranked by success, then return."""
-    curve, best = [], None
-    for e in events:
-        if e.get("event") != "candidate" or e.get("outcome") != "ok" or e.get("mean_return") is None:
-            continue  # (schedule runs before the one engine logged no mean_return: their curve.jsonl has it)
-        key = (e.get("success_rate") if e.get("success_rate") is not None else -1.0, e["mean_return"])
-        if e["best"] if "best" in e else (best is None or key > best[0]):
-            best = (key, e["mean_return"], e.get("success_rate"))
-        if best is not None:  # steps spent before the first best count in the next point's total
-            curve.append(CurvePoint(int(e["total_env_steps"]), int(e.get("total_episodes", 0)), best[1], best[2]))
-    return curve
+    """The measured points of a policy run's curve (promptpo.records.facts.event_curve); kept for promptpo.ui,
+    which is moving to ``RunFolder.facts.curve``."""
+    from promptpo.records.facts import event_curve
+
+    return [p for p in event_curve(events) if p.mean_return is not None]
 
 
 def load_run(path: Path) -> RunRecord:
-    meta, summary = _read(path / "run.json"), _read(path / "summary.json")
-    if meta.get("kind", "promptpo") != "promptpo":  # ppo, schedule, online, optuna, pbt: a logged curve
-        curve = [CurvePoint(**{k: p.get(k) for k in ("env_steps", "episodes", "mean_return", "success_rate",
-                                                      "wall_time_s")}) for p in _lines(path / "curve.jsonl")]
-        method = meta.get("method", meta["kind"])
-    else:
-        curve = promptpo_curve(_lines(path / "events.jsonl"))
-        method = meta.get("method") or f"promptpo ({meta.get('model', '?')})"
-    seed = meta.get("seed", meta.get("config", {}).get("seed"))
-    return RunRecord(path, meta["env"], method, seed, curve, summary, bool(meta.get("end_at_success", False)),
-                     meta.get("eval_every"))
+    """A run folder as compare reads it (promptpo.records)."""
+    return record_of(RunFolder(path))
+
+
+def record_of(folder: RunFolder) -> RunRecord:
+    facts = folder.facts
+    return RunRecord(folder.path, facts.env, facts.method.name, facts.seed, facts.curve, folder.summary,
+                     facts.end_at_success, facts.eval_every, facts)
 
 
 def find_runs(patterns: list[str], out: Path) -> list[RunRecord]:
-    folders: list[Path] = []
-    for pattern in patterns:
-        matches = [Path(p) for p in sorted(glob.glob(pattern))] or [Path(pattern), out / pattern]
-        found = [m for m in matches if (m / "run.json").is_file()]
-        if not found:
-            raise RunStoreError(f"no run folder matches {pattern!r}", "give run folders, run ids or a glob like 'runs/*'")
-        folders += [f for f in found if f not in folders]
-    return [load_run(folder) for folder in folders]
+    """Every run folder the patterns name (folders, run ids, globs, folders holding runs such as a bench's)."""
+    return [load_run(folder) for folder in expand(patterns, out)]
+
+
+def samples(records: list[RunRecord], include_unfinished: bool = False) -> tuple[list[RunRecord], list[str]]:
+    """The runs each group samples, and a line per run left out saying why: methods differing only in settings
+    get those settings in their name; a run that did not finish is left out (unless ``include_unfinished``);
+    of several runs of one seed of a method, the first finished one (by run id) is the seed's, the others are
+    repeats."""
+    excluded, kept = [], []
+    methods: dict[str, list[Method]] = {}
+    for r in records:
+        if r.facts is not None:
+            methods.setdefault(r.env, []).append(r.facts.method)
+    for r in records:
+        if r.facts is not None:
+            r.method = r.facts.method.differing(methods[r.env])
+        if r.facts is not None and not r.facts.finished and not include_unfinished:
+            excluded.append(f"{r.path.name} ({r.env}, {r.method}, seed {r.seed}): not finished — "
+                            f"{r.facts.unfinished}; --include-unfinished to count it")
+            continue
+        kept.append(r)
+    seen: dict[tuple, RunRecord] = {}
+    chosen = []
+    for r in sorted(kept, key=lambda r: (r.facts is None or not r.facts.finished, r.path.name)):
+        key = (r.env, r.method, r.seed)
+        if r.seed is not None and key in seen:
+            excluded.append(f"{r.path.name} ({r.env}, {r.method}): a repeat of seed {r.seed} "
+                            f"({seen[key].path.name} is that seed's run), not another seed")
+            continue
+        seen[key] = r
+        chosen.append(r)
+    order = {id(r): i for i, r in enumerate(records)}
+    return sorted(chosen, key=lambda r: order[id(r)]), excluded
 
 
 def target_for(env: str) -> Target | None:
@@ -193,6 +197,10 @@ class Comparison:
     """Caveats, e.g. returns of runs whose episodes ended differently."""
     grids: dict[str, list[int]] = field(default_factory=dict)
     """Per env, the evaluation grids of its trainings (one, unless allowed to differ)."""
+    excluded: list[str] = field(default_factory=list)
+    """Runs left out of the groups, each with why (not finished, a repeat of a seed)."""
+    runs: list[RunRecord] = field(default_factory=list)
+    """The runs the groups sample (what a plot of the comparison draws)."""
 
 
 def check_grids(records: list[RunRecord], allow: bool = False) -> dict[str, list[int]]:
@@ -217,20 +225,24 @@ def check_grids(records: list[RunRecord], allow: bool = False) -> dict[str, list
 
 
 def compare(records: list[RunRecord], with_hyperscore: bool = False, allow_different_grids: bool = False,
-            hyperscore_params: dict | None = None) -> Comparison:
+            hyperscore_params: dict | None = None, include_unfinished: bool = False) -> Comparison:
     """``hyperscore_params``: beta, gamma, kappa for the HyperScore column (default: promptpo.stats' values), e.g.
-    those an hrl run fitted (promptpo.baselines.hyperscore)."""
+    those an hrl run fitted (promptpo.baselines.hyperscore). Groups sample distinct seeds of finished runs
+    (``samples``); what was left out is in ``excluded``."""
+    records, excluded = samples(records, include_unfinished)
     envs = sorted({r.env for r in records})
     targets = {env: target_for(env) for env in envs}
     result = Comparison({env: t.describe() if t else None for env, t in targets.items()})
+    result.excluded, result.runs = excluded, records
     result.grids = check_grids(records, allow_different_grids)
     for env, grids in result.grids.items():
         if len(grids) > 1:
             result.notes.append(f"{env}: evaluated at different intervals ({', '.join(f'{g:,}' for g in grids)} env "
                                 "steps): steps to target are only as fine as each run's grid")
     for env in envs:
-        methods = sorted({r.method for r in records if r.env == env}, key=lambda m: (m != "ppo", m))
-        groups = [_group(env, m, [r for r in records if r.env == env and r.method == m], targets[env])
+        methods = sorted({r.method for r in records if r.env == env}, key=lambda m: (not _is_ppo(m), m))
+        horizon = max((r.facts.env_steps if r.facts else 0 for r in records if r.env == env), default=0)
+        groups = [_group(env, m, [r for r in records if r.env == env and r.method == m], targets[env], horizon)
                   for m in methods]
         if with_hyperscore:
             floor = RETURN_FLOOR.get(env, min((p.mean_return for r in records if r.env == env for p in r.curve
@@ -241,7 +253,11 @@ def compare(records: list[RunRecord], with_hyperscore: bool = False, allow_diffe
             result.notes.append(f"{env}: evaluation episodes ended differently across methods ("
                                 + "; ".join(f"{g.method}: {g.episodes_end}" for g in groups)
                                 + "): returns do not compare, success rates and steps to a success target do")
-        ppo = next((g for g in groups if g.method == "ppo"), None)
+        ppos = [g for g in groups if _is_ppo(g.method)]
+        ppo = max(ppos, key=lambda g: len(g.runs), default=None)
+        if len(ppos) > 1:
+            result.notes.append(f"{env}: several PPO baselines ({'; '.join(g.method for g in ppos)}): methods are "
+                                f"compared with {ppo.method}, the one with the most seeds")
         for group in groups:
             if ppo is not None and group is not ppo:
                 group.vs_ppo = _versus(group, ppo)
@@ -249,7 +265,11 @@ def compare(records: list[RunRecord], with_hyperscore: bool = False, allow_diffe
     return result
 
 
-def _group(env: str, method: str, runs: list[RunRecord], target: Target | None) -> GroupResult:
+def _is_ppo(method: str) -> bool:
+    return method == "ppo" or method.startswith("ppo [")
+
+
+def _group(env: str, method: str, runs: list[RunRecord], target: Target | None, horizon: int = 0) -> GroupResult:
     reached = [first_reaching(r.curve, target) if target else None for r in runs]
     tokens = [(r.summary.get("prompt_tokens") or 0) + (r.summary.get("completion_tokens") or 0) for r in runs]
     return GroupResult(
@@ -259,14 +279,28 @@ def _group(env: str, method: str, runs: list[RunRecord], target: Target | None) 
         final_success=Summary.of([final_success(r) for r in runs]),
         steps_to_target=[p.env_steps if p else None for p in reached],
         episodes_to_target=[p.episodes if p else None for p in reached],
-        spent=[r.summary.get("env_steps") or (max(p.env_steps for p in r.curve) if r.curve else None) for r in runs],
+        spent=[_spent(r) for r in runs],
         wall_time_s=Summary.of([r.summary.get("wall_time_s") for r in runs]),
         llm_calls=Summary.of([r.summary.get("llm_calls") for r in runs]),
         tokens=Summary.of(tokens), cost_usd=Summary.of([r.summary.get("cost_usd") for r in runs]),
         episodes_end=_ending({r.end_at_success for r in runs}),
-        auc=Summary.of([float(np.mean([p.mean_return for p in r.curve if p.mean_return is not None]))
-                        if any(p.mean_return is not None for p in r.curve) else None for r in runs]),
+        auc=Summary.of([_area(r, horizon) for r in runs]),
         eval_every=sorted({r.eval_every for r in runs if r.eval_every is not None}))
+
+
+def _spent(run: RunRecord) -> int | None:
+    if run.facts is not None:
+        return run.facts.env_steps
+    return run.summary.get("env_steps") or (max(p.env_steps for p in run.curve) if run.curve else None)
+
+
+def _area(run: RunRecord, horizon: int) -> float | None:
+    """The mean of the run's curve over 0..``horizon`` env steps (the most any run of its env spent): the same
+    span for every method, each curve held at its last value (promptpo.records.facts.Facts.area)."""
+    if run.facts is not None:
+        return run.facts.area(horizon or None)
+    measured = [p.mean_return for p in run.curve if p.mean_return is not None]
+    return float(np.mean(measured)) if measured else None
 
 
 def final_return(run: RunRecord) -> float | None:
@@ -338,4 +372,4 @@ def to_json(result: Comparison) -> dict:
             "episodes_end": g.episodes_end, "eval_every": g.eval_every, "auc": summary(g.auc), "n": len(g.runs)}
 
     return {"targets": result.targets, "groups": [group(g) for g in result.groups], "notes": result.notes,
-            "grids": result.grids}
+            "grids": result.grids, "excluded": result.excluded}

@@ -36,7 +36,12 @@ def figure(records: list[RunRecord], comparison: Comparison | None = None):
                              gridspec_kw={"height_ratios": [3, 2]} if compared else None)
     if compared:
         for ax, env in zip(axes[1], envs):
-            _savings(ax, [g for g in compared if g.env == env])
+            mine = [g for g in compared if g.env == env]
+            if mine:
+                _savings(ax, mine)
+            else:  # an env with no PPO runs, or none that reached its target: nothing saved to draw
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"{env}: no comparison with PPO", ha="center", va="center", fontsize=9)
     for ax, env in zip(axes[0], envs):
         metric = "success_rate" if env.split("/")[0] in SUCCESS_FAMILIES else "mean_return"
         runs = [r for r in records if r.env == env and r.curve]

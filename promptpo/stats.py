@@ -142,7 +142,9 @@ def compare_samples(fast: Sequence[float], slow: Sequence[float], paired: bool) 
         result = stats.ttest_ind(b, a, equal_var=False)
         return Difference(ratio, "Welch's t-test", float(result.statistic), float(result.pvalue), saved,
                           interval(result))
-    return Difference(ratio, "none (fewer than 2 seeds per side)", None, None, saved, None)
+    if a.size >= 2 and b.size >= 2:  # every seed of both sides gave the same value: no spread to test against
+        return Difference(ratio, "none (no spread across seeds on either side)", None, None, saved, None)
+    return Difference(ratio, f"none (fewer than 2 seeds on a side: {a.size} vs {b.size})", None, None, saved, None)
 
 
 def hyperscore(v: float, beta: float = HYPERSCORE_BETA, gamma: float = HYPERSCORE_GAMMA,

@@ -236,17 +236,22 @@ def _each_seed(kind: str, seeds: range, steps: int, search) -> None:
 @click.option("--allow-different-grids", is_flag=True,
               help="Compare runs evaluated at different intervals anyway (steps to target are then only as fine as "
                    "each run's grid).")
+@click.option("--include-unfinished", is_flag=True,
+              help="Count runs that did not finish (interrupted, still running, stopped short of their steps) as "
+                   "seeds; by default they are left out and the table says so.")
 @OUT
 def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hyperscore: bool,
-                 hyperscore_from: str | None, allow_different_grids: bool, out: Path) -> None:
-    """Compare RUNS (folders, ids or globs) per environment and method, with statistics across seeds."""
+                 hyperscore_from: str | None, allow_different_grids: bool, include_unfinished: bool,
+                 out: Path) -> None:
+    """Compare RUNS (folders, ids, globs, or folders holding runs such as a bench's) per environment and method,
+    with statistics across distinct seeds (a second run of a seed is a repeat, not a seed)."""
     from promptpo.compare import compare, find_runs, to_json
 
     records = find_runs(list(runs), out)
     params = _fitted_hyperscore(hyperscore_from, out) if hyperscore_from else None
     hyperscore = hyperscore or params is not None
     result = compare(records, with_hyperscore=hyperscore, allow_different_grids=allow_different_grids,
-                     hyperscore_params=params)
+                     hyperscore_params=params, include_unfinished=include_unfinished)
     if params is not None:
         result.notes.append(f"HyperScore with beta {params['beta']:.4g}, gamma {params['gamma']:.4g}, kappa "
                             f"{params['kappa']:.4g}, as fitted by {hyperscore_from}")
@@ -255,16 +260,20 @@ def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hypers
         print(json.dumps(to_json(result), indent=2))
     else:
         sys.stdout.write(text)
-    if plot is not None:
+    if not result.groups:
+        print("nothing to compare: every run was left out (see above)", file=sys.stderr)
+    if plot is not None and not result.runs:
+        print(f"no plot written to {plot}: no run to draw", file=sys.stderr)
+    elif plot is not None:
         from promptpo.plot import save
 
-        print(f"plot: {save(records, plot, result, text)}", file=sys.stderr)
+        print(f"plot: {save(result.runs, plot, result, text)}", file=sys.stderr)
 
 
 def _fitted_hyperscore(run: str, out: Path) -> dict:
     """beta, gamma, kappa from an hrl run's summary.json."""
-    from promptpo.engine.runfolder import RunFolder
     from promptpo.errors import ConfigError
+    from promptpo.records import RunFolder
 
     folder = RunFolder.find(run, out)
     fit = folder.summary.get("hyperscore_fit") or {}
@@ -309,7 +318,8 @@ def comparison_table(result, hyperscore: bool) -> str:
             "intervals: Student-t (final return, AUC, steps), chi-square (sd); steps saved = 1 - mean steps to "
             "target / PPO's, with the test's interval of the difference over PPO's mean (it excludes 0 exactly when "
             "p < 0.05); * some seeds never reached the "
-            "target: they count as all the steps they spent, a lower bound; AUC = mean evaluation return over the curve"
+            "target: they count as all the steps they spent, a lower bound; AUC = the curve's mean from 0 to the most env "
+            "steps a run of the env spent (each curve held at its last value, and at its first before it)"
             + (f". Fewer than {FEW_SEEDS} seeds: intervals are wide and the t-based ones assume roughly normal "
                "seeds" if few else "")))
         columns = ["method", "seeds", "final return [95% CI]", "sd across seeds [95% CI]", "AUC [95% CI]", "success [95% CI]",
@@ -334,4 +344,8 @@ def comparison_table(result, hyperscore: bool) -> str:
         recorder.print(table)
     for note in result.notes:
         recorder.print(f"note: {note}", markup=False)
+    if result.excluded:
+        recorder.print(f"left out ({len(result.excluded)} runs):", markup=False)
+        for line in result.excluded:
+            recorder.print(f"  {line}", markup=False)
     return recorder.export_text()

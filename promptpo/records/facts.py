@@ -199,9 +199,13 @@ def best_of(records: list[dict], criterion: str = "auc", stopped: bool = False) 
 
 # -- curves -----------------------------------------------------------------------------
 def _event_curve(run: RunFolder) -> list[CurvePoint]:
+    return event_curve(run.events())
+
+
+def event_curve(events: list[dict]) -> list[CurvePoint]:
     """The best so far after each recorded candidate, at the steps the run had spent then; from 0."""
     curve, best = [CurvePoint(0, 0, None, None)], None
-    for e in run.events():
+    for e in events:
         if e.get("event") != "candidate":
             continue
         scored = e.get("outcome") == "ok" and e.get("mean_return") is not None
@@ -241,7 +245,8 @@ def method_of(meta: dict) -> Method:
         settings = {k: config.get(k) for k in POLICY_SETTINGS if k in config}
         settings["max_env_steps"] = (config.get("budgets") or {}).get("max_env_steps")
         settings["temperature"] = (config.get("gen") or {}).get("temperature")
-        name = f"promptpo ({meta.get('model') or config.get('model') or '?'})"
+        model = meta.get("model") or config.get("model")
+        name = f"promptpo ({model})" if model else str(meta.get("method") or "promptpo (?)")
     else:
         source = {**config, **meta}
         settings = {k: source.get(k) for k in TRAINING_SETTINGS if k in source}
