@@ -59,6 +59,8 @@ class Entry:
     model: str | None
     added: str
     code: str = ""
+    missed: str | None = None
+    """How the run missed its target, for an entry added with --force (None: it reached it, or had none)."""
 
     def record(self) -> dict:
         data = asdict(self)
@@ -87,9 +89,18 @@ def entries(root: Path) -> list[Entry]:
     return found
 
 
-def add(run_dir: Path, root: Path) -> Entry:
-    """Store the best program of a finished policy run; an error says why a run cannot be added."""
+def missed(meta: dict, summary: dict) -> str | None:
+    """How a run missed its target ('budget_exhausted: ...'), or None when it reached it or had none."""
+    if meta.get("target") is None or summary.get("status") == "target_reached":
+        return None
+    return f"{summary.get('status', 'unknown')}: {summary.get('reason') or 'no reason recorded'}"
+
+
+def add(run_dir: Path, root: Path, force: bool = False) -> Entry:
+    """Store the best program of a finished policy run; an error says why a run cannot be added. A run that
+    missed its target is refused unless ``force``: later runs are shown entries as solved examples."""
     from promptpo.envs import load_spec
+    from promptpo.verify import headline
 
     meta_path, summary_path = run_dir / "run.json", run_dir / "summary.json"
     if not (meta_path.is_file() and summary_path.is_file()):
@@ -98,25 +109,45 @@ def add(run_dir: Path, root: Path) -> Entry:
     best = summary.get("best_candidate")
     if best is None or not (run_dir / "candidates" / f"{best}.py").is_file():
         raise ConfigError(f"{run_dir.name} has no best program to add", "add a run that scored a candidate")
+    short = missed(meta, summary)
+    if short is not None and not force:
+        raise ConfigError(f"run {run_dir.name} did not reach its target {meta['target']} ({short})",
+                          "later runs are shown library entries as solved examples: add it anyway with --force")
     spec = load_spec(meta["env"])
     record = json.loads((run_dir / "candidates" / f"{best}.json").read_text())
     evaluation = record.get("evaluation") or {}
     returns = [e["episode_return"] for e in evaluation.get("episodes", []) if e.get("length")]
     successes = [e["success"] for e in evaluation.get("episodes", []) if e.get("success") is not None]
     checks = sorted((run_dir / "verifications").glob(f"{best}-*.json")) if (run_dir / "verifications").is_dir() else []
-    verified = json.loads(checks[-1].read_text()).get("verdict") if checks else None
+    verified = headline(json.loads(checks[-1].read_text())) if checks else None
     entry = Entry(name=f"{spec.id.replace('/', '-')}-{run_dir.name[-4:]}", env=spec.id, family=spec.family,
                   title=spec.title, summary=spec_summary(spec), score=str(summary.get("best_score", "")),
                   success_rate=sum(successes) / len(successes) if successes else None,
                   mean_return=sum(returns) / len(returns) if returns else None, verification=verified,
                   run=run_dir.name, seed=meta.get("config", {}).get("seed"), model=meta.get("model"),
                   added=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  code=(run_dir / "candidates" / f"{best}.py").read_text())
+                  code=(run_dir / "candidates" / f"{best}.py").read_text(),
+                  missed=short)
     folder = root / entry.name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "policy.py").write_text(entry.code, encoding="utf-8")
     (folder / "entry.json").write_text(json.dumps(entry.record(), indent=2) + "\n", encoding="utf-8")
     return entry
+
+
+def record_verification(root: Path, run_dir: Path, candidate_id: str, verdict: str) -> list[str]:
+    """Write ``verdict`` (verify.headline's line) into the entries holding that candidate's program of that run
+    (`library list` said "verified -" after a successful verify); the names of the entries updated."""
+    code = (run_dir / "candidates" / f"{candidate_id}.py").read_text(encoding="utf-8")
+    updated = []
+    for entry in entries(root):
+        if entry.run == run_dir.name and entry.code == code:
+            path = root / entry.name / "entry.json"
+            data = json.loads(path.read_text(encoding="utf-8"))
+            data["verification"] = verdict
+            path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            updated.append(entry.name)
+    return updated
 
 
 def remove(root: Path, name: str) -> None:

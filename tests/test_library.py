@@ -127,3 +127,33 @@ def test_a_prompt_shows_an_examples_score_rounded_and_why_it_was_chosen(mixed):
     assert "(metaworld/stick-pull)" not in result.stdout and "from 0.2)" in result.stdout
     none = run_cli("prompt", "gymnasium/LunarLander-v3", "--library", str(mixed), "--examples", "0")
     assert none.returncode == 0 and "Worked examples" not in none.stdout
+
+
+def test_verify_is_recorded_in_the_library_and_a_missed_target_is_refused(tmp_path):
+    """`library list` showed "verified -" after a successful verify, and `library add` took a run that missed its
+    target without a word."""
+    solved = reach(tmp_path / "runs")  # reaches its target: added to the library by the run
+    assert solved.returncode == 0, solved.stderr[-2000:]
+    run = only_run(tmp_path / "runs")
+    verified = run_cli("verify", run.name, "--episodes", "5", "--out", str(tmp_path / "runs"))
+    assert verified.returncode == 0, verified.stderr[-2000:]
+    verdict = next(line for line in verified.stdout.splitlines() if line.startswith("ok: "))
+    assert "and in library entry metaworld-reach-" in verified.stdout
+    [entry] = library.entries(Path(os.environ["PROMPTPO_LIBRARY"]))
+    assert entry.verification == verdict
+    listed = run_cli("library", "list")
+    row = next(line for line in listed.stdout.splitlines() if entry.name in line)
+    assert "ok: " in row and " - " not in row.split("metaworld/reach")[1]
+
+    missed = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'cartpole_flat'}",
+                     "--rounds", "1", "--candidates", "1", "--out", str(tmp_path / "flat"))
+    assert missed.returncode == 0, missed.stderr[-2000:]
+    flat = only_run(tmp_path / "flat")
+    where = tmp_path / "lib"
+    refused = run_cli("library", "add", flat.name, "--out", str(tmp_path / "flat"), "--library", str(where))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "did not reach its target mean return >= 475" in refused.stderr and "--force" in refused.stderr
+    assert not where.exists() or not any(where.iterdir())
+    forced = run_cli("library", "add", flat.name, "--force", "--out", str(tmp_path / "flat"), "--library", str(where))
+    assert forced.returncode == 0 and "its run missed its target (" in forced.stdout
+    assert "(missed its target)" in run_cli("library", "list", "--library", str(where)).stdout

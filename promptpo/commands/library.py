@@ -25,17 +25,19 @@ def library() -> None:
 
 @library.command("add")
 @click.argument("runs", nargs=-1, required=True)
+@click.option("--force", is_flag=True, help="Add a run that missed its target too (its entry says so).")
 @LIBRARY_OPTION
 @OUT
-def add(runs: tuple[str, ...], root: str | None, out: Path) -> None:
-    """Add the best program of each RUN (a run id under --out, or a path)."""
+def add(runs: tuple[str, ...], force: bool, root: str | None, out: Path) -> None:
+    """Add the best program of each RUN (a run id under --out, or a path) that reached its target."""
     from promptpo.library import add as add_entry
 
     where = _root(root)
     for run in runs:
         folder = Path(run) if Path(run).is_dir() else out / run
-        entry = add_entry(folder, where)
-        console().print(f"added {entry.name} ({entry.env}, {entry.score or 'no score'}) to {where}")
+        entry = add_entry(folder, where, force)
+        console().print(f"added {entry.name} ({entry.env}, {entry.score or 'no score'}) to {where}"
+                        + (f"; its run missed its target ({entry.missed})" if entry.missed else ""), markup=False)
 
 
 @library.command("list")
@@ -52,7 +54,8 @@ def list_entries(root: str | None) -> None:
     for column in ("name", "env", "score", "success", "verified", "from run"):
         table.add_column(column)
     for e in entries(where):
-        table.add_row(shown(e.name), e.env, shown(e.score), "-" if e.success_rate is None else f"{e.success_rate:.2f}",
+        table.add_row(shown(e.name + (" (missed its target)" if e.missed else "")), e.env, shown(e.score),
+                      "-" if e.success_rate is None else f"{e.success_rate:.2f}",
                       shown(e.verification or "-"), shown(e.run))
     console().print(table)
 
