@@ -15,21 +15,38 @@ from promptpo.text import shown, visible
 
 
 def _folder(run: str, out: Path):
-    from promptpo.engine.runfolder import RunFolder
+    from promptpo.records import RunFolder
 
     return RunFolder.find(run, out)
+
+
+def calls_text(facts) -> str:
+    """LLM calls answered, and how many were sent when some were not answered."""
+    if facts.calls_sent > facts.calls_answered:
+        return f"{facts.calls_answered} of {facts.calls_sent} sent"
+    return str(facts.calls_answered)
+
+
+def best_text(facts) -> str:
+    if facts.best:
+        return facts.best
+    return f"{facts.best_stopped} (stopped early)" if facts.best_stopped else "-"
+
+
+def status_text(facts) -> str:
+    return facts.status + (" (summary rebuilt)" if facts.recovered else "")
 
 
 @click.command()
 @OUT
 def runs(out: Path) -> None:
-    """List the runs in the output folder, newest first."""
+    """List the runs in the output folder and the folders under it (a bench's runs), newest first."""
     from rich.table import Table
 
     from promptpo.errors import RunStoreError
-    from promptpo.engine.runfolder import RunFolder
+    from promptpo.records import RunFolder, newest_first, run_folders
 
-    folders = sorted((p.parent for p in out.glob("*/run.json")), key=lambda p: p.name, reverse=True)
+    folders = newest_first(run_folders(out))
     if not folders:
         console().print(f"no runs in {out}")
         return
@@ -37,18 +54,24 @@ def runs(out: Path) -> None:
     for column in ("run", "env", "model", "status", "best", "return", "success", "env steps", "LLM calls", "tokens",
                    "cost"):
         table.add_column(column, no_wrap=column in ("run", "env"))
+    recovered = []
     for path in folders:
+        name = str(path.relative_to(out)) if path != out else path.name
         try:
             run = RunFolder(path)
+            facts = run.facts
         except RunStoreError as err:
-            table.add_row(path.name, "?", "?", shown(f"unreadable: {err.message}"), *["-"] * 7)
+            table.add_row(shown(name), "?", "?", shown(f"unreadable: {err.message}"), *["-"] * 7)
             continue
-        s = run.summary
-        table.add_row(path.name, shown(run.meta.get("env", "?")), shown(run.meta.get("model", "?")),
-                      shown(s.get("status", run.meta.get("status", "?"))), str(s.get("best_candidate") or "-"),
-                      num(s.get("best_score")), num(s.get("best_success_rate")), str(s.get("env_steps", "-")),
-                      str(s.get("llm_calls", "-")), usage_text(s), num(s.get("cost_usd"), "$"))
+        if facts.recovered:
+            recovered.append(f"{name}: {facts.recovered}")
+        table.add_row(shown(name), shown(facts.env), shown(run.meta.get("model") or facts.method.name),
+                      shown(status_text(facts)), shown(best_text(facts)), num(facts.best_score),
+                      num(facts.best_success), f"{facts.env_steps:,}", calls_text(facts), usage_text(run.summary),
+                      num(facts.cost_usd, "$"))
     console().print(table)
+    for line in recovered:
+        console().print(shown(f"summary rebuilt from the events, candidates and calls — {line}"))
 
 
 @click.command()
@@ -67,7 +90,7 @@ def show(run: str, candidate: str | None, out: Path) -> None:
 def _show_run(folder) -> None:
     from rich.table import Table
 
-    meta, summary = folder.meta, folder.summary
+    meta, summary, facts = folder.meta, folder.summary, folder.facts
     head = Table(title=f"run {folder.path.name}", show_header=False)
     head.add_column(style="bold")
     head.add_column()
@@ -78,9 +101,24 @@ def _show_run(folder) -> None:
         head.add_row("episodes end", "at the first success" if meta["end_at_success"] else "after all their steps")
     if meta.get("cascade"):
         head.add_row("cascade", f"first stage of {meta['cascade']} episodes")
-    for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps", "llm_calls",
-                "tokens", "cost_usd", "wall_time_s"):
-        head.add_row(key, usage_text(summary) if key == "tokens" else shown(num(summary.get(key))))
+    if facts.recovered:
+        head.add_row("recovered", shown(f"{facts.recovered}: the summary below is rebuilt from the other records"))
+    if facts.unfinished:
+        head.add_row("not finished", shown(facts.unfinished))
+    shown_facts = {"status": facts.status, "best_candidate": best_text(facts) if folder.has_programs else None,
+                   "best_score": facts.best_score, "best_success_rate": facts.best_success,
+                   "env_steps": f"{facts.env_steps:,}", "llm_calls": calls_text(facts)}
+    if facts.target is not None:
+        shown_facts["steps_to_target"] = f"{facts.steps_to_target:,}" if facts.steps_to_target is not None else \
+            "not reached"
+    if facts.model_zip is not None:
+        shown_facts["model"] = f"{facts.model_zip.name} (Stable-Baselines3), final return {num(facts.final_return)}"
+    for key in ("status", "reason", "best_candidate", "best_score", "best_success_rate", "env_steps",
+                "steps_to_target", "llm_calls", "tokens", "cost_usd", "wall_time_s", "model"):
+        if key in ("steps_to_target", "model") and key not in shown_facts:
+            continue
+        value = shown_facts[key] if key in shown_facts else summary.get(key)
+        head.add_row(key, usage_text(summary) if key == "tokens" else shown(num(value)))
         if key == "llm_calls" and models_text(summary):
             head.add_row("models", models_text(summary))
         if key == "env_steps" and summary.get("tuning_env_steps"):
@@ -89,13 +127,11 @@ def _show_run(folder) -> None:
         table = Table(title="learning curve (deterministic evaluation)")
         for column in ("env steps", "episodes", "mean return", "success", "wall s"):
             table.add_column(column)
-        curve = folder.path / "curve.jsonl"
-        for line in curve.read_text(encoding="utf-8").split("\n") if curve.exists() else []:
-            if not line.strip():
-                continue
-            p = json.loads(line)
-            table.add_row(f"{p['env_steps']:,}", str(p["episodes"]), num(p["mean_return"]), num(p["success_rate"]),
-                          num(p["wall_time_s"]))
+        for p in facts.curve:
+            if p.mean_return is None:
+                continue  # the curve's start at 0 env steps, before anything was measured
+            table.add_row(f"{p.env_steps:,}", str(p.episodes), num(p.mean_return), num(p.success_rate),
+                          num(p.wall_time_s))
     else:
         table = Table(title="candidates")
         for column in ("id", "kind", "parent", "outcome", "mean return", "success", "episodes", "env steps", "problem"):
@@ -329,7 +365,6 @@ def dataset_export(runs: tuple[str, ...], output: Path, out: Path) -> None:
 def resume(run: str, out: Path, verbose: bool) -> None:
     """Continue an interrupted run: finished work is kept and recorded answers are not paid for again."""
     setup_logging(verbose)
-    from promptpo.commands.common import finish
-    from promptpo.resume import resume as resume_run
+    from promptpo.commands.optimize import resume_run
 
-    finish(resume_run(_folder(run, out)))
+    resume_run(_folder(run, out))  # the header, the run folder and each candidate as `optimize` shows them
