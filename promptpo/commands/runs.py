@@ -279,8 +279,23 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
                           "ran all their steps"))
     print(f"recorded: {line(rec)}")
     print(f"verified: {line(ver)}")
-    print(headline({"verdict": result.verdict, "gap": result.gap, "outcome": result.outcome}))
+    verdict = headline({"verdict": result.verdict, "gap": result.gap, "outcome": result.outcome})
+    print(verdict)
     print(f"recorded in {result.file}")
+    _into_library(folder, result.candidate, verdict)
+
+
+def _into_library(folder, candidate: str, verdict: str) -> None:
+    """The verdict into the library entries holding this program (`library list` shows it)."""
+    from promptpo.library import default_root, record_verification
+
+    try:
+        names = record_verification(default_root(), folder.path, candidate, verdict)
+    except OSError as err:
+        print(f"could not record the verification in the library at {default_root()}: {err}", file=sys.stderr)
+        return
+    for name in names:
+        print(f"and in library entry {name}")
 
 
 
