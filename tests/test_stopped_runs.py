@@ -64,3 +64,40 @@ def test_audit_rewords_records_written_before_the_wording_was_true(round_mates, 
     path.write_text(json.dumps(record))
     [flag] = {r["id"]: r for r in json.loads(cli(old, "audit", "--json").stdout)}["r00c0"]["flags"]
     assert "succeeded yet" not in flag and "recorded before its round had succeeded" in flag
+
+
+@pytest.fixture(scope="module")
+def all_stopped(tmp_path_factory) -> Path:
+    """One round of one: r00c0 stopped after 0/2 successes, so the run has no fully evaluated candidate."""
+    return pick_place(tmp_path_factory.mktemp("runs"), 1)
+
+
+NOTE = "has no fully evaluated candidate: r00c0 is the best of those the cascade stopped early"
+
+
+def test_verify_play_and_export_take_the_best_stopped_candidate_and_say_so(all_stopped, tmp_path):
+    """They said "has no scored candidate" for a run whose candidates were all stopped early."""
+    verified = cli(all_stopped, "verify", "--episodes", "2")
+    assert verified.returncode == 0, verified.stderr
+    assert NOTE in verified.stdout.splitlines()[0] and "candidate r00c0 of" in verified.stdout
+    played = cli(all_stopped, "play", "--episodes", "1")
+    assert played.returncode == 0, played.stderr
+    assert NOTE in played.stdout.splitlines()[0]
+    exported = cli(all_stopped, "export", "-o", str(tmp_path / "policy.py"))
+    assert exported.returncode == 0, exported.stderr
+    assert NOTE in exported.stdout and "(stopped after 2 of 10 episodes)" in (tmp_path / "policy.py").read_text()
+    assert "verified on 2 fresh episodes" in (tmp_path / "policy.py").read_text()  # the verification above
+
+
+def test_a_ppo_run_says_what_it_is_instead_of_having_no_scored_candidate(tmp_path):
+    out = tmp_path / "runs"
+    trained = run_cli("baseline", "ppo", "gymnasium/CartPole-v1", "--steps", "512", "--seeds", "1", "--out", str(out))
+    assert trained.returncode == 0, trained.stderr
+    ppo = only_run(out)
+    assert (ppo / "model.zip").is_file()
+    for verb, extra in (("verify", ()), ("play", ()), ("export", ("-o", str(tmp_path / "p.py")))):
+        proc = cli(ppo, verb, *extra)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        [line] = proc.stderr.strip().splitlines()
+        assert "is a PPO baseline" in line and "model.zip" in line and f"no program to {verb}" in line
+        assert "no scored candidate" not in line and f"promptpo show {ppo.name}" in line

@@ -29,10 +29,14 @@ def play(run: str, candidate: str | None, episodes: int, seed: int | None, video
     from promptpo.play import play as run_play
     from promptpo.text import shown
 
+    from promptpo.commands.runs import _chosen
+
     setup_logging(False)
     screen = console()
+    folder = RunFolder.find(run, out)
+    candidate = _chosen(folder, candidate, "play")
     with console(stderr=True).status("playing in the sandbox..."):
-        played = run_play(RunFolder.find(run, out), candidate, episodes, seed, video, sandbox, full_episodes)
+        played = run_play(folder, candidate, episodes, seed, video, sandbox, full_episodes)
     ev = played.evaluation
     screen.print("episodes: " + ("ended at their first success, as in the run (--full-episodes runs them to their end)"
                                  if played.end_at_success else "ran to their end (--full-episodes)" if full_episodes

@@ -264,6 +264,7 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
     if folder.kind == "schedule":  # re-train with the schedule on fresh seeds
         _verify_schedule(folder, candidate, episodes, seeds, first_seed, sandbox)
         return
+    candidate = _chosen(folder, candidate, "verify")
     result = run_verify(folder, candidate, episodes, sandbox, full_episodes)
     rec, ver = result.recorded, result.verified
 
@@ -297,6 +298,15 @@ def _into_library(folder, candidate: str, verdict: str) -> None:
     for name in names:
         print(f"and in library entry {name}")
 
+
+
+def _chosen(folder, candidate: str | None, verb: str) -> str:
+    """The candidate to ``verb``: the one named, else the run's best; where the cascade stopped every candidate,
+    the best stopped one, said in one line (verify, play and export said "has no scored candidate")."""
+    pick = folder.pick(candidate, verb)
+    if pick.note:
+        print(f"note: {pick.note}")
+    return pick.record["id"]
 
 
 def _verify_schedule(folder, candidate: str | None, episodes: int | None, seeds: int, first_seed: int | None,
@@ -340,7 +350,8 @@ def export(run: str, candidate: str | None, output: Path, allow_findings: bool, 
     to run it sandboxed. Code the gate refuses is not exported unless --allow-findings."""
     from promptpo.export import export as write_policy
 
-    print(f"wrote {write_policy(_folder(run, out), candidate, output, allow_findings)}")
+    folder = _folder(run, out)
+    print(f"wrote {write_policy(folder, _chosen(folder, candidate, 'export'), output, allow_findings)}")
 
 
 @click.command()
