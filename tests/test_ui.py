@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import IN_CI, ROOT, cli_env
 
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
@@ -81,6 +80,15 @@ def _up(port: int) -> bool:
         return False
 
 
+def chart_data(page: str) -> list[dict]:
+    """The figures a run or compare page carries for plotly.js."""
+    import re
+
+    found = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page, re.DOTALL)
+    assert found, "the page carries no chart data"
+    return json.loads(found.group(1))["figures"]
+
+
 def non_blank(png: bytes) -> bool:
     from PIL import Image
 
@@ -129,7 +137,7 @@ def test_a_run_in_progress_in_the_browser(tmp_path, browser):
         assert link.text == folder.name
         assert non_blank(browser.get_screenshot_as_png())
         link.click()
-        count = lambda: browser.find_element(By.ID, "candidate-count").text  # noqa: E731
+        count = lambda: browser.find_element(By.ID, "candidate-count").text
         assert wait_for(lambda: count() == "1", what="one candidate")
         browser.execute_script("window.notReloaded = true;")
         (folder / "llm" / "0002.response.md").write_text(SECOND)
@@ -233,4 +241,7 @@ def test_an_islands_run_shows_each_node_s_island_and_the_curve_against_llm_calls
         ui.wait()
     text = body.decode()
     assert status == 200 and "r00c0 · initial" in text and "island 0" in text and "island 1" in text
-    assert "Best score vs LLM calls" in text and "LLM calls</text>" in text
+    figures = {f["id"]: f for f in chart_data(text)}
+    calls = figures["chart-calls"]
+    assert calls["layout"]["xaxis"]["title"]["text"] == "LLM calls answered"
+    assert calls["data"][0]["x"][-1] == 4  # four answers, the best held to the last

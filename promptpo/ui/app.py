@@ -1,15 +1,16 @@
-"""`promptpo ui`: a local, read-only web view over a runs folder (Starlette, Jinja2, Pygments).
+"""`promptpo ui`: a local, read-only web view over a runs folder (Starlette, Jinja2, Pygments, plotly.js).
 
-Pages: the runs (live), one run (settings, progress, score vs env steps with baselines of the same
-env, the lineage of its candidates; live), one candidate (its code, its diff against its parent,
-the prompt and the raw answer, episodes, digest, findings, feedback notes), and compare. A running
-run's pages poll a fragment the server renders, so everything shown is escaped by the same
-autoescaping templates: model-written text (answers, code, errors, printed output) is never HTML.
+Pages: the runs (live), one run (settings, progress, score vs env steps with trainings of the same env, best
+vs LLM calls, the lineage of its candidates; live), one candidate (its code, its diff against its parent, the
+prompt and the raw answer, episodes, digest, findings, feedback notes), and compare (the table `promptpo
+compare` prints, and the runs' curves). Every number is read through promptpo.records, as the CLI reads it. A
+running run's pages poll a fragment the server renders, so everything shown is escaped by the same
+autoescaping templates: model-written text (answers, code, errors, printed output) is never HTML. Charts are
+drawn by the plotly.js the installed plotly package ships, served from here: a page asks nothing of a network.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import secrets
 from pathlib import Path
@@ -21,11 +22,31 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+)
 from starlette.routing import Route
 
-from promptpo.ui.runs import Run, candidates, curve, diff, find_runs, inside, lineage, score_of, text_of
-from promptpo.ui.runs import read_lines
+from promptpo.records import RunFolder
+from promptpo.ui import charts
+from promptpo.ui.runs import (
+    Listing,
+    calls_text,
+    capped,
+    diff,
+    find_runs,
+    inside,
+    lineage,
+    node_class,
+    row,
+    score_of,
+    status_class,
+    status_text,
+)
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "ui"
 SERVED = {".mp4": "video/mp4", ".gif": "image/gif", ".png": "image/png", ".webm": "video/webm"}
@@ -37,6 +58,8 @@ def environment() -> jinja2.Environment:
     env.filters["num"] = lambda v, digits=2: "-" if v is None else (f"{v:,.{digits}f}" if isinstance(v, float)
                                                                     else f"{v:,}" if isinstance(v, int) else str(v))
     env.globals["score_of"] = score_of
+    env.globals["node_class"] = node_class
+    env.globals["charts_js"] = (TEMPLATES.parent / "charts.js").read_text(encoding="utf-8")
     from pygments.formatters import HtmlFormatter
 
     env.globals["pygments_css"] = HtmlFormatter(cssclass="code").get_style_defs(".code")
@@ -50,30 +73,6 @@ def highlight(code: str, lexer: str) -> str:
     from pygments.lexers import get_lexer_by_name
 
     return pyg(code, get_lexer_by_name(lexer), HtmlFormatter(cssclass="code"))
-
-
-def svg_curves(series: list[tuple[str, list[tuple[float, float]]]], width: int = 640, height: int = 240,
-               axis: str = "env steps") -> str:
-    """Score vs env steps as an inline SVG (numbers only: no text from the run goes in but escaped labels)."""
-    points = [p for _, s in series for p in s]
-    if not points:
-        return ""
-    x0, x1 = 0.0, max(p[0] for p in points) or 1.0
-    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
-    y1 = y1 if y1 > y0 else y0 + 1.0
-    y0, y1 = y0 - 0.05 * (y1 - y0), y1 + 0.05 * (y1 - y0)  # a margin, so a line at the best is not the frame
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
-    parts = [f'<svg class="curve" width="{width}" height="{height + 40}" xmlns="http://www.w3.org/2000/svg">',
-             f'<rect x="40" y="0" width="{width - 50}" height="{height}" fill="#fafafa" stroke="#ccc"/>']
-    for i, (label, s) in enumerate(series):
-        xy = " ".join(f"{40 + (x - x0) / (x1 - x0) * (width - 50):.1f},{height - (y - y0) / (y1 - y0) * height:.1f}"
-                      for x, y in s)
-        colour = colours[i % len(colours)]
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{xy}"/>')
-        parts.append(f'<text x="{50 + 160 * i}" y="{height + 30}" fill="{colour}">{html.escape(label[:40])}</text>')
-    parts.append(f'<text x="0" y="12">{y1:.4g}</text><text x="0" y="{height}">{y0:.4g}</text>'
-                 f'<text x="{width - 10}" y="{height + 14}" text-anchor="end">{x1:,.0f} {axis}</text></svg>')
-    return "".join(parts)
 
 
 class TokenGate(BaseHTTPMiddleware):
@@ -113,90 +112,81 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
         return PlainTextResponse("not found", status_code=404)
 
     def of_a_run(view):
-        """A view of one run (``view(request, run, runs)``); a run id the folder does not hold is 404."""
+        """A view of one run (``view(request, rid, run, listing)``); a run id the folder does not hold is 404."""
         async def handler(request: Request) -> Response:
-            runs = find_runs(root)
-            run = runs.get(request.path_params["run"])
-            return not_found() if run is None else await view(request, run, runs)
+            listing = await run_in_threadpool(find_runs, root)
+            rid = request.path_params["run"]
+            run = listing.runs.get(rid)
+            return not_found() if run is None else await view(request, rid, run, listing)
 
         return handler
 
     async def runs_page(request: Request) -> Response:
-        return page("runs.html", **_runs_view(root, request))
+        return page("runs.html", **await run_in_threadpool(_runs_view, root, request))
 
     async def runs_fragment(request: Request) -> Response:
-        return page("runs_rows.html", **_runs_view(root, request))
+        return page("runs_rows.html", **await run_in_threadpool(_runs_view, root, request))
 
     @of_a_run
-    async def run_page(request: Request, run: Run, runs: dict[str, Run]) -> Response:
-        return page("run.html", **_run_view(run, runs))
+    async def run_page(request: Request, rid: str, run: RunFolder, listing: Listing) -> Response:
+        return page("run.html", **await run_in_threadpool(_run_view, rid, run, listing))
 
     @of_a_run
-    async def run_fragment(request: Request, run: Run, runs: dict[str, Run]) -> Response:
-        return page("run_live.html", **_run_view(run, runs))
+    async def run_fragment(request: Request, rid: str, run: RunFolder, listing: Listing) -> Response:
+        return page("run_live.html", **await run_in_threadpool(_run_view, rid, run, listing))
 
     @of_a_run
-    async def candidate_page(request: Request, run: Run, runs: dict[str, Run]) -> Response:
+    async def candidate_page(request: Request, rid: str, run: RunFolder, listing: Listing) -> Response:
         """Built on a worker thread (colouring and diffing a long program takes a while): other requests go on."""
         import asyncio
 
         try:
-            return await asyncio.wait_for(run_in_threadpool(candidate_view, request, run), PAGE_S)
-        except asyncio.TimeoutError:
+            return await asyncio.wait_for(run_in_threadpool(candidate_view, request, rid, run), PAGE_S)
+        except TimeoutError:
             return PlainTextResponse(f"this candidate's page took more than {PAGE_S:g} s to build; read its files "
                                      "in the run folder instead", status_code=503)
 
-    def candidate_view(request: Request, run: Run) -> Response:
-        records = {str(r["id"]): r for r in candidates(run)}
+    def candidate_view(request: Request, rid: str, run: RunFolder) -> Response:
+        records = {str(r["id"]): r for r in run.candidates}
         record = records.get(request.path_params["candidate"])
         if record is None:
             return not_found()
         cid = str(record["id"])
-        code = text_of(run.path / "candidates" / f"{cid}.py")
+        code = capped(run.text(f"candidates/{cid}.py"))
         parent = records.get(str(record.get("parent")))
-        parent_code = text_of(run.path / "candidates" / f"{parent['id']}.py") if parent else ""
+        parent_code = capped(run.text(f"candidates/{parent['id']}.py")) if parent else ""
         call = record.get("llm_call")
-        llm = run.path / "llm"
-        prompt = text_of(llm / f"{call:04d}.prompt.md") if isinstance(call, int) else ""
-        answer = text_of(llm / f"{call:04d}.response.md") if isinstance(call, int) else ""
+        prompt = capped(run.text(f"llm/{call:04d}.prompt.md")) if isinstance(call, int) else ""
+        answer = capped(run.text(f"llm/{call:04d}.response.md")) if isinstance(call, int) else ""
         evaluation = record.get("evaluation") or {}
         changes = diff(parent_code, code, str(parent["id"]), cid) if parent else ""
-        return page("candidate.html", run=run, record=record, code=highlight(code, "python") if code else "",
+        return page("candidate.html", rid=rid, run=run, record=record, code=highlight(code, "python") if code else "",
                     diff=highlight(changes, "diff") if changes else "", parent=parent, prompt=prompt, answer=answer,
                     episodes=evaluation.get("episodes") or [], notes=evaluation.get("notes") or [],
                     output=evaluation.get("output") or "", fault=evaluation.get("fault"),
                     digest=[json.dumps(e.get("digest"), indent=1) for e in (evaluation.get("episodes") or [])[:6]])
 
     async def compare_page(request: Request) -> Response:
-        found = find_runs(root)
-        chosen = [found[r] for r in request.query_params.getlist("run") if r in found]
-        table, problem = [], ""
-        if chosen:
-            from promptpo.compare import compare, find_runs as records_of, to_json
-            from promptpo.errors import PromptpoError
-
-            try:
-                result = to_json(compare(records_of([str(r.path) for r in chosen], root), allow_different_grids=True))
-                table = result["groups"]
-            except (PromptpoError, KeyError, ValueError) as err:
-                problem = str(err)
-        series = [(r.id, curve(r)) for r in chosen]
-        return page("compare.html", runs=list(found.values()), chosen=[r.id for r in chosen], table=table,
-                    problem=problem, plot=svg_curves(series))
+        return page("compare.html", **await run_in_threadpool(_compare_view, root, request.query_params.getlist("run")))
 
     @of_a_run
-    async def file(request: Request, run: Run, runs: dict[str, Run]) -> Response:
+    async def file(request: Request, rid: str, run: RunFolder, listing: Listing) -> Response:
         target = inside(run.path, request.path_params["path"])
         if target is None or target.suffix.lower() not in SERVED:
             return not_found()
         return FileResponse(target, media_type=SERVED[target.suffix.lower()])
 
+    async def plotly_js(request: Request) -> Response:
+        return FileResponse(charts.plotly_js_path(), media_type="text/javascript",
+                            headers={"Cache-Control": "max-age=86400"})
+
     async def api_runs(request: Request) -> Response:
-        return JSONResponse([r.row() for r in find_runs(root).values()])
+        listing = await run_in_threadpool(find_runs, root)
+        return JSONResponse([row(rid, run) for rid, run in listing.runs.items()])
 
     routes = [Route("/", runs_page), Route("/live/runs", runs_fragment), Route("/api/runs", api_runs),
-              Route("/compare", compare_page), Route("/run/{run:path}/live", run_fragment),
-              Route("/run/{run:path}/candidate/{candidate}", candidate_page),
+              Route("/static/plotly.min.js", plotly_js), Route("/compare", compare_page),
+              Route("/run/{run:path}/live", run_fragment), Route("/run/{run:path}/candidate/{candidate}", candidate_page),
               Route("/run/{run:path}/files/{path:path}", file), Route("/run/{run:path}", run_page)]
     hosts = ["*"] if token else LOOPBACK_NAMES
     return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
@@ -205,48 +195,61 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
 
 
 def _runs_view(root: Path, request: Request) -> dict:
-    runs = list(find_runs(root).values())
+    listing = find_runs(root)
+    rows = [row(rid, run) for rid, run in listing.runs.items()]
     env, status = request.query_params.get("env", ""), request.query_params.get("status", "")
-    shown = [r for r in runs if (not env or r.env == env) and (not status or r.status == status)]
-    return {"rows": [r.row() for r in shown], "envs": sorted({r.env for r in runs}),
-            "statuses": sorted({r.status for r in runs}), "env": env, "status": status, "root": str(root)}
+    shown = [r for r in rows if (not env or r["env"] == env) and (not status or r["status"] == status)]
+    return {"rows": shown, "envs": sorted({r["env"] for r in rows}), "statuses": sorted({r["status"] for r in rows}),
+            "env": env, "status": status, "root": str(root), "unreadable": listing.unreadable}
 
 
-def _run_view(run: Run, runs: dict[str, Run]) -> dict:
-    records = candidates(run)
-    baselines = [r for r in runs.values() if r.env == run.env and r.id != run.id and r.kind != "promptpo"]
-    series = [(f"this run ({run.kind})", curve(run))] + [(f"{b.kind} seed {b.meta.get('seed', '?')}", curve(b))
-                                                         for b in baselines[:4]]
+def _run_view(rid: str, run: RunFolder, listing: Listing) -> dict:
+    facts = run.facts
+    trainings = [r for other, r in listing.runs.items() if r.facts.env == facts.env and other != rid
+                 and not r.has_programs][:4]
+    figures = [f for f in (charts.steps_figure(run, trainings), charts.calls_figure(run)) if f]
     config = run.meta.get("config") or {k: v for k, v in run.meta.items() if not isinstance(v, (dict, list))}
     videos = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*") if p.suffix.lower() in (".mp4", ".gif"))
-    budgets = (run.meta.get("config") or {}).get("budgets") or {}
-    events = _events(run)
-    asked = {e.get("call") for e in events if e.get("event") == "llm_request"}
-    answered = {e.get("call") for e in events if e.get("event") == "llm_response"}
-    by_call, best = [], None
-    for r in records:  # best so far against the LLM calls spent
-        score = (r.get("score") or {}).get("mean_return")
-        if isinstance(r.get("llm_call"), int) and isinstance(score, (int, float)):
-            best = score if best is None else max(best, score)
-            by_call.append((r["llm_call"], best))
-    return {"run": run, "records": records, "roots": lineage(records), "plot": svg_curves(series),
-            "calls_plot": svg_curves([("best so far", by_call)], axis="LLM calls") if len(by_call) > 1 else "",
-            "cells": cells_of(run),
-            "budgets": budgets, "in_flight": sorted(c for c in asked - answered if c is not None) if run.status == "running"
-            else [],
+    sent, answered = run.calls()
+    running = facts.status == "running"
+    return {"rid": rid, "run": run, "facts": facts, "records": run.candidates, "roots": lineage(run.candidates),
+            "charts": charts.embed(figures), "cells": cells_of(run), "status_text": status_text(run),
+            "status_class": status_class(run), "calls_text": calls_text(run),
+            "budgets": (run.meta.get("config") or {}).get("budgets") or {},
+            "in_flight": sorted(set(sent) - set(answered)) if running else [],
             "config": {k: v for k, v in config.items() if not isinstance(v, (dict, list))},
-            "summary": run.summary, "running": run.status == "running", "videos": videos[:20]}
+            "running": running, "videos": videos[:20]}
 
 
-def _events(run: Run) -> list[dict]:
-    return read_lines(run.path / "events.jsonl")
+def _compare_view(root: Path, wanted: list[str]) -> dict:
+    """What `promptpo compare` prints for the runs ticked (its table, from the same code), and their curves."""
+    listing = find_runs(root)
+    chosen = [(rid, listing.runs[rid]) for rid in wanted if rid in listing.runs]
+    table, problem = "", ""
+    if chosen:
+        from promptpo.commands.baseline import comparison_table
+        from promptpo.compare import compare
+        from promptpo.compare import find_runs as records_of
+        from promptpo.errors import PromptpoError
+
+        try:
+            result = compare(records_of([str(r.path) for _, r in chosen], root), allow_different_grids=True)
+            table = comparison_table(result, False)
+        except (PromptpoError, KeyError, ValueError) as err:
+            problem = str(err)
+    figures = charts.compare_figures([r for _, r in chosen])
+    return {"runs": [(rid, run.facts) for rid, run in listing.runs.items()], "chosen": [rid for rid, _ in chosen],
+            "table": table, "problem": problem, "charts": charts.embed(figures)}
 
 
-def cells_of(run: Run) -> dict[str, str]:
+def cells_of(run: RunFolder) -> dict[str, str]:
     """candidate id -> 'island k, cell qQ-sS' from an islands run's search.json (promptpo.search.islands)."""
-    from promptpo.ui.runs import read_json
+    from promptpo.errors import RunStoreError
 
-    record = read_json(run.path / "search.json") or {}
+    try:
+        record = run.json("search.json") or {}
+    except RunStoreError:
+        return {}
     found: dict[str, str] = {}
     for island in record.get("population") or []:
         number = island.get("island")

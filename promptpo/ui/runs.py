@@ -1,54 +1,27 @@
-"""What the web view reads from a runs folder: run folders, their candidates, curves and lineage.
+"""What the web view reads from a runs folder, all of it through promptpo.records: the run folders (a bench's
+several levels down too), each run's facts, its candidates as a lineage, and the colours their records earn.
 
-Read-only: nothing here writes. Files are only ever opened by paths built from what the folder
-holds (run ids found by walking it, candidate ids found in its records); a path a request names
-(``inside``) is resolved and refused unless it stays inside the runs folder, symlinks followed.
+Read-only: nothing here writes. Files are only ever opened by paths built from what the folder holds (run
+folders found by walking it, candidate ids found in its records); a path a request names (``inside``) is
+resolved and refused unless it stays inside the runs folder, symlinks followed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from promptpo import textdiff
+from promptpo.errors import RunStoreError
+from promptpo.records import RunFolder, newest_first, run_folders
+from promptpo.records.facts import complete, record_score
 
-MAX_DEPTH = 4
-"""How deep under the runs folder run folders are looked for (a bench folder: method/task/seed-N/run)."""
 MAX_TEXT = 400_000
 """Characters of a prompt, answer or program a page shows (the rest is cut, and says so)."""
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError):
-        return None
-
-
-def read_lines(path: Path) -> list[dict]:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            value = json.loads(line)
-        except ValueError:
-            continue  # a line being written
-        if isinstance(value, dict):
-            out.append(value)
-    return out
-
-
-def text_of(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
+def capped(text: str) -> str:
     return text if len(text) <= MAX_TEXT else text[:MAX_TEXT] + f"\n... [{len(text) - MAX_TEXT:,} more characters]"
 
 
@@ -62,53 +35,88 @@ def inside(root: Path, relative: str) -> Path | None:
 
 
 @dataclass
-class Run:
-    id: str
-    path: Path
-    meta: dict
-    summary: dict
-
-    @property
-    def kind(self) -> str:
-        return self.meta.get("kind", "promptpo")
-
-    @property
-    def status(self) -> str:
-        return str(self.summary.get("status") or self.meta.get("status") or "running")
-
-    @property
-    def env(self) -> str:
-        return str(self.meta.get("env", "?"))
-
-    @property
-    def model(self) -> str:
-        return str(self.summary.get("model") or self.meta.get("model") or self.meta.get("method") or self.kind)
-
-    def row(self) -> dict:
-        s = self.summary
-        tokens = (s.get("prompt_tokens") or 0) + (s.get("completion_tokens") or 0)
-        return {"id": self.id, "kind": self.kind, "status": self.status, "env": self.env, "model": self.model,
-                "best": s.get("best_score"), "success": s.get("best_success_rate"), "env_steps": s.get("env_steps"),
-                "llm_calls": s.get("llm_calls"), "tokens": tokens or None, "cost": s.get("cost_usd"),
-                "wall": s.get("wall_time_s"), "candidates": s.get("candidates")}
+class Listing:
+    runs: dict[str, RunFolder]
+    """Readable run folders by id (their path under the runs folder), newest first."""
+    unreadable: list[str] = field(default_factory=list)
+    """'id: why' for folders holding a run.json no reader can use (they never hide the others)."""
 
 
-def find_runs(root: Path) -> dict[str, Run]:
-    """Every run folder under ``root`` (a folder holding run.json), by id: its path relative to ``root``."""
-    found: dict[str, Run] = {}
+def find_runs(root: Path) -> Listing:
+    """Every run folder under ``root`` (promptpo.records.run_folders: a bench's several levels down too)."""
     base = Path(os.path.realpath(root))
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
-        depth = len(Path(dirpath).relative_to(base).parts)
-        if "run.json" in filenames:
-            meta = read_json(Path(dirpath) / "run.json")
-            if isinstance(meta, dict):
-                rel = str(Path(dirpath).relative_to(base))
-                found[rel] = Run(rel, Path(dirpath), meta, read_json(Path(dirpath) / "summary.json") or {})
-            dirnames[:] = []  # a run's own folders hold no runs
-        elif depth >= MAX_DEPTH:
-            dirnames[:] = []
-        dirnames.sort()
-    return dict(sorted(found.items(), key=lambda kv: kv[0], reverse=True))
+    listing = Listing({})
+    for path in newest_first(run_folders(base)):
+        rel = str(path.relative_to(base)) if path != base else path.name
+        try:
+            run = RunFolder(path)
+            run.facts  # noqa: B018 - a folder whose records cannot be read is listed as unreadable, not served
+        except RunStoreError as err:
+            listing.unreadable.append(f"{rel}: {err}")
+            continue
+        listing.runs[rel] = run
+    return listing
+
+
+def status_class(run: RunFolder) -> str:
+    """How a run's status is coloured: 'good' only when it reached its target, 'bad' when it failed or has no
+    candidate scored in full, 'warn' when it stopped short (interrupted, recovered), 'running', else 'plain'."""
+    facts = run.facts
+    if facts.status == "running":
+        return "running"
+    if facts.status == "failed" or (run.has_programs and facts.best is None):
+        return "bad"
+    if facts.status == "target_reached" or (facts.target and facts.steps_to_target is not None):
+        return "good"
+    return "warn" if facts.unfinished or facts.recovered else "plain"
+
+
+def status_text(run: RunFolder) -> str:
+    facts = run.facts
+    text = facts.status
+    if run.has_programs and facts.best is None and facts.status != "running":
+        text += ", no candidate scored in full"
+    if facts.recovered:
+        text += " (summary rebuilt from the records)"
+    return text
+
+
+def row(rid: str, run: RunFolder) -> dict:
+    f = run.facts
+    return {"id": rid, "kind": f.kind, "status": status_text(run), "status_class": status_class(run), "env": f.env,
+            "method": f.method.name, "seed": f.seed, "best": f.best_score if run.has_programs else f.final_return,
+            "success": f.best_success if run.has_programs else f.final_success,
+            "candidates": f.candidates if run.has_programs else None, "env_steps": f.env_steps,
+            "llm_calls": calls_text(run), "tokens": f.tokens or None, "cost": f.cost_usd, "wall": f.wall_time_s}
+
+
+def llm_calls(run: RunFolder) -> tuple[int, int]:
+    """LLM calls (sent, answered) as records.facts counts them; none for an offline run, whose CMA-ES samples are
+    recorded as calls for replay but asked no model."""
+    if str(run.meta.get("model") or "").startswith("offline"):
+        return 0, 0
+    return run.facts.calls_sent, run.facts.calls_answered
+
+
+def calls_text(run: RunFolder) -> str:
+    """LLM calls answered, and how many were sent unanswered; '-' for runs with no model (offline, trainings)."""
+    sent, answered = llm_calls(run)
+    if sent == 0 and answered == 0:
+        return "-"
+    return f"{answered:,}" + (f" ({sent - answered:,} sent, unanswered)" if sent > answered else "")
+
+
+def node_class(record: dict, best: str | None) -> str:
+    """A lineage node's colour from its record: the best; scored in full and succeeding (or with no success to
+    measure); scored but never succeeding; stopped early by the cascade; failed to run; not evaluated."""
+    if record.get("id") == best:
+        return "best"
+    outcome = record.get("outcome")
+    if outcome == "ok":
+        if not complete(record):
+            return "stopped"
+        return "nosuccess" if record_score(record).get("success_rate") == 0 else "ok"
+    return "other" if outcome == "not_evaluated" else "bad"
 
 
 @dataclass
@@ -119,13 +127,6 @@ class Node:
     @property
     def id(self) -> str:
         return str(self.record.get("id"))
-
-
-def candidates(run: Run) -> list[dict]:
-    folder = run.path / "candidates"
-    records = [read_json(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
-    return sorted((r for r in records if isinstance(r, dict) and "id" in r),
-                  key=lambda r: (r.get("llm_call") or 0, str(r["id"])))
 
 
 def lineage(records: list[dict]) -> list[Node]:
@@ -139,27 +140,13 @@ def lineage(records: list[dict]) -> list[Node]:
 
 
 def score_of(record: dict) -> str:
-    score = record.get("score") or {}
-    if not score or score.get("mean_return") is None:
+    score = record_score(record)
+    if score.get("mean_return") is None:
         return str(record.get("outcome", "?"))
-    text = f"{score['mean_return']:.1f}"
+    text = f"{score['mean_return']:,.2f}"
     if score.get("success_rate") is not None:
         text += f" ({score['success_rate']:.0%})"
-    return text
-
-
-def curve(run: Run) -> list[tuple[float, float]]:
-    """(env steps, score) points: a policy run's best so far, a training's evaluations."""
-    if run.kind == "promptpo":
-        from promptpo.compare import promptpo_curve
-
-        points = [(p.env_steps, p.mean_return) for p in promptpo_curve(read_lines(run.path / "events.jsonl"))]
-        spent = run.summary.get("env_steps")
-        if points and isinstance(spent, int) and spent > points[-1][0]:  # the best so far holds to the last step
-            points.append((spent, points[-1][1]))
-        return points
-    return [(p["env_steps"], p["mean_return"]) for p in read_lines(run.path / "curve.jsonl")
-            if isinstance(p.get("env_steps"), (int, float)) and isinstance(p.get("mean_return"), (int, float))]
+    return text + ("" if complete(record) else " stopped early")
 
 
 def diff(parent_code: str, code: str, parent: str, child: str) -> str:

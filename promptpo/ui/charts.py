@@ -1,0 +1,209 @@
+"""The charts `promptpo ui` and `promptpo report` draw, as plotly figures (plain JSON-able dicts).
+
+Every number comes from promptpo.records (a run's facts and candidate records), so a chart says what the tables
+beside it say: the best so far is the engine's best (by the rank key: success, then sooner, then return), its
+curve starts at 0 env steps, and calls are calls answered. plotly.js ships inside the plotly package; pages
+load it from there (``plotly_js``), never from a network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+from promptpo.candidate import UNRANKED
+from promptpo.records import Facts, RunFolder
+from promptpo.records.facts import complete, rank_key, record_score
+from promptpo.ui.runs import llm_calls
+
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+CONFIG = {"displaylogo": False, "responsive": True}
+"""plotly.js options for every chart (no plotly logo link: the page makes no request it does not need)."""
+
+
+def plotly_js_path() -> Path:
+    """The plotly.min.js the installed plotly package ships."""
+    import plotly
+
+    return Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+
+def label(text: object) -> str:
+    """Text for a chart (plotly reads a few HTML tags and entities in names and hover text): shown as written."""
+    return html.escape(str(text), quote=False)
+
+
+def metric_of(facts: Facts) -> str:
+    """What a run's charts plot: success rate where the run's target or records have one, else mean return."""
+    if facts.target is not None:
+        return facts.target.metric
+    return "success_rate" if any(p.success_rate is not None for p in facts.curve) else "mean_return"
+
+
+def _axis_name(metric: str) -> str:
+    return "success rate" if metric == "success_rate" else "mean return"
+
+
+def _layout(title: str, x: str, y: str, metric: str, log_x: bool = False) -> dict:
+    return {"title": {"text": title}, "hovermode": "closest", "uirevision": "keep", "height": 380,
+            "margin": {"l": 70, "r": 20, "t": 50, "b": 60},
+            "xaxis": {"title": {"text": x}, "type": "log" if log_x else "linear", "rangemode": "tozero",
+                      "tickformat": ",d" if not log_x else None, "zeroline": True, "automargin": True},
+            "yaxis": {"title": {"text": y}, "automargin": True,
+                      **({"range": [-0.05, 1.05], "tickformat": ".0%"} if metric == "success_rate" else {})},
+            "legend": {"orientation": "h", "x": 0, "y": -0.22, "yanchor": "top"}}
+
+
+def _hover(metric: str) -> str:
+    return "%{y:.0%}" if metric == "success_rate" else "%{y:,.2f}"
+
+
+def _value(point_or_score, metric: str):
+    if isinstance(point_or_score, dict):
+        return point_or_score.get(metric)
+    return getattr(point_or_score, metric)
+
+
+def best_line(facts: Facts, name: str, colour: str, metric: str, dash: str = "solid") -> dict | None:
+    """The run's curve (records.facts): the best so far by the rank key, from 0 env steps; None when it has no
+    measured point. One measured point still shows (as a marker)."""
+    points = [(p.env_steps, _value(p, metric), p) for p in facts.curve]
+    if not any(v is not None for _, v, _ in points):
+        return None
+    text = [f"{label(name)}<br>env steps {x:,}<br>mean return {_num(p.mean_return)}"
+            + (f"<br>success rate {p.success_rate:.2f}" if p.success_rate is not None else "") for x, _, p in points]
+    return {"type": "scatter", "mode": "lines+markers", "line": {"shape": "hv", "color": colour, "dash": dash},
+            "marker": {"size": 6}, "name": label(name), "x": [x for x, _, _ in points], "y": [v for _, v, _ in points],
+            "text": text, "hovertemplate": "%{text}<extra></extra>", "connectgaps": False}
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def candidate_points(run: RunFolder, metric: str) -> dict | None:
+    """Every candidate scored, at the env steps the run had spent when it was recorded (events.jsonl)."""
+    xs, ys, text = [], [], []
+    for e in run.events():
+        if e.get("event") != "candidate" or e.get("outcome") != "ok" or e.get(metric) is None:
+            continue
+        xs.append(int(e.get("total_env_steps") or 0))
+        ys.append(e[metric])
+        text.append(f"{label(e.get('id'))} ({label(e.get('kind', ''))})<br>mean return {_num(e.get('mean_return'))}"
+                    + (f"<br>success rate {e['success_rate']:.2f}" if e.get("success_rate") is not None else ""))
+    if not xs:
+        return None
+    return {"type": "scatter", "mode": "markers", "name": "each candidate", "x": xs, "y": ys, "text": text,
+            "marker": {"size": 7, "symbol": "circle-open", "color": "#777"}, "hovertemplate": "%{text}<extra></extra>"}
+
+
+def target_line(facts: Facts, metric: str) -> dict | None:
+    target = facts.target
+    if target is None or target.metric != metric:
+        return None
+    return {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": target.threshold, "y1": target.threshold,
+            "line": {"dash": "dot", "color": "#888", "width": 1}}
+
+
+def steps_figure(run: RunFolder, baselines: list[RunFolder] = ()) -> dict | None:
+    """A run's score vs env steps: its best so far, each candidate it scored, and trainings of the same env."""
+    facts = run.facts
+    metric = metric_of(facts)
+    mine = best_line(facts, "best so far" if run.has_programs else f"{facts.method.name} evaluations", COLOURS[0],
+                     metric)
+    if mine is None:
+        return None
+    traces = [mine]
+    if run.kind == "promptpo":
+        traces += [t for t in [candidate_points(run, metric)] if t]
+    for i, other in enumerate(baselines):
+        line = best_line(other.facts, f"{other.facts.method.name} seed {other.facts.seed} ({other.name})",
+                         COLOURS[(i + 1) % len(COLOURS)], metric, dash="dash")
+        if line is not None:
+            traces.append(line)
+    layout = _layout(f"{_axis_name(metric)} vs env steps", "env steps", _axis_name(metric), metric)
+    shape = target_line(facts, metric)
+    if shape:
+        layout["shapes"] = [shape]
+        layout["annotations"] = [{"xref": "paper", "x": 1, "y": shape["y0"], "xanchor": "right", "yanchor": "bottom",
+                                  "text": f"target: {label(facts.target.describe())}", "showarrow": False,
+                                  "font": {"size": 11, "color": "#666"}}]
+    return {"id": "chart-steps", "data": traces, "layout": layout}
+
+
+def calls_figure(run: RunFolder) -> dict | None:
+    """The best so far (by the rank key) against the LLM calls answered when each candidate was recorded. None for
+    a run that answered no call (an offline run, a training) or scored nothing."""
+    facts = run.facts
+    if llm_calls(run)[1] == 0:
+        return None
+    answered = sorted(run.calls()[1])
+    metric = metric_of(facts)
+    xs, ys, text, best = [], [], [], None
+    for record in run.candidates:
+        call = record.get("llm_call")
+        if not isinstance(call, int) or call not in answered:
+            continue
+        key = rank_key(record)
+        if complete(record) and key != UNRANKED and (best is None or key > rank_key(best)):
+            best = record
+        if best is None:
+            continue
+        score = record_score(best)
+        xs.append(answered.index(call) + 1)
+        ys.append(score.get(metric))
+        text.append(f"after {label(record['id'])}: best {label(best['id'])}<br>mean return "
+                    f"{_num(score.get('mean_return'))}"
+                    + (f"<br>success rate {score['success_rate']:.2f}" if score.get("success_rate") is not None else ""))
+    if not xs:
+        return None
+    if xs[-1] < len(answered):  # the best holds to the last call answered
+        xs.append(len(answered)), ys.append(ys[-1]), text.append(text[-1])
+    trace = {"type": "scatter", "mode": "lines+markers", "line": {"shape": "hv", "color": COLOURS[4]}, "x": xs,
+             "y": ys, "text": text, "name": "best so far", "hovertemplate": "%{text}<extra></extra>"}
+    layout = _layout(f"Best {_axis_name(metric)} vs LLM calls", "LLM calls answered", _axis_name(metric), metric)
+    layout["xaxis"].update(dtick=1 if len(answered) <= 20 else None, range=[0, len(answered) + 0.5])
+    return {"id": "chart-calls", "data": [trace], "layout": layout}
+
+
+def compare_figures(runs: list[RunFolder]) -> list[dict]:
+    """Per env, each run's curve coloured by its method (seeds of one method share a colour and a legend entry)."""
+    figures = []
+    for number, env in enumerate(sorted({r.facts.env for r in runs})):
+        mine = [r for r in runs if r.facts.env == env]
+        metric = "success_rate" if any(metric_of(r.facts) == "success_rate" for r in mine) else "mean_return"
+        methods = sorted({r.facts.method.name for r in mine}, key=lambda m: (m != "ppo", m))
+        traces = []
+        for r in mine:
+            method = r.facts.method.name
+            line = best_line(r.facts, f"{method} seed {r.facts.seed} ({r.name})",
+                             COLOURS[methods.index(method) % len(COLOURS)], metric)
+            if line is None:
+                continue
+            first = not any(t["legendgroup"] == method for t in traces)
+            line.update(legendgroup=method, showlegend=first, name=label(method))
+            traces.append(line)
+        if traces:
+            layout = _layout(f"{label(env)}: {_axis_name(metric)} vs env steps", "env steps", _axis_name(metric),
+                             metric)
+            figures.append({"id": f"chart-compare-{number}", "data": traces, "layout": layout})
+    return figures
+
+
+def embed(figures: list[dict]) -> str:
+    """Figures as JSON to put inside <script type="application/json">: nothing in it can close the element."""
+    text = json.dumps(_finite({"figures": figures, "config": CONFIG}), allow_nan=False, default=str)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _finite(value):
+    """NaN and infinities as null (JSON has no such numbers; plotly leaves a gap)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,173 @@
+"""`promptpo ui` says what the records say (promptpo.records): the best by the rank key in its charts, no LLM-call
+chart for a run that asked no model, statuses and lineage colours from the records, trainings as trainings,
+bench runs several folders down, compare's own table; and its charts work in Chromium with nothing fetched from
+outside 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ANSWERS, run_cli
+from test_ui import chart_data, serve
+
+BENCH = "bench/mt1/promptpo/metaworld-reach/seed-0"
+"""A bench's run folders sit five levels down (promptpo.bench)."""
+
+
+def _made(out: Path, *args: str) -> Path:
+    before = {p for p in out.iterdir()} if out.exists() else set()
+    proc = run_cli(*args, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (folder,) = [p for p in out.iterdir() if p not in before]
+    return folder
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("runs")
+    runs = {
+        # offline: no LLM; its first candidate succeeds at a return of ~200, later ones score up to ~1,700 and fail
+        "offline": _made(out, "optimize", "metaworld/reach", "--model", "offline", "--rounds", "1"),
+        # the first candidate is stopped by the cascade after 2 failed episodes: the run ends with no best
+        "stopped": _made(out, "optimize", "metaworld/pick-place", "--model", f"scripted:{ANSWERS / 'pick_place'}",
+                         "--episodes", "10", "--candidates", "1", "--rounds", "1"),
+        "ppo": _made(out, "baseline", "ppo", "gymnasium/CartPole-v1", "--steps", "1024", "--seeds", "1"),
+        "cartpole": _made(out, "optimize", "gymnasium/CartPole-v1", "--model",
+                          f"scripted:{ANSWERS / 'cartpole_slow'}", "--candidates", "1", "--rounds", "1"),
+    }
+    bench = out / BENCH
+    bench.mkdir(parents=True)
+    shutil.copytree(runs["cartpole"], bench / runs["cartpole"].name)
+    runs["bench"] = bench / runs["cartpole"].name
+    return runs
+
+
+@pytest.fixture(scope="module")
+def client(corpus):
+    from starlette.testclient import TestClient
+
+    from promptpo.ui.app import make_app
+
+    return TestClient(make_app(corpus["offline"].parent), base_url="http://127.0.0.1")
+
+
+def _page(client, path: str) -> str:
+    response = client.get(path)
+    assert response.status_code == 200, path
+    return response.text
+
+
+def test_the_chart_s_best_is_the_engine_s_and_an_offline_run_has_no_calls_chart(corpus, client):
+    from promptpo.records import RunFolder
+
+    run = RunFolder(corpus["offline"])
+    events = [e for e in run.events() if e.get("event") == "candidate" and e["outcome"] == "ok"]
+    assert max(e["mean_return"] for e in events) > 2 * run.facts.best_score  # a failing candidate scored higher
+    page = _page(client, f"/run/{run.name}")
+    figures = {f["id"]: f for f in chart_data(page)}
+    assert "chart-calls" not in figures  # it asked no model
+    best = figures["chart-steps"]["data"][0]
+    assert best["name"] == "best so far" and best["x"][0] == 0  # from 0 env steps
+    assert best["y"][-1] == run.facts.best_success == 1.0 and best["x"][-1] == run.facts.env_steps
+    assert f"mean return {run.facts.best_score:,.2f}" in best["text"][-1]
+    assert all(f"mean return {e['mean_return']:,.2f}" not in " ".join(best["text"])
+               for e in events if e["success_rate"] == 0)  # no failing candidate is ever the best so far
+    row = next(r for r in client.get("/api/runs").json() if r["id"] == run.name)
+    assert row["llm_calls"] == "-" and row["best"] == run.facts.best_score
+
+
+def test_a_run_with_one_scored_point_draws_it(corpus, client):
+    figures = chart_data(_page(client, f"/run/{corpus['cartpole'].name}"))
+    best = next(f for f in figures if f["id"] == "chart-steps")["data"][0]
+    assert "markers" in best["mode"] and [y for y in best["y"] if y is not None] and best["y"][-1] == 500.0
+    calls = next(f for f in figures if f["id"] == "chart-calls")["data"][0]
+    assert calls["x"] == [1] and calls["y"] == [500.0]
+
+
+def test_status_and_node_colours_follow_the_records(corpus, client):
+    page = _page(client, f"/run/{corpus['stopped'].name}")
+    assert 'class="status-bad" id="status">completed, no candidate scored in full' in page
+    assert 'id="node-r00c0" class="node stopped"' in page
+    assert chart_data(page) == []  # nothing scored in full: no curve
+    offline = _page(client, f"/run/{corpus['offline'].name}")
+    assert 'class="status-good"' in offline and 'class="node best"' in offline and 'class="node nosuccess"' in offline
+
+
+def test_a_ppo_run_page_shows_its_training(corpus, client):
+    from promptpo.records import RunFolder
+
+    facts = RunFolder(corpus["ppo"]).facts
+    page = _page(client, f"/run/{corpus['ppo'].name}")
+    assert 'id="candidate-count"' not in page and "best -" not in page
+    assert f"mean return {facts.final_return:,.2f}" in page
+    (figure,) = chart_data(page)
+    line = figure["data"][0]
+    assert line["x"][0] == 0 and line["x"][-1] == 1024 and line["y"][-1] == facts.final_return
+
+
+def test_bench_runs_are_listed_and_served(corpus, client):
+    rid = f"{BENCH}/{corpus['bench'].name}"
+    assert rid in [r["id"] for r in client.get("/api/runs").json()]
+    assert corpus["bench"].name in _page(client, f"/run/{rid}")
+    assert "def act" in _page(client, f"/run/{rid}/candidate/r00c0")
+
+
+def test_compare_shows_the_cli_s_table(corpus, client):
+    ids = [corpus["ppo"].name, corpus["cartpole"].name]
+    page = _page(client, "/compare?" + "&".join(f"run={i}" for i in ids))
+    cli = run_cli("compare", *ids, "--out", str(corpus["ppo"].parent))
+    assert cli.returncode == 0, cli.stderr
+    table = page.split('<pre id="compare" class="table">')[1].split("</pre>")[0]
+    import html
+
+    shown = html.unescape(table)
+    assert "final return [95% CI]" in shown and "vs PPO" in shown
+    for line in cli.stdout.splitlines()[1:4]:  # the same table, cell for cell
+        assert line.strip() in shown
+    (figure,) = chart_data(page)
+    groups = [t["legendgroup"] for t in figure["data"]]
+    assert groups[0] == "ppo" and len(set(groups)) == 2 and sum(t["showlegend"] for t in figure["data"]) == 2
+    assert figure["layout"]["legend"]["orientation"] == "h" and figure["layout"]["legend"]["y"] < 0  # below the plot
+
+
+def test_charts_in_chromium_have_ticks_and_hover_and_fetch_nothing_outside(corpus, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.skip("chromium or chromedriver is not installed here")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,1400"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    session = webdriver.Chrome(options=options, service=Service(driver))
+    ui, port = serve(corpus["offline"].parent)
+    try:
+        for path in (f"/run/{corpus['offline'].name}", f"/run/{corpus['ppo'].name}",
+                     f"/compare?run={corpus['ppo'].name}&run={corpus['cartpole'].name}"):
+            session.get(f"http://127.0.0.1:{port}{path}")
+            charts = session.find_elements(By.CSS_SELECTOR, "div.chart .main-svg")
+            assert charts, path
+            chart = session.find_elements(By.CSS_SELECTOR, "div.chart")[0]
+            assert len(chart.find_elements(By.CSS_SELECTOR, ".xtick")) > 2, path
+            assert len(chart.find_elements(By.CSS_SELECTOR, ".ytick")) > 2, path
+            ActionChains(session).move_to_element(chart.find_elements(By.CSS_SELECTOR, ".scatterlayer .point")[-1]) \
+                .perform()
+            hover = session.find_elements(By.CSS_SELECTOR, ".hoverlayer .hovertext")
+            assert hover and "mean return" in hover[0].text, path
+            problems = [e for e in session.get_log("browser") if e["level"] == "SEVERE"]
+            assert not problems, problems
+            requests = [json.loads(e["message"])["message"] for e in session.get_log("performance")]
+            urls = {m["params"]["request"]["url"] for m in requests if m["method"] == "Network.requestWillBeSent"}
+            assert urls and all(u.startswith((f"http://127.0.0.1:{port}/", "data:")) for u in urls), urls
+    finally:
+        session.quit()
+        ui.kill()
+        ui.wait()
