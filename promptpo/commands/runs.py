@@ -375,13 +375,18 @@ def dataset() -> None:
 @dataset.command("export")
 @click.argument("runs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="JSONL file to write.")
+@click.option("--include-offline", is_flag=True, help="Keep the offline proposer's samples too (no prompt was sent "
+              "for them: their prompt is a placeholder line).")
 @OUT
-def dataset_export(runs: tuple[str, ...], output: Path, out: Path) -> None:
-    """Prompt/answer pairs of RUNS as chat-format JSONL, with scores and whether each answer improved."""
+def dataset_export(runs: tuple[str, ...], output: Path, include_offline: bool, out: Path) -> None:
+    """A language model's prompt/answer pairs in RUNS as chat-format JSONL, with scores and whether each answer
+    improved; what is left out is said."""
     from promptpo.dataset import export as write_dataset
 
-    count = write_dataset([_folder(r, out) for r in runs], output)
-    print(f"wrote {count} examples to {output}", file=sys.stderr)
+    done = write_dataset([_folder(r, out) for r in runs], output, include_offline)
+    print(f"wrote {done.written} examples to {output}", file=sys.stderr)
+    for why, count in done.left_out.items():
+        print(f"left out {count} {why}", file=sys.stderr)
 
 
 @click.command()
