@@ -86,18 +86,19 @@ def samples(records: list[RunRecord], include_unfinished: bool = False) -> tuple
     of several runs of one seed of a method, the first finished one (by run id) is the seed's, the others are
     repeats."""
     excluded, kept = [], []
-    methods: dict[str, list[Method]] = {}
     for r in records:
-        if r.facts is not None:
-            methods.setdefault(r.env, []).append(r.facts.method)
-    for r in records:
-        if r.facts is not None:
-            r.method = r.facts.method.differing(methods[r.env])
         if r.facts is not None and not r.facts.finished and not include_unfinished:
             excluded.append(f"{r.path.name} ({r.env}, {r.method}, seed {r.seed}): not finished — "
                             f"{r.facts.unfinished}; --include-unfinished to count it")
             continue
         kept.append(r)
+    methods: dict[str, list[Method]] = {}
+    for r in kept:
+        if r.facts is not None:
+            methods.setdefault(r.env, []).append(r.facts.method)
+    for r in kept:
+        if r.facts is not None:
+            r.method = r.facts.method.differing(methods[r.env])
     seen: dict[tuple, RunRecord] = {}
     chosen = []
     for r in sorted(kept, key=lambda r: (r.facts is None or not r.facts.finished, r.path.name)):
