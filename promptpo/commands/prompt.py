@@ -12,33 +12,26 @@ ANSWER_TOKENS = 1500
 
 @click.command("prompt")
 @click.argument("env")
-@click.option("--model", default=None, help="Price the estimate for this model (litellm's price table).")
 @click.option("--candidate", type=int, default=1, show_default=True, help="Which candidate of round 0 (1, 2, ...).")
-@click.option("--rounds", type=int, default=10, show_default=True, help="Rounds of the run to estimate.")
-@click.option("--candidates", type=int, default=4, show_default=True, help="Candidates per round of that run.")
 @click.option("--show-spec", is_flag=True, help="Print only the environment section (what the spec builder made).")
-@click.option("--examples", type=int, default=None, help="Library examples, as `optimize --examples` (default: 2 "
-              "when the library has entries that qualify; 0: none).")
-@click.option("--examples-same-task", is_flag=True, help="Let the examples include entries of this env id.")
-@click.option("--library", default=None, help="Library folder, as `optimize --library`.")
-def prompt(env: str, model: str | None, candidate: int, rounds: int, candidates: int, show_spec: bool,
-           examples: int | None, examples_same_task: bool, library: str | None) -> None:
-    """Print the round-0 prompt for ENV as it would be sent (the library's examples included), with its token
-    count and, for a priced --model, the estimated cost of a run. Nothing is sent."""
+def prompt(env: str, candidate: int, show_spec: bool, no_library: bool, feedback_fn: str, **options) -> None:
+    """Print the round-0 prompt for ENV as `optimize ENV` with the same options would send it (the library's
+    examples included: the first --model prices the estimate), with its token count and, for a priced --model,
+    the estimated cost of a run. Nothing is sent."""
     setup_logging(False)
+    from promptpo.commands.common import run_config
     from promptpo.config import OptimizeConfig
     from promptpo.envs import load_spec
     from promptpo.errors import ConfigError
+    from promptpo.library import for_run
     from promptpo.llm import tokens
     from promptpo.prompting import render
     from promptpo.tasks.policy import policy_prompts
 
-    if not 1 <= candidate <= candidates:
-        raise ConfigError(f"--candidate must be between 1 and --candidates ({candidates}), got {candidate}")
-    from promptpo.library import for_run
-
-    config = OptimizeConfig(env=env, model=model, rounds=rounds, candidates=candidates, examples=examples,
-                            examples_same_task=examples_same_task, library=library).validate()
+    config = run_config(OptimizeConfig, env, options, feedback_fn=feedback_fn == "on").validate()
+    if not 1 <= candidate <= config.candidates:
+        raise ConfigError(f"--candidate must be between 1 and --candidates ({config.candidates}), got {candidate}")
+    model = config.model.split(",")[0].rsplit("@", 1)[0] if config.model else None
     spec = load_spec(env)
     config.shown_examples = for_run(config, spec)
     book = policy_prompts(config, spec)
@@ -56,6 +49,19 @@ def prompt(env: str, model: str | None, candidate: int, rounds: int, candidates:
     err = click.get_text_stream("stderr")
     click.echo(f"# {chars:,} characters, {size:,} prompt tokens ({tokens.method()})", file=err)
     click.echo("# " + estimate(model, size, config), file=err)
+
+
+def _run_options() -> None:
+    """`prompt` takes every option of `optimize`: each one that shapes the first prompt (--episodes, --cascade,
+    --target, --edit, budgets, --tune-constants, --act-timeout, ...) changes it as in a run (it took only a few,
+    so a run with --episodes 10 was shown a prompt promising 5)."""
+    from promptpo.commands.optimize import optimize
+
+    own = {p.name for p in prompt.params}
+    prompt.params.extend(p for p in optimize.params if p.name not in own)
+
+
+_run_options()
 
 
 def estimate(model: str | None, first_tokens: int, config) -> str:
