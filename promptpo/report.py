@@ -1,59 +1,33 @@
-"""`promptpo report`: one self-contained HTML file for a run (plots inlined, no external assets)."""
+"""`promptpo report`: one self-contained HTML file for a run: its settings, its charts (plotly, with plotly.js
+inlined from the installed package, so the file opens offline and asks nothing of a network), its candidates'
+tree, code and results. Every number is read through promptpo.records, as `show`, `compare` and `ui` read it;
+the charts are the ones `ui` draws (promptpo.ui.charts)."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import jinja2
 
 from promptpo.audit import static_findings
-from promptpo.compare import promptpo_curve
+from promptpo.engine.store import write_output
 from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
-from promptpo.engine.runfolder import RunFolder, score_text
-from promptpo.engine.store import write_output
-from promptpo.verify import headline, latest
+from promptpo.records import RunFolder, score_text
+from promptpo.ui import charts
+from promptpo.ui.runs import calls_text, node_class, status_text
 
 TEMPLATES = Path(__file__).with_name("templates")
 
 
-def _plot(run: RunFolder) -> str | None:
-    events = run.events()
-    curve = promptpo_curve(events)
-    if not curve:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    request_count, call_axis = 0, []  # LLM calls made when each scored candidate came in
-    for e in events:
-        if e.get("event") == "llm_request":
-            request_count += 1
-        if e.get("event") == "candidate" and e.get("outcome") == "ok":
-            call_axis.append(request_count)
-    metric = "success_rate" if curve[-1].success_rate is not None else "mean_return"
-    ys = [getattr(p, metric) for p in curve]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
-    left.step([p.env_steps for p in curve], ys, where="post", marker="o")
-    left.set_xlabel("env steps")
-    right.step(call_axis, ys, where="post", marker="o", color="tab:orange")
-    right.set_xlabel("LLM calls")
-    for ax in (left, right):
-        ax.set_ylabel("best " + ("success rate" if metric == "success_rate" else "mean return") + " so far")
-        ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
+def _num(value, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
 
 
-def _tree(records: list[dict]) -> str:
+def _tree(records: list[dict], best: str | None) -> str:
     children: dict[str | None, list[dict]] = {}
     ids = {r["id"] for r in records}
     for r in records:
@@ -65,40 +39,83 @@ def _tree(records: list[dict]) -> str:
         if not items:
             return ""
         return "<ul class='tree'>" + "".join(
-            f"<li><a href='#{html.escape(r['id'])}'>{html.escape(r['id'])}</a> {html.escape(r['outcome'])} — "
-            f"{html.escape(score_text(r))}{render(r['id'])}</li>" for r in items) + "</ul>"
+            f"<li><a class='node {node_class(r, best)}' href='#{html.escape(r['id'])}'>{html.escape(r['id'])}</a> "
+            f"{html.escape(r['outcome'])} — {html.escape(score_text(r))}{render(r['id'])}</li>" for r in items) + "</ul>"
 
     return render(None)
 
 
+def settings(run: RunFolder) -> list[tuple[str, str]]:
+    """What the run was and what it came to, as `show` says it (records.facts), numbers rounded."""
+    meta, summary, f = run.meta, run.summary, run.facts
+    rows = [("env", f.env), ("method", f.method.name), ("seed", _num(f.seed)), ("status", status_text(run))]
+    if f.unfinished:
+        rows.append(("not finished", f.unfinished))
+    if summary.get("reason"):
+        rows.append(("reason", str(summary["reason"])))
+    rows += [("started", str(meta.get("started") or "-")), ("ended", str(meta.get("ended") or "-"))]
+    if run.has_programs:
+        best = (f"{f.best}: {score_text(run.candidate(f.best))}" if f.best else
+                f"none scored in full (the best the cascade stopped early: {f.best_stopped})" if f.best_stopped
+                else "none scored")
+        steps = ("no target" if f.target is None else "not reached" if f.steps_to_target is None
+                 else _num(f.steps_to_target))
+        cost = f.cost_usd
+        rows += [("model", str(meta.get("model") or "-")), ("sandbox", str(meta.get("sandbox") or "-")),
+                 ("target", f.target.describe() if f.target else "none"), ("best candidate", best),
+                 ("candidates", _num(f.candidates)), ("env steps", _num(f.env_steps)), ("steps to target", steps),
+                 ("LLM calls", calls_text(run)),
+                 *([("models", models_text(summary))] if models_text(summary) else []),
+                 ("tokens", usage_text(summary)), ("cost", "unknown" if cost is None else f"${cost:.4f}")]
+    else:
+        from promptpo.compare import target_for
+
+        target = target_for(f.env)
+        reached = f.reaching(target) if target else None
+        steps = meta.get("steps")
+        rows += [("trained", f"{_num(f.env_steps)} env steps" + (f" of {steps:,}" if isinstance(steps, int) else "")),
+                 ("evaluated", f"{sum(p.mean_return is not None for p in f.curve)} times"
+                  + (f", every {f.eval_every:,} env steps" if f.eval_every else "")),
+                 ("final evaluation", f"mean return {_num(f.final_return)}"
+                  + (f", success rate {f.final_success:.2f}" if f.final_success is not None else "")),
+                 ("target compare uses", "none" if target is None else f"{target.describe()}: " + (
+                     f"reached after {reached.env_steps:,} env steps" if reached else "not reached")),
+                 ("hyperparameters", str(meta.get("hyperparams_source") or summary.get("hyperparams_source") or "-")),
+                 ("trained network", "model.zip" if f.model_zip else "none saved")]
+    rows.append(("wall time", "-" if f.wall_time_s is None else f"{f.wall_time_s:,.1f} s"))
+    return rows
+
+
+def _verification(run: RunFolder, record: dict) -> str | None:
+    from promptpo.verify import headline
+
+    check = run.verification(record["id"])
+    if check is None:
+        return None
+    done = check.get("verified") or {}
+    success = done.get("success_rate")
+    return (f"{done.get('episodes')} fresh episodes, mean return {_num(done.get('mean_return'))}"
+            + (f", success rate {success:.2f}" if success is not None else "") + f" — {headline(check)}")
+
+
 def report(run: RunFolder, out: Path) -> Path:
-    meta, summary = run.meta, run.summary
-    best = summary.get("best_candidate")
-    cost = summary.get("cost_usd")
-    settings = [("env", meta.get("env")), ("model", meta.get("model")), ("sandbox", meta.get("sandbox")),
-                ("seed", meta.get("seed")), ("target", meta.get("target")), ("status", summary.get("status")),
-                ("reason", summary.get("reason")), ("started", meta.get("started")), ("ended", meta.get("ended")),
-                ("best candidate", best), ("env steps", summary.get("env_steps")),
-                ("LLM calls", summary.get("llm_calls")),
-                *([("models", models_text(summary))] if models_text(summary) else []),
-                ("tokens", usage_text(summary)),
-                ("cost", "unknown" if cost is None else f"${cost:.4f}"), ("wall time", f"{summary.get('wall_time_s')} s")]
+    best = run.facts.best
     candidates = []
     for record in run.candidates:
-        check = latest(run, record["id"])
-        code = run.code(record["id"]) if (run.path / "candidates" / f"{record['id']}.py").exists() else ""
+        code = run.text(f"candidates/{record['id']}.py")
         candidates.append({
             "id": record["id"], "kind": record["kind"], "parent": record.get("parent"), "outcome": record["outcome"],
-            "score": score_text(record), "env_steps": record.get("env_steps", 0), "error": record.get("error", ""),
-            "findings": static_findings(code), "best": record["id"] == best, "code": code,
-            "episodes": (record.get("evaluation") or {}).get("episodes", []),
-            "verification": None if check is None else (
-                f"{check['verified']['episodes']} fresh episodes, mean return {check['verified']['mean_return']}, "
-                f"success {check['verified']['success_rate']} — {headline(check)}")})
+            "score": score_text(record), "env_steps": _num(record.get("env_steps") or 0),
+            "error": record.get("error", ""), "findings": static_findings(code), "best": record["id"] == best,
+            "code": code, "episodes": (record.get("evaluation") or {}).get("episodes", []),
+            "verification": _verification(run, record)})
+    trainings: list[RunFolder] = []
+    figures = [f for f in (charts.steps_figure(run, trainings), charts.calls_figure(run)) if f]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
-    page = env.get_template("report.html.j2").render(run={"id": run.path.name}, settings=settings, plot=_plot(run),
-                                                     tree=jinja2.utils.markupsafe.Markup(_tree(run.candidates)),
-                                                     candidates=candidates)
+    page = env.get_template("report.html.j2").render(
+        run={"id": run.name}, settings=settings(run), candidates=candidates,
+        tree=jinja2.utils.markupsafe.Markup(_tree(run.candidates, best)), charts=charts.embed(figures),
+        has_charts=bool(figures), programs=run.has_programs, plotly_js=charts.plotly_js_path().read_text(encoding="utf-8") if figures else "",
+        charts_js=(TEMPLATES / "charts.js").read_text(encoding="utf-8"))
     return write_output(out, page)
-
