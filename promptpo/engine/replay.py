@@ -9,12 +9,11 @@ the run died is redone.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable
 
 from promptpo.candidate import Result
-from promptpo.engine.runfolder import RunFolder
+from promptpo.records import RunFolder
 from promptpo.llm.base import Backend, Completion, Request
 
 DETERMINISTIC = ("offline", "scripted")
@@ -28,18 +27,16 @@ class Replay:
         """``key_of(record)`` and ``result_of(record)``: a candidate record's evaluation key and Result."""
         self.answers_by_key: dict[str, list[Completion]] = defaultdict(list)
         self.answered_calls: set[int] = set()
-        for meta_path in sorted((run.path / "llm").glob("[0-9][0-9][0-9][0-9].json")):
-            call = int(meta_path.stem)
-            response = run.path / "llm" / f"{call:04d}.response.md"
-            if not response.exists():
+        for call in run.calls()[1]:  # answered: a response recorded (and its llm/NNNN.json, else asked again)
+            meta = run.call_record(call)
+            if meta is None:
                 continue
             self.answered_calls.add(call)
-            meta = json.loads(meta_path.read_text())
             key = meta.get("cache_key")
             if key is None:
                 continue
             self.answers_by_key[key].append(Completion(
-                text=response.read_text(encoding="utf-8"), model=meta.get("model", model),
+                text=run.llm_text(call, "response.md"), model=meta.get("model", model),
                 prompt_tokens=meta.get("prompt_tokens", 0), completion_tokens=meta.get("completion_tokens", 0),
                 cost_usd=meta.get("cost_usd"), latency_s=meta.get("latency_s", 0.0), attempts=meta.get("attempts", 1),
                 tokens_estimated=meta.get("tokens_estimated"), extra={"cached": True}))

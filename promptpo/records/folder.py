@@ -240,6 +240,15 @@ class RunFolder:
         answered = sorted(int(p.name[:4]) for p in folder.glob("[0-9][0-9][0-9][0-9].response.md"))
         return sent, answered
 
+    def call_record(self, call: int) -> dict | None:
+        """llm/NNNN.json of one answered call (tokens, cost, latency, cache key); None when missing or unreadable."""
+        try:
+            record = self.json(f"llm/{call:04d}.json")
+        except RunStoreError:
+            self._note(f"llm/{call:04d}.json is not valid JSON (left out)")
+            return None
+        return record if isinstance(record, dict) else None
+
     def call_records(self) -> list[dict]:
         """llm/NNNN.json of every answered call (tokens, cost, latency), in call order."""
         found = []
