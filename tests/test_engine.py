@@ -149,13 +149,13 @@ def test_policy_and_schedule_runs_go_through_the_same_engine(tmp_path, monkeypat
     from promptpo.tasks.schedule import ScheduleConfig
 
     seen: list[tuple[str, str]] = []
-    record = Engine.record
+    save = Engine.save  # every candidate of every kind is saved through it
 
     def counting(self, candidate):
         seen.append((self.task.name, candidate.id))
-        return record(self, candidate)
+        return save(self, candidate)
 
-    monkeypatch.setattr(Engine, "record", counting)
+    monkeypatch.setattr(Engine, "save", counting)
     promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{ANSWERS / 'cartpole'}", out=tmp_path / "a", rounds=1,
                       candidates=1)
     run_schedule(ScheduleConfig(env="gymnasium/CartPole-v1", model=f"scripted:{ANSWERS / 'schedule'}", steps=1024,

@@ -29,7 +29,7 @@ class Budgeted:
                           f"candidate may need {worst_steps} more")
         if not llm:
             return
-        if b.max_llm_calls is not None and self.uses_prompts and s.llm_calls >= b.max_llm_calls:
+        if b.max_llm_calls is not None and self.uses_prompts and s.llm_sent >= b.max_llm_calls:
             raise StopRun("budget_exhausted", f"LLM call budget of {b.max_llm_calls} used up")
         if b.max_cost is not None:
             estimate = self._worst_cost(prompt_chars)

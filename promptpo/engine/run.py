@@ -1,7 +1,8 @@
 """The one run engine: propose (prompt, ask, extract, repair) → evaluate → record → select → stop or go on.
 
-It owns what every search shares — budgets (reserved before each call and evaluation), records,
-resume, progress and the summary — and knows nothing of policies or schedules: a ``TaskKind``
+It owns what every search shares — budgets (reserved before each call and evaluation: promptpo.engine.budget),
+records (each candidate saved as it finishes, taken in in slot order: promptpo.engine.recording), resume,
+progress and the summary — and knows nothing of policies or schedules: a ``TaskKind``
 says how a program is scored and what the model is shown.
 """
 
@@ -11,9 +12,10 @@ import logging
 import os
 import threading
 
-from promptpo.candidate import Candidate, candidate_id, sample_key
+from promptpo.candidate import Candidate
 from promptpo.engine.budget import Budgeted
 from promptpo.engine.config import RunConfig
+from promptpo.engine.recording import Recording
 from promptpo.engine.signals import interrupt_on_signals
 from promptpo.engine.state import Interrupted, Observer, RunState, StopRun
 from promptpo.engine.store import RunStore
@@ -22,18 +24,12 @@ from promptpo.errors import AnswersExhausted, BackendError
 from promptpo.edits import read_answer
 from promptpo.extract import Extracted, analysis
 from promptpo.llm.base import FREE_BACKENDS, Backend, Completion, Request, redact
-from promptpo.outcome import Outcome
 from promptpo.prompting import Prompt
 from promptpo.search import Greedy, Islands
 from promptpo.engine.wave import Pending, Wave
 from promptpo.text import clean
 
 log = logging.getLogger(__name__)
-
-KINDS = {"first": "initial", "refine": "refine", "repair": "repair", "proposal": "offline"}
-"""Prompt kind -> the kind of candidate its answer becomes."""
-ANSWER_SHOWN = 3000
-"""Characters of an answer without a readable program that its repair prompt shows."""
 
 
 def member_of(completion: Completion) -> dict:
@@ -42,7 +38,7 @@ def member_of(completion: Completion) -> dict:
     return {"member": member} if member else {}
 
 
-class Engine(Budgeted):
+class Engine(Budgeted, Recording):
     def __init__(self, task: TaskKind, config: RunConfig, backend: Backend, store: RunStore,
                  observer: Observer | None = None, replay=None, search=None):
         self.task, self.config, self.backend, self.store = task, config, backend, store
@@ -51,8 +47,7 @@ class Engine(Budgeted):
         self.observer = observer or (lambda kind, state: None)
         self.search_strategy = search or self._strategy()
         self.state = RunState(env_steps_planned=task.planned_steps())
-        self.history: list[Candidate] = []
-        self._next_index: dict[int, int] = {}
+        self._init_recording()
         self.lock = threading.RLock()
         """Guards the counters, reservations and display state that calls and evaluations in flight update."""
         self.reserved_steps, self.reserved_cost = 0, 0.0
@@ -81,6 +76,7 @@ class Engine(Budgeted):
             self.state.status, self.state.reason = "failed", f"internal error: {type(err).__name__}: {err}"
             raise
         finally:
+            self.stop_saving()  # an evaluation still in flight (a daemon thread) writes nothing after the end
             if self.history:  # the round a stop cut short is in the database too
                 self.record_search(self.state.round)
             self.write_summary()
@@ -151,7 +147,7 @@ class Engine(Budgeted):
         cap, rounds = self.config.budgets.max_llm_calls, self.config.rounds
         note = self.task.progress_note(self, round_)
         if cap is not None:
-            call = self.state.llm_calls + ahead + 1
+            call = self.state.llm_sent + ahead + 1
             line = f"This is LLM call {call} of at most {cap}; {max(0, cap - call)} left after this one."
         else:
             left = rounds - round_ - 1
@@ -201,7 +197,7 @@ class Engine(Budgeted):
             self.store.event("llm_request", call=call, prompt=prompt.kind, parent=prompt.parent,
                              chars=prompt.chars, dropped=list(prompt.dropped), summarised=list(prompt.summarised))
         self.state.requests = call
-        self.state.llm_calls += self.uses_prompts
+        self.state.llm_sent += self.uses_prompts
         pending = Pending(slot, prompt, request, call, answered, round_=round_)
         prepare = getattr(self.backend, "prepare", None)
         if prepare is not None:  # a mixture chooses the call's model here, in slot order
@@ -232,6 +228,7 @@ class Engine(Budgeted):
                                                       "cache_key": request.cache_key(self.backend.label)})
         with self.lock:
             s = self.state
+            s.llm_calls += self.uses_prompts  # answered: a call that never was is not counted as one
             s.prompt_tokens += completion.prompt_tokens
             s.completion_tokens += completion.completion_tokens
             s.tokens_estimated = completion.tokens_estimated or s.tokens_estimated
@@ -282,78 +279,6 @@ class Engine(Budgeted):
                 self.state.tuning_env_steps += result.env_steps
                 self.state.tuning_evaluations += 1
 
-    def record_pending(self, pending: Pending, round_: int) -> Candidate | None:
-        """The candidate a wave slot made, recorded (main thread, slot order); None when no answer came."""
-        self.release(pending)
-        if pending.completion is None:
-            return None
-        id_, index = self.new_slot(round_)
-        prompt = pending.prompt
-        extracted = pending.extracted or self.read(pending)
-        candidate = Candidate(id_, round_, index, KINDS[prompt.kind], prompt.parent, pending.call, extracted)
-        if candidate.outcome in (Outcome.NO_CODE, Outcome.BAD_EDIT):
-            candidate.answer = pending.completion.text[:ANSWER_SHOWN]
-        elif self.uses_prompts:
-            candidate.analysis = analysis(pending.completion.text)
-        if pending.result is not None:
-            self._count(pending.result)
-            candidate.evaluation = pending.result
-        self.record(candidate)  # an answer whose evaluation a budget stopped is kept, marked not evaluated
-        return candidate
-
-    def new_slot(self, round_: int) -> tuple[str, int]:
-        """The id and index of the next candidate of ``round_``."""
-        index = self._next_index.get(round_, 0)
-        self._next_index[round_] = index + 1
-        return candidate_id(round_, index), index
-
-    def record(self, candidate: Candidate) -> None:
-        """Keep the candidate; one a resumed run replays (logged before the crash) is not logged twice."""
-        replayed = self.replay is not None and candidate.id in self.replay.logged
-        self.history.append(candidate)
-        self.state.candidates += 1
-        observe = getattr(self.backend, "observe", None)
-        if observe is not None and candidate.kind == "offline":  # the proposer learns from every sample
-            observe(sample_key(candidate.evaluation))
-        self.store.record_candidate(candidate.id, candidate.code, {
-            "id": candidate.id, "round": candidate.round, "index": candidate.index, "kind": candidate.kind,
-            "parent": candidate.parent, "llm_call": candidate.llm_call, "outcome": candidate.outcome,
-            "entry_point": candidate.extracted.entry, "answer_form": candidate.extracted.form,
-            "edit_blocks": candidate.extracted.edits, "analysis": candidate.analysis, "error": candidate.error,
-            "static_findings": candidate.extracted.findings, "env_steps": candidate.env_steps,
-            **self.task.record_fields(candidate)})
-        best = self.state.best
-        improved = candidate.complete and (best is None or candidate.rank_key() > best.rank_key())
-        credit = getattr(self.backend, "credit", None)
-        brought = None
-        if credit is not None and candidate.llm_call is not None:  # what a mixture's bandit learns from
-            brought = self.improved(candidate, improved)
-            credit(candidate.llm_call, brought)
-        if improved:
-            self.state.best = candidate
-            self.store.write_text("best.py", self.task.best_file(candidate, self.store.root.name))
-        result = candidate.evaluation
-        if not replayed:
-            self.store.event("candidate", id=candidate.id, parent=candidate.parent, kind=candidate.kind,
-                             outcome=candidate.outcome, error=candidate.error, env_steps=candidate.env_steps,
-                             mean_return=getattr(result, "mean_return", None),
-                             success_rate=getattr(result, "success_rate", None), best=improved,
-                             **({} if brought is None else {"improved": brought}),
-                             total_env_steps=self.state.env_steps, total_episodes=self.state.episodes)
-            if candidate.outcome.is_limit:
-                self.store.event("limit_hit", id=candidate.id, outcome=candidate.outcome, message=candidate.error)
-        self.task.recorded(self, candidate)
-        self.write_summary()
-        self.tell("candidate", f"{candidate.id}: {self.task.score_line(result)}" if candidate.scored
-                  else f"{candidate.id}: {candidate.outcome} — {candidate.error.partition(chr(10))[0][:120]}")
-
-    def improved(self, candidate: Candidate, best_now: bool) -> bool:
-        """Whether a candidate brought something: it beat its parent, or (without one) became the best."""
-        parent = next((c for c in self.history if c.id == candidate.parent and c.scored), None)
-        if parent is None or not candidate.complete:
-            return best_now
-        return candidate.rank_key() > parent.rank_key()
-
     # -- progress ------------------------------------------------------------------------
     def tell(self, kind: str, note: str, flight: str | None = None) -> None:
         """What is happening now; ``flight`` names a call or evaluation that stays in flight until ``landed``."""
@@ -374,24 +299,3 @@ class Engine(Budgeted):
             self.tell("progress", f"{note}: {detail}" if detail else note)
 
         return progress
-
-    # -- the summary ---------------------------------------------------------------------
-    def summary(self) -> dict:
-        s, best = self.state, self.state.best
-        return {
-            "run_id": self.store.root.name, "env": self.task.env_id, "model": self.backend.label,
-            "status": s.status, "reason": s.reason, "best_candidate": best.id if best else None,
-            "target": self.task.target.describe() if self.task.target else None,
-            "target_reached": self.task.reached(best),
-            "rounds_started": s.round + 1 if self.history else 0, "candidates": s.candidates,
-            "proposals": s.requests, "env_steps": s.env_steps, "tuning_env_steps": s.tuning_env_steps,
-            "tuning_evaluations": s.tuning_evaluations, "episodes": s.episodes, "llm_calls": s.llm_calls,
-            "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
-            "tokens_estimated": s.tokens_estimated, "cost_usd": round(s.cost_usd, 6) if s.cost_known else None,
-            "wall_time_s": round(s.elapsed, 2),
-            **({"models": self.backend.summary()} if hasattr(self.backend, "summary") else {}),
-            **self.task.summary_fields(best),  # last: a kind may say more precisely what a field means for it
-        }
-
-    def write_summary(self) -> None:
-        self.store.write_json("summary.json", self.summary())

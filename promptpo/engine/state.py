@@ -34,6 +34,10 @@ class RunState:
     requests: int = 0
     """Answers asked for (numbers the llm/NNNN files); LLM calls unless the proposer is offline."""
     llm_calls: int = 0
+    """LLM calls answered (an answer recorded before a crash included)."""
+    llm_sent: int = 0
+    """LLM calls sent: what --max-llm-calls counts; more than ``llm_calls`` when some got no answer (scripted
+    answers that ran out, a backend that gave up, a stop while they were in flight)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     tokens_estimated: str | None = None
@@ -55,6 +59,8 @@ class RunState:
     status: str = "running"
     reason: str = ""
     last: str = ""
+    folder: str = ""
+    """The run folder (told to the observer as ``start`` before anything else happens)."""
     started: float = field(default_factory=time.monotonic)
 
     @property

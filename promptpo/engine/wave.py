@@ -1,11 +1,13 @@
-"""One wave of a round: slots proposed together, whatever finishes first recorded in slot order.
+"""One wave of a round: slots proposed together, each saved the moment it is finished, taken in in slot order.
 
-A wave's prompts are built from the same history, their calls are numbered and their budgets reserved
-in slot order before any is sent, up to ``--concurrency`` answers are awaited at once and up to
-``--workers`` evaluations run at once (each slot's answer is evaluated as soon as it arrives), and the
-candidates are recorded in slot order after all have finished. So the run folder depends on the
-answers and on the wave's width, never on which call or evaluation happened to finish first: a
-resumed run and a run with one worker come out the same. The repairs of a wave form the next wave.
+A wave's prompts are built from the same history; their calls are numbered, their candidate ids given and their
+budgets reserved in slot order before any is sent; up to ``--concurrency`` answers are awaited at once and up to
+``--workers`` evaluations run at once (each slot's answer is evaluated as soon as it arrives). A slot's candidate
+is saved to the run folder as soon as its evaluation ends (promptpo.engine.recording), so Ctrl-C or a kill loses
+no finished evaluation; the run takes the wave's candidates in (history, events, what the next prompts see) in
+slot order once all have finished. So the run folder depends on the answers and on the wave's width, never on
+which call or evaluation happened to finish first: a resumed run and a run with one worker come out the same.
+The repairs of a wave form the next wave.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Pending:
     answered: bool
     """Recorded before a crash (a resumed run reuses it)."""
     round_: int = 0
+    id: str = ""
+    index: int = 0
+    """The id and index of the candidate it makes, given in slot order when it is sent."""
     steps_reserved: int = 0
     """Env steps held for its evaluation (its worst case) from when it is sent until it is recorded."""
     cost_reserved: float = 0.0
@@ -47,6 +52,10 @@ class Pending:
     """What ended the slot's call (a backend that gave up, answers exhausted), raised after the wave."""
     stop: StopRun | None = None
     """Why its evaluation did not start (the time budget ran out while the call was in flight)."""
+    candidate: Any = None
+    """What it made, once saved to the run folder."""
+    taken: bool = False
+    """Taken into the run (history, its event), in slot order."""
 
 
 def run_all(jobs: list[Callable[[], None]]) -> None:
@@ -69,23 +78,34 @@ class Wave:
         self.evaluating = engine.evaluation_slots
 
     def run(self, prompts: list[Prompt]) -> list:
-        """The wave's candidates, recorded in slot order; a budget that stopped part of the wave, or a backend
-        error, is raised after what was paid for is recorded."""
+        """The wave's candidates, taken in in slot order; a budget that stopped part of the wave, or a backend
+        error, is raised after what was paid for is recorded. On Ctrl-C or SIGTERM the slots already saved are
+        taken in and those still in flight are dropped (resume redoes them)."""
         engine = self.engine
         best = engine.state.best.evaluation if engine.state.best is not None else None
         sent: list[Pending] = []
         stop: StopRun | None = None
         for slot, prompt in enumerate(prompts):
             try:
-                sent.append(engine.send(prompt, self.round, slot))
+                pending = engine.send(prompt, self.round, slot)
             except StopRun as err:  # what the budgets allow of this wave is sent; the rest is not
                 stop = err
                 break
-        if not getattr(engine.backend, "concurrent", True):  # a proposer whose answers depend on the order it
-            for pending in sent:                              # is asked in (offline): asked in slot order
-                self._answer(pending)
-        run_all([lambda p=pending: self._slot(p, best) for pending in sent])
-        candidates = [engine.record_pending(pending, self.round) for pending in sent]
+            pending.id, pending.index = engine.new_slot(self.round)
+            sent.append(pending)
+        try:
+            if not getattr(engine.backend, "concurrent", True):  # a proposer whose answers depend on the order it
+                for pending in sent:                              # is asked in (offline): asked in slot order
+                    self._answer(pending)
+            run_all([lambda p=pending: self._slot(p, best) for pending in sent])
+            for pending in sent:  # a slot whose thread failed (a fault of the run) is saved as it stands
+                engine.save_slot(pending)
+            candidates = [engine.take_in_slot(pending) for pending in sent]
+        except BaseException:
+            engine.stop_saving()
+            for pending in sent:
+                engine.take_in_slot(pending)
+            raise
         for pending in sent:
             if pending.error is not None:
                 engine.stop_at_target()  # a run that reached its target ends as such, whatever came after
@@ -102,8 +122,10 @@ class Wave:
             pending.error = err
 
     def _slot(self, pending: Pending, best) -> None:
+        """Its answer, program and evaluation, then its candidate saved to the run folder."""
         try:
             self._through(pending, best)
+            self.engine.save_slot(pending)
         except BaseException as err:  # noqa: BLE001 - raised in the main thread once the wave is recorded
             pending.error = err
 

@@ -260,7 +260,7 @@ class ScheduleTask(TaskKind):
         t: Training | None = candidate.evaluation
         if t is None or not t.curve:
             return
-        offset = engine.state.env_steps - t.env_steps
+        offset = engine.steps_taken - t.env_steps  # steps up to it in slot order, whatever finished first
         for point in t.curve:
             self.curve.append(CurvePoint(offset + point.env_steps, point.episodes, point.mean_return,
                                          point.success_rate, point.wall_time_s))
