@@ -27,8 +27,8 @@ from promptpo.tasks.online import OnlineTask
 from promptpo.tasks.policy import PolicyTask
 from promptpo.tasks.schedule import ScheduleConfig, ScheduleTask, method_label as schedule_method
 
-__all__ = ["RunResult", "execute", "execute_schedule", "new_run_id", "optimize", "prepare", "prepare_schedule",
-           "run_optimize", "run_schedule", "versions"]
+__all__ = ["RunResult", "execute", "execute_schedule", "join_library", "new_run_id", "optimize", "prepare",
+           "prepare_schedule", "run_optimize", "run_schedule", "versions"]
 
 log = logging.getLogger(__name__)
 
@@ -81,16 +81,24 @@ def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = 
 
     prepared = config if isinstance(config, Prepared) else prepare(config)
     c = prepared.config
-    root = Path(c.library).expanduser() if c.library else library.default_root()
     if getattr(prepared.backend, "uses_prompts", True):  # the offline proposer reads no prompt
         c.shown_examples = library.for_run(c, prepared.spec)
     store = RunStore.create(Path(c.out), new_run_id(prepared.spec.id))
-    result = execute(prepared, store, observer)
-    if c.add_to_library and result.status == "target_reached":
-        try:
-            result.library_entry = library.add(result.run_dir, root).name
-        except (OSError, ConfigError) as err:  # the run is recorded either way
-            log.warning("could not add the run to the library at %s: %s", root, err)
+    return join_library(prepared.config, execute(prepared, store, observer))
+
+
+def join_library(config: OptimizeConfig, result: RunResult) -> RunResult:
+    """A policy run that reached its target adds its best program to the library (unless --no-library), new
+    or resumed alike; the run is recorded either way."""
+    from promptpo import library
+
+    if not (config.add_to_library and result.status == "target_reached"):
+        return result
+    root = Path(config.library).expanduser() if config.library else library.default_root()
+    try:
+        result.library_entry = library.add(result.run_dir, root).name
+    except (OSError, ConfigError) as err:
+        log.warning("could not add the run to the library at %s: %s", root, err)
     return result
 
 

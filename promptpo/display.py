@@ -33,6 +33,12 @@ def steps_text(state: RunState) -> str:
     return f"{done}/{max(planned, done)}" if planned else str(done)
 
 
+def calls_text(state: RunState) -> str:
+    """'6', or '6 (+2 sent, no answer yet)' while calls are in flight (or when their answers never came)."""
+    waiting = state.llm_sent - state.llm_calls
+    return f"{state.llm_calls} (+{waiting} sent, no answer yet)" if waiting > 0 else str(state.llm_calls)
+
+
 class RunDisplay:
     def __init__(self, console: Console, env: str, model: str, rounds: int | None, candidates: int | None,
                  has_success: bool, what: str = "optimizing", note: str = ""):
@@ -62,6 +68,8 @@ class RunDisplay:
 
     def __call__(self, kind: str, state: RunState) -> None:
         self.state = state
+        if kind == "start":  # above the live table (or the first line of the log), before anything is spent
+            self.console.print(Text(f"run folder: {state.folder}"))
         if kind == "tuning":  # a phase's one line, in the log however the display is drawn
             self.console.print(Text(visible(state.last, keep_newlines=False)))
         if self.live is not None:
@@ -69,7 +77,7 @@ class RunDisplay:
         elif kind == "candidate" or (kind == "end" and not self.rounds):  # online runs have no candidates
             where = f"[round {state.round + 1}/{self.rounds}] " if self.rounds else ""
             self.console.print(Text(f"{where}{visible(state.last, keep_newlines=False)} | best {self._best(state)} | env steps {steps_text(state)} | "
-                                    f"LLM calls {state.llm_calls}"))
+                                    f"LLM calls {calls_text(state)}"))
 
     def _best(self, state: RunState) -> str:
         best = state.best
@@ -90,7 +98,7 @@ class RunDisplay:
             table.add_row("candidates", str(state.candidates))
             table.add_row("best", self._best(state))
         table.add_row("env steps", steps_text(state))
-        table.add_row("LLM calls", str(state.llm_calls))
+        table.add_row("LLM calls", calls_text(state))
         table.add_row("tokens", usage_text(vars(state)))
         table.add_row("cost", _money(state))
         table.add_row("elapsed", f"{state.elapsed:.0f} s")

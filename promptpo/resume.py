@@ -3,10 +3,13 @@
 Every run kind the engine drives resumes the same way: the run is replayed from the start with the
 answers and evaluations its folder recorded (promptpo.engine.replay), so nothing finished is
 redone, paid for or logged twice. Budgets carry over: spent tokens, cost, env steps and wall time
-count again from the records.
+count again from the records. A resumed policy run that reaches its target joins the library like a new one.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from promptpo.engine.replay import Replay
 from promptpo.engine.runfolder import RunFolder
@@ -17,8 +20,29 @@ FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhauste
 RESUMABLE = ("promptpo", "schedule", "online")
 
 
-def resume(run: RunFolder, observer=None):
-    """Continue ``run``; returns the finished Engine's result (policy runs: a RunResult)."""
+@dataclass
+class Resumable:
+    """A run checked and prepared to continue: ``prepared`` says what it runs (for a display), calling it runs it."""
+
+    run: RunFolder
+    prepared: Any
+    """promptpo.api.Prepared: the config, backend and spec the run recorded."""
+    online: bool = False
+
+    def __call__(self, observer=None):
+        """Continue the run (a policy run that reaches its target joins the library as a new one would)."""
+        from promptpo import api
+
+        run, prepared = self.run, self.prepared
+        execute = api.execute if run.kind == "promptpo" else api.execute_schedule
+        result = execute(prepared, RunStore(run.path), observer,
+                         replay=lambda task: replay_for(run, prepared.backend.label, task), run_json=dict(run.meta),
+                         elapsed=float(run.summary.get("wall_time_s") or 0.0))
+        return api.join_library(prepared.config, result) if run.kind == "promptpo" else result
+
+
+def resumable(run: RunFolder) -> Resumable:
+    """Check that ``run`` can continue and prepare it (its config, backend and sandbox), as a new run is."""
     if run.kind not in RESUMABLE:
         raise RunStoreError(f"{run.path.name} is a {run.kind} run, which has nothing to resume",
                             "baselines run to the end or start again")
@@ -28,22 +52,21 @@ def resume(run: RunFolder, observer=None):
     data = run.meta.get("config")
     if not isinstance(data, dict) or "env" not in data:
         raise RunStoreError(f"{run.path}/run.json has no run configuration", "the run folder is corrupt")
-    elapsed = float(run.summary.get("wall_time_s") or 0.0)
-    store = RunStore(run.path)
     if run.kind == "promptpo":
-        from promptpo.api import execute, prepare
+        from promptpo.api import prepare
         from promptpo.config import OptimizeConfig
 
-        prepared = prepare(OptimizeConfig.from_record(data, run.path.parent))
-        run_kind = execute
-    else:
-        from promptpo.api import execute_schedule, prepare_schedule
-        from promptpo.tasks.schedule import ScheduleConfig
+        return Resumable(run, prepare(OptimizeConfig.from_record(data, run.path.parent)))
+    from promptpo.api import prepare_schedule
+    from promptpo.tasks.schedule import ScheduleConfig
 
-        prepared = prepare_schedule(ScheduleConfig.from_record(data, run.path.parent))
-        run_kind = execute_schedule
-    return run_kind(prepared, store, observer, replay=lambda task: replay_for(run, prepared.backend.label, task),
-                    run_json=dict(run.meta), elapsed=elapsed)
+    prepared = prepare_schedule(ScheduleConfig.from_record(data, run.path.parent))
+    return Resumable(run, prepared, online=bool(prepared.config.online))
+
+
+def resume(run: RunFolder, observer=None):
+    """Continue ``run``; returns the finished run's RunResult."""
+    return resumable(run)(observer)
 
 
 def replay_for(run: RunFolder, label: str, task) -> Replay:

@@ -179,7 +179,9 @@ def finish(result) -> None:
     err.print(f"best: {best}", markup=False)
     if s.get("final_return") is not None and result.best_candidate is None:
         err.print(f"final return {num(s['final_return'])}", markup=False)
-    err.print(f"env steps {s['env_steps']:,} · LLM calls {s['llm_calls']} · tokens {usage_text(s)} · cost {cost} · "
+    unanswered = s.get("llm_calls_unanswered") or 0  # sent, never answered: not counted as calls
+    calls = f"{s['llm_calls']}" + (f" (+{unanswered} sent, not answered)" if unanswered else "")
+    err.print(f"env steps {s['env_steps']:,} · LLM calls {calls} · tokens {usage_text(s)} · cost {cost} · "
               f"{s['wall_time_s']:.0f} s", markup=False)
     if s.get("tuning_env_steps"):
         err.print(f"constant tuning: {tuning_share(s)}", markup=False)

@@ -1,4 +1,4 @@
-"""`promptpo optimize` and `promptpo envs`."""
+"""`promptpo optimize` and `promptpo envs`, and the display a run (new or resumed) is watched under."""
 
 from __future__ import annotations
 
@@ -42,17 +42,35 @@ def optimize(env: str, no_library: bool, feedback_fn: str, **options) -> None:
     setup_logging(options["verbose"])
     from promptpo.api import prepare, run_optimize
     from promptpo.config import OptimizeConfig
-    from promptpo.display import RunDisplay
 
     prepared = prepare(run_config(OptimizeConfig, env, options, add_to_library=not no_library,
                                   feedback_fn=feedback_fn == "on"))
-    display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label, prepared.config.rounds,
-                         prepared.config.candidates, prepared.spec.has_success, note=prepared.backend.header())
+    watch(prepared, lambda display: run_optimize(prepared, observer=display))
+
+
+def watch(prepared, run, what: str = "optimizing", online: bool = False) -> None:
+    """Run ``run(display)`` under the live display (header, the run folder as it starts, each candidate), then say
+    how it ended and exit with its status's code."""
+    from promptpo.display import RunDisplay
+
+    c = prepared.config
+    display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label, None if online else c.rounds,
+                         c.candidates, prepared.spec.has_success, what=what, note=prepared.backend.header())
     with display:
-        result = run_optimize(prepared, observer=display)
+        result = run(display)
     if result.library_entry:
         console(stderr=True).print(f"added to the library as {result.library_entry} (--no-library not to)")
     finish(result)
+
+
+def resume_run(folder) -> None:
+    """`promptpo resume`: the run continued under the same display as `optimize` (or `schedule`)."""
+    from promptpo.resume import resumable
+
+    job = resumable(folder)
+    what = "resuming" if folder.kind == "promptpo" else "resuming PPO steering of" if job.online \
+        else "resuming PPO schedules for"
+    watch(job.prepared, job, what=what, online=job.online)
 
 
 @click.command()

@@ -81,6 +81,8 @@ def execute(task: TaskKind, config: RunConfig, backend: Backend, store: RunStore
         run_json.update(status="running", ended=None, resumed=[*run_json.get("resumed", []), now_iso()])
         store.write_json("run.json", run_json)
         store.event("run_resume", cached_answers=replay.answers, cached_evaluations=replay.evaluations)
+    engine.state.folder = str(store.root)
+    engine.observer("start", engine.state)  # where the run is recorded, said before it spends anything
     try:
         engine.execute()
     finally:

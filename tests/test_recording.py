@@ -1,0 +1,233 @@
+"""Records land when a candidate's evaluation ends: Ctrl-C in the middle of a round keeps what finished, and
+resume neither re-runs those evaluations nor asks for their answers again; the run folder comes out as an
+uninterrupted run's. Also: resume shows the run like optimize and joins the library; the run folder is said when
+the run starts; calls that were never answered are not counted as calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import cli_env, only_run, read_json, run_cli
+from llm_server import FakeLLMServer, answer
+
+import promptpo
+from promptpo.records import RunFolder
+from promptpo.resume import resume
+from promptpo.tasks.policy import PolicyTask
+
+
+def gain(g: float) -> str:
+    """A deterministic CartPole policy; the gain changes how long the pole stays up."""
+    return f"def act(obs):\n    x, v, a, w = obs\n    return int(a + {g} * w > 0)"
+
+
+SLOW = ("def act(obs):\n    thought = 0\n    for i in range(200_000):\n        thought += i\n    x, v, a, w = obs\n"
+        "    return int(a + 0.4 * w > 0)")
+"""Seconds per evaluation: still running when the round's other evaluations have ended."""
+
+
+def block(code: str) -> str:
+    return f"```python\n{code}\n```"
+
+
+def recorded(run: Path) -> dict:
+    """What a run folder says about its candidates and calls, without wall times and timestamps."""
+    files = {}
+    for path in sorted((run / "candidates").iterdir()):
+        data = path.read_text()
+        if path.suffix == ".json":
+            data = json.loads(data)
+            if data.get("evaluation"):
+                data["evaluation"].pop("wall_time_s", None)
+        files[f"candidates/{path.name}"] = data
+    for path in sorted((run / "llm").glob("*.md")):
+        files[f"llm/{path.name}"] = path.read_text()
+    summary = read_json(run / "summary.json")
+    files["summary"] = {k: summary[k] for k in ("best_candidate", "candidates", "llm_calls", "llm_calls_unanswered",
+                                                "env_steps", "episodes", "best_score", "status")}
+    files["best.py"] = (run / "best.py").read_text().replace(str(run), "RUN").replace(run.name, "RUN")
+    return files
+
+
+def candidate_events(run: Path) -> list[str]:
+    return [e["id"] for e in RunFolder(run).events() if e["event"] == "candidate"]
+
+
+# -- in-process: SIGINT while one evaluation of round 2 runs and the others have ended ---------------------------
+
+SCRIPT = [gain(0.1), gain(0.3), gain(0.0), gain(0.2), SLOW, gain(0.6), gain(0.8), gain(0.05)]
+"""Call k gets answer k: round 1 (calls 1-4), then round 2 (calls 5-8) whose first slot is slow."""
+ROUND_2 = ["r01c0", "r01c1", "r01c2", "r01c3"]
+
+
+def scripted(tmp_path: Path) -> str:
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join(json.dumps({"content": block(code)}) + "\n" for code in SCRIPT))
+    return f"scripted:{path}"
+
+
+def run_options(tmp_path: Path, out: str) -> dict:
+    return {"rounds": 2, "candidates": 4, "episodes": 2, "cascade": 0, "target": 1000, "seed": 1, "salt": "s",
+            "workers": 2, "out": tmp_path / out}
+
+
+def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_them(tmp_path, monkeypatch):
+    model = scripted(tmp_path)
+    reference = promptpo.optimize("gymnasium/CartPole-v1", model, **run_options(tmp_path, "reference"))
+    assert reference.status == "completed"
+
+    interrupted_at: dict = {}
+
+    def interrupt_when_round_2_is_all_but_its_slow_slot(kind, state):
+        saved = {p.stem for p in (Path(state.folder) / "candidates").glob("r01c*.json")}
+        if kind == "candidate" and saved == set(ROUND_2[1:]) and not interrupted_at:
+            interrupted_at.update(saved=saved, env_steps=state.env_steps)
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: KeyboardInterrupt in the main thread, mid-wave
+
+    result = promptpo.optimize("gymnasium/CartPole-v1", model, observer=interrupt_when_round_2_is_all_but_its_slow_slot,
+                               **run_options(tmp_path, "runs"))
+    run = result.run_dir
+    assert result.status == "interrupted" and interrupted_at["saved"] == set(ROUND_2[1:])
+    summary = read_json(run / "summary.json")
+    records = [read_json(p) for p in (run / "candidates").glob("*.json")]
+    assert sorted(r["id"] for r in records) == ["r00c0", "r00c1", "r00c2", "r00c3", *ROUND_2[1:]]
+    assert summary["candidates"] == 7 and summary["env_steps"] == sum(r["env_steps"] for r in records) > 0
+    assert summary["llm_calls"] == 8 and summary["llm_calls_unanswered"] == 0
+    assert candidate_events(run)[4:] == ROUND_2[1:]  # taken in, in slot order, when Ctrl-C came
+    kept = {i: (run / "candidates" / f"{i}.json").read_bytes() for i in ROUND_2[1:]}
+
+    evaluated: list[str] = []
+    evaluate = PolicyTask.evaluate
+
+    def counting(self, code, *args, **kwargs):
+        evaluated.append(code)
+        return evaluate(self, code, *args, **kwargs)
+
+    monkeypatch.setattr(PolicyTask, "evaluate", counting)
+    resumed = resume(RunFolder(run))
+    assert resumed.status == "completed"
+    assert [code.strip() for code in evaluated] == [SLOW]  # the one evaluation in flight at Ctrl-C, nothing that had finished
+    for id_, data in kept.items():  # not evaluated again: the record, wall time included, is the one saved
+        assert (run / "candidates" / f"{id_}.json").read_bytes() == data
+    assert recorded(run) == recorded(reference.run_dir)
+    events = candidate_events(run)
+    assert sorted(events) == sorted(candidate_events(reference.run_dir)) and len(events) == len(set(events))
+
+
+# -- the real CLI: SIGINT, then `promptpo resume` --------------------------------------------------------------
+
+ROUND_1 = {1: 0.1, 2: 0.3, 3: 0.0, 4: 0.2}
+REFINED = {"r00c1": 0.6, "r00c3": 0.8, "r00c0": 0.05}
+"""Round 2's answers by the candidate their prompt refines; the one refining r00c2 is the slow one."""
+
+
+def respond(body: dict):
+    """The answer depends only on the prompt (which candidate it asks for or refines), so a replay reproduces it."""
+    text = json.dumps(body["messages"])
+    parent = re.search(r"Improve on candidate (r\d\dc\d)", text)
+    if parent:
+        return answer(block(SLOW if parent.group(1) == "r00c2" else gain(REFINED[parent.group(1)])))
+    slot = int(re.search(r"This is candidate (\d) of 4", text).group(1))
+    return answer(block(gain(ROUND_1[slot])))
+
+
+def cli_args(out: Path, url: str) -> list[str]:
+    return ["optimize", "gymnasium/CartPole-v1", "--model", "openai:fake-model", "--api-base", f"{url}/v1",
+            "--rounds", "2", "--candidates", "4", "--episodes", "2", "--cascade", "0", "--target", "1000",
+            "--seed", "2", "--workers", "2", "--out", str(out)]
+
+
+def key_env() -> dict:
+    return cli_env(OPENAI_API_KEY="sk-test-recording-0123456789")
+
+
+@pytest.mark.slow
+def test_sigint_to_the_cli_mid_round_then_resume_asks_and_evaluates_only_what_was_in_flight(tmp_path):
+    with FakeLLMServer(respond, delay=0.2) as server:
+        reference = run_cli(*cli_args(tmp_path / "reference", server.url), env=key_env())
+        assert reference.returncode == 0, reference.stderr
+        asked_by_reference = len(server.requests)
+        server.requests.clear()
+
+        out = tmp_path / "runs"
+        victim = subprocess.Popen([sys.executable, "-m", "promptpo", *cli_args(out, server.url)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=key_env())
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and victim.poll() is None:
+            saved = {p.stem for p in out.glob("*/candidates/r01c*.json")}
+            if len(saved) == 3:
+                break
+            time.sleep(0.05)
+        assert len(saved) == 3, victim.communicate()[1]
+        slow = next(i for i in ROUND_2 if i not in saved)
+        victim.send_signal(signal.SIGINT)
+        _, err = victim.communicate(timeout=120)
+        assert victim.returncode == 130, err
+        run = only_run(out)
+        assert err.index(f"run folder: {run}") < err.index("r00c0:")  # said as the run starts, not only at the end
+        summary = read_json(run / "summary.json")
+        assert summary["status"] == "interrupted" and summary["candidates"] == 7
+        assert not (run / "candidates" / f"{slow}.json").exists()
+        assert summary["env_steps"] == sum(read_json(p)["env_steps"] for p in (run / "candidates").glob("*.json"))
+        kept = {i: (run / "candidates" / f"{i}.json").read_bytes() for i in saved}
+        asked_before = len(server.requests)
+        assert asked_before == 8 == summary["llm_calls"]
+
+        resumed = run_cli("resume", run.name, "--out", str(out), env=key_env())
+        assert resumed.returncode == 0, resumed.stderr
+        assert len(server.requests) == asked_before  # every answer of the round came from the run folder
+    assert asked_by_reference == 8
+    for id_, data in kept.items():  # not evaluated again (a new evaluation has its own wall time)
+        assert (run / "candidates" / f"{id_}.json").read_bytes() == data
+    assert recorded(run) == recorded(only_run(tmp_path / "reference"))
+    # resume shows the run as optimize does: the header, where it is recorded, then each candidate
+    err = resumed.stderr
+    assert "promptpo: resuming gymnasium/CartPole-v1 with openai:fake-model" in err
+    assert err.index(f"run folder: {run}") < err.index("r00c0:") < err.index(f"{slow}:")
+    assert all(f"{i}:" in err for i in ["r00c0", "r00c1", "r00c2", "r00c3", *ROUND_2])
+
+
+# -- the library, unanswered calls ---------------------------------------------------------------------------
+
+def test_a_resumed_run_that_reaches_its_target_joins_the_library(tmp_path):
+    path = tmp_path / "answers.jsonl"
+    good = "def act(obs):\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)"
+    path.write_text("".join(json.dumps({"content": block(c)}) + "\n" for c in [gain(0.0), good]))
+
+    def stop_after_the_first(kind, state):
+        if kind == "candidate":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    first = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", rounds=2, candidates=1, episodes=2,
+                              out=tmp_path / "runs", observer=stop_after_the_first)
+    assert first.status == "interrupted" and first.library_entry is None
+    library = Path(os.environ["PROMPTPO_LIBRARY"])
+    assert not any(library.iterdir())
+    resumed = run_cli("resume", first.run_dir.name, "--out", str(tmp_path / "runs"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_json(first.run_dir / "summary.json")["status"] == "target_reached"
+    entries = [read_json(p / "entry.json") for p in library.iterdir()]
+    assert [e["run"] for e in entries] == [first.run_dir.name]
+    assert "added to the library as" in resumed.stderr
+
+
+def test_calls_the_scripted_answers_could_not_answer_are_not_counted_as_calls(tmp_path):
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join(json.dumps({"content": block(gain(g))}) + "\n" for g in (0.1, 0.2, 0.3)))
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{path}", "--rounds", "1",
+                   "--candidates", "4", "--episodes", "2", "--target", "1000", "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(tmp_path / "runs")
+    summary = read_json(run / "summary.json")
+    assert summary["status"] == "answers_exhausted"
+    assert summary["llm_calls"] == 3 and summary["llm_calls_unanswered"] == 1 and summary["candidates"] == 3
+    assert "LLM calls 3 (+1 sent, not answered)" in proc.stderr
+    assert proc.stderr.index(f"run folder: {run}") < proc.stderr.index("r00c0:")  # said before anything is spent
