@@ -7,7 +7,6 @@ one counts as failed (``--retry-failed`` starts a new run beside it); anything e
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -36,15 +35,16 @@ class Step:
 
 def runs_of(folder: Path) -> list[tuple[Path, dict, dict]]:
     """(run folder, run.json, summary.json or {}) of every run in a job's folder, oldest first."""
+    from promptpo.errors import RunStoreError
+    from promptpo.records import RunFolder
+
     found = []
     for path in sorted(folder.glob("*/run.json")) if folder.is_dir() else []:
-        try:
-            meta = json.loads(path.read_text())
-            summary_path = path.parent / "summary.json"
-            summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-        except (OSError, ValueError):
+        try:  # a lost summary is rebuilt from the run's other records (promptpo.records)
+            run = RunFolder(path.parent)
+            found.append((run.path, run.meta, run.summary))
+        except RunStoreError:
             continue
-        found.append((path.parent, meta, summary))
     return found
 
 

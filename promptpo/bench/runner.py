@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptpo.bench.jobs import PLACEHOLDER, Step, plan, run_here, run_packed
-from promptpo.cluster import pack, unpack
 from promptpo.bench.suite import Suite
+from promptpo.cluster import pack, unpack
 from promptpo.engine.config import check_executor
 
 
@@ -98,4 +98,6 @@ def _on_ray(todo: list[Step], bench: Path, address: str | None, notify) -> list[
 
 def run_folders(bench: Path) -> list[Path]:
     """Every run folder a bench folder holds (BENCH/method/task/seed-N/RUN)."""
-    return sorted(p.parent for p in bench.glob("*/*/seed-*/*/run.json"))
+    from promptpo.records import run_folders as under
+
+    return under(bench)

@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from promptpo.candidate import Result
-from promptpo.records import RunFolder
 from promptpo.llm.base import Backend, Completion, Request
+from promptpo.records import RunFolder
 
 DETERMINISTIC = ("offline", "scripted")
 """Backends that are free and answer the same again: they are asked again (the offline proposer

@@ -152,8 +152,8 @@ def facts_of(run: RunFolder) -> Facts:
         episodes=int(s.get("episodes") or 0), curve=curve, calls_sent=len(sent), calls_answered=len(answered),
         prompt_tokens=int(s.get("prompt_tokens") or 0), completion_tokens=int(s.get("completion_tokens") or 0),
         cost_usd=s.get("cost_usd"), wall_time_s=s.get("wall_time_s"), candidates=len(run.candidates),
-        final_return=s["final_return"] if "final_return" in s else final.mean_return if final else None,
-        final_success=s["final_success_rate"] if "final_success_rate" in s else final.success_rate if final else None,
+        final_return=s.get("final_return", final.mean_return if final else None),
+        final_success=s.get("final_success_rate", final.success_rate if final else None),
         model_zip=run.model_zip, end_at_success=bool(meta.get("end_at_success", False)),
         eval_every=meta.get("eval_every"), problems=list(run.problems))
 
