@@ -25,8 +25,8 @@ import numpy as np
 
 import promptpo
 from promptpo.compare import load_run
-from promptpo.engine.runfolder import RunFolder
 from promptpo.envs import load_spec
+from promptpo.records import RunFolder
 from promptpo.stats import first_reaching
 from promptpo.verify import verify
 

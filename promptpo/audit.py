@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from promptpo import gate
 from promptpo.cascade import NOTHING_BEFORE
 from promptpo.extract import findings, python_tree
-from promptpo.engine.runfolder import RunFolder
+from promptpo.records import RunFolder
 
 FEW_EPISODES = 10
 LEGACY_NOTHING_BEFORE = " and no candidate has succeeded yet"

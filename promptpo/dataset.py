@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from promptpo.engine.runfolder import RunFolder
+from promptpo.records import RunFolder
 from promptpo.text import jsonl_safe
 
 

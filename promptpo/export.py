@@ -8,7 +8,7 @@ from promptpo import gate
 from promptpo.errors import ConfigError
 from promptpo.extract import author, trust_lines
 from promptpo.text import comment_header
-from promptpo.engine.runfolder import RunFolder, score_text
+from promptpo.records import RunFolder, score_text
 from promptpo.engine.store import write_output
 from promptpo.verify import headline, latest
 

@@ -184,7 +184,7 @@ def _source(source: Path, out: Path, candidate: str | None) -> tuple[str, str | 
         text = source.read_text(encoding="utf-8", errors="replace")
         match = ENV_LINE.search(text)
         return text, match.group(1) if match else None, source
-    from promptpo.engine.runfolder import RunFolder
+    from promptpo.records import RunFolder
 
     run = RunFolder.find(str(source), out)
     record = run.candidate(candidate)

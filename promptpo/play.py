@@ -16,7 +16,7 @@ import numpy as np
 
 from promptpo import gate
 from promptpo.seeds import episode_secret
-from promptpo.engine.runfolder import RunFolder
+from promptpo.records import RunFolder
 from promptpo.envs import load_spec
 from promptpo.errors import ConfigError
 from promptpo.evaluate import EnvPool, Evaluation, Evaluator

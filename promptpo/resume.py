@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptpo.engine.replay import Replay
-from promptpo.engine.runfolder import RunFolder
 from promptpo.engine.store import RunStore
 from promptpo.errors import RunStoreError
+from promptpo.records import RunFolder
 
 FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
 RESUMABLE = ("promptpo", "schedule", "online")

@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 
-from promptpo.engine.runfolder import RunFolder
 from promptpo.engine.store import RunStore, now_iso
 from promptpo.errors import ConfigError
 from promptpo.isolation import make_sandbox
+from promptpo.records import RunFolder
 from promptpo.stats import mean_ci
 
 ALPHA = 0.05

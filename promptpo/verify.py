@@ -23,7 +23,7 @@ from promptpo.outcome import Outcome
 from promptpo.text import clean
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
-from promptpo.engine.runfolder import RunFolder
+from promptpo.records import RunFolder
 from promptpo.tasks.policy import run_target
 from promptpo.stats import mean_ci, proportion_ci
 from promptpo.engine.store import RunStore

@@ -25,7 +25,7 @@ def play(run: str, candidate: str | None, episodes: int, seed: int | None, video
     """Run CANDIDATE (default: the best) of RUN in the sandbox and print each episode's return and success."""
     from rich.table import Table
 
-    from promptpo.engine.runfolder import RunFolder
+    from promptpo.records import RunFolder
     from promptpo.play import play as run_play
     from promptpo.text import shown
 

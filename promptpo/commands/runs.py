@@ -219,7 +219,7 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
     from rich.syntax import Syntax
 
     from promptpo import textdiff
-    from promptpo.engine.runfolder import score_text
+    from promptpo.records import score_text
 
     folder = _folder(run, out)
     first, second = folder.candidate(a), folder.candidate(b)

@@ -106,7 +106,7 @@ def test_dataset_export_writes_one_json_object_per_line(tmp_path):
     result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "runs", rounds=1,
                                candidates=1, episodes=1, add_to_library=False)
     from promptpo.dataset import export
-    from promptpo.engine.runfolder import RunFolder
+    from promptpo.records import RunFolder
 
     out = tmp_path / "data.jsonl"
     assert export([RunFolder(result.run_dir)], out) == 1

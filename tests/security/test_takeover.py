@@ -16,7 +16,7 @@ import json
 import textwrap
 
 import promptpo
-from promptpo.engine.runfolder import RunFolder
+from promptpo.records import RunFolder
 from promptpo.verify import verify
 
 AGENT = '''
