@@ -296,11 +296,10 @@ def _versus_text(versus: dict) -> str:
     return text + f" ({versus['test']})" + ("*" if versus["lower_bound"] else "")
 
 
-def comparison_table(result, hyperscore: bool) -> str:
+def comparison_tables(result, hyperscore: bool) -> list[dict]:
+    """Per env, the table `compare` prints: title, caption, columns and rows of cells (the web view shows the
+    same cells)."""
     from statistics import mean
-
-    from rich.console import Console
-    from rich.table import Table
 
     def interval(s, fmt: str = "{:.1f}") -> str:
         if s.mean is None:
@@ -308,27 +307,26 @@ def comparison_table(result, hyperscore: bool) -> str:
         text = fmt.format(s.mean)
         return text + (f" [{fmt.format(s.ci[0])}, {fmt.format(s.ci[1])}]" if s.ci else "")
 
-    recorder = Console(width=240, record=True, file=io.StringIO())
+    tables = []
     for env, target in result.targets.items():
         grid = result.grids.get(env) or []
         resolution = f" — evaluated every {', '.join(f'{g:,}' for g in grid)} env steps" if grid else ""
         groups = [g for g in result.groups if g.env == env]
         few = min((len(g.runs) for g in groups), default=0) < FEW_SEEDS
-        table = Table(title=f"{env} — target: {target or 'none'}{resolution}", caption=(
+        caption = (
             "intervals: Student-t (final return, AUC, steps), chi-square (sd); steps saved = 1 - mean steps to "
             "target / PPO's, with the test's interval of the difference over PPO's mean (it excludes 0 exactly when "
             "p < 0.05); * some seeds never reached the "
             "target: they count as all the steps they spent, a lower bound; AUC = the curve's mean from 0 to the most env "
             "steps a run of the env spent (each curve held at its last value, and at its first before it)"
             + (f". Fewer than {FEW_SEEDS} seeds: intervals are wide and the t-based ones assume roughly normal "
-               "seeds" if few else "")))
+               "seeds" if few else ""))
         columns = ["method", "seeds", "final return [95% CI]", "sd across seeds [95% CI]", "AUC [95% CI]", "success [95% CI]",
                    "steps to target [95% CI]", "episodes to target", "vs PPO: x fewer steps, steps saved [95% CI], p",
                    "wall s", "LLM calls", "tokens", "cost $"]
         plain = lambda s, fmt: "-" if s.mean is None else fmt.format(s.mean)  # noqa: E731 - means only
-        for column in columns + (["HyperScore"] if hyperscore else []):
-            table.add_column(column)
-        for g in (g for g in result.groups if g.env == env):
+        rows = []
+        for g in groups:
             steps = ("not reached" if not g.reached else
                      f"{interval(g.reached_steps(), '{:,.0f}')} ({g.reached}/{len(g.runs)} reached)")
             eps = [e for e in g.episodes_to_target if e is not None]
@@ -340,7 +338,23 @@ def comparison_table(result, hyperscore: bool) -> str:
                    interval(g.auc), interval(g.final_success, "{:.2f}"), steps,
                    episodes, versus, plain(g.wall_time_s, "{:.0f}"), plain(g.llm_calls, "{:.0f}"),
                    plain(g.tokens, "{:,.0f}"), plain(g.cost_usd, "{:.4f}")]
-            table.add_row(*row, *([f"{g.hyperscore:.1f}" if g.hyperscore is not None else "-"] if hyperscore else []))
+            rows.append(row + ([f"{g.hyperscore:.1f}" if g.hyperscore is not None else "-"] if hyperscore else []))
+        tables.append({"title": f"{env} — target: {target or 'none'}{resolution}", "caption": caption,
+                       "columns": columns + (["HyperScore"] if hyperscore else []), "rows": rows})
+    return tables
+
+
+def comparison_table(result, hyperscore: bool) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    recorder = Console(width=240, record=True, file=io.StringIO())
+    for shown in comparison_tables(result, hyperscore):
+        table = Table(title=shown["title"], caption=shown["caption"])
+        for column in shown["columns"]:
+            table.add_column(column)
+        for row in shown["rows"]:
+            table.add_row(*row)
         recorder.print(table)
     for note in result.notes:
         recorder.print(f"note: {note}", markup=False)

@@ -222,24 +222,25 @@ def _run_view(rid: str, run: RunFolder, listing: Listing) -> dict:
 
 
 def _compare_view(root: Path, wanted: list[str]) -> dict:
-    """What `promptpo compare` prints for the runs ticked (its table, from the same code), and their curves."""
+    """What `promptpo compare` prints for the runs ticked (its tables' cells, notes and the runs it left out, from
+    the same code), and their curves."""
     listing = find_runs(root)
     chosen = [(rid, listing.runs[rid]) for rid in wanted if rid in listing.runs]
-    table, problem = "", ""
+    tables, notes, excluded, problem = [], [], [], ""
     if chosen:
-        from promptpo.commands.baseline import comparison_table
+        from promptpo.commands.baseline import comparison_tables
         from promptpo.compare import compare
         from promptpo.compare import find_runs as records_of
         from promptpo.errors import PromptpoError
 
         try:
             result = compare(records_of([str(r.path) for _, r in chosen], root), allow_different_grids=True)
-            table = comparison_table(result, False)
+            tables, notes, excluded = comparison_tables(result, False), result.notes, result.excluded
         except (PromptpoError, KeyError, ValueError) as err:
             problem = str(err)
     figures = charts.compare_figures([r for _, r in chosen])
     return {"runs": [(rid, run.facts) for rid, run in listing.runs.items()], "chosen": [rid for rid, _ in chosen],
-            "table": table, "problem": problem, "charts": charts.embed(figures)}
+            "tables": tables, "notes": notes, "excluded": excluded, "problem": problem, "charts": charts.embed(figures)}
 
 
 def cells_of(run: RunFolder) -> dict[str, str]:
