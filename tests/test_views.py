@@ -391,6 +391,20 @@ def test_compare_prints_a_table_and_a_plot_of_the_whole_folder(corpus):
     proc = cli(corpus, "compare", str(corpus.runs / "*"), "--plot", str(plot))
     assert not ran(proc), ran(proc)
     assert plot.is_file() and plot.stat().st_size > 0
+    page = corpus.root / "curves.html"
+    proc = cli(corpus, "compare", str(corpus.runs / "*"), "--plot", str(page))
+    assert not ran(proc), ran(proc)
+    assert page.is_file() and "<script src=\"http" not in page.read_text()  # self-contained: works offline
+
+
+def test_compare_of_a_bench_folder_compares_its_methods(corpus, truth):
+    proc = cli(corpus, "compare", str(corpus.benches / "tiny"), "--json")
+    assert not ran(proc), ran(proc)
+    groups = json.loads(proc.stdout)["groups"]
+    assert sorted(name for g in groups for name in g["runs"]) == \
+        sorted(corpus[role].name for role in ("bench-scripted", "bench-ppo"))
+    for group in groups:
+        assert [truth[name].seed for name in group["runs"]] == group["seeds"] == [0]
 
 
 def test_compare_groups_distinct_seeds_of_one_method_with_the_records_steps_and_calls(corpus, truth):
@@ -455,7 +469,14 @@ def test_report_of_every_run_says_its_best_calls_and_seed(corpus, truth):
             found.check(first_int(steps.group(1)) == run.steps_to_target,
                         f"report {run.name}: steps to target {steps.group(1)!r}, the records' {run.steps_to_target}")
         check_charts(found, f"report {run.name}", output.read_text(), run)
+        if not run.programs:  # a training's report draws its learning curve
+            drawn = {x for trace in (charts(output.read_text()).get("chart-steps") or {}).get("data") or []
+                     for x in trace.get("x") or []}
+            found.check({int(p["env_steps"]) for p in run.curve} <= drawn,
+                        f"report {run.name}: the learning curve ({len(run.curve)} evaluations) is not drawn")
         words = page_text(output.read_text(), code=False)
+        long = re.search(r"\d+\.\d{5,}", words)
+        found.check(long is None, f"report {run.name} prints an unrounded number: {long and long.group(0)}")
         found.check(" None" not in words, f"report {run.name} prints None: "
                     f"{words[max(0, words.find(' None') - 60):words.find(' None') + 20]!r}")
     found.assert_none()
@@ -524,9 +545,13 @@ def test_the_library_holds_every_run_that_reached_its_target(corpus, truth):
     assert not ran(proc), ran(proc)
     header, rows = table(proc.stdout)
     listed = {row[header.index("from run")] for row in rows} if "from run" in header else set()
+    found = Findings()
+    long = re.search(r"\d+\.\d{5,}", proc.stdout)
+    found.check(long is None, f"library list prints an unrounded number: {long and long.group(0)}")
     reached = {t.name for t in truth.values() if t.programs and t.steps_to_target is not None and t.name not in copies}
-    assert listed == reached, f"listed but not reached: {sorted(listed - reached)}; reached, not listed: " \
-                              f"{sorted(reached - listed)}"
+    found.check(listed == reached, f"library list: listed but not reached: {sorted(listed - reached)}; reached, "
+                                   f"not listed: {sorted(reached - listed)}")
+    found.assert_none()
 
 
 @pytest.mark.parametrize("role", ["cartpole-s0", "pick-place", "offline-reach", "resumed", "corrupt-summary",
@@ -594,6 +619,10 @@ def test_ui_lists_every_run_with_the_records_calls_and_seed(corpus, truth, ui):
                 found.check(row.get("best") == pytest.approx(run.best_record["score"]["mean_return"]),
                             f"ui {run.name}: best score {row.get('best')!r}, the best {run.best}'s is "
                             f"{run.best_record['score']['mean_return']}")
+            if "status_class" in row:  # green exactly when the run reached its own target
+                found.check((row["status_class"] == "good") == (run.steps_to_target is not None),
+                            f"ui {run.name}: status {row.get('status')!r} coloured {row['status_class']!r}, though "
+                            f"it {'reached' if run.steps_to_target is not None else 'did not reach'} its target")
             if run.programs:
                 found.check(row.get("candidates") == len(run.candidates),
                             f"ui {run.name}: candidates {row.get('candidates')!r}, {len(run.candidates)} recorded")
@@ -626,6 +655,11 @@ def test_ui_pages_of_every_run_and_candidate_and_compare(corpus, truth, ui):
             else:
                 found.check(not re.search(r"best\s*-\s*\(|candidates 0\b", text),
                             f"ui /run/{rid} shows a training as a program run ('candidates 0, best -')")
+            for record in run.candidates:  # a lineage node is green only for a success (or no success to measure)
+                node = re.search(rf'id="node-{record["id"]}" class="node (\w+)"', page.text)
+                failing = scored_in_full(record) and (record.get("score") or {}).get("success_rate") == 0
+                found.check(not (node and failing and node.group(1) == "ok"),
+                            f"ui /run/{rid}: {record['id']} with success 0.00 is drawn as a scored success")
             for record in run.candidates[:3]:
                 candidate = client.get(f"/run/{rid}/candidate/{record['id']}")
                 found.check(candidate.status_code == 200,
