@@ -203,3 +203,13 @@ def test_bad_input_is_one_line(tmp_path, args, message):
     args = [a.replace("EMPTY", str(tmp_path)) for a in args]
     proc = run_cli(*args, "--out", str(tmp_path))
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_training_has_no_program_and_says_what_it_has(corpus, tmp_path):
+    run = RunFolder(corpus["ppo"])
+    facts = run.facts
+    assert facts.model_zip is not None and facts.best is None and facts.finished
+    assert facts.final_return == run.curve()[-1]["mean_return"] == facts.curve[-1].mean_return
+    proc = run_cli("export", corpus["ppo"].name, "-o", str(tmp_path / "p.py"), "--out", str(corpus["out"]))
+    assert proc.returncode == 2 and "PPO baseline" in proc.stderr and "model.zip" in proc.stderr
+    assert "Traceback" not in proc.stderr and "no scored candidate" not in proc.stderr

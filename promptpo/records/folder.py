@@ -11,12 +11,15 @@ in promptpo.records.facts (``RunFolder.facts``).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from promptpo.errors import RunStoreError
+
+log = logging.getLogger(__name__)
 
 PROGRAM_KINDS = ("promptpo", "schedule")
 """Run kinds whose candidates are programs (the rest are trainings: one learning curve, no candidates)."""
@@ -173,7 +176,10 @@ class RunFolder:
     def candidate(self, candidate_id: str | None = None) -> dict:
         """A candidate by id; by default the run's best (``pick``: say its note where it is not obvious)."""
         if candidate_id is None:
-            return self.pick(None, "use").record
+            picked = self.pick(None, "use")
+            if picked.note:
+                log.warning(picked.note)
+            return picked.record
         for record in self.candidates:
             if record["id"] == candidate_id:
                 return record
