@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from promptpo.candidate import UNRANKED
-from promptpo.records import Facts, RunFolder
+from promptpo.records import Facts, RunFolder, score_text
 from promptpo.records.facts import complete, rank_key, record_score
 from promptpo.ui.runs import llm_calls
 
@@ -85,18 +85,23 @@ def _num(value) -> str:
 
 def candidate_points(run: RunFolder, metric: str) -> dict | None:
     """Every candidate scored, at the env steps the run had spent when it was recorded (events.jsonl)."""
-    xs, ys, text = [], [], []
+    records = {r["id"]: r for r in run.candidates}
+    xs, ys, text, symbols = [], [], [], []
     for e in run.events():
         if e.get("event") != "candidate" or e.get("outcome") != "ok" or e.get(metric) is None:
             continue
+        record = records.get(e.get("id"))
+        stopped = record is not None and not complete(record)
         xs.append(int(e.get("total_env_steps") or 0))
         ys.append(e[metric])
-        text.append(f"{label(e.get('id'))} ({label(e.get('kind', ''))})<br>mean return {_num(e.get('mean_return'))}"
-                    + (f"<br>success rate {e['success_rate']:.2f}" if e.get("success_rate") is not None else ""))
+        symbols.append("x-thin-open" if stopped else "circle-open")
+        score = score_text(record) if record else f"mean return {_num(e.get('mean_return'))}"
+        text.append(f"{label(e.get('id'))} ({label(e.get('kind', ''))})<br>{label(score)}")
     if not xs:
         return None
-    return {"type": "scatter", "mode": "markers", "name": "each candidate", "x": xs, "y": ys, "text": text,
-            "marker": {"size": 7, "symbol": "circle-open", "color": "#777"}, "hovertemplate": "%{text}<extra></extra>"}
+    return {"type": "scatter", "mode": "markers", "name": "each candidate (x: stopped early)" if "x-thin-open" in symbols
+            else "each candidate", "x": xs, "y": ys, "text": text, "hovertemplate": "%{text}<extra></extra>",
+            "marker": {"size": 8, "symbol": symbols, "color": "#777", "line": {"width": 1.5}}}
 
 
 def target_line(facts: Facts, metric: str) -> dict | None:
