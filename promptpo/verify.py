@@ -238,5 +238,5 @@ def _welch(recorded: list[float], verified: list[float]) -> tuple[float, float]:
 
 
 def latest(run: RunFolder, candidate_id: str) -> dict | None:
-    files = sorted((run.path / "verifications").glob(f"{candidate_id}-*.json")) if (run.path / "verifications").is_dir() else []
-    return run.json(f"verifications/{files[-1].name}") if files else None
+    """The latest `promptpo verify` record of a candidate (RunFolder.verification)."""
+    return run.verification(candidate_id)
