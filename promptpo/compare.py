@@ -282,7 +282,7 @@ def _group(env: str, method: str, runs: list[RunRecord], target: Target | None, 
         episodes_to_target=[p.episodes if p else None for p in reached],
         spent=[_spent(r) for r in runs],
         wall_time_s=Summary.of([r.summary.get("wall_time_s") for r in runs]),
-        llm_calls=Summary.of([r.summary.get("llm_calls") for r in runs]),
+        llm_calls=Summary.of([_calls(r) for r in runs]),
         tokens=Summary.of(tokens), cost_usd=Summary.of([r.summary.get("cost_usd") for r in runs]),
         episodes_end=_ending({r.end_at_success for r in runs}),
         auc=Summary.of([_area(r, horizon) for r in runs]),
@@ -293,6 +293,14 @@ def _spent(run: RunRecord) -> int | None:
     if run.facts is not None:
         return run.facts.env_steps
     return run.summary.get("env_steps") or (max(p.env_steps for p in run.curve) if run.curve else None)
+
+
+def _calls(run: RunRecord) -> int | None:
+    """LLM calls answered, counted from the recorded answers (a summary written before calls were counted when
+    answered counted those sent); the summary's count for a folder that keeps no calls."""
+    if run.facts is not None and run.facts.calls_kept:
+        return run.facts.calls_answered
+    return run.summary.get("llm_calls")
 
 
 def _area(run: RunRecord, horizon: int) -> float | None:

@@ -85,6 +85,8 @@ class Facts:
     """A training's last evaluation (a search's: its best trial's); a program run's best."""
     final_success: float | None
     model_zip: Path | None = None
+    calls_kept: bool = False
+    """Whether the folder keeps its LLM calls (llm/): then ``calls_sent`` and ``calls_answered`` count them."""
     end_at_success: bool = False
     eval_every: int | None = None
     problems: list[str] = field(default_factory=list)
@@ -154,7 +156,7 @@ def facts_of(run: RunFolder) -> Facts:
         cost_usd=s.get("cost_usd"), wall_time_s=s.get("wall_time_s"), candidates=len(run.candidates),
         final_return=s.get("final_return", final.mean_return if final else None),
         final_success=s.get("final_success_rate", final.success_rate if final else None),
-        model_zip=run.model_zip, end_at_success=bool(meta.get("end_at_success", False)),
+        model_zip=run.model_zip, calls_kept=(run.path / "llm").is_dir(), end_at_success=bool(meta.get("end_at_success", False)),
         eval_every=meta.get("eval_every"), problems=list(run.problems))
 
 
