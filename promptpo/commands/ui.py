@@ -58,6 +58,8 @@ def listening(host: str, port: int):
 
     from promptpo.errors import ConfigError
 
+    if not 0 < port < 65536:  # getaddrinfo would take 99999 as 34463
+        raise ConfigError(f"--port {port} is not a port number", "give one from 1 to 65535")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except (OSError, UnicodeError) as err:
