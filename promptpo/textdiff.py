@@ -29,20 +29,29 @@ def unified(old: str, new: str, old_name: str, new_name: str) -> str:
                                         old_name, new_name))
 
 
-def score_change(a: str, first: dict, b: str, second: dict) -> list[str]:
+def score_change(a: str, first: dict, b: str, second: dict, criterion: str = "auc") -> list[str]:
     """How candidate ``b``'s score differs from ``a``'s, in the engine's rank order: a complete evaluation before
-    one the cascade stopped, then success rate, then mean steps to the first success, then mean return. The first
-    line says which ranks higher and by what; a change in return never comes first where success decides."""
+    one the cascade stopped, then success rate, then mean steps to the first success, then mean return (a
+    schedule's: steps to the threshold where ``criterion`` is "steps", the area under the curve, the final return).
+    The first line says which ranks higher and by what; a change in return never comes first where success decides."""
     s1, s2 = first.get("score") or {}, second.get("score") or {}
     if not s1 or not s2 or s1.get("mean_return") is None or s2.get("mean_return") is None:
         return []
     changes: list[tuple[str, float, float, str, bool]] = []  # (what, old, new, format, higher is better)
-    if s1.get("success_rate") is not None and s2.get("success_rate") is not None:
+    if "auc" in s1 and "auc" in s2:  # schedules (promptpo.tasks.schedule.Training.rank_key)
+        if criterion == "steps" and s1.get("steps_to_threshold") is not None \
+                and s2.get("steps_to_threshold") is not None:
+            changes.append(("env steps to the threshold", s1["steps_to_threshold"], s2["steps_to_threshold"], ",.0f",
+                            False))
+        changes.append(("area under the curve", s1["auc"], s2["auc"], ".1f", True))
+        changes.append(("final return", s1["mean_return"], s2["mean_return"], ".2f", True))
+    elif s1.get("success_rate") is not None and s2.get("success_rate") is not None:
         changes.append(("success rate", s1["success_rate"], s2["success_rate"], ".2f", True))
         if s1.get("mean_steps_to_success") is not None and s2.get("mean_steps_to_success") is not None:
             changes.append(("mean steps to the first success", s1["mean_steps_to_success"],
                             s2["mean_steps_to_success"], ".1f", False))
-    changes.append(("mean return", s1["mean_return"], s2["mean_return"], ".2f", True))
+    if "auc" not in s1 or "auc" not in s2:
+        changes.append(("mean return", s1["mean_return"], s2["mean_return"], ".2f", True))
     said = [f"{what} {old:{fmt}} -> {new:{fmt}} ({new - old:+{fmt}})" for what, old, new, fmt, _ in changes]
     complete1, complete2 = s1.get("complete", True) is not False, s2.get("complete", True) is not False
     if complete1 != complete2:

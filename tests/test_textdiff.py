@@ -32,3 +32,14 @@ def test_the_first_key_that_differs_decides():
     assert score_change("a", returns_only, "b", {"score": {**returns_only["score"], "mean_return": 7.5}}) == [
         "b ranks higher, by mean return 5.00 -> 7.50 (+2.50)"]
     assert score_change("a", {"score": None, "outcome": "crashed"}, "b", record(1.0, 1.0, 1.0)) == []
+
+
+def test_schedules_rank_by_their_own_key():
+    def schedule(auc: float, final: float, steps: int | None) -> dict:
+        return {"score": {"auc": auc, "mean_return": final, "std_return": 0.0, "success_rate": None,
+                          "steps_to_threshold": steps}}
+
+    slow, fast = schedule(120.0, 500.0, 40_000), schedule(150.0, 300.0, 20_000)
+    assert score_change("a", slow, "b", fast)[0] == "b ranks higher, by area under the curve 120.0 -> 150.0 (+30.0)"
+    assert score_change("a", slow, "b", fast, "steps")[0] == (
+        "b ranks higher, by env steps to the threshold 40,000 -> 20,000 (-20,000)")

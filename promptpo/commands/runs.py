@@ -232,7 +232,8 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
         text = textdiff.unified(old, new, f"{a}.py", f"{b}.py") or "(identical code)\n"
     out_console = console()
     out_console.print(shown(f"{a}: {score_text(first)}  ->  {b}: {score_text(second)}"))
-    for line in textdiff.score_change(a, first, b, second):
+    criterion = (folder.meta.get("config") or {}).get("criterion") or "auc"
+    for line in textdiff.score_change(a, first, b, second, criterion):
         out_console.print(shown(line))
     out_console.print(Syntax(visible(text), "diff"))
 
