@@ -187,7 +187,12 @@ def _source(source: Path, out: Path, candidate: str | None) -> tuple[str, str | 
     from promptpo.records import RunFolder
 
     run = RunFolder.find(str(source), out)
-    record = run.candidate(candidate)
+    pick = run.pick(candidate, "load")
+    if pick.note:  # the best of the candidates the cascade stopped: said, as verify, play and export say it
+        import logging
+
+        logging.getLogger(__name__).warning("%s", pick.note)
+    record = pick.record
     if record["outcome"] != "ok":
         raise ConfigError(f"candidate {record['id']} of {run.path.name} did not run cleanly ({record['outcome']})",
                           "load a candidate whose outcome is ok, e.g. the best one")

@@ -101,3 +101,12 @@ def test_a_ppo_run_says_what_it_is_instead_of_having_no_scored_candidate(tmp_pat
         [line] = proc.stderr.strip().splitlines()
         assert "is a PPO baseline" in line and "model.zip" in line and f"no program to {verb}" in line
         assert "no scored candidate" not in line and f"promptpo show {ppo.name}" in line
+
+
+def test_load_policy_of_such_a_run_says_which_candidate_it_loads(all_stopped, caplog):
+    import promptpo
+
+    with caplog.at_level("WARNING", logger="promptpo.loader"):
+        with promptpo.load_policy(all_stopped) as policy:
+            assert policy is not None
+    assert any(NOTE in r.getMessage() for r in caplog.records)
