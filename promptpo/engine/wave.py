@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from promptpo.candidate import Candidate
 from promptpo.engine.state import StopRun
 from promptpo.errors import AnswersExhausted, BackendError
 from promptpo.extract import Extracted
@@ -52,7 +53,7 @@ class Pending:
     """What ended the slot's call (a backend that gave up, answers exhausted), raised after the wave."""
     stop: StopRun | None = None
     """Why its evaluation did not start (the time budget ran out while the call was in flight)."""
-    candidate: Any = None
+    candidate: Candidate | None = None
     """What it made, once saved to the run folder."""
     taken: bool = False
     """Taken into the run (history, its event), in slot order."""
