@@ -188,6 +188,15 @@ def cli(corpus: Corpus, *args: str, timeout: float = 300) -> subprocess.Complete
                           timeout=timeout, env={**corpus.env(), "COLUMNS": "400"}, cwd=corpus.root)
 
 
+def cli_each(corpus: Corpus, runs, argv) -> list[tuple[Truth, subprocess.CompletedProcess]]:
+    """``cli(corpus, *argv(run))`` for each run, two at a time (most of each is Python starting up)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runs = list(runs)
+    with ThreadPoolExecutor(2) as pool:
+        return list(zip(runs, pool.map(lambda run: cli(corpus, *argv(run)), runs)))
+
+
 def crash(proc: subprocess.CompletedProcess) -> str:
     """'' when the command ended well (exit 0) or with one clear line of error; else what it did."""
     both = proc.stdout + proc.stderr
@@ -359,8 +368,7 @@ def test_runs_lists_every_run_with_its_best_and_calls(corpus, truth, folder):
 # -- show ---------------------------------------------------------------------------------------------------------
 def test_show_says_each_run_s_best_calls_seed_and_steps_to_target(corpus, truth):
     found = Findings()
-    for run in truth.values():
-        proc = cli(corpus, "show", run.name, "--out", str(out_of(corpus, run)))
+    for run, proc in cli_each(corpus, truth.values(), lambda r: ("show", r.name, "--out", str(out_of(corpus, r)))):
         found.check(not ran(proc), f"show {run.name}: {ran(proc)}")
         if proc.returncode:
             continue
@@ -446,10 +454,12 @@ def test_compare_groups_distinct_seeds_of_one_method_with_the_records_steps_and_
 # -- report -------------------------------------------------------------------------------------------------------
 def test_report_of_every_run_says_its_best_calls_and_seed(corpus, truth):
     found = Findings()
-    for run in truth.values():
+    (corpus.root / "reports").mkdir(exist_ok=True)
+    def argv(r: Truth) -> tuple[str, ...]:
+        return "report", r.name, "--out", str(out_of(corpus, r)), "-o", str(corpus.root / "reports" / f"{r.name}.html")
+
+    for run, proc in cli_each(corpus, truth.values(), argv):
         output = corpus.root / "reports" / f"{run.name}.html"
-        output.parent.mkdir(exist_ok=True)
-        proc = cli(corpus, "report", run.name, "--out", str(out_of(corpus, run)), "-o", str(output))
         found.check(not ran(proc), f"report {run.name}: {ran(proc)}")
         if proc.returncode or not output.exists():
             continue
@@ -515,8 +525,8 @@ def test_diff_leads_with_the_rank_key(corpus, truth, role, pick):
 
 def test_audit_lists_every_candidate_and_flags_nothing_the_records_contradict(corpus, truth):
     found = Findings()
-    for run in (t for t in truth.values() if t.programs):
-        proc = cli(corpus, "audit", run.name, "--json", "--out", str(out_of(corpus, run)))
+    programs = (t for t in truth.values() if t.programs)
+    for run, proc in cli_each(corpus, programs, lambda r: ("audit", r.name, "--json", "--out", str(out_of(corpus, r)))):
         found.check(not ran(proc), f"audit {run.name}: {ran(proc)}")
         if proc.returncode:
             continue
