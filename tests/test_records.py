@@ -213,3 +213,17 @@ def test_a_training_has_no_program_and_says_what_it_has(corpus, tmp_path):
     proc = run_cli("export", corpus["ppo"].name, "-o", str(tmp_path / "p.py"), "--out", str(corpus["out"]))
     assert proc.returncode == 2 and "PPO baseline" in proc.stderr and "model.zip" in proc.stderr
     assert "Traceback" not in proc.stderr and "no scored candidate" not in proc.stderr
+
+
+def test_calls_are_a_models_answers(corpus, tmp_path):
+    run = RunFolder(corpus["cartpole"])
+    sent, answered = run.calls()
+    assert (run.facts.calls_sent, run.facts.calls_answered) == (len(sent), len(answered)) and answered
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", "offline", "--rounds", "1", "--out",
+                   str(tmp_path), "--no-library")
+    assert proc.returncode == 0, proc.stderr
+    [folder] = [p for p in tmp_path.iterdir() if (p / "run.json").is_file()]
+    offline = RunFolder(folder)
+    assert offline.calls()[1]  # its proposals are recorded in llm/ (for resume), but no model was asked
+    assert offline.facts.calls_answered == offline.facts.calls_sent == offline.summary["llm_calls"] == 0
+    assert compare_json(str(folder))["groups"][0]["llm_calls"]["values"] == [0]

@@ -127,7 +127,7 @@ class Facts:
 
 def facts_of(run: RunFolder) -> Facts:
     s, meta = run.summary, run.meta
-    sent, answered = run.calls()
+    sent, answered = run.calls() if run.asks_a_model else ([], [])
     programs = run.has_programs
     best = best_stopped = None
     if programs:

@@ -237,8 +237,15 @@ class RunFolder:
         except RunStoreError:
             return []
 
+    @property
+    def asks_a_model(self) -> bool:
+        """Whether its llm/ records are a language model's calls (the offline proposer records its proposals
+        there too, for resume, but asks no model)."""
+        return self.meta.get("backend") != "offline"
+
     def calls(self) -> tuple[list[int], list[int]]:
-        """Call numbers sent (a prompt recorded) and answered (an answer recorded), from llm/."""
+        """Call numbers sent (a prompt recorded) and answered (an answer recorded), from llm/ (an offline run's
+        proposals included: see ``asks_a_model``)."""
         folder = self.path / "llm"
         if not folder.is_dir():
             return [], []

@@ -22,8 +22,8 @@ def rebuild(run: RunFolder) -> dict:
     end = next((e for e in reversed(events) if e.get("event") == ENDED), None)
     status = (end or {}).get("status") or "interrupted"
     reason = (end or {}).get("reason") or ("" if end else "the run stopped without recording its end")
-    calls = run.call_records()
-    _, answered = run.calls()
+    calls = run.call_records() if run.asks_a_model else []
+    _, answered = run.calls() if run.asks_a_model else ([], [])
     summary = {"run_id": run.name, "env": run.meta.get("env"), "model": run.meta.get("model") or run.kind,
                "status": status, "reason": reason, "seed": _seed(run.meta),
                "llm_calls": len(answered), "prompt_tokens": sum(c.get("prompt_tokens") or 0 for c in calls),
