@@ -331,8 +331,11 @@ def test_the_corpus_holds_every_kind_of_folder(corpus, truth):
     assert not (corpus["cut-events"] / "events.jsonl").read_text().endswith("\n")
     assert {"bench-scripted", "bench-ppo"} <= set(corpus.roles)
     assert len(corpus["bench-scripted"].relative_to(corpus.benches).parts) == 5  # SUITE/method/task/seed-N/RUN
-    # The records agree with themselves: env steps to each candidate, as the events logged them.
+    # The records agree with themselves: env steps to each candidate, as the events logged them, each once (the
+    # resumed run did not evaluate again what it had finished before Ctrl-C).
     for run in t.values():
+        ids = [e["id"] for e in run.events if e.get("event") == "candidate"]
+        assert len(ids) == len(set(ids)), (run.name, ids)
         logged = {e["id"]: e["total_env_steps"] for e in run.events if e.get("event") == "candidate"}
         spent = 0
         for record in run.candidates:
@@ -681,4 +684,12 @@ def test_ui_pages_of_every_run_and_candidate_and_compare(corpus, truth, ui):
             text = page_text(page.text)
             found.check("[None]" not in text and not re.search(r"\[\d+, \d+", text),
                         f"ui --out {name} /compare shows raw lists")
+            if name == "runs":  # each method's row says its distinct finished seeds, as the records have them
+                cli_groups = json.loads(cli(corpus, "compare", str(root / "*"), "--json").stdout or "{}")
+                for group in cli_groups.get("groups") or []:
+                    first = truth[group["runs"][0]]
+                    seeds = {t.seed for t in mine if t.finished and (t.env, t.kind, t.model) == (first.env, first.kind,
+                                                                                                first.model)}
+                    found.check(f"{group['method']} {len(seeds)} " in text,
+                                f"ui /compare: no row '{group['method']} {len(seeds)}' ({group['env']})")
     found.assert_none()
