@@ -173,3 +173,9 @@ def test_charts_in_chromium_have_ticks_and_hover_and_fetch_nothing_outside(corpu
         session.quit()
         ui.kill()
         ui.wait()
+
+
+def test_pages_may_load_only_from_the_server(client):
+    for path in ("/", "/compare"):
+        policy = client.get(path).headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "connect-src 'self'" in policy and "http" not in policy

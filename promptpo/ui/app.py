@@ -97,6 +97,9 @@ class TokenGate(BaseHTTPMiddleware):
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 """Host headers served without a token: a page on another site that points its own name at 127.0.0.1 (DNS
 rebinding) sends its own name, and gets nothing."""
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: blob:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'")
+"""What a page may load: from this server only (plotly.js included), so a page never reaches another host."""
 PAGE_S = 20.0
 """Longest a candidate page may take to build (its code coloured, its diff) before it says so instead."""
 
@@ -106,7 +109,7 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
     templates = environment()
 
     def page(name: str, **context) -> HTMLResponse:
-        return HTMLResponse(templates.get_template(name).render(**context))
+        return HTMLResponse(templates.get_template(name).render(**context), headers={"Content-Security-Policy": CSP})
 
     def not_found(*_) -> Response:
         return PlainTextResponse("not found", status_code=404)
