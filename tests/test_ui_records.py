@@ -179,3 +179,12 @@ def test_pages_may_load_only_from_the_server(client):
     for path in ("/", "/compare"):
         policy = client.get(path).headers["content-security-policy"]
         assert "default-src 'self'" in policy and "connect-src 'self'" in policy and "http" not in policy
+
+
+def test_compare_draws_the_runs_its_table_samples(corpus, client):
+    """The bench's copy of the CartPole run is a repeat of its seed: compare leaves it out, and so does the chart."""
+    ids = [corpus["cartpole"].name, f"{BENCH}/{corpus['bench'].name}"]
+    page = _page(client, "/compare?" + "&".join(f"run={i}" for i in ids))
+    assert "left out (1 runs)" in html.unescape(page) and "a repeat of seed 0" in html.unescape(page)
+    (figure,) = chart_data(page)
+    assert len(figure["data"]) == 1

@@ -229,7 +229,8 @@ def _compare_view(root: Path, wanted: list[str]) -> dict:
     the same code), and their curves."""
     listing = find_runs(root)
     chosen = [(rid, listing.runs[rid]) for rid in wanted if rid in listing.runs]
-    tables, notes, excluded, problem = [], [], [], ""
+    tables, notes, excluded, problem, methods = [], [], [], "", {}
+    drawn = [r for _, r in chosen]
     if chosen:
         from promptpo.commands.baseline import comparison_tables
         from promptpo.compare import compare
@@ -239,9 +240,12 @@ def _compare_view(root: Path, wanted: list[str]) -> dict:
         try:
             result = compare(records_of([str(r.path) for _, r in chosen], root), allow_different_grids=True)
             tables, notes, excluded = comparison_tables(result, False), result.notes, result.excluded
+            sampled = {Path(r.path).resolve() for r in result.runs}  # repeats and unfinished runs are left out
+            drawn = [r for r in drawn if r.path.resolve() in sampled]
+            methods = {name: g.method for g in result.groups for name in g.runs}
         except (PromptpoError, KeyError, ValueError) as err:
             problem = str(err)
-    figures = charts.compare_figures([r for _, r in chosen])
+    figures = charts.compare_figures(drawn, methods)
     return {"runs": [(rid, run.facts) for rid, run in listing.runs.items()], "chosen": [rid for rid, _ in chosen],
             "tables": tables, "notes": notes, "excluded": excluded, "problem": problem, "charts": charts.embed(figures)}
 

@@ -173,16 +173,21 @@ def calls_figure(run: RunFolder) -> dict | None:
     return {"id": "chart-calls", "data": [trace], "layout": layout}
 
 
-def compare_figures(runs: list[RunFolder]) -> list[dict]:
-    """Per env, each run's curve coloured by its method (seeds of one method share a colour and a legend entry)."""
+def compare_figures(runs: list[RunFolder], methods_of: dict[str, str] | None = None) -> list[dict]:
+    """Per env, each run's curve coloured by its method (seeds of one method share a colour and a legend entry);
+    ``methods_of``: run name -> the method its group in compare's table is called."""
     figures = []
+
+    def method_of(run: RunFolder) -> str:
+        return (methods_of or {}).get(run.name, run.facts.method.name)
+
     for number, env in enumerate(sorted({r.facts.env for r in runs})):
         mine = [r for r in runs if r.facts.env == env]
         metric = "success_rate" if any(metric_of(r.facts) == "success_rate" for r in mine) else "mean_return"
-        methods = sorted({r.facts.method.name for r in mine}, key=lambda m: (m != "ppo", m))
+        methods = sorted({method_of(r) for r in mine}, key=lambda m: (not m.startswith("ppo"), m))
         traces = []
         for r in mine:
-            method = r.facts.method.name
+            method = method_of(r)
             line = best_line(r.facts, f"{method} seed {r.facts.seed} ({r.name})",
                              COLOURS[methods.index(method) % len(COLOURS)], metric)
             if line is None:

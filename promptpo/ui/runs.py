@@ -91,10 +91,8 @@ def row(rid: str, run: RunFolder) -> dict:
 
 
 def llm_calls(run: RunFolder) -> tuple[int, int]:
-    """LLM calls (sent, answered) as records.facts counts them; none for an offline run, whose CMA-ES samples are
-    recorded as calls for replay but asked no model."""
-    if str(run.meta.get("model") or "").startswith("offline"):
-        return 0, 0
+    """LLM calls (sent, answered) as records.facts counts them (none for an offline run, whose proposals are kept
+    in llm/ for resume but asked no model)."""
     return run.facts.calls_sent, run.facts.calls_answered
 
 
