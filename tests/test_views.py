@@ -591,6 +591,18 @@ def test_export_play_and_verify_use_the_records_best(corpus, truth, role):
     assert re.search(rf"\b{expected} on {re.escape(run.env)}", played.stdout), played.stdout[:400]
 
 
+@pytest.mark.parametrize("role", ["pick-place-stopped", "ppo-s0"])
+def test_verify_of_a_run_without_a_fully_scored_program_says_what_it_holds(corpus, truth, role):
+    run = truth[corpus[role].name]
+    proc = cli(corpus, "verify", run.name, "--episodes", "2", "--out", str(corpus.runs))
+    assert not crash(proc), crash(proc)
+    assert "no scored candidate" not in proc.stdout + proc.stderr, proc.stderr
+    if run.programs:  # the best of those the cascade stopped, said as such
+        expected = max((r for r in run.candidates if rank(r)), key=rank)["id"]
+        assert proc.returncode == 0 and f"candidate {expected} of {run.name}" in proc.stdout, proc.stdout[:400]
+        assert "stopped" in proc.stdout + proc.stderr
+
+
 def test_verify_checks_the_best_and_the_library_says_so(corpus, truth):
     run = truth[corpus["cartpole-s0"].name]
     proc = cli(corpus, "verify", run.name, "--episodes", "3", "--out", str(corpus.runs))
