@@ -390,6 +390,8 @@ def test_show_says_each_run_s_best_calls_seed_and_steps_to_target(corpus, truth)
             found.check(shown == [r["id"] for r in run.candidates],
                         f"show {run.name}: candidates {shown}, the records hold {[r['id'] for r in run.candidates]}")
         steps = next((v for k, v in kv.items() if "to target" in k), None)
+        found.check(steps is not None or not run.target, f"show {run.name}: no steps to target (its target: "
+                                                         f"{run.target})")
         if steps is not None:
             found.check(first_int(steps) == run.steps_to_target,
                         f"show {run.name}: steps to target {steps!r}, the records' {run.steps_to_target}")
