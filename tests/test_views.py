@@ -675,6 +675,16 @@ def test_ui_pages_of_every_run_and_candidate_and_compare(corpus, truth, ui):
                 continue
             text = page_text(page.text)
             check_charts(found, f"ui /run/{rid}", page.text, run)
+            seed = re.search(r"\bseed (\d+)", text)
+            found.check(seed is not None and int(seed.group(1)) == run.seed, f"ui /run/{rid}: seed not {run.seed}")
+            calls = re.search(r"\bLLM calls(?: answered)? (\S+)", text)
+            found.check(calls is None or calls_of(calls.group(1)) == run.calls_answered,
+                        f"ui /run/{rid}: LLM calls {calls and calls.group(1)!r}, {run.calls_answered} answered")
+            reached = re.search(r"\btarget [^:]{1,60}: (reached after ([\d,]+) env steps|not reached)", text)
+            found.check(reached is not None or not run.target, f"ui /run/{rid}: says nothing of its target")
+            if reached:
+                found.check(first_int(reached.group(2)) == run.steps_to_target,
+                            f"ui /run/{rid}: '{reached.group(0)}', the records' steps to target {run.steps_to_target}")
             for src in re.findall(r'<script[^>]+src="(/[^"]+)"', page.text):
                 found.check(client.get(src).status_code == 200, f"ui /run/{rid}: its script {src} is not served")
             if run.programs:
