@@ -9,6 +9,7 @@ import html
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,40 @@ def test_compare_draws_the_runs_its_table_samples(corpus, client):
     assert "left out (1 runs)" in html.unescape(page) and "a repeat of seed 0" in html.unescape(page)
     (figure,) = chart_data(page)
     assert len(figure["data"]) == 1
+
+
+def test_a_running_run_s_chart_grows_and_keeps_its_zoom(corpus, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.skip("chromium or chromedriver is not installed here")
+    run = tmp_path / "runs" / "live"
+    shutil.copytree(corpus["offline"], run)
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    session = webdriver.Chrome(options=options, service=Service(driver))
+    ui, port = serve(run.parent)
+    points = "return document.getElementById('chart-steps').data[1].x.length"
+    try:
+        session.get(f"http://127.0.0.1:{port}/run/live")
+        session.execute_script("Plotly.relayout('chart-steps', {'xaxis.range': [100, 600]});")
+        before = session.execute_script(points)
+        events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+        last = [e for e in events if e.get("event") == "candidate"][-1]
+        with open(run / "events.jsonl", "a") as log:  # a candidate lands while the page is open
+            log.write(json.dumps({**last, "id": "r09c0", "total_env_steps": last["total_env_steps"] + 100}) + "\n")
+        deadline = time.monotonic() + 20
+        while session.execute_script(points) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert session.execute_script(points) == before + 1
+        assert session.execute_script("return document.getElementById('chart-steps').layout.xaxis.range") == [100, 600]
+    finally:
+        session.quit()
+        ui.kill()
+        ui.wait()
