@@ -116,7 +116,7 @@ def steps_figure(run: RunFolder, baselines: list[RunFolder] = ()) -> dict | None
     """A run's score vs env steps: its best so far, each candidate it scored, and trainings of the same env."""
     facts = run.facts
     metric = metric_of(facts)
-    mine = best_line(facts, "best so far" if run.has_programs else f"{facts.method.name} evaluations", COLOURS[0],
+    mine = best_line(facts, "best so far" if run.kind == "promptpo" else f"{facts.method.name} evaluations", COLOURS[0],
                      metric)
     if mine is None:
         return None
@@ -145,14 +145,15 @@ def calls_figure(run: RunFolder) -> dict | None:
     if llm_calls(run)[1] == 0:
         return None
     answered = sorted(run.calls()[1])
+    criterion = str((run.meta.get("config") or {}).get("criterion") or "auc")  # a schedule run's (records.facts)
     metric = metric_of(facts)
     xs, ys, text, best = [], [], [], None
     for record in run.candidates:
         call = record.get("llm_call")
         if not isinstance(call, int) or call not in answered:
             continue
-        key = rank_key(record)
-        if complete(record) and key != UNRANKED and (best is None or key > rank_key(best)):
+        key = rank_key(record, criterion)
+        if complete(record) and key != UNRANKED and (best is None or key > rank_key(best, criterion)):
             best = record
         if best is None:
             continue
