@@ -719,3 +719,98 @@ def test_ui_pages_of_every_run_and_candidate_and_compare(corpus, truth, ui):
                     found.check(f"{group['method']} {len(seeds)} " in text,
                                 f"ui /compare: no row '{group['method']} {len(seeds)}' ({group['env']})")
     found.assert_none()
+
+
+# -- the UI's charts in a real browser ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def served(corpus):
+    """`promptpo ui` over the corpus's runs folder: its base URL."""
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "promptpo", "ui", "--out", str(corpus.runs), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=corpus.env())
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/runs", timeout=5).read()
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    import shutil
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if binary is None or driver is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must install chromium and chromium-driver")
+        pytest.skip("chromium or chromedriver is not installed here")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,1400"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    session = webdriver.Chrome(options=options, service=Service(driver))
+    session.set_page_load_timeout(60)
+    yield session
+    session.quit()
+
+
+RENDERED = """
+const out = [];
+for (const div of document.querySelectorAll('.js-plotly-plot')) {
+  const box = (el) => { if (!el) return null; const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  out.push({id: div.id, svg: !!div.querySelector('.main-svg'), xticks: div.querySelectorAll('.xtick').length,
+            yticks: div.querySelectorAll('.ytick').length, legend: box(div.querySelector('.legend')),
+            plot: box(div.querySelector('.nsewdrag'))});
+}
+return out;
+"""
+
+
+def overlap(a: list[float] | None, b: list[float] | None) -> bool:
+    return bool(a and b) and a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_ui_charts_render_in_chromium_with_ticks_and_legends_clear_of_the_plot(corpus, truth, served, chromium):
+    import time
+
+    pages = [f"/run/{t.name}" for t in truth.values() if corpus.runs in t.path.parents]
+    pages.append("/compare?" + "&".join(f"run={t.name}" for t in truth.values() if corpus.runs in t.path.parents))
+    found = Findings()
+    for page in pages:
+        chromium.get(served + page)
+        charts_seen: list[dict] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            charts_seen = chromium.execute_script(RENDERED)
+            if len(charts_seen) >= len(charts(chromium.page_source)) and all(c["svg"] for c in charts_seen):
+                break
+            time.sleep(0.3)
+        where = page if len(page) < 80 else page[:80] + "..."
+        expected = charts(chromium.page_source)
+        found.check(len(charts_seen) == len(expected),
+                    f"{where}: {len(charts_seen)} charts rendered of the {len(expected)} the page carries")
+        for chart in charts_seen:
+            found.check(chart["svg"], f"{where} {chart['id']}: plotly drew nothing")
+            found.check(chart["xticks"] >= 2 and chart["yticks"] >= 2,
+                        f"{where} {chart['id']}: {chart['xticks']} x ticks, {chart['yticks']} y ticks")
+            found.check(not overlap(chart["legend"], chart["plot"]), f"{where} {chart['id']}: the legend covers the plot")
+        errors = [e["message"] for e in chromium.get_log("browser") if e.get("level") == "SEVERE"]
+        found.check(not errors, f"{where}: console errors {errors[:2]}")
+    found.assert_none()
