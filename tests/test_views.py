@@ -341,7 +341,7 @@ def test_the_corpus_holds_every_kind_of_folder(corpus, truth):
         for record in run.candidates:
             spent += record["env_steps"]
             assert logged.get(record["id"], spent) == spent, (run.name, record["id"])
-    assert corpus.seconds < 240, f"the corpus took {corpus.seconds:.0f} s to build"
+    assert corpus.seconds < 360, f"the corpus took {corpus.seconds:.0f} s to build: keep it small"
 
 
 # -- runs ---------------------------------------------------------------------------------------------------------
