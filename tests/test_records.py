@@ -165,7 +165,8 @@ def test_bench_run_folders_are_listed_and_found(corpus, tmp_path):
     shutil.copytree(corpus["reach"], deep / corpus["reach"].name)
     assert len(run_folders(out)) == 2
     listed = run_cli("runs", "--out", str(out))
-    assert listed.returncode == 0 and "benches/suite/promptpo/reach/seed-0/" in listed.stdout.replace("\n", "")
+    assert listed.returncode == 0 and corpus["reach"].name in listed.stdout
+    assert "folder" in listed.stdout and "benches/" in listed.stdout  # where it is under --out
     shown = run_cli("show", corpus["reach"].name, "--out", str(out))
     assert shown.returncode == 0 and "metaworld/reach" in shown.stdout
     assert {g["env"] for g in compare_json(str(out / "*"))["groups"]} == {"metaworld/reach", "gymnasium/CartPole-v1"}

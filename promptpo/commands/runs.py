@@ -50,22 +50,24 @@ def runs(out: Path) -> None:
     if not folders:
         console().print(f"no runs in {out}")
         return
+    nested = any(path.parent != out for path in folders)
     table = Table()
-    for column in ("run", "env", "model", "status", "best", "return", "success", "env steps", "LLM calls", "tokens",
-                   "cost"):
-        table.add_column(column, no_wrap=column in ("run", "env"))
+    columns = ["run", *(["folder"] if nested else []), "env", "model", "status", "best", "return", "success",
+               "env steps", "LLM calls", "tokens", "cost"]
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("run", "env"), overflow="fold" if column == "folder" else "ellipsis")
     recovered = []
-    for path in folders:
-        name = str(path.relative_to(out)) if path != out else path.name
+    for path in folders:  # the run's id (what `show` and the other commands take), and where it is under --out
+        where = [shown(str(path.parent.relative_to(out)) if path.parent != out else ".")] if nested else []
         try:
             run = RunFolder(path)
             facts = run.facts
         except RunStoreError as err:
-            table.add_row(shown(name), "?", "?", shown(f"unreadable: {err.message}"), *["-"] * 7)
+            table.add_row(shown(path.name), *where, "?", "?", shown(f"unreadable: {err.message}"), *["-"] * 7)
             continue
         if facts.recovered:
-            recovered.append(f"{name}: {facts.recovered}")
-        table.add_row(shown(name), shown(facts.env), shown(run.meta.get("model") or facts.method.name),
+            recovered.append(f"{path.name}: {facts.recovered}")
+        table.add_row(shown(path.name), *where, shown(facts.env), shown(run.meta.get("model") or facts.method.name),
                       shown(status_text(facts)), shown(best_text(facts)), num(facts.best_score),
                       num(facts.best_success), f"{facts.env_steps:,}", calls_text(facts), usage_text(run.summary),
                       num(facts.cost_usd, "$"))
