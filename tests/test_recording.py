@@ -202,8 +202,11 @@ def test_a_resumed_run_that_reaches_its_target_joins_the_library(tmp_path):
     good = "def act(obs):\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)"
     path.write_text("".join(json.dumps({"content": block(c)}) + "\n" for c in [gain(0.0), good]))
 
+    stopped: list[str] = []
+
     def stop_after_the_first(kind, state):
-        if kind == "candidate":
+        if kind == "candidate" and not stopped:  # once: a second Ctrl-C could land after the run ended
+            stopped.append(state.last)
             os.kill(os.getpid(), signal.SIGINT)
 
     first = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", rounds=2, candidates=1, episodes=2,
