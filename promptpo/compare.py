@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from promptpo.envspec import Target
+from promptpo.errors import RunStoreError
 from promptpo.records import Facts, Method, RunFolder, expand
 from promptpo.stats import CurvePoint, compare_samples, first_reaching, hyperscore, mean_ci, sample_std, std_ci
 
@@ -75,9 +76,24 @@ def record_of(folder: RunFolder) -> RunRecord:
                      facts.end_at_success, facts.eval_every, facts)
 
 
-def find_runs(patterns: list[str], out: Path) -> list[RunRecord]:
-    """Every run folder the patterns name (folders, run ids, globs, folders holding runs such as a bench's)."""
-    return [load_run(folder) for folder in expand(patterns, out)]
+def find_runs(patterns: list[str], out: Path, unreadable: list[str] | None = None) -> list[RunRecord]:
+    """Every run folder the patterns name (folders, run ids, globs, folders holding runs such as a bench's). A
+    folder that cannot be read (run.json or a line amid its events not JSON) is a RunStoreError when it is the
+    only one; among others it is left out, with a line in ``unreadable`` saying why."""
+    folders = expand(patterns, out)
+    records, problems = [], []
+    for folder in folders:
+        try:
+            records.append(load_run(folder))
+        except RunStoreError as err:
+            if len(folders) == 1:
+                raise
+            problems.append(f"{folder.name}: unreadable — {err.message}")
+    if not records:
+        raise RunStoreError(f"no run folder could be read ({problems[0]})", "the run folders are corrupt")
+    if unreadable is not None:
+        unreadable += problems
+    return records
 
 
 def samples(records: list[RunRecord], include_unfinished: bool = False) -> tuple[list[RunRecord], list[str]]:

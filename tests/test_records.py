@@ -228,3 +228,14 @@ def test_calls_are_a_models_answers(corpus, tmp_path):
     assert offline.calls()[1]  # its proposals are recorded in llm/ (for resume), but no model was asked
     assert offline.facts.calls_answered == offline.facts.calls_sent == offline.summary["llm_calls"] == 0
     assert compare_json(str(folder))["groups"][0]["llm_calls"]["values"] == [0]
+
+
+def test_an_unreadable_folder_does_not_stop_compare_of_the_others(corpus, tmp_path):
+    out = copy(corpus, tmp_path, "cartpole", "ppo")
+    (out / "broken").mkdir()
+    (out / "broken" / "run.json").write_text("{not json")
+    proc = run_cli("compare", str(out / "*"))
+    assert proc.returncode == 0, proc.stderr
+    assert "broken: unreadable" in proc.stdout and "not valid JSON" in proc.stdout and "ppo" in proc.stdout
+    alone = run_cli("compare", str(out / "broken"))
+    assert alone.returncode == 2 and "not valid JSON" in alone.stderr and "Traceback" not in alone.stderr

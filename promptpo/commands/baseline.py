@@ -247,11 +247,13 @@ def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hypers
     with statistics across distinct seeds (a second run of a seed is a repeat, not a seed)."""
     from promptpo.compare import compare, find_runs, to_json
 
-    records = find_runs(list(runs), out)
+    unreadable: list[str] = []
+    records = find_runs(list(runs), out, unreadable)
     params = _fitted_hyperscore(hyperscore_from, out) if hyperscore_from else None
     hyperscore = hyperscore or params is not None
     result = compare(records, with_hyperscore=hyperscore, allow_different_grids=allow_different_grids,
                      hyperscore_params=params, include_unfinished=include_unfinished)
+    result.excluded[:0] = unreadable
     if params is not None:
         result.notes.append(f"HyperScore with beta {params['beta']:.4g}, gamma {params['gamma']:.4g}, kappa "
                             f"{params['kappa']:.4g}, as fitted by {hyperscore_from}")
