@@ -234,3 +234,56 @@ def test_calls_the_scripted_answers_could_not_answer_are_not_counted_as_calls(tm
     assert summary["llm_calls"] == 3 and summary["llm_calls_unanswered"] == 1 and summary["candidates"] == 3
     assert "LLM calls 3 (+1 sent, not answered)" in proc.stderr
     assert proc.stderr.index(f"run folder: {run}") < proc.stderr.index("r00c0:")  # said before anything is spent
+
+
+# -- tuning samples ------------------------------------------------------------------------------------------
+
+TUNABLE = """```python
+W = 0.05
+X = 0.0
+TUNABLE = {"W": (-1.0, 1.0), "X": (-1.0, 1.0)}
+
+
+def act(obs):
+    x, v, a, w = obs
+    return int(a + W * w + X * x > 0)
+```"""
+"""A CartPole controller with two declared constants; the target (1000) is out of reach, so a tuning phase
+spends its --tune-evals."""
+
+
+def test_ctrl_c_during_constant_tuning_then_resume_evaluates_only_the_samples_not_yet_run(tmp_path, monkeypatch):
+    evaluated: list[str] = []
+    evaluate = PolicyTask.evaluate
+
+    def counting(self, code, *args, **kwargs):
+        evaluated.append(code)
+        return evaluate(self, code, *args, **kwargs)
+
+    monkeypatch.setattr(PolicyTask, "evaluate", counting)
+    path = tmp_path / "answers.jsonl"
+    path.write_text(json.dumps({"content": TUNABLE}) + "\n")
+    options = {"rounds": 1, "candidates": 1, "episodes": 2, "cascade": 0, "target": 1000, "tune_constants": True,
+               "tune_share": 1, "tune_evals": 12, "seed": 4, "salt": "s"}
+    reference = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", out=tmp_path / "reference", **options)
+    samples = len(evaluated) - 1  # the model's one program, then the tuning samples
+    assert samples >= 6, samples
+
+    evaluated.clear()
+    started: list[str] = []
+
+    def stop_at_the_fifth_sample(kind, state):
+        if kind == "evaluating" and state.last.startswith("tuning") and len(started) < 5:
+            started.append(state.last)
+            if len(started) == 5:  # the main thread runs tuning: Ctrl-C lands before this sample is evaluated
+                os.kill(os.getpid(), signal.SIGINT)
+
+    first = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", out=tmp_path / "runs",
+                              observer=stop_at_the_fifth_sample, **options)
+    assert first.status == "interrupted" and len(evaluated) == 1 + 4
+    assert len(list((first.run_dir / "tuning").glob("*.json"))) == len(set(evaluated[1:]))
+
+    evaluated.clear()
+    resumed = resume(RunFolder(first.run_dir))
+    assert resumed.status == reference.status and len(evaluated) == samples - 4  # the 4 finished are not re-run
+    assert recorded(first.run_dir) == recorded(reference.run_dir)

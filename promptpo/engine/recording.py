@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from promptpo.candidate import Candidate, candidate_id, sample_key
 from promptpo.engine.wave import Pending
-from promptpo.extract import analysis
+from promptpo.extract import Extracted, analysis
 from promptpo.outcome import Outcome
 
 KINDS = {"first": "initial", "refine": "refine", "repair": "repair", "proposal": "offline"}
 """Prompt kind -> the kind of candidate its answer becomes."""
 ANSWER_SHOWN = 3000
 """Characters of an answer without a readable program that its repair prompt shows."""
+SAMPLES = "tuning"
+"""Folder of the run holding each tuning sample's evaluation (tuning/<evaluation key>.json)."""
 
 
 def first_of_best(candidate: Candidate, best: Candidate | None) -> bool:
@@ -156,6 +158,16 @@ class Recording:
             if candidate.outcome.is_limit:
                 self.store.event("limit_hit", id=candidate.id, outcome=candidate.outcome, message=candidate.error)
         self.task.recorded(self, candidate)
+
+    def save_sample(self, code: str, result) -> None:
+        """A tuning sample's evaluation: it makes no candidate (unless it is the phase's winner), but it finished,
+        so it is kept (tuning/<key>.json, the same fields as a candidate's record) and resume does not run it
+        again."""
+        key = self.task.evaluation_key(code)
+        sample = Candidate("sample", self.state.round, -1, "tuned", None, None, Extracted(code, Outcome.OK), result)
+        self.store.write_json(f"{SAMPLES}/{key}.json", {"key": key, "outcome": sample.outcome,
+                                                        "env_steps": result.env_steps,
+                                                        **self.task.record_fields(sample)})
 
     def improved(self, candidate: Candidate, best_now: bool) -> bool:
         """Whether a candidate brought something: it beat its parent, or (without one) became the best."""

@@ -3,7 +3,7 @@
 A run is deterministic given its answers and evaluations, so a resumed run replays it from the
 start with two caches: LLM answers keyed by a hash of model, parameters and the exact prompt
 (reused, never paid for again) and results keyed by the task kind's evaluation key (code and what
-it is scored on). Work that finished is neither redone nor logged twice; what was in flight when
+it is scored on), of candidates and of tuning samples alike. Work that finished is neither redone nor logged twice; what was in flight when
 the run died is redone.
 """
 
@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from promptpo.candidate import Result
+from promptpo.errors import RunStoreError
 from promptpo.llm.base import Backend, Completion, Request
 from promptpo.records import RunFolder
 
@@ -45,6 +46,14 @@ class Replay:
             result, key = result_of(record), key_of(record)
             if result is not None and key is not None:
                 self.results_by_key[key] = result
+        for path in sorted((run.path / "tuning").glob("*.json")):  # tuning samples (promptpo.engine.recording)
+            try:
+                record = run.json(f"tuning/{path.name}")
+            except RunStoreError:  # cut short by a kill: that sample is evaluated again
+                continue
+            result = result_of(record) if isinstance(record, dict) and record.get("key") else None
+            if result is not None:
+                self.results_by_key.setdefault(record["key"], result)
         self.logged = {e.get("id") for e in run.events() if e.get("event") == "candidate"}
         """Candidates whose event is already in events.jsonl (not logged again)."""
         self._deterministic = False

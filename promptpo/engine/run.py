@@ -253,6 +253,8 @@ class Engine(Budgeted, Recording):
         self.tell("evaluating", note)
         result = self._score(code, note, self.state.best.evaluation if self.state.best is not None else None)
         self._count(result, tuning)
+        if tuning:
+            self.save_sample(code, result)
         return result
 
     def evaluate_slot(self, pending: Pending, best):
