@@ -3,8 +3,8 @@
 A run is deterministic given its answers and evaluations, so a resumed run replays it from the
 start with two caches: LLM answers keyed by a hash of model, parameters and the exact prompt
 (reused, never paid for again) and results keyed by the task kind's evaluation key (code and what
-it is scored on), of candidates and of tuning samples alike. Work that finished is neither redone nor logged twice; what was in flight when
-the run died is redone.
+it is scored on), of candidates and of tuning samples alike. Work that finished is neither redone
+nor logged twice; what was in flight when the run died is redone.
 """
 
 from __future__ import annotations
