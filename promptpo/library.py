@@ -100,13 +100,15 @@ def add(run_dir: Path, root: Path, force: bool = False) -> Entry:
     """Store the best program of a finished policy run; an error says why a run cannot be added. A run that
     missed its target is refused unless ``force``: later runs are shown entries as solved examples."""
     from promptpo.envs import load_spec
+    from promptpo.errors import RunStoreError
+    from promptpo.records import RunFolder
     from promptpo.verify import headline
 
-    meta_path, summary_path = run_dir / "run.json", run_dir / "summary.json"
-    if not (meta_path.is_file() and summary_path.is_file()):
+    if not (run_dir / "run.json").is_file():
         raise ConfigError(f"{run_dir} is not a run folder", "give a folder under runs/ (see `promptpo runs`)")
-    meta, summary = json.loads(meta_path.read_text()), json.loads(summary_path.read_text())
-    best = summary.get("best_candidate")
+    run = RunFolder(run_dir)  # a lost summary.json is rebuilt from the other records
+    meta, summary = run.meta, run.summary
+    best = run.facts.best if run.has_programs else None
     if best is None or not (run_dir / "candidates" / f"{best}.py").is_file():
         raise ConfigError(f"{run_dir.name} has no best program to add", "add a run that scored a candidate")
     short = missed(meta, summary)
@@ -114,19 +116,22 @@ def add(run_dir: Path, root: Path, force: bool = False) -> Entry:
         raise ConfigError(f"run {run_dir.name} did not reach its target {meta['target']} ({short})",
                           "later runs are shown library entries as solved examples: add it anyway with --force")
     spec = load_spec(meta["env"])
-    record = json.loads((run_dir / "candidates" / f"{best}.json").read_text())
+    record = run.candidate(best)
     evaluation = record.get("evaluation") or {}
     returns = [e["episode_return"] for e in evaluation.get("episodes", []) if e.get("length")]
     successes = [e["success"] for e in evaluation.get("episodes", []) if e.get("success") is not None]
-    checks = sorted((run_dir / "verifications").glob(f"{best}-*.json")) if (run_dir / "verifications").is_dir() else []
-    verified = headline(json.loads(checks[-1].read_text())) if checks else None
+    try:
+        check = run.verification(best)
+    except RunStoreError:
+        check = None  # a verification record that is not JSON: the entry says it is not verified
+    verified = headline(check) if check else None
     entry = Entry(name=f"{spec.id.replace('/', '-')}-{run_dir.name[-4:]}", env=spec.id, family=spec.family,
                   title=spec.title, summary=spec_summary(spec), score=str(summary.get("best_score", "")),
                   success_rate=sum(successes) / len(successes) if successes else None,
                   mean_return=sum(returns) / len(returns) if returns else None, verification=verified,
                   run=run_dir.name, seed=meta.get("config", {}).get("seed"), model=meta.get("model"),
                   added=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  code=(run_dir / "candidates" / f"{best}.py").read_text(),
+                  code=run.code(best),
                   missed=short)
     folder = root / entry.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,7 +143,9 @@ def add(run_dir: Path, root: Path, force: bool = False) -> Entry:
 def record_verification(root: Path, run_dir: Path, candidate_id: str, verdict: str) -> list[str]:
     """Write ``verdict`` (verify.headline's line) into the entries holding that candidate's program of that run
     (`library list` said "verified -" after a successful verify); the names of the entries updated."""
-    code = (run_dir / "candidates" / f"{candidate_id}.py").read_text(encoding="utf-8")
+    from promptpo.records import RunFolder
+
+    code = RunFolder(run_dir).code(candidate_id)
     updated = []
     for entry in entries(root):
         if entry.run == run_dir.name and entry.code == code:

@@ -239,3 +239,16 @@ def test_an_unreadable_folder_does_not_stop_compare_of_the_others(corpus, tmp_pa
     assert "broken: unreadable" in proc.stdout and "not valid JSON" in proc.stdout and "ppo" in proc.stdout
     alone = run_cli("compare", str(out / "broken"))
     assert alone.returncode == 2 and "not valid JSON" in alone.stderr and "Traceback" not in alone.stderr
+
+
+def test_the_library_adds_a_run_whose_summary_was_lost(corpus, tmp_path):
+    out = copy(corpus, tmp_path, "cartpole")
+    folder = out / corpus["cartpole"].name
+    best = RunFolder(folder).summary["best_candidate"]
+    (folder / "summary.json").write_text("{")
+    proc = run_cli("library", "add", folder.name, "--out", str(out))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    listed = run_cli("library", "list").stdout
+    assert folder.name[-4:] in listed
+    assert RunFolder(folder).code(best) in "".join(p.read_text() for p in Path(os.environ["PROMPTPO_LIBRARY"]).glob(
+        "*/policy.py"))
