@@ -79,7 +79,8 @@ def run_options(tmp_path: Path, out: str) -> dict:
             "workers": 2, "out": tmp_path / out}
 
 
-def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_them(tmp_path, monkeypatch):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_them(tmp_path, monkeypatch, signum):
     model = scripted(tmp_path)
     reference = promptpo.optimize("gymnasium/CartPole-v1", model, **run_options(tmp_path, "reference"))
     assert reference.status == "completed"
@@ -90,7 +91,7 @@ def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_t
         saved = {p.stem for p in (Path(state.folder) / "candidates").glob("r01c*.json")}
         if kind == "candidate" and saved == set(ROUND_2[1:]) and not interrupted_at:
             interrupted_at.update(saved=saved, env_steps=state.env_steps)
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C: KeyboardInterrupt in the main thread, mid-wave
+            os.kill(os.getpid(), signum)  # Ctrl-C or `kill`: raised in the main thread, mid-wave
 
     result = promptpo.optimize("gymnasium/CartPole-v1", model, observer=interrupt_when_round_2_is_all_but_its_slow_slot,
                                **run_options(tmp_path, "runs"))
