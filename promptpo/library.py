@@ -62,6 +62,13 @@ class Entry:
     missed: str | None = None
     """How the run missed its target, for an entry added with --force (None: it reached it, or had none)."""
 
+    def score_text(self) -> str:
+        """The best's score as the other views round it ('81.55'), or what the entry recorded."""
+        try:
+            return f"{float(self.score):.2f}"
+        except ValueError:
+            return self.score or "no score"
+
     def record(self) -> dict:
         data = asdict(self)
         data.pop("code")

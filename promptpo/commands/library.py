@@ -36,7 +36,7 @@ def add(runs: tuple[str, ...], force: bool, root: str | None, out: Path) -> None
     for run in runs:
         folder = Path(run) if Path(run).is_dir() else out / run
         entry = add_entry(folder, where, force)
-        console().print(f"added {entry.name} ({entry.env}, {entry.score or 'no score'}) to {where}"
+        console().print(f"added {entry.name} ({entry.env}, {entry.score_text()}) to {where}"
                         + (f"; its run missed its target ({entry.missed})" if entry.missed else ""), markup=False)
 
 
@@ -54,7 +54,7 @@ def list_entries(root: str | None) -> None:
     for column in ("name", "env", "score", "success", "verified", "from run"):
         table.add_column(column)
     for e in entries(where):
-        table.add_row(shown(e.name + (" (missed its target)" if e.missed else "")), e.env, shown(e.score),
+        table.add_row(shown(e.name + (" (missed its target)" if e.missed else "")), e.env, shown(e.score_text()),
                       "-" if e.success_rate is None else f"{e.success_rate:.2f}",
                       shown(e.verification or "-"), shown(e.run))
     console().print(table)
