@@ -106,7 +106,7 @@ def test_schedule_mode_through_the_cli(tmp_path):
     assert summary["best_candidate"] in ("r00c0", "r00c1")
     assert "schedules" in proc.stderr and "8192/8192" in proc.stderr  # the progress bar: 2 x 4096 steps
     compared = run_cli("compare", str(run), "--json")
-    assert json.loads(compared.stdout)["groups"][0]["method"] == "promptpo schedule (scripted)"
+    assert json.loads(compared.stdout)["groups"][0]["method"] == f"promptpo schedule (scripted:{ANSWERS / 'schedule'})"
 
 
 def test_online_mode_applies_and_records_scripted_answers(tmp_path):

@@ -253,8 +253,8 @@ def method_of(meta: dict) -> Method:
         source = {**config, **meta}
         settings = {k: source.get(k) for k in TRAINING_SETTINGS if k in source}
         name = str(meta.get("method") or kind)
-        if meta.get("model") and kind in ("schedule", "online"):
-            name += f" ({meta['model']})"
+        if meta.get("model") and kind in ("schedule", "online"):  # 'promptpo schedule (scripted)' names its backend:
+            name = f"{name.split(' (')[0]} ({meta['model']})"       # the model string says which answers or model
     return Method(name, tuple(sorted((k, str(v)) for k, v in settings.items() if v is not None)))
 
 
