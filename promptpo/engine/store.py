@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from promptpo.text import clean, jsonl_safe
-from promptpo.errors import ConfigError, RunStoreError
+from promptpo.errors import ConfigError
 from promptpo.llm.base import Completion, redact
 
 
@@ -107,12 +107,6 @@ class RunStore:
             raise ConfigError(f"run folder {root} already exists", "choose another --out or remove it") from None
         return cls(root)
 
-    @classmethod
-    def open(cls, path: Path) -> RunStore:
-        if not (path / "run.json").is_file():
-            raise RunStoreError(f"{path} is not a promptpo run folder (no run.json)", "run `promptpo runs` to list runs")
-        return cls(path)
-
     # -- generic -------------------------------------------------------------------------
     def write_json(self, rel: str, data: Any) -> Path:
         path = self.root / rel
@@ -124,16 +118,6 @@ class RunStore:
         atomic_write(path, clean(text))
         return path
 
-    def read_json(self, rel: str) -> Any:
-        path = self.root / rel
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunStoreError(f"{path} is missing", "the run folder is incomplete") from None
-        except json.JSONDecodeError as err:
-            raise RunStoreError(f"{path} is not valid JSON ({err.msg} at line {err.lineno})",
-                                "the run folder is corrupt") from None
-
     def event(self, name: str, /, **data: Any) -> None:
         """One line appended to events.jsonl, whole (calls in flight log from their own threads)."""
         line = jsonl_safe(json.dumps(_plain({"t": now_iso(), "event": name, **data}), ensure_ascii=False, default=str))
@@ -141,12 +125,6 @@ class RunStore:
             handle.write(redact(line) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-
-    def events(self) -> list[dict]:
-        path = self.root / "events.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
     # -- LLM calls -----------------------------------------------------------------------
     def prompt_path(self, call: int) -> Path:
