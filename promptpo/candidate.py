@@ -60,6 +60,8 @@ class Candidate:
     """The start of the answer when no program could be read from it (shown in the repair prompt)."""
     analysis: str = ""
     """What the answer said before its program (promptpo.extract.analysis): the model's own reasoning."""
+    skipped: str = ""
+    """Why a readable program was not evaluated (a budget ran out, or another candidate reached the target first)."""
 
     @property
     def code(self) -> str:
@@ -96,7 +98,7 @@ class Candidate:
         """One line saying why the candidate could not be scored, or ''."""
         if not self.extracted.ok:
             return self.extracted.message
-        return self.evaluation.problem if self.evaluation else ""
+        return self.evaluation.problem if self.evaluation else self.skipped
 
 
 def ranked(history: Sequence[Candidate]) -> list[Candidate]:

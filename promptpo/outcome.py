@@ -23,7 +23,7 @@ class Outcome(StrEnum):
     INVALID_RESULT = "invalid_result"  # a called function returned something that is not JSON
     PROTOCOL_ERROR = "protocol_error"  # the worker broke the wire protocol
     SANDBOX_ERROR = "sandbox_error"    # the sandbox itself failed (not the candidate's fault)
-    NOT_EVALUATED = "not_evaluated"    # a budget ran out between the answer and its evaluation
+    NOT_EVALUATED = "not_evaluated"    # a budget ran out, or the run reached its target, before its evaluation
 
     @property
     def is_limit(self) -> bool:

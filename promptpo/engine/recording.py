@@ -77,7 +77,9 @@ class Recording:
                 candidate.answer = pending.completion.text[:ANSWER_SHOWN]
             elif self.uses_prompts:
                 candidate.analysis = analysis(pending.completion.text)
-            candidate.evaluation = pending.result  # an answer whose evaluation a budget stopped: not evaluated
+            candidate.evaluation = pending.result  # None: a budget, or the run's target, stopped its evaluation
+            if pending.result is None and pending.stop is not None:
+                candidate.skipped = pending.stop.reason
             if pending.result is not None:
                 self._count(pending.result)
                 self.untaken_steps += pending.result.env_steps

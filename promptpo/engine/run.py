@@ -171,6 +171,10 @@ class Engine(Budgeted, Recording):
     def uses_prompts(self) -> bool:
         return getattr(self.backend, "uses_prompts", True)
 
+    def reaches(self, candidate: Candidate | None) -> bool:
+        """Whether ``candidate`` meets the run's target (only a candidate scored in full can)."""
+        return candidate is not None and candidate.complete and self.task.reached(candidate)
+
     def stop_at_target(self) -> None:
         if self.task.reached(self.state.best):
             raise StopRun("target_reached", f"{self.state.best.id} reached {self.task.target.describe()}")

@@ -2,12 +2,22 @@
 
 A wave's prompts are built from the same history; their calls are numbered, their candidate ids given and their
 budgets reserved in slot order before any is sent; up to ``--concurrency`` answers are awaited at once and up to
-``--workers`` evaluations run at once (each slot's answer is evaluated as soon as it arrives). A slot's candidate
-is saved to the run folder as soon as its evaluation ends (promptpo.engine.recording), so Ctrl-C or a kill loses
-no finished evaluation; the run takes the wave's candidates in (history, events, what the next prompts see) in
-slot order once all have finished. So the run folder depends on the answers and on the wave's width, never on
-which call or evaluation happened to finish first: a resumed run and a run with one worker come out the same.
-The repairs of a wave form the next wave.
+``--workers`` evaluations run at once. Evaluations start in slot order (a slot's evaluation waits until those of
+the slots before it have started, or are known not to be needed), each as soon as its answer is read and a worker
+is free. A slot's candidate is saved to the run folder as soon as its evaluation ends (promptpo.engine.recording),
+so Ctrl-C or a kill loses no finished evaluation; the run takes the wave's candidates in (history, events, what
+the next prompts see) in slot order once all have finished. The repairs of a wave form the next wave.
+
+When an evaluation reaches the run's target, the run stops spending: the wave's evaluations that have not started
+do not start (their answers are kept, and their candidates recorded as not evaluated, naming the candidate that
+reached the target), and the run ends ``target_reached`` after the wave. Evaluations already running on other
+workers at that moment finish and are counted: their steps were spent.
+
+So the run folder depends on the answers and on the wave's width, never on which call or evaluation happened to
+finish first: a resumed run and a run with one worker come out the same, and ``--workers 1`` and ``--workers 8``
+give the same folder — except in a wave where the target is reached while other evaluations are running, which
+more workers then add to the run's env steps (never to its steps to target: they come after the candidate that
+reached it in slot order).
 """
 
 from __future__ import annotations
@@ -77,6 +87,13 @@ class Wave:
     def __init__(self, engine, round_: int):
         self.engine, self.round = engine, round_
         self.evaluating = engine.evaluation_slots
+        self.order = threading.Condition()
+        """Guards ``turn``, ``passed`` and ``reached``."""
+        self.turn = 0
+        """The slot whose evaluation may start next (those before it have started or need none)."""
+        self.passed: set[int] = set()
+        self.reached: str | None = None
+        """The first of the wave's candidates to reach the run's target: no evaluation starts after it."""
 
     def run(self, prompts: list[Prompt]) -> list:
         """The wave's candidates, taken in in slot order; a budget that stopped part of the wave, or a backend
@@ -107,9 +124,9 @@ class Wave:
             for pending in sent:
                 engine.take_in_slot(pending)
             raise
+        engine.stop_at_target()  # a run that reached its target ends as such, whatever else stopped the wave
         for pending in sent:
             if pending.error is not None:
-                engine.stop_at_target()  # a run that reached its target ends as such, whatever came after
                 raise pending.error
         stop = stop or next((p.stop for p in sent if p.stop is not None), None)
         if stop is not None:
@@ -129,10 +146,13 @@ class Wave:
             self.engine.save_slot(pending)
         except BaseException as err:  # noqa: BLE001 - raised in the main thread once the wave is recorded
             pending.error = err
+        finally:
+            self._pass(pending)  # however it ended, the slots after it may start
 
     def _through(self, pending: Pending, best) -> None:
         """Its answer (unless it came already: recorded before, or asked in slot order), its program, its
-        evaluation. What it holds of the budgets is given back when it is recorded."""
+        evaluation once its turn comes and a worker is free. What it holds of the budgets is given back when it
+        is recorded."""
         engine = self.engine
         if pending.completion is None and pending.error is None:
             self._answer(pending)
@@ -141,8 +161,34 @@ class Wave:
         pending.extracted = engine.read(pending)
         if not pending.extracted.ok:
             return
+        self._wait_turn(pending)
         with self.evaluating:
+            with self.order:
+                reached = self.reached
+            self._pass(pending)
+            if reached is not None:  # recorded as a budget-stopped slot is: not evaluated, and why
+                pending.stop = StopRun("target_reached", f"{reached} reached {engine.task.target.describe()} "
+                                                         "before its evaluation started")
+                return
             try:
                 pending.result = engine.evaluate_slot(pending, best)
             except StopRun as err:
                 pending.stop = err
+            candidate = engine.save_slot(pending)  # before the worker is freed: the next slot sees the target
+            if engine.reaches(candidate):
+                with self.order:
+                    self.reached = self.reached or candidate.id
+
+    def _wait_turn(self, pending: Pending) -> None:
+        """Until the slots before this one have started their evaluations or need none (or the run stops)."""
+        with self.order:
+            while self.turn < pending.slot and self.engine.saving:
+                self.order.wait(JOIN_POLL_S)
+
+    def _pass(self, pending: Pending) -> None:
+        """This slot's evaluation has started, or it will have none: the next slot's turn may come."""
+        with self.order:
+            self.passed.add(pending.slot)
+            while self.turn in self.passed:
+                self.turn += 1
+            self.order.notify_all()
