@@ -179,3 +179,20 @@ def test_a_schedule_run_obeys_the_llm_call_budget(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = read_json(only_run(out) / "summary.json")
     assert summary["status"] == "budget_exhausted" and summary["llm_calls"] == 1 and summary["candidates"] == 1
+
+
+def test_a_wave_stops_evaluating_when_its_first_candidate_reaches_the_target(tmp_path):
+    # Three answers asked together, one worker: the first hits 42, so the other two are never evaluated.
+    task = GuessTask()
+    config = RunConfig(env="toy/guess", rounds=2, candidates=3, workers=1)
+    engine = Engine(task, config, make_backend(answers(tmp_path, 42, 41, 40), GenParams()),
+                    RunStore.create(tmp_path, "run"))
+    state = engine.execute()
+    assert state.status == "target_reached" and state.reason == "r00c0 reached mean return >= 0"
+    assert task.calls["evaluate"] == 1 and state.env_steps == 10 and state.llm_calls == 3
+    records = [read_json(engine.store.root / "candidates" / f"r00c{i}.json") for i in range(3)]
+    assert [r["outcome"] for r in records] == ["ok", "not_evaluated", "not_evaluated"]  # answers kept, not run
+    assert all(r["error"] == "r00c0 reached mean return >= 0 before its evaluation started" and r["env_steps"] == 0
+               for r in records[1:])
+    summary = read_json(engine.store.root / "summary.json")
+    assert summary["status"] == "target_reached" and summary["env_steps"] == 10 and summary["candidates"] == 3

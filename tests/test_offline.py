@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -55,6 +56,50 @@ def test_offline_reach_succeeds_with_the_spec_template(tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = read_json(only_run(out) / "summary.json")
     assert summary["best_success_rate"] >= 0.9
+
+
+def test_offline_reach_stops_spending_at_the_sample_that_reaches_the_target(tmp_path):
+    # One CMA-ES generation on reach with one worker: a sample succeeds early in the round. Its later round-mates
+    # are kept but not evaluated, the run ends target_reached having spent the steps up to that sample (not the
+    # whole generation's), joins the library, and every view's steps to target are those steps.
+    from promptpo.records import RunFolder, facts_of
+
+    def optimize(name: str):
+        out = tmp_path / name
+        proc = run_cli("optimize", "metaworld/reach", "--model", "offline", "--rounds", "1", "--episodes", "2",
+                       "--max-env-steps", "6000", "--workers", "1", "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        return proc, out, only_run(out)
+
+    def records(run) -> list[dict]:
+        found = [read_json(p) for p in (run / "candidates").glob("r00c*.json")]
+        return sorted(found, key=lambda r: r["index"])
+
+    proc, out, run = optimize("a")
+    samples = records(run)
+    first = next(i for i, r in enumerate(samples) if r["outcome"] == "ok" and r["score"]["success_rate"] == 1.0
+                 and r["score"].get("complete", True))
+    reached = samples[first]["id"]
+    assert first < len(samples) - 1  # (the test means something only with samples after the one that reached)
+    assert all(r["outcome"] != "not_evaluated" for r in samples[:first + 1])
+    assert all(r["outcome"] == "not_evaluated" and r["env_steps"] == 0 and r["error"].startswith(f"{reached} reached")
+               for r in samples[first + 1:])
+    spent = sum(r["env_steps"] for r in samples[:first + 1])
+    summary = read_json(run / "summary.json")
+    assert summary["status"] == "target_reached" and summary["reason"].startswith(f"{reached} reached")
+    assert summary["env_steps"] == spent and summary["best_candidate"] == reached
+    assert facts_of(RunFolder(run)).steps_to_target == spent
+    shown = run_cli("show", run.name, "--out", str(out))
+    assert re.search(rf"steps_to_target\W+{spent:,}\b", shown.stdout) and re.search(rf"env_steps\W+{spent:,}\b",
+                                                                                    shown.stdout), shown.stdout
+    assert "added to the library" in proc.stdout + proc.stderr
+    listed = run_cli("library", "list")
+    assert run.name in listed.stdout, listed.stdout
+
+    _, _, again = optimize("b")  # one worker: the same samples evaluated and skipped, the same steps
+    assert [(r["id"], r["outcome"], r["env_steps"]) for r in records(again)] == [
+        (r["id"], r["outcome"], r["env_steps"]) for r in samples]
+    assert read_json(again / "summary.json")["env_steps"] == spent
 
 
 def test_offline_runs_resume(tmp_path):

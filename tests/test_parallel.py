@@ -155,3 +155,26 @@ def test_a_wave_sends_only_what_its_budgets_can_pay_for(tmp_path):
     assert steps["status"] == "budget_exhausted" and steps["llm_calls"] == 2 and steps["env_steps"] <= 6000
     calls = optimize("calls", "--max-llm-calls", "6")  # a whole first round, then two of the second
     assert calls["status"] == "budget_exhausted" and calls["llm_calls"] == 6 and calls["candidates"] == 6
+
+
+def test_a_wave_whose_first_answer_reaches_the_target_evaluates_only_it(tmp_path):
+    # Three answers asked together, one worker: the first balances the pole to 500 (the target is 475), so the
+    # other two are recorded but never evaluated, and the run ends having spent the first one's steps.
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    for i, policy in enumerate([POLICIES[2], POLICIES[0], POLICIES[1]], 1):
+        (answers / f"{i:03d}.md").write_text(f"```python\n{policy}\n```")
+    out = tmp_path / "runs"
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{answers}", "--rounds", "2",
+                   "--candidates", "3", "--episodes", "2", "--workers", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    run = only_run(out)
+    first, *rest = [read_json(run / "candidates" / f"r00c{i}.json") for i in range(3)]
+    assert first["outcome"] == "ok" and first["score"]["mean_return"] >= 475
+    assert [r["outcome"] for r in rest] == ["not_evaluated", "not_evaluated"]
+    assert all(r["error"] == "r00c0 reached mean return >= 475 before its evaluation started" for r in rest)
+    summary = read_json(run / "summary.json")
+    assert summary["status"] == "target_reached" and summary["llm_calls"] == 3 and summary["candidates"] == 3
+    assert summary["env_steps"] == first["env_steps"] == 1000
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    assert [e["total_env_steps"] for e in events if e["event"] == "candidate"] == [1000, 1000, 1000]
