@@ -170,6 +170,7 @@ class RunFolder:
                 self._note(f"candidates/{path.name} is not valid JSON (left out)")
                 continue
             if isinstance(record, dict) and "id" in record:
+                numbers(record, path, ("round", "index", "env_steps"))
                 records.append(record)
         return sorted(records, key=slot)
 
@@ -287,7 +288,25 @@ class RunFolder:
         """What the records say (promptpo.records.facts.Facts): best, steps to target, calls, seed, method."""
         from promptpo.records.facts import facts_of
 
-        return facts_of(self)
+        try:
+            return facts_of(self)
+        except (TypeError, ValueError, OverflowError) as err:  # a record that is JSON but not what it should be
+            raise RunStoreError(f"{self.path}: a record in it holds a value of the wrong type ({err})",
+                                "the run folder is corrupt") from None
+
+
+def numbers(record: dict, path: Path, fields: tuple[str, ...]) -> None:
+    """RunStoreError naming ``path`` when one of ``fields`` of a record is there but is not a number (valid JSON
+    with a round of "x" would otherwise be a ValueError deep in a view)."""
+    for name in fields:
+        value = record.get(name)
+        if value is None:
+            continue
+        try:
+            int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise RunStoreError(f"{path}: its {name} is not a number ({str(value)[:40]!r})",
+                                "the run folder is corrupt") from None
 
 
 def slot(record: dict) -> tuple:
