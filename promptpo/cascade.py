@@ -30,10 +30,12 @@ ALPHA = 0.16
 (about one standard error, one-sided)."""
 Z = 1.0
 """Return runs: standard errors below the best's mean return that stop a candidate."""
-NOTHING_BEFORE = " and no candidate recorded before its round had succeeded"
+NOTHING_BEFORE = " and the run had no success as its wave began"
 """Why a first stage without success stops a candidate before the run has a best. The cascade compares with the
-run's best as its round began: a round-mate's success, found alongside, is not known to it (records from before
-this wording say "and no candidate has succeeded yet", which a round-mate's success made look false)."""
+run's best as the candidate's wave began (promptpo.engine.wave): a wave-mate's success, found alongside, is not
+known to it. Records from before this wording say "and no candidate has succeeded yet" (which a wave-mate's
+success made look false) or "and no candidate recorded before its round had succeeded" (a round has several
+waves where --concurrency is below --candidates, and its repairs are waves of their own)."""
 
 
 def decide(stage: Evaluation, best: Evaluation | None, by_success: bool) -> tuple[bool, str]:

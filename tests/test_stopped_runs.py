@@ -49,7 +49,7 @@ def test_audit_says_what_the_cascade_knew_when_a_round_mate_succeeded(round_mate
     assert rows["r00c1"]["success_rate"] == 1.0
     [flag] = rows["r00c0"]["flags"]
     assert "no candidate has succeeded yet" not in flag  # false: r00c1 had, in the same round
-    assert "no candidate recorded before its round had succeeded" in flag
+    assert "and the run had no success as its wave began" in flag
     assert "its round-mate r00c1 succeeded, evaluated alongside it" in flag
 
 
@@ -63,7 +63,7 @@ def test_audit_rewords_records_written_before_the_wording_was_true(round_mates, 
     record["evaluation"]["stage"]["reason"] = "0/2 successes in the first 2 episodes and no candidate has succeeded yet"
     path.write_text(json.dumps(record))
     [flag] = {r["id"]: r for r in json.loads(cli(old, "audit", "--json").stdout)}["r00c0"]["flags"]
-    assert "succeeded yet" not in flag and "recorded before its round had succeeded" in flag
+    assert "succeeded yet" not in flag and "the run had no success as its wave began" in flag
 
 
 @pytest.fixture(scope="module")
