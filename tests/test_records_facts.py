@@ -56,3 +56,37 @@ def test_runs_lists_such_a_folder_as_unreadable(tmp_path):
     listing = find_runs(tmp_path)
     assert list(listing.runs) == ["20261206-1-ok"] and len(listing.unreadable) == 1
     assert "env_steps is not a number" in listing.unreadable[0]
+
+
+def test_the_curve_is_the_best_by_rank_key_in_order_of_env_steps_whatever_the_events_say(tmp_path):
+    """An interrupted-then-resumed run: its events are out of slot order and their `best` flags were judged from
+    partial histories (r00c1 flagged best though r00c0, which succeeded, ranks higher)."""
+    records = [record("r00c0", 50.0, 1.0, 100), record("r00c1", 900.0, 0.0, 100), record("r01c0", 60.0, 1.0, 100)]
+    events = [  # the resumed process logged r00c1 and r01c0 first, then the first process's r00c0 was appended
+        {"event": "candidate", "id": "r00c1", "outcome": "ok", "mean_return": 900.0, "success_rate": 0.0,
+         "best": True, "total_env_steps": 200, "total_episodes": 4},
+        {"event": "candidate", "id": "r01c0", "outcome": "ok", "mean_return": 60.0, "success_rate": 1.0,
+         "best": True, "total_env_steps": 300, "total_episodes": 6},
+        {"event": "candidate", "id": "r00c0", "outcome": "ok", "mean_return": 50.0, "success_rate": 1.0,
+         "best": False, "total_env_steps": 100, "total_episodes": 2}]
+    facts = folder(tmp_path, records, events, {"status": "completed", "env_steps": 300}).facts
+    points = [(p.env_steps, p.mean_return, p.success_rate) for p in facts.curve]
+    assert points == [(0, None, None), (100, 50.0, 1.0), (200, 50.0, 1.0), (300, 60.0, 1.0)]
+    assert facts.best == "r01c0" and facts.area() == pytest.approx((100 * 50 + 100 * 50 + 100 * 50) / 300)
+
+
+def test_a_record_with_no_event_yet_is_placed_after_the_steps_before_it(tmp_path):
+    records = [record("r00c0", 10.0, None, 100), record("r00c1", 20.0, None, 50)]
+    events = [{"event": "candidate", "id": "r00c0", "outcome": "ok", "mean_return": 10.0, "total_env_steps": 130}]
+    facts = folder(tmp_path, records, events, {"status": "interrupted", "env_steps": 180}).facts
+    assert [(p.env_steps, p.mean_return) for p in facts.curve] == [(0, None), (130, 10.0), (180, 20.0)]
+
+
+def test_the_area_sorts_its_points():
+    from promptpo.records import Facts, Method
+    from promptpo.stats import CurvePoint
+
+    curve = [CurvePoint(0, 0, None, None), CurvePoint(300, 6, 30.0, None), CurvePoint(100, 2, 10.0, None)]
+    facts = Facts("r", Path("r"), "promptpo", "e", 0, Method("m"), "completed", "", "", None, None, None, None,
+                  None, None, 300, 6, curve, 0, 0, 0, 0, None, None, 2, None, None)
+    assert facts.area() == pytest.approx(10.0)  # 10 from 0 (back-filled) to 300, where 30 begins; unsorted: 16.7

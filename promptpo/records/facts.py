@@ -19,7 +19,7 @@ from pathlib import Path
 
 from promptpo.candidate import UNRANKED
 from promptpo.envspec import Target
-from promptpo.records.folder import RunFolder
+from promptpo.records.folder import RunFolder, slot
 from promptpo.stats import CurvePoint, first_reaching
 
 FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
@@ -113,7 +113,7 @@ class Facts:
         """The mean of the curve over env steps 0..``end`` (default: what the run spent), as a step function held
         at its last value; before its first measured point it has its first value (the policy the method had at
         0 steps: PPO's untrained network, promptpo's first program)."""
-        points = [p for p in self.curve if p.mean_return is not None]
+        points = sorted((p for p in self.curve if p.mean_return is not None), key=lambda p: p.env_steps)
         end = max(end or self.env_steps, points[-1].env_steps if points else 0)
         if not points or end <= 0:
             return None
@@ -201,23 +201,52 @@ def best_of(records: list[dict], criterion: str = "auc", stopped: bool = False) 
 
 # -- curves -----------------------------------------------------------------------------
 def _event_curve(run: RunFolder) -> list[CurvePoint]:
-    return event_curve(run.events())
+    return event_curve(run.candidates, run.events(), _criterion(run.meta))
 
 
-def event_curve(events: list[dict]) -> list[CurvePoint]:
-    """The best so far after each recorded candidate, at the steps the run had spent then; from 0."""
+def event_curve(records: list[dict], events: list[dict], criterion: str = "auc") -> list[CurvePoint]:
+    """The best so far (by the rank key, among candidates scored in full) after each candidate, at the env steps
+    the run had spent then, in order of env steps; from 0.
+
+    A candidate's steps are its event's ``total_env_steps`` (which count constant tuning too); a candidate with no
+    event yet (its record landed, the wave did not end) is placed at the steps before it plus its own. The best is
+    judged here from the records, not from the events' ``best`` flags or their order: after a resume, events are
+    not in slot order and their flags were judged from partial histories. A candidate event with no record (folders
+    written before records were kept, or an event whose record is gone) stands for its record."""
+    candidates = [e for e in events if e.get("event") == "candidate"]
+    if not any("id" in e for e in candidates):  # logs before candidates were named in them
+        candidates = [{**e, "id": f"event {i}"} for i, e in enumerate(candidates)]
+    logged = {e["id"]: e for e in candidates if "id" in e}
+    kept = {r.get("id") for r in records}
+    records = [*records, *(_as_record(e, i) for i, e in enumerate(logged.values()) if e["id"] not in kept)]
+    placed, steps, episodes = [], 0, 0
+    for r in sorted(records, key=slot):
+        e = logged.get(r.get("id"), {})
+        ran = len((r.get("evaluation") or {}).get("episodes") or []) or int(r.get("episodes_run") or 0)
+        if e.get("total_env_steps") is not None:
+            steps, episodes = int(e["total_env_steps"]), int(e.get("total_episodes") or episodes + ran)
+        else:
+            steps, episodes = steps + int(r.get("env_steps") or 0), episodes + ran
+        placed.append((steps, episodes, r))
     curve, best = [CurvePoint(0, 0, None, None)], None
-    for e in events:
-        if e.get("event") != "candidate":
-            continue
-        scored = e.get("outcome") == "ok" and e.get("mean_return") is not None
-        if scored:
-            key = (e.get("success_rate") if e.get("success_rate") is not None else -1.0, e["mean_return"])
-            if e["best"] if "best" in e else (best is None or key > best[0]):  # logs before the engine's flag
-                best = (key, e["mean_return"], e.get("success_rate"))
-        if best is not None and e.get("total_env_steps") is not None:
-            curve.append(CurvePoint(int(e["total_env_steps"]), int(e.get("total_episodes") or 0), best[1], best[2]))
+    for steps, episodes, r in sorted(placed, key=lambda p: p[0]):
+        key = rank_key(r, criterion)
+        if key != UNRANKED and complete(r) and (best is None or key > rank_key(best, criterion)):
+            best = r
+        if best is not None:
+            score = record_score(best)
+            curve.append(CurvePoint(steps, episodes, score.get("mean_return"), score.get("success_rate")))
     return curve
+
+
+def _as_record(event: dict, order: int) -> dict:
+    """A candidate event as the record it stands for (an old folder keeps no records)."""
+    scored = event.get("outcome") == "ok" and event.get("mean_return") is not None
+    named = re.fullmatch(r"r(\d+)c(\d+)", str(event["id"]))
+    return {"id": event["id"], "round": int(named[1]) if named else 0, "index": int(named[2]) if named else order,
+            "outcome": event.get("outcome"), "env_steps": event.get("env_steps"),
+            "score": {"mean_return": event["mean_return"], "success_rate": event.get("success_rate")} if scored
+            else None}
 
 
 def _logged_curve(run: RunFolder) -> list[CurvePoint]:
