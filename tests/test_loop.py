@@ -162,3 +162,4 @@ def test_an_answer_that_arrives_after_the_time_budget_is_kept_unevaluated(tmp_pa
     assert state.status == "budget_exhausted" and state.llm_calls == 1 and state.env_steps == 0
     record = json.loads((run.store.root / "candidates" / "r00c0.json").read_text())
     assert record["outcome"] == "not_evaluated" and record["evaluation"] is None
+    assert record["error"] == "time budget of 1 s used up"  # why, as the run's status says

@@ -96,8 +96,8 @@ class Wave:
         """The first of the wave's candidates to reach the run's target: no evaluation starts after it."""
 
     def run(self, prompts: list[Prompt]) -> list:
-        """The wave's candidates, taken in in slot order; a budget that stopped part of the wave, or a backend
-        error, is raised after what was paid for is recorded. On Ctrl-C or SIGTERM the slots already saved are
+        """The wave's candidates, taken in in slot order; the run's target reached (first), a budget that
+        stopped part of the wave, or a backend error, is raised after what was paid for is recorded. On Ctrl-C or SIGTERM the slots already saved are
         taken in and those still in flight are dropped (resume redoes them)."""
         engine = self.engine
         best = engine.state.best.evaluation if engine.state.best is not None else None
@@ -162,6 +162,8 @@ class Wave:
         if not pending.extracted.ok:
             return
         self._wait_turn(pending)
+        if not engine.saving:  # the run is stopping (Ctrl-C, SIGTERM): nothing more starts
+            return
         with self.evaluating:
             with self.order:
                 reached = self.reached
