@@ -329,16 +329,16 @@ def _area(run: RunRecord, horizon: int) -> float | None:
 
 
 def final_return(run: RunRecord) -> float | None:
-    """A training's final return as its summary states it (a search's: its best trial's last evaluation), else
-    the last point of its curve (a policy run: its best candidate)."""
-    if "final_return" in run.summary:
-        return run.summary["final_return"]
+    """What the run delivers (promptpo.records.facts): a training's final return as measured (a search's: its best
+    trial's), a program run's best's mean return."""
+    if run.facts is not None:
+        return run.facts.final_return
     return run.final.mean_return if run.final else None
 
 
 def final_success(run: RunRecord) -> float | None:
-    if "final_success_rate" in run.summary:
-        return run.summary["final_success_rate"]
+    if run.facts is not None:
+        return run.facts.final_success
     return run.final.success_rate if run.final else None
 
 

@@ -90,3 +90,21 @@ def test_the_area_sorts_its_points():
     facts = Facts("r", Path("r"), "promptpo", "e", 0, Method("m"), "completed", "", "", None, None, None, None,
                   None, None, 300, 6, curve, 0, 0, 0, 0, None, None, 2, None, None)
     assert facts.area() == pytest.approx(10.0)  # 10 from 0 (back-filled) to 300, where 30 begins; unsorted: 16.7
+
+
+def test_a_program_runs_final_return_is_its_bests_score(tmp_path):
+    records = [record("r00c0", 50.0, 1.0), record("r00c1", 900.0, 0.0)]
+    facts = folder(tmp_path, records, summary={"status": "completed", "env_steps": 200, "best_candidate": "r00c0",
+                                               "final_return": 900.0, "final_success_rate": 0.0}).facts
+    assert (facts.final_return, facts.final_success) == (50.0, 1.0)
+
+
+def test_a_rebuilt_summary_ranks_by_the_runs_criterion(tmp_path):
+    def training(cid: str, auc: float, steps: int) -> dict:
+        return {**record(cid, auc), "score": {"mean_return": auc, "auc": auc, "steps_to_threshold": steps,
+                                              "complete": True}}
+
+    run = folder(tmp_path, [training("r00c0", 300.0, 9000), training("r00c1", 200.0, 4000)],
+                 meta={"kind": "schedule", "config": {"criterion": "steps"}})
+    assert run.recovered and run.summary["best_candidate"] == "r00c1"  # sooner to the threshold, a smaller area
+    assert run.facts.best == "r00c1" and run.facts.final_return == 200.0

@@ -82,7 +82,9 @@ class Facts:
     wall_time_s: float | None
     candidates: int
     final_return: float | None
-    """A training's last evaluation (a search's: its best trial's); a program run's best."""
+    """A training's last evaluation (a search's: its best trial's); a program run's: its best's score (what the
+    run delivers), whatever its summary's final_return or the curve's last point say (those only for a folder
+    with no candidate record to judge)."""
     final_success: float | None
     model_zip: Path | None = None
     calls_kept: bool = False
@@ -132,9 +134,9 @@ def facts_of(run: RunFolder) -> Facts:
     best = best_stopped = None
     if programs:
         named = s.get("best_candidate") if not run.recovered else None
-        best = next((r for r in run.candidates if r["id"] == named), None) or best_of(run.candidates, _criterion(meta))
+        best = next((r for r in run.candidates if r["id"] == named), None) or best_of(run.candidates, criterion_of(meta))
         if best is None:
-            best_stopped = best_of(run.candidates, _criterion(meta), stopped=True)
+            best_stopped = best_of(run.candidates, criterion_of(meta), stopped=True)
     curve = _event_curve(run) if run.kind == "promptpo" else _logged_curve(run)
     spent = int(s.get("env_steps") or 0) or max((p.env_steps for p in curve), default=0)
     if curve and curve[-1].mean_return is not None and spent > curve[-1].env_steps:
@@ -154,8 +156,9 @@ def facts_of(run: RunFolder) -> Facts:
         episodes=int(s.get("episodes") or 0), curve=curve, calls_sent=len(sent), calls_answered=len(answered),
         prompt_tokens=int(s.get("prompt_tokens") or 0), completion_tokens=int(s.get("completion_tokens") or 0),
         cost_usd=s.get("cost_usd"), wall_time_s=s.get("wall_time_s"), candidates=len(run.candidates),
-        final_return=s.get("final_return", final.mean_return if final else None),
-        final_success=s.get("final_success_rate", final.success_rate if final else None),
+        final_return=score.get("mean_return") if best else s.get("final_return", final.mean_return if final else None),
+        final_success=score.get("success_rate") if best else s.get("final_success_rate",
+                                                                   final.success_rate if final else None),
         model_zip=run.model_zip, calls_kept=(run.path / "llm").is_dir(), end_at_success=bool(meta.get("end_at_success", False)),
         eval_every=meta.get("eval_every"), problems=list(run.problems))
 
@@ -201,7 +204,7 @@ def best_of(records: list[dict], criterion: str = "auc", stopped: bool = False) 
 
 # -- curves -----------------------------------------------------------------------------
 def _event_curve(run: RunFolder) -> list[CurvePoint]:
-    return event_curve(run.candidates, run.events(), _criterion(run.meta))
+    return event_curve(run.candidates, run.events(), criterion_of(run.meta))
 
 
 def event_curve(records: list[dict], events: list[dict], criterion: str = "auc") -> list[CurvePoint]:
@@ -265,7 +268,9 @@ def _seed(meta: dict) -> int | None:
     return meta.get("seed", (meta.get("config") or {}).get("seed"))
 
 
-def _criterion(meta: dict) -> str:
+def criterion_of(meta: dict) -> str:
+    """What a run ranks its candidates by: a schedule run's --criterion ("auc" or "steps"); "auc" otherwise (a
+    policy's rank key does not read it)."""
     return str((meta.get("config") or {}).get("criterion") or "auc")
 
 

@@ -16,7 +16,7 @@ ENDED = "run_end"
 
 def rebuild(run: RunFolder) -> dict:
     """summary.json's fields, as far as the other records say them."""
-    from promptpo.records.facts import best_of, record_score
+    from promptpo.records.facts import best_of, criterion_of, record_score
 
     events = run.events()
     end = next((e for e in reversed(events) if e.get("event") == ENDED), None)
@@ -37,7 +37,7 @@ def rebuild(run: RunFolder) -> dict:
                 "best_score": last.get("mean_return"), "best_success_rate": last.get("success_rate"),
                 "final_return": last.get("mean_return"), "final_success_rate": last.get("success_rate"),
                 "env_steps": spent, "episodes": int(last.get("episodes") or 0)}
-    best = best_of(run.candidates)
+    best = best_of(run.candidates, criterion_of(run.meta))  # a schedule run's --criterion, as the engine ranked
     score = record_score(best)
     return {**summary, "best_candidate": best["id"] if best else None, "candidates": len(run.candidates),
             "env_steps": max(_steps(events), sum(int(r.get("env_steps") or 0) for r in run.candidates)),
