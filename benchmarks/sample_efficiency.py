@@ -2,7 +2,7 @@
 
 promptpo runs with --model (default: the scripted answers the tests use for that env, which is
 a replay, not a live LLM); PPO trains with the RL Zoo's hyperparameters. Seeds are 0..K-1 for
-both, so evaluation episodes match and the comparison is paired. Writes
+both, so evaluation episodes match (the test is still Welch's: the two methods share no randomness). Writes
 benchmarks/results/sample_efficiency_<env>.json and .png (run folders go to runs/benchmarks/).
 
     python benchmarks/sample_efficiency.py gymnasium/CartPole-v1 [--seeds 3] [--ppo-steps 100000]

@@ -6,7 +6,8 @@ stays that, never a number); final scores get Student-t intervals and their spre
 chi-square ones, the intervals the t-tests below invert, so they agree at any n. Methods are compared to PPO on steps to target, where a seed
 that never reached the target counts as the whole budget it spent (a lower bound, so a method
 cannot look fast by failing): the ratio, the fraction of PPO's steps saved with the test's interval of
-the difference (over PPO's mean), and a t-test across seeds (paired when the seeds match one to one).
+the difference (over PPO's mean), and Welch's t-test across seeds (never paired by seed number: promptpo's seed k
+and PPO's seed k share no randomness, so the samples are independent).
 
 A group's sample is the distinct seeds of one method (promptpo.records.facts.Method: the model string, a scripted
 run's answer set, and the settings that make another method): a second run of a seed is a repeat, not a seed, and
@@ -349,17 +350,14 @@ def _ending(rules: set[bool]) -> str:
 def _versus(group: GroupResult, ppo: GroupResult) -> dict:
     """How many times fewer env steps than PPO the method needed to reach the target, the fraction
     of PPO's steps it saved (with the test's interval), and a test across seeds. A seed that did
-    not reach the target counts as the steps it spent: a lower bound on what it would have needed."""
+    not reach the target counts as the steps it spent: a lower bound on what it would have needed. The test is
+    Welch's: the two samples are independent whatever their seed numbers."""
     if group.reached == 0 and ppo.reached == 0:
         return {"ratio": None, "saved": None, "saved_ci95": None, "test": None, "p_value": None,
                 "note": "not reached by both"}
-    ours = {s: v for s, v in zip(group.seeds, group.steps_or_spent()) if v is not None}
-    theirs = {s: v for s, v in zip(ppo.seeds, ppo.steps_or_spent()) if v is not None}
-    paired = (None not in ours and set(ours) == set(theirs) and len(ours) == len(group.seeds) == len(ppo.seeds))
-    seeds = sorted(ours, key=str)
-    fast = [ours[s] for s in seeds] if paired else list(ours.values())
-    slow = [theirs[s] for s in seeds] if paired else list(theirs.values())
-    diff = compare_samples(fast, slow, paired)
+    fast = [v for v in group.steps_or_spent() if v is not None]
+    slow = [v for v in ppo.steps_or_spent() if v is not None]
+    diff = compare_samples(fast, slow, paired=False)  # seed k of promptpo and of PPO share no randomness: Welch's
     lower_bound = group.reached < len(group.runs) or ppo.reached < len(ppo.runs)
     note = f"{group.reached}/{len(group.runs)} vs {ppo.reached}/{len(ppo.runs)} seeds reached"
     if lower_bound:

@@ -246,7 +246,7 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
 @click.option("--episodes", type=int, default=None,
               help="Fresh episodes (default: 100; Meta-World: one per goal of a fresh set of 50).")
 @click.option("--seeds", type=int, default=5, show_default=True,
-              help="Schedule runs: fresh training seeds, one run folder each (compare pairs them with PPO's seeds).")
+              help="Schedule runs: fresh training seeds, one run folder each (laid out like a PPO baseline's).")
 @click.option("--first-seed", type=int, default=None,
               help="Schedule runs: the first fresh seed (default: the one after the run's).")
 @click.option("--sandbox", default="process", show_default=True, help="Isolation backend: process or docker.")
