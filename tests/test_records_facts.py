@@ -108,3 +108,16 @@ def test_a_rebuilt_summary_ranks_by_the_runs_criterion(tmp_path):
                  meta={"kind": "schedule", "config": {"criterion": "steps"}})
     assert run.recovered and run.summary["best_candidate"] == "r00c1"  # sooner to the threshold, a smaller area
     assert run.facts.best == "r00c1" and run.facts.final_return == 200.0
+
+
+def test_runs_shown_different_library_examples_are_different_methods(tmp_path):
+    def shown(*names: str) -> dict:
+        return {"config": {"examples": 2, "shown_examples": [{"name": n, "env": "e"} for n in names]}}
+
+    a = folder(tmp_path, [], meta=shown("reach-1", "push-2"), name="20261206-1-a").facts.method
+    b = folder(tmp_path, [], meta=shown("reach-1"), name="20261206-2-b").facts.method
+    c = folder(tmp_path, [], meta=shown("reach-1", "push-2"), name="20261206-3-c").facts.method
+    none = folder(tmp_path, [], name="20261206-4-d").facts.method
+    assert a == c and a != b and a.name == b.name
+    assert dict(a.settings)["shown_examples"] == "2 (reach-1, push-2)" and "shown_examples" not in dict(none.settings)
+    assert a.differing([a, b]) == "promptpo (scripted:x) [shown_examples=2 (reach-1, push-2)]"

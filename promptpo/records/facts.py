@@ -281,6 +281,7 @@ def method_of(meta: dict) -> Method:
         settings = {k: config.get(k) for k in POLICY_SETTINGS if k in config}
         settings["max_env_steps"] = (config.get("budgets") or {}).get("max_env_steps")
         settings["temperature"] = (config.get("gen") or {}).get("temperature")
+        settings.update(examples_of(config))
         model = meta.get("model") or config.get("model")
         name = f"promptpo ({model})" if model else str(meta.get("method") or "promptpo (?)")
     else:
@@ -290,6 +291,22 @@ def method_of(meta: dict) -> Method:
         if meta.get("model") and kind in ("schedule", "online"):  # 'promptpo schedule (scripted)' names its backend:
             name = f"{name.split(' (')[0]} ({meta['model']})"       # the model string says which answers or model
     return Method(name, tuple(sorted((k, str(v)) for k, v in settings.items() if v is not None)))
+
+
+def examples_of(config: dict) -> dict:
+    """The library examples a policy run's first prompt showed, as method settings: runs shown different solved
+    tasks are not seeds of one method. Left out when they are the default (none asked, none shown), so runs
+    recorded before these fields were kept compare with runs that showed none."""
+    found = {}
+    if config.get("examples") is not None:
+        found["examples"] = config["examples"]
+    if config.get("examples_same_task"):
+        found["examples_same_task"] = True
+    shown = [e for e in config.get("shown_examples") or [] if isinstance(e, dict)]
+    if shown:
+        names = [str(e.get("name") or e.get("env") or "?") for e in shown]
+        found["shown_examples"] = f"{len(shown)} ({', '.join(names)})"
+    return found
 
 
 def _unfinished(run: RunFolder, s: dict, spent: int) -> str:
