@@ -213,10 +213,12 @@ def test_a_running_run_s_chart_grows_and_keeps_its_zoom(corpus, tmp_path):
         session.get(f"http://127.0.0.1:{port}/run/live")
         session.execute_script("Plotly.relayout('chart-steps', {'xaxis.range': [100, 600]});")
         before = session.execute_script(points)
-        events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
-        last = [e for e in events if e.get("event") == "candidate"][-1]
-        with open(run / "events.jsonl", "a") as log:  # a candidate lands while the page is open
-            log.write(json.dumps({**last, "id": "r09c0", "total_env_steps": last["total_env_steps"] + 100}) + "\n")
+        # a candidate lands while the page is open: the engine saves its record the moment its evaluation ends
+        # (its event comes when its wave ends)
+        last, record = next((p, r) for p in sorted((run / "candidates").glob("*.json"), reverse=True)
+                            if (r := json.loads(p.read_text()))["outcome"] == "ok")
+        (run / "candidates" / "r09c0.py").write_text(last.with_suffix(".py").read_text())
+        (run / "candidates" / "r09c0.json").write_text(json.dumps({**record, "id": "r09c0", "round": 9, "index": 0}))
         deadline = time.monotonic() + 20
         while session.execute_script(points) == before and time.monotonic() < deadline:
             time.sleep(0.2)

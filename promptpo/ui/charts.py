@@ -16,6 +16,7 @@ from pathlib import Path
 from promptpo.candidate import UNRANKED
 from promptpo.records import Facts, RunFolder, score_text
 from promptpo.records.facts import complete, rank_key, record_score
+from promptpo.stats import CurvePoint, first_reaching
 from promptpo.ui.runs import llm_calls
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -66,10 +67,10 @@ def _value(point_or_score, metric: str):
     return getattr(point_or_score, metric)
 
 
-def best_line(facts: Facts, name: str, colour: str, metric: str, dash: str = "solid") -> dict | None:
-    """The run's curve (records.facts): the best so far by the rank key, from 0 env steps; None when it has no
-    measured point. One measured point still shows (as a marker)."""
-    points = [(p.env_steps, _value(p, metric), p) for p in facts.curve]
+def best_line(curve: list[CurvePoint], name: str, colour: str, metric: str, dash: str = "solid") -> dict | None:
+    """A run's curve: the best so far (by the rank key) or a training's evaluations, from 0 env steps; None when it
+    has no measured point. One measured point still shows (as a marker)."""
+    points = [(p.env_steps, _value(p, metric), p) for p in curve]
     if not any(v is not None for _, v, _ in points):
         return None
     text = [f"{label(name)}<br>env steps {x:,}<br>mean return {_num(p.mean_return)}"
@@ -79,24 +80,63 @@ def best_line(facts: Facts, name: str, colour: str, metric: str, dash: str = "so
             "text": text, "hovertemplate": "%{text}<extra></extra>", "connectgaps": False}
 
 
+def placed(run: RunFolder) -> list[tuple[dict, int]]:
+    """Each candidate record in slot order, with the env steps the run had spent up to it in slot order: its
+    ``candidate`` event's total where it has one (tuning's steps included), else the total before it plus its own
+    env steps. The engine saves a candidate's record (and summary.json, and the best) the moment its evaluation
+    ends, but logs its event only when its wave ends, so a record read mid-wave may have no event yet: drawn from
+    the records, the chart holds every candidate the header counts and the best it names."""
+    totals = {e.get("id"): int(e["total_env_steps"]) for e in run.events()
+              if e.get("event") == "candidate" and isinstance(e.get("total_env_steps"), (int, float))}
+    found, spent = [], 0
+    for record in run.candidates:
+        spent = totals.get(record["id"], spent + int(record.get("env_steps") or 0))
+        found.append((record, spent))
+    return found
+
+
+def progress(run: RunFolder) -> list[CurvePoint]:
+    """A run's curve as its page draws it: for a policy run, the best so far (by the rank key, the first of equals,
+    as the engine keeps it) after each candidate record in slot order (``placed``), from 0 env steps and held to
+    the steps the run has spent; for others, records.facts' curve (a training's evaluations)."""
+    facts = run.facts
+    if run.kind != "promptpo":
+        return facts.curve
+    criterion = str((run.meta.get("config") or {}).get("criterion") or "auc")
+    curve, best = [CurvePoint(0, 0, None, None)], None
+    for record, spent in placed(run):
+        key = rank_key(record, criterion)
+        if complete(record) and key != UNRANKED and (best is None or key > rank_key(best, criterion)):
+            best = record
+        if best is not None:
+            score = record_score(best)
+            curve.append(CurvePoint(spent, 0, score.get("mean_return"), score.get("success_rate")))
+    if best is not None and facts.env_steps > curve[-1].env_steps:
+        curve.append(CurvePoint(facts.env_steps, 0, curve[-1].mean_return, curve[-1].success_rate))
+    return curve
+
+
+def steps_to_target(run: RunFolder) -> int | None:
+    """Env steps up to the candidate that reached the run's target, on the curve its page draws (``progress``)."""
+    point = first_reaching(progress(run), run.facts.target) if run.facts.target else None
+    return point.env_steps if point else None
+
+
 def _num(value) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
 def candidate_points(run: RunFolder, metric: str) -> dict | None:
-    """Every candidate scored, at the env steps the run had spent when it was recorded (events.jsonl)."""
-    records = {r["id"]: r for r in run.candidates}
+    """Every candidate scored, at the env steps the run had spent up to it in slot order (``placed``)."""
     xs, ys, text, symbols = [], [], [], []
-    for e in run.events():
-        if e.get("event") != "candidate" or e.get("outcome") != "ok" or e.get(metric) is None:
+    for record, spent in placed(run):
+        value = record_score(record).get(metric)
+        if record.get("outcome") != "ok" or value is None:
             continue
-        record = records.get(e.get("id"))
-        stopped = record is not None and not complete(record)
-        xs.append(int(e.get("total_env_steps") or 0))
-        ys.append(e[metric])
-        symbols.append("x-thin-open" if stopped else "circle-open")
-        score = score_text(record) if record else f"mean return {_num(e.get('mean_return'))}"
-        text.append(f"{label(e.get('id'))} ({label(e.get('kind', ''))})<br>{label(score)}")
+        xs.append(spent)
+        ys.append(value)
+        symbols.append("circle-open" if complete(record) else "x-thin-open")
+        text.append(f"{label(record['id'])} ({label(record.get('kind', ''))})<br>{label(score_text(record))}")
     if not xs:
         return None
     return {"type": "scatter", "mode": "markers", "name": "each candidate (x: stopped early)" if "x-thin-open" in symbols
@@ -116,15 +156,15 @@ def steps_figure(run: RunFolder, baselines: list[RunFolder] = ()) -> dict | None
     """A run's score vs env steps: its best so far, each candidate it scored, and trainings of the same env."""
     facts = run.facts
     metric = metric_of(facts)
-    mine = best_line(facts, "best so far" if run.kind == "promptpo" else f"{facts.method.name} evaluations", COLOURS[0],
-                     metric)
+    mine = best_line(progress(run), "best so far" if run.kind == "promptpo" else f"{facts.method.name} evaluations",
+                     COLOURS[0], metric)
     if mine is None:
         return None
     traces = [mine]
     if run.kind == "promptpo":
         traces += [t for t in [candidate_points(run, metric)] if t]
     for i, other in enumerate(baselines):
-        line = best_line(other.facts, f"{other.facts.method.name} seed {other.facts.seed} ({other.name})",
+        line = best_line(other.facts.curve, f"{other.facts.method.name} seed {other.facts.seed} ({other.name})",
                          COLOURS[(i + 1) % len(COLOURS)], metric, dash="dash")
         if line is not None:
             traces.append(line)
@@ -189,7 +229,7 @@ def compare_figures(runs: list[RunFolder], methods_of: dict[str, str] | None = N
         traces = []
         for r in mine:
             method = method_of(r)
-            line = best_line(r.facts, f"{method} seed {r.facts.seed} ({r.name})",
+            line = best_line(r.facts.curve, f"{method} seed {r.facts.seed} ({r.name})",
                              COLOURS[methods.index(method) % len(COLOURS)], metric)
             if line is None:
                 continue
