@@ -43,7 +43,7 @@ def test_a_candidate_saved_before_its_event_is_on_the_chart_and_is_its_best(tmp_
     best, each = figure["data"][0], figure["data"][1]
     assert best["x"] == [0, 1200, 3700] and best["y"] == [None, 100.0, 500.0]
     assert each["x"] == [1200, 3700] and each["y"] == [100.0, 500.0] and "r01c0" in each["text"][1]
-    assert charts.steps_to_target(run) == 3700
+    assert run.facts.steps_to_target == 3700
 
 
 def test_the_run_page_s_header_and_chart_agree_mid_wave(tmp_path):

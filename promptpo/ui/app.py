@@ -218,7 +218,6 @@ def _run_view(rid: str, run: RunFolder, listing: Listing) -> dict:
     return {"rid": rid, "run": run, "facts": facts, "records": run.candidates, "roots": lineage(run.candidates),
             "charts": charts.embed(figures), "cells": cells_of(run), "status_text": status_text(run),
             "status_class": status_class(run), "calls_text": calls_text(run),
-            "steps_to_target": charts.steps_to_target(run),
             "budgets": (run.meta.get("config") or {}).get("budgets") or {},
             "in_flight": sorted(set(sent) - set(answered)) if running else [],
             "config": {k: v for k, v in config.items() if not isinstance(v, (dict, list))},

@@ -16,7 +16,7 @@ from pathlib import Path
 from promptpo.candidate import UNRANKED
 from promptpo.records import Facts, RunFolder, score_text
 from promptpo.records.facts import complete, rank_key, record_score
-from promptpo.stats import CurvePoint, first_reaching
+from promptpo.stats import CurvePoint
 from promptpo.ui.runs import llm_calls
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -95,33 +95,6 @@ def placed(run: RunFolder) -> list[tuple[dict, int]]:
     return found
 
 
-def progress(run: RunFolder) -> list[CurvePoint]:
-    """A run's curve as its page draws it: for a policy run, the best so far (by the rank key, the first of equals,
-    as the engine keeps it) after each candidate record in slot order (``placed``), from 0 env steps and held to
-    the steps the run has spent; for others, records.facts' curve (a training's evaluations)."""
-    facts = run.facts
-    if run.kind != "promptpo":
-        return facts.curve
-    criterion = str((run.meta.get("config") or {}).get("criterion") or "auc")
-    curve, best = [CurvePoint(0, 0, None, None)], None
-    for record, spent in placed(run):
-        key = rank_key(record, criterion)
-        if complete(record) and key != UNRANKED and (best is None or key > rank_key(best, criterion)):
-            best = record
-        if best is not None:
-            score = record_score(best)
-            curve.append(CurvePoint(spent, 0, score.get("mean_return"), score.get("success_rate")))
-    if best is not None and facts.env_steps > curve[-1].env_steps:
-        curve.append(CurvePoint(facts.env_steps, 0, curve[-1].mean_return, curve[-1].success_rate))
-    return curve
-
-
-def steps_to_target(run: RunFolder) -> int | None:
-    """Env steps up to the candidate that reached the run's target, on the curve its page draws (``progress``)."""
-    point = first_reaching(progress(run), run.facts.target) if run.facts.target else None
-    return point.env_steps if point else None
-
-
 def _num(value) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
@@ -156,7 +129,7 @@ def steps_figure(run: RunFolder, baselines: list[RunFolder] = ()) -> dict | None
     """A run's score vs env steps: its best so far, each candidate it scored, and trainings of the same env."""
     facts = run.facts
     metric = metric_of(facts)
-    mine = best_line(progress(run), "best so far" if run.kind == "promptpo" else f"{facts.method.name} evaluations",
+    mine = best_line(facts.curve, "best so far" if run.kind == "promptpo" else f"{facts.method.name} evaluations",
                      COLOURS[0], metric)
     if mine is None:
         return None
