@@ -138,11 +138,20 @@ class Evaluation:
         """Higher is better: success rate (where defined), then sooner success (fewer mean steps to the first
         success, failed episodes counting their full length), then mean return. Ranking on how soon rather
         than on return keeps an episode ended at its success from ranking below one that went on collecting."""
-        if not self.ok or self.mean_return is None:
+        if not self.ok:
             return UNRANKED
-        if self.success_rate is None:
-            return (0.0, 0.0, self.mean_return)
-        return (self.success_rate, -(self.mean_steps_to_success or 0.0), self.mean_return)
+        return policy_rank_key(self.success_rate, self.mean_steps_to_success, self.mean_return)
+
+
+def policy_rank_key(success_rate: float | None, mean_steps_to_success: float | None,
+                    mean_return: float | None) -> tuple[float, float, float]:
+    """The rank key of a policy scored as these numbers say (``Evaluation.rank_key``; promptpo.records ranks
+    recorded candidates with it): success rate where defined, then sooner success, then mean return."""
+    if mean_return is None:
+        return UNRANKED
+    if success_rate is None:
+        return (0.0, 0.0, mean_return)
+    return (success_rate, -(mean_steps_to_success or 0.0), mean_return)
 
 
 class EnvPool:

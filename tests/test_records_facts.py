@@ -121,3 +121,17 @@ def test_runs_shown_different_library_examples_are_different_methods(tmp_path):
     assert a == c and a != b and a.name == b.name
     assert dict(a.settings)["shown_examples"] == "2 (reach-1, push-2)" and "shown_examples" not in dict(none.settings)
     assert a.differing([a, b]) == "promptpo (scripted:x) [shown_examples=2 (reach-1, push-2)]"
+
+
+def test_records_rank_with_the_engines_own_key():
+    """records.rank_key is the engine's (evaluate.policy_rank_key, schedule.training_rank_key), not a copy."""
+    from promptpo.evaluate import policy_rank_key
+    from promptpo.records import rank_key
+    from promptpo.tasks.schedule import training_rank_key
+
+    scored = {"outcome": "ok", "score": {"mean_return": 80.0, "success_rate": 0.5, "mean_steps_to_success": 40.0}}
+    assert rank_key(scored) == policy_rank_key(0.5, 40.0, 80.0) == (0.5, -40.0, 80.0)
+    training = {"outcome": "ok", "score": {"mean_return": 100.0, "auc": 300.0, "steps_to_threshold": 9000}}
+    assert rank_key(training, "steps") == training_rank_key(300.0, 9000, 100.0, "steps") == (-9000, 300.0)
+    assert rank_key(training) == (300.0, 100.0)
+    assert rank_key({**scored, "outcome": "crashed"}) == rank_key({"outcome": "ok", "score": None})

@@ -1,9 +1,9 @@
 """The one reader of run folders (``RunFolder``), where they are (``listing``), and what every view shows of a
 run (``facts``): best by the rank key, env steps to target, curves from 0, calls, seed and method."""
 
-from promptpo.records.facts import FINISHED, Facts, Method, facts_of
+from promptpo.records.facts import FINISHED, Facts, Method, best_of, criterion_of, facts_of, rank_key
 from promptpo.records.folder import Pick, RunFolder, score_text
 from promptpo.records.listing import expand, newest_first, run_folders
 
-__all__ = ["FINISHED", "Facts", "Method", "Pick", "RunFolder", "expand", "facts_of", "newest_first", "run_folders",
-           "score_text"]
+__all__ = ["FINISHED", "Facts", "Method", "Pick", "RunFolder", "best_of", "criterion_of", "expand", "facts_of",
+           "newest_first", "rank_key", "run_folders", "score_text"]

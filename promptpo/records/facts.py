@@ -174,19 +174,19 @@ def complete(record: dict) -> bool:
 
 
 def rank_key(record: dict, criterion: str = "auc") -> tuple[float, ...]:
-    """The engine's rank key of a candidate record (promptpo.evaluate.Evaluation.rank_key; a schedule's
-    promptpo.tasks.schedule.Training.rank_key): higher is better, UNRANKED without a score."""
+    """The engine's rank key of a candidate record, computed by the engine's own functions from the recorded
+    score (promptpo.evaluate.policy_rank_key; a schedule's promptpo.tasks.schedule.training_rank_key, by the run's
+    ``criterion``): higher is better, UNRANKED without a score. Every view ranks with this one."""
     score = record_score(record)
-    if record.get("outcome") != "ok" or score.get("mean_return") is None and score.get("auc") is None:
+    if record.get("outcome") != "ok":
         return UNRANKED
     if "auc" in score:
-        if criterion == "steps":
-            steps = score.get("steps_to_threshold")
-            return (-steps if steps is not None else float("-inf"), score["auc"])
-        return (score["auc"], score.get("mean_return") or 0.0)
-    if score.get("success_rate") is None:
-        return (0.0, 0.0, score["mean_return"])
-    return (score["success_rate"], -(score.get("mean_steps_to_success") or 0.0), score["mean_return"])
+        from promptpo.tasks.schedule import training_rank_key
+
+        return training_rank_key(score["auc"], score.get("steps_to_threshold"), score.get("mean_return"), criterion)
+    from promptpo.evaluate import policy_rank_key
+
+    return policy_rank_key(score.get("success_rate"), score.get("mean_steps_to_success"), score.get("mean_return"))
 
 
 def best_of(records: list[dict], criterion: str = "auc", stopped: bool = False) -> dict | None:
