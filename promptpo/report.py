@@ -12,19 +12,15 @@ import jinja2
 
 from promptpo.audit import static_findings
 from promptpo.engine.store import write_output
+from promptpo.errors import RunStoreError
 from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
 from promptpo.records import RunFolder, score_text
 from promptpo.ui import charts
+from promptpo.ui.charts import number
 from promptpo.ui.runs import calls_text, node_class, status_text
 
 TEMPLATES = Path(__file__).with_name("templates")
-
-
-def _num(value, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.{digits}f}"
 
 
 def _tree(records: list[dict], best: str | None) -> str:
@@ -48,7 +44,7 @@ def _tree(records: list[dict], best: str | None) -> str:
 def settings(run: RunFolder) -> list[tuple[str, str]]:
     """What the run was and what it came to, as `show` says it (records.facts), numbers rounded."""
     meta, summary, f = run.meta, run.summary, run.facts
-    rows = [("env", f.env), ("method", f.method.name), ("seed", _num(f.seed)), ("status", status_text(run))]
+    rows = [("env", f.env), ("method", f.method.name), ("seed", number(f.seed)), ("status", status_text(run))]
     if f.unfinished:
         rows.append(("not finished", f.unfinished))
     if summary.get("reason"):
@@ -59,11 +55,11 @@ def settings(run: RunFolder) -> list[tuple[str, str]]:
                 f"none scored in full (the best the cascade stopped early: {f.best_stopped})" if f.best_stopped
                 else "none scored")
         steps = ("no target" if f.target is None else "not reached" if f.steps_to_target is None
-                 else _num(f.steps_to_target))
+                 else number(f.steps_to_target))
         cost = f.cost_usd
         rows += [("model", str(meta.get("model") or "-")), ("sandbox", str(meta.get("sandbox") or "-")),
                  ("target", f.target.describe() if f.target else "none"), ("best candidate", best),
-                 ("candidates", _num(f.candidates)), ("env steps", _num(f.env_steps)), ("steps to target", steps),
+                 ("candidates", number(f.candidates)), ("env steps", number(f.env_steps)), ("steps to target", steps),
                  ("LLM calls", calls_text(run)),
                  *([("models", models_text(summary))] if models_text(summary) else []),
                  ("tokens", usage_text(summary)), ("cost", "unknown" if cost is None else f"${cost:.4f}")]
@@ -73,10 +69,10 @@ def settings(run: RunFolder) -> list[tuple[str, str]]:
         target = target_for(f.env)
         reached = f.reaching(target) if target else None
         steps = meta.get("steps")
-        rows += [("trained", f"{_num(f.env_steps)} env steps" + (f" of {steps:,}" if isinstance(steps, int) else "")),
+        rows += [("trained", f"{number(f.env_steps)} env steps" + (f" of {steps:,}" if isinstance(steps, int) else "")),
                  ("evaluated", f"{sum(p.mean_return is not None for p in f.curve)} times"
                   + (f", every {f.eval_every:,} env steps" if f.eval_every else "")),
-                 ("final evaluation", f"mean return {_num(f.final_return)}"
+                 ("final evaluation", f"mean return {number(f.final_return)}"
                   + (f", success rate {f.final_success:.2f}" if f.final_success is not None else "")),
                  ("target compare uses", "none" if target is None else f"{target.describe()}: " + (
                      f"reached after {reached.env_steps:,} env steps" if reached else "not reached")),
@@ -89,12 +85,15 @@ def settings(run: RunFolder) -> list[tuple[str, str]]:
 def _verification(run: RunFolder, record: dict) -> str | None:
     from promptpo.verify import headline
 
-    check = run.verification(record["id"])
+    try:
+        check = run.verification(record["id"])
+    except RunStoreError as err:  # one unreadable record is said where it belongs; the report goes on
+        return f"its verification record cannot be read: {err.message}"
     if check is None:
         return None
     done = check.get("verified") or {}
     success = done.get("success_rate")
-    return (f"{done.get('episodes')} fresh episodes, mean return {_num(done.get('mean_return'))}"
+    return (f"{done.get('episodes')} fresh episodes, mean return {number(done.get('mean_return'))}"
             + (f", success rate {success:.2f}" if success is not None else "") + f" — {headline(check)}")
 
 
@@ -105,12 +104,11 @@ def report(run: RunFolder, out: Path) -> Path:
         code = run.text(f"candidates/{record['id']}.py")
         candidates.append({
             "id": record["id"], "kind": record["kind"], "parent": record.get("parent"), "outcome": record["outcome"],
-            "score": score_text(record), "env_steps": _num(record.get("env_steps") or 0),
+            "score": score_text(record), "env_steps": number(record.get("env_steps") or 0),
             "error": record.get("error", ""), "findings": static_findings(code), "best": record["id"] == best,
             "code": code, "episodes": (record.get("evaluation") or {}).get("episodes", []),
             "verification": _verification(run, record)})
-    trainings: list[RunFolder] = []
-    figures = [f for f in (charts.steps_figure(run, trainings), charts.calls_figure(run)) if f]
+    figures = [f for f in (charts.steps_figure(run), charts.calls_figure(run)) if f]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
     page = env.get_template("report.html.j2").render(

@@ -116,3 +116,19 @@ def test_the_report_works_offline_in_chromium(runs, tmp_path):
         assert urls == {page.as_uri()}, urls
     finally:
         session.quit()
+
+
+def test_an_unreadable_verification_record_is_one_line_not_the_end_of_the_report(tmp_path):
+    """A corrupt verifications/*.json stopped the whole report with a RunStoreError."""
+    from test_ui_charts import mid_wave
+
+    from promptpo.records import RunFolder
+    from promptpo.report import report
+
+    folder = mid_wave(tmp_path)
+    (folder / "verifications").mkdir()
+    (folder / "verifications" / "r01c0-20261206-112000.json").write_text('{"verified": {"episodes": 1')
+    page = report(RunFolder(folder), tmp_path / "report.html").read_text()
+    assert "Verification: its verification record cannot be read: " in html.unescape(page)
+    assert "r01c0-20261206-112000.json is not valid JSON" in page
+    assert '<h2 id="r00c0"' in page and '<h2 id="r01c0"' in page  # every candidate is still there

@@ -55,8 +55,7 @@ SERVED = {".mp4": "video/mp4", ".gif": "image/gif", ".png": "image/png", ".webm"
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters["num"] = lambda v, digits=2: "-" if v is None else (f"{v:,.{digits}f}" if isinstance(v, float)
-                                                                    else f"{v:,}" if isinstance(v, int) else str(v))
+    env.filters["num"] = charts.number
     env.globals["score_of"] = score_of
     env.globals["node_class"] = node_class
     env.globals["charts_js"] = (TEMPLATES.parent / "charts.js").read_text(encoding="utf-8")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from promptpo.candidate import UNRANKED
 from promptpo.records import Facts, RunFolder, score_text
-from promptpo.records.facts import complete, rank_key, record_score
+from promptpo.records.facts import complete, criterion_of, rank_key, record_score
 from promptpo.stats import CurvePoint
 from promptpo.ui.runs import llm_calls
 
@@ -73,7 +73,7 @@ def best_line(curve: list[CurvePoint], name: str, colour: str, metric: str, dash
     points = [(p.env_steps, _value(p, metric), p) for p in curve]
     if not any(v is not None for _, v, _ in points):
         return None
-    text = [f"{label(name)}<br>env steps {x:,}<br>mean return {_num(p.mean_return)}"
+    text = [f"{label(name)}<br>env steps {x:,}<br>mean return {number(p.mean_return)}"
             + (f"<br>success rate {p.success_rate:.2f}" if p.success_rate is not None else "") for x, _, p in points]
     return {"type": "scatter", "mode": "lines+markers", "line": {"shape": "hv", "color": colour, "dash": dash},
             "marker": {"size": 6}, "name": label(name), "x": [x for x, _, _ in points], "y": [v for _, v, _ in points],
@@ -95,8 +95,13 @@ def placed(run: RunFolder) -> list[tuple[dict, int]]:
     return found
 
 
-def _num(value) -> str:
-    return "-" if value is None else f"{value:,.2f}"
+def number(value, digits: int = 2) -> str:
+    """A number as every page (ui, report) shows it: '-' for none, 1,234 for a count, 1,234.57 for a measure."""
+    if value is None:
+        return "-"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return f"{value:,.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def candidate_points(run: RunFolder, metric: str) -> dict | None:
@@ -158,7 +163,7 @@ def calls_figure(run: RunFolder) -> dict | None:
     if llm_calls(run)[1] == 0:
         return None
     answered = sorted(run.calls()[1])
-    criterion = str((run.meta.get("config") or {}).get("criterion") or "auc")  # a schedule run's (records.facts)
+    criterion = criterion_of(run.meta)  # a schedule run's own (steps or area)
     metric = metric_of(facts)
     xs, ys, text, best = [], [], [], None
     for record in run.candidates:
@@ -174,7 +179,7 @@ def calls_figure(run: RunFolder) -> dict | None:
         xs.append(answered.index(call) + 1)
         ys.append(score.get(metric))
         text.append(f"after {label(record['id'])}: best {label(best['id'])}<br>mean return "
-                    f"{_num(score.get('mean_return'))}"
+                    f"{number(score.get('mean_return'))}"
                     + (f"<br>success rate {score['success_rate']:.2f}" if score.get("success_rate") is not None else ""))
     if not xs:
         return None
