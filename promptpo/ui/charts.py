@@ -13,9 +13,8 @@ import json
 import math
 from pathlib import Path
 
-from promptpo.candidate import UNRANKED
 from promptpo.records import Facts, RunFolder, score_text
-from promptpo.records.facts import complete, criterion_of, rank_key, record_score
+from promptpo.records.facts import best_of, complete, criterion_of, record_score
 from promptpo.stats import CurvePoint
 from promptpo.ui.runs import llm_calls
 
@@ -165,26 +164,24 @@ def calls_figure(run: RunFolder) -> dict | None:
     answered = sorted(run.calls()[1])
     criterion = criterion_of(run.meta)  # a schedule run's own (steps or area)
     metric = metric_of(facts)
-    xs, ys, text, best = [], [], [], None
-    for record in run.candidates:
+    points, best = [], None  # (calls answered, the candidate after which, the best so far)
+    for record in run.candidates:  # slot order; a tuned candidate (no call of its own) can become the best too
+        best = best_of([r for r in (best, record) if r is not None], criterion)  # the first of equals stays
         call = record.get("llm_call")
-        if not isinstance(call, int) or call not in answered:
-            continue
-        key = rank_key(record, criterion)
-        if complete(record) and key != UNRANKED and (best is None or key > rank_key(best, criterion)):
-            best = record
-        if best is None:
-            continue
-        score = record_score(best)
-        xs.append(answered.index(call) + 1)
+        if best is not None and isinstance(call, int) and call in answered:
+            points.append((answered.index(call) + 1, record, best))
+    if not points:
+        return None
+    if points[-1][0] < len(answered) or points[-1][2] is not best:  # the best holds to the last call answered
+        points.append((len(answered), run.candidates[-1], best))
+    xs, ys, text = [], [], []
+    for x, after, chosen in points:
+        score = record_score(chosen)
+        xs.append(x)
         ys.append(score.get(metric))
-        text.append(f"after {label(record['id'])}: best {label(best['id'])}<br>mean return "
+        text.append(f"after {label(after['id'])}: best {label(chosen['id'])}<br>mean return "
                     f"{number(score.get('mean_return'))}"
                     + (f"<br>success rate {score['success_rate']:.2f}" if score.get("success_rate") is not None else ""))
-    if not xs:
-        return None
-    if xs[-1] < len(answered):  # the best holds to the last call answered
-        xs.append(len(answered)), ys.append(ys[-1]), text.append(text[-1])
     trace = {"type": "scatter", "mode": "lines+markers", "line": {"shape": "hv", "color": COLOURS[4]}, "x": xs,
              "y": ys, "text": text, "name": "best so far", "hovertemplate": "%{text}<extra></extra>"}
     layout = _layout(f"Best {_axis_name(metric)} vs LLM calls", "LLM calls answered", _axis_name(metric), metric)
