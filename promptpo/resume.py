@@ -14,9 +14,8 @@ from typing import Any
 from promptpo.engine.replay import Replay
 from promptpo.engine.store import RunStore
 from promptpo.errors import RunStoreError
-from promptpo.records import RunFolder
+from promptpo.records import FINISHED, RunFolder
 
-FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
 RESUMABLE = ("promptpo", "schedule", "online")
 
 

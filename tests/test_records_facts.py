@@ -135,3 +135,17 @@ def test_records_rank_with_the_engines_own_key():
     assert rank_key(training, "steps") == training_rank_key(300.0, 9000, 100.0, "steps") == (-9000, 300.0)
     assert rank_key(training) == (300.0, 100.0)
     assert rank_key({**scored, "outcome": "crashed"}) == rank_key({"outcome": "ok", "score": None})
+
+
+def test_views_word_calls_and_status_one_way(tmp_path):
+    from promptpo.records import calls_text, status_text
+
+    run = folder(tmp_path, [record("r00c0", 1.0)], summary={"status": "completed", "best_candidate": "r00c0"})
+    (run.path / "llm").mkdir()
+    for call in (1, 2, 3):
+        (run.path / "llm" / f"{call:04d}.prompt.md").write_text("p")
+    (run.path / "llm" / "0001.response.md").write_text("a")
+    assert calls_text(run.facts) == "1 (2 sent, unanswered)" and status_text(run.facts) == "completed"
+    lost = folder(tmp_path, [{**record("r00c0", 1.0), "outcome": "crashed", "score": None}], name="20261206-2-lost")
+    assert status_text(lost.facts) == "interrupted, no candidate scored in full (summary rebuilt from the records)"
+    assert calls_text(lost.facts) == "-"

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from promptpo.bench.suite import Job
 from promptpo.cluster import pack, unpack
+from promptpo.records import FINISHED
 
 PLACEHOLDER = "{folder}"
 """Stands for the job's folder in a command sent to a Ray node (where the folder is a scratch copy)."""
-FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
 RESUMABLE = ("interrupted", "running")
 
 

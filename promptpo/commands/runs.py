@@ -20,21 +20,10 @@ def _folder(run: str, out: Path):
     return RunFolder.find(run, out)
 
 
-def calls_text(facts) -> str:
-    """LLM calls answered, and how many were sent when some were not answered."""
-    if facts.calls_sent > facts.calls_answered:
-        return f"{facts.calls_answered} of {facts.calls_sent} sent"
-    return str(facts.calls_answered)
-
-
 def best_text(facts) -> str:
     if facts.best:
         return facts.best
     return f"{facts.best_stopped} (stopped early)" if facts.best_stopped else "-"
-
-
-def status_text(facts) -> str:
-    return facts.status + (" (summary rebuilt)" if facts.recovered else "")
 
 
 @click.command()
@@ -44,7 +33,7 @@ def runs(out: Path) -> None:
     from rich.table import Table
 
     from promptpo.errors import RunStoreError
-    from promptpo.records import RunFolder, newest_first, run_folders
+    from promptpo.records import RunFolder, calls_text, newest_first, run_folders, status_text
 
     folders = newest_first(run_folders(out))
     if not folders:
@@ -91,6 +80,8 @@ def show(run: str, candidate: str | None, out: Path) -> None:
 
 def _show_run(folder) -> None:
     from rich.table import Table
+
+    from promptpo.records import calls_text
 
     meta, summary, facts = folder.meta, folder.summary, folder.facts
     head = Table(title=f"run {folder.path.name}", show_header=False)
@@ -221,7 +212,7 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
     from rich.syntax import Syntax
 
     from promptpo import textdiff
-    from promptpo.records import score_text
+    from promptpo.records import criterion_of, score_text
 
     folder = _folder(run, out)
     first, second = folder.candidate(a), folder.candidate(b)
@@ -234,8 +225,7 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
         text = textdiff.unified(old, new, f"{a}.py", f"{b}.py") or "(identical code)\n"
     out_console = console()
     out_console.print(shown(f"{a}: {score_text(first)}  ->  {b}: {score_text(second)}"))
-    criterion = (folder.meta.get("config") or {}).get("criterion") or "auc"
-    for line in textdiff.score_change(a, first, b, second, criterion):
+    for line in textdiff.score_change(a, first, b, second, criterion_of(folder.meta)):
         out_console.print(shown(line))
     out_console.print(Syntax(visible(text), "diff"))
 

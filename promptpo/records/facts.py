@@ -145,7 +145,7 @@ def facts_of(run: RunFolder) -> Facts:
     score = record_score(best)
     final = next((p for p in reversed(curve) if p.mean_return is not None), None)
     return Facts(
-        run=run.name, path=run.path, kind=run.kind, env=str(meta.get("env")), seed=_seed(meta),
+        run=run.name, path=run.path, kind=run.kind, env=str(meta.get("env")), seed=seed_of(meta),
         method=method_of(meta), status=str(s.get("status") or meta.get("status") or "running"),
         unfinished=_unfinished(run, s, spent), recovered=run.recovered,
         best=best["id"] if best else None, best_stopped=best_stopped["id"] if best_stopped else None,
@@ -264,7 +264,8 @@ def _logged_curve(run: RunFolder) -> list[CurvePoint]:
 
 
 # -- what the run is ----------------------------------------------------------------------
-def _seed(meta: dict) -> int | None:
+def seed_of(meta: dict) -> int | None:
+    """The seed a run recorded (run.json's, else its config's)."""
     return meta.get("seed", (meta.get("config") or {}).get("seed"))
 
 

@@ -16,7 +16,7 @@ ENDED = "run_end"
 
 def rebuild(run: RunFolder) -> dict:
     """summary.json's fields, as far as the other records say them."""
-    from promptpo.records.facts import best_of, criterion_of, record_score
+    from promptpo.records.facts import best_of, criterion_of, record_score, seed_of
 
     events = run.events()
     end = next((e for e in reversed(events) if e.get("event") == ENDED), None)
@@ -25,7 +25,7 @@ def rebuild(run: RunFolder) -> dict:
     calls = run.call_records() if run.asks_a_model else []
     _, answered = run.calls() if run.asks_a_model else ([], [])
     summary = {"run_id": run.name, "env": run.meta.get("env"), "model": run.meta.get("model") or run.kind,
-               "status": status, "reason": reason, "seed": _seed(run.meta),
+               "status": status, "reason": reason, "seed": seed_of(run.meta),
                "llm_calls": len(answered), "prompt_tokens": sum(c.get("prompt_tokens") or 0 for c in calls),
                "completion_tokens": sum(c.get("completion_tokens") or 0 for c in calls),
                "cost_usd": _cost(calls), "wall_time_s": _wall(events)}
@@ -43,10 +43,6 @@ def rebuild(run: RunFolder) -> dict:
             "env_steps": max(_steps(events), sum(int(r.get("env_steps") or 0) for r in run.candidates)),
             "episodes": _episodes(events), "best_score": score.get("mean_return"),
             "best_std": score.get("std_return"), "best_success_rate": score.get("success_rate")}
-
-
-def _seed(meta: dict) -> int | None:
-    return meta.get("seed", (meta.get("config") or {}).get("seed"))
 
 
 def _steps(events: list[dict]) -> int:
