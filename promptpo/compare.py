@@ -44,26 +44,13 @@ class RunRecord:
     seed: int | None
     curve: list[CurvePoint]
     summary: dict
+    facts: Facts
+    """What promptpo.records derived of the run (method, seed, whether it finished, steps spent)."""
     end_at_success: bool = False
     """Whether its evaluation episodes ended at their first success (returns then differ from full episodes)."""
     eval_every: int | None = None
     """Env steps between its evaluations (trainings: PPO, schedules, Optuna, PBT); None for a policy run, whose
     every candidate is an evaluation."""
-    facts: Facts | None = None
-    """What promptpo.records derived of the run (method, seed, whether it finished, steps spent)."""
-
-    @property
-    def final(self) -> CurvePoint | None:
-        measured = [p for p in self.curve if p.mean_return is not None]
-        return measured[-1] if measured else None
-
-
-def promptpo_curve(events: list[dict]) -> list[CurvePoint]:
-    """The measured points of a policy run's curve (promptpo.records.facts.event_curve); kept for promptpo.ui,
-    which is moving to ``RunFolder.facts.curve``."""
-    from promptpo.records.facts import event_curve
-
-    return [p for p in event_curve(events) if p.mean_return is not None]
 
 
 def load_run(path: Path) -> RunRecord:
@@ -73,8 +60,8 @@ def load_run(path: Path) -> RunRecord:
 
 def record_of(folder: RunFolder) -> RunRecord:
     facts = folder.facts
-    return RunRecord(folder.path, facts.env, facts.method.name, facts.seed, facts.curve, folder.summary,
-                     facts.end_at_success, facts.eval_every, facts)
+    return RunRecord(folder.path, facts.env, facts.method.name, facts.seed, facts.curve, folder.summary, facts,
+                     facts.end_at_success, facts.eval_every)
 
 
 def find_runs(patterns: list[str], out: Path, unreadable: list[str] | None = None) -> list[RunRecord]:
@@ -104,21 +91,19 @@ def samples(records: list[RunRecord], include_unfinished: bool = False) -> tuple
     repeats."""
     excluded, kept = [], []
     for r in records:
-        if r.facts is not None and not r.facts.finished and not include_unfinished:
+        if not r.facts.finished and not include_unfinished:
             excluded.append(f"{r.path.name} ({r.env}, {r.method}, seed {r.seed}): not finished — "
                             f"{r.facts.unfinished}; --include-unfinished to count it")
             continue
         kept.append(r)
     methods: dict[str, list[Method]] = {}
     for r in kept:
-        if r.facts is not None:
-            methods.setdefault(r.env, []).append(r.facts.method)
+        methods.setdefault(r.env, []).append(r.facts.method)
     for r in kept:
-        if r.facts is not None:
-            r.method = r.facts.method.differing(methods[r.env])
+        r.method = r.facts.method.differing(methods[r.env])
     seen: dict[tuple, RunRecord] = {}
     chosen = []
-    for r in sorted(kept, key=lambda r: (r.facts is None or not r.facts.finished, r.path.name)):
+    for r in sorted(kept, key=lambda r: (not r.facts.finished, r.path.name)):
         key = (r.env, r.method, r.seed)
         if r.seed is not None and key in seen:
             excluded.append(f"{r.path.name} ({r.env}, {r.method}): a repeat of seed {r.seed} "
@@ -259,7 +244,7 @@ def compare(records: list[RunRecord], with_hyperscore: bool = False, allow_diffe
                                 "steps): steps to target are only as fine as each run's grid")
     for env in envs:
         methods = sorted({r.method for r in records if r.env == env}, key=lambda m: (not _is_ppo(m), m))
-        horizon = max((r.facts.env_steps if r.facts else 0 for r in records if r.env == env), default=0)
+        horizon = max((r.facts.env_steps for r in records if r.env == env), default=0)
         groups = [_group(env, m, [r for r in records if r.env == env and r.method == m], targets[env], horizon)
                   for m in methods]
         if with_hyperscore:
@@ -306,16 +291,14 @@ def _group(env: str, method: str, runs: list[RunRecord], target: Target | None, 
         eval_every=sorted({r.eval_every for r in runs if r.eval_every is not None}))
 
 
-def _spent(run: RunRecord) -> int | None:
-    if run.facts is not None:
-        return run.facts.env_steps
-    return run.summary.get("env_steps") or (max(p.env_steps for p in run.curve) if run.curve else None)
+def _spent(run: RunRecord) -> int:
+    return run.facts.env_steps
 
 
 def _calls(run: RunRecord) -> int | None:
     """LLM calls answered, counted from the recorded answers (a summary written before calls were counted when
     answered counted those sent); the summary's count for a folder that keeps no calls."""
-    if run.facts is not None and run.facts.calls_kept:
+    if run.facts.calls_kept:
         return run.facts.calls_answered
     return run.summary.get("llm_calls")
 
@@ -323,24 +306,17 @@ def _calls(run: RunRecord) -> int | None:
 def _area(run: RunRecord, horizon: int) -> float | None:
     """The mean of the run's curve over 0..``horizon`` env steps (the most any run of its env spent): the same
     span for every method, each curve held at its last value (promptpo.records.facts.Facts.area)."""
-    if run.facts is not None:
-        return run.facts.area(horizon or None)
-    measured = [p.mean_return for p in run.curve if p.mean_return is not None]
-    return float(np.mean(measured)) if measured else None
+    return run.facts.area(horizon or None)
 
 
 def final_return(run: RunRecord) -> float | None:
     """What the run delivers (promptpo.records.facts): a training's final return as measured (a search's: its best
     trial's), a program run's best's mean return."""
-    if run.facts is not None:
-        return run.facts.final_return
-    return run.final.mean_return if run.final else None
+    return run.facts.final_return
 
 
 def final_success(run: RunRecord) -> float | None:
-    if run.facts is not None:
-        return run.facts.final_success
-    return run.final.success_rate if run.final else None
+    return run.facts.final_success
 
 
 def _ending(rules: set[bool]) -> str:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -172,16 +171,3 @@ def test_ppo_is_evaluated_under_the_same_episode_ending_rule():
         full.close()
     assert success_short == success_long == 1.0
     assert short < long / 3  # the steps after success (collecting reward at the goal) were not run
-
-
-def test_compare_says_when_returns_do_not_compare():
-    from promptpo.compare import RunRecord, compare
-    from promptpo.stats import CurvePoint
-
-    point = [CurvePoint(100, 2, 50.0, 1.0)]
-    records = [RunRecord(Path(f"r{i}"), "metaworld/reach", method, 0, point, {"env_steps": 100}, ends)
-               for i, (method, ends) in enumerate((("ppo", False), ("promptpo (x)", True)))]
-    result = compare(records)
-    assert {g.episodes_end for g in result.groups} == {"at the first success", "after all their steps"}
-    assert result.notes and "returns do not compare" in result.notes[0]
-    assert not compare(records[1:]).notes

@@ -209,3 +209,16 @@ def test_the_auc_column_and_a_warning_below_five_seeds(runs):
     assert group["auc"]["values"] == pytest.approx(expected) and group["n"] == 2
     table = run_cli("compare", str(runs / "ppo-s0"), str(runs / "ppo-s1")).stdout
     assert "AUC" in table and "Fewer than 5 seeds" in table
+
+
+def test_compare_says_when_returns_do_not_compare(tmp_path):
+    """A run whose episodes ended at their first success and one whose episodes ran all their steps: returns do
+    not compare (records.facts says how each ended, from run.json's end_at_success)."""
+    ppo = ppo_run(tmp_path, 0, 10000)
+    ours = promptpo_run(tmp_path, 0, 2500)
+    meta = json.loads((ours / "run.json").read_text())
+    (ours / "run.json").write_text(json.dumps({**meta, "end_at_success": True}))
+    result = compare(find_runs([str(tmp_path / "*")], tmp_path))
+    assert {g.episodes_end for g in result.groups} == {"at the first success", "after all their steps"}
+    assert result.notes and "returns do not compare" in result.notes[0]
+    assert not compare(find_runs([str(ppo)], tmp_path)).notes
