@@ -111,12 +111,14 @@ def add(run_dir: Path, root: Path, force: bool = False) -> Entry:
     from promptpo.records import RunFolder
     from promptpo.verify import headline
 
-    if not (run_dir / "run.json").is_file():
-        raise ConfigError(f"{run_dir} is not a run folder", "give a folder under runs/ (see `promptpo runs`)")
-    run = RunFolder(run_dir)  # a lost summary.json is rebuilt from the other records
+    try:
+        run = RunFolder(run_dir)  # a lost summary.json is rebuilt from the other records
+    except RunStoreError as err:
+        raise ConfigError(f"{run_dir} is not a run folder ({err.message})",
+                          "give a folder under runs/ (see `promptpo runs`)") from None
     meta, summary = run.meta, run.summary
     best = run.facts.best if run.has_programs else None
-    if best is None or not (run_dir / "candidates" / f"{best}.py").is_file():
+    if best is None or not run.has_code(best):
         raise ConfigError(f"{run_dir.name} has no best program to add", "add a run that scored a candidate")
     short = missed(meta, summary)
     if short is not None and not force:

@@ -149,3 +149,30 @@ def test_views_word_calls_and_status_one_way(tmp_path):
     lost = folder(tmp_path, [{**record("r00c0", 1.0), "outcome": "crashed", "score": None}], name="20261206-2-lost")
     assert status_text(lost.facts) == "interrupted, no candidate scored in full (summary rebuilt from the records)"
     assert calls_text(lost.facts) == "-"
+
+
+def test_tuning_samples_are_read_through_the_folder(tmp_path):
+    run = folder(tmp_path, [record("r00c0", 1.0)])
+    (run.path / "tuning").mkdir()
+    (run.path / "tuning" / "a.json").write_text(json.dumps({"key": "a", "outcome": "ok", "env_steps": 5}))
+    (run.path / "tuning" / "b.json").write_text('{"key": "b", "outc')  # cut short by a kill
+    assert [r["key"] for r in run.tuning_samples()] == ["a"] and "tuning/b.json" in run.problems[0]
+
+
+def test_a_bench_jobs_runs_are_found_by_records(tmp_path):
+    from promptpo.bench.jobs import runs_of
+
+    folder(tmp_path, [record("r00c0", 1.0)], summary={"status": "completed"}, name="20261206-1-a")
+    (tmp_path / "20261206-2-b").mkdir()
+    (tmp_path / "20261206-2-b" / "run.json").write_text("{")  # unreadable: skipped
+    assert [p.name for p, _, _ in runs_of(tmp_path)] == ["20261206-1-a"]
+
+
+def test_the_library_refuses_a_folder_that_is_no_run(tmp_path):
+    from promptpo.errors import ConfigError
+    from promptpo.library import add
+
+    (tmp_path / "x").mkdir()
+    with pytest.raises(ConfigError, match="is not a run folder"):
+        add(tmp_path / "x", tmp_path / "lib")
+

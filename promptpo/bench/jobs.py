@@ -36,12 +36,12 @@ class Step:
 def runs_of(folder: Path) -> list[tuple[Path, dict, dict]]:
     """(run folder, run.json, summary.json or {}) of every run in a job's folder, oldest first."""
     from promptpo.errors import RunStoreError
-    from promptpo.records import RunFolder
+    from promptpo.records import RunFolder, run_folders
 
     found = []
-    for path in sorted(folder.glob("*/run.json")) if folder.is_dir() else []:
+    for path in run_folders(folder):  # run ids start with their start time: path order is oldest first
         try:  # a lost summary is rebuilt from the run's other records (promptpo.records)
-            run = RunFolder(path.parent)
+            run = RunFolder(path)
             found.append((run.path, run.meta, run.summary))
         except RunStoreError:
             continue

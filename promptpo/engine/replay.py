@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from promptpo.candidate import Result
-from promptpo.errors import RunStoreError
 from promptpo.llm.base import Backend, Completion, Request
 from promptpo.records import RunFolder
 
@@ -46,12 +45,8 @@ class Replay:
             result, key = result_of(record), key_of(record)
             if result is not None and key is not None:
                 self.results_by_key[key] = result
-        for path in sorted((run.path / "tuning").glob("*.json")):  # tuning samples (promptpo.engine.recording)
-            try:
-                record = run.json(f"tuning/{path.name}")
-            except RunStoreError:  # cut short by a kill: that sample is evaluated again
-                continue
-            result = result_of(record) if isinstance(record, dict) and record.get("key") else None
+        for record in run.tuning_samples():  # (promptpo.engine.recording); one cut short by a kill runs again
+            result = result_of(record) if record.get("key") else None
             if result is not None:
                 self.results_by_key.setdefault(record["key"], result)
         self.logged = {e.get("id") for e in run.events() if e.get("event") == "candidate"}

@@ -273,6 +273,26 @@ class RunFolder:
                 self._note(f"llm/{path.name} is not valid JSON (left out)")
         return found
 
+    def tuning_samples(self) -> list[dict]:
+        """tuning/<evaluation key>.json of a run with --tune-constants: one record per tuning sample (fields as a
+        candidate record's: key, outcome, env_steps, score, evaluation), in key order; one cut short by a kill is
+        left out (and noted), so its sample is evaluated again on resume."""
+        folder = self.path / "tuning"
+        found = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self._note(f"tuning/{path.name} is not valid JSON (left out)")
+                continue
+            if isinstance(record, dict):
+                found.append(record)
+        return found
+
+    def has_code(self, candidate_id: str) -> bool:
+        """Whether the folder holds candidates/ID.py."""
+        return (self.path / "candidates" / f"{candidate_id}.py").is_file()
+
     def curve(self) -> list[dict]:
         """curve.jsonl: a training's evaluations as measured (trainings and schedule runs)."""
         return self.lines("curve.jsonl")
