@@ -176,3 +176,27 @@ def test_the_library_refuses_a_folder_that_is_no_run(tmp_path):
     with pytest.raises(ConfigError, match="is not a run folder"):
         add(tmp_path / "x", tmp_path / "lib")
 
+
+def test_a_running_run_whose_process_is_gone_is_interrupted(tmp_path):
+    """SIGKILL or the OOM killer: the summary says running forever; its pid says otherwise."""
+    import socket
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # a pid that was alive and is gone
+    here = socket.gethostname()
+    dead = folder(tmp_path, [record("r00c0", 1.0)], summary={"status": "running", "env_steps": 100,
+                                                             "pid": child.pid, "host": here}, name="20261206-1-dead")
+    facts = dead.facts
+    assert facts.status == "interrupted" and facts.unfinished == "interrupted after 100 env steps (its process is gone)"
+    import os
+
+    live = folder(tmp_path, [record("r00c0", 1.0)], summary={"status": "running", "env_steps": 100,
+                                                             "pid": os.getpid(), "host": here}, name="20261206-2-live")
+    assert live.facts.status == "running"
+    stale = folder(tmp_path, [], summary={"status": "running", "pid": 1, "host": "elsewhere",
+                                          "heartbeat": "2026-01-01T00:00:00+00:00"}, name="20261206-3-stale")
+    assert stale.facts.status == "interrupted" and "no heartbeat for" in stale.facts.unfinished
+    unknown = folder(tmp_path, [], summary={"status": "running"}, name="20261206-4-old")
+    assert unknown.facts.status == "running"  # nothing recorded says otherwise

@@ -20,6 +20,7 @@ from pathlib import Path
 from promptpo.candidate import UNRANKED
 from promptpo.envspec import Target
 from promptpo.records.folder import RunFolder, slot
+from promptpo.records.liveness import gone
 from promptpo.stats import CurvePoint, first_reaching
 
 FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
@@ -143,11 +144,14 @@ def facts_of(run: RunFolder) -> Facts:
         last = curve[-1]  # the best so far holds to the last step spent
         curve.append(CurvePoint(spent, int(s.get("episodes") or last.episodes), last.mean_return, last.success_rate))
     score = record_score(best)
+    status, reason = str(s.get("status") or meta.get("status") or "running"), str(s.get("reason") or "")
+    if status == "running" and (why := gone(s, meta)):  # killed (SIGKILL, OOM) before it could record its end
+        status, reason = "interrupted", why
     final = next((p for p in reversed(curve) if p.mean_return is not None), None)
     return Facts(
         run=run.name, path=run.path, kind=run.kind, env=str(meta.get("env")), seed=seed_of(meta),
-        method=method_of(meta), status=str(s.get("status") or meta.get("status") or "running"),
-        unfinished=_unfinished(run, s, spent), recovered=run.recovered,
+        method=method_of(meta), status=status, unfinished=_unfinished(run, status, reason, spent),
+        recovered=run.recovered,
         best=best["id"] if best else None, best_stopped=best_stopped["id"] if best_stopped else None,
         best_score=score.get("mean_return") if programs else s.get("best_score"),
         best_std=score.get("std_return") if programs else None,
@@ -310,8 +314,7 @@ def examples_of(config: dict) -> dict:
     return found
 
 
-def _unfinished(run: RunFolder, s: dict, spent: int) -> str:
-    status = str(s.get("status") or run.meta.get("status") or "running")
+def _unfinished(run: RunFolder, status: str, reason: str, spent: int) -> str:
     if status in FINISHED:
         steps = run.meta.get("steps") if not run.has_programs else None
         if isinstance(steps, int) and spent < steps:
@@ -319,7 +322,6 @@ def _unfinished(run: RunFolder, s: dict, spent: int) -> str:
         return ""
     steps = run.meta.get("steps") if not run.has_programs else None
     at = f" at {spent:,} of {steps:,} env steps" if isinstance(steps, int) else f" after {spent:,} env steps"
-    reason = s.get("reason") or ""
     return f"{status}{at}" + (f" ({reason})" if reason else "")
 
 
