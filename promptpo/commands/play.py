@@ -29,7 +29,7 @@ def play(run: str, candidate: str | None, episodes: int, seed: int | None, video
     from promptpo.play import play as run_play
     from promptpo.text import shown
 
-    from promptpo.commands.runs import _chosen
+    from promptpo.commands.verify import _chosen
 
     setup_logging(False)
     screen = console()
