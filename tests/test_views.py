@@ -322,9 +322,14 @@ def test_the_corpus_holds_every_kind_of_folder(corpus, truth):
     first = t["pick-place"].candidates[0]
     assert first["evaluation"]["stage"]["passed"] is False and t["pick-place"].best == "r01c0"
     assert t["pick-place-stopped"].candidates and t["pick-place-stopped"].best is None
-    assert t["offline-reach"].calls_answered == 0 and t["offline-reach"].best == "r00c0"
-    high = max(t["offline-reach"].candidates, key=lambda r: r["score"]["mean_return"])
-    assert high["id"] != "r00c0"  # a higher return that did not succeed: the best is not the highest return
+    reach = t["offline-reach"]
+    assert reach.calls_answered == 0 and reach.best == "r00c5" and reach.status == "target_reached"
+    high = max((r for r in reach.candidates if r["score"]), key=lambda r: r["score"]["mean_return"])
+    assert high["id"] != "r00c5"  # a higher return that did not succeed: the best is not the highest return
+    # The run stopped spending at r00c5: its later samples are kept, not evaluated, and cost nothing.
+    assert [r["outcome"] for r in reach.candidates[6:]] == ["not_evaluated"] * 3
+    spent = json_or_none(reach.path / "summary.json")["env_steps"]
+    assert spent == reach.steps_to_target == sum(r["env_steps"] for r in reach.candidates[:6])
     assert t["answers-ran-out"].calls_sent == t["answers-ran-out"].calls_answered + 1
     assert any(e["event"] == "run_resume" for e in t["resumed"].events) and t["resumed"].finished
     assert json_or_none(corpus["corrupt-summary"] / "summary.json") is None
@@ -516,7 +521,7 @@ def test_diff_leads_with_the_rank_key(corpus, truth, role, pick):
     if pick == "first-best":
         a, b = ids[0], (run.best if run.best != ids[0] else ids[-1])
     else:  # the best against the highest return, which did not succeed
-        a, b = run.best, max(run.candidates, key=lambda r: r["score"]["mean_return"])["id"]
+        a, b = run.best, max((r for r in run.candidates if r["score"]), key=lambda r: r["score"]["mean_return"])["id"]
     proc = cli(corpus, "diff", run.name, a, b, "--out", str(corpus.runs))
     assert not ran(proc), ran(proc)
     if a == b:
