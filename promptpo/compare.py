@@ -11,22 +11,25 @@ and PPO's seed k share no randomness, so the samples are independent).
 
 A group's sample is the distinct seeds of one method (promptpo.records.facts.Method: the model string, a scripted
 run's answer set, and the settings that make another method): a second run of a seed is a repeat, not a seed, and
-a run that did not finish (interrupted, still running, stopped short of its steps) is left out unless asked for;
-``Comparison.excluded`` says which runs were left out and why. Runs are read by promptpo.records, and their
+a run that did not finish (interrupted, still running, stopped short of its steps) is left out unless asked for
+(promptpo.samples); ``Comparison.excluded`` says which runs were left out and why. Runs are read by promptpo.records, and their
 curves, best and steps to target are its facts, so compare shows what every other view shows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from promptpo.envspec import Target
-from promptpo.errors import RunStoreError
-from promptpo.records import Facts, Method, RunFolder, expand
-from promptpo.stats import CurvePoint, compare_samples, first_reaching, hyperscore, mean_ci, sample_std, std_ci
+from promptpo.samples import RunRecord, find_runs, load_run, record_of, samples
+from promptpo.stats import compare_samples, first_reaching, hyperscore, mean_ci, sample_std, std_ci
+
+__all__ = ["RETURN_FLOOR", "SUCCESS_FAMILIES", "Comparison", "GroupResult", "RunRecord", "Summary", "compare", "find_runs", "load_run", "record_of",
+           "samples", "target_for", "to_json"]
+"""RunRecord, find_runs, load_run, record_of and samples live in promptpo.samples; compare's callers find them
+here too."""
 
 SUCCESS_FAMILIES = ("metaworld", "minigrid")
 SUCCESS_TARGET = 0.9
@@ -34,85 +37,6 @@ SUCCESS_TARGET = 0.9
 # returns into (0, 1] for HyperScore; envs not listed use the lowest return seen in the comparison.
 RETURN_FLOOR = {"gymnasium/CartPole-v1": 0.0, "gymnasium/MountainCar-v0": -200.0, "gymnasium/Acrobot-v1": -500.0,
                 "gymnasium/MountainCarContinuous-v0": -99.9, "gymnasium/Pendulum-v1": -16.2736 * 200}
-
-
-@dataclass
-class RunRecord:
-    path: Path
-    env: str
-    method: str
-    seed: int | None
-    curve: list[CurvePoint]
-    summary: dict
-    facts: Facts
-    """What promptpo.records derived of the run (method, seed, whether it finished, steps spent)."""
-    end_at_success: bool = False
-    """Whether its evaluation episodes ended at their first success (returns then differ from full episodes)."""
-    eval_every: int | None = None
-    """Env steps between its evaluations (trainings: PPO, schedules, Optuna, PBT); None for a policy run, whose
-    every candidate is an evaluation."""
-
-
-def load_run(path: Path) -> RunRecord:
-    """A run folder as compare reads it (promptpo.records)."""
-    return record_of(RunFolder(path))
-
-
-def record_of(folder: RunFolder) -> RunRecord:
-    facts = folder.facts
-    return RunRecord(folder.path, facts.env, facts.method.name, facts.seed, facts.curve, folder.summary, facts,
-                     facts.end_at_success, facts.eval_every)
-
-
-def find_runs(patterns: list[str], out: Path, unreadable: list[str] | None = None) -> list[RunRecord]:
-    """Every run folder the patterns name (folders, run ids, globs, folders holding runs such as a bench's). A
-    folder that cannot be read (run.json or a line amid its events not JSON) is a RunStoreError when it is the
-    only one; among others it is left out, with a line in ``unreadable`` saying why."""
-    folders = expand(patterns, out)
-    records, problems = [], []
-    for folder in folders:
-        try:
-            records.append(load_run(folder))
-        except RunStoreError as err:
-            if len(folders) == 1:
-                raise
-            problems.append(f"{folder.name}: unreadable — {err.message}")
-    if not records:
-        raise RunStoreError(f"no run folder could be read ({problems[0]})", "the run folders are corrupt")
-    if unreadable is not None:
-        unreadable += problems
-    return records
-
-
-def samples(records: list[RunRecord], include_unfinished: bool = False) -> tuple[list[RunRecord], list[str]]:
-    """The runs each group samples, and a line per run left out saying why: methods differing only in settings
-    get those settings in their name; a run that did not finish is left out (unless ``include_unfinished``);
-    of several runs of one seed of a method, the first finished one (by run id) is the seed's, the others are
-    repeats."""
-    excluded, kept = [], []
-    for r in records:
-        if not r.facts.finished and not include_unfinished:
-            excluded.append(f"{r.path.name} ({r.env}, {r.method}, seed {r.seed}): not finished — "
-                            f"{r.facts.unfinished}; --include-unfinished to count it")
-            continue
-        kept.append(r)
-    methods: dict[str, list[Method]] = {}
-    for r in kept:
-        methods.setdefault(r.env, []).append(r.facts.method)
-    for r in kept:
-        r.method = r.facts.method.differing(methods[r.env])
-    seen: dict[tuple, RunRecord] = {}
-    chosen = []
-    for r in sorted(kept, key=lambda r: (not r.facts.finished, r.path.name)):
-        key = (r.env, r.method, r.seed)
-        if r.seed is not None and key in seen:
-            excluded.append(f"{r.path.name} ({r.env}, {r.method}): a repeat of seed {r.seed} "
-                            f"({seen[key].path.name} is that seed's run), not another seed")
-            continue
-        seen[key] = r
-        chosen.append(r)
-    order = {id(r): i for i, r in enumerate(records)}
-    return sorted(chosen, key=lambda r: order[id(r)]), excluded
 
 
 def target_for(env: str) -> Target | None:
