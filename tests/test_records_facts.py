@@ -200,3 +200,10 @@ def test_a_running_run_whose_process_is_gone_is_interrupted(tmp_path):
     assert stale.facts.status == "interrupted" and "no heartbeat for" in stale.facts.unfinished
     unknown = folder(tmp_path, [], summary={"status": "running"}, name="20261206-4-old")
     assert unknown.facts.status == "running"  # nothing recorded says otherwise
+
+
+def test_an_event_holding_a_word_for_its_steps_is_one_unreadable_line(tmp_path):
+    events = [{"event": "candidate", "id": "r00c0", "outcome": "ok", "mean_return": 1.0, "total_env_steps": "lots"}]
+    run = folder(tmp_path, [record("r00c0", 1.0)], events, {"status": "completed"})
+    with pytest.raises(RunStoreError, match="events.jsonl: its total_env_steps is not a number"):
+        run.facts  # noqa: B018

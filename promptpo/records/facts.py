@@ -19,7 +19,7 @@ from pathlib import Path
 
 from promptpo.candidate import UNRANKED
 from promptpo.envspec import Target
-from promptpo.records.folder import RunFolder, slot
+from promptpo.records.folder import RunFolder, numbers, slot
 from promptpo.records.liveness import gone
 from promptpo.stats import CurvePoint, first_reaching
 
@@ -208,7 +208,11 @@ def best_of(records: list[dict], criterion: str = "auc", stopped: bool = False) 
 
 # -- curves -----------------------------------------------------------------------------
 def _event_curve(run: RunFolder) -> list[CurvePoint]:
-    return event_curve(run.candidates, run.events(), criterion_of(run.meta))
+    events = run.events()
+    for e in events:
+        if e.get("event") == "candidate":  # a word for a number: a RunStoreError naming the file
+            numbers(e, run.path / "events.jsonl", ("total_env_steps", "total_episodes"))
+    return event_curve(run.candidates, events, criterion_of(run.meta))
 
 
 def event_curve(records: list[dict], events: list[dict], criterion: str = "auc") -> list[CurvePoint]:
