@@ -15,10 +15,10 @@ from promptpo.engine.store import write_output
 from promptpo.errors import RunStoreError
 from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
-from promptpo.records import RunFolder, score_text
+from promptpo.records import RunFolder, calls_text, score_text, status_text
 from promptpo.ui import charts
 from promptpo.ui.charts import number
-from promptpo.ui.runs import calls_text, node_class, status_text
+from promptpo.ui.runs import node_class
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -44,7 +44,7 @@ def _tree(records: list[dict], best: str | None) -> str:
 def settings(run: RunFolder) -> list[tuple[str, str]]:
     """What the run was and what it came to, as `show` says it (records.facts), numbers rounded."""
     meta, summary, f = run.meta, run.summary, run.facts
-    rows = [("env", f.env), ("method", f.method.name), ("seed", number(f.seed)), ("status", status_text(run))]
+    rows = [("env", f.env), ("method", f.method.name), ("seed", number(f.seed)), ("status", status_text(f))]
     if f.unfinished:
         rows.append(("not finished", f.unfinished))
     if summary.get("reason"):
@@ -60,7 +60,7 @@ def settings(run: RunFolder) -> list[tuple[str, str]]:
         rows += [("model", str(meta.get("model") or "-")), ("sandbox", str(meta.get("sandbox") or "-")),
                  ("target", f.target.describe() if f.target else "none"), ("best candidate", best),
                  ("candidates", number(f.candidates)), ("env steps", number(f.env_steps)), ("steps to target", steps),
-                 ("LLM calls", calls_text(run)),
+                 ("LLM calls", calls_text(f)),
                  *([("models", models_text(summary))] if models_text(summary) else []),
                  ("tokens", usage_text(summary)), ("cost", "unknown" if cost is None else f"${cost:.4f}")]
     else:

@@ -31,11 +31,10 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from promptpo.records import RunFolder
+from promptpo.records import RunFolder, calls_text, status_text
 from promptpo.ui import charts
 from promptpo.ui.runs import (
     Listing,
-    calls_text,
     capped,
     diff,
     find_runs,
@@ -45,7 +44,6 @@ from promptpo.ui.runs import (
     row,
     score_of,
     status_class,
-    status_text,
 )
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "ui"
@@ -215,8 +213,8 @@ def _run_view(rid: str, run: RunFolder, listing: Listing) -> dict:
     sent, answered = run.calls()
     running = facts.status == "running"
     return {"rid": rid, "run": run, "facts": facts, "records": run.candidates, "roots": lineage(run.candidates),
-            "charts": charts.embed(figures), "cells": cells_of(run), "status_text": status_text(run),
-            "status_class": status_class(run), "calls_text": calls_text(run),
+            "charts": charts.embed(figures), "cells": cells_of(run), "status_text": status_text(facts),
+            "status_class": status_class(run), "calls_text": calls_text(facts),
             "budgets": (run.meta.get("config") or {}).get("budgets") or {},
             "in_flight": sorted(set(sent) - set(answered)) if running else [],
             "config": {k: v for k, v in config.items() if not isinstance(v, (dict, list))},

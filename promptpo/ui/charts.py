@@ -16,7 +16,6 @@ from pathlib import Path
 from promptpo.records import Facts, RunFolder, score_text
 from promptpo.records.facts import best_of, complete, criterion_of, record_score
 from promptpo.stats import CurvePoint
-from promptpo.ui.runs import llm_calls
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 CONFIG = {"displaylogo": False, "responsive": True}
@@ -159,7 +158,7 @@ def calls_figure(run: RunFolder) -> dict | None:
     """The best so far (by the rank key) against the LLM calls answered when each candidate was recorded. None for
     a run that answered no call (an offline run, a training) or scored nothing."""
     facts = run.facts
-    if llm_calls(run)[1] == 0:
+    if facts.calls_answered == 0:
         return None
     answered = sorted(run.calls()[1])
     criterion = criterion_of(run.meta)  # a schedule run's own (steps or area)

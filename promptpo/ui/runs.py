@@ -14,7 +14,13 @@ from pathlib import Path
 
 from promptpo import textdiff
 from promptpo.errors import RunStoreError
-from promptpo.records import RunFolder, newest_first, run_folders
+from promptpo.records import (
+    RunFolder,
+    calls_text,
+    newest_first,
+    run_folders,
+    status_text,
+)
 from promptpo.records.facts import complete, record_score
 
 MAX_TEXT = 400_000
@@ -71,37 +77,13 @@ def status_class(run: RunFolder) -> str:
     return "warn" if facts.unfinished or facts.recovered else "plain"
 
 
-def status_text(run: RunFolder) -> str:
-    facts = run.facts
-    text = facts.status
-    if run.has_programs and facts.best is None and facts.status != "running":
-        text += ", no candidate scored in full"
-    if facts.recovered:
-        text += " (summary rebuilt from the records)"
-    return text
-
-
 def row(rid: str, run: RunFolder) -> dict:
     f = run.facts
-    return {"id": rid, "kind": f.kind, "status": status_text(run), "status_class": status_class(run), "env": f.env,
+    return {"id": rid, "kind": f.kind, "status": status_text(f), "status_class": status_class(run), "env": f.env,
             "method": f.method.name, "seed": f.seed, "best": f.best_score if run.has_programs else f.final_return,
             "success": f.best_success if run.has_programs else f.final_success,
             "candidates": f.candidates if run.has_programs else None, "env_steps": f.env_steps,
-            "llm_calls": calls_text(run), "tokens": f.tokens or None, "cost": f.cost_usd, "wall": f.wall_time_s}
-
-
-def llm_calls(run: RunFolder) -> tuple[int, int]:
-    """LLM calls (sent, answered) as records.facts counts them (none for an offline run, whose proposals are kept
-    in llm/ for resume but asked no model)."""
-    return run.facts.calls_sent, run.facts.calls_answered
-
-
-def calls_text(run: RunFolder) -> str:
-    """LLM calls answered, and how many were sent unanswered; '-' for runs with no model (offline, trainings)."""
-    sent, answered = llm_calls(run)
-    if sent == 0 and answered == 0:
-        return "-"
-    return f"{answered:,}" + (f" ({sent - answered:,} sent, unanswered)" if sent > answered else "")
+            "llm_calls": calls_text(f), "tokens": f.tokens or None, "cost": f.cost_usd, "wall": f.wall_time_s}
 
 
 def node_class(record: dict, best: str | None) -> str:
