@@ -61,10 +61,20 @@ def candidate_events(run: Path) -> list[str]:
     return [e["id"] for e in RunFolder(run).events() if e["event"] == "candidate"]
 
 
+def candidate_event_fields(run: Path) -> list[dict]:
+    """The candidate events in the order logged, every field but the time."""
+    return [{k: v for k, v in e.items() if k != "t"} for e in RunFolder(run).events() if e["event"] == "candidate"]
+
+
 # -- in-process: SIGINT while one evaluation of round 2 runs and the others have ended ---------------------------
 
-SCRIPT = [gain(0.1), gain(0.3), gain(0.0), gain(0.2), SLOW, gain(0.6), gain(0.8), gain(0.05)]
-"""Call k gets answer k: round 1 (calls 1-4), then round 2 (calls 5-8) whose first slot is slow."""
+SLOW_46 = ("def act(obs):\n    thought = 0\n    for i in range(500_000):\n        thought += i\n    x, v, a, w = obs\n"
+           "    return int(a > 0)")
+"""Slow, and scores about 46: better than round 1, worse than the slot after it."""
+SCRIPT = [f"def act(obs):\n    return 0  # {i}" for i in range(4)] + [SLOW_46, gain(0.3), gain(0.6), gain(0.8)]
+"""Call k gets answer k: round 1 (calls 1-4, each about 9), then round 2 (calls 5-8) whose first slot is slow and
+a new best (about 46), and whose second scores 500: taken in before the first, it would be logged first, with
+total env steps leaving the first out, and the first would not be flagged best."""
 ROUND_2 = ["r01c0", "r01c1", "r01c2", "r01c3"]
 
 
@@ -102,7 +112,7 @@ def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_t
     assert sorted(r["id"] for r in records) == ["r00c0", "r00c1", "r00c2", "r00c3", *ROUND_2[1:]]
     assert summary["candidates"] == 7 and summary["env_steps"] == sum(r["env_steps"] for r in records) > 0
     assert summary["llm_calls"] == 8 and summary["llm_calls_unanswered"] == 0
-    assert candidate_events(run)[4:] == ROUND_2[1:]  # taken in, in slot order, when Ctrl-C came
+    assert candidate_events(run) == ["r00c0", "r00c1", "r00c2", "r00c3"]  # saved after an unfinished slot: not taken in
     kept = {i: (run / "candidates" / f"{i}.json").read_bytes() for i in ROUND_2[1:]}
 
     evaluated: list[str] = []
@@ -115,12 +125,14 @@ def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_t
     monkeypatch.setattr(PolicyTask, "evaluate", counting)
     resumed = resume(RunFolder(run))
     assert resumed.status == "completed"
-    assert [code.strip() for code in evaluated] == [SLOW]  # the one evaluation in flight at Ctrl-C, nothing that had finished
+    assert [code.strip() for code in evaluated] == [SLOW_46]  # the one evaluation in flight at Ctrl-C, nothing that had finished
     for id_, data in kept.items():  # not evaluated again: the record, wall time included, is the one saved
         assert (run / "candidates" / f"{id_}.json").read_bytes() == data
     assert recorded(run) == recorded(reference.run_dir)
-    events = candidate_events(run)
-    assert sorted(events) == sorted(candidate_events(reference.run_dir)) and len(events) == len(set(events))
+    # the events of the run stopped and resumed are the uninterrupted run's, in order: ids, best flags, totals
+    assert candidate_event_fields(run) == candidate_event_fields(reference.run_dir)
+    assert [e["best"] for e in candidate_event_fields(run)][4:6] == [True, True]
+    assert RunFolder(run).facts.curve == RunFolder(reference.run_dir).facts.curve
 
 
 # -- the real CLI: SIGINT, then `promptpo resume` --------------------------------------------------------------

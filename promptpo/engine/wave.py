@@ -6,7 +6,8 @@ budgets reserved in slot order before any is sent; up to ``--concurrency`` answe
 the slots before it have started, or are known not to be needed), each as soon as its answer is read and a worker
 is free. A slot's candidate is saved to the run folder as soon as its evaluation ends (promptpo.engine.recording),
 so Ctrl-C or a kill loses no finished evaluation; the run takes the wave's candidates in (history, events, what
-the next prompts see) in slot order once all have finished. The repairs of a wave form the next wave.
+the next prompts see) in slot order once all have finished (on Ctrl-C, only those before the first slot still
+unfinished: the events of a run stopped and resumed are those of a run never stopped). The repairs of a wave form the next wave.
 
 When an evaluation reaches the run's target, the run stops spending: the wave's evaluations that have not started
 do not start (their answers are kept, and their candidates recorded as not evaluated, naming the candidate that
@@ -97,8 +98,9 @@ class Wave:
 
     def run(self, prompts: list[Prompt]) -> list:
         """The wave's candidates, taken in in slot order; the run's target reached (first), a budget that
-        stopped part of the wave, or a backend error, is raised after what was paid for is recorded. On Ctrl-C or SIGTERM the slots already saved are
-        taken in and those still in flight are dropped (resume redoes them)."""
+        stopped part of the wave, or a backend error, is raised after what was paid for is recorded. On Ctrl-C or
+        SIGTERM the saved slots before the first unfinished one are taken in; later saved slots stay saved (resume
+        reuses them) and those still in flight are dropped (resume redoes them)."""
         engine = self.engine
         best = engine.state.best.evaluation if engine.state.best is not None else None
         sent: list[Pending] = []
@@ -121,8 +123,7 @@ class Wave:
             candidates = [engine.take_in_slot(pending) for pending in sent]
         except BaseException:
             engine.stop_saving()
-            for pending in sent:
-                engine.take_in_slot(pending)
+            self._take_in_prefix(sent)
             raise
         engine.stop_at_target()  # a run that reached its target ends as such, whatever else stopped the wave
         for pending in sent:
@@ -132,6 +133,19 @@ class Wave:
         if stop is not None:
             raise stop
         return candidates
+
+    def _take_in_prefix(self, sent: list[Pending]) -> None:
+        """The run is stopping mid-wave: take in the saved slots up to the first that has not finished, no further.
+        A later slot taken in now would log its event before the unfinished one's (resume evaluates that one last)
+        with total env steps and a ``best`` judged without it; left saved but not taken in (its candidates/ files
+        stay), resume reuses its evaluation and logs its event in slot order."""
+        engine = self.engine
+        for pending in sent:
+            if pending.candidate is None:
+                break
+            engine.take_in_slot(pending)
+        for pending in sent:
+            engine.release(pending)
 
     def _answer(self, pending: Pending) -> None:
         try:
