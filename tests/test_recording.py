@@ -300,3 +300,38 @@ def test_ctrl_c_during_constant_tuning_then_resume_evaluates_only_the_samples_no
     resumed = resume(RunFolder(first.run_dir))
     assert resumed.status == reference.status and len(evaluated) == samples - 4  # the 4 finished are not re-run
     assert recorded(first.run_dir) == recorded(reference.run_dir)
+
+
+# -- a record that cannot be written ------------------------------------------------------------------------
+
+def test_a_candidate_whose_record_fails_to_write_once_is_counted_once(tmp_path, monkeypatch):
+    """Disk full while a slot's candidate is written: the main thread saves it again, and its steps and the
+    candidate are counted once (they were counted before the write, then again on the second try)."""
+    from promptpo.engine.store import RunStore
+
+    write = RunStore.record_candidate
+    failed: list[str] = []
+
+    def full_once(self, candidate_id, code, record):
+        if candidate_id == "r00c1" and not failed:
+            failed.append(candidate_id)
+            raise OSError(28, "No space left on device")
+        return write(self, candidate_id, code, record)
+
+    monkeypatch.setattr(RunStore, "record_candidate", full_once)
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join(json.dumps({"content": block(gain(g))}) + "\n" for g in (0.0, 0.1, 0.3)))
+    with pytest.raises(OSError, match="No space left"):
+        promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", rounds=1, candidates=3, episodes=2, cascade=0,
+                          target=1000, workers=1, out=tmp_path / "runs")
+    assert failed == ["r00c1"]
+    run = only_run(tmp_path / "runs")
+    summary = read_json(run / "summary.json")
+    records = [read_json(p) for p in (run / "candidates").glob("*.json")]
+    assert sorted(r["id"] for r in records) == ["r00c0", "r00c1", "r00c2"]
+    assert summary["candidates"] == 3
+    steps = [read_json(run / "candidates" / f"r00c{i}.json")["env_steps"] for i in range(3)]
+    assert summary["env_steps"] == sum(steps) and steps[1] == steps[2] == 1000
+    assert summary["episodes"] == 6
+    events = [e for e in RunFolder(run).events() if e["event"] == "candidate"]
+    assert [e["total_env_steps"] for e in events] == [steps[0], steps[0] + 1000, steps[0] + 2000]

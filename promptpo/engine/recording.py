@@ -80,12 +80,13 @@ class Recording:
             candidate.evaluation = pending.result  # None: a budget, or the run's target, stopped its evaluation
             if pending.result is None and pending.stop is not None:
                 candidate.skipped = pending.stop.reason
+            self.save(candidate)  # first: a write that fails (disk full) counts nothing; it is tried again
+            pending.candidate = candidate  # saved: from here on it is counted once, whatever fails next
             if pending.result is not None:
                 self._count(pending.result)
                 self.untaken_steps += pending.result.env_steps
                 self.untaken_episodes += pending.result.episodes_run
-            self.save(candidate)
-            pending.candidate = candidate
+            self.count_saved(candidate)
             return candidate
 
     def stop_saving(self) -> None:
@@ -112,12 +113,11 @@ class Recording:
         """Save and take in a candidate made outside a wave (a tuned one)."""
         with self.lock:
             self.save(candidate)
+            self.count_saved(candidate)
         self.take_in(candidate)
 
     def save(self, candidate: Candidate) -> None:
-        """candidates/<id>.{py,json}, the best and summary.json (callers hold the lock and counted its steps)."""
-        result = candidate.evaluation
-        self.state.candidates += 1
+        """candidates/<id>.{py,json} (callers hold the lock); nothing is counted until it is written."""
         self.store.record_candidate(candidate.id, candidate.code, {
             "id": candidate.id, "round": candidate.round, "index": candidate.index, "kind": candidate.kind,
             "parent": candidate.parent, "llm_call": candidate.llm_call, "outcome": candidate.outcome,
@@ -125,6 +125,12 @@ class Recording:
             "edit_blocks": candidate.extracted.edits, "analysis": candidate.analysis, "error": candidate.error,
             "static_findings": candidate.extracted.findings, "env_steps": candidate.env_steps,
             **self.task.record_fields(candidate)})
+
+    def count_saved(self, candidate: Candidate) -> None:
+        """A candidate whose record is written: counted, the best and best.py, and summary.json (callers hold the
+        lock and counted its steps)."""
+        result = candidate.evaluation
+        self.state.candidates += 1
         if first_of_best(candidate, self.state.best):
             self.state.best = candidate
             self.store.write_text("best.py", self.task.best_file(candidate, self.store.root.name))
