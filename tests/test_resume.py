@@ -221,3 +221,41 @@ def test_a_schedule_run_killed_after_its_first_candidate_is_finished_by_resume(t
         assert len(server.requests) - calls_before <= 3 - 1
         events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
         assert [e["id"] for e in events if e["event"] == "candidate"] == ["r00c0", "r00c1", "r00c2"]
+
+
+def test_a_cut_short_last_event_is_dropped_when_the_run_resumes(tmp_path):
+    """A kill cut events.jsonl's last line short: the resumed run's first event is not glued to it (that made the
+    folder unreadable, 'events.jsonl:N is not JSON'); the cut line is dropped and an event says so."""
+    import promptpo
+    from promptpo.records import RunFolder
+    from promptpo.resume import resume
+
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join(json.dumps({"content": f"```python\n{code}\n```"}) + "\n" for code in POLICIES[1:] * 2))
+    stopped: list[str] = []
+
+    def stop_after_the_first(kind, state):
+        if kind == "candidate" and not stopped:
+            stopped.append(state.last)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    out = tmp_path / "runs"
+    first = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", rounds=2, candidates=2, episodes=2,
+                              cascade=0, target=1000, workers=1, out=out, observer=stop_after_the_first)
+    assert first.status == "interrupted"
+    run = first.run_dir
+    events = run / "events.jsonl"
+    whole = events.read_text()
+    events.write_text(whole[:-20])  # the last line (run_end) cut short by a kill
+    cut = whole[:-20].rpartition("\n")[2]
+
+    assert resume(RunFolder(run)).status == "completed"
+    lines = events.read_text().splitlines()
+    logged = [json.loads(line) for line in lines]  # every line whole
+    dropped = [e for e in logged if e["event"] == "events_cut_line"]
+    assert len(dropped) == 1 and dropped[0]["chars"] == len(cut) and cut.startswith(dropped[0]["start"])
+    facts = RunFolder(run).facts
+    assert facts.status == "completed" and facts.env_steps == read_json(run / "summary.json")["env_steps"] > 0
+    listed = run_cli("runs", "--out", str(out))
+    assert listed.returncode == 0, listed.stderr
+    assert run.name in listed.stdout

@@ -24,6 +24,39 @@ from promptpo.llm.base import Completion, redact
 
 
 EVENTS_LOCK = threading.Lock()
+CUT_SHOWN = 200
+"""Characters of a dropped cut-short events line kept in the event that says it was dropped."""
+
+
+def drop_cut_line(path: Path) -> str | None:
+    """Truncate ``path`` back to its last newline when it does not end in one (a write a kill cut short); the text
+    dropped, or None when the file is missing, empty or whole."""
+    try:
+        handle = open(path, "rb+")
+    except FileNotFoundError:
+        return None
+    with handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return None
+        start = size
+        while start > 0:  # back to the last newline, a block at a time
+            block = min(1 << 16, start)
+            handle.seek(start - block)
+            newline = handle.read(block).rfind(b"\n")
+            if newline >= 0:
+                start = start - block + newline + 1
+                break
+            start -= block
+        handle.seek(start)
+        dropped = handle.read()
+        handle.truncate(start)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return dropped.decode("utf-8", errors="replace")
 
 
 def now_iso() -> str:
@@ -119,12 +152,27 @@ class RunStore:
         return path
 
     def event(self, name: str, /, **data: Any) -> None:
-        """One line appended to events.jsonl, whole (calls in flight log from their own threads)."""
+        """One line appended to events.jsonl, whole (calls in flight log from their own threads).
+
+        A line a kill cut short (the file does not end in a newline) is dropped first, and an ``events_cut_line``
+        event says so: appended to, it would glue this event to it and leave a bad line in the middle, which no
+        reader takes (a cut line is tolerated only last). The cut event never finished, so nothing relied on it:
+        a resumed run logs again whatever it was (a candidate event not whole in the file is not counted as
+        logged)."""
+        lines = [self._line(name, data)]
+        with EVENTS_LOCK:
+            dropped = drop_cut_line(self.root / "events.jsonl")
+            if dropped is not None:
+                lines.insert(0, self._line("events_cut_line", {"chars": len(dropped), "start": dropped[:CUT_SHOWN]}))
+            with open(self.root / "events.jsonl", "a", encoding="utf-8") as handle:
+                handle.write("".join(lines))
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    @staticmethod
+    def _line(name: str, data: dict) -> str:
         line = jsonl_safe(json.dumps(_plain({"t": now_iso(), "event": name, **data}), ensure_ascii=False, default=str))
-        with EVENTS_LOCK, open(self.root / "events.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(redact(line) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        return redact(line) + "\n"
 
     # -- LLM calls -----------------------------------------------------------------------
     def prompt_path(self, call: int) -> Path:
