@@ -335,3 +335,39 @@ def test_a_candidate_whose_record_fails_to_write_once_is_counted_once(tmp_path, 
     assert summary["episodes"] == 6
     events = [e for e in RunFolder(run).events() if e["event"] == "candidate"]
     assert [e["total_env_steps"] for e in events] == [steps[0], steps[0] + 1000, steps[0] + 2000]
+
+
+# -- a call answered after the run ended -----------------------------------------------------------------------
+
+def test_a_call_answered_after_the_run_ended_logs_no_event_after_run_end(tmp_path, monkeypatch):
+    """Ctrl-C while a call is in flight: its daemon thread gets the answer after the run logged run_end. The answer
+    may be kept (llm/0002.*, for resume) but nothing is logged after the run's last event."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-recording-0123456789")
+
+    def respond_late_to_the_second(body: dict):
+        number = int(re.search(r"This is candidate (\d) of 2", json.dumps(body["messages"])).group(1))
+        if number == 2:  # call 2: still in flight when the first candidate is saved and Ctrl-C comes
+            time.sleep(10)  # the first call may take seconds (the client is imported as it is sent)
+        return answer(block(gain(0.1 * number)))
+
+    stopped: list[str] = []
+
+    def stop_at_the_first_candidate(kind, state):
+        if kind == "candidate" and not stopped:
+            stopped.append(state.last)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with FakeLLMServer(respond_late_to_the_second) as server:
+        result = promptpo.optimize("gymnasium/CartPole-v1", "openai:fake-model", api_base=f"{server.url}/v1",
+                                   rounds=1, candidates=2, concurrency=2, episodes=2, cascade=0, target=1000,
+                                   workers=1, out=tmp_path / "runs", observer=stop_at_the_first_candidate)
+        assert result.status == "interrupted"
+        run = result.run_dir
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (run / "llm" / "0002.json").exists():
+            time.sleep(0.05)
+        assert (run / "llm" / "0002.json").exists()  # the late answer arrived (kept for resume)
+        time.sleep(0.5)
+    events = RunFolder(run).events()
+    assert events[-1]["event"] == "run_end" and events[-1]["status"] == "interrupted"
+    assert [e["call"] for e in events if e["event"] == "llm_response"] == [1]

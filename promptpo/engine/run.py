@@ -80,7 +80,7 @@ class Engine(Budgeted, Recording):
             if self.history:  # the round a stop cut short is in the database too
                 self.record_search(self.state.round)
             self.write_summary()
-            self.store.event("run_end", status=self.state.status, reason=self.state.reason)
+            self.store.end("run_end", status=self.state.status, reason=self.state.reason)  # nothing logs after it
             self.observer("end", self.state)
         return self.state
 

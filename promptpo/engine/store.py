@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import threading
 import tempfile
@@ -22,6 +23,8 @@ from promptpo.text import clean, jsonl_safe
 from promptpo.errors import ConfigError
 from promptpo.llm.base import Completion, redact
 
+
+log = logging.getLogger(__name__)
 
 EVENTS_LOCK = threading.Lock()
 CUT_SHOWN = 200
@@ -116,6 +119,8 @@ def write_output(path: Path, text: str) -> Path:
 class RunStore:
     def __init__(self, root: Path):
         self.root = root
+        self.ended = False
+        """The run's last event is logged: nothing is logged after it (a call answered late, on a daemon thread)."""
 
     @staticmethod
     def check_writable(out: Path) -> None:
@@ -159,8 +164,18 @@ class RunStore:
         reader takes (a cut line is tolerated only last). The cut event never finished, so nothing relied on it:
         a resumed run logs again whatever it was (a candidate event not whole in the file is not counted as
         logged)."""
+        self._log(name, data)
+
+    def end(self, name: str, /, **data: Any) -> None:
+        """The run's last event (run_end): whatever is still running when it is logged logs nothing more."""
+        self._log(name, data, last=True)
+
+    def _log(self, name: str, data: dict, last: bool = False) -> None:
         lines = [self._line(name, data)]
         with EVENTS_LOCK:
+            if self.ended:
+                log.debug("not logged after the run's end: %s", name)
+                return
             dropped = drop_cut_line(self.root / "events.jsonl")
             if dropped is not None:
                 lines.insert(0, self._line("events_cut_line", {"chars": len(dropped), "start": dropped[:CUT_SHOWN]}))
@@ -168,6 +183,7 @@ class RunStore:
                 handle.write("".join(lines))
                 handle.flush()
                 os.fsync(handle.fileno())
+            self.ended = last
 
     @staticmethod
     def _line(name: str, data: dict) -> str:
