@@ -371,3 +371,31 @@ def test_a_call_answered_after_the_run_ended_logs_no_event_after_run_end(tmp_pat
     events = RunFolder(run).events()
     assert events[-1]["event"] == "run_end" and events[-1]["status"] == "interrupted"
     assert [e["call"] for e in events if e["event"] == "llm_response"] == [1]
+
+
+# -- which process runs a run ----------------------------------------------------------------------------------
+
+def test_the_summary_names_the_running_process_until_the_run_ends(tmp_path):
+    """pid, host, pid_start (/proc/<pid>/stat's start time) and boot_id while the run runs, so a run killed by
+    SIGKILL is told from one still running (promptpo.records.liveness); gone once the run records its end."""
+    import socket
+
+    seen: list[dict] = []
+
+    def look(kind, state):
+        if kind in ("start", "candidate") and state.folder and (Path(state.folder) / "summary.json").exists():
+            seen.append(read_json(Path(state.folder) / "summary.json"))
+
+    path = tmp_path / "answers.jsonl"
+    path.write_text(json.dumps({"content": block(gain(0.1))}) + "\n")
+    result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", rounds=1, candidates=1, episodes=2,
+                               cascade=0, target=1000, out=tmp_path / "runs", observer=look)
+    assert seen and all(s["status"] == "running" for s in seen)
+    stat = Path(f"/proc/{os.getpid()}/stat").read_text().rpartition(")")[2].split()
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    for summary in seen:
+        assert (summary["pid"], summary["host"]) == (os.getpid(), socket.gethostname())
+        assert summary["pid_start"] == int(stat[19]) and summary["boot_id"] == boot
+    final = read_json(result.run_dir / "summary.json")
+    assert final["status"] == "completed"
+    assert not {"pid", "host", "pid_start", "boot_id"} & set(final)

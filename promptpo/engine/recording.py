@@ -12,6 +12,7 @@ highest rank key whatever finished first, so the run folder never depends on whi
 from __future__ import annotations
 
 from promptpo.candidate import Candidate, candidate_id, sample_key
+from promptpo.engine.state import this_process
 from promptpo.engine.wave import Pending
 from promptpo.extract import Extracted, analysis
 from promptpo.outcome import Outcome
@@ -199,6 +200,7 @@ class Recording:
             "prompt_tokens": s.prompt_tokens, "completion_tokens": s.completion_tokens,
             "tokens_estimated": s.tokens_estimated, "cost_usd": round(s.cost_usd, 6) if s.cost_known else None,
             "wall_time_s": round(s.elapsed, 2),
+            **(this_process() if s.status == "running" else {}),  # gone once the run records its end
             **({"models": self.backend.summary()} if hasattr(self.backend, "summary") else {}),
             **self.task.summary_fields(best),  # last: a kind may say more precisely what a field means for it
         }

@@ -58,6 +58,8 @@ class Engine(Budgeted, Recording):
     # -- the run -------------------------------------------------------------------------
     def execute(self) -> RunState:
         """Run the task and always leave a finished run folder behind."""
+        if self.replay is None:  # from the start: which process runs it (a run killed by SIGKILL is told from it);
+            self.write_summary()  # a resumed run keeps the summary it had until its replay has counted it again
         try:
             with interrupt_on_signals():
                 self.task.drive(self)

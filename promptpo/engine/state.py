@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from promptpo.candidate import Candidate
@@ -70,3 +73,18 @@ class RunState:
 
 Observer = Callable[[str, RunState], None]
 """Told (what happened, the state) after every step: llm_request, evaluating, progress, candidate, end."""
+
+
+def this_process() -> dict:
+    """Which process runs the run, recorded in summary.json while it runs (a run killed by SIGKILL or the OOM
+    killer never records its end; promptpo.records.liveness tells it from these): ``pid``, ``host``
+    (socket.gethostname()), ``pid_start`` (field 22 of /proc/<pid>/stat: the process's start in clock ticks after
+    boot, so a reused pid is not taken for it) and ``boot_id`` (/proc/sys/kernel/random/boot_id: a pid from
+    before a reboot is not taken for one after it); the last two only where /proc has them."""
+    fields: dict = {"pid": os.getpid(), "host": socket.gethostname()}
+    try:  # the command name (field 2) may hold spaces and parentheses: count from the last ')'
+        fields["pid_start"] = int(Path(f"/proc/{os.getpid()}/stat").read_text().rpartition(")")[2].split()[19])
+        fields["boot_id"] = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, ValueError, IndexError):
+        pass
+    return fields
