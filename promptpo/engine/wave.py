@@ -135,7 +135,8 @@ class Wave:
         return candidates
 
     def _take_in_prefix(self, sent: list[Pending]) -> None:
-        """The run is stopping mid-wave: take in the saved slots up to the first that has not finished, no further.
+        """The run is stopping mid-wave: take in the saved slots up to the first that has no saved candidate (still
+        in flight, or ended without one: resume redoes it either way), no further.
         A later slot taken in now would log its event before the unfinished one's (resume evaluates that one last)
         with total env steps and a ``best`` judged without it; left saved but not taken in (its candidates/ files
         stay), resume reuses its evaluation and logs its event in slot order."""
