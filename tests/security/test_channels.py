@@ -109,7 +109,7 @@ def test_dataset_export_writes_one_json_object_per_line(tmp_path):
     from promptpo.records import RunFolder
 
     out = tmp_path / "data.jsonl"
-    assert export([RunFolder(result.run_dir)], out) == 1
+    assert export([RunFolder(result.run_dir)], out).written == 1
     text = out.read_text(encoding="utf-8")
     assert len(text.splitlines()) == 1 and not any(ch in text for ch in "\u2028\u2029\x85")
     [line] = text.splitlines()
