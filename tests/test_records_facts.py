@@ -195,9 +195,19 @@ def test_a_running_run_whose_process_is_gone_is_interrupted(tmp_path):
     live = folder(tmp_path, [record("r00c0", 1.0)], summary={"status": "running", "env_steps": 100,
                                                              "pid": os.getpid(), "host": here}, name="20261206-2-live")
     assert live.facts.status == "running"
-    stale = folder(tmp_path, [], summary={"status": "running", "pid": 1, "host": "elsewhere",
-                                          "heartbeat": "2026-01-01T00:00:00+00:00"}, name="20261206-3-stale")
-    assert stale.facts.status == "interrupted" and "no heartbeat for" in stale.facts.unfinished
+    from promptpo.engine.state import boot_id, process_start, this_process
+
+    assert live.facts.status == "running" and folder(tmp_path, [], summary={"status": "running", **this_process()},
+                                                     name="20261206-3-this").facts.status == "running"
+    reused = folder(tmp_path, [], summary={"status": "running", "pid": os.getpid(), "host": here,
+                                           "pid_start": process_start(os.getpid()) - 1}, name="20261206-5-reused")
+    assert reused.facts.status == "interrupted"  # the pid lives, but in a process started at another time
+    rebooted = folder(tmp_path, [], summary={"status": "running", "pid": os.getpid(), "host": here,
+                                             "boot_id": boot_id() + "-before"}, name="20261206-6-rebooted")
+    assert rebooted.facts.status == "interrupted"
+    elsewhere = folder(tmp_path, [], summary={"status": "running", "pid": child.pid, "host": here + "-other"},
+                       name="20261206-7-elsewhere")
+    assert elsewhere.facts.status == "running"  # another host's pid says nothing here
     unknown = folder(tmp_path, [], summary={"status": "running"}, name="20261206-4-old")
     assert unknown.facts.status == "running"  # nothing recorded says otherwise
 

@@ -78,13 +78,26 @@ Observer = Callable[[str, RunState], None]
 def this_process() -> dict:
     """Which process runs the run, recorded in summary.json while it runs (a run killed by SIGKILL or the OOM
     killer never records its end; promptpo.records.liveness tells it from these): ``pid``, ``host``
-    (socket.gethostname()), ``pid_start`` (field 22 of /proc/<pid>/stat: the process's start in clock ticks after
-    boot, so a reused pid is not taken for it) and ``boot_id`` (/proc/sys/kernel/random/boot_id: a pid from
-    before a reboot is not taken for one after it); the last two only where /proc has them."""
-    fields: dict = {"pid": os.getpid(), "host": socket.gethostname()}
-    try:  # the command name (field 2) may hold spaces and parentheses: count from the last ')'
-        fields["pid_start"] = int(Path(f"/proc/{os.getpid()}/stat").read_text().rpartition(")")[2].split()[19])
-        fields["boot_id"] = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except (OSError, ValueError, IndexError):
-        pass
-    return fields
+    (socket.gethostname()), ``pid_start`` (process_start: so a reused pid is not taken for it) and ``boot_id``
+    (a pid from before a reboot is not taken for one after it); the last two only where /proc has them."""
+    fields: dict = {"pid": os.getpid(), "host": socket.gethostname(), "pid_start": process_start(os.getpid()),
+                    "boot_id": boot_id()}
+    return {k: v for k, v in fields.items() if v}
+
+
+def process_start(pid: int) -> int | None:
+    """Field 22 of /proc/PID/stat (the process's start, in clock ticks after boot), or None where it is missing.
+    The command name before it may hold spaces and parentheses: the fields are counted from its last ')'."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
+
+
+def boot_id() -> str:
+    """This boot's id (/proc/sys/kernel/random/boot_id), or '' where there is none."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""

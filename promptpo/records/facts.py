@@ -145,7 +145,7 @@ def facts_of(run: RunFolder) -> Facts:
         curve.append(CurvePoint(spent, int(s.get("episodes") or last.episodes), last.mean_return, last.success_rate))
     score = record_score(best)
     status, reason = str(s.get("status") or meta.get("status") or "running"), str(s.get("reason") or "")
-    if status == "running" and (why := gone(s, meta)):  # killed (SIGKILL, OOM) before it could record its end
+    if status == "running" and (why := gone(s)):  # killed (SIGKILL, OOM) before it could record its end
         status, reason = "interrupted", why
     final = next((p for p in reversed(curve) if p.mean_return is not None), None)
     return Facts(
