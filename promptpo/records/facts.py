@@ -217,13 +217,26 @@ def _event_curve(run: RunFolder) -> list[CurvePoint]:
 
 def event_curve(records: list[dict], events: list[dict], criterion: str = "auc") -> list[CurvePoint]:
     """The best so far (by the rank key, among candidates scored in full) after each candidate, at the env steps
-    the run had spent then, in order of env steps; from 0.
+    the run had spent then (``placements``), in order of env steps; from 0. The best is judged here from the
+    records, not from the events' ``best`` flags or their order: after a resume, events are not in slot order and
+    their flags were judged from partial histories."""
+    curve, best = [CurvePoint(0, 0, None, None)], None
+    for steps, episodes, r in sorted(placements(records, events), key=lambda p: p[0]):
+        key = rank_key(r, criterion)
+        if key != UNRANKED and complete(r) and (best is None or key > rank_key(best, criterion)):
+            best = r
+        if best is not None:
+            score = record_score(best)
+            curve.append(CurvePoint(steps, episodes, score.get("mean_return"), score.get("success_rate")))
+    return curve
 
-    A candidate's steps are its event's ``total_env_steps`` (which count constant tuning too); a candidate with no
-    event yet (its record landed, the wave did not end) is placed at the steps before it plus its own. The best is
-    judged here from the records, not from the events' ``best`` flags or their order: after a resume, events are
-    not in slot order and their flags were judged from partial histories. A candidate event with no record (folders
-    written before records were kept, or an event whose record is gone) stands for its record."""
+
+def placements(records: list[dict], events: list[dict]) -> list[tuple[int, int, dict]]:
+    """(env steps, episodes, record) for each candidate in slot order: the run's totals up to it. A candidate's are
+    its event's ``total_env_steps`` (which count constant tuning too); one with no event yet (the engine saves a
+    record the moment its evaluation ends, and logs its event when its wave ends) is placed at the totals before it
+    plus its own. A candidate event with no record (folders written before records were kept, or an event whose
+    record is gone) stands for its record."""
     candidates = [e for e in events if e.get("event") == "candidate"]
     if not any("id" in e for e in candidates):  # logs before candidates were named in them
         candidates = [{**e, "id": f"event {i}"} for i, e in enumerate(candidates)]
@@ -239,15 +252,7 @@ def event_curve(records: list[dict], events: list[dict], criterion: str = "auc")
         else:
             steps, episodes = steps + int(r.get("env_steps") or 0), episodes + ran
         placed.append((steps, episodes, r))
-    curve, best = [CurvePoint(0, 0, None, None)], None
-    for steps, episodes, r in sorted(placed, key=lambda p: p[0]):
-        key = rank_key(r, criterion)
-        if key != UNRANKED and complete(r) and (best is None or key > rank_key(best, criterion)):
-            best = r
-        if best is not None:
-            score = record_score(best)
-            curve.append(CurvePoint(steps, episodes, score.get("mean_return"), score.get("success_rate")))
-    return curve
+    return placed
 
 
 def _as_record(event: dict, order: int) -> dict:

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 
 from promptpo.records import Facts, RunFolder, score_text
-from promptpo.records.facts import best_of, complete, criterion_of, record_score
+from promptpo.records.facts import best_of, complete, criterion_of, placements, record_score
 from promptpo.stats import CurvePoint
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
@@ -79,18 +79,9 @@ def best_line(curve: list[CurvePoint], name: str, colour: str, metric: str, dash
 
 
 def placed(run: RunFolder) -> list[tuple[dict, int]]:
-    """Each candidate record in slot order, with the env steps the run had spent up to it in slot order: its
-    ``candidate`` event's total where it has one (tuning's steps included), else the total before it plus its own
-    env steps. The engine saves a candidate's record (and summary.json, and the best) the moment its evaluation
-    ends, but logs its event only when its wave ends, so a record read mid-wave may have no event yet: drawn from
-    the records, the chart holds every candidate the header counts and the best it names."""
-    totals = {e.get("id"): int(e["total_env_steps"]) for e in run.events()
-              if e.get("event") == "candidate" and isinstance(e.get("total_env_steps"), (int, float))}
-    found, spent = [], 0
-    for record in run.candidates:
-        spent = totals.get(record["id"], spent + int(record.get("env_steps") or 0))
-        found.append((record, spent))
-    return found
+    """Each candidate record in slot order, with the env steps the run had spent up to it (records.facts.placements):
+    drawn from the records, the chart holds every candidate the header counts and the best it names, mid-wave too."""
+    return [(record, steps) for steps, _, record in placements(run.candidates, run.events())]
 
 
 def number(value, digits: int = 2) -> str:
