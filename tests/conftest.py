@@ -65,6 +65,15 @@ def only_run(out: Path) -> Path:
     return runs[0]
 
 
+def new_run(out: Path, *args: str) -> Path:
+    """The run folder a promptpo command (optimize, baseline, ...) adds under ``out``; the command must succeed."""
+    before = set(out.iterdir()) if out.exists() else set()
+    proc = run_cli(*args, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (folder,) = [p for p in out.iterdir() if p not in before]
+    return folder
+
+
 def worker_processes() -> set[int]:
     """Sandbox workers started by this test process (other processes on the machine are not ours)."""
     from promptpo.isolation.base import descendants

@@ -89,6 +89,19 @@ def run_options(tmp_path: Path, out: str) -> dict:
             "workers": 2, "out": tmp_path / out}
 
 
+def programs_evaluated(monkeypatch) -> list[str]:
+    """The programs PolicyTask evaluates from now on, in order (a list that fills as the run goes)."""
+    evaluated: list[str] = []
+    evaluate = PolicyTask.evaluate
+
+    def counting(self, code, *args, **kwargs):
+        evaluated.append(code)
+        return evaluate(self, code, *args, **kwargs)
+
+    monkeypatch.setattr(PolicyTask, "evaluate", counting)
+    return evaluated
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_them(tmp_path, monkeypatch, signum):
     model = scripted(tmp_path)
@@ -115,14 +128,7 @@ def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_t
     assert candidate_events(run) == ["r00c0", "r00c1", "r00c2", "r00c3"]  # saved after an unfinished slot: not taken in
     kept = {i: (run / "candidates" / f"{i}.json").read_bytes() for i in ROUND_2[1:]}
 
-    evaluated: list[str] = []
-    evaluate = PolicyTask.evaluate
-
-    def counting(self, code, *args, **kwargs):
-        evaluated.append(code)
-        return evaluate(self, code, *args, **kwargs)
-
-    monkeypatch.setattr(PolicyTask, "evaluate", counting)
+    evaluated = programs_evaluated(monkeypatch)
     resumed = resume(RunFolder(run))
     assert resumed.status == "completed"
     assert [code.strip() for code in evaluated] == [SLOW_46]  # the one evaluation in flight at Ctrl-C, nothing that had finished
@@ -266,14 +272,7 @@ spends its --tune-evals."""
 
 
 def test_ctrl_c_during_constant_tuning_then_resume_evaluates_only_the_samples_not_yet_run(tmp_path, monkeypatch):
-    evaluated: list[str] = []
-    evaluate = PolicyTask.evaluate
-
-    def counting(self, code, *args, **kwargs):
-        evaluated.append(code)
-        return evaluate(self, code, *args, **kwargs)
-
-    monkeypatch.setattr(PolicyTask, "evaluate", counting)
+    evaluated = programs_evaluated(monkeypatch)
     path = tmp_path / "answers.jsonl"
     path.write_text(json.dumps({"content": TUNABLE}) + "\n")
     options = {"rounds": 1, "candidates": 1, "episodes": 2, "cascade": 0, "target": 1000, "tune_constants": True,

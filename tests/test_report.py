@@ -10,16 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ANSWERS, run_cli
+from conftest import ANSWERS, new_run, run_cli
 from test_ui import chart_data
-
-
-def _made(out: Path, *args: str) -> Path:
-    before = set(out.iterdir()) if out.exists() else set()
-    proc = run_cli(*args, "--out", str(out))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (folder,) = [p for p in out.iterdir() if p not in before]
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +19,10 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("runs")
     return {
         # r00c0 is stopped by the cascade after 2 of 10 episodes; r01c0 (call 2) succeeds
-        "pick-place": _made(out, "optimize", "metaworld/pick-place", "--model", f"scripted:{ANSWERS / 'pick_place'}",
+        "pick-place": new_run(out, "optimize", "metaworld/pick-place", "--model", f"scripted:{ANSWERS / 'pick_place'}",
                             "--episodes", "10", "--candidates", "1", "--rounds", "3"),
-        "offline": _made(out, "optimize", "metaworld/reach", "--model", "offline", "--rounds", "1"),
-        "ppo": _made(out, "baseline", "ppo", "gymnasium/CartPole-v1", "--steps", "1024", "--seeds", "1"),
+        "offline": new_run(out, "optimize", "metaworld/reach", "--model", "offline", "--rounds", "1"),
+        "ppo": new_run(out, "baseline", "ppo", "gymnasium/CartPole-v1", "--steps", "1024", "--seeds", "1"),
     }
 
 

@@ -13,19 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ANSWERS, run_cli
+from conftest import ANSWERS, new_run, run_cli
 from test_ui import chart_data, serve
 
 BENCH = "bench/mt1/promptpo/metaworld-reach/seed-0"
 """A bench's run folders sit five levels down (promptpo.bench)."""
-
-
-def _made(out: Path, *args: str) -> Path:
-    before = {p for p in out.iterdir()} if out.exists() else set()
-    proc = run_cli(*args, "--out", str(out))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (folder,) = [p for p in out.iterdir() if p not in before]
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +25,12 @@ def corpus(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("runs")
     runs = {
         # offline: no LLM; its first candidate succeeds at a return of ~200, later ones score up to ~1,700 and fail
-        "offline": _made(out, "optimize", "metaworld/reach", "--model", "offline", "--rounds", "1"),
+        "offline": new_run(out, "optimize", "metaworld/reach", "--model", "offline", "--rounds", "1"),
         # the first candidate is stopped by the cascade after 2 failed episodes: the run ends with no best
-        "stopped": _made(out, "optimize", "metaworld/pick-place", "--model", f"scripted:{ANSWERS / 'pick_place'}",
+        "stopped": new_run(out, "optimize", "metaworld/pick-place", "--model", f"scripted:{ANSWERS / 'pick_place'}",
                          "--episodes", "10", "--candidates", "1", "--rounds", "1"),
-        "ppo": _made(out, "baseline", "ppo", "gymnasium/CartPole-v1", "--steps", "1024", "--seeds", "1"),
-        "cartpole": _made(out, "optimize", "gymnasium/CartPole-v1", "--model",
+        "ppo": new_run(out, "baseline", "ppo", "gymnasium/CartPole-v1", "--steps", "1024", "--seeds", "1"),
+        "cartpole": new_run(out, "optimize", "gymnasium/CartPole-v1", "--model",
                           f"scripted:{ANSWERS / 'cartpole_slow'}", "--candidates", "1", "--rounds", "1"),
     }
     bench = out / BENCH
