@@ -74,6 +74,26 @@ def new_run(out: Path, *args: str) -> Path:
     return folder
 
 
+def chromium_session(log: tuple[str, ...] = ()):
+    """A headless Chromium driven through Selenium, with the browser's ``log`` kinds ("browser", "performance")
+    kept. The suite needs chromium and chromium-driver (scripts/test installs them): without them this fails."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.fail("chromium and chromium-driver are needed for this test: scripts/test installs them")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,1400"):
+        options.add_argument(flag)
+    if log:
+        options.set_capability("goog:loggingPrefs", {kind: "ALL" for kind in log})
+    session = webdriver.Chrome(options=options, service=Service(driver))
+    session.set_page_load_timeout(60)
+    return session
+
+
 def worker_processes() -> set[int]:
     """Sandbox workers started by this test process (other processes on the machine are not ours)."""
     from promptpo.isolation.base import descendants

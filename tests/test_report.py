@@ -6,11 +6,10 @@ from __future__ import annotations
 import html
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ANSWERS, new_run, run_cli
+from conftest import ANSWERS, chromium_session, new_run, run_cli
 from test_ui import chart_data
 
 
@@ -76,23 +75,13 @@ def test_a_ppo_report_shows_its_training(runs, tmp_path):
 
 
 def test_the_report_works_offline_in_chromium(runs, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     page = tmp_path / "report.html"
     page.write_text(report_of(runs["pick-place"], tmp_path))
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=[\"']?http", page.read_text())  # nothing loaded from elsewhere
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        pytest.skip("chromium or chromedriver is not installed here")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,1400"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    session = webdriver.Chrome(options=options, service=Service(driver))
+    session = chromium_session(log=("browser", "performance"))
     try:
         session.get(page.as_uri())
         charts = session.find_elements(By.CSS_SELECTOR, "div.chart")

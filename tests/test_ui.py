@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import IN_CI, ROOT, cli_env
+from conftest import ROOT, chromium_session, cli_env
 
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
 FIRST = f"""My plan {HOSTILE}: push the way the pole leans.
@@ -99,20 +99,7 @@ def non_blank(png: bytes) -> bool:
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        if IN_CI:
-            pytest.fail("CI must install chromium and chromium-driver")
-        pytest.skip("chromium or chromedriver is not installed here")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,1400"):
-        options.add_argument(flag)
-    session = webdriver.Chrome(options=options, service=Service(driver))
-    session.set_page_load_timeout(30)
+    session = chromium_session()
     yield session
     session.quit()
 

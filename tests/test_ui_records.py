@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ANSWERS, new_run, run_cli
+from conftest import ANSWERS, chromium_session, new_run, run_cli
 from test_ui import chart_data, serve
 
 BENCH = "bench/mt1/promptpo/metaworld-reach/seed-0"
@@ -129,20 +129,10 @@ def test_compare_shows_the_cli_s_table(corpus, client):
 
 
 def test_charts_in_chromium_have_ticks_and_hover_and_fetch_nothing_outside(corpus, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        pytest.skip("chromium or chromedriver is not installed here")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,1400"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    session = webdriver.Chrome(options=options, service=Service(driver))
+    session = chromium_session(log=("browser", "performance"))
     ui, port = serve(corpus["offline"].parent)
     try:
         for path in (f"/run/{corpus['offline'].name}", f"/run/{corpus['ppo'].name}",
@@ -184,21 +174,12 @@ def test_compare_draws_the_runs_its_table_samples(corpus, client):
 
 
 def test_a_running_run_s_chart_grows_and_keeps_its_zoom(corpus, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if chromium is None or driver is None:
-        pytest.skip("chromium or chromedriver is not installed here")
     run = tmp_path / "runs" / "live"
     shutil.copytree(corpus["offline"], run)
     summary = json.loads((run / "summary.json").read_text())
     (run / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    session = webdriver.Chrome(options=options, service=Service(driver))
+    session = chromium_session()
     ui, port = serve(run.parent)
     points = "return document.getElementById('chart-steps').data[1].x.length"
     try:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import chromium_session
 from corpus import Corpus, build, build_or_load
 
 pytestmark = pytest.mark.slow
@@ -755,23 +756,8 @@ def served(corpus):
 
 @pytest.fixture(scope="module")
 def chromium():
-    import shutil
 
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if binary is None or driver is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must install chromium and chromium-driver")
-        pytest.skip("chromium or chromedriver is not installed here")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,1400"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    session = webdriver.Chrome(options=options, service=Service(driver))
-    session.set_page_load_timeout(60)
+    session = chromium_session(log=("browser",))
     yield session
     session.quit()
 
