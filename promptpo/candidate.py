@@ -16,6 +16,29 @@ from promptpo.outcome import Outcome
 UNRANKED = (float("-inf"), float("-inf"), float("-inf"))
 
 
+def policy_rank_key(success_rate: float | None, mean_steps_to_success: float | None,
+                    mean_return: float | None) -> tuple[float, float, float]:
+    """The rank key of a policy scored as these numbers say (``evaluate.Evaluation.rank_key``; promptpo.records
+    ranks recorded candidates with it): success rate where defined, then sooner success, then mean return."""
+    if mean_return is None:
+        return UNRANKED
+    if success_rate is None:
+        return (0.0, 0.0, mean_return)
+    return (success_rate, -(mean_steps_to_success or 0.0), mean_return)
+
+
+def training_rank_key(auc: float | None, steps_to_threshold: int | None, final_return: float | None,
+                      criterion: str) -> tuple[float, float]:
+    """The rank key of a training scored as these numbers say (``tasks.schedule.Training.rank_key``; promptpo.records
+    ranks recorded schedule candidates with it): steps to the threshold (criterion "steps") or the area under the
+    curve, then the area or the final return."""
+    if auc is None:
+        return UNRANKED
+    if criterion == "steps":
+        return (-steps_to_threshold if steps_to_threshold is not None else float("-inf"), auc)
+    return (auc, final_return or 0.0)
+
+
 class Result(Protocol):
     """What a task kind's scorer returns for one program."""
 

@@ -23,7 +23,7 @@ from promptpo.digest import EpisodeDigest, Recorder
 from promptpo.envspec import EnvSpec, Episode
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
-from promptpo.candidate import UNRANKED
+from promptpo.candidate import UNRANKED, policy_rank_key
 from promptpo.outcome import CandidateFault, Outcome
 from promptpo.summarizer import Notes
 from promptpo.trajectory import Keeper
@@ -141,17 +141,6 @@ class Evaluation:
         if not self.ok:
             return UNRANKED
         return policy_rank_key(self.success_rate, self.mean_steps_to_success, self.mean_return)
-
-
-def policy_rank_key(success_rate: float | None, mean_steps_to_success: float | None,
-                    mean_return: float | None) -> tuple[float, float, float]:
-    """The rank key of a policy scored as these numbers say (``Evaluation.rank_key``; promptpo.records ranks
-    recorded candidates with it): success rate where defined, then sooner success, then mean return."""
-    if mean_return is None:
-        return UNRANKED
-    if success_rate is None:
-        return (0.0, 0.0, mean_return)
-    return (success_rate, -(mean_steps_to_success or 0.0), mean_return)
 
 
 class EnvPool:

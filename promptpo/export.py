@@ -10,7 +10,8 @@ from promptpo.extract import author, trust_lines
 from promptpo.text import comment_header
 from promptpo.records import RunFolder, score_text
 from promptpo.engine.store import write_output
-from promptpo.verify import headline, latest
+from promptpo.records import headline
+from promptpo.verify import latest
 
 
 def header(run: RunFolder, record: dict) -> list[str]:

@@ -108,8 +108,7 @@ def add(run_dir: Path, root: Path, force: bool = False) -> Entry:
     missed its target is refused unless ``force``: later runs are shown entries as solved examples."""
     from promptpo.envs import load_spec
     from promptpo.errors import RunStoreError
-    from promptpo.records import RunFolder
-    from promptpo.verify import headline
+    from promptpo.records import RunFolder, headline
 
     try:
         run = RunFolder(run_dir)  # a lost summary.json is rebuilt from the other records
@@ -150,7 +149,7 @@ def add(run_dir: Path, root: Path, force: bool = False) -> Entry:
 
 
 def record_verification(root: Path, run_dir: Path, candidate_id: str, verdict: str) -> list[str]:
-    """Write ``verdict`` (verify.headline's line) into the entries holding that candidate's program of that run
+    """Write ``verdict`` (records.headline's line) into the entries holding that candidate's program of that run
     (`library list` said "verified -" after a successful verify); the names of the entries updated."""
     from promptpo.records import RunFolder
 

@@ -83,7 +83,7 @@ def settings(run: RunFolder) -> list[tuple[str, str]]:
 
 
 def _verification(run: RunFolder, record: dict) -> str | None:
-    from promptpo.verify import headline
+    from promptpo.records import headline
 
     try:
         check = run.verification(record["id"])

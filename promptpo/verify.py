@@ -190,15 +190,6 @@ def judge(outcome: str, by_success: bool, recorded_values: list[float],
                    f"({test}, p={worse:.3g} for worse)"), test, worse
 
 
-def headline(check: dict) -> str:
-    """A verification's one verdict, worded once: ``ok: ...``, ``GAP: ...`` or ``FAILED: ...`` (a policy's or a
-    schedule's record, old or new)."""
-    text = str(check.get("verdict", ""))
-    failed = check.get("outcome", "ok") != "ok" or text.startswith("FAILED: ")
-    label = "FAILED" if failed else "GAP" if check.get("gap") else "ok"
-    return f"{label}: {text.removeprefix('FAILED: ')}"
-
-
 def interval_text(score: dict | Score) -> str:
     """A score's 95% intervals as words: Student-t for the mean return (the interval the Welch test inverts;
     wide, as it should be, at small n), Clopper-Pearson for a success rate."""

@@ -148,7 +148,7 @@ def test_a_small_sample_gets_an_interval_that_means_what_it_says():
      "FAILED: the schedule did not run cleanly on a fresh seed (x)"),
 ])
 def test_a_verification_has_one_verdict(check, line):
-    from promptpo.verify import headline
+    from promptpo.records import headline
 
     assert headline(check) == line
 

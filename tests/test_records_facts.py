@@ -124,10 +124,10 @@ def test_runs_shown_different_library_examples_are_different_methods(tmp_path):
 
 
 def test_records_rank_with_the_engines_own_key():
-    """records.rank_key is the engine's (evaluate.policy_rank_key, schedule.training_rank_key), not a copy."""
-    from promptpo.evaluate import policy_rank_key
+    """records.rank_key is the engine's (candidate.policy_rank_key, candidate.training_rank_key, which the engine's Evaluation and Training call), not a copy."""
+    from promptpo.candidate import policy_rank_key
     from promptpo.records import rank_key
-    from promptpo.tasks.schedule import training_rank_key
+    from promptpo.candidate import training_rank_key
 
     scored = {"outcome": "ok", "score": {"mean_return": 80.0, "success_rate": 0.5, "mean_steps_to_success": 40.0}}
     assert rank_key(scored) == policy_rank_key(0.5, 40.0, 80.0) == (0.5, -40.0, 80.0)

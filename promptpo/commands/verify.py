@@ -29,7 +29,8 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
     """Re-run CANDIDATE (default: the best) in the sandbox on episodes the run never saw."""
     setup_logging(False)
     from promptpo.errors import ConfigError
-    from promptpo.verify import headline, interval_text
+    from promptpo.records import headline
+    from promptpo.verify import interval_text
     from promptpo.verify import verify as run_verify
 
     if episodes is not None and episodes < 1:
@@ -87,7 +88,7 @@ def _verify_schedule(folder, candidate: str | None, episodes: int | None, seeds:
                      sandbox: str) -> None:
     from promptpo.errors import ConfigError
     from promptpo.retrain import retrain
-    from promptpo.verify import headline
+    from promptpo.records import headline
 
     if episodes is not None:
         raise ConfigError("--episodes is for policy runs", "a schedule run is verified on fresh seeds: use --seeds N")

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from promptpo.candidate import UNRANKED
+from promptpo.candidate import UNRANKED, policy_rank_key, training_rank_key
 from promptpo.envspec import Target
 from promptpo.records.folder import RunFolder, numbers, slot
 from promptpo.records.liveness import gone
@@ -179,17 +179,13 @@ def complete(record: dict) -> bool:
 
 def rank_key(record: dict, criterion: str = "auc") -> tuple[float, ...]:
     """The engine's rank key of a candidate record, computed by the engine's own functions from the recorded
-    score (promptpo.evaluate.policy_rank_key; a schedule's promptpo.tasks.schedule.training_rank_key, by the run's
+    score (promptpo.candidate.policy_rank_key; a schedule's promptpo.candidate.training_rank_key, by the run's
     ``criterion``): higher is better, UNRANKED without a score. Every view ranks with this one."""
     score = record_score(record)
     if record.get("outcome") != "ok":
         return UNRANKED
     if "auc" in score:
-        from promptpo.tasks.schedule import training_rank_key
-
         return training_rank_key(score["auc"], score.get("steps_to_threshold"), score.get("mean_return"), criterion)
-    from promptpo.evaluate import policy_rank_key
-
     return policy_rank_key(score.get("success_rate"), score.get("mean_steps_to_success"), score.get("mean_return"))
 
 

@@ -1,4 +1,4 @@
-"""What every view says of a run's facts in words: its status and its LLM calls (the CLI's `runs` and `show`,
+"""What every view says of a run's facts in words: its status, its LLM calls and a verification's verdict (the CLI's `runs` and `show`,
 the UI's pages), so the views never word the same fact two ways."""
 
 from __future__ import annotations
@@ -25,3 +25,12 @@ def status_text(facts: Facts) -> str:
     if facts.recovered:
         text += " (summary rebuilt from the records)"
     return text
+
+
+def headline(check: dict) -> str:
+    """A verification's one verdict, worded once: ``ok: ...``, ``GAP: ...`` or ``FAILED: ...`` (a policy's or a
+    schedule's record, old or new)."""
+    text = str(check.get("verdict", ""))
+    failed = check.get("outcome", "ok") != "ok" or text.startswith("FAILED: ")
+    label = "FAILED" if failed else "GAP" if check.get("gap") else "ok"
+    return f"{label}: {text.removeprefix('FAILED: ')}"

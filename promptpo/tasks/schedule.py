@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from promptpo.candidate import UNRANKED, Candidate
+from promptpo.candidate import UNRANKED, Candidate, training_rank_key
 from promptpo.engine.config import RunConfig
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target
@@ -126,18 +126,6 @@ class Training:
             return UNRANKED
         return training_rank_key(self.auc, self.steps_to_threshold, self.final.mean_return if self.final else None,
                                  self.criterion)
-
-
-def training_rank_key(auc: float | None, steps_to_threshold: int | None, final_return: float | None,
-                      criterion: str) -> tuple[float, float]:
-    """The rank key of a training scored as these numbers say (``Training.rank_key``; promptpo.records ranks
-    recorded schedule candidates with it): steps to the threshold (criterion "steps") or the area under the curve,
-    then the area or the final return."""
-    if auc is None:
-        return UNRANKED
-    if criterion == "steps":
-        return (-steps_to_threshold if steps_to_threshold is not None else float("-inf"), auc)
-    return (auc, final_return or 0.0)
 
 
 def score_text(t: Training | None) -> str:
