@@ -126,7 +126,7 @@ def test_the_second_stage_and_verify_score_what_the_program_alone_earns(tmp_path
 def test_parallel_lanes_keep_the_agent_away_from_the_candidates_beside_it(tmp_path, backend):
     honest = "def act(obs):\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)\n"
     result = _run(tmp_path, backend, [AGENT + "\n_agent(30)" + WEAK, honest, honest, honest], "lanes", workers=2,
-                  cascade=0, episodes=3)
+                  cascade=0, episodes=3, target=1000)  # out of reach: a run stops at its target, and every lane must run
     episodes = _episodes(result)
     assert episodes["r00c1"] == episodes["r00c2"] == episodes["r00c3"] == [500.0, 500.0, 500.0]
 
