@@ -62,7 +62,8 @@ def test_parallel_docker_lanes_score_as_one_and_leave_nothing_behind(tmp_path):
     for workers in ("2", "1"):
         out = tmp_path / workers
         proc = run_cli("optimize", "gymnasium/CartPole-v1", "--sandbox", "docker", "--model", f"scripted:{answers}",
-                       "--rounds", "1", "--candidates", "3", "--episodes", "3", "--workers", workers, "--out", str(out))
+                       "--rounds", "1", "--candidates", "3", "--episodes", "3", "--workers", workers, "--out", str(out),
+                       "--target", "1000")  # out of reach: a run stops at its target, and every lane must run
         assert proc.returncode == 0, proc.stderr
         run = only_run(out)
         records[workers] = {p.name: {k: v for k, v in read_json(p).items() if k != "evaluation"}
