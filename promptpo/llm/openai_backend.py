@@ -24,6 +24,8 @@ class OpenAIBackend(ProviderBackend):
 
     def check(self) -> None:
         self.require_key("OPENAI_API_KEY", "OpenAI", self.api_base)
+        import openai  # noqa: F401 - imported here, before a wave's threads: importing it in several at once
+        #               exposed a partially initialised httpx to one of them
 
     def client(self, params: GenParams):
         if self._client is None:
