@@ -161,15 +161,9 @@ class RunFolder:
     @cached_property
     def candidates(self) -> list[dict]:
         """Candidate records in slot order (round, then index), whenever each landed."""
-        folder = self.path / "candidates"
         records = []
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                self._note(f"candidates/{path.name} is not valid JSON (left out)")
-                continue
-            if isinstance(record, dict) and "id" in record:
+        for path, record in self._records("candidates", "*.json"):
+            if "id" in record:
                 numbers(record, path, ("round", "index", "env_steps"))
                 records.append(record)
         return sorted(records, key=slot)
@@ -265,28 +259,28 @@ class RunFolder:
 
     def call_records(self) -> list[dict]:
         """llm/NNNN.json of every answered call (tokens, cost, latency), in call order."""
-        found = []
-        for path in sorted((self.path / "llm").glob("[0-9][0-9][0-9][0-9].json")) if (self.path / "llm").is_dir() else []:
-            try:
-                found.append(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                self._note(f"llm/{path.name} is not valid JSON (left out)")
-        return found
+        return [record for _, record in self._records("llm", "[0-9][0-9][0-9][0-9].json")]
 
     def tuning_samples(self) -> list[dict]:
         """tuning/<evaluation key>.json of a run with --tune-constants: one record per tuning sample (fields as a
         candidate record's: key, outcome, env_steps, score, evaluation), in key order; one cut short by a kill is
         left out (and noted), so its sample is evaluated again on resume."""
-        folder = self.path / "tuning"
+        return [record for _, record in self._records("tuning", "*.json")]
+
+    def _records(self, folder: str, pattern: str) -> list[tuple[Path, dict]]:
+        """The JSON objects of ``folder``'s files matching ``pattern``, in name order, with their paths; a file that
+        is not valid JSON (cut short by a kill) or holds no object is left out and noted."""
         found = []
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        for path in sorted((self.path / folder).glob(pattern)) if (self.path / folder).is_dir() else []:
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
-                self._note(f"tuning/{path.name} is not valid JSON (left out)")
+                self._note(f"{folder}/{path.name} is not valid JSON (left out)")
                 continue
             if isinstance(record, dict):
-                found.append(record)
+                found.append((path, record))
+            else:
+                self._note(f"{folder}/{path.name} holds no record (left out)")
         return found
 
     def has_code(self, candidate_id: str) -> bool:
