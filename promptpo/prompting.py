@@ -55,11 +55,7 @@ class Prompt:
     @property
     def tokens(self) -> int:
         """Its size as the run records it (promptpo.llm.tokens), which --prompt-budget bounds."""
-        return size_in_tokens(self.messages)
-
-
-def size_in_tokens(messages) -> int:
-    return sum(tokens.count(m.content) + tokens.MESSAGE_OVERHEAD for m in messages)
+        return tokens.count_messages(self.messages)
 
 
 @dataclass
@@ -154,7 +150,7 @@ class PromptBook:
         best = ranked(history)
         best = self.describe(best[0], []) if best else None
         empty = render("reflect.j2", round=round_, entries=[], dropped=[], best=best)
-        left = self.budget_tokens - size_in_tokens(self.messages(empty))
+        left = self.budget_tokens - tokens.count_messages(self.messages(empty))
         entries, dropped = [], []
         for c in (c for c in history if c.round == round_):  # in full while they fit, then as a summary, then left out
             fb = self._described(c, ["latest round"])
@@ -176,7 +172,7 @@ class PromptBook:
                 "best, the latest round and one failure of each kind are kept; others may be summarised or left out.")
         described = self.describe(parent, [])
         empty = self.render("refine", entries=[], dropped=[], history_note=note, parent=described, progress=progress)
-        base = size_in_tokens(self.messages(empty))  # the budget is the whole prompt's, system included
+        base = tokens.count_messages(self.messages(empty))  # the budget is the whole prompt's, system included
         macro = environment().get_template(f"_{self.prefix}candidate.j2").module.candidate
         _, labels = priorities(history, parent, inspirations)
         size_of = lambda fb, full: tokens.count(macro(fb, full)) + ENTRY_SLACK  # noqa: E731
@@ -190,7 +186,7 @@ class PromptBook:
             entries, dropped = select_history(history, parent, self._described, size_of, room, inspirations)
             user = self.render("refine", entries=entries, dropped=dropped, history_note=note, parent=described,
                                progress=progress)
-            over = size_in_tokens(self.messages(user)) - self.budget_tokens
+            over = tokens.count_messages(self.messages(user)) - self.budget_tokens
             if over <= 0:
                 break
             room -= over

@@ -44,7 +44,7 @@ def prompt(env: str, candidate: int, show_spec: bool, no_library: bool, feedback
     for message in messages:
         click.echo(f"===== {message.role} =====")
         click.echo(message.content)
-    size = sum(tokens.count(m.content) + tokens.MESSAGE_OVERHEAD for m in messages)
+    size = tokens.count_messages(messages)
     chars = sum(len(m.content) for m in messages)
     err = click.get_text_stream("stderr")
     click.echo(f"# {chars:,} characters, {size:,} prompt tokens ({tokens.method()})", file=err)

@@ -57,11 +57,16 @@ def count(text: str) -> int:
     return len(encoding.encode(text, disallowed_special=()))
 
 
+def count_messages(messages) -> int:
+    """Tokens a prompt of these messages takes: each message's content plus the chat format's overhead."""
+    return sum(count(m.content) + MESSAGE_OVERHEAD for m in messages)
+
+
 def with_estimated_usage(request: Request, completion: Completion) -> Completion:
     """Fill in token counts the backend did not report, marked as estimated."""
     if completion.prompt_tokens or completion.completion_tokens:
         return completion
-    completion.prompt_tokens = sum(count(m.content) + MESSAGE_OVERHEAD for m in request.messages)
+    completion.prompt_tokens = count_messages(request.messages)
     completion.completion_tokens = count(completion.text)
     completion.tokens_estimated = method()
     return completion
