@@ -191,21 +191,21 @@ def choose_parent(history: list, round_: int, tuned_before: set[str]):
     complete program (its score is of its first episodes only: Ant's stopped r01c0 was tuned over the best), but is
     while it has none (a mis-tuned controller that fails its first episodes has nothing else to become). None when
     neither is left."""
-    scored = _eligible(history)
-    latest = [c for c in scored if c.round == round_]
-    options = ranked(scored)[:1] + ranked(latest)[:1]
-    return next((c for c in ranked(options) if c.id not in tuned_before), None)
+    best, latest = _options(history, round_)
+    return next((c for c in ranked(best + latest) if c.id not in tuned_before), None)
 
 
-def _eligible(history: list) -> list:
+def _options(history: list, round_: int) -> tuple[list, list]:
+    """What ``choose_parent`` chooses from: the run's best and the best of round ``round_`` (each a list of at most
+    one), of the complete programs, or of the scored ones while there is no complete program."""
     complete = [c for c in history if c.complete]
-    return complete or [c for c in history if c.scored]
+    eligible = complete or [c for c in history if c.scored]
+    return ranked(eligible)[:1], ranked([c for c in eligible if c.round == round_])[:1]
 
 
 def nothing_to_tune(history: list, round_: int, tuned_before: set[str]) -> str:
     """Why ``choose_parent`` found nothing, in words."""
-    scored = _eligible(history)
-    best, latest = ranked(scored)[:1], ranked([c for c in scored if c.round == round_])[:1]
+    best, latest = _options(history, round_)
     said = [f"the run's best, {best[0].id}, was tuned before" if best else "no candidate was scored"]
     if latest and latest[0] is not best[0]:
         said.append(f"the round's best complete program, {latest[0].id}, was tuned before")
@@ -224,6 +224,21 @@ def share_left(engine, config) -> float:
     planned = config.rounds * config.candidates * engine.task.worst_case_steps()
     allowed = share * budget if budget is not None else share / (1 - share) * planned
     return allowed - s.tuning_env_steps
+
+
+MIN_DIMENSIONS = 2
+"""The fewest dimensions a tuning phase searches: pycma needs two."""
+
+
+def cma_population(dimensions: int) -> int:
+    """CMA-ES's default population for a search over ``dimensions`` parameters: 4 + 3 ln n."""
+    return 4 + int(3 * np.log(dimensions))
+
+
+def generation_size(tune_evals: int, dimensions: int) -> int:
+    """Samples in one CMA-ES generation of a tuning phase over ``dimensions`` parameters: CMA-ES's default
+    population, but no more than --tune-evals (and at least two)."""
+    return max(2, min(tune_evals, cma_population(dimensions)))
 
 
 def phase_allowance(engine, config, round_: int, generation: float = 0.0) -> float:
@@ -245,12 +260,13 @@ def share_text(config) -> str:
 def status(engine, config, round_: int) -> str:
     """What tuning will still do, for the next prompt."""
     left = share_left(engine, config)
-    generation = max(2, min(config.tune_evals, 6)) * engine.task.worst_case_steps()  # the smallest a phase needs
+    # the smallest a phase needs: one generation over the fewest dimensions
+    generation = generation_size(config.tune_evals, MIN_DIMENSIONS) * engine.task.worst_case_steps()
     phases = max(0, config.rounds - round_)  # after this round and after each one left
     if left < generation or phases == 0:
         return "Constant tuning will not run again in this run: its share of env steps is spent."
-    each = "" if math.isinf(left) else \
-        f" (about {max(left / phases, generation):,.0f} env steps{' each, while its share lasts' if phases > 1 else ''})"
+    each = "" if math.isinf(left) else (f" (about {phase_allowance(engine, config, round_, generation):,.0f} env steps"
+                                        f"{' each, while its share lasts' if phases > 1 else ''})")
     when = ("after this round, the last" if phases == 1 else "after this round and after the next one" if phases == 2
             else f"after this round and after each of the {phases - 1} after it")
     return f"Constant tuning will still run {when}{each}, on {RULE}, if it declares TUNABLE constants."
@@ -277,8 +293,8 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
     tuned_before.add(parent.id)
     constants, problems = declared_tunables(parent.code)
     worst = engine.task.worst_case_steps()
-    dimensions = max(2, len(constants))  # pycma needs two; a lone constant gets an unused partner
-    popsize = max(2, min(config.tune_evals, 4 + int(3 * np.log(dimensions))))
+    dimensions = max(MIN_DIMENSIONS, len(constants))  # a lone constant gets an unused partner
+    popsize = generation_size(config.tune_evals, dimensions)
     allowance = phase_allowance(engine, config, round_, generation=popsize * worst)
     if not constants or allowance < popsize * worst:
         engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=0, env_steps=0,

@@ -113,9 +113,11 @@ class OfflineBackend(Backend):
         """Search ``template`` (default: the spec's template, else an affine map over its features)."""
         import cma
 
+        from promptpo.tuning import cma_population
+
         template = template or spec.offline_template
         self.program = TemplateProgram(template) if template else LinearProgram(spec)
-        self.requested, self.default = popsize, 4 + int(3 * np.log(self.program.size))  # CMA-ES's own population
+        self.requested, self.default = popsize, cma_population(self.program.size)
         self.strategy = cma.CMAEvolutionStrategy(np.zeros(self.program.size), 0.5,
                                                  {"popsize": max(self.default, popsize), "seed": seed + 1, "verbose": -9})
 
