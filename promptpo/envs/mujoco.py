@@ -84,8 +84,9 @@ def read(env: Any, doc: str = "") -> Reading:
     facts += [f"obs[{_spans(idx)}] (velocities) are clipped by the env's code to [{-b:g}, {b:g}]: a faster joint "
               f"still reads {b:g}" for b, idx in sorted(bounds.items())]
     facts += _control_facts(model, data, joints)
-    facts += _start_facts(unwrapped, joints)
-    facts.append(_body_fact(model, unwrapped))
+    start = np.asarray(getattr(unwrapped, "init_qpos", model.qpos0), dtype=float)
+    facts += _start_facts(unwrapped, joints, start)
+    facts.append(_body_fact(model, start))
     facts += _info_facts(env, doc)
     return Reading(fields, facts, complete=len(found) == base.shape[0])
 
@@ -233,7 +234,7 @@ def _joint_words(model, data, joint: dict) -> str:
     span = "" if joint["range"] is None else (
         f", range {joint['range'][0]:g} to {joint['range'][1]:g} m" if joint["type"] == "slide" else
         f", range {np.degrees(joint['range'][0]):.0f} to {np.degrees(joint['range'][1]):.0f} deg")
-    planar = all(abs(a[0]) < 1e-9 and abs(a[2]) < 1e-9 for a, t in zip(model.jnt_axis, model.jnt_type) if t == 3)
+    planar = _planar(model)
     if joint["type"] == "slide":
         return f"slides {joint['body_name']} along {sense}{span}"
     moved = mujoco.MjData(model)
@@ -253,11 +254,16 @@ def _joint_words(model, data, joint: dict) -> str:
     return f"hinge about {sense}{span}; + moves {joint['body_name']}'s subtree {_direction(delta, planar)}"
 
 
-def _start_facts(unwrapped: Any, joints: list[dict]) -> list[str]:
-    """Where the joints start (the model's init_qpos; reset adds a little noise), and which start at a limit: a
-    joint at its upper limit can only move down from there (Hopper's thigh and knee, which cost a real model two
-    calls)."""
-    start = np.asarray(getattr(unwrapped, "init_qpos", unwrapped.model.qpos0), dtype=float)
+def _planar(model) -> bool:
+    """Whether the model moves in the x-z plane: it has joints, and every hinge turns about y."""
+    return model.nq > 0 and all(abs(a[0]) < 1e-9 and abs(a[2]) < 1e-9
+                                for a, t in zip(model.jnt_axis, model.jnt_type) if t == 3)
+
+
+def _start_facts(unwrapped: Any, joints: list[dict], start: np.ndarray) -> list[str]:
+    """Where the joints start (``start``, the model's init_qpos; reset adds a little noise), and which start at a
+    limit: a joint at its upper limit can only move down from there (Hopper's thigh and knee, which cost a real model
+    two calls)."""
     noise = getattr(unwrapped, "_reset_noise_scale", None)
     at = {"lower": [], "upper": []}
     for j in joints:
@@ -276,15 +282,14 @@ def _start_facts(unwrapped: Any, joints: list[dict]) -> list[str]:
     return facts
 
 
-def _body_fact(model, unwrapped: Any) -> str:
-    """Each body's mass and the segments its capsules span at the start pose, in world coordinates."""
+def _body_fact(model, start: np.ndarray) -> str:
+    """Each body's mass and the segments its capsules span at the start pose (``start``), in world coordinates."""
     import mujoco
 
     data = mujoco.MjData(model)
-    data.qpos[:] = np.asarray(getattr(unwrapped, "init_qpos", model.qpos0), dtype=float)
+    data.qpos[:] = start
     mujoco.mj_forward(model, data)
-    planar = model.nq > 0 and all(abs(a[0]) < 1e-9 and abs(a[2]) < 1e-9
-                                  for a, t in zip(model.jnt_axis, model.jnt_type) if t == 3)
+    planar = _planar(model)
     short = lambda v: f"{round(float(v), 2) + 0.0:g}"  # noqa: E731 - 0.6, not 0.60; 0, not -0.00
     point = (lambda p: f"({short(p[0])}, {short(p[2])})") if planar else \
         (lambda p: f"({short(p[0])}, {short(p[1])}, {short(p[2])})")

@@ -103,7 +103,7 @@ def minigrid_spec(name: str, *, title: str = "", description: str = "", starter:
         horizon = int(unwrapped.max_steps)
         doc = inspect.cleandoc(description or (type(unwrapped).__doc__ or name))
         names = tuple(a.name for a in Actions)[: env.action_space.n]
-        findings = _findings(name, doc)
+        findings = _findings(name)
         reward = reward_source(type(unwrapped))
         action = action_spec(env.action_space, names)
         w, h = unwrapped.width, unwrapped.height
@@ -131,12 +131,12 @@ def minigrid_spec(name: str, *, title: str = "", description: str = "", starter:
 
 
 @cache
-def _findings(name: str, doc: str) -> Findings:
+def _findings(name: str) -> Findings:
     """What the spec states about the installed env beyond its docstring, measured once per process."""
     env = make(name)
     try:
         names = tuple(a.name for a in Actions)[: env.action_space.n]
-        return study(env, gym_id(name), names, doc)
+        return study(env, gym_id(name), names)
     finally:
         env.close()
 

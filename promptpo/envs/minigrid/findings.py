@@ -17,12 +17,6 @@ from promptpo.envs.minigrid.rules import pays, step_rules, success_text
 ROW = re.compile(r"^(\s*\|\s*(\d+)\s*\|\s*(\w+)\s*\|)([^|]*)(\|\s*)$")
 
 
-def unused_claims(doc: str) -> dict[int, str]:
-    """Action number -> name for the rows of the docstring's action table that say "unused"."""
-    return {int(m.group(2)): m.group(3) for m in map(ROW.match, doc.splitlines())
-            if m and "unused" in m.group(4).lower()}
-
-
 def correct_table(doc: str, acting: set[int]) -> str:
     """The docstring with "Unused" replaced, in the action table rows of actions that have an effect."""
     lines = []
@@ -42,7 +36,7 @@ class Findings:
     """Actions with a measured effect (or every action, when the environment could not be measured)."""
 
 
-def study(env: Any, gym_id: str, names: tuple[str, ...], doc: str) -> Findings:
+def study(env: Any, gym_id: str, names: tuple[str, ...]) -> Findings:
     """Everything a MiniGrid spec states about ``env`` beyond its docstring (see the module docstring)."""
     u = env.unwrapped
     rules = step_rules(type(u))
@@ -79,7 +73,7 @@ def study(env: Any, gym_id: str, names: tuple[str, ...], doc: str) -> Findings:
               else ", with the reward left as it was (0 unless a rule above paid one).")
               for r in live if r not in success]
     try:
-        more, acting = stepped(start, names, kinds, found[0].mission, attrs, doc)
+        more, acting = stepped(start, names, kinds, found[0].mission, attrs)
     except Exception as err:  # noqa: BLE001 - a minigrid whose internals moved: say so rather than fail the spec
         facts.append(f"Measuring the actions failed ({type(err).__name__}: {str(err)[:200]}); what each action does "
                      "is in the step source below.")
@@ -87,8 +81,8 @@ def study(env: Any, gym_id: str, names: tuple[str, ...], doc: str) -> Findings:
     return Findings(success_text(success, described, seeds), facts + more, acting)
 
 
-def stepped(start: Start, names: tuple[str, ...], kinds: set[str], mission: str, attrs: list[str],
-            doc: str) -> tuple[list[str], set[int]]:
+def stepped(start: Start, names: tuple[str, ...], kinds: set[str], mission: str,
+            attrs: list[str]) -> tuple[list[str], set[int]]:
     """The facts measured by stepping the env (what each action does, which steps end the episode) and the
     actions that have an effect."""
     facts = []
