@@ -16,7 +16,8 @@ from pathlib import Path
 
 from promptpo.bench.suite import Job
 from promptpo.cluster import pack, unpack
-from promptpo.records import FINISHED
+from promptpo.errors import RunStoreError
+from promptpo.records import FINISHED, RunFolder, run_folders
 
 PLACEHOLDER = "{folder}"
 """Stands for the job's folder in a command sent to a Ray node (where the folder is a scratch copy)."""
@@ -35,9 +36,6 @@ class Step:
 
 def runs_of(folder: Path) -> list[tuple[Path, dict, dict]]:
     """(run folder, run.json, summary.json or {}) of every run in a job's folder, oldest first."""
-    from promptpo.errors import RunStoreError
-    from promptpo.records import RunFolder, run_folders
-
     found = []
     for path in run_folders(folder):  # run ids start with their start time: path order is oldest first
         try:  # a lost summary is rebuilt from the run's other records (promptpo.records)

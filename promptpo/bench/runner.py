@@ -94,10 +94,3 @@ def _on_ray(todo: list[Step], bench: Path, address: str | None, notify) -> list[
         outcome.wall_time_s = round(time.monotonic() - started, 2)
         notify(outcome, False)
     return outcomes
-
-
-def run_folders(bench: Path) -> list[Path]:
-    """Every run folder a bench folder holds (BENCH/method/task/seed-N/RUN)."""
-    from promptpo.records import run_folders as under
-
-    return under(bench)
