@@ -53,7 +53,7 @@ def test_runs_lists_such_a_folder_as_unreadable(tmp_path):
     assert "Traceback" not in proc.stderr and "unreadable" in proc.stdout and "20261206-1-ok" in proc.stdout
     from promptpo.ui.runs import find_runs
 
-    listing = find_runs(tmp_path)
+    listing = find_runs(tmp_path).with_facts()  # what the runs page lists
     assert list(listing.runs) == ["20261206-1-ok"] and len(listing.unreadable) == 1
     assert "env_steps is not a number" in listing.unreadable[0]
 

@@ -110,6 +110,21 @@ def test_bench_runs_are_listed_and_served(corpus, client):
     assert "def act" in _page(client, f"/run/{rid}/candidate/r00c0")
 
 
+def test_a_run_s_page_derives_its_own_facts_and_its_trainings_not_every_run_s(corpus, monkeypatch):
+    """A running run's fragment is asked for every second: it derives the facts of that run and of the trainings its
+    chart draws (the PPO run of its env), not those of every run in the folder."""
+    from starlette.testclient import TestClient
+
+    import promptpo.records.facts as facts
+    from promptpo.ui.app import make_app
+
+    derived, real = [], facts.facts_of
+    monkeypatch.setattr(facts, "facts_of", lambda run: derived.append(run.name) or real(run))
+    client = TestClient(make_app(corpus["offline"].parent), base_url="http://127.0.0.1")
+    assert client.get(f"/run/{corpus['cartpole'].name}/live").status_code == 200
+    assert sorted(derived) == sorted([corpus["cartpole"].name, corpus["ppo"].name])
+
+
 def test_compare_shows_the_cli_s_table(corpus, client):
     ids = [corpus["ppo"].name, corpus["cartpole"].name]
     page = _page(client, "/compare?" + "&".join(f"run={i}" for i in ids))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from itertools import islice
 from pathlib import Path
 
 import jinja2
@@ -41,6 +42,7 @@ from promptpo.ui.runs import (
     inside,
     lineage,
     node_class,
+    readable,
     row,
     score_of,
     status_class,
@@ -112,11 +114,12 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
         return PlainTextResponse("not found", status_code=404)
 
     def of_a_run(view):
-        """A view of one run (``view(request, rid, run, listing)``); a run id the folder does not hold is 404."""
+        """A view of one run (``view(request, rid, run, listing)``); a run id the folder does not hold, or a run whose
+        records cannot be read, is 404. Of the folder's runs, only that one's facts are derived (a running run's
+        fragment is asked for every second)."""
         async def handler(request: Request) -> Response:
-            listing = await run_in_threadpool(find_runs, root)
             rid = request.path_params["run"]
-            run = listing.runs.get(rid)
+            listing, run = await run_in_threadpool(_one_run, root, rid)
             return not_found() if run is None else await view(request, rid, run, listing)
 
         return handler
@@ -181,7 +184,7 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
                             headers={"Cache-Control": "max-age=86400"})
 
     async def api_runs(request: Request) -> Response:
-        listing = await run_in_threadpool(find_runs, root)
+        listing = await run_in_threadpool(lambda: find_runs(root).with_facts())
         return JSONResponse([row(rid, run) for rid, run in listing.runs.items()])
 
     routes = [Route("/", runs_page), Route("/live/runs", runs_fragment), Route("/api/runs", api_runs),
@@ -194,8 +197,16 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
                      exception_handlers={404: not_found})
 
 
-def _runs_view(root: Path, request: Request) -> dict:
+def _one_run(root: Path, rid: str) -> tuple[Listing, RunFolder | None]:
+    """The folder's runs (nothing derived of them), and run ``rid`` with its facts derived: None when the folder
+    holds no such run or its records cannot be read."""
     listing = find_runs(root)
+    run = listing.runs.get(rid)
+    return listing, run if run is not None and readable(run) else None
+
+
+def _runs_view(root: Path, request: Request) -> dict:
+    listing = find_runs(root).with_facts()
     rows = [row(rid, run) for rid, run in listing.runs.items()]
     env, status = request.query_params.get("env", ""), request.query_params.get("status", "")
     shown = [r for r in rows if (not env or r["env"] == env) and (not status or r["status"] == status)]
@@ -205,8 +216,9 @@ def _runs_view(root: Path, request: Request) -> dict:
 
 def _run_view(rid: str, run: RunFolder, listing: Listing) -> dict:
     facts = run.facts
-    trainings = [r for other, r in listing.runs.items() if r.facts.env == facts.env and other != rid
-                 and not r.has_programs][:4]
+    same_env = (r for other, r in listing.runs.items()  # told by run.json: only the trainings drawn are derived
+                if other != rid and not r.has_programs and str(r.meta.get("env")) == facts.env)
+    trainings = list(islice((r for r in same_env if readable(r)), 4))
     figures = [f for f in (charts.steps_figure(run, trainings), charts.calls_figure(run)) if f]
     config = run.meta.get("config") or {k: v for k, v in run.meta.items() if not isinstance(v, (dict, list))}
     videos = sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*") if p.suffix.lower() in (".mp4", ".gif"))
@@ -224,7 +236,7 @@ def _run_view(rid: str, run: RunFolder, listing: Listing) -> dict:
 def _compare_view(root: Path, wanted: list[str]) -> dict:
     """What `promptpo compare` prints for the runs ticked (its tables' cells, notes and the runs it left out, from
     the same code), and their curves."""
-    listing = find_runs(root)
+    listing = find_runs(root).with_facts()
     chosen = [(rid, listing.runs[rid]) for rid in wanted if rid in listing.runs]
     tables, notes, excluded, problem, methods = [], [], [], "", {}
     drawn = [r for _, r in chosen]

@@ -47,16 +47,39 @@ class Listing:
     unreadable: list[str] = field(default_factory=list)
     """'id: why' for folders holding a run.json no reader can use (they never hide the others)."""
 
+    def with_facts(self) -> Listing:
+        """The runs whose facts can be derived (what a page listing them shows of each); a folder whose records
+        cannot be read joins ``unreadable``, not served."""
+        read = Listing({}, list(self.unreadable))
+        for rid, run in self.runs.items():
+            try:
+                run.facts  # noqa: B018
+            except RunStoreError as err:
+                read.unreadable.append(f"{rid}: {err}")
+                continue
+            read.runs[rid] = run
+        return read
+
+
+def readable(run: RunFolder) -> bool:
+    """Whether the run's facts can be derived (derived now, and kept): a folder whose records cannot be read is not
+    served."""
+    try:
+        run.facts  # noqa: B018
+    except RunStoreError:
+        return False
+    return True
+
 
 def find_runs(root: Path) -> Listing:
-    """Every run folder under ``root`` (promptpo.records.run_folders: a bench's several levels down too)."""
+    """Every run folder under ``root`` (promptpo.records.run_folders: a bench's several levels down too), opened but
+    nothing derived: a view of one run derives that run's facts only (``Listing.with_facts`` derives them all)."""
     base = Path(os.path.realpath(root))
     listing = Listing({})
     for path in newest_first(run_folders(base)):
         rel = str(path.relative_to(base)) if path != base else path.name
         try:
             run = RunFolder(path)
-            run.facts  # noqa: B018 - a folder whose records cannot be read is listed as unreadable, not served
         except RunStoreError as err:
             listing.unreadable.append(f"{rel}: {err}")
             continue
