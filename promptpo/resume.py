@@ -26,7 +26,11 @@ class Resumable:
     run: RunFolder
     prepared: Any
     """promptpo.api.Prepared: the config, backend and spec the run recorded."""
-    online: bool = False
+
+    @property
+    def online(self) -> bool:
+        """Whether it steers PPO online (a schedule run with --online; a policy run never is)."""
+        return self.run.kind != "promptpo" and bool(self.prepared.config.online)
 
     def __call__(self, observer=None):
         """Continue the run (a policy run that reaches its target joins the library as a new one would)."""
@@ -60,7 +64,7 @@ def resumable(run: RunFolder) -> Resumable:
     from promptpo.tasks.schedule import ScheduleConfig
 
     prepared = prepare_schedule(ScheduleConfig.from_record(data, run.path.parent))
-    return Resumable(run, prepared, online=bool(prepared.config.online))
+    return Resumable(run, prepared)
 
 
 def resume(run: RunFolder, observer=None):

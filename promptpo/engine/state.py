@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from dataclasses import dataclass, field
+from functools import cache
 
 from promptpo.candidate import Candidate
 
@@ -80,9 +81,17 @@ def this_process() -> dict:
     killer never records its end; promptpo.records.liveness tells it from these): ``pid``, ``host``
     (socket.gethostname()), ``pid_start`` (process_start: so a reused pid is not taken for it) and ``boot_id``
     (a pid from before a reboot is not taken for one after it); the last two only where /proc has them."""
-    fields: dict = {"pid": os.getpid(), "host": socket.gethostname(), "pid_start": process_start(os.getpid()),
-                    "boot_id": boot_id()}
+    pid = os.getpid()
+    fields: dict = {"pid": pid, "host": socket.gethostname(), **_fixed(pid)}
     return {k: v for k, v in fields.items() if v}
+
+
+@cache
+def _fixed(pid: int) -> dict:
+    """What /proc says of process ``pid`` that cannot change while it runs (read once, not at every summary write):
+    keyed by the pid, so a forked child reads its own (promptpo starts its processes with spawn, but a caller may
+    fork). The host name is asked each time: it can change."""
+    return {"pid_start": process_start(pid), "boot_id": boot_id()}
 
 
 def process_start(pid: int) -> int | None:
