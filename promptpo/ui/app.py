@@ -242,12 +242,11 @@ def _compare_view(root: Path, wanted: list[str]) -> dict:
     drawn = [r for _, r in chosen]
     if chosen:
         from promptpo.commands.baseline import comparison_tables
-        from promptpo.compare import compare
-        from promptpo.compare import find_runs as records_of
+        from promptpo.compare import compare, record_of
         from promptpo.errors import PromptpoError
 
         try:
-            result = compare(records_of([str(r.path) for _, r in chosen], root), allow_different_grids=True)
+            result = compare([record_of(r) for _, r in chosen], allow_different_grids=True)  # the folders listed
             tables, notes, excluded = comparison_tables(result, False), result.notes, result.excluded
             sampled = {Path(r.path).resolve() for r in result.runs}  # repeats and unfinished runs are left out
             drawn = [r for r in drawn if r.path.resolve() in sampled]
