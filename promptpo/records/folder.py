@@ -132,6 +132,11 @@ class RunFolder:
         return self.kind in PROGRAM_KINDS
 
     def events(self) -> list[dict]:
+        """events.jsonl, read once (like ``candidates``): what the folder held when first asked."""
+        return self._events
+
+    @cached_property
+    def _events(self) -> list[dict]:
         return self.lines("events.jsonl")
 
     @cached_property
@@ -240,7 +245,11 @@ class RunFolder:
 
     def calls(self) -> tuple[list[int], list[int]]:
         """Call numbers sent (a prompt recorded) and answered (an answer recorded), from llm/ (an offline run's
-        proposals included: see ``asks_a_model``)."""
+        proposals included: see ``asks_a_model``), each in order; read once (like ``candidates``)."""
+        return self._calls
+
+    @cached_property
+    def _calls(self) -> tuple[list[int], list[int]]:
         folder = self.path / "llm"
         if not folder.is_dir():
             return [], []

@@ -151,15 +151,16 @@ def calls_figure(run: RunFolder) -> dict | None:
     facts = run.facts
     if facts.calls_answered == 0:
         return None
-    answered = sorted(run.calls()[1])
+    answered = run.calls()[1]  # in call order
+    position = {call: count for count, call in enumerate(answered, 1)}  # the how-manyth answer each call was
     criterion = criterion_of(run.meta)  # a schedule run's own (steps or area)
     metric = metric_of(facts)
     points, best = [], None  # (calls answered, the candidate after which, the best so far)
     for record in run.candidates:  # slot order; a tuned candidate (no call of its own) can become the best too
         best = best_of([r for r in (best, record) if r is not None], criterion)  # the first of equals stays
         call = record.get("llm_call")
-        if best is not None and isinstance(call, int) and call in answered:
-            points.append((answered.index(call) + 1, record, best))
+        if best is not None and isinstance(call, int) and call in position:
+            points.append((position[call], record, best))
     if not points:
         return None
     if points[-1][0] < len(answered) or points[-1][2] is not best:  # the best holds to the last call answered
