@@ -15,9 +15,8 @@ from promptpo.engine.store import write_output
 from promptpo.errors import RunStoreError
 from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
-from promptpo.records import RunFolder, calls_text, score_text, status_text
+from promptpo.records import RunFolder, best_scored, calls_text, final_text, number, score_text, status_text
 from promptpo.ui import charts
-from promptpo.ui.charts import number
 from promptpo.ui.runs import node_class
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -51,9 +50,7 @@ def settings(run: RunFolder) -> list[tuple[str, str]]:
         rows.append(("reason", str(summary["reason"])))
     rows += [("started", str(meta.get("started") or "-")), ("ended", str(meta.get("ended") or "-"))]
     if run.has_programs:
-        best = (f"{f.best}: {score_text(run.candidate(f.best))}" if f.best else
-                f"none scored in full (the best the cascade stopped early: {f.best_stopped})" if f.best_stopped
-                else "none scored")
+        best = best_scored(f, run.candidate(f.best) if f.best else None)
         steps = ("no target" if f.target is None else "not reached" if f.steps_to_target is None
                  else number(f.steps_to_target))
         cost = f.cost_usd
@@ -72,8 +69,7 @@ def settings(run: RunFolder) -> list[tuple[str, str]]:
         rows += [("trained", f"{number(f.env_steps)} env steps" + (f" of {steps:,}" if isinstance(steps, int) else "")),
                  ("evaluated", f"{sum(p.mean_return is not None for p in f.curve)} times"
                   + (f", every {f.eval_every:,} env steps" if f.eval_every else "")),
-                 ("final evaluation", f"mean return {number(f.final_return)}"
-                  + (f", success rate {f.final_success:.2f}" if f.final_success is not None else "")),
+                 ("final evaluation", final_text(f)),
                  ("target compare uses", "none" if target is None else f"{target.describe()}: " + (
                      f"reached after {reached.env_steps:,} env steps" if reached else "not reached")),
                  ("hyperparameters", str(meta.get("hyperparams_source") or summary.get("hyperparams_source") or "-")),

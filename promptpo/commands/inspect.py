@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from promptpo.commands.common import OUT, console, num, tuning_share
-from promptpo.commands.runs import _folder, best_text
+from promptpo.commands.runs import _folder
 from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
 from promptpo.text import shown, visible
@@ -30,7 +30,7 @@ def show(run: str, candidate: str | None, out: Path) -> None:
 def _show_run(folder) -> None:
     from rich.table import Table
 
-    from promptpo.records import calls_text
+    from promptpo.records import best_text, calls_text
 
     meta, summary, facts = folder.meta, folder.summary, folder.facts
     head = Table(title=f"run {folder.path.name}", show_header=False)

@@ -19,12 +19,6 @@ def _folder(run: str, out: Path):
     return RunFolder.find(run, out)
 
 
-def best_text(facts) -> str:
-    if facts.best:
-        return facts.best
-    return f"{facts.best_stopped} (stopped early)" if facts.best_stopped else "-"
-
-
 @click.command()
 @OUT
 def runs(out: Path) -> None:
@@ -32,7 +26,7 @@ def runs(out: Path) -> None:
     from rich.table import Table
 
     from promptpo.errors import RunStoreError
-    from promptpo.records import RunFolder, calls_text, newest_first, run_folders, status_text
+    from promptpo.records import RunFolder, best_text, calls_text, newest_first, run_folders, status_text
 
     folders = newest_first(run_folders(out))
     if not folders:

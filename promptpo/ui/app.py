@@ -32,7 +32,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from promptpo.records import RunFolder, calls_text, status_text
+from promptpo.records import RunFolder, best_scored, calls_text, final_text, status_text
 from promptpo.ui import charts
 from promptpo.ui.runs import (
     Listing,
@@ -226,7 +226,8 @@ def _run_view(rid: str, run: RunFolder, listing: Listing) -> dict:
     running = facts.status == "running"
     return {"rid": rid, "run": run, "facts": facts, "records": run.candidates, "roots": lineage(run.candidates),
             "charts": charts.embed(figures), "cells": cells_of(run), "status_text": status_text(facts),
-            "status_class": status_class(run), "calls_text": calls_text(facts),
+            "status_class": status_class(run), "calls_text": calls_text(facts), "best_scored": best_scored(facts),
+            "final_text": final_text(facts),
             "budgets": (run.meta.get("config") or {}).get("budgets") or {},
             "in_flight": sorted(set(sent) - set(answered)) if running else [],
             "config": {k: v for k, v in config.items() if not isinstance(v, (dict, list))},

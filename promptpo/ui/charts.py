@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from promptpo.records import Facts, RunFolder, score_text
+from promptpo.records.text import number
 from promptpo.records.facts import best_of, complete, criterion_of, placements, record_score
 from promptpo.stats import CurvePoint
 
@@ -82,15 +83,6 @@ def placed(run: RunFolder) -> list[tuple[dict, int]]:
     """Each candidate record in slot order, with the env steps the run had spent up to it (records.facts.placements):
     drawn from the records, the chart holds every candidate the header counts and the best it names, mid-wave too."""
     return [(record, steps) for steps, _, record in placements(run.candidates, run.events())]
-
-
-def number(value, digits: int = 2) -> str:
-    """A number as every page (ui, report) shows it: '-' for none, 1,234 for a count, 1,234.57 for a measure."""
-    if value is None:
-        return "-"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return f"{value:,.{digits}f}" if isinstance(value, float) else str(value)
 
 
 def candidate_points(run: RunFolder, metric: str) -> dict | None:
@@ -188,7 +180,7 @@ def compare_figures(runs: list[RunFolder], methods_of: dict[str, str] | None = N
     def method_of(run: RunFolder) -> str:
         return (methods_of or {}).get(run.name, run.facts.method.name)
 
-    for number, env in enumerate(sorted({r.facts.env for r in runs})):
+    for index, env in enumerate(sorted({r.facts.env for r in runs})):
         mine = [r for r in runs if r.facts.env == env]
         metric = "success_rate" if any(metric_of(r.facts) == "success_rate" for r in mine) else "mean_return"
         methods = sorted({method_of(r) for r in mine}, key=lambda m: (not m.startswith("ppo"), m))
@@ -205,7 +197,7 @@ def compare_figures(runs: list[RunFolder], methods_of: dict[str, str] | None = N
         if traces:
             layout = _layout(f"{label(env)}: {_axis_name(metric)} vs env steps", "env steps", _axis_name(metric),
                              metric)
-            figures.append({"id": f"chart-compare-{number}", "data": traces, "layout": layout})
+            figures.append({"id": f"chart-compare-{index}", "data": traces, "layout": layout})
     return figures
 
 
