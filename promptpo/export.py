@@ -11,7 +11,6 @@ from promptpo.text import comment_header
 from promptpo.records import RunFolder, score_text
 from promptpo.engine.store import write_output
 from promptpo.records import headline
-from promptpo.verify import latest
 
 
 def header(run: RunFolder, record: dict) -> list[str]:
@@ -20,7 +19,7 @@ def header(run: RunFolder, record: dict) -> list[str]:
     lines = [f"promptpo {what} — run {run.path.name}, candidate {record['id']}",
              f"env: {run.meta['env']}   model: {run.meta.get('model', '?')}",
              f"recorded score: {score_text(record)}" + ("" if what == "schedule" else f" ({episodes} episodes)")]
-    check = latest(run, record["id"])
+    check = run.verification(record["id"])
     if check is None:
         lines.append(f"verified: no — run `promptpo verify` before trusting this {what}")
     elif what == "schedule":

@@ -226,8 +226,3 @@ def _welch(recorded: list[float], verified: list[float]) -> tuple[float, float]:
         warnings.simplefilter("ignore", RuntimeWarning)
         return (float(ttest_ind(verified, recorded, equal_var=False, alternative="less").pvalue),
                 float(ttest_ind(verified, recorded, equal_var=False, alternative="greater").pvalue))
-
-
-def latest(run: RunFolder, candidate_id: str) -> dict | None:
-    """The latest `promptpo verify` record of a candidate (RunFolder.verification)."""
-    return run.verification(candidate_id)
