@@ -87,15 +87,15 @@ def _width(run: RunFolder) -> int | None:
     return max(1, min(concurrency or candidates, candidates))
 
 
-def _mates_succeeded(run: RunFolder, record: dict) -> str:
+def _mates_succeeded(run: RunFolder, record: dict, known: dict[str, tuple[int, int, int]] | None) -> str:
     """'; its wave-mate r00c1 succeeded, evaluated alongside it' where one did: the cascade compares a candidate with
     the run's best as its wave began, so a success found in the same wave played no part in stopping it. A mate
-    counts only when it was evaluated in full and succeeded (one the cascade stopped too never became the best)."""
+    counts only when it was evaluated in full and succeeded (one the cascade stopped too never became the best).
+    ``known``: the run's ``waves``."""
     def succeeded(mate: dict) -> bool:
         return (mate["id"] != record["id"] and mate.get("outcome") == "ok" and complete(mate)
                 and (record_score(mate).get("success_rate") or 0) > 0)
 
-    known = waves(run)
     if known is not None:
         mine = known.get(record["id"])
         mates = [r["id"] for r in run.candidates if mine is not None and known.get(r["id"]) == mine and succeeded(r)]
@@ -113,7 +113,7 @@ def _mates_succeeded(run: RunFolder, record: dict) -> str:
 
 
 def audit(run: RunFolder) -> list[AuditRow]:
-    rows = []
+    rows, known = [], waves(run)
     for record in run.candidates:
         score = record.get("score") or {}
         episodes = [e for e in ((record.get("evaluation") or {}).get("episodes") or []) if e.get("completed")]
@@ -130,7 +130,7 @@ def audit(run: RunFolder) -> list[AuditRow]:
             for legacy in LEGACY_NOTHING_BEFORE:
                 reason = reason.replace(legacy, NOTHING_BEFORE)
             row.flags.append(f"stopped after its first {stage['episodes']} of {stage['of']} episodes: {reason}"
-                             + (_mates_succeeded(run, record) if reason.endswith(NOTHING_BEFORE) else ""))
+                             + (_mates_succeeded(run, record, known) if reason.endswith(NOTHING_BEFORE) else ""))
         elif row.outcome == "ok":
             if row.episodes < FEW_EPISODES:
                 row.flags.append(f"score rests on {row.episodes} episodes: run `promptpo verify`")
