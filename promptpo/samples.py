@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptpo.errors import RunStoreError
-from promptpo.records import Facts, Method, RunFolder, expand
+from promptpo.records import Facts, Method, RunFolder, expand, open_runs
 from promptpo.stats import CurvePoint
 
 
@@ -50,14 +50,11 @@ def find_runs(patterns: list[str], out: Path, unreadable: list[str] | None = Non
     folder that cannot be read (run.json or a line amid its events not JSON) is a RunStoreError when it is the
     only one; among others it is left out, with a line in ``unreadable`` saying why."""
     folders = expand(patterns, out)
-    records, problems = [], []
-    for folder in folders:
-        try:
-            records.append(load_run(folder))
-        except RunStoreError as err:
-            if len(folders) == 1:
-                raise
-            problems.append(f"{folder.name}: unreadable — {err.message}")
+    if len(folders) == 1:
+        return [load_run(folders[0])]  # the one folder named: why it cannot be read is the error
+    runs, failed = open_runs(folders, read=record_of)
+    records = [record_of(run) for run in runs]
+    problems = [f"{path.name}: unreadable — {err.message}" for path, err in failed.items()]
     if not records:
         raise RunStoreError(f"no run folder could be read ({problems[0]})", "the run folders are corrupt")
     if unreadable is not None:

@@ -25,8 +25,7 @@ def runs(out: Path) -> None:
     """List the runs in the output folder and the folders under it (a bench's runs), newest first."""
     from rich.table import Table
 
-    from promptpo.errors import RunStoreError
-    from promptpo.records import RunFolder, best_text, calls_text, newest_first, run_folders, status_text
+    from promptpo.records import best_text, calls_text, newest_first, open_runs, run_folders, status_text
 
     folders = newest_first(run_folders(out))
     if not folders:
@@ -39,14 +38,16 @@ def runs(out: Path) -> None:
     for column in columns:
         table.add_column(column, no_wrap=column in ("run", "env"), overflow="fold" if column == "folder" else "ellipsis")
     recovered = []
+    opened, unreadable = open_runs(folders, read=lambda run: run.facts)
+    runs_at = {run.path: run for run in opened}
     for path in folders:  # the run's id (what `show` and the other commands take), and where it is under --out
         where = [shown(str(path.parent.relative_to(out)) if path.parent != out else ".")] if nested else []
-        try:
-            run = RunFolder(path)
-            facts = run.facts
-        except RunStoreError as err:
-            table.add_row(shown(path.name), *where, "?", "?", shown(f"unreadable: {err.message}"), *["-"] * 7)
+        if path in unreadable:
+            table.add_row(shown(path.name), *where, "?", "?", shown(f"unreadable: {unreadable[path].message}"),
+                          *["-"] * 7)
             continue
+        run = runs_at[path]
+        facts = run.facts
         if facts.recovered:
             recovered.append(f"{path.name}: {facts.recovered}")
         table.add_row(shown(path.name), *where, shown(facts.env), shown(run.meta.get("model") or facts.method.name),

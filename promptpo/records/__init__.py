@@ -3,9 +3,9 @@ run (``facts``): best by the rank key, env steps to target, curves from 0, calls
 
 from promptpo.records.facts import FINISHED, Facts, Method, best_of, criterion_of, facts_of, rank_key
 from promptpo.records.folder import Pick, RunFolder, score_text
-from promptpo.records.listing import expand, newest_first, run_folders
+from promptpo.records.listing import expand, newest_first, open_runs, run_folders
 from promptpo.records.text import best_scored, best_text, calls_text, final_text, headline, number, status_text
 
 __all__ = ["FINISHED", "Facts", "Method", "Pick", "RunFolder", "best_of", "criterion_of", "expand", "facts_of",
-           "newest_first", "rank_key", "run_folders", "score_text", "best_scored", "best_text", "calls_text", "final_text",
+           "newest_first", "open_runs", "rank_key", "run_folders", "score_text", "best_scored", "best_text", "calls_text", "final_text",
            "headline", "number", "status_text"]

@@ -18,6 +18,7 @@ from promptpo.records import (
     RunFolder,
     calls_text,
     newest_first,
+    open_runs,
     run_folders,
     status_text,
 )
@@ -75,16 +76,12 @@ def find_runs(root: Path) -> Listing:
     """Every run folder under ``root`` (promptpo.records.run_folders: a bench's several levels down too), opened but
     nothing derived: a view of one run derives that run's facts only (``Listing.with_facts`` derives them all)."""
     base = Path(os.path.realpath(root))
-    listing = Listing({})
-    for path in newest_first(run_folders(base)):
-        rel = str(path.relative_to(base)) if path != base else path.name
-        try:
-            run = RunFolder(path)
-        except RunStoreError as err:
-            listing.unreadable.append(f"{rel}: {err}")
-            continue
-        listing.runs[rel] = run
-    return listing
+
+    def rel(path: Path) -> str:
+        return str(path.relative_to(base)) if path != base else path.name
+
+    runs, unreadable = open_runs(newest_first(run_folders(base)))
+    return Listing({rel(run.path): run for run in runs}, [f"{rel(path)}: {err}" for path, err in unreadable.items()])
 
 
 def status_class(run: RunFolder) -> str:
