@@ -15,12 +15,20 @@ import numpy as np
 from promptpo.envspec import EnvSpec
 
 MAX_FIELD_SIZE = 6  # larger fields (images, long vectors) are not digested element-wise
+WHOLE = 2.0**52
+"""From here on a float64 has no fractional part: rounding it is a no-op (and multiplying it by 10**4 to
+round could overflow to inf)."""
+
+
+def _round1(value: float) -> float:
+    value = float(value)
+    return float(np.round(value, 4)) if abs(value) < WHOLE else value
 
 
 def _round(values: np.ndarray | float) -> list[float] | float:
     if np.ndim(values) == 0:
-        return float(np.round(float(values), 4))
-    return [float(np.round(v, 4)) for v in np.ravel(values)]
+        return _round1(values)
+    return [_round1(v) for v in np.ravel(values)]
 
 
 @dataclass
@@ -111,7 +119,12 @@ class Recorder:
         self.fields = [f for f in spec.observation if f.digest]
         self.digest = EpisodeDigest()
         self._sum: np.ndarray | None = None
+        """Sum of the actions over ``_scale`` (and of their squares in ``_sumsq``): a policy may return any
+        finite float64 (1e308), whose square, or sum over a few steps, would overflow to inf."""
         self._sumsq: np.ndarray | None = None
+        self._scale: np.ndarray | None = None
+        """Per element, a power of two (at least 1) above half the largest magnitude seen: every scaled action
+        is below 2 in magnitude, so the sums stay finite."""
         self._steps = 0
 
     def observe(self, obs: Any, step: int) -> None:
@@ -152,14 +165,28 @@ class Recorder:
             self.digest.action_counts[k] = self.digest.action_counts.get(k, 0) + 1
             return
         if self._sum is None:
-            self._sum, self._sumsq = np.zeros_like(a), np.zeros_like(a)
+            self._sum, self._sumsq, self._scale = np.zeros_like(a), np.zeros_like(a), np.ones_like(a)
             self.digest.action_min, self.digest.action_max = list(a), list(a)
-        self._sum += a
-        self._sumsq += a * a
+        self._rescale(np.abs(a))
+        scaled = a / self._scale
+        self._sum += scaled
+        self._sumsq += scaled * scaled
         self._steps += 1
         self.digest.action_min = list(np.minimum(self.digest.action_min, a))
         self.digest.action_max = list(np.maximum(self.digest.action_max, a))
         self.digest.clipped_steps += int(clipped)
+
+    def _rescale(self, magnitude: np.ndarray) -> None:
+        """Raise ``_scale`` where ``magnitude`` reaches twice it, rescaling the sums so far (exactly: by powers
+        of two)."""
+        grown = magnitude / 2 >= self._scale
+        if not grown.any():
+            return
+        scale = np.where(grown, np.ldexp(1.0, np.frexp(magnitude)[1] - 1), self._scale)  # magnitude / scale in [1, 2)
+        ratio = self._scale / scale
+        self._sum *= ratio
+        self._sumsq *= ratio * ratio
+        self._scale = scale
 
     def info(self, info: dict, step: int) -> None:
         terms = self.digest.info
@@ -183,10 +210,13 @@ class Recorder:
     def finish(self) -> EpisodeDigest:
         d = self.digest
         if self._sum is not None and self._steps:
+            low, high = np.array(d.action_min), np.array(d.action_max)
             mean = self._sum / self._steps
-            d.action_mean = _round(mean)
-            d.action_std = _round(np.sqrt(np.maximum(self._sumsq / self._steps - mean**2, 0)))
-            d.action_min, d.action_max = _round(np.array(d.action_min)), _round(np.array(d.action_max))
+            std = np.sqrt(np.maximum(self._sumsq / self._steps - mean**2, 0)) * self._scale
+            # within what the actions span (as they are, up to rounding): both stay finite
+            d.action_mean = _round(np.clip(mean * self._scale, low, high))
+            d.action_std = _round(np.minimum(std, high / 2 - low / 2))
+            d.action_min, d.action_max = _round(low), _round(high)
         d.reward_first, d.reward_last = _round(d.reward_first), _round(d.reward_last)
         d.reward_max = _round(d.reward_max) if np.isfinite(d.reward_max) else 0.0
         for term in d.info.values():

@@ -72,6 +72,30 @@ def test_out_of_bounds_continuous_actions_are_clipped_and_counted(sandbox):
     assert "theta" in digest.derived
 
 
+@pytest.mark.parametrize("action,mean,std", [("1e308", 1e308, 0.0), ("1e200", 1e200, 0.0),
+                                             ("1e308 * (-1) ** self.t", 0.0, 1e308)])
+def test_huge_finite_actions_leave_the_digest_finite(sandbox, action, mean, std):
+    """Actions as asked for (before clipping) are digested without overflow: no sum nor square of them goes to
+    inf, and the episode's record can be written (JSON has no inf)."""
+    from promptpo.engine.store import to_json
+
+    code = f"""
+        import numpy as np
+        class Policy:
+            def reset(self):
+                self.t = 0
+            def act(self, obs):
+                self.t += 1
+                return np.full(1, {action})
+        """
+    result = evaluate(sandbox, "gymnasium/Pendulum-v1", code, episodes=1)
+    assert result.ok
+    digest = result.episodes[0].digest
+    assert digest.clipped_steps == 200
+    assert digest.action_mean == pytest.approx([mean], rel=1e-9) and digest.action_std == pytest.approx([std], rel=1e-9)
+    assert json.loads(to_json(digest))["action_max"] == [abs(float(action.split()[0]))]
+
+
 def test_a_crash_mid_episode_keeps_the_steps_it_used(sandbox):
     code = """
         class Policy:

@@ -303,6 +303,30 @@ def test_ctrl_c_during_constant_tuning_then_resume_evaluates_only_the_samples_no
 
 # -- a record that cannot be written ------------------------------------------------------------------------
 
+def test_a_non_finite_number_in_a_record_is_written_as_null_and_named(tmp_path, monkeypatch):
+    """JSON has no NaN or inf: a candidate whose record held one is still recorded (the number as null, where it
+    was in ``not_finite``) and the run goes on to its other answers."""
+    fields = PolicyTask.record_fields
+
+    def odd(self, candidate):
+        record = fields(self, candidate)
+        if candidate.id == "r00c0":
+            record["score"]["std_return"] = float("nan")
+            record["evaluation"]["episodes"][1].digest.reward_max = float("inf")
+        return record
+
+    monkeypatch.setattr(PolicyTask, "record_fields", odd)
+    path = tmp_path / "answers.jsonl"
+    path.write_text("".join(json.dumps({"content": block(gain(g))}) + "\n" for g in (0.0, 0.1)))
+    run = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", rounds=1, candidates=2, episodes=2,
+                            cascade=0, target=1000, workers=1, out=tmp_path / "runs")
+    assert run.status == "completed"
+    first, second = (read_json(run.run_dir / "candidates" / f"{c}.json") for c in ("r00c0", "r00c1"))
+    assert first["score"]["std_return"] is None and first["evaluation"]["episodes"][1]["digest"]["reward_max"] is None
+    assert first["not_finite"] == ["score.std_return", "evaluation.episodes[1].digest.reward_max"]
+    assert "not_finite" not in second and second["outcome"] == "ok"
+
+
 def test_a_candidate_whose_record_fails_to_write_once_is_counted_once(tmp_path, monkeypatch):
     """Disk full while a slot's candidate is written: the main thread saves it again, and its steps and the
     candidate are counted once (they were counted before the write, then again on the second try)."""

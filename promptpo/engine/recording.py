@@ -174,9 +174,9 @@ class Recording:
         again."""
         key = self.task.evaluation_key(code)
         sample = Candidate("sample", self.state.round, -1, "tuned", None, None, Extracted(code, Outcome.OK), result)
-        self.store.write_json(f"{SAMPLES}/{key}.json", {"key": key, "outcome": sample.outcome,
-                                                        "env_steps": result.env_steps,
-                                                        **self.task.record_fields(sample)})
+        self.store.write_record(f"{SAMPLES}/{key}.json", {"key": key, "outcome": sample.outcome,
+                                                          "env_steps": result.env_steps,
+                                                          **self.task.record_fields(sample)})
 
     def improved(self, candidate: Candidate, best_now: bool) -> bool:
         """Whether a candidate brought something: it beat its parent, or (without one) became the best."""

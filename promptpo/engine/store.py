@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import threading
 import tempfile
@@ -92,6 +93,32 @@ def to_json(value: Any) -> str:
     return json.dumps(_plain(value), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n"
 
 
+NOT_FINITE_NAMED = 20
+"""Places of non-finite numbers a record names (then how many more there were)."""
+
+
+def finite(value: Any, where: str = "") -> tuple[Any, list[str]]:
+    """A plain value (from ``_plain``) with every non-finite float as None, and where each was
+    (``evaluation.episodes[0].digest.reward_max``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, [where]
+    places: list[str] = []
+    if isinstance(value, dict):
+        out = {}
+        for key, v in value.items():
+            out[key], inner = finite(v, f"{where}.{key}" if where else key)
+            places += inner
+        return out, places
+    if isinstance(value, list):
+        items = []
+        for i, v in enumerate(value):
+            item, inner = finite(v, f"{where}[{i}]")
+            items.append(item)
+            places += inner
+        return items, places
+    return value, places
+
+
 def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -150,6 +177,17 @@ class RunStore:
         path = self.root / rel
         atomic_write(path, to_json(data))
         return path
+
+    def write_record(self, rel: str, record: dict) -> Path:
+        """A candidate's or a tuning sample's record, written whatever numbers it holds: JSON has no NaN or
+        infinity, so each is written as null and the record's ``not_finite`` field says where it was (one odd
+        number in an evaluation must not leave the candidate unrecorded and end the run)."""
+        plain, places = finite(_plain(record))
+        if places:
+            log.warning("%s: non-finite numbers written as null at %s", rel, ", ".join(places[:NOT_FINITE_NAMED]))
+            plain["not_finite"] = places[:NOT_FINITE_NAMED] + (
+                [f"... and {len(places) - NOT_FINITE_NAMED} more"] if len(places) > NOT_FINITE_NAMED else [])
+        return self.write_json(rel, plain)
 
     def write_text(self, rel: str, text: str) -> Path:
         path = self.root / rel
@@ -216,4 +254,4 @@ class RunStore:
     def record_candidate(self, candidate_id: str, code: str, record: dict) -> None:
         """candidates/<id>.py (the code as evaluated) and candidates/<id>.json (what the run knows of it)."""
         self.write_text(f"candidates/{candidate_id}.py", code)
-        self.write_json(f"candidates/{candidate_id}.json", record)
+        self.write_record(f"candidates/{candidate_id}.json", record)
