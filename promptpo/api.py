@@ -81,7 +81,7 @@ def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = 
 
     prepared = config if isinstance(config, Prepared) else prepare(config)
     c = prepared.config
-    if getattr(prepared.backend, "uses_prompts", True):  # the offline proposer reads no prompt
+    if prepared.backend.uses_prompts:  # the offline proposer reads no prompt
         c.shown_examples = library.for_run(c, prepared.spec)
     store = RunStore.create(Path(c.out), new_run_id(prepared.spec.id))
     return join_library(prepared.config, execute(prepared, store, observer))

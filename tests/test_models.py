@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import cli_env, only_run, run_cli
 from promptpo.errors import ConfigError
+from promptpo.engine.replay import ReplayBackend
 from promptpo.llm import GenParams, make_backend
-from promptpo.llm.base import Request
+from promptpo.llm.base import Backend, Completion, Request
 from promptpo.llm.mixture import Mixture, split_models
 
 WEAK = "```python\ndef act(obs):\n    x, v, a, w = obs\n    return int(a > 0)\n```"
@@ -143,3 +145,55 @@ def test_resume_makes_the_same_choices(tmp_path):
     assert [labels[m] for m in members_per_call(run)] == [labels[m] for m in members_per_call(whole)]
     final = json.loads((run / "summary.json").read_text())["models"]["members"]
     assert final[good]["calls"] == 40 - final[bad]["calls"] and final[good]["improvements"] >= 1
+
+
+class Declaring(Backend):
+    """A backend that declares everything differently from the defaults and notes every hook it is told."""
+
+    name, uses_prompts, concurrent, credited = "declaring", False, False, True
+
+    def __init__(self) -> None:
+        super().__init__("declaring")
+        self.told: list[tuple] = []
+
+    def complete(self, request: Request) -> Completion:
+        return Completion("answer", self.model)
+
+    def prepare(self, request: Request) -> None:
+        self.told.append(("prepare", request.call_index))
+
+    def account(self, call: int, completion: Completion) -> None:
+        self.told.append(("account", call))
+
+    def credit(self, call: int, improved: bool) -> None:
+        self.told.append(("credit", call, improved))
+
+    def observe(self, key: tuple) -> None:
+        self.told.append(("observe", key))
+
+    def summary(self) -> dict | None:
+        return {"told": len(self.told)}
+
+    def header(self) -> str:
+        return "declared"
+
+
+def test_a_plain_backend_declares_no_op_hooks():
+    plain = make_backend(f"scripted:{Path(__file__).parent / 'answers' / 'cartpole'}", GenParams())
+    assert (plain.uses_prompts, plain.concurrent, plain.credited) == (True, True, False)
+    request = Request((), GenParams(), 1)
+    plain.prepare(request), plain.account(1, Completion("", "m")), plain.credit(1, True), plain.observe((1,))
+    assert plain.summary() is None and plain.header() == ""
+
+
+def test_a_replayed_backend_forwards_what_its_backend_declares():
+    inner = Declaring()
+    replayed = ReplayBackend(inner, SimpleNamespace(answers_by_key={}))
+    assert (replayed.name, replayed.label, replayed.uses_prompts, replayed.concurrent, replayed.credited) == \
+        ("declaring", "declaring", False, False, True)
+    replayed.prepare(Request((), GenParams(), 3))
+    replayed.account(3, replayed.complete(Request((), GenParams(), 3)))
+    replayed.credit(3, True)
+    replayed.observe((1.0,))
+    assert inner.told == [("prepare", 3), ("account", 3), ("credit", 3, True), ("observe", (1.0,))]
+    assert replayed.summary() == {"told": 4} and replayed.header() == "declared"

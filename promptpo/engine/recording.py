@@ -145,17 +145,15 @@ class Recording:
         replayed = self.replay is not None and candidate.id in self.replay.logged
         self.history.append(candidate)
         result = candidate.evaluation
-        observe = getattr(self.backend, "observe", None)
-        if observe is not None and candidate.kind == "offline":  # the proposer learns from every sample
-            observe(sample_key(result))
+        if candidate.kind == "offline":  # the proposer learns from every sample
+            self.backend.observe(sample_key(result))
         improved = first_of_best(candidate, self.taken_best)
         if improved:
             self.taken_best = candidate
-        credit = getattr(self.backend, "credit", None)
         brought = None
-        if credit is not None and candidate.llm_call is not None:  # what a mixture's bandit learns from
+        if self.backend.credited and candidate.llm_call is not None:  # what a mixture's bandit learns from
             brought = self.improved(candidate, improved)
-            credit(candidate.llm_call, brought)
+            self.backend.credit(candidate.llm_call, brought)
         if not replayed:
             self.store.event("candidate", id=candidate.id, parent=candidate.parent, kind=candidate.kind,
                              outcome=candidate.outcome, error=candidate.error, env_steps=candidate.env_steps,
@@ -201,7 +199,7 @@ class Recording:
             "tokens_estimated": s.tokens_estimated, "cost_usd": round(s.cost_usd, 6) if s.cost_known else None,
             "wall_time_s": round(s.elapsed, 2),
             **(this_process() if s.status == "running" else {}),  # gone once the run records its end
-            **({"models": self.backend.summary()} if hasattr(self.backend, "summary") else {}),
+            **({} if (models := self.backend.summary()) is None else {"models": models}),
             **self.task.summary_fields(best),  # last: a kind may say more precisely what a field means for it
         }
 

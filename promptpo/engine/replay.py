@@ -78,13 +78,46 @@ class ReplayBackend(Backend):
         self.inner, self.replay = inner, replay
         self.name = inner.name
 
+    # What the inner backend declares, forwarded one by one (promptpo.llm.base.Backend).
     @property
     def label(self) -> str:
         return self.inner.label
 
     @property
-    def concurrent(self) -> bool:
+    def uses_prompts(self) -> bool:  # type: ignore[override]
+        return self.inner.uses_prompts
+
+    @property
+    def concurrent(self) -> bool:  # type: ignore[override]
         return self.inner.concurrent
+
+    @property
+    def credited(self) -> bool:  # type: ignore[override]
+        return self.inner.credited
+
+    def prepare(self, request: Request) -> None:
+        self.inner.prepare(request)
+
+    def account(self, call: int, completion: Completion) -> None:
+        self.inner.account(call, completion)
+
+    def credit(self, call: int, improved: bool) -> None:
+        self.inner.credit(call, improved)
+
+    def observe(self, key: tuple) -> None:
+        self.inner.observe(key)
+
+    def summary(self) -> dict | None:
+        return self.inner.summary()
+
+    def check(self) -> None:
+        self.inner.check()
+
+    def header(self) -> str:
+        return self.inner.header()
+
+    def estimate_cost(self, prompt_chars: int, max_tokens: int) -> float | None:
+        return self.inner.estimate_cost(prompt_chars, max_tokens)
 
     def cached(self, request: Request) -> Completion | None:
         """Taken when the call is sent, in slot order: identical prompts get their answers in the order
@@ -94,11 +127,3 @@ class ReplayBackend(Backend):
 
     def complete(self, request: Request) -> Completion:
         return self.cached(request) or self.inner.complete(request)
-
-    def estimate_cost(self, prompt_chars: int, max_tokens: int) -> float | None:
-        return self.inner.estimate_cost(prompt_chars, max_tokens)
-
-    def __getattr__(self, name: str):  # a mixture's prepare, credit and summary (promptpo.llm.mixture)
-        if name in ("prepare", "account", "credit", "summary"):
-            return getattr(self.inner, name)
-        raise AttributeError(name)

@@ -171,7 +171,7 @@ class Engine(Budgeted, Recording):
 
     @property
     def uses_prompts(self) -> bool:
-        return getattr(self.backend, "uses_prompts", True)
+        return self.backend.uses_prompts
 
     def reaches(self, candidate: Candidate | None) -> bool:
         """Whether ``candidate`` meets the run's target (only a candidate scored in full can)."""
@@ -205,9 +205,7 @@ class Engine(Budgeted, Recording):
         self.state.requests = call
         self.state.llm_sent += self.uses_prompts
         pending = Pending(slot, prompt, request, call, answered, round_=round_)
-        prepare = getattr(self.backend, "prepare", None)
-        if prepare is not None:  # a mixture chooses the call's model here, in slot order
-            prepare(request)
+        self.backend.prepare(request)  # a mixture chooses the call's model here, in slot order
         self._reserve(pending)
         cached = self.backend.cached(request)
         if cached is not None:
@@ -226,9 +224,7 @@ class Engine(Budgeted, Recording):
     def _received(self, pending: Pending, completion: Completion) -> Completion:
         completion.text = clean(completion.text)  # storable as it is evaluated: no lone surrogates
         call, request = pending.call, pending.request
-        account = getattr(self.backend, "account", None)
-        if account is not None:  # a mixture counts the answer for the model that gave it
-            account(call, completion)
+        self.backend.account(call, completion)  # a mixture counts the answer for the model that gave it
         self.store.record_response(call, completion, {"call": call, "prompt": pending.prompt.kind,
                                                       "round": pending.round_, **member_of(completion),
                                                       "cache_key": request.cache_key(self.backend.label)})

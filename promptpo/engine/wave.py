@@ -114,7 +114,7 @@ class Wave:
             pending.id, pending.index = engine.new_slot(self.round)
             sent.append(pending)
         try:
-            if not getattr(engine.backend, "concurrent", True):  # a proposer whose answers depend on the order it
+            if not engine.backend.concurrent:  # a proposer whose answers depend on the order it
                 for pending in sent:                              # is asked in (offline): asked in slot order
                     self._answer(pending)
             run_all([lambda p=pending: self._slot(p, best) for pending in sent])

@@ -90,9 +90,22 @@ FREE_BACKENDS = ("scripted", "manual", "offline")
 
 
 class Backend(ABC):
-    """Adding a provider is one new subclass in one new file."""
+    """Adding a provider is one new subclass in one new file.
+
+    What a backend can do is declared here, with defaults that do nothing: the engine calls every hook on every
+    backend and never probes for one."""
 
     name: str = "backend"
+
+    uses_prompts: bool = True
+    """Whether it reads the prompts (False: a proposer that is not a model, e.g. offline: it gets no repair or
+    reflection prompts, and its calls are not counted as LLM calls)."""
+    concurrent: bool = True
+    """Whether calls may be in flight side by side (False: a proposer whose answers depend on the order it is
+    asked in, which the engine then asks in slot order)."""
+    credited: bool = False
+    """Whether it learns what each call's candidate brought (``credit``); the candidate events then record
+    ``improved``."""
 
     def __init__(self, model: str):
         self.model = model
@@ -100,9 +113,21 @@ class Backend(ABC):
     @abstractmethod
     def complete(self, request: Request) -> Completion: ...
 
-    concurrent: bool = True
-    """Whether calls may be in flight side by side (False: a proposer whose answers depend on the order it is
-    asked in, which the engine then asks in slot order)."""
+    def prepare(self, request: Request) -> None:
+        """Told as a call is sent, in slot order, before any answer (a mixture chooses the call's model here)."""
+
+    def account(self, call: int, completion: Completion) -> None:
+        """Told of each answer, fresh or replayed, before it is recorded (a mixture counts it for its member)."""
+
+    def credit(self, call: int, improved: bool) -> None:
+        """Told, if ``credited``, whether the candidate of ``call`` improved on its parent (a mixture's bandit)."""
+
+    def observe(self, key: tuple) -> None:
+        """Told how each of its own samples ranks (promptpo.candidate.sample_key), in the order recorded."""
+
+    def summary(self) -> dict | None:
+        """What the run's summary records about it under ``models`` (None: nothing)."""
+        return None
 
     def cached(self, request: Request) -> Completion | None:
         """An answer recorded before for this exact request (a resumed run), else None."""

@@ -69,6 +69,7 @@ def split_models(model: str) -> list[tuple[str, float]]:
 
 class Mixture(Backend):
     name = "mixture"
+    credited = True
 
     def __init__(self, members: list[tuple[Backend, float]], selection: str = "weighted", seed: int = 0):
         if selection not in SELECTIONS:
@@ -130,7 +131,6 @@ class Mixture(Backend):
                 member.cost_known = False
             else:
                 member.cost_usd += completion.cost_usd
-        return completion
 
     @property
     def concurrent(self) -> bool:  # type: ignore[override]
@@ -138,7 +138,7 @@ class Mixture(Backend):
 
     @property
     def uses_prompts(self) -> bool:
-        return all(getattr(m.backend, "uses_prompts", True) for m in self.members)
+        return all(m.backend.uses_prompts for m in self.members)
 
     def check(self) -> None:
         for m in self.members:
