@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from llm_server import FakeLLMServer, answer, empty, hang, malformed, status
 from promptpo.errors import BackendError, ConfigError
-from promptpo.llm import make_backend
-from promptpo.llm.base import GenParams, Message, Request, redact
+from promptpo.llm import backend_class, make_backend, registered
+from promptpo.llm.base import Backend, GenParams, Message, Request, redact
 
 BACKENDS = [
     ("openai:gpt-4o-mini", "/v1", "/v1/chat/completions"),
@@ -205,3 +208,65 @@ def test_help_path_does_not_need_litellm():
 
     code = "import sys, promptpo.cli, promptpo.llm; print('litellm' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTED = {  # each model string of the README's backend table -> the backend class it chooses, and what it gets
+    "openai/gpt-4o": ("LiteLLMBackend", "openai/gpt-4o"),
+    "anthropic/claude-sonnet-4-5": ("LiteLLMBackend", "anthropic/claude-sonnet-4-5"),
+    "gemini/...": ("LiteLLMBackend", "gemini/..."),
+    "ollama/qwen2.5-coder:7b": ("LiteLLMBackend", "ollama/qwen2.5-coder:7b"),
+    "openai:gpt-4o": ("OpenAIBackend", "gpt-4o"),
+    "openai:Qwen/Qwen2.5-Coder-7B": ("OpenAIBackend", "Qwen/Qwen2.5-Coder-7B"),
+    "anthropic:claude-sonnet-4-5": ("AnthropicBackend", "claude-sonnet-4-5"),
+    "manual": ("ManualBackend", ""),
+    "scripted:PATH": ("ScriptedBackend", "PATH"),
+    "offline": ("OfflineBackend", ""),
+}
+
+
+def readme_model_strings() -> set[str]:
+    """The model strings in the first column of the README's 'model string | backend | key' table."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| model string | backend"))
+    found = set()
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        found |= {code.split(" --")[0] for code in re.findall(r"`([^`]+)`", line.split("|")[1])}
+    return found
+
+
+def test_every_documented_model_string_chooses_its_backend():
+    assert readme_model_strings() == set(DOCUMENTED)  # a new row of the table is added here too
+    for model, (cls, given) in DOCUMENTED.items():
+        chosen, passed = backend_class(model)
+        assert (chosen.__name__, passed) == (cls, given), model
+
+
+def test_each_registered_prefix_builds_its_backend():
+    built = {model: make_backend(model, GenParams()) for model in
+             ("openai/gpt-4o", "openai:gpt-4o", "anthropic:claude-sonnet-4-5", "manual", "offline",
+              f"scripted:{ROOT / 'tests' / 'answers' / 'cartpole'}", "provider/model")}
+    assert {m: (b.name, b.label) for m, b in built.items()} == {
+        "openai/gpt-4o": ("litellm", "openai/gpt-4o"), "openai:gpt-4o": ("openai", "openai:gpt-4o"),
+        "anthropic:claude-sonnet-4-5": ("anthropic", "anthropic:claude-sonnet-4-5"),
+        "manual": ("manual", "manual"), "offline": ("offline", "offline (CMA-ES)"),
+        f"scripted:{ROOT / 'tests' / 'answers' / 'cartpole'}":
+            ("scripted", f"scripted:{ROOT / 'tests' / 'answers' / 'cartpole'}"),
+        "provider/model": ("litellm", "provider/model")}
+    assert set(registered()) == {"provider/model", "openai:MODEL", "anthropic:MODEL", "manual", "scripted:PATH",
+                                 "offline"}
+
+
+@pytest.mark.parametrize("model, message", [("manual:x", "unknown backend 'manual'"), ("offline:x", "unknown backend"),
+                                            ("openai", "malformed"), ("anthropic:  ", "names no model"),
+                                            ("scripted:", "names no model")])
+def test_a_prefix_is_taken_only_in_its_own_form(model, message):
+    with pytest.raises(ConfigError, match=message):
+        make_backend(model, GenParams())
+
+
+def test_a_second_backend_cannot_claim_a_prefix():
+    with pytest.raises(TypeError, match="claimed"):
+        type("Twin", (Backend,), {"prefix": "manual", "complete": lambda self, request: None})

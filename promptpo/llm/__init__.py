@@ -6,18 +6,25 @@
 ``manual``           a person or external agent answers prompt files in the run folder
 ``scripted:PATH``    prepared answers replayed in order
 ``offline``          no LLM: CMA-ES over the constants of a program built from the env spec
+
+Each backend names its own prefix (``Backend.prefix``) and is registered by subclassing; adding a provider is one
+new module in this package, found when the first backend is made.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
+from functools import cache
 
 from promptpo.errors import ConfigError
-from promptpo.llm.base import Backend, Completion, GenParams, Message, Request
+from promptpo.llm.base import BACKENDS, PROVIDER_MODEL, Backend, Completion, GenParams, Message, Request
 
 MODEL_HELP = ("use provider/model (litellm, e.g. openai/gpt-4o), openai:MODEL, anthropic:MODEL, manual, "
               "scripted:PATH or offline")
-SCHEMES = ("openai", "anthropic", "scripted")
+ROUTED = re.compile(r"[A-Za-z0-9_.-]+/\S+")
+"""What a ``provider/model`` string looks like."""
 
 
 def make_backend(model: str, params: GenParams, selection: str = "weighted", seed: int = 0) -> Backend:
@@ -30,36 +37,39 @@ def make_backend(model: str, params: GenParams, selection: str = "weighted", see
         if any(b.name == "offline" for b, _ in members):
             raise ConfigError("the offline proposer cannot be mixed with models", "give --model offline alone")
         return Mixture(members, selection, seed)
-    if model == "manual":
-        from promptpo.llm.manual import ManualBackend
+    chosen, given = backend_class(model)
+    return chosen.from_model(given, params)
 
-        return ManualBackend()
-    if model == "offline":
-        from promptpo.llm.offline import OfflineBackend
 
-        return OfflineBackend()
+def backend_class(model: str) -> tuple[type[Backend], str]:
+    """The backend class a single model string chooses, and what it is given (see ``Backend.prefix``)."""
+    words, schemes = {}, {}
+    for prefix, cls in registered().items():
+        if prefix == PROVIDER_MODEL:
+            continue
+        word, colon, _ = prefix.partition(":")
+        (schemes if colon else words)[word] = cls
+    if model in words:
+        return words[model], ""
     scheme, colon, rest = model.partition(":")
     if colon and "/" not in scheme:
-        if scheme not in SCHEMES:
+        if scheme not in schemes:
             raise ConfigError(f"unknown backend {scheme!r} in model {model!r}", MODEL_HELP)
         if not rest.strip():
             raise ConfigError(f"model {model!r} names no model or path after '{scheme}:'", MODEL_HELP)
-        if scheme == "scripted":
-            from promptpo.llm.scripted import ScriptedBackend
-
-            return ScriptedBackend(rest)
-        if scheme == "openai":
-            from promptpo.llm.openai_backend import OpenAIBackend
-
-            return OpenAIBackend(rest, params)
-        from promptpo.llm.anthropic_backend import AnthropicBackend
-
-        return AnthropicBackend(rest, params)
-    if re.fullmatch(r"[A-Za-z0-9_.-]+/\S+", model):
-        from promptpo.llm.litellm_backend import LiteLLMBackend
-
-        return LiteLLMBackend(model, params)
+        return schemes[scheme], rest
+    if ROUTED.fullmatch(model):
+        return registered()[PROVIDER_MODEL], model
     raise ConfigError(f"malformed model string {model!r}", MODEL_HELP)
+
+
+@cache
+def registered() -> dict[str, type[Backend]]:
+    """Every backend of this package by prefix: its modules are imported here, on first use (none imports a
+    provider's SDK or litellm at module level, so this stays fast and off the --help path)."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+    return BACKENDS
 
 
 __all__ = ["Backend", "Completion", "GenParams", "Message", "Request", "make_backend"]

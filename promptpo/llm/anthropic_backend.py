@@ -11,6 +11,7 @@ from promptpo.llm.retry import classify
 
 class AnthropicBackend(ProviderBackend):
     name = "anthropic"
+    prefix = "anthropic:MODEL"
 
     def __init__(self, model: str, params: GenParams):
         super().__init__(model)

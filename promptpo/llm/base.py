@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,13 @@ class Completion:
 FREE_BACKENDS = ("scripted", "manual", "offline")
 """Backends whose calls cost nothing, so an unknown price is not an unknown cost."""
 
+PROVIDER_MODEL = "provider/model"
+"""The prefix of the backend that takes any ``provider/model`` string (litellm's routing)."""
+
+BACKENDS: dict[str, type[Backend]] = {}
+"""Prefix (as a model string writes it: 'manual', 'openai:MODEL', 'provider/model') -> the backend class it
+chooses; filled by the subclasses that declare a ``prefix`` (promptpo.llm.make_backend reads it)."""
+
 
 class Backend(ABC):
     """Adding a provider is one new subclass in one new file.
@@ -96,6 +104,10 @@ class Backend(ABC):
     backend and never probes for one."""
 
     name: str = "backend"
+    prefix: ClassVar[str | None] = None
+    """The model strings that choose it, as the README's table writes them: a word alone ('manual'), a word, a
+    colon and what the backend is given ('openai:MODEL'), or PROVIDER_MODEL (any 'provider/model' string, given
+    whole). None: not chosen by a model string (a mixture, a replay)."""
 
     uses_prompts: bool = True
     """Whether it reads the prompts (False: a proposer that is not a model, e.g. offline: it gets no repair or
@@ -106,6 +118,20 @@ class Backend(ABC):
     credited: bool = False
     """Whether it learns what each call's candidate brought (``credit``); the candidate events then record
     ``improved``."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        prefix = cls.__dict__.get("prefix")  # its own, not one it inherits
+        if prefix is not None:
+            if prefix in BACKENDS:
+                raise TypeError(f"model prefix {prefix!r} is claimed by {BACKENDS[prefix].__name__} and {cls.__name__}")
+            BACKENDS[prefix] = cls
+
+    @classmethod
+    def from_model(cls, given: str, params: GenParams) -> Backend:
+        """The backend for a model string that chose it: ``given`` is what follows 'word:' (the whole string for
+        PROVIDER_MODEL, '' for a word alone)."""
+        return cls(given, params)  # type: ignore[call-arg]
 
     def __init__(self, model: str):
         self.model = model

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from promptpo.errors import ConfigError
-from promptpo.llm.base import Completion, GenParams, Request
+from promptpo.llm.base import PROVIDER_MODEL, Completion, GenParams, Request
 from promptpo.llm.provider import ProviderBackend, litellm
 from promptpo.llm.retry import classify
 
 
 class LiteLLMBackend(ProviderBackend):
     name = "litellm"
+    prefix = PROVIDER_MODEL
 
     def __init__(self, model: str, params: GenParams):
         super().__init__(model)

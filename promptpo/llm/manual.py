@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from promptpo.errors import BackendError, ConfigError
-from promptpo.llm.base import Backend, Completion, Request
+from promptpo.llm.base import Backend, Completion, GenParams, Request
 from promptpo.llm.tokens import with_estimated_usage
 
 POLL_S = 0.25
@@ -25,6 +25,11 @@ STDIN = threading.Lock()
 
 class ManualBackend(Backend):
     name = "manual"
+    prefix = "manual"
+
+    @classmethod
+    def from_model(cls, given: str, params: GenParams) -> ManualBackend:
+        return cls()
 
     def __init__(self) -> None:
         super().__init__("manual")

@@ -16,7 +16,7 @@ import numpy as np
 from promptpo.candidate import fitness_of, sample_key
 from promptpo.envspec import EnvSpec, Feature, ProgramTemplate
 from promptpo.errors import ConfigError
-from promptpo.llm.base import Backend, Completion, Request
+from promptpo.llm.base import Backend, Completion, GenParams, Request
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,14 @@ class TemplateProgram:
 class OfflineBackend(Backend):
     """Answers each 'call' with the next CMA-ES sample rendered as a program; learns from scores."""
 
+    name = "offline"
+    prefix = "offline"
+    uses_prompts = False
     concurrent = False  # the samples are handed out in the order they are asked for
 
-    name = "offline"
-    uses_prompts = False
+    @classmethod
+    def from_model(cls, given: str, params: GenParams) -> OfflineBackend:
+        return cls()
 
     def __init__(self) -> None:
         super().__init__("offline")

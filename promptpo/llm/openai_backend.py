@@ -11,6 +11,7 @@ from promptpo.llm.retry import classify
 
 class OpenAIBackend(ProviderBackend):
     name = "openai"
+    prefix = "openai:MODEL"
 
     def __init__(self, model: str, params: GenParams):
         super().__init__(model)

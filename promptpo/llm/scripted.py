@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from promptpo.errors import AnswersExhausted, ConfigError
-from promptpo.llm.base import Backend, Completion, Request
+from promptpo.llm.base import Backend, Completion, GenParams, Request
 from promptpo.llm.tokens import with_estimated_usage
 
 
@@ -40,6 +40,11 @@ def load_answers(path: Path) -> list[str]:
 
 class ScriptedBackend(Backend):
     name = "scripted"
+    prefix = "scripted:PATH"
+
+    @classmethod
+    def from_model(cls, given: str, params: GenParams) -> ScriptedBackend:
+        return cls(given)
 
     def __init__(self, path: str):
         super().__init__(f"scripted:{path}")
