@@ -62,7 +62,7 @@ def test_offline_reach_stops_spending_at_the_sample_that_reaches_the_target(tmp_
     # One CMA-ES generation on reach with one worker: a sample succeeds early in the round. Its later round-mates
     # are kept but not evaluated, the run ends target_reached having spent the steps up to that sample (not the
     # whole generation's), joins the library, and every view's steps to target are those steps.
-    from promptpo.records import RunFolder, facts_of
+    from promptpo.records import RunFolder
 
     def optimize(name: str):
         out = tmp_path / name
@@ -88,7 +88,7 @@ def test_offline_reach_stops_spending_at_the_sample_that_reaches_the_target(tmp_
     summary = read_json(run / "summary.json")
     assert summary["status"] == "target_reached" and summary["reason"].startswith(f"{reached} reached")
     assert summary["env_steps"] == spent and summary["best_candidate"] == reached
-    assert facts_of(RunFolder(run)).steps_to_target == spent
+    assert RunFolder(run).facts.steps_to_target == spent
     shown = run_cli("show", run.name, "--out", str(out))
     assert re.search(rf"steps_to_target\W+{spent:,}\b", shown.stdout) and re.search(rf"env_steps\W+{spent:,}\b",
                                                                                     shown.stdout), shown.stdout

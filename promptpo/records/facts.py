@@ -19,7 +19,7 @@ from pathlib import Path
 
 from promptpo.candidate import UNRANKED, policy_rank_key, training_rank_key
 from promptpo.envspec import Target
-from promptpo.records.folder import RunFolder, numbers, slot
+from promptpo.records.folder import Folder, numbers, slot
 from promptpo.records.liveness import gone
 from promptpo.stats import CurvePoint, first_reaching
 
@@ -128,13 +128,15 @@ class Facts:
         return total / end
 
 
-def facts_of(run: RunFolder) -> Facts:
-    s, meta = run.summary, run.meta
+def facts_of(run: Folder, summary: dict, recovered: str = "") -> Facts:
+    """What ``run``'s records say, with its summary (stored, or rebuilt from the rest and then ``recovered`` says
+    why: promptpo.records.run)."""
+    s, meta = summary, run.meta
     sent, answered = run.calls() if run.asks_a_model else ([], [])
     programs = run.has_programs
     best = best_stopped = None
     if programs:
-        named = s.get("best_candidate") if not run.recovered else None
+        named = s.get("best_candidate") if not recovered else None
         best = next((r for r in run.candidates if r["id"] == named), None) or best_of(run.candidates, criterion_of(meta))
         if best is None:
             best_stopped = best_of(run.candidates, criterion_of(meta), stopped=True)
@@ -151,7 +153,7 @@ def facts_of(run: RunFolder) -> Facts:
     return Facts(
         run=run.name, path=run.path, kind=run.kind, env=str(meta.get("env")), seed=seed_of(meta),
         method=method_of(meta), status=status, unfinished=_unfinished(run, status, reason, spent),
-        recovered=run.recovered,
+        recovered=recovered,
         best=best["id"] if best else None, best_stopped=best_stopped["id"] if best_stopped else None,
         best_score=score.get("mean_return") if programs else s.get("best_score"),
         best_std=score.get("std_return") if programs else None,
@@ -203,7 +205,7 @@ def best_of(records: list[dict], criterion: str = "auc", stopped: bool = False) 
 
 
 # -- curves -----------------------------------------------------------------------------
-def _event_curve(run: RunFolder) -> list[CurvePoint]:
+def _event_curve(run: Folder) -> list[CurvePoint]:
     events = run.events()
     for e in events:
         if e.get("event") == "candidate":  # a word for a number: a RunStoreError naming the file
@@ -261,7 +263,7 @@ def _as_record(event: dict, order: int) -> dict:
             else None}
 
 
-def _logged_curve(run: RunFolder) -> list[CurvePoint]:
+def _logged_curve(run: Folder) -> list[CurvePoint]:
     """A training's evaluations (curve.jsonl), from 0."""
     points = []
     for p in run.curve():
@@ -319,7 +321,7 @@ def examples_of(config: dict) -> dict:
     return found
 
 
-def _unfinished(run: RunFolder, status: str, reason: str, spent: int) -> str:
+def _unfinished(run: Folder, status: str, reason: str, spent: int) -> str:
     if status in FINISHED:
         steps = run.meta.get("steps") if not run.has_programs else None
         if isinstance(steps, int) and spent < steps:

@@ -1,31 +1,23 @@
-"""The one reader of a run folder: its run.json, events, candidates, LLM calls, curve and summary.
+"""The raw reader of a run folder: its run.json, events, candidates, LLM calls, curve and stored summary.
 
-Every view opens run folders through ``RunFolder`` and nothing else, so every view tolerates the same
-things: a last events.jsonl line cut short by a kill (the event never finished), and a summary.json that is
-missing or corrupt (rebuilt from the events, candidates and calls by promptpo.records.recover, and marked
-``recovered``). What cannot be read at all (no run.json, a corrupt line in the middle of the log) is one
-RunStoreError naming the file. What the records say — the best, steps to target, calls, seeds — is derived once,
-in promptpo.records.facts (``RunFolder.facts``).
+``Folder`` reads files and nothing more: it tolerates a last events.jsonl line cut short by a kill (the event
+never finished), and what cannot be read at all (no run.json, a corrupt line in the middle of the log) is one
+RunStoreError naming the file. It knows nothing of what the records mean: the summary with recovery, the facts
+and the run's best are promptpo.records.run's ``RunFolder``, which every view opens.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from promptpo.errors import RunStoreError
-
-log = logging.getLogger(__name__)
+from promptpo.records.listing import run_folders
 
 PROGRAM_KINDS = ("promptpo", "schedule")
 """Run kinds whose candidates are programs (the rest are trainings: one learning curve, no candidates)."""
-TRAINED = {"ppo": "a PPO baseline", "optuna": "an Optuna search over PPO's hyperparameters",
-           "pbt": "a population-based training of PPO", "hrl": "a SAM-HRL-HS search over PPO's hyperparameters",
-           "online": "an online-steered PPO training", "schedule-verify": "a schedule's re-training on a fresh seed"}
 
 
 def score_text(record: dict) -> str:
@@ -42,15 +34,7 @@ def score_text(record: dict) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Pick:
-    """The candidate a command works on, and a line to tell the user when it is not the obvious one."""
-
-    record: dict
-    note: str = ""
-
-
-class RunFolder:
+class Folder:
     def __init__(self, path: Path):
         self.path = path
         self.meta = self.json("run.json", required=True)
@@ -60,13 +44,11 @@ class RunFolder:
         """What was read around: a line cut short, a candidate record that is not JSON."""
 
     @classmethod
-    def find(cls, run: str, out: Path) -> RunFolder:
+    def find(cls, run: str, out: Path) -> Self:
         """A run by folder, by its path under ``out``, or by its name anywhere under ``out`` (a bench's runs)."""
         for candidate in (Path(run), out / run):
             if (candidate / "run.json").is_file():
                 return cls(candidate)
-        from promptpo.records.listing import run_folders
-
         named = [p for p in run_folders(out) if p.name == run] if "/" not in run else []
         if len(named) == 1:
             return cls(named[0])
@@ -139,8 +121,8 @@ class RunFolder:
     def _events(self) -> list[dict]:
         return self.lines("events.jsonl")
 
-    @cached_property
-    def _summary(self) -> tuple[dict, str]:
+    def stored_summary(self) -> tuple[dict | None, str]:
+        """summary.json as stored, or None and why it cannot be used (missing, corrupt, not a summary)."""
         try:
             summary = self.json("summary.json")
             why = "summary.json is missing" if summary is None else ""
@@ -148,20 +130,7 @@ class RunFolder:
             summary, why = None, f"summary.json is not valid JSON ({err.message.rpartition('(')[2].rstrip(')')})"
         if isinstance(summary, dict):
             return summary, ""
-        from promptpo.records.recover import rebuild
-
-        why = why or "summary.json holds no summary"
-        return rebuild(self), why
-
-    @property
-    def summary(self) -> dict:
-        """summary.json, or (when it is missing or corrupt) what the events, candidates and calls say."""
-        return self._summary[0]
-
-    @property
-    def recovered(self) -> str:
-        """Why the summary was rebuilt from the other records, or ''."""
-        return self._summary[1]
+        return None, why or "summary.json holds no summary"
 
     @cached_property
     def candidates(self) -> list[dict]:
@@ -173,41 +142,13 @@ class RunFolder:
                 records.append(record)
         return sorted(records, key=slot)
 
-    def candidate(self, candidate_id: str | None = None) -> dict:
-        """A candidate by id; by default the run's best (``pick``: say its note where it is not obvious)."""
-        if candidate_id is None:
-            picked = self.pick(None, "use")
-            if picked.note:
-                log.warning(picked.note)
-            return picked.record
+    def candidate(self, candidate_id: str) -> dict:
+        """A candidate by id."""
         for record in self.candidates:
             if record["id"] == candidate_id:
                 return record
         known = ", ".join(r["id"] for r in self.candidates) or "none"
         raise RunStoreError(f"no candidate {candidate_id!r} in run {self.name}", f"candidates: {known}")
-
-    def pick(self, candidate_id: str | None, verb: str) -> Pick:
-        """The candidate named, or the run's best (by the engine's rank key); with none fully evaluated, the best
-        of those a cascade stopped early, saying so. A training's folder holds no program: the error says what
-        the folder is and what to run instead of ``verb``."""
-        if not self.has_programs:
-            what = TRAINED.get(self.kind, f"a {self.kind} run")
-            model = " (its trained network is model.zip, a Stable-Baselines3 model)" if (
-                self.path / "model.zip").is_file() else ""
-            raise RunStoreError(f"run {self.name} is {what}{model}: it holds no program to {verb}",
-                                f"`promptpo show {self.name}` shows its learning curve; give a promptpo run to {verb}")
-        if candidate_id is not None:
-            return Pick(self.candidate(candidate_id))
-        facts = self.facts
-        if facts.best is not None:
-            return Pick(self.candidate(facts.best))
-        if facts.best_stopped is not None:
-            record = self.candidate(facts.best_stopped)
-            return Pick(record, f"run {self.name} has no fully evaluated candidate: {record['id']} is the best of "
-                                f"those the cascade stopped early ({score_text(record)})")
-        outcomes = ", ".join(sorted({str(r.get("outcome")) for r in self.candidates})) or "no candidates"
-        raise RunStoreError(f"run {self.name} has no candidate that was scored ({outcomes})",
-                            "name one explicitly, or see `promptpo audit` for why none ran")
 
     def code(self, candidate_id: str) -> str:
         path = self.path / "candidates" / f"{candidate_id}.py"
@@ -305,17 +246,6 @@ class RunFolder:
         folder = self.path / "verifications"
         files = sorted(folder.glob(f"{candidate_id}-*.json")) if folder.is_dir() else []
         return self.json(f"verifications/{files[-1].name}") if files else None
-
-    @cached_property
-    def facts(self):
-        """What the records say (promptpo.records.facts.Facts): best, steps to target, calls, seed, method."""
-        from promptpo.records.facts import facts_of
-
-        try:
-            return facts_of(self)
-        except (TypeError, ValueError, OverflowError) as err:  # a record that is JSON but not what it should be
-            raise RunStoreError(f"{self.path}: a record in it holds a value of the wrong type ({err})",
-                                "the run folder is corrupt") from None
 
 
 def numbers(record: dict, path: Path, fields: tuple[str, ...]) -> None:

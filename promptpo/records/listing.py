@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-
-from promptpo.errors import RunStoreError
-from promptpo.records.folder import RunFolder
 
 MAX_DEPTH = 6
 """How deep under the folder given run folders are looked for (a bench's: SUITE/method/task/seed-N/RUN is 5)."""
@@ -28,25 +24,6 @@ def run_folders(root: Path) -> list[Path]:
             dirnames[:] = []
         dirnames.sort()
     return sorted(found)
-
-
-def open_runs(paths: list[Path], read: Callable[[RunFolder], object] | None = None
-              ) -> tuple[list[RunFolder], dict[Path, RunStoreError]]:
-    """Each folder of ``paths`` opened (and ``read``: what the caller derives of it, such as its facts), in their
-    order, and apart, each that could not be, with why: one unreadable folder never hides the others. The callers word
-    why."""
-    runs: list[RunFolder] = []
-    unreadable: dict[Path, RunStoreError] = {}
-    for path in paths:
-        try:
-            run = RunFolder(path)
-            if read is not None:
-                read(run)
-        except RunStoreError as err:
-            unreadable[path] = err
-            continue
-        runs.append(run)
-    return runs, unreadable
 
 
 def newest_first(folders: list[Path]) -> list[Path]:

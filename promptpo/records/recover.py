@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from promptpo.records.folder import RunFolder
+from promptpo.records.facts import best_of, criterion_of, record_score, seed_of
+from promptpo.records.folder import Folder
 
 ENDED = "run_end"
 
 
-def rebuild(run: RunFolder) -> dict:
+def rebuild(run: Folder) -> dict:
     """summary.json's fields, as far as the other records say them."""
-    from promptpo.records.facts import best_of, criterion_of, record_score, seed_of
-
     events = run.events()
     end = next((e for e in reversed(events) if e.get("event") == ENDED), None)
     status = (end or {}).get("status") or "interrupted"
