@@ -5,8 +5,7 @@ Numbers are turned into short lines here; the templates in prompts/ only lay the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from promptpo.prompting import Recap
 from promptpo.text import clean
 from promptpo.candidate import Candidate
 from promptpo.digest import EpisodeDigest, Track
@@ -17,43 +16,6 @@ MAX_TRACEBACK = 3000
 MAX_OUTPUT = 1500
 MAX_CODE = 30_000
 """Characters of a candidate's code a prompt shows (a real policy is far shorter; a hostile answer need not be)."""
-
-
-@dataclass
-class Feedback:
-    id: str
-    parent: str | None
-    kind: str
-    outcome: str
-    score: str
-    """One line: mean ± std return, success rate; or why there is no score."""
-    code: str
-    episodes: list[str] = field(default_factory=list)
-    digest: list[str] = field(default_factory=list)
-    error: str = ""
-    traceback: str = ""
-    output: str = ""
-    findings: list[str] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
-    """BEST, PARENT, LATEST, ... shown next to the id."""
-    stage: str = ""
-    """How a cascade's first stage went (promptpo.cascade), or ''."""
-    answer: str = ""
-    """The start of an answer no program could be read from."""
-    digest_of: str = ""
-    """Which episodes the digest shows (promptpo.feedback.notable_episodes)."""
-    analysis: str = ""
-    """The model's own analysis when it wrote the candidate (shown for the parent and the latest round)."""
-    tuned: list[str] = field(default_factory=list)
-    """For tuned candidates: 'KP: 0.5 -> 9.7' per changed constant ('line 12: ...' in runs from before
-    TUNABLE)."""
-    notes: list[str] = field(default_factory=list)
-    """The model's own feedback function's note per episode (promptpo.summarizer)."""
-    notes_of: str = ""
-    """Whose Feedback class wrote them."""
-    notes_problem: str = ""
-    """Why a feedback function tried on this candidate failed, or ''."""
-    notes_traceback: str = ""
 
 
 def score_line(evaluation: Evaluation | None, has_success: bool) -> str:
@@ -150,9 +112,9 @@ def notable_episodes(evaluation: Evaluation) -> list[EpisodeResult]:
     return failed + ([best] if all(best is not e for e in failed) else [])
 
 
-def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) -> Feedback:
+def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) -> Recap:
     ev = candidate.evaluation
-    fb = Feedback(id=candidate.id, parent=candidate.parent, kind=candidate.kind, outcome=str(candidate.outcome),
+    fb = Recap(id=candidate.id, parent=candidate.parent, kind=candidate.kind, outcome=str(candidate.outcome),
                   score=score_line(ev, spec.has_success) if candidate.scored else f"no score ({candidate.outcome})",
                   code=clean(candidate.code, MAX_CODE), error=clean(candidate.error, 3000), labels=list(labels or []),
                   findings=[str(f) for f in candidate.extracted.findings],
@@ -186,7 +148,7 @@ MAX_NOTES = 10
 """Episode notes of a feedback function one candidate shows."""
 
 
-def describe_notes(fb: Feedback, notes: list) -> None:
+def describe_notes(fb: Recap, notes: list) -> None:
     """The notes of the feedback function that worked, and why any tried before it failed."""
     def whose(n) -> str:
         return ("this program's own Feedback class" if n.source is None

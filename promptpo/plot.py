@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from promptpo.compare import SUCCESS_FAMILIES, Comparison, RunRecord, target_for
+from promptpo.compare import Comparison, RunRecord
+from promptpo.envs.targets import SUCCESS_FAMILIES, target_for
 
 
 def _step_values(record: RunRecord, grid: np.ndarray, metric: str) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -59,9 +59,49 @@ class Prompt:
 
 
 @dataclass
+class Recap:
+    """One earlier candidate as a prompt shows it (the template _candidate.j2 lays it out): every field a line or
+    lines of text, worded by the task kind (promptpo.feedback.build for a policy, ScheduleTask.recap for a schedule)."""
+
+
+    id: str
+    parent: str | None
+    kind: str
+    outcome: str
+    score: str
+    """One line: mean ± std return, success rate; or why there is no score."""
+    code: str
+    episodes: list[str] = field(default_factory=list)
+    digest: list[str] = field(default_factory=list)
+    error: str = ""
+    traceback: str = ""
+    output: str = ""
+    findings: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    """BEST, PARENT, LATEST, ... shown next to the id."""
+    stage: str = ""
+    """How a cascade's first stage went (promptpo.cascade), or ''."""
+    answer: str = ""
+    """The start of an answer no program could be read from."""
+    digest_of: str = ""
+    """Which episodes the digest shows (promptpo.feedback.notable_episodes)."""
+    analysis: str = ""
+    """The model's own analysis when it wrote the candidate (shown for the parent and the latest round)."""
+    tuned: list[str] = field(default_factory=list)
+    """For tuned candidates: 'KP: 0.5 -> 9.7' per changed constant ('line 12: ...' in runs from before
+    TUNABLE)."""
+    notes: list[str] = field(default_factory=list)
+    """The model's own feedback function's note per episode (promptpo.summarizer)."""
+    notes_of: str = ""
+    """Whose Feedback class wrote them."""
+    notes_problem: str = ""
+    """Why a feedback function tried on this candidate failed, or ''."""
+    notes_traceback: str = ""
+
+
+@dataclass
 class Entry:
-    feedback: Any
-    """What the template renders for one candidate (a feedback.Feedback)."""
+    recap: Recap
     full: bool = True
 
 
@@ -98,7 +138,7 @@ class PromptBook:
                  describe: Callable[[Candidate, list[str]], Any], budget_tokens: int = 12000, edit: str = "auto",
                  reflection: bool = True):
         """``context``: what the kind's templates read; ``system``: what its system template reads;
-        ``describe(candidate, labels)``: the Feedback a template renders for one candidate; ``edit``: the
+        ``describe(candidate, labels)``: the Recap a template renders for one candidate; ``edit``: the
         answer forms taken (promptpo.edits.MODES); ``reflection``: show the model's own analysis of the parent
         and the latest round."""
         self.prefix, self.context, self.system, self.describe = prefix, context, system, describe
@@ -190,7 +230,7 @@ class PromptBook:
             if over <= 0:
                 break
             room -= over
-        summarised = tuple(e.feedback.id for e in entries if not e.full)
+        summarised = tuple(e.recap.id for e in entries if not e.full)
         return Prompt("refine", self.messages(user), parent=parent.id, dropped=tuple(dropped), summarised=summarised,
                       base=self._base(parent))
 
@@ -210,18 +250,18 @@ def select_history(history: list, parent, describe, size_of, budget: int,
     for c in priority:
         entry = Entry(describe(c, labels[c.id]), full=True)
         if c is parent:  # always in full (PromptBook.refine checked that it fits)
-            left -= size_of(entry.feedback, True)
+            left -= size_of(entry.recap, True)
             chosen.append(entry)
             continue
         for full in (True, False):
             entry.full = full
-            size = size_of(entry.feedback, full)
+            size = size_of(entry.recap, full)
             if size <= left:
                 left -= size
                 chosen.append(entry)
                 break
-    shown = {e.feedback.id for e in chosen}
-    chosen.sort(key=lambda e: order.get(e.feedback.id, 0))
+    shown = {e.recap.id for e in chosen}
+    chosen.sort(key=lambda e: order.get(e.recap.id, 0))
     return chosen, [c.id for c in history if c.id not in shown]
 
 

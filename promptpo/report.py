@@ -61,7 +61,7 @@ def settings(run: RunFolder) -> list[tuple[str, str]]:
                  *([("models", models_text(summary))] if models_text(summary) else []),
                  ("tokens", usage_text(summary)), ("cost", "unknown" if cost is None else f"${cost:.4f}")]
     else:
-        from promptpo.compare import target_for
+        from promptpo.envs.targets import target_for
 
         target = target_for(f.env)
         reached = f.reaching(target) if target else None

@@ -43,7 +43,7 @@ def retrain(run: RunFolder, candidate_id: str | None, seeds: int = 5, first_seed
     from promptpo.baselines.ppo import append_point, curve_summary, run_id
     from promptpo.engine.launch import versions
     from promptpo.envs import load_spec
-    from promptpo.compare import target_for
+    from promptpo.envs.targets import target_for
     from promptpo.tasks.schedule import ScheduleConfig, train
 
     if seeds < 1:

@@ -74,9 +74,9 @@ class GuessTask(TaskKind):
         self.calls[name] = self.calls.get(name, 0) + 1
 
     def describe(self, c: Candidate, labels):
-        from promptpo.feedback import Feedback
+        from promptpo.prompting import Recap
 
-        return Feedback(c.id, c.parent, c.kind, str(c.outcome), "score", c.code, labels=list(labels))
+        return Recap(c.id, c.parent, c.kind, str(c.outcome), "score", c.code, labels=list(labels))
 
     def worst_case_steps(self) -> int:
         return 10

@@ -132,7 +132,7 @@ class State:
 
 def _floor_and_target(spec) -> tuple[float, float, bool]:
     """(worst return, target return, judged by success) used to normalise results into (0, 1]."""
-    from promptpo.compare import RETURN_FLOOR
+    from promptpo.envs.targets import RETURN_FLOOR
 
     target = spec.target
     by_success = target is not None and target.metric == "success_rate"

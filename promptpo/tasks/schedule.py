@@ -20,10 +20,9 @@ from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target
 from promptpo.errors import ConfigError, fields_at_least_one
 from promptpo.extract import ALLOWED_IMPORTS
-from promptpo.feedback import Feedback
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
-from promptpo.prompting import PromptBook
+from promptpo.prompting import PromptBook, Recap
 from promptpo.stats import CurvePoint, first_reaching
 from promptpo.tasks.steering import BOUNDS, ScheduleCall, schedule_callback
 from promptpo.text import clean
@@ -179,7 +178,7 @@ class ScheduleTask(TaskKind):
 
     def __init__(self, config: ScheduleConfig, spec: EnvSpec, sandbox: Sandbox):
         from promptpo.baselines.hyperparams import for_env
-        from promptpo.compare import target_for
+        from promptpo.envs.targets import target_for
 
         self.config, self.spec, self.sandbox = config, spec, sandbox
         self.env_id = spec.id
@@ -191,7 +190,7 @@ class ScheduleTask(TaskKind):
         """How comparisons group the run (set once the backend is known)."""
         self.prompts = PromptBook("schedule_", self.context(), {
             "every": config.every, "every_steps": config.interval, "bounds": bounds_text(), "allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)),
-            "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.feedback,
+            "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.recap,
             config.prompt_budget, config.edit,
                                   config.reflection)
 
@@ -205,8 +204,8 @@ class ScheduleTask(TaskKind):
                               if self.config.criterion == "auc" else
                               f"the env steps until the evaluation first reaches {self.target.describe()}")}
 
-    def feedback(self, c: Candidate, labels: list[str] | None = None) -> Feedback:
-        return Feedback(c.id, c.parent, c.kind, str(c.outcome), score_text(c.evaluation), c.code,
+    def recap(self, c: Candidate, labels: list[str] | None = None) -> Recap:
+        return Recap(c.id, c.parent, c.kind, str(c.outcome), score_text(c.evaluation), c.code,
                         digest=digest(c.evaluation, self.target), error=c.error, labels=labels or [],
                         analysis=clean(c.analysis))
 
