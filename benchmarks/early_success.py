@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 
 import promptpo
-from promptpo.compare import load_run
+from promptpo.views.compare import load_run
 from promptpo.envs import load_spec
 from promptpo.records import RunFolder
 from promptpo.stats import first_reaching
-from promptpo.verify import verify
+from promptpo.policy.verify import verify
 
 HERE = Path(__file__).resolve().parent
 ANSWERS = HERE.parent / "tests" / "answers"

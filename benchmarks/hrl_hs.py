@@ -83,7 +83,7 @@ def run(job: tuple[str, str, int], root: Path, scratch: Path) -> dict:
 
 
 def summarise(folders: list[str]) -> dict:
-    from promptpo.compare import compare, find_runs
+    from promptpo.views.compare import compare, find_runs
     from promptpo.stats import mean_ci
 
     records = find_runs(folders, Path("."))

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import promptpo
 from promptpo.baselines.ppo import PPOConfig, run_seeds
-from promptpo.compare import compare, load_run, to_json
-from promptpo.plot import save
+from promptpo.views.compare import compare, load_run, to_json
+from promptpo.views.plot import save
 
 HERE = Path(__file__).resolve().parent
 # Env-step budget per env: 100k, except MountainCarContinuous at the RL Zoo's own 20k.

@@ -91,10 +91,10 @@ def latency(delay: float, repeats: int) -> dict:
 
 
 def reach_task(workers: int):
-    from promptpo.config import OptimizeConfig
+    from promptpo.policy.config import OptimizeConfig
     from promptpo.envs import load_spec
     from promptpo.isolation.process import ProcessSandbox
-    from promptpo.tasks.policy import PolicyTask
+    from promptpo.policy.task import PolicyTask
 
     spec = load_spec("metaworld/reach")
     return PolicyTask(OptimizeConfig(env=spec.id, episodes=5, cascade=0, workers=workers), spec, ProcessSandbox())

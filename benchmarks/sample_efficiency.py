@@ -17,8 +17,8 @@ from pathlib import Path
 
 import promptpo
 from promptpo.baselines.ppo import PPOConfig, run_seeds
-from promptpo.compare import compare, load_run, to_json
-from promptpo.plot import save
+from promptpo.views.compare import compare, load_run, to_json
+from promptpo.views.plot import save
 
 HERE = Path(__file__).resolve().parent
 ANSWERS = HERE.parent / "tests" / "answers"

@@ -1,6 +1,6 @@
 """Env steps per second on metaworld/reach: the same policy in-process vs in a sandbox.
 
-Both go through the same host loop (promptpo.evaluate.Evaluator, 8 episodes in lock-step); the
+Both go through the same host loop (promptpo.policy.evaluate.Evaluator, 8 episodes in lock-step); the
 only difference is where act() runs. The sandboxed figure includes starting the worker, as every
 candidate pays it. Also measures the fixed cost per candidate (start a worker, load the code,
 reset the episodes, stop and clean up) with a warm sandbox. Writes benchmarks/results/sandbox_overhead[_docker].json.
@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from promptpo.envs import load_spec
-from promptpo.evaluate import EnvPool, Evaluator
+from promptpo.policy.evaluate import EnvPool, Evaluator
 from promptpo.isolation.base import Limits
 from promptpo.isolation import make_sandbox
 

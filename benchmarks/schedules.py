@@ -36,7 +36,7 @@ def one_seed(env: str, seed: int, out: str, budget: int) -> list[str]:
     from promptpo.baselines.ppo import PPOConfig, train
     from promptpo.baselines.tuners import SearchConfig, run_optuna
     from promptpo.api import run_schedule
-    from promptpo.tasks.schedule import ScheduleConfig
+    from promptpo.schedule.task import ScheduleConfig
 
     folder, every = Path(out), grid(env, budget)
     runs = [train(PPOConfig(env, budget, out=folder, eval_every=every), seed)]
@@ -67,8 +67,8 @@ def main() -> None:
     import ray
 
     from promptpo.baselines.tuners import SearchConfig, run_pbt, start_ray
-    from promptpo.compare import compare, load_run, to_json
-    from promptpo.plot import save
+    from promptpo.views.compare import compare, load_run, to_json
+    from promptpo.views.plot import save
 
     started, folders, timings = time.monotonic(), [], {}
     for env in args.envs:

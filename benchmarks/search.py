@@ -44,7 +44,7 @@ def run(env: str, search: str, folder: Path) -> dict:
     from promptpo.candidate import Candidate
     from promptpo.extract import check_program
     from promptpo.search.islands import cell, return_scale
-    from promptpo.tasks.policy import evaluation_from_record
+    from promptpo.policy.task import evaluation_from_record
 
     script = folder / f"{env.replace('/', '_')}-answers"
     script.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from promptpo.config import MODEL_ENV, NO_MODEL_NOTICE, OptimizeConfig
+from promptpo.policy.config import MODEL_ENV, NO_MODEL_NOTICE, OptimizeConfig
 from promptpo.engine.config import RunConfig, check_offline, options_of
 from promptpo.engine.launch import execute as launch
 from promptpo.engine.launch import RunResult, new_run_id, versions
@@ -20,12 +20,12 @@ from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Sandbox
-from promptpo.llm import make_backend
+from promptpo.search import make_proposer
 from promptpo.llm.base import Backend
 from promptpo.errors import ConfigError
-from promptpo.tasks.online import OnlineTask
-from promptpo.tasks.policy import PolicyTask
-from promptpo.tasks.schedule import ScheduleConfig, ScheduleTask, method_label as schedule_method
+from promptpo.schedule.online import OnlineTask
+from promptpo.policy.task import PolicyTask
+from promptpo.schedule.task import ScheduleConfig, ScheduleTask, method_label as schedule_method
 
 __all__ = ["RunResult", "execute", "execute_schedule", "join_library", "new_run_id", "optimize", "prepare",
            "prepare_schedule", "run_optimize", "run_schedule", "versions"]
@@ -56,7 +56,7 @@ def _prepared(config: RunConfig, checks: Callable[[Backend, EnvSpec], None] = la
     (default: the spec's), one round being one CMA-ES generation."""
     config.validate()
     model = config.resolved_model()
-    backend = make_backend(model, config.gen, config.model_selection, config.seed)
+    backend = make_proposer(model, config.gen, config.model_selection, config.seed)
     backend.check()
     spec = load_spec(config.env)
     checks(backend, spec)
@@ -77,7 +77,7 @@ def prepare(config: OptimizeConfig) -> Prepared:
 
 
 def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = None) -> RunResult:
-    from promptpo import library
+    from promptpo.policy import library
 
     prepared = config if isinstance(config, Prepared) else prepare(config)
     c = prepared.config
@@ -90,7 +90,7 @@ def run_optimize(config: OptimizeConfig | Prepared, observer: Observer | None = 
 def join_library(config: OptimizeConfig, result: RunResult) -> RunResult:
     """A policy run that reached its target adds its best program to the library (unless --no-library), new
     or resumed alike; the run is recorded either way."""
-    from promptpo import library
+    from promptpo.policy import library
 
     if not (config.add_to_library and result.status == "target_reached"):
         return result
@@ -122,7 +122,7 @@ def prepare_schedule(config: ScheduleConfig) -> Prepared:
     """A schedule or online run, checked (see _prepared); PPO's budget is rounded down to whole rollouts."""
     from promptpo.baselines import check_installed
     from promptpo.baselines.hyperparams import check_steps, for_env, whole_rollouts
-    from promptpo.tasks.steering import schedule_template
+    from promptpo.schedule.steering import schedule_template
 
     check_installed()
 

@@ -61,7 +61,7 @@ class Prompt:
 @dataclass
 class Recap:
     """One earlier candidate as a prompt shows it (the template _candidate.j2 lays it out): every field a line or
-    lines of text, worded by the task kind (promptpo.feedback.build for a policy, ScheduleTask.recap for a schedule)."""
+    lines of text, worded by the task kind (promptpo.policy.feedback.build for a policy, ScheduleTask.recap for a schedule)."""
 
 
     id: str
@@ -80,18 +80,18 @@ class Recap:
     labels: list[str] = field(default_factory=list)
     """BEST, PARENT, LATEST, ... shown next to the id."""
     stage: str = ""
-    """How a cascade's first stage went (promptpo.cascade), or ''."""
+    """How a cascade's first stage went (promptpo.policy.cascade), or ''."""
     answer: str = ""
     """The start of an answer no program could be read from."""
     digest_of: str = ""
-    """Which episodes the digest shows (promptpo.feedback.notable_episodes)."""
+    """Which episodes the digest shows (promptpo.policy.feedback.notable_episodes)."""
     analysis: str = ""
     """The model's own analysis when it wrote the candidate (shown for the parent and the latest round)."""
     tuned: list[str] = field(default_factory=list)
     """For tuned candidates: 'KP: 0.5 -> 9.7' per changed constant ('line 12: ...' in runs from before
     TUNABLE)."""
     notes: list[str] = field(default_factory=list)
-    """The model's own feedback function's note per episode (promptpo.summarizer)."""
+    """The model's own feedback function's note per episode (promptpo.policy.summarizer)."""
     notes_of: str = ""
     """Whose Feedback class wrote them."""
     notes_problem: str = ""
@@ -146,7 +146,7 @@ class PromptBook:
         self.learned: list[tuple[int, str]] = []
         """(round, text): what the model said each round taught it (--reflect), shown in later refinements."""
         self.tuning_log: list[str] = []
-        """What each constant-tuning phase did (promptpo.tuning), shown in later refinements."""
+        """What each constant-tuning phase did (promptpo.policy.tuning), shown in later refinements."""
 
     def _described(self, candidate: Candidate, labels: list[str]) -> Any:
         """The candidate's feedback; its analysis only where reflection shows it (the parent, the latest round)."""

@@ -57,11 +57,11 @@ def resumable(run: RunFolder) -> Resumable:
         raise RunStoreError(f"{run.path}/run.json has no run configuration", "the run folder is corrupt")
     if run.kind == "promptpo":
         from promptpo.api import prepare
-        from promptpo.config import OptimizeConfig
+        from promptpo.policy.config import OptimizeConfig
 
         return Resumable(run, prepare(OptimizeConfig.from_record(data, run.path.parent)))
     from promptpo.api import prepare_schedule
-    from promptpo.tasks.schedule import ScheduleConfig
+    from promptpo.schedule.task import ScheduleConfig
 
     prepared = prepare_schedule(ScheduleConfig.from_record(data, run.path.parent))
     return Resumable(run, prepared)

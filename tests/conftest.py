@@ -24,7 +24,7 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def own_library(tmp_path_factory, monkeypatch):
-    """Every test gets an empty library of solved tasks (promptpo.library): a run that reaches its target adds
+    """Every test gets an empty library of solved tasks (promptpo.policy.library): a run that reaches its target adds
     itself, and later runs would otherwise be shown what earlier tests solved."""
     monkeypatch.setenv("PROMPTPO_LIBRARY", str(tmp_path_factory.mktemp("library")))
 

@@ -1,12 +1,12 @@
-"""promptpo.audit: what it says of a candidate the cascade stopped before the run had a success."""
+"""promptpo.views.audit: what it says of a candidate the cascade stopped before the run had a success."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from promptpo.audit import audit
-from promptpo.cascade import NOTHING_BEFORE
+from promptpo.views.audit import audit
+from promptpo.policy.cascade import NOTHING_BEFORE
 from promptpo.records import RunFolder
 
 NOTHING = "0/2 successes in the first 2 episodes" + NOTHING_BEFORE

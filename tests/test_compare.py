@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from conftest import run_cli
-from promptpo.compare import compare, find_runs, to_json
+from promptpo.views.compare import compare, find_runs, to_json
 
 PPO_REACH = {0: 10000, 1: 30000, 2: 20000}
 PROMPTPO_REACH = {0: 2500, 1: 5000, 2: 2500}
@@ -108,7 +108,7 @@ def test_a_seed_that_never_reaches_counts_as_its_budget(tmp_path):
     assert data["steps_to_target_ci95"][0] <= data["mean_steps_to_target"] == 15000 <= data["steps_to_target_ci95"][1]
     table = run_cli("compare", str(tmp_path / "*")).stdout
     assert "7.0x, +86%" in table and "*" in table and "a lower bound" in table
-    from promptpo.plot import figure
+    from promptpo.views.plot import figure
 
     curves, savings = figure(find_runs([str(tmp_path / "*")], tmp_path), result).axes
     assert [t.get_text() for t in savings.get_yticklabels()] == ["promptpo (openai/gpt-4o)*"]
@@ -152,7 +152,7 @@ def test_every_method_evaluates_on_the_same_grid_for_the_same_steps():
     from promptpo.baselines.hyperparams import for_env, rollout_steps
     from promptpo.baselines.ppo import PPOConfig
     from promptpo.baselines.tuners import SearchConfig
-    from promptpo.tasks.schedule import ScheduleConfig
+    from promptpo.schedule.task import ScheduleConfig
 
     hp = for_env("gymnasium/CartPole-v1")
     for steps in (50_000, 100_000, 8192):

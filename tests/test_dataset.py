@@ -1,4 +1,4 @@
-"""promptpo.dataset: `promptpo dataset export` writes a language model's answers, and says what it left out."""
+"""promptpo.views.dataset: `promptpo dataset export` writes a language model's answers, and says what it left out."""
 
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ def test_the_engine_reserves_budget_before_it_evaluates(tmp_path):
 def test_policy_and_schedule_runs_go_through_the_same_engine(tmp_path, monkeypatch):
     import promptpo
     from promptpo.api import run_schedule
-    from promptpo.tasks.schedule import ScheduleConfig
+    from promptpo.schedule.task import ScheduleConfig
 
     seen: list[tuple[str, str]] = []
     save = Engine.save  # every candidate of every kind is saved through it

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 
 from promptpo.envs import load_spec
-from promptpo.evaluate import EnvPool, Evaluator
-from promptpo.feedback import digest_lines
+from promptpo.policy.evaluate import EnvPool, Evaluator
+from promptpo.policy.feedback import digest_lines
 from promptpo.isolation.base import Limits
 from promptpo.isolation.process import ProcessSandbox
 from promptpo.outcome import Outcome
@@ -144,7 +144,7 @@ def test_metaworld_success_counts_at_any_step(sandbox):
 
 def test_every_failed_episode_is_digested_and_vectors_record_no_extremes(sandbox, tmp_path):
     from promptpo.engine.store import to_json
-    from promptpo.feedback import notable_episodes
+    from promptpo.policy.feedback import notable_episodes
 
     result = evaluate(sandbox, "metaworld/reach", "import numpy as np\ndef act(obs):\n    return np.zeros(4)", 3)
     assert result.success_rate == 0.0
@@ -155,7 +155,7 @@ def test_every_failed_episode_is_digested_and_vectors_record_no_extremes(sandbox
 
 
 def test_printed_output_keeps_its_start_and_its_end():
-    from promptpo.feedback import head_and_tail
+    from promptpo.policy.feedback import head_and_tail
     from promptpo.isolation.base import CappedOutput
 
     capped = CappedOutput(100, 10_000, lambda: None)

@@ -16,7 +16,7 @@ from promptpo.errors import ConfigError
 from promptpo.isolation.base import Limits
 from promptpo.isolation.process import ProcessSandbox
 from promptpo.isolation.session import PolicySession
-from promptpo.loader import PolicyFailed, SandboxedPolicy
+from promptpo.policy.loader import PolicyFailed, SandboxedPolicy
 from promptpo.outcome import CandidateFault
 
 CLEAN = """```python

@@ -1,4 +1,4 @@
-"""Feedback functions (promptpo.summarizer): the model's own ``class Feedback``, run in the sandbox on each
+"""Feedback functions (promptpo.policy.summarizer): the model's own ``class Feedback``, run in the sandbox on each
 episode's recorded steps, its notes shown in the next prompt; failures reported, the run going on."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ import json
 import numpy as np
 
 import promptpo
-from promptpo import summarizer
+from promptpo.policy import summarizer
 from promptpo.errors import SandboxError
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
-from promptpo.trajectory import STEP_OVERHEAD, Keeper
+from promptpo.policy.trajectory import STEP_OVERHEAD, Keeper
 
 from conftest import ANSWERS, resume_as_if_it_died
 

@@ -124,7 +124,7 @@ def test_verify_flags_a_lucky_policy(tmp_path):
 def test_a_small_sample_gets_an_interval_that_means_what_it_says():
     """Three episodes [265.99, 265.58, 265.20] were shown "(95% CI 265.20 to 265.99)": their minimum and maximum.
     The interval is Student-t's (the one the Welch test inverts): wider than the sample at n = 3."""
-    from promptpo.verify import interval_text, score_of
+    from promptpo.policy.verify import interval_text, score_of
 
     score = score_of([265.99, 265.58, 265.20], [None] * 3)
     low, high = score.return_ci95
@@ -162,7 +162,7 @@ def test_a_verification_has_one_verdict(check, line):
     (False, [10.0, 12.0, 11.0], [500.0, 480.0, 490.0, 495.0], False, "significantly above"),
 ])
 def test_verify_judges_the_runs_metric_one_sided(by_success, recorded, verified, gap, words):
-    from promptpo.verify import judge
+    from promptpo.policy.verify import judge
 
     found, verdict, test, p = judge("ok", by_success, recorded, verified)
     assert found is gap and words in verdict and ("Fisher" if by_success else "Welch") in test
@@ -170,7 +170,7 @@ def test_verify_judges_the_runs_metric_one_sided(by_success, recorded, verified,
 
 
 def test_a_better_return_does_not_flag_a_success_rate_run():
-    from promptpo.verify import judge
+    from promptpo.policy.verify import judge
 
     # success held (1.00 -> 1.00) while the return moved (3752.9 -> 3768.0): judged on success, so no gap (the
     # button-press report); the returns are not what is tested
@@ -260,9 +260,9 @@ def test_missing_or_corrupt_runs_exit_2(tmp_path, command):
 
 def test_verify_keeps_the_batches_a_candidate_finished_before_it_failed():
     from promptpo.envspec import Episode
-    from promptpo.evaluate import EpisodeResult, Evaluation, Fault
+    from promptpo.policy.evaluate import EpisodeResult, Evaluation, Fault
     from promptpo.outcome import Outcome
-    from promptpo.verify import BATCH, in_batches, judge
+    from promptpo.policy.verify import BATCH, in_batches, judge
 
     class Scripted:  # fails in its third batch, as a candidate that crashes on one late goal would
         def __init__(self):

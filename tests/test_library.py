@@ -1,4 +1,4 @@
-"""The library of solved tasks (promptpo.library): added at the end of a solved run, shown to other tasks."""
+"""The library of solved tasks (promptpo.policy.library): added at the end of a solved run, shown to other tasks."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ANSWERS, cli_env, only_run, run_cli
 
-from promptpo import library
+from promptpo.policy import library
 from promptpo.envs import kind, load_spec
 
 

@@ -11,6 +11,7 @@ from llm_server import FakeLLMServer, answer, empty, hang, malformed, status
 from promptpo.errors import BackendError, ConfigError
 from promptpo.llm import backend_class, make_backend, registered
 from promptpo.llm.base import Backend, GenParams, Message, Request, redact
+from promptpo.search import OFFLINE, make_proposer
 
 BACKENDS = [
     ("openai:gpt-4o-mini", "/v1", "/v1/chat/completions"),
@@ -221,8 +222,8 @@ DOCUMENTED = {  # each model string of the README's backend table -> the backend
     "anthropic:claude-sonnet-4-5": ("AnthropicBackend", "claude-sonnet-4-5"),
     "manual": ("ManualBackend", ""),
     "scripted:PATH": ("ScriptedBackend", "PATH"),
-    "offline": ("OfflineBackend", ""),
 }
+"""Model backends by the README's strings; ``offline`` (the same table) is the search side's proposer."""
 
 
 def readme_model_strings() -> set[str]:
@@ -238,14 +239,16 @@ def readme_model_strings() -> set[str]:
 
 
 def test_every_documented_model_string_chooses_its_backend():
-    assert readme_model_strings() == set(DOCUMENTED)  # a new row of the table is added here too
+    assert readme_model_strings() == set(DOCUMENTED) | {OFFLINE}  # a new row of the table is added here too
     for model, (cls, given) in DOCUMENTED.items():
         chosen, passed = backend_class(model)
         assert (chosen.__name__, passed) == (cls, given), model
+    assert type(make_proposer(OFFLINE, GenParams())).__name__ == "OfflineProposer"
+    assert type(make_proposer("manual", GenParams())).__name__ == "ManualBackend"
 
 
 def test_each_registered_prefix_builds_its_backend():
-    built = {model: make_backend(model, GenParams()) for model in
+    built = {model: make_proposer(model, GenParams()) for model in
              ("openai/gpt-4o", "openai:gpt-4o", "anthropic:claude-sonnet-4-5", "manual", "offline",
               f"scripted:{ROOT / 'tests' / 'answers' / 'cartpole'}", "provider/model")}
     assert {m: (b.name, b.label) for m, b in built.items()} == {
@@ -255,16 +258,16 @@ def test_each_registered_prefix_builds_its_backend():
         f"scripted:{ROOT / 'tests' / 'answers' / 'cartpole'}":
             ("scripted", f"scripted:{ROOT / 'tests' / 'answers' / 'cartpole'}"),
         "provider/model": ("litellm", "provider/model")}
-    assert set(registered()) == {"provider/model", "openai:MODEL", "anthropic:MODEL", "manual", "scripted:PATH",
-                                 "offline"}
+    assert set(registered()) == {"provider/model", "openai:MODEL", "anthropic:MODEL", "manual", "scripted:PATH"}
 
 
 @pytest.mark.parametrize("model, message", [("manual:x", "unknown backend 'manual'"), ("offline:x", "unknown backend"),
                                             ("openai", "malformed"), ("anthropic:  ", "names no model"),
-                                            ("scripted:", "names no model")])
+                                            ("scripted:", "names no model"),
+                                            ("offline,manual", "cannot be mixed"), ("manual@2,offline@1", "cannot be mixed")])
 def test_a_prefix_is_taken_only_in_its_own_form(model, message):
     with pytest.raises(ConfigError, match=message):
-        make_backend(model, GenParams())
+        make_proposer(model, GenParams())
 
 
 def test_a_second_backend_cannot_claim_a_prefix():

@@ -8,13 +8,13 @@ import time
 import pytest
 
 import promptpo
-from promptpo.config import OptimizeConfig
+from promptpo.policy.config import OptimizeConfig
 from promptpo.envs import load_spec
 from promptpo.errors import BackendError
 from promptpo.engine.run import Engine
 from promptpo.isolation.process import ProcessSandbox
 from promptpo.llm.base import Backend, Completion, Request
-from promptpo.tasks.policy import PolicyTask
+from promptpo.policy.task import PolicyTask
 from promptpo.engine.store import RunStore
 
 GOOD = "```python\ndef act(obs):\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)\n```"
@@ -114,7 +114,7 @@ def make_run(tmp_path, backend, **config):
 
 
 def test_cost_budget_stops_before_a_call_that_could_exceed_it(tmp_path):
-    from promptpo.config import Budgets
+    from promptpo.policy.config import Budgets
 
     backend = FakeBackend([WEAK], cost=0.4)
     run = make_run(tmp_path, backend, rounds=5, candidates=2, budgets=Budgets(max_cost=1.0))
@@ -126,7 +126,7 @@ def test_cost_budget_stops_before_a_call_that_could_exceed_it(tmp_path):
 
 
 def test_time_budget(tmp_path):
-    from promptpo.config import Budgets
+    from promptpo.policy.config import Budgets
 
     run = make_run(tmp_path, FakeBackend([WEAK], delay=0.4), rounds=20, candidates=2, budgets=Budgets(max_time=1.0))
     started = time.monotonic()
@@ -155,7 +155,7 @@ def test_a_fatal_backend_error_ends_the_run_cleanly(tmp_path):
 
 
 def test_an_answer_that_arrives_after_the_time_budget_is_kept_unevaluated(tmp_path):
-    from promptpo.config import Budgets
+    from promptpo.policy.config import Budgets
 
     run = make_run(tmp_path, FakeBackend([WEAK], delay=1.2), rounds=3, candidates=1, budgets=Budgets(max_time=1.0))
     state = run.execute()

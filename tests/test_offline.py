@@ -161,7 +161,7 @@ def test_tuning_counts_against_the_env_step_budget(tmp_path):
 
 
 def test_a_tuning_phase_that_buys_nothing_stops_early_and_its_share_is_reported(tmp_path):
-    from promptpo.tuning import STALL_GENERATIONS
+    from promptpo.policy.tuning import STALL_GENERATIONS
 
     out = tmp_path / "runs"
     proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{ANSWERS / 'cartpole_flat'}",

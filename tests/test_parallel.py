@@ -107,10 +107,10 @@ def test_a_wave_shares_the_history_it_started_from(tmp_path):
 
 
 def test_parallel_evaluation_gives_every_episode_as_a_serial_one_does():
-    from promptpo.config import OptimizeConfig
+    from promptpo.policy.config import OptimizeConfig
     from promptpo.envs import load_spec
     from promptpo.isolation.process import ProcessSandbox
-    from promptpo.tasks.policy import PolicyTask
+    from promptpo.policy.task import PolicyTask
 
     spec = load_spec("metaworld/reach")
     codes = [f"import numpy as np\n\ndef act(obs):\n    return np.append(np.clip({gain} * (obs[36:39] - obs[0:3]), "

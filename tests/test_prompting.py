@@ -9,15 +9,15 @@ import pytest
 
 from promptpo import gate
 from promptpo.candidate import Candidate
-from promptpo.digest import EpisodeDigest, Track
+from promptpo.policy.digest import EpisodeDigest, Track
 from promptpo.envs import load_spec
-from promptpo.evaluate import EpisodeResult, Evaluation, Fault
+from promptpo.policy.evaluate import EpisodeResult, Evaluation, Fault
 from promptpo.extract import extract
 from promptpo.outcome import Outcome
-from promptpo.config import OptimizeConfig
+from promptpo.policy.config import OptimizeConfig
 from promptpo.errors import ConfigError
 from promptpo.isolation.base import Limits
-from promptpo.tasks.policy import policy_prompts
+from promptpo.policy.task import policy_prompts
 
 
 def Prompts(spec, episodes, act_timeout_s, budget_tokens=12000):  # noqa: N802 - reads like the old class

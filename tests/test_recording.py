@@ -21,7 +21,7 @@ from llm_server import FakeLLMServer, answer
 import promptpo
 from promptpo.records import RunFolder
 from promptpo.resume import resume
-from promptpo.tasks.policy import PolicyTask
+from promptpo.policy.task import PolicyTask
 
 
 def gain(g: float) -> str:

@@ -170,7 +170,7 @@ def test_a_bench_jobs_runs_are_found_by_records(tmp_path):
 
 def test_the_library_refuses_a_folder_that_is_no_run(tmp_path):
     from promptpo.errors import ConfigError
-    from promptpo.library import add
+    from promptpo.policy.library import add
 
     (tmp_path / "x").mkdir()
     with pytest.raises(ConfigError, match="is not a run folder"):

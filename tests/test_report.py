@@ -104,7 +104,7 @@ def test_an_unreadable_verification_record_is_one_line_not_the_end_of_the_report
     from test_ui_charts import mid_wave
 
     from promptpo.records import RunFolder
-    from promptpo.report import report
+    from promptpo.views.report import report
 
     folder = mid_wave(tmp_path)
     (folder / "verifications").mkdir()

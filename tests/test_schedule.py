@@ -15,7 +15,7 @@ from promptpo.baselines.ppo import Trainer
 from promptpo.envs import load_spec
 from promptpo.isolation.base import Limits
 from promptpo.isolation.process import ProcessSandbox
-from promptpo.tasks.steering import current, schedule_callback, validate
+from promptpo.schedule.steering import current, schedule_callback, validate
 
 
 def train(code: str, steps: int = 2048, every: int = 1, limits: Limits | None = None):
@@ -256,8 +256,8 @@ def test_offline_schedules_verify_audit_and_export(tmp_path):
 def test_a_curve_at_the_target_is_not_called_stalled_and_every_change_is_listed():
     from promptpo.envspec import Target
     from promptpo.stats import CurvePoint
-    from promptpo.tasks.schedule import Training, digest
-    from promptpo.tasks.steering import ScheduleCall
+    from promptpo.schedule.task import Training, digest
+    from promptpo.schedule.steering import ScheduleCall
 
     curve = [CurvePoint(1000 * i, i, r) for i, r in enumerate([100.0, 500.0, 500.0, 500.0, 500.0], start=1)]
     calls = [ScheduleCall(256 * i, round(i / 20, 4), applied={"learning_rate": 1e-4 * i}) for i in range(1, 4)]
@@ -270,7 +270,7 @@ def test_a_curve_at_the_target_is_not_called_stalled_and_every_change_is_listed(
 
 
 def test_schedule_prompts_carry_the_facts_a_schedule_needs(tmp_path):
-    from promptpo.tasks.schedule import ScheduleConfig, ScheduleTask
+    from promptpo.schedule.task import ScheduleConfig, ScheduleTask
     from promptpo.envs import load_spec
     from promptpo.isolation import make_sandbox
 
@@ -284,10 +284,10 @@ def test_schedule_prompts_carry_the_facts_a_schedule_needs(tmp_path):
 
 
 def test_a_schedule_is_called_a_lucky_seed_only_when_fresh_seeds_do_significantly_worse():
-    from promptpo.retrain import _verdict, fresh_seeds
+    from promptpo.schedule.retrain import _verdict, fresh_seeds
     from promptpo.errors import ConfigError
     from promptpo.stats import CurvePoint
-    from promptpo.tasks.schedule import ScheduleConfig, Training
+    from promptpo.schedule.task import ScheduleConfig, Training
 
     def trainings(aucs):
         return [Training([CurvePoint(1000, 1, a)], [], None, 1000, a, None) for a in aucs]

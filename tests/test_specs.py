@@ -9,11 +9,11 @@ import re
 import pytest
 from conftest import run_cli
 
-from promptpo.config import OptimizeConfig
+from promptpo.policy.config import OptimizeConfig
 from promptpo.envs import load_spec
 from promptpo.envs.metaworld import known_tasks
 from promptpo.llm import tokens
-from promptpo.tasks.policy import policy_prompts
+from promptpo.policy.task import policy_prompts
 
 MAX_FIRST_PROMPT_TOKENS = 8000
 """A round-0 prompt stays well inside the default prompt budget (12,000 tokens), leaving room for history."""
@@ -129,8 +129,8 @@ def test_a_stale_first_observation_is_detected_and_said():
 
 
 def test_a_hopper_that_falls_is_told_which_healthy_range_it_left():
-    from promptpo.evaluate import EnvPool, Evaluator
-    from promptpo.feedback import episode_line
+    from promptpo.policy.evaluate import EnvPool, Evaluator
+    from promptpo.policy.feedback import episode_line
     from promptpo.isolation.base import Limits
     from promptpo.isolation.process import ProcessSandbox
 

@@ -106,7 +106,7 @@ def test_a_ppo_run_says_what_it_is_instead_of_having_no_scored_candidate(tmp_pat
 def test_load_policy_of_such_a_run_says_which_candidate_it_loads(all_stopped, caplog):
     import promptpo
 
-    with caplog.at_level("WARNING", logger="promptpo.loader"):
+    with caplog.at_level("WARNING", logger="promptpo.policy.loader"):
         with promptpo.load_policy(all_stopped) as policy:
             assert policy is not None
     assert any(NOTE in r.getMessage() for r in caplog.records)

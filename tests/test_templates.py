@@ -98,8 +98,8 @@ def test_glued_heading_is_caught():
 @pytest.fixture(scope="module")
 def schedule_task():
     from promptpo.envs import load_spec
-    from promptpo.tasks.online import OnlineTask
-    from promptpo.tasks.schedule import ScheduleConfig
+    from promptpo.schedule.online import OnlineTask
+    from promptpo.schedule.task import ScheduleConfig
 
     config = ScheduleConfig(env="gymnasium/CartPole-v1", online=True)
     return OnlineTask(config, load_spec(config.env), sandbox=None)
@@ -109,7 +109,7 @@ def schedule_candidates():
     from promptpo.candidate import Candidate
     from promptpo.extract import extract
     from promptpo.stats import CurvePoint
-    from promptpo.tasks.schedule import Training
+    from promptpo.schedule.task import Training
 
     code = extract("```python\ndef schedule(progress, metrics):\n    return {}\n```", entry="schedule")
     curve = [CurvePoint(1000 * i, 5, 20.0 * i) for i in range(1, 6)]

@@ -1,8 +1,8 @@
-"""promptpo.textdiff: the score change `promptpo diff` prints, in the engine's rank order."""
+"""promptpo.views.textdiff: the score change `promptpo diff` prints, in the engine's rank order."""
 
 from __future__ import annotations
 
-from promptpo.textdiff import score_change
+from promptpo.views.textdiff import score_change
 
 
 def record(success: float, steps: float, mean_return: float, stage: dict | None = None) -> dict:

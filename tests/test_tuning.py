@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from promptpo.evaluate import EpisodeResult, Evaluation
+from promptpo.policy.evaluate import EpisodeResult, Evaluation
 from promptpo.outcome import Outcome
-from promptpo.tuning import beats, choose_parent, declared_tunables, substitute
+from promptpo.policy.tuning import beats, choose_parent, declared_tunables, substitute
 
 CODE = '''import numpy as np
 
@@ -81,7 +81,7 @@ def test_tuning_goes_to_the_best_and_then_to_the_newest_rounds_best():
 def test_a_phase_with_nothing_to_tune_says_why():
     """Hopper: the best was a tuned result and every later program was stopped by the cascade, so no phase ran after
     round 1, and neither the log nor the prompts said so while they promised tuning would run."""
-    from promptpo.tuning import nothing_to_tune
+    from promptpo.policy.tuning import nothing_to_tune
 
     history = [Made("r00c0", 0, 33.0), Made("r00c1", 0, 987.0, "tuned"), Made("r01c0", 1, 164.0, complete=False)]
     done = {"r00c0", "r00c1"}

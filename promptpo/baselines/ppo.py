@@ -292,7 +292,7 @@ def train_packed(config: PPOConfig, seed: int) -> tuple[str, bytes]:
     import dataclasses
     import tempfile
 
-    from promptpo.cluster import pack
+    from promptpo.isolation.cluster import pack
 
     with tempfile.TemporaryDirectory(prefix="promptpo-ppo-") as scratch:
         folder = train(dataclasses.replace(config, out=Path(scratch)), seed)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from promptpo.bench.suite import Job
-from promptpo.cluster import pack, unpack
+from promptpo.isolation.cluster import pack, unpack
 from promptpo.errors import RunStoreError
 from promptpo.records import FINISHED, RunFolder, run_folders
 

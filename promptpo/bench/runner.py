@@ -17,7 +17,7 @@ from pathlib import Path
 
 from promptpo.bench.jobs import PLACEHOLDER, Step, plan, run_here, run_packed
 from promptpo.bench.suite import Suite
-from promptpo.cluster import pack, unpack
+from promptpo.isolation.cluster import pack, unpack
 from promptpo.engine.config import check_executor
 
 
@@ -75,7 +75,7 @@ def _here(todo: list[Step], bench: Path, jobs: int, notify) -> list[Outcome]:
 
 
 def _on_ray(todo: list[Step], bench: Path, address: str | None, notify) -> list[Outcome]:
-    from promptpo.cluster import each
+    from promptpo.isolation.cluster import each
 
     calls, outcomes = [], []
     for step in todo:

@@ -73,7 +73,7 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
 
         if executor == "ray":  # one Ray task per seed; each run folder comes back packed
             from promptpo.baselines.ppo import train_packed
-            from promptpo.cluster import each, unpack
+            from promptpo.isolation.cluster import each, unpack
 
             folders = [out / "?"] * len(seed_list)
             for i, made, problem in each(train_packed, [(config, seed) for seed in seed_list], address):
@@ -245,7 +245,7 @@ def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hypers
                  out: Path) -> None:
     """Compare RUNS (folders, ids, globs, or folders holding runs such as a bench's) per environment and method,
     with statistics across distinct seeds (a second run of a seed is a repeat, not a seed)."""
-    from promptpo.compare import compare, find_runs, to_json
+    from promptpo.views.compare import compare, find_runs, to_json
 
     unreadable: list[str] = []
     records = find_runs(list(runs), out, unreadable)
@@ -267,7 +267,7 @@ def compare_runs(runs: tuple[str, ...], as_json: bool, plot: Path | None, hypers
     if plot is not None and not result.runs:
         print(f"no plot written to {plot}: no run to draw", file=sys.stderr)
     elif plot is not None:
-        from promptpo.plot import save
+        from promptpo.views.plot import save
 
         print(f"plot: {save(result.runs, plot, result, text)}", file=sys.stderr)
 

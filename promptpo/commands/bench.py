@@ -90,9 +90,9 @@ def _with_progress(err, total: int, work):
 
 def _compare(folder: Path, err) -> None:
     from promptpo.commands.baseline import comparison_table
-    from promptpo.compare import compare, load_run, to_json
+    from promptpo.views.compare import compare, load_run, to_json
     from promptpo.errors import PromptpoError
-    from promptpo.plot import save
+    from promptpo.views.plot import save
     from promptpo.records import run_folders
 
     folders = run_folders(folder)

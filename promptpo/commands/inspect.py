@@ -132,8 +132,8 @@ def audit(run: str, as_json: bool, out: Path) -> None:
     """One row per candidate: score, env steps, outcome, static findings, limit hits, warnings."""
     from rich.table import Table
 
-    from promptpo.audit import audit as audit_rows
-    from promptpo.audit import to_json
+    from promptpo.views.audit import audit as audit_rows
+    from promptpo.views.audit import to_json
 
     rows = audit_rows(_folder(run, out))
     if as_json:
@@ -160,7 +160,7 @@ def diff(run: str, a: str, b: str, out: Path) -> None:
     """The code diff between candidates A and B of RUN, with the change in score."""
     from rich.syntax import Syntax
 
-    from promptpo import textdiff
+    from promptpo.views import textdiff
     from promptpo.records import criterion_of, score_text
 
     folder = _folder(run, out)

@@ -13,14 +13,14 @@ LIBRARY_OPTION = click.option("--library", "root", default=None,
 
 
 def _root(root: str | None) -> Path:
-    from promptpo.library import default_root
+    from promptpo.policy.library import default_root
 
     return Path(root).expanduser() if root else default_root()
 
 
 @click.group()
 def library() -> None:
-    """The library of solved tasks (promptpo.library): plain folders of entry.json and policy.py."""
+    """The library of solved tasks (promptpo.policy.library): plain folders of entry.json and policy.py."""
 
 
 @library.command("add")
@@ -30,7 +30,7 @@ def library() -> None:
 @OUT
 def add(runs: tuple[str, ...], force: bool, root: str | None, out: Path) -> None:
     """Add the best program of each RUN (a run id under --out, or a path) that reached its target."""
-    from promptpo.library import add as add_entry
+    from promptpo.policy.library import add as add_entry
 
     where = _root(root)
     for run in runs:
@@ -46,7 +46,7 @@ def list_entries(root: str | None) -> None:
     """The entries, one line each."""
     from rich.table import Table
 
-    from promptpo.library import entries
+    from promptpo.policy.library import entries
     from promptpo.text import shown
 
     where = _root(root)
@@ -66,7 +66,7 @@ def list_entries(root: str | None) -> None:
 def show(name: str, root: str | None) -> None:
     """One entry: what it records and its program."""
     from promptpo.errors import ConfigError
-    from promptpo.library import entries
+    from promptpo.policy.library import entries
 
     found = next((e for e in entries(_root(root)) if e.name == name), None)
     if found is None:
@@ -82,7 +82,7 @@ def show(name: str, root: str | None) -> None:
 @LIBRARY_OPTION
 def remove(name: str, root: str | None) -> None:
     """Delete one entry."""
-    from promptpo.library import remove as remove_entry
+    from promptpo.policy.library import remove as remove_entry
 
     remove_entry(_root(root), name)
     console().print(f"removed {name}")

@@ -41,7 +41,7 @@ def optimize(env: str, no_library: bool, feedback_fn: str, **options) -> None:
     """Write, sandbox-run and refine a policy for ENV until it reaches its target or a budget ends."""
     setup_logging(options["verbose"])
     from promptpo.api import prepare, run_optimize
-    from promptpo.config import OptimizeConfig
+    from promptpo.policy.config import OptimizeConfig
 
     prepared = prepare(run_config(OptimizeConfig, env, options, add_to_library=not no_library,
                                   feedback_fn=feedback_fn == "on"))
@@ -51,7 +51,7 @@ def optimize(env: str, no_library: bool, feedback_fn: str, **options) -> None:
 def watch(prepared, run, what: str = "optimizing", online: bool = False) -> None:
     """Run ``run(display)`` under the live display (header, the run folder as it starts, each candidate), then say
     how it ended and exit with its status's code."""
-    from promptpo.display import RunDisplay
+    from promptpo.views.display import RunDisplay
 
     c = prepared.config
     display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label, None if online else c.rounds,

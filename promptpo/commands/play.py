@@ -26,7 +26,7 @@ def play(run: str, candidate: str | None, episodes: int, seed: int | None, video
     from rich.table import Table
 
     from promptpo.records import RunFolder
-    from promptpo.play import play as run_play
+    from promptpo.policy.play import play as run_play
     from promptpo.text import shown
 
     from promptpo.commands.verify import _chosen

@@ -20,13 +20,13 @@ def prompt(env: str, candidate: int, show_spec: bool, no_library: bool, feedback
     the estimated cost of a run. Nothing is sent."""
     setup_logging(False)
     from promptpo.commands.common import run_config
-    from promptpo.config import OptimizeConfig
+    from promptpo.policy.config import OptimizeConfig
     from promptpo.envs import load_spec
     from promptpo.errors import ConfigError
-    from promptpo.library import for_run
+    from promptpo.policy.library import for_run
     from promptpo.llm import tokens
     from promptpo.prompting import render
-    from promptpo.tasks.policy import policy_prompts
+    from promptpo.policy.task import policy_prompts
 
     config = run_config(OptimizeConfig, env, options, feedback_fn=feedback_fn == "on").validate()
     if not 1 <= candidate <= config.candidates:

@@ -66,7 +66,7 @@ def runs(out: Path) -> None:
 @OUT
 def report(run: str, output: Path | None, out: Path) -> None:
     """One self-contained HTML report of RUN: settings, progress plots, candidate tree, code and results."""
-    from promptpo.report import report as write_report
+    from promptpo.views.report import report as write_report
 
     folder = _folder(run, out)
     print(f"wrote {write_report(folder, output or folder.path / 'report.html')}")
@@ -86,7 +86,7 @@ def dataset() -> None:
 def dataset_export(runs: tuple[str, ...], output: Path, include_offline: bool, out: Path) -> None:
     """A language model's prompt/answer pairs in RUNS as chat-format JSONL, with scores and whether each answer
     improved; what is left out is said."""
-    from promptpo.dataset import export as write_dataset
+    from promptpo.views.dataset import export as write_dataset
 
     done = write_dataset([_folder(r, out) for r in runs], output, include_offline)
     print(f"wrote {done.written} examples to {output}", file=sys.stderr)

@@ -22,11 +22,11 @@ from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, console, finish, r
 def schedule(env: str, **options) -> None:
     """The model writes PPO hyperparameter schedules for ENV (or, with --online, steers one training)."""
     setup_logging(options["verbose"])
-    from promptpo.display import RunDisplay
+    from promptpo.views.display import RunDisplay
     from promptpo.engine.launch import new_run_id
     from promptpo.engine.store import RunStore
     from promptpo.api import execute_schedule, prepare_schedule
-    from promptpo.tasks.schedule import ScheduleConfig
+    from promptpo.schedule.task import ScheduleConfig
 
     prepared = prepare_schedule(run_config(ScheduleConfig, env, options))
     config = prepared.config

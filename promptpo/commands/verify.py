@@ -30,8 +30,8 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
     setup_logging(False)
     from promptpo.errors import ConfigError
     from promptpo.records import headline
-    from promptpo.verify import interval_text
-    from promptpo.verify import verify as run_verify
+    from promptpo.policy.verify import interval_text
+    from promptpo.policy.verify import verify as run_verify
 
     if episodes is not None and episodes < 1:
         raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
@@ -63,7 +63,7 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
 
 def _into_library(folder, candidate: str, verdict: str) -> None:
     """The verdict into the library entries holding this program (`library list` shows it)."""
-    from promptpo.library import default_root, record_verification
+    from promptpo.policy.library import default_root, record_verification
 
     try:
         names = record_verification(default_root(), folder.path, candidate, verdict)
@@ -87,7 +87,7 @@ def _chosen(folder, candidate: str | None, verb: str) -> str:
 def _verify_schedule(folder, candidate: str | None, episodes: int | None, seeds: int, first_seed: int | None,
                      sandbox: str) -> None:
     from promptpo.errors import ConfigError
-    from promptpo.retrain import retrain
+    from promptpo.schedule.retrain import retrain
     from promptpo.records import headline
 
     if episodes is not None:
@@ -123,7 +123,7 @@ def _verify_schedule(folder, candidate: str | None, episodes: int | None, seeds:
 def export(run: str, candidate: str | None, output: Path, allow_findings: bool, out: Path) -> None:
     """Write CANDIDATE (default: the best) as a standalone file whose header says what it is and how
     to run it sandboxed. Code the gate refuses is not exported unless --allow-findings."""
-    from promptpo.export import export as write_policy
+    from promptpo.views.export import export as write_policy
 
     folder = _folder(run, out)
     print(f"wrote {write_policy(folder, _chosen(folder, candidate, 'export'), output, allow_findings)}")

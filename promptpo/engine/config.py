@@ -40,7 +40,7 @@ class Budgets:
 
 
 EXECUTORS = ("local", "ray")
-"""Where evaluations (and bench jobs, PPO seeds) run: this machine, or Ray tasks (promptpo.cluster)."""
+"""Where evaluations (and bench jobs, PPO seeds) run: this machine, or Ray tasks (promptpo.isolation.cluster)."""
 
 
 def check_executor(name: str) -> None:
@@ -72,7 +72,7 @@ class RunConfig:
     out: Path = Path("runs")
     """Folder that receives the run folder."""
     salt: str = field(default_factory=lambda: secrets.token_hex(8))
-    """The secret the sandbox worker's RNG seeds are derived with (promptpo.evaluate.worker_seed): kept in
+    """The secret the sandbox worker's RNG seeds are derived with (promptpo.policy.evaluate.worker_seed): kept in
     run.json, which the sandbox never sees, so a re-run draws the same and a policy cannot tell its episodes."""
     episode_secret: str | None = field(default_factory=lambda: episode_secret())
     """What the evaluation episodes' seeds are drawn with besides the run seed (promptpo.seeds): kept in run.json,
@@ -87,7 +87,7 @@ class RunConfig:
     workers: int = 0
     """Evaluations run side by side (0: one per core). Only speed: the run folder is the same for any number."""
     executor: str = "local"
-    """Where evaluations run: local (this machine's --workers) or ray (Ray tasks, promptpo.cluster)."""
+    """Where evaluations run: local (this machine's --workers) or ray (Ray tasks, promptpo.isolation.cluster)."""
     address: str | None = None
     """The Ray cluster's address (else $RAY_ADDRESS, else a local Ray)."""
     search: str = "greedy"

@@ -50,7 +50,7 @@ class RunResult:
     success_rate: float | None
     summary: dict
     library_entry: str | None = None
-    """The library entry the run's best program was added as (promptpo.library), if any."""
+    """The library entry the run's best program was added as (promptpo.policy.library), if any."""
 
 
 def result_of(engine: Engine) -> RunResult:

@@ -36,7 +36,7 @@ class TaskKind(ABC):
     @abstractmethod
     def evaluate(self, code: str, limits: Limits, progress: Any, best: Result | None = None) -> Result:
         """Score ``code``; ``progress(steps_so_far, note)`` may be called while it runs. ``best`` is the best
-        result so far, for a kind that stops a clearly worse candidate early (policies: promptpo.cascade)."""
+        result so far, for a kind that stops a clearly worse candidate early (policies: promptpo.policy.cascade)."""
 
     def planned_steps(self) -> int | None:
         """The env steps a run to the end would take, when that is known (shown as progress)."""

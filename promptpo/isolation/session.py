@@ -81,7 +81,7 @@ class PolicySession:
         return reply.get("result")
 
     def summarize(self, arrays: dict[str, np.ndarray], what: str) -> str:
-        """The loaded Feedback class's note on one episode's recorded steps (promptpo.summarizer)."""
+        """The loaded Feedback class's note on one episode's recorded steps (promptpo.policy.summarizer)."""
         reply, _ = self._request({"op": "feedback"}, arrays, self.limits.act_timeout_s, what)
         result = reply.get("result")
         if not isinstance(result, str):
@@ -98,7 +98,7 @@ class PolicySession:
     def send_act(self, envs: list[int], obs: dict[str, np.ndarray], batch: int | None = None,
                  stream: bool = False) -> None:
         """Ask for the actions of ``envs``; the worker answers requests in the order they were sent, so a caller
-        may send the next batch's request before it reads this one's answer (promptpo.evaluate pipelines).
+        may send the next batch's request before it reads this one's answer (promptpo.policy.evaluate pipelines).
         ``batch``: the episodes the allowance is for (default ``envs``): act_timeout_s each. ``stream``: more
         requests follow before this reply is read (the worker then polls for them rather than sleeps; see
         sandbox/worker.py's Reader)."""

@@ -5,7 +5,6 @@
 ``anthropic:MODEL``  the official Anthropic SDK
 ``manual``           a person or external agent answers prompt files in the run folder
 ``scripted:PATH``    prepared answers replayed in order
-``offline``          no LLM: CMA-ES over the constants of a program built from the env spec
 
 Each backend names its own prefix (``Backend.prefix``) and is registered by subclassing; adding a provider is one
 new module in this package, found when the first backend is made.
@@ -34,8 +33,6 @@ def make_backend(model: str, params: GenParams, selection: str = "weighted", see
         from promptpo.llm.mixture import Mixture, split_models
 
         members = [(make_backend(name, params), weight) for name, weight in split_models(model)]
-        if any(b.name == "offline" for b, _ in members):
-            raise ConfigError("the offline proposer cannot be mixed with models", "give --model offline alone")
         return Mixture(members, selection, seed)
     chosen, given = backend_class(model)
     return chosen.from_model(given, params)

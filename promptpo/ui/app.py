@@ -243,7 +243,7 @@ def _compare_view(root: Path, wanted: list[str]) -> dict:
     drawn = [r for _, r in chosen]
     if chosen:
         from promptpo.commands.baseline import comparison_tables
-        from promptpo.compare import compare, record_of
+        from promptpo.views.compare import compare, record_of
         from promptpo.errors import PromptpoError
 
         try:

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from promptpo import textdiff
+from promptpo.views import textdiff
 from promptpo.errors import RunStoreError
 from promptpo.records import (
     RunFolder,
@@ -150,7 +150,7 @@ def score_of(record: dict) -> str:
 
 
 def diff(parent_code: str, code: str, parent: str, child: str) -> str:
-    """The diff a candidate's page shows (promptpo.textdiff), or a line saying why there is none."""
+    """The diff a candidate's page shows (promptpo.views.textdiff), or a line saying why there is none."""
     problem = textdiff.too_large(parent_code, code)
     if problem is not None:
         return f"# no diff: {problem}\n"

@@ -14,7 +14,7 @@ import pytest
 
 import promptpo
 from conftest import cli_env
-from promptpo.loader import PolicyFailed
+from promptpo.policy.loader import PolicyFailed
 from security.conftest import promptpo_cgroups, sandbox_containers
 
 ESCAPES = ["\x1b]52;c;cHduZWQ=\x07", "\x1b]0;pwned title\x07", "\x1b[2J\x1b[H", "\x1b[31m", "\u202e", "\x9b31m",
@@ -105,7 +105,7 @@ def test_dataset_export_writes_one_json_object_per_line(tmp_path):
     answers.write_text(json.dumps({"content": answer}) + "\n")
     result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "runs", rounds=1,
                                candidates=1, episodes=1, add_to_library=False)
-    from promptpo.dataset import export
+    from promptpo.views.dataset import export
     from promptpo.records import RunFolder
 
     out = tmp_path / "data.jsonl"

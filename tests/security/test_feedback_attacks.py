@@ -1,7 +1,7 @@
 """Feedback classes a model could write to escape, snoop or sabotage — run on both sandbox backends.
 
 A program's ``class Feedback`` runs in the same sandbox as its policy, in a worker of its own, on the
-recorded steps of its episodes (promptpo.summarizer). Each case is the first answer of a real run
+recorded steps of its episodes (promptpo.policy.summarizer). Each case is the first answer of a real run
 through the ``attack`` fixture (conftest.py), which checks what every attack must leave true: the
 run went on to its target, nothing outside the run folder changed, no secret reached the run folder
 and nothing of the sandbox was left behind. Each case then checks what its feedback function got.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from promptpo import summarizer
+from promptpo.policy import summarizer
 
 
 def feedback(body: str, prelude: str = "") -> str:

@@ -752,7 +752,7 @@ def test_nothing_the_gate_lets_through_reaches_a_module_native_code_or_string_ev
 def test_trusted_policies_that_policies_write_run_under_the_audit_hook(tmp_path):
     """Every harmless program loads in-process and acts, the audit hook armed, and the user's own code can still
     open files once the policy returned."""
-    from promptpo import inprocess
+    from promptpo.isolation import inprocess
 
     for name, code in HARMLESS.items():
         path = tmp_path / f"{name}.py"
@@ -767,8 +767,8 @@ def test_trusted_policies_that_policies_write_run_under_the_audit_hook(tmp_path)
 def test_a_route_past_the_gate_still_runs_no_command_in_a_trusted_load(name, tmp_path):
     """Defence in depth: loaded past the gate (as if the gate had missed it), each route that ends in a command is
     stopped by the audit hook (its exec, compile, os.system, subprocess, import) before the command runs."""
-    from promptpo import inprocess
-    from promptpo.loader import _import
+    from promptpo.isolation import inprocess
+    from promptpo.policy.loader import _import
 
     marker = tmp_path / "pwned"
     code = program(ROUTES[name]).replace("MARKERPATH", str(marker)).replace("MARKER", repr(str(marker)))

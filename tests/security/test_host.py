@@ -473,7 +473,7 @@ def test_the_live_display_shows_hostile_text_as_text():
 
     from rich.console import Console
 
-    from promptpo.display import RunDisplay
+    from promptpo.views.display import RunDisplay
     from promptpo.engine.state import RunState
 
     for terminal in (True, False):

@@ -12,16 +12,16 @@ import time
 import pytest
 
 from promptpo import gate
-from promptpo.audit import static_findings
+from promptpo.views.audit import static_findings
 from promptpo.baselines.llm_manager import parse as manager_choice
 from promptpo.edits import blocks, read_answer
 from promptpo.extract import MAX_ANSWER_CHARS, analysis, extract, python_tree, trust_lines
 from promptpo.llm.tokens import count
-from promptpo.loader import _entry
-from promptpo.summarizer import defines_feedback
-from promptpo.tasks.online import parse_decision
+from promptpo.policy.loader import _entry
+from promptpo.policy.summarizer import defines_feedback
+from promptpo.schedule.online import parse_decision
 from promptpo.text import clean, visible
-from promptpo.tuning import declared_tunables
+from promptpo.policy.tuning import declared_tunables
 
 SIZE = MAX_ANSWER_CHARS - 1000
 """Close to the longest answer promptpo reads at all."""

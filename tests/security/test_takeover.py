@@ -17,7 +17,7 @@ import textwrap
 
 import promptpo
 from promptpo.records import RunFolder
-from promptpo.verify import verify
+from promptpo.policy.verify import verify
 
 AGENT = '''
 import ctypes, os, signal, socket, time

@@ -53,7 +53,7 @@ def _best_hits(seed):
     return best_h
 
 
-# Where the host's episode seeds come from (promptpo.envspec.EnvSpec.episodes, promptpo.verify.plan):
+# Where the host's episode seeds come from (promptpo.envspec.EnvSpec.episodes, promptpo.policy.verify.plan):
 # SeedSequence(run seed).generate_state(n), the run seed being --seed (default 0); verify adds 1_000_003.
 STREAMS = []
 for run_seed in range(4):

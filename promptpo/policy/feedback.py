@@ -8,9 +8,9 @@ from __future__ import annotations
 from promptpo.prompting import Recap
 from promptpo.text import clean
 from promptpo.candidate import Candidate
-from promptpo.digest import EpisodeDigest, Track
+from promptpo.policy.digest import EpisodeDigest, Track
 from promptpo.envspec import EnvSpec
-from promptpo.evaluate import EpisodeResult, Evaluation
+from promptpo.policy.evaluate import EpisodeResult, Evaluation
 
 MAX_TRACEBACK = 3000
 MAX_OUTPUT = 1500

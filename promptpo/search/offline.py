@@ -16,7 +16,7 @@ import numpy as np
 from promptpo.candidate import fitness_of, sample_key
 from promptpo.envspec import EnvSpec, Feature, ProgramTemplate
 from promptpo.errors import ConfigError
-from promptpo.llm.base import Backend, Completion, GenParams, Request
+from promptpo.llm.base import Backend, Completion, Request
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +86,14 @@ class TemplateProgram:
         return self.template.source.format(note=note, **values)
 
 
-class OfflineBackend(Backend):
-    """Answers each 'call' with the next CMA-ES sample rendered as a program; learns from scores."""
+class OfflineProposer(Backend):
+    """Answers each 'call' with the next CMA-ES sample rendered as a program; learns from scores. It stands where a
+    model backend stands (the engine's Backend seam) but is no model: chosen by promptpo.search.make_proposer, not
+    by the llm package's registry."""
 
     name = "offline"
-    prefix = "offline"
     uses_prompts = False
     concurrent = False  # the samples are handed out in the order they are asked for
-
-    @classmethod
-    def from_model(cls, given: str, params: GenParams) -> OfflineBackend:
-        return cls()
 
     def __init__(self) -> None:
         super().__init__("offline")
@@ -117,7 +114,7 @@ class OfflineBackend(Backend):
         """Search ``template`` (default: the spec's template, else an affine map over its features)."""
         import cma
 
-        from promptpo.tuning import cma_population
+        from promptpo.policy.tuning import cma_population
 
         template = template or spec.offline_template
         self.program = TemplateProgram(template) if template else LinearProgram(spec)
@@ -162,4 +159,4 @@ class OfflineBackend(Backend):
         self.scores.append(key)
 
     def __repr__(self) -> str:
-        return f"OfflineBackend(generation={self.generation})"
+        return f"OfflineProposer(generation={self.generation})"

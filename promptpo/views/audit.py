@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from promptpo import gate
-from promptpo.cascade import NOTHING_BEFORE
+from promptpo.policy.cascade import NOTHING_BEFORE
 from promptpo.extract import findings, python_tree
 from promptpo.records import RunFolder
 from promptpo.records.facts import complete, record_score

@@ -21,9 +21,9 @@ import math
 from collections.abc import Sequence
 
 from promptpo.envspec import Episode
-from promptpo.evaluate import Evaluation, Evaluator, Stage
+from promptpo.policy.evaluate import Evaluation, Evaluator, Stage
 from promptpo.isolation.base import Limits
-from promptpo.trajectory import Keeper
+from promptpo.policy.trajectory import Keeper
 
 ALPHA = 0.16
 """How unlikely a first stage must be for a policy as good as the best before a candidate stops
@@ -71,7 +71,7 @@ def decide(stage: Evaluation, best: Evaluation | None, by_success: bool) -> tupl
 def evaluate(evaluator: Evaluator, code: str, episodes: Sequence[Episode], first: int, best: Evaluation | None,
              by_success: bool, limits: Limits | None = None, keeper: Keeper | None = None) -> Evaluation:
     """``first`` episodes, then (if they pass) the rest; the result says how the first stage went.
-    ``keeper``: keeps both stages' steps for a feedback function (promptpo.trajectory)."""
+    ``keeper``: keeps both stages' steps for a feedback function (promptpo.policy.trajectory)."""
     episodes = list(episodes)
     if first <= 0 or first >= len(episodes):
         return evaluator.evaluate(code, episodes, limits, keeper=keeper)

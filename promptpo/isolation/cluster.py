@@ -2,7 +2,7 @@
 
 ``connect(address)`` joins the cluster at ``address`` (``--address``, else ``$RAY_ADDRESS``), or starts
 a local Ray when neither is given. A task does its work on the node that runs it — a run's evaluation
-sandboxes its candidate there (promptpo.tasks.policy.evaluate_on_node), a PPO seed trains there
+sandboxes its candidate there (promptpo.policy.task.evaluate_on_node), a PPO seed trains there
 (promptpo.baselines.ppo.train_packed), a bench job runs its command there (promptpo.bench.jobs) — and
 what it made comes back to the driver: a result, or a run folder packed as .tar.gz. So nodes need
 promptpo (with the same simulators) installed and no shared filesystem.

@@ -3,7 +3,7 @@
 A program may define ``class Feedback`` with ``summarize_trajectory(self, observations, actions,
 rewards, infos)`` returning a short string. After an evaluation the host loads that program in a
 fresh worker of the same sandbox (tighter time limits, no simulator) and calls the method once per
-recorded episode (promptpo.trajectory); the strings are shown next to the episodes in later prompts,
+recorded episode (promptpo.policy.trajectory); the strings are shown next to the episodes in later prompts,
 labelled as the model's own. A class that crashes, hangs or returns something else is reported in
 the next prompt instead, and the last one that worked stays in use until the model writes another.
 """
@@ -19,7 +19,7 @@ from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.outcome import CandidateFault
 from promptpo.text import clean
-from promptpo.trajectory import Trajectory
+from promptpo.policy.trajectory import Trajectory
 
 CLASS, METHOD = "Feedback", "summarize_trajectory"
 NOTE_CHARS = 300
@@ -51,7 +51,7 @@ class Notes:
     output: str = ""
     """The end of what it printed, when it failed."""
     cut: list[list] = field(default_factory=list)
-    """[episode index, step] for episodes whose steps were kept only up to that step (promptpo.trajectory.KEEP_MB)."""
+    """[episode index, step] for episodes whose steps were kept only up to that step (promptpo.policy.trajectory.KEEP_MB)."""
     by_host: bool = False
     """The error was the host's (the sandbox would not start a worker, ...), not the feedback function's."""
 

@@ -16,15 +16,15 @@ from datetime import datetime
 import numpy as np
 
 from promptpo.envs import load_spec
-from promptpo.config import OptimizeConfig
+from promptpo.policy.config import OptimizeConfig
 from promptpo.envspec import Episode, judged_by_success
-from promptpo.evaluate import EnvPool, Evaluation, Evaluator, Fault
+from promptpo.policy.evaluate import EnvPool, Evaluation, Evaluator, Fault
 from promptpo.outcome import Outcome
 from promptpo.text import clean
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
 from promptpo.records import RunFolder
-from promptpo.tasks.policy import run_target
+from promptpo.policy.task import run_target
 from promptpo.stats import mean_ci, proportion_ci
 from promptpo.engine.store import RunStore
 

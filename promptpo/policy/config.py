@@ -28,17 +28,17 @@ class OptimizeConfig(RunConfig):
     """Run every episode to its end even where the run's target is a success rate and success at any step
     counts (Meta-World); by default such episodes end at their first success (promptpo.envspec.ends_at_success)."""
     cascade: int = 2
-    """Episodes of a candidate's first stage (promptpo.cascade); the rest only if they leave it able to beat
+    """Episodes of a candidate's first stage (promptpo.policy.cascade); the rest only if they leave it able to beat
     the best so far. 0 evaluates every candidate on all its episodes."""
     feedback_fn: bool = True
-    """Run the program's own ``class Feedback`` on its episodes and show its notes (promptpo.summarizer)."""
+    """Run the program's own ``class Feedback`` on its episodes and show its notes (promptpo.policy.summarizer)."""
 
     examples: int | None = None
     """Solved tasks from the library shown in the first prompt (None: 2 when the library has entries)."""
     examples_same_task: bool = False
     """Let the examples include entries of this very env id."""
     library: str | None = None
-    """The library folder (promptpo.library; default $PROMPTPO_LIBRARY, else the user's data dir)."""
+    """The library folder (promptpo.policy.library; default $PROMPTPO_LIBRARY, else the user's data dir)."""
     add_to_library: bool = True
     """Add the best program to the library when the run reaches its target."""
     shown_examples: list = field(default_factory=list)

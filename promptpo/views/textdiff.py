@@ -76,7 +76,7 @@ def _parts(s1: dict, s2: dict, criterion: str) -> list[tuple[str, float | None, 
     def both(name: str) -> tuple:
         return s1.get(name), s2.get(name)
 
-    if "auc" in s1 and "auc" in s2:  # schedules (promptpo.tasks.schedule.Training.rank_key)
+    if "auc" in s1 and "auc" in s2:  # schedules (promptpo.schedule.task.Training.rank_key)
         if criterion == "steps":
             return [(STEPS, *both("steps_to_threshold"), ",.0f", 0), ("area under the curve", *both("auc"), ".1f", 1),
                     ("final return", *both("mean_return"), ".2f", None)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from promptpo.compare import Comparison, RunRecord
+from promptpo.views.compare import Comparison, RunRecord
 from promptpo.envs.targets import SUCCESS_FAMILIES, target_for
 
 

@@ -14,8 +14,8 @@ from typing import Any
 from promptpo.candidate import Candidate
 from promptpo.extract import MAX_ANSWER_CHARS, fenced_blocks, json_value
 from promptpo.prompting import Prompt, render
-from promptpo.tasks.schedule import ScheduleTask, bounds_text
-from promptpo.tasks.steering import apply, training_metrics, validate
+from promptpo.schedule.task import ScheduleTask, bounds_text
+from promptpo.schedule.steering import apply, training_metrics, validate
 
 def parse_decision(text: str) -> tuple[Any, str | None]:
     """The JSON object in an online answer (its first json or untagged fenced block holding one, else the text from

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jinja2
 
-from promptpo.audit import static_findings
+from promptpo.views.audit import static_findings
 from promptpo.engine.store import write_output
 from promptpo.errors import RunStoreError
 from promptpo.llm.mixture import models_text
@@ -19,7 +19,7 @@ from promptpo.records import RunFolder, best_scored, calls_text, final_text, num
 from promptpo.ui import charts
 from promptpo.ui.runs import node_class
 
-TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _tree(records: list[dict], best: str | None) -> str:

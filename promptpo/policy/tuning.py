@@ -23,7 +23,7 @@ import numpy as np
 
 from promptpo.candidate import fitness_of, ranked, sample_key
 from promptpo.engine.state import StopRun
-from promptpo.evaluate import Evaluation
+from promptpo.policy.evaluate import Evaluation
 from promptpo.extract import python_tree
 
 DECLARATION = "TUNABLE"

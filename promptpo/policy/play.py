@@ -19,10 +19,10 @@ from promptpo.seeds import episode_secret
 from promptpo.records import RunFolder
 from promptpo.envs import load_spec
 from promptpo.errors import ConfigError
-from promptpo.evaluate import EnvPool, Evaluation, Evaluator
+from promptpo.policy.evaluate import EnvPool, Evaluation, Evaluator
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
-from promptpo.verify import plan
+from promptpo.policy.verify import plan
 
 VIDEO_SUFFIXES = (".gif", ".mp4")
 FRAMES_PER_EPISODE = 120

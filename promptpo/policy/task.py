@@ -12,25 +12,25 @@ from dataclasses import replace
 from functools import cache
 from typing import Any
 
-from promptpo.config import OptimizeConfig
-from promptpo.digest import EpisodeDigest, Term, Track
+from promptpo.policy.config import OptimizeConfig
+from promptpo.policy.digest import EpisodeDigest, Term, Track
 from promptpo.candidate import Candidate
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success, judged_by_success
-from promptpo import cascade, library
-from promptpo.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Lanes, Stage
+from promptpo.policy import cascade, library
+from promptpo.policy.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Lanes, Stage
 from promptpo.extract import ALLOWED_IMPORTS, author, trust_lines
-from promptpo.feedback import build, score_line
-from promptpo.cluster import Host
+from promptpo.policy.feedback import build, score_line
+from promptpo.isolation.cluster import Host
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook
-from promptpo import summarizer
-from promptpo.summarizer import Notes, defines_feedback
-from promptpo.trajectory import Keeper
-from promptpo.tuning import RULE as tuning_rule
-from promptpo.tuning import share_text
+from promptpo.policy import summarizer
+from promptpo.policy.summarizer import Notes, defines_feedback
+from promptpo.policy.trajectory import Keeper
+from promptpo.policy.tuning import RULE as tuning_rule
+from promptpo.policy.tuning import share_text
 from promptpo.text import comment_header
 
 
@@ -46,10 +46,10 @@ class PolicyTask(TaskKind):
         self.evaluator = evaluator or Evaluator(spec, sandbox, config.limits, self.pool, salt=config.salt,
                                                 end_at_success=self.end_at_success)
         self.config_json = json.dumps(config.public())
-        """What a lane's process or a Ray node rebuilds this task from (promptpo.tasks.policy.evaluate_on_node)."""
+        """What a lane's process or a Ray node rebuilds this task from (promptpo.policy.task.evaluate_on_node)."""
         self.remote = None
         if config.executor == "ray" and evaluator is None:
-            from promptpo.cluster import Remote
+            from promptpo.isolation.cluster import Remote
 
             self.remote = Remote(evaluate_on_node, config.address)
         self.parallel_evaluations = 1 if evaluator is not None else (
@@ -138,7 +138,7 @@ class PolicyTask(TaskKind):
 
     def after_round(self, engine, round_: int) -> None:
         if self.config.tune_constants and any(c.scored for c in engine.history):
-            from promptpo.tuning import tune
+            from promptpo.policy.tuning import tune
 
             self.tuning = True
             try:
@@ -152,7 +152,7 @@ class PolicyTask(TaskKind):
     def progress_note(self, engine, round_: int) -> str:
         if not self.config.tune_constants:
             return ""
-        from promptpo.tuning import status
+        from promptpo.policy.tuning import status
 
         return status(engine, self.config, round_)
 
@@ -203,7 +203,7 @@ class PolicyTask(TaskKind):
 RANKING = ("success rate, then how soon episodes succeed (mean steps to the first success; an episode without "
            "success counts all its steps), and only then mean return, as a tie-break (an episode that ends sooner "
            "collects less reward: that never counts against it)")
-"""How candidates are ranked where the env defines success (promptpo.evaluate.Evaluation.rank_key)."""
+"""How candidates are ranked where the env defines success (promptpo.policy.evaluate.Evaluation.rank_key)."""
 
 
 def run_target(config: OptimizeConfig, spec: EnvSpec) -> Target | None:

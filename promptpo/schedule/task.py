@@ -24,7 +24,7 @@ from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook, Recap
 from promptpo.stats import CurvePoint, first_reaching
-from promptpo.tasks.steering import BOUNDS, ScheduleCall, schedule_callback
+from promptpo.schedule.steering import BOUNDS, ScheduleCall, schedule_callback
 from promptpo.text import clean
 
 

@@ -1,7 +1,7 @@
 """Per-step records of an evaluation's episodes, kept only for a feedback function to read.
 
-The digest (promptpo.digest) keeps a few numbers per episode; a model-written ``Feedback`` class
-(promptpo.summarizer) gets the steps themselves: the observations the policy saw, the actions the
+The digest (promptpo.policy.digest) keeps a few numbers per episode; a model-written ``Feedback`` class
+(promptpo.policy.summarizer) gets the steps themselves: the observations the policy saw, the actions the
 simulator got, the rewards and the env's scalar ``info`` values. They are kept on the host, within
 a byte cap over the whole evaluation, and dropped once the feedback function has run.
 """

@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from promptpo.digest import EpisodeDigest, Recorder
+from promptpo.policy.digest import EpisodeDigest, Recorder
 from promptpo.envspec import EnvSpec, Episode
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.candidate import UNRANKED, policy_rank_key
 from promptpo.outcome import CandidateFault, Outcome
-from promptpo.summarizer import Notes
-from promptpo.trajectory import Keeper
+from promptpo.policy.summarizer import Notes
+from promptpo.policy.trajectory import Keeper
 
 
 @dataclass
@@ -87,11 +87,11 @@ class Evaluation:
     output: str = ""
     output_bytes: int = 0
     stage: Stage | None = None
-    """Set when the evaluation was a cascade (promptpo.cascade): how its first stage went."""
+    """Set when the evaluation was a cascade (promptpo.policy.cascade): how its first stage went."""
     notes: list[Notes] = field(default_factory=list)
-    """What the model's feedback functions said about the episodes (promptpo.summarizer); recorded."""
+    """What the model's feedback functions said about the episodes (promptpo.policy.summarizer); recorded."""
     kept: list | None = field(default=None, repr=False, compare=False)
-    """The steps kept of a tuning sample's episodes (promptpo.trajectory), so the phase's winner can get its feedback
+    """The steps kept of a tuning sample's episodes (promptpo.policy.trajectory), so the phase's winner can get its feedback
     notes afterwards without playing its episodes again; not recorded."""
 
     @property
@@ -257,7 +257,7 @@ class Evaluator:
     def evaluate(self, code: str, episodes: list[Episode], limits: Limits | None = None,
                  on_step: Callable[[int, Any, int], None] | None = None, keeper: Keeper | None = None) -> Evaluation:
         """``on_step(episode, env, step)`` is called after each reset (step 0) and step (e.g. to render);
-        ``keeper``: keeps the episodes' steps for a feedback function (promptpo.trajectory)."""
+        ``keeper``: keeps the episodes' steps for a feedback function (promptpo.policy.trajectory)."""
         started = time.monotonic()
         on_step = on_step or (lambda episode, env, step: None)
         envs = self.pool.take(len(episodes))

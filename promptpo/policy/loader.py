@@ -18,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from promptpo import gate, inprocess
+from promptpo import gate
+
+from promptpo.isolation import inprocess
 from promptpo.envspec import EnvSpec
 from promptpo.errors import ConfigError
-from promptpo.evaluate import worker_seed
+from promptpo.policy.evaluate import worker_seed
 from promptpo.extract import entry_point, python_tree
 from promptpo.isolation import Limits, make_sandbox
 from promptpo.isolation.session import PolicySession
@@ -119,7 +121,7 @@ def _close(session: PolicySession | None, sandbox) -> None:
 
 class TrustedPolicy:
     """A policy loaded into this process (``trusted=True``): only code the gate passed, under the import guard, each
-    call into it under promptpo.inprocess's audit hook. Its actions are checked as a run checks them when the
+    call into it under promptpo.isolation.inprocess's audit hook. Its actions are checked as a run checks them when the
     environment is known (``spec``)."""
 
     def __init__(self, module: Any, path: Path, spec: EnvSpec | None = None):

@@ -12,7 +12,7 @@ and PPO's seed k share no randomness, so the samples are independent).
 A group's sample is the distinct seeds of one method (promptpo.records.facts.Method: the model string, a scripted
 run's answer set, and the settings that make another method): a second run of a seed is a repeat, not a seed, and
 a run that did not finish (interrupted, still running, stopped short of its steps) is left out unless asked for
-(promptpo.samples); ``Comparison.excluded`` says which runs were left out and why. Runs are read by promptpo.records, and their
+(promptpo.views.samples); ``Comparison.excluded`` says which runs were left out and why. Runs are read by promptpo.records, and their
 curves, best and steps to target are its facts, so compare shows what every other view shows.
 """
 
@@ -24,12 +24,12 @@ import numpy as np
 
 from promptpo.envs.targets import RETURN_FLOOR, target_for
 from promptpo.envspec import Target
-from promptpo.samples import RunRecord, find_runs, load_run, record_of, samples
+from promptpo.views.samples import RunRecord, find_runs, load_run, record_of, samples
 from promptpo.stats import compare_samples, first_reaching, hyperscore, mean_ci, sample_std, std_ci
 
 __all__ = ["Comparison", "GroupResult", "RunRecord", "Summary", "compare", "find_runs", "load_run", "record_of",
            "samples", "to_json"]
-"""RunRecord, find_runs, load_run, record_of and samples live in promptpo.samples; compare's callers find them
+"""RunRecord, find_runs, load_run, record_of and samples live in promptpo.views.samples; compare's callers find them
 here too."""
 
 

@@ -1,4 +1,4 @@
-"""Standalone policy files: `promptpo export` writes them (`promptpo.load_policy` loads them, promptpo.loader)."""
+"""Standalone policy files: `promptpo export` writes them (`promptpo.load_policy` loads them, promptpo.policy.loader)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def header(run: RunFolder, record: dict) -> list[str]:
         lines.append(f"verified on {check['seeds']} fresh training seeds: final returns "
                      f"{[round(v, 1) for v in check['verified_final_returns']]}"
                      + ("" if headline(check).startswith("ok") else " — " + headline(check)))
-        lines.append("Call schedule(progress, metrics) from a Stable-Baselines3 callback (promptpo.tasks.steering).")
+        lines.append("Call schedule(progress, metrics) from a Stable-Baselines3 callback (promptpo.schedule.steering).")
         return lines
     elif check.get("outcome", "ok") != "ok":
         lines.append(f"verified on fresh episodes: {headline(check)}")
