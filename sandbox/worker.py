@@ -34,7 +34,7 @@ class Reader:
     """Buffered reads from the protocol fd: one syscall usually brings a whole frame.
 
     After replying to a request marked ``stream`` (the host sends more without waiting for replies: two
-    pipelined half-batches, promptpo.evaluate) it looks for the next request every POLL_STEP_S for POLL_S instead
+    pipelined half-batches, promptpo.policy.evaluate) it looks for the next request every POLL_STEP_S for POLL_S instead
     of sleeping in read. A worker asleep in read has to be woken by the host's write (on a VM an inter-processor
     interrupt, paid by the host's stepping loop); one asleep on a timer wakes by itself, and the host is busy
     stepping the other half meanwhile. Otherwise (the host waits for this reply) it sleeps in select, which
@@ -251,7 +251,7 @@ def serve(proto_in: int, proto_out: int) -> None:
             else:
                 send({"ok": True}, {"action": np.stack(out) if out else np.zeros((0,))})
             continue
-        if op == "feedback":  # the program's Feedback class on one recorded episode (promptpo.summarizer)
+        if op == "feedback":  # the program's Feedback class on one recorded episode (promptpo.policy.summarizer)
             try:
                 result = candidate.summarize(arrays)
             except BaseException as exc:  # noqa: BLE001
