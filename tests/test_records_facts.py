@@ -195,7 +195,7 @@ def test_a_running_run_whose_process_is_gone_is_interrupted(tmp_path):
     live = folder(tmp_path, [record("r00c0", 1.0)], summary={"status": "running", "env_steps": 100,
                                                              "pid": os.getpid(), "host": here}, name="20261206-2-live")
     assert live.facts.status == "running"
-    from promptpo.engine.state import boot_id, process_start, this_process
+    from promptpo.records.liveness import boot_id, process_start, this_process
 
     assert live.facts.status == "running" and folder(tmp_path, [], summary={"status": "running", **this_process()},
                                                      name="20261206-3-this").facts.status == "running"

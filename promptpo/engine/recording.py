@@ -12,7 +12,7 @@ highest rank key whatever finished first, so the run folder never depends on whi
 from __future__ import annotations
 
 from promptpo.candidate import Candidate, candidate_id, sample_key
-from promptpo.engine.state import this_process
+from promptpo.records.liveness import this_process
 from promptpo.engine.wave import Pending
 from promptpo.extract import Extracted, analysis
 from promptpo.outcome import Outcome

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 from dataclasses import dataclass, field
-from functools import cache
 
 from promptpo.candidate import Candidate
 
@@ -74,39 +70,3 @@ class RunState:
 
 Observer = Callable[[str, RunState], None]
 """Told (what happened, the state) after every step: llm_request, evaluating, progress, candidate, end."""
-
-
-def this_process() -> dict:
-    """Which process runs the run, recorded in summary.json while it runs (a run killed by SIGKILL or the OOM
-    killer never records its end; promptpo.records.liveness tells it from these): ``pid``, ``host``
-    (socket.gethostname()), ``pid_start`` (process_start: so a reused pid is not taken for it) and ``boot_id``
-    (a pid from before a reboot is not taken for one after it); the last two only where /proc has them."""
-    pid = os.getpid()
-    fields: dict = {"pid": pid, "host": socket.gethostname(), **_fixed(pid)}
-    return {k: v for k, v in fields.items() if v}
-
-
-@cache
-def _fixed(pid: int) -> dict:
-    """What /proc says of process ``pid`` that cannot change while it runs (read once, not at every summary write):
-    keyed by the pid, so a forked child reads its own (promptpo starts its processes with spawn, but a caller may
-    fork). The host name is asked each time: it can change."""
-    return {"pid_start": process_start(pid), "boot_id": boot_id()}
-
-
-def process_start(pid: int) -> int | None:
-    """Field 22 of /proc/PID/stat (the process's start, in clock ticks after boot), or None where it is missing.
-    The command name before it may hold spaces and parentheses: the fields are counted from its last ')'."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return int(fields[19]) if len(fields) > 19 and fields[19].isdigit() else None
-
-
-def boot_id() -> str:
-    """This boot's id (/proc/sys/kernel/random/boot_id), or '' where there is none."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""

@@ -25,6 +25,7 @@ from promptpo.candidate import fitness_of, ranked, sample_key
 from promptpo.engine.state import StopRun
 from promptpo.policy.evaluate import Evaluation
 from promptpo.extract import python_tree
+from promptpo.search.offline import cma_population
 
 DECLARATION = "TUNABLE"
 STALL_GENERATIONS = 3
@@ -228,11 +229,6 @@ def share_left(engine, config) -> float:
 
 MIN_DIMENSIONS = 2
 """The fewest dimensions a tuning phase searches: pycma needs two."""
-
-
-def cma_population(dimensions: int) -> int:
-    """CMA-ES's default population for a search over ``dimensions`` parameters: 4 + 3 ln n."""
-    return 4 + int(3 * np.log(dimensions))
 
 
 def generation_size(tune_evals: int, dimensions: int) -> int:

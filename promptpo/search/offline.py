@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 MAX_FEATURES = 24
 
 
+def cma_population(dimensions: int) -> int:
+    """CMA-ES's default population for a search over ``dimensions`` parameters: 4 + 3 ln n."""
+    return 4 + int(3 * np.log(dimensions))
+
+
 def features_for(spec: EnvSpec) -> list[Feature]:
     if spec.offline_features:
         return list(spec.offline_features)
@@ -113,8 +118,6 @@ class OfflineProposer(Backend):
     def bind(self, spec: EnvSpec, seed: int, popsize: int, template: ProgramTemplate | None = None) -> None:
         """Search ``template`` (default: the spec's template, else an affine map over its features)."""
         import cma
-
-        from promptpo.policy.tuning import cma_population
 
         template = template or spec.offline_template
         self.program = TemplateProgram(template) if template else LinearProgram(spec)
