@@ -1,10 +1,13 @@
 """`promptpo report`: one self-contained HTML file for a run: its settings, its charts (plotly, with plotly.js
 inlined from the installed package, so the file opens offline and asks nothing of a network), its candidates'
 tree, code and results. Every number is read through promptpo.records, as `show`, `compare` and `ui` read it;
-the charts are the ones `ui` draws (promptpo.ui.charts)."""
+the charts are the ones `ui` draws (promptpo.ui.charts). The file's own Content-Security-Policy (``policy``) runs
+only the scripts it carries."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 from pathlib import Path
 
@@ -93,6 +96,15 @@ def _verification(run: RunFolder, record: dict) -> str | None:
             + (f", success rate {success:.2f}" if success is not None else "") + f" — {headline(check)}")
 
 
+def policy(scripts: list[str]) -> str:
+    """The report's Content-Security-Policy, as a <meta> element carries it (the file is opened from disk: no server
+    sends a header). It loads nothing, and runs only the inline ``scripts`` (named by their SHA-256): a script or on*
+    handler that got into the file's HTML would not run."""
+    allowed = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts)
+    return ("default-src 'none'; script-src " + (allowed or "'none'") + "; style-src 'unsafe-inline'; "
+            "img-src data: blob:; base-uri 'none'; form-action 'none'")
+
+
 def report(run: RunFolder, out: Path) -> Path:
     best = run.facts.best
     candidates = []
@@ -107,9 +119,11 @@ def report(run: RunFolder, out: Path) -> Path:
     figures = [f for f in (charts.steps_figure(run), charts.calls_figure(run)) if f]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    scripts = [charts.plotly_js_path().read_text(encoding="utf-8"),
+               (TEMPLATES / "charts.js").read_text(encoding="utf-8")] if figures else []
     page = env.get_template("report.html.j2").render(
         run={"id": run.name}, settings=settings(run), candidates=candidates,
         tree=jinja2.utils.markupsafe.Markup(_tree(run.candidates, best)), charts=charts.embed(figures),
-        has_charts=bool(figures), programs=run.has_programs, plotly_js=charts.plotly_js_path().read_text(encoding="utf-8") if figures else "",
-        charts_js=(TEMPLATES / "charts.js").read_text(encoding="utf-8"))
+        has_charts=bool(figures), programs=run.has_programs, csp=policy(scripts),
+        scripts=[jinja2.utils.markupsafe.Markup(s) for s in scripts])
     return write_output(out, page)

@@ -87,8 +87,6 @@ def test_ui_pages_escape_every_model_string(hostile):
             assert "html" not in kind and "svg" not in kind, (rel, kind)
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: the UI's CSP allows script-src 'unsafe-inline': it would not stop "
-                   "an injected inline <script> or on* handler (defence in depth only; escaping holds)")
 def test_ui_csp_forbids_inline_script(hostile):
     from starlette.testclient import TestClient
 
