@@ -5,8 +5,9 @@ vs LLM calls, the lineage of its candidates; live), one candidate (its code, its
 prompt and the raw answer, episodes, digest, findings, feedback notes), and compare (the table `promptpo
 compare` prints, and the runs' curves). Every number is read through promptpo.records, as the CLI reads it. A
 running run's pages poll a fragment the server renders, so everything shown is escaped by the same
-autoescaping templates: model-written text (answers, code, errors, printed output) is never HTML. Charts are
-drawn by the plotly.js the installed plotly package ships, served from here: a page asks nothing of a network.
+autoescaping templates (promptpo.ui.pages): model-written text (answers, code, errors, printed output) is never
+HTML, and its control and bidi characters show as escapes. Charts are drawn by the plotly.js the installed plotly
+package ships, served from here: a page asks nothing of a network.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from promptpo.records import RunFolder, best_scored, calls_text, final_text, status_text
-from promptpo.ui import charts
+from promptpo.text import visible
+from promptpo.ui import charts, pages
 from promptpo.ui.runs import (
     Listing,
     capped,
@@ -58,7 +60,7 @@ them its data in data-* attributes and <script type="application/json"> blocks."
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
+    env = pages.environment(TEMPLATES)
     env.filters["num"] = charts.number
     env.globals["score_of"] = score_of
     env.globals["node_class"] = node_class
@@ -69,12 +71,13 @@ def environment() -> jinja2.Environment:
 
 
 def highlight(code: str, lexer: str) -> str:
-    """HTML for ``code`` (Pygments escapes every character it does not colour)."""
+    """HTML for ``code``, its hidden characters shown as every page shows text (``visible``); Pygments escapes every
+    character it does not colour."""
     from pygments import highlight as pyg
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import get_lexer_by_name
 
-    return pyg(code, get_lexer_by_name(lexer), HtmlFormatter(cssclass="code"))
+    return pyg(visible(code), get_lexer_by_name(lexer), HtmlFormatter(cssclass="code"))
 
 
 class TokenGate(BaseHTTPMiddleware):

@@ -375,10 +375,6 @@ def test_show_candidate_and_library_entry_print_no_control_sequences(tmp_path):
 BIDI = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING (low): the web view and the report show the model's analysis text and a "
-                   "refused program's source with raw bidi overrides (U+202E ...): the CLI views neutralise them, the "
-                   "HTML pages let them reorder what is displayed (Trojan-Source style spoofing of the shown code and "
-                   "analysis; contained to its block element)")
 def test_html_views_neutralise_bidi_controls(hostile, tmp_path):
     from starlette.testclient import TestClient
 
@@ -391,5 +387,7 @@ def test_html_views_neutralise_bidi_controls(hostile, tmp_path):
     pages = {"report": report.read_text()}
     pages |= {p.stem: client.get(f"/run/{run.name}/candidate/{p.stem}").text
               for p in sorted((run / "candidates").glob("*.json"))}
+    pages |= {path: client.get(path).text for path in ("/", "/live/runs", f"/run/{run.name}", f"/run/{run.name}/live",
+                                                       f"/compare?run={run.name}")}
     shown = {where: [hex(ord(c)) for c in BIDI if c in page] for where, page in pages.items()}
     assert not any(shown.values()), shown
