@@ -99,6 +99,29 @@ def test_the_report_works_offline_in_chromium(runs, tmp_path):
         session.quit()
 
 
+def test_the_report_runs_only_the_scripts_it_carries(runs, tmp_path):
+    """Its <meta> CSP names its inline scripts by SHA-256: a script or on* handler added to its HTML does not run,
+    and its charts still draw."""
+    import base64
+    import hashlib
+
+    text = report_of(runs["pick-place"], tmp_path)
+    (policy,) = re.findall(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', text)
+    scripts = [body for tag, body in re.findall(r"<script([^>]*)>(.*?)</script>", text, re.DOTALL) if not tag]
+    named = {f"sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}" for s in scripts}
+    assert len(scripts) == 2 and set(re.findall(r"'(sha256-[^']+)'", html.unescape(policy))) == named
+    page = tmp_path / "injected.html"
+    page.write_text(text.replace("<h2>Progress</h2>", "<h2>Progress</h2><script>window.pwned = 1</script>"
+                                 "<img src=x onerror='window.pwned = 2'>"))
+    session = chromium_session()
+    try:
+        session.get(page.as_uri())
+        assert session.execute_script("return window.pwned") is None
+        assert len(session.execute_script("return document.querySelectorAll('div.chart .main-svg')")) > 0
+    finally:
+        session.quit()
+
+
 def test_an_unreadable_verification_record_is_one_line_not_the_end_of_the_report(tmp_path):
     """A corrupt verifications/*.json stopped the whole report with a RunStoreError."""
     from test_ui_charts import mid_wave

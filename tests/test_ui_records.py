@@ -179,6 +179,24 @@ def test_pages_may_load_only_from_the_server(client):
         assert "default-src 'self'" in policy and "connect-src 'self'" in policy and "http" not in policy
 
 
+def test_pages_run_only_the_scripts_the_server_serves(corpus, client):
+    """No page holds an inline script or an on* handler (its CSP would refuse them): each <script> is a file from
+    /static or a JSON data block, and /static serves those files and nothing else."""
+    run = corpus["cartpole"].name
+    for path in ("/", "/live/runs", "/compare", f"/compare?run={run}", f"/run/{run}", f"/run/{run}/live",
+                 f"/run/{run}/candidate/r00c0"):
+        page = _page(client, path)
+        assert not re.search(r"<[^>]+\son\w+\s*=", page), path
+        for tag, body in re.findall(r"<script([^>]*)>(.*?)</script>", page, re.DOTALL):
+            source = re.search(r'src="(/static/[\w.]+)"', tag)
+            assert 'type="application/json"' in tag or source and not body.strip(), (path, tag)
+            if source:
+                served = client.get(source.group(1))
+                assert served.status_code == 200 and "javascript" in served.headers["content-type"], source.group(1)
+    for path in ("/static/report.html.j2", "/static/base.html", "/static/..%2Fapp.py", "/static/x.js"):
+        assert client.get(path).status_code == 404, path
+
+
 def test_compare_draws_the_runs_its_table_samples(corpus, client):
     """The bench's copy of the CartPole run is a repeat of its seed: compare leaves it out, and so does the chart."""
     ids = [corpus["cartpole"].name, f"{BENCH}/{corpus['bench'].name}"]

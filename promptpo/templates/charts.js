@@ -1,12 +1,14 @@
 // Draws the figures a page carries as JSON (promptpo.ui.charts.embed) with plotly.js, which the page loads from
 // the installed plotly package. A figure keeps its zoom when the data under it is redrawn (layout.uirevision).
-function promptpoCharts(containerId, dataId, emptyText) {
-  var container = document.getElementById(containerId), source = document.getElementById(dataId);
-  if (!container || !source) return;
+// A page names its charts in data attributes, so it runs no script of its own (its CSP allows none inline):
+// <div data-charts="ID of the JSON block" data-empty="what to say when there is no figure">.
+function promptpoCharts(container) {
+  var source = document.getElementById(container.dataset.charts);
+  if (!source) return;
   var text = source.textContent;
   if (container.dataset.drawn === text) return;  // nothing new: leave the chart (and any hover) alone
   container.dataset.drawn = text;
-  var parsed = JSON.parse(text), wanted = {};
+  var parsed = JSON.parse(text), wanted = {}, emptyText = container.dataset.empty;
   parsed.figures.forEach(function (figure) {
     wanted[figure.id] = true;
     var div = document.getElementById(figure.id);
@@ -31,3 +33,10 @@ function promptpoCharts(containerId, dataId, emptyText) {
     empty.remove();
   }
 }
+
+function promptpoDrawAll() {
+  document.querySelectorAll("[data-charts]").forEach(function (container) { promptpoCharts(container); });
+}
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", promptpoDrawAll);
+else promptpoDrawAll();

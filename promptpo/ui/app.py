@@ -5,8 +5,9 @@ vs LLM calls, the lineage of its candidates; live), one candidate (its code, its
 prompt and the raw answer, episodes, digest, findings, feedback notes), and compare (the table `promptpo
 compare` prints, and the runs' curves). Every number is read through promptpo.records, as the CLI reads it. A
 running run's pages poll a fragment the server renders, so everything shown is escaped by the same
-autoescaping templates: model-written text (answers, code, errors, printed output) is never HTML. Charts are
-drawn by the plotly.js the installed plotly package ships, served from here: a page asks nothing of a network.
+autoescaping templates (promptpo.ui.pages): model-written text (answers, code, errors, printed output) is never
+HTML, and its control and bidi characters show as escapes. Charts are drawn by the plotly.js the installed plotly
+package ships, served from here: a page asks nothing of a network.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from promptpo.records import RunFolder, best_scored, calls_text, final_text, status_text
-from promptpo.ui import charts
+from promptpo.text import visible
+from promptpo.ui import charts, pages
 from promptpo.ui.runs import (
     Listing,
     capped,
@@ -51,14 +53,17 @@ from promptpo.ui.runs import (
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "ui"
 SERVED = {".mp4": "video/mp4", ".gif": "image/gif", ".png": "image/png", ".webm": "video/webm"}
 """File types /files serves from a run folder (videos and plots); anything else is 404."""
+SCRIPTS = {"charts.js": TEMPLATES.parent / "charts.js", "run.js": TEMPLATES / "run.js",
+           "runs.js": TEMPLATES / "runs.js"}
+"""The pages' own scripts, served from /static (a page runs no inline script: the CSP allows none); a page hands
+them its data in data-* attributes and <script type="application/json"> blocks."""
 
 
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
+    env = pages.environment(TEMPLATES)
     env.filters["num"] = charts.number
     env.globals["score_of"] = score_of
     env.globals["node_class"] = node_class
-    env.globals["charts_js"] = (TEMPLATES.parent / "charts.js").read_text(encoding="utf-8")
     from pygments.formatters import HtmlFormatter
 
     env.globals["pygments_css"] = HtmlFormatter(cssclass="code").get_style_defs(".code")
@@ -66,12 +71,13 @@ def environment() -> jinja2.Environment:
 
 
 def highlight(code: str, lexer: str) -> str:
-    """HTML for ``code`` (Pygments escapes every character it does not colour)."""
+    """HTML for ``code``, its hidden characters shown as every page shows text (``visible``); Pygments escapes every
+    character it does not colour."""
     from pygments import highlight as pyg
     from pygments.formatters import HtmlFormatter
     from pygments.lexers import get_lexer_by_name
 
-    return pyg(code, get_lexer_by_name(lexer), HtmlFormatter(cssclass="code"))
+    return pyg(visible(code), get_lexer_by_name(lexer), HtmlFormatter(cssclass="code"))
 
 
 class TokenGate(BaseHTTPMiddleware):
@@ -96,9 +102,11 @@ class TokenGate(BaseHTTPMiddleware):
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "::1", "[::1]"]
 """Host headers served without a token: a page on another site that points its own name at 127.0.0.1 (DNS
 rebinding) sends its own name, and gets nothing."""
-CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data: blob:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'")
-"""What a page may load: from this server only (plotly.js included), so a page never reaches another host."""
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+"""What a page may load: from this server only (plotly.js included), so a page never reaches another host. Scripts
+run only from the files this server serves (SCRIPTS, plotly.js): a script or on* handler that got into a page's
+HTML would not run (base-uri 'none': nor could a <base> element point those files elsewhere)."""
 PAGE_S = 20.0
 """Longest a candidate page may take to build (its code coloured, its diff) before it says so instead."""
 
@@ -183,12 +191,19 @@ def make_app(root: Path, token: str | None = None) -> Starlette:
         return FileResponse(charts.plotly_js_path(), media_type="text/javascript",
                             headers={"Cache-Control": "max-age=86400"})
 
+    async def script(request: Request) -> Response:
+        path = SCRIPTS.get(request.path_params["name"])
+        if path is None:
+            return not_found()
+        return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
     async def api_runs(request: Request) -> Response:
         listing = await run_in_threadpool(lambda: find_runs(root).with_facts())
         return JSONResponse([row(rid, run) for rid, run in listing.runs.items()])
 
     routes = [Route("/", runs_page), Route("/live/runs", runs_fragment), Route("/api/runs", api_runs),
-              Route("/static/plotly.min.js", plotly_js), Route("/compare", compare_page),
+              Route("/static/plotly.min.js", plotly_js), Route("/static/{name}", script),
+              Route("/compare", compare_page),
               Route("/run/{run:path}/live", run_fragment), Route("/run/{run:path}/candidate/{candidate}", candidate_page),
               Route("/run/{run:path}/files/{path:path}", file), Route("/run/{run:path}", run_page)]
     hosts = ["*"] if token else LOOPBACK_NAMES

@@ -17,6 +17,7 @@ from promptpo.records import Facts, RunFolder, score_text
 from promptpo.records.text import number
 from promptpo.records.facts import best_of, complete, criterion_of, placements, record_score
 from promptpo.stats import CurvePoint
+from promptpo.text import visible
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 CONFIG = {"displaylogo": False, "responsive": True}
@@ -31,8 +32,9 @@ def plotly_js_path() -> Path:
 
 
 def label(text: object) -> str:
-    """Text for a chart (plotly reads a few HTML tags and entities in names and hover text): shown as written."""
-    return html.escape(str(text), quote=False)
+    """Text for a chart (plotly reads a few HTML tags and entities in names and hover text): shown as written, its
+    control and bidi characters as escapes (as every page shows text: promptpo.ui.pages)."""
+    return html.escape(visible(text, keep_newlines=False), quote=False)
 
 
 def metric_of(facts: Facts) -> str:

@@ -1,14 +1,17 @@
 """`promptpo report`: one self-contained HTML file for a run: its settings, its charts (plotly, with plotly.js
 inlined from the installed package, so the file opens offline and asks nothing of a network), its candidates'
 tree, code and results. Every number is read through promptpo.records, as `show`, `compare` and `ui` read it;
-the charts are the ones `ui` draws (promptpo.ui.charts)."""
+the charts are the ones `ui` draws (promptpo.ui.charts), its text shown as `ui` shows it (promptpo.ui.pages). The
+file's own Content-Security-Policy (``policy``) runs only the scripts it carries."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 from pathlib import Path
 
-import jinja2
+from markupsafe import Markup
 
 from promptpo.views.audit import static_findings
 from promptpo.engine.store import write_output
@@ -16,26 +19,31 @@ from promptpo.errors import RunStoreError
 from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
 from promptpo.records import RunFolder, best_scored, calls_text, final_text, number, score_text, status_text
-from promptpo.ui import charts
+from promptpo.text import visible
+from promptpo.ui import charts, pages
 from promptpo.ui.runs import node_class
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _tree(records: list[dict], best: str | None) -> str:
+    """The candidates as nested lists, in HTML: each record's text as the template shows text (pages.shown)."""
     children: dict[str | None, list[dict]] = {}
     ids = {r["id"] for r in records}
     for r in records:
         parent = r.get("parent") if r.get("parent") in ids else None
         children.setdefault(parent, []).append(r)
 
+    def text(value: str) -> str:
+        return html.escape(visible(value))
+
     def render(parent: str | None) -> str:
         items = children.get(parent, [])
         if not items:
             return ""
         return "<ul class='tree'>" + "".join(
-            f"<li><a class='node {node_class(r, best)}' href='#{html.escape(r['id'])}'>{html.escape(r['id'])}</a> "
-            f"{html.escape(r['outcome'])} — {html.escape(score_text(r))}{render(r['id'])}</li>" for r in items) + "</ul>"
+            f"<li><a class='node {node_class(r, best)}' href='#{text(r['id'])}'>{text(r['id'])}</a> "
+            f"{text(r['outcome'])} — {text(score_text(r))}{render(r['id'])}</li>" for r in items) + "</ul>"
 
     return render(None)
 
@@ -93,6 +101,15 @@ def _verification(run: RunFolder, record: dict) -> str | None:
             + (f", success rate {success:.2f}" if success is not None else "") + f" — {headline(check)}")
 
 
+def policy(scripts: list[str]) -> str:
+    """The report's Content-Security-Policy, as a <meta> element carries it (the file is opened from disk: no server
+    sends a header). It loads nothing, and runs only the inline ``scripts`` (named by their SHA-256): a script or on*
+    handler that got into the file's HTML would not run."""
+    allowed = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts)
+    return ("default-src 'none'; script-src " + (allowed or "'none'") + "; style-src 'unsafe-inline'; "
+            "img-src data: blob:; base-uri 'none'; form-action 'none'")
+
+
 def report(run: RunFolder, out: Path) -> Path:
     best = run.facts.best
     candidates = []
@@ -105,11 +122,12 @@ def report(run: RunFolder, out: Path) -> Path:
             "code": code, "episodes": (record.get("evaluation") or {}).get("episodes", []),
             "verification": _verification(run, record)})
     figures = [f for f in (charts.steps_figure(run), charts.calls_figure(run)) if f]
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    env = pages.environment(TEMPLATES, trim_blocks=True, lstrip_blocks=True)
+    scripts = [charts.plotly_js_path().read_text(encoding="utf-8"),
+               (TEMPLATES / "charts.js").read_text(encoding="utf-8")] if figures else []
     page = env.get_template("report.html.j2").render(
         run={"id": run.name}, settings=settings(run), candidates=candidates,
-        tree=jinja2.utils.markupsafe.Markup(_tree(run.candidates, best)), charts=charts.embed(figures),
-        has_charts=bool(figures), programs=run.has_programs, plotly_js=charts.plotly_js_path().read_text(encoding="utf-8") if figures else "",
-        charts_js=(TEMPLATES / "charts.js").read_text(encoding="utf-8"))
+        tree=Markup(_tree(run.candidates, best)), charts=charts.embed(figures),
+        has_charts=bool(figures), programs=run.has_programs, csp=policy(scripts),
+        scripts=[Markup(s) for s in scripts])
     return write_output(out, page)

@@ -87,8 +87,6 @@ def test_ui_pages_escape_every_model_string(hostile):
             assert "html" not in kind and "svg" not in kind, (rel, kind)
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING: the UI's CSP allows script-src 'unsafe-inline': it would not stop "
-                   "an injected inline <script> or on* handler (defence in depth only; escaping holds)")
 def test_ui_csp_forbids_inline_script(hostile):
     from starlette.testclient import TestClient
 
@@ -377,10 +375,6 @@ def test_show_candidate_and_library_entry_print_no_control_sequences(tmp_path):
 BIDI = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING (low): the web view and the report show the model's analysis text and a "
-                   "refused program's source with raw bidi overrides (U+202E ...): the CLI views neutralise them, the "
-                   "HTML pages let them reorder what is displayed (Trojan-Source style spoofing of the shown code and "
-                   "analysis; contained to its block element)")
 def test_html_views_neutralise_bidi_controls(hostile, tmp_path):
     from starlette.testclient import TestClient
 
@@ -393,5 +387,7 @@ def test_html_views_neutralise_bidi_controls(hostile, tmp_path):
     pages = {"report": report.read_text()}
     pages |= {p.stem: client.get(f"/run/{run.name}/candidate/{p.stem}").text
               for p in sorted((run / "candidates").glob("*.json"))}
+    pages |= {path: client.get(path).text for path in ("/", "/live/runs", f"/run/{run.name}", f"/run/{run.name}/live",
+                                                       f"/compare?run={run.name}")}
     shown = {where: [hex(ord(c)) for c in BIDI if c in page] for where, page in pages.items()}
     assert not any(shown.values()), shown
