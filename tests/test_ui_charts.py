@@ -1,4 +1,4 @@
-"""promptpo.ui.charts: what a run page draws comes from the candidate records, as its header does."""
+"""promptpo.views.charts: what a run page draws comes from the candidate records, as its header does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from test_ui import chart_data
 
 from promptpo.records import RunFolder
-from promptpo.ui import charts
+from promptpo.views import charts
 
 
 def candidate(cid: str, round_: int, env_steps: int, mean_return: float) -> dict:

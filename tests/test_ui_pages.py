@@ -1,4 +1,4 @@
-"""promptpo.ui.pages: every value an HTML view prints is shown as the CLI shows it (promptpo.text.visible), then
+"""promptpo.views.pages: every value an HTML view prints is shown as the CLI shows it (promptpo.text.visible), then
 escaped; HTML a view built itself passes as it is."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from markupsafe import Markup
 
-from promptpo.ui import charts, pages
+from promptpo.views import charts, pages
 
 BIDI = "\u202eevil\u202c \u2066x\u2069"
 

@@ -116,10 +116,11 @@ def test_a_run_s_page_derives_its_own_facts_and_its_trainings_not_every_run_s(co
     from starlette.testclient import TestClient
 
     import promptpo.records.facts as facts
+    import promptpo.records.run as run_module
     from promptpo.ui.app import make_app
 
     derived, real = [], facts.facts_of
-    monkeypatch.setattr(facts, "facts_of", lambda run: derived.append(run.name) or real(run))
+    monkeypatch.setattr(run_module, "facts_of", lambda run, *given: derived.append(run.name) or real(run, *given))
     client = TestClient(make_app(corpus["offline"].parent), base_url="http://127.0.0.1")
     assert client.get(f"/run/{corpus['cartpole'].name}/live").status_code == 200
     assert sorted(derived) == sorted([corpus["cartpole"].name, corpus["ppo"].name])

@@ -1,4 +1,4 @@
-// Draws the figures a page carries as JSON (promptpo.ui.charts.embed) with plotly.js, which the page loads from
+// Draws the figures a page carries as JSON (promptpo.views.charts.embed) with plotly.js, which the page loads from
 // the installed plotly package. A figure keeps its zoom when the data under it is redrawn (layout.uirevision).
 // A page names its charts in data attributes, so it runs no script of its own (its CSP allows none inline):
 // <div data-charts="ID of the JSON block" data-empty="what to say when there is no figure">.

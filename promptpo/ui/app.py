@@ -5,7 +5,7 @@ vs LLM calls, the lineage of its candidates; live), one candidate (its code, its
 prompt and the raw answer, episodes, digest, findings, feedback notes), and compare (the table `promptpo
 compare` prints, and the runs' curves). Every number is read through promptpo.records, as the CLI reads it. A
 running run's pages poll a fragment the server renders, so everything shown is escaped by the same
-autoescaping templates (promptpo.ui.pages): model-written text (answers, code, errors, printed output) is never
+autoescaping templates (promptpo.views.pages): model-written text (answers, code, errors, printed output) is never
 HTML, and its control and bidi characters show as escapes. Charts are drawn by the plotly.js the installed plotly
 package ships, served from here: a page asks nothing of a network.
 """
@@ -35,7 +35,7 @@ from starlette.routing import Route
 
 from promptpo.records import RunFolder, best_scored, calls_text, final_text, status_text
 from promptpo.text import visible
-from promptpo.ui import charts, pages
+from promptpo.views import charts, pages
 from promptpo.ui.runs import (
     Listing,
     capped,
@@ -43,7 +43,6 @@ from promptpo.ui.runs import (
     find_runs,
     inside,
     lineage,
-    node_class,
     readable,
     row,
     score_of,
@@ -63,7 +62,7 @@ def environment() -> jinja2.Environment:
     env = pages.environment(TEMPLATES)
     env.filters["num"] = charts.number
     env.globals["score_of"] = score_of
-    env.globals["node_class"] = node_class
+    env.globals["node_class"] = charts.node_class
     from pygments.formatters import HtmlFormatter
 
     env.globals["pygments_css"] = HtmlFormatter(cssclass="code").get_style_defs(".code")
@@ -257,7 +256,7 @@ def _compare_view(root: Path, wanted: list[str]) -> dict:
     tables, notes, excluded, problem, methods = [], [], [], "", {}
     drawn = [r for _, r in chosen]
     if chosen:
-        from promptpo.commands.baseline import comparison_tables
+        from promptpo.views.tables import comparison_tables
         from promptpo.views.compare import compare, record_of
         from promptpo.errors import PromptpoError
 

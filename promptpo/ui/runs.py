@@ -106,19 +106,6 @@ def row(rid: str, run: RunFolder) -> dict:
             "llm_calls": calls_text(f), "tokens": f.tokens or None, "cost": f.cost_usd, "wall": f.wall_time_s}
 
 
-def node_class(record: dict, best: str | None) -> str:
-    """A lineage node's colour from its record: the best; scored in full and succeeding (or with no success to
-    measure); scored but never succeeding; stopped early by the cascade; failed to run; not evaluated."""
-    if record.get("id") == best:
-        return "best"
-    outcome = record.get("outcome")
-    if outcome == "ok":
-        if not complete(record):
-            return "stopped"
-        return "nosuccess" if record_score(record).get("success_rate") == 0 else "ok"
-    return "other" if outcome == "not_evaluated" else "bad"
-
-
 @dataclass
 class Node:
     record: dict

@@ -1,7 +1,7 @@
 """`promptpo report`: one self-contained HTML file for a run: its settings, its charts (plotly, with plotly.js
 inlined from the installed package, so the file opens offline and asks nothing of a network), its candidates'
 tree, code and results. Every number is read through promptpo.records, as `show`, `compare` and `ui` read it;
-the charts are the ones `ui` draws (promptpo.ui.charts), its text shown as `ui` shows it (promptpo.ui.pages). The
+the charts are the ones `ui` draws (promptpo.views.charts), its text shown as `ui` shows it (promptpo.views.pages). The
 file's own Content-Security-Policy (``policy``) runs only the scripts it carries."""
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
 from promptpo.records import RunFolder, best_scored, calls_text, final_text, number, score_text, status_text
 from promptpo.text import visible
-from promptpo.ui import charts, pages
-from promptpo.ui.runs import node_class
+from promptpo.views import charts, pages
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -42,7 +41,7 @@ def _tree(records: list[dict], best: str | None) -> str:
         if not items:
             return ""
         return "<ul class='tree'>" + "".join(
-            f"<li><a class='node {node_class(r, best)}' href='#{text(r['id'])}'>{text(r['id'])}</a> "
+            f"<li><a class='node {charts.node_class(r, best)}' href='#{text(r['id'])}'>{text(r['id'])}</a> "
             f"{text(r['outcome'])} — {text(score_text(r))}{render(r['id'])}</li>" for r in items) + "</ul>"
 
     return render(None)

@@ -33,7 +33,7 @@ def plotly_js_path() -> Path:
 
 def label(text: object) -> str:
     """Text for a chart (plotly reads a few HTML tags and entities in names and hover text): shown as written, its
-    control and bidi characters as escapes (as every page shows text: promptpo.ui.pages)."""
+    control and bidi characters as escapes (as every page shows text: promptpo.views.pages)."""
     return html.escape(visible(text, keep_newlines=False), quote=False)
 
 
@@ -218,3 +218,16 @@ def _finite(value):
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def node_class(record: dict, best: str | None) -> str:
+    """A lineage node's colour from its record: the best; scored in full and succeeding (or with no success to
+    measure); scored but never succeeding; stopped early by the cascade; failed to run; not evaluated."""
+    if record.get("id") == best:
+        return "best"
+    outcome = record.get("outcome")
+    if outcome == "ok":
+        if not complete(record):
+            return "stopped"
+        return "nosuccess" if record_score(record).get("success_rate") == 0 else "ok"
+    return "other" if outcome == "not_evaluated" else "bad"
