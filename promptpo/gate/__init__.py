@@ -26,7 +26,8 @@ import ast
 from promptpo.gate.rules import (
     ALLOWED_MODULES, DENIED_VALUES, FORBIDDEN_ATTRIBUTES, FORBIDDEN_NAMES, LEFT_OUT_MODULES, LITERAL_LOOKUPS,
 )
-from promptpo.gate.walk import Violation, Walk, characters
+from promptpo.gate.violation import Violation, characters
+from promptpo.gate.walk import Walk
 
 __all__ = ["ALLOWED_MODULES", "FORBIDDEN_ATTRIBUTES", "FORBIDDEN_NAMES", "Violation", "check", "forbidden_text",
            "guard", "left_out_text", "repair_message", "verdict"]

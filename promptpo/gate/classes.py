@@ -13,13 +13,12 @@ from __future__ import annotations
 import ast
 
 from promptpo.gate.modules import resolve_value
-from promptpo.gate.rules import PROPERTY_PARTS, TYPE_TEST_CALLS
+from promptpo.gate.rules import PROPERTY_PARTS, TYPE_TEST_CALLS, literal_lookup
+from promptpo.gate.violation import Violation
 
 
 def method_through_class(walk, base: ast.expr, name: str, line: int):
     """``Own.method`` (or ``cls.method``, or a literal getattr of either)."""
-    from promptpo.gate.walk import Violation
-
     cls = walk.program.class_of(base) if isinstance(base, ast.Name) else None
     if cls is not None and name in walk.program.methods_of(cls):
         yield Violation(line, "method_through_class", f"reaches the method {cls.name}.{name} through the class (call "
@@ -29,8 +28,6 @@ def method_through_class(walk, base: ast.expr, name: str, line: int):
 def class_value(walk, node: ast.Name, line: int):
     """An own class (or a classmethod's ``cls``) used other than to make an instance, read an attribute, derive a
     class, test an instance or compare by identity."""
-    from promptpo.gate.walk import Violation
-
     cls = walk.program.class_of(node)
     if cls is None:
         return
@@ -51,8 +48,6 @@ def class_value(walk, node: ast.Name, line: int):
             holder.func.id in TYPE_TEST_CALLS and (holder.args[1:2] == [node] or holder.args[1:2] == [parent])
             or holder.func.id == "super" and holder.args[:1] == [node]):
         return
-    from promptpo.gate.walk import literal_lookup
-
     found = literal_lookup(parent)
     if found is not None and found[0] is node or walk._names_a_type(node):
         return
@@ -62,8 +57,6 @@ def class_value(walk, node: ast.Name, line: int):
 
 def method_value(walk, node: ast.Name, line: int):
     """In a class body, a method's name used as a value (``alias = method``) but as its own property's decorator."""
-    from promptpo.gate.walk import Violation
-
     scope = walk.program.resolving(node)
     if scope is None or not isinstance(scope.node, ast.ClassDef) or scope.node not in walk.program.own_classes:
         return
@@ -79,8 +72,6 @@ def method_value(walk, node: ast.Name, line: int):
 
 def bases(walk, node: ast.ClassDef, line: int):
     """Each base: an own class, ``object``, or a plain class of an allowed module named as ``module.name``."""
-    from promptpo.gate.walk import Violation
-
     for base in node.bases:
         if isinstance(base, ast.Name) and (base.id == "object" and walk.program.resolving(base) is None
                                            or walk.program.class_of(base) is not None):

@@ -7,6 +7,7 @@ builds a class from a mapping, so a key put together at run time gives the class
 
 from __future__ import annotations
 
+import ast
 import re
 
 NUMPY_POLYNOMIALS = ("polynomial", "chebyshev", "legendre", "hermite", "hermite_e", "laguerre")
@@ -29,7 +30,7 @@ FORBIDDEN_NAMES = frozenset({
     "credits", "license"})
 """Builtins that look names up by string, reach the interpreter or leave the program. ``getattr(x, "name")``,
 ``getattr(x, "name", default)`` and ``hasattr(x, "name")`` with a literal name are the one exception: they are
-checked as ``x.name`` (see walk.literal_lookup)."""
+checked as ``x.name`` (see literal_lookup)."""
 
 LITERAL_LOOKUPS = frozenset({"getattr", "hasattr"})
 
@@ -105,3 +106,16 @@ PUBLIC_UNDERSCORE = frozenset({"_replace", "_asdict", "_fields", "_make", "_fiel
 REFUSED_KEYWORDS = {"refcheck": "resizing an array without checking its references leaves views on freed memory"}
 """Call keywords that switch a library's safety check off, refused in any call."""
 DUNDER = re.compile(r"__\w+__")
+
+
+def literal_lookup(node: ast.AST) -> tuple[ast.expr, str] | None:
+    """``getattr(x, "name")``, ``getattr(x, "name", default)`` or ``hasattr(x, "name")``: (x, "name")."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in LITERAL_LOOKUPS):
+        return None
+    arity = (2, 3) if node.func.id == "getattr" else (2,)
+    if node.keywords or len(node.args) not in arity or any(isinstance(a, ast.Starred) for a in node.args):
+        return None
+    name = node.args[1]
+    if isinstance(name, ast.Constant) and isinstance(name.value, str) and name.value.isidentifier():
+        return node.args[0], name.value
+    return None

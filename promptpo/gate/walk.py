@@ -4,62 +4,19 @@ from __future__ import annotations
 
 import ast
 import string
-import unicodedata
-from dataclasses import dataclass
 
 from promptpo.gate import classes
 from promptpo.gate.modules import resolve
 from promptpo.gate.rules import (
     ALLOWED_DUNDER_METHODS, ALLOWED_DUNDER_NAMES, ALLOWED_MODULES, DUNDER, FORBIDDEN_ATTRIBUTES, FORBIDDEN_NAMES,
-    LITERAL_LOOKUPS, PUBLIC_UNDERSCORE, REFUSED_KEYWORDS, TRUSTED_BUILTINS, TYPE_TEST_CALLS, TYPE_TESTS,
+    LITERAL_LOOKUPS, PUBLIC_UNDERSCORE, literal_lookup, REFUSED_KEYWORDS, TRUSTED_BUILTINS, TYPE_TEST_CALLS, TYPE_TESTS,
 )
 from promptpo.gate.scopes import Program
-from promptpo.text import HIDDEN
-
-
-@dataclass(frozen=True)
-class Violation:
-    line: int
-    rule: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.detail} ({self.rule})"
-
-
-def characters(code: str) -> list[Violation]:
-    """Invisible or reordering characters, and carriage returns that are not part of a CRLF (``cat`` and
-    terminals draw the text after a lone CR over the line's start, hiding what runs)."""
-    found = []
-    for number, line in enumerate(code.split("\n"), 1):
-        if "\r" in (line[:-1] if line.endswith("\r") else line):
-            found.append(Violation(number, "carriage_return", "a carriage return inside a line (it hides the text "
-                                   "before it when the file is shown)"))
-        for ch in line:
-            if ch in "\t\r" or unicodedata.category(ch) not in HIDDEN:
-                continue
-            name = unicodedata.name(ch, f"U+{ord(ch):04X}")
-            found.append(Violation(number, "invisible_character",
-                                   f"the invisible or reordering character U+{ord(ch):04X} {name}"))
-            break
-    return found
+from promptpo.gate.violation import Violation
 
 
 HARMLESS_DUNDER_STRINGS = ALLOWED_DUNDER_METHODS | {"__main__", "__name__"}
 """Dunder names a string may hold (a docstring saying "after __init__"): names any program may use anyway."""
-
-
-def literal_lookup(node: ast.AST) -> tuple[ast.expr, str] | None:
-    """``getattr(x, "name")``, ``getattr(x, "name", default)`` or ``hasattr(x, "name")``: (x, "name")."""
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in LITERAL_LOOKUPS):
-        return None
-    arity = (2, 3) if node.func.id == "getattr" else (2,)
-    if node.keywords or len(node.args) not in arity or any(isinstance(a, ast.Starred) for a in node.args):
-        return None
-    name = node.args[1]
-    if isinstance(name, ast.Constant) and isinstance(name.value, str) and name.value.isidentifier():
-        return node.args[0], name.value
-    return None
 
 
 class Walk:
