@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -102,6 +103,21 @@ def programs_evaluated(monkeypatch) -> list[str]:
     return evaluated
 
 
+def held_until(monkeypatch, code: str) -> threading.Event:
+    """``code``'s evaluation starts only once the returned event is set: the slot stays in flight while the others
+    end, whatever order a busy machine would run them in."""
+    release = threading.Event()
+    evaluate = PolicyTask.evaluate
+
+    def held(self, program, *args, **kwargs):
+        if program.strip() == code.strip():
+            release.wait(timeout=120)
+        return evaluate(self, program, *args, **kwargs)
+
+    monkeypatch.setattr(PolicyTask, "evaluate", held)
+    return release
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_them(tmp_path, monkeypatch, signum):
     model = scripted(tmp_path)
@@ -109,11 +125,13 @@ def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_t
     assert reference.status == "completed"
 
     interrupted_at: dict = {}
+    release = held_until(monkeypatch, SLOW_46)  # in flight until the round's other slots are saved, however busy the cores
 
     def interrupt_when_round_2_is_all_but_its_slow_slot(kind, state):
         saved = {p.stem for p in (Path(state.folder) / "candidates").glob("r01c*.json")}
         if kind == "candidate" and saved == set(ROUND_2[1:]) and not interrupted_at:
             interrupted_at.update(saved=saved, env_steps=state.env_steps)
+            release.set()  # the slow program still takes seconds; the signal is handled before this returns
             os.kill(os.getpid(), signum)  # Ctrl-C or `kill`: raised in the main thread, mid-wave
 
     result = promptpo.optimize("gymnasium/CartPole-v1", model, observer=interrupt_when_round_2_is_all_but_its_slow_slot,
