@@ -14,6 +14,7 @@ from promptpo.engine.replay import ReplayBackend
 from promptpo.llm import GenParams, make_backend
 from promptpo.llm.base import Backend, Completion, Request
 from promptpo.llm.mixture import Mixture, split_models
+from promptpo.search import make_proposer
 
 WEAK = "```python\ndef act(obs):\n    x, v, a, w = obs\n    return int(a > 0)\n```"
 CRASH = "```python\ndef act(obs):\n    return 1 / 0\n```"
@@ -111,7 +112,7 @@ def test_bad_model_lists_are_one_line_errors(model, says):
 def test_a_dated_version_is_part_of_the_name_not_a_weight():
     assert split_models("vertex_ai/claude@20240620,b/y@0.5") == [("vertex_ai/claude@20240620", 1.0), ("b/y", 0.5)]
     with pytest.raises(ConfigError, match="cannot be mixed"):
-        make_backend("offline,manual", GenParams())
+        make_proposer("offline,manual", GenParams())
 
 
 def test_the_cli_says_what_was_wrong_with_a_weight(tmp_path):
