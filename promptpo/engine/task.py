@@ -3,7 +3,8 @@
 The engine proposes, evaluates, records, selects and stops; a task kind says what the program's
 entry point is, how a program is scored, what the model is shown and what the records hold. Its hooks
 ask the engine for no more than a ``RunContext`` (promptpo.engine.context).
-Adding a kind (a feedback function, a reward function) is one subclass and its templates.
+Adding a kind (a feedback function, a reward function) is one subclass of TaskKind, its registration
+(a promptpo.engine.kinds.Kind in its package's kind.py: its config, checks and label) and its templates.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class TaskKind(ABC):
     name: str = "task"
     """What run.json calls this kind of run (its ``kind``)."""
     method: str = ""
-    """How comparisons group the run (set once the backend is known)."""
+    """How comparisons group the run (set by its Kind once the backend is known)."""
     parallel_evaluations: int = 1
     """Evaluations it can run side by side (the engine runs at most --workers at once)."""
     env_id: str = ""
