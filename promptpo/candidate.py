@@ -61,6 +61,14 @@ class Result(Protocol):
     def complete(self) -> bool:
         """Scored in full (not stopped early by a cascade): only such a result can make a candidate the best."""
 
+    @property
+    def mean_return(self) -> float | None:
+        """The mean return it scored (a training's: at its last evaluation); None without a score."""
+
+    @property
+    def success_rate(self) -> float | None:
+        """The share of episodes that succeeded, where the env defines success; else None."""
+
     def rank_key(self) -> tuple[float, ...]:
         """Higher is better; UNRANKED when the result has no score."""
 

@@ -3,20 +3,20 @@
 Every run kind the engine drives resumes the same way: the run is replayed from the start with the
 answers and evaluations its folder recorded (promptpo.engine.replay), so nothing finished is
 redone, paid for or logged twice. Budgets carry over: spent tokens, cost, env steps and wall time
-count again from the records. A resumed policy run that reaches its target joins the library like a new one.
+count again from the records. The kind the folder recorded says which config to read back (promptpo.engine.kinds),
+and what follows the end is the kind's as for a new run (a policy run that reaches its target joins the library).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from promptpo.api import Prepared, execute, prepare
+from promptpo.engine import kinds
 from promptpo.engine.replay import Replay
 from promptpo.engine.store import RunStore
 from promptpo.errors import RunStoreError
 from promptpo.records import FINISHED, RunFolder
-
-RESUMABLE = ("promptpo", "schedule", "online")
 
 
 @dataclass
@@ -24,29 +24,26 @@ class Resumable:
     """A run checked and prepared to continue: ``prepared`` says what it runs (for a display), calling it runs it."""
 
     run: RunFolder
-    prepared: Any
-    """promptpo.api.Prepared: the config, backend and spec the run recorded."""
+    prepared: Prepared
+    """The kind, config, backend and spec the run recorded."""
 
     @property
     def online(self) -> bool:
-        """Whether it steers PPO online (a schedule run with --online; a policy run never is)."""
-        return self.run.kind != "promptpo" and bool(self.prepared.config.online)
+        """Whether it is one training steered online rather than rounds of candidates."""
+        return not self.prepared.kind.rounds
 
     def __call__(self, observer=None):
-        """Continue the run (a policy run that reaches its target joins the library as a new one would)."""
-        from promptpo import api
-
+        """Continue the run."""
         run, prepared = self.run, self.prepared
-        execute = api.execute if run.kind == "promptpo" else api.execute_schedule
-        result = execute(prepared, RunStore(run.path), observer,
-                         replay=lambda task: replay_for(run, prepared.backend.label, task), run_json=dict(run.meta),
-                         elapsed=float(run.summary.get("wall_time_s") or 0.0))
-        return api.join_library(prepared.config, result) if run.kind == "promptpo" else result
+        return execute(prepared, RunStore(run.path), observer,
+                       replay=lambda task: replay_for(run, prepared.backend.label, task), run_json=dict(run.meta),
+                       elapsed=float(run.summary.get("wall_time_s") or 0.0))
 
 
 def resumable(run: RunFolder) -> Resumable:
     """Check that ``run`` can continue and prepare it (its config, backend and sandbox), as a new run is."""
-    if run.kind not in RESUMABLE:
+    kind = kinds.named(run.kind)
+    if kind is None:
         raise RunStoreError(f"{run.path.name} is a {run.kind} run, which has nothing to resume",
                             "baselines run to the end or start again")
     status = run.summary.get("status") or run.meta.get("status")
@@ -55,16 +52,7 @@ def resumable(run: RunFolder) -> Resumable:
     data = run.meta.get("config")
     if not isinstance(data, dict) or "env" not in data:
         raise RunStoreError(f"{run.path}/run.json has no run configuration", "the run folder is corrupt")
-    if run.kind == "promptpo":
-        from promptpo.api import prepare
-        from promptpo.policy.config import OptimizeConfig
-
-        return Resumable(run, prepare(OptimizeConfig.from_record(data, run.path.parent)))
-    from promptpo.api import prepare_schedule
-    from promptpo.schedule.task import ScheduleConfig
-
-    prepared = prepare_schedule(ScheduleConfig.from_record(data, run.path.parent))
-    return Resumable(run, prepared)
+    return Resumable(run, prepare(kind.config.from_record(data, run.path.parent)))
 
 
 def resume(run: RunFolder, observer=None):

@@ -121,3 +121,19 @@ def docker_problem() -> str | None:
 
 def read_json(path: Path):
     return json.loads(path.read_text())
+
+
+class OnlyContext:
+    """The engine as a task kind may see it: the members of promptpo.engine.context.RunContext, and nothing else
+    (any other member is an AttributeError), for tests that show a task needs no more of the engine."""
+
+    def __init__(self, engine):
+        from promptpo.engine.context import RunContext
+
+        self._engine = engine
+        self._members = {name for name in vars(RunContext) if not name.startswith("_")}
+
+    def __getattr__(self, name: str):
+        if name not in self._members:
+            raise AttributeError(f"{name!r} is not part of RunContext")
+        return getattr(self._engine, name)

@@ -188,3 +188,20 @@ def test_the_log_says_what_each_phase_did(tmp_path):
                    "--no-library", "--out", str(tmp_path / "runs"))
     assert proc.returncode == 0, proc.stderr
     assert "Tuning after round 1: 1 constant of r00c0" in proc.stderr and only_run(tmp_path / "runs")
+
+
+def test_tuning_asks_the_run_only_through_its_context(tmp_path, monkeypatch):
+    import json
+
+    from conftest import OnlyContext
+    from promptpo.policy import tuning
+
+    tune, status = tuning.tune, tuning.status
+    monkeypatch.setattr(tuning, "tune", lambda run, *rest: tune(OnlyContext(run), *rest))
+    monkeypatch.setattr(tuning, "status", lambda run, *rest: status(OnlyContext(run), *rest))
+    result = tuned_run(tmp_path, 2, max_env_steps=20_000, tune_share=0.5)
+    events = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    phases = [e for e in events if e["event"] == "tuning"]
+    assert phases and phases[0]["evaluations"] > 0 and result.summary["tuning_evaluations"] >= phases[0]["evaluations"]
+    said = (result.run_dir / "llm" / "0002.prompt.md").read_text()  # what tuning will still do (tuning.status)
+    assert "Constant tuning will still run" in said or "Constant tuning will not run again" in said

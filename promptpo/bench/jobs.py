@@ -17,7 +17,7 @@ from pathlib import Path
 from promptpo.bench.suite import Job
 from promptpo.isolation.cluster import pack, unpack
 from promptpo.errors import RunStoreError
-from promptpo.records import FINISHED, RunFolder, run_folders
+from promptpo.records import FINISHED, PROGRAM_KINDS, RunFolder, run_folders
 
 PLACEHOLDER = "{folder}"
 """Stands for the job's folder in a command sent to a Ray node (where the folder is a scratch copy)."""
@@ -55,7 +55,7 @@ def plan(job: Job, bench: Path, model: str | None, retry_failed: bool = False) -
     fresh = job.method.argv(job.task, job.seed, model, folder)
     if statuses:
         status, path, meta = statuses[-1]
-        if status in RESUMABLE and meta.get("kind") in ("promptpo", "schedule"):
+        if status in RESUMABLE and meta.get("kind") in PROGRAM_KINDS:
             return Step(job, "resume", ["resume", path.name, "--out", str(folder)])
         if status == "failed" and not retry_failed:
             return Step(job, "failed", [])

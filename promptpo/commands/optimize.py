@@ -68,9 +68,7 @@ def resume_run(folder) -> None:
     from promptpo.resume import resumable
 
     job = resumable(folder)
-    what = "resuming" if folder.kind == "promptpo" else "resuming PPO steering of" if job.online \
-        else "resuming PPO schedules for"
-    watch(job.prepared, job, what=what, online=job.online)
+    watch(job.prepared, job, what=job.prepared.kind.resuming, online=job.online)
 
 
 @click.command()

@@ -157,8 +157,8 @@ class Recording:
         if not replayed:
             self.store.event("candidate", id=candidate.id, parent=candidate.parent, kind=candidate.kind,
                              outcome=candidate.outcome, error=candidate.error, env_steps=candidate.env_steps,
-                             mean_return=getattr(result, "mean_return", None),
-                             success_rate=getattr(result, "success_rate", None), best=improved,
+                             mean_return=None if result is None else result.mean_return,
+                             success_rate=None if result is None else result.success_rate, best=improved,
                              **({} if brought is None else {"improved": brought}),
                              total_env_steps=self.steps_taken,
                              total_episodes=self.state.episodes - self.untaken_episodes)

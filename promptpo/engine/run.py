@@ -3,7 +3,8 @@
 It owns what every search shares — budgets (reserved before each call and evaluation: promptpo.engine.budget),
 records (each candidate saved as it finishes, taken in in slot order: promptpo.engine.recording), resume,
 progress and the summary — and knows nothing of policies or schedules: a ``TaskKind``
-says how a program is scored and what the model is shown.
+says how a program is scored and what the model is shown, and asks the engine for no more than its
+``RunContext`` (promptpo.engine.context), which the Engine provides.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class Engine(Budgeted, Recording):
         """Guards the counters, reservations and display state that calls and evaluations in flight update."""
         self.reserved_steps, self.reserved_cost = 0, 0.0
         workers = config.workers or os.cpu_count() or 1
-        self.evaluation_slots = threading.Semaphore(max(1, min(workers, getattr(task, "parallel_evaluations", 1))))
+        self.evaluation_slots = threading.Semaphore(max(1, min(workers, task.parallel_evaluations)))
         """At most --workers evaluations at once (a task kind says how many it can run side by side)."""
 
     # -- the run -------------------------------------------------------------------------
@@ -299,7 +300,26 @@ class Engine(Budgeted, Recording):
     def progress_reporter(self, note: str):
         """``progress(steps, detail)`` for an evaluation that reports as it goes (a training)."""
         def progress(steps: int, detail: str = "") -> None:
-            self.state.in_flight_steps = steps
+            self.in_flight(steps)
             self.tell("progress", f"{note}: {detail}" if detail else note)
 
         return progress
+
+    # -- the rest of what a task kind may ask (promptpo.engine.context.RunContext) ---------
+    def spent(self, env_steps: int) -> None:
+        """Count ``env_steps`` the task spent itself, outside ``evaluate`` (online: its one training)."""
+        with self.lock:
+            self.state.in_flight_steps = 0
+            self.state.env_steps += env_steps
+
+    def in_flight(self, env_steps: int) -> None:
+        """Env steps of the work going on now, shown before they are counted."""
+        self.state.in_flight_steps = env_steps
+
+    def event(self, name: str, /, **fields) -> None:
+        """One line of events.jsonl."""
+        self.store.event(name, **fields)
+
+    def write_text(self, name: str, text: str) -> None:
+        """A file of the run folder, written whole."""
+        self.store.write_text(name, text)

@@ -1,8 +1,10 @@
 """A task kind: what a run searches over, plugged into the one engine.
 
 The engine proposes, evaluates, records, selects and stops; a task kind says what the program's
-entry point is, how a program is scored, what the model is shown and what the records hold.
-Adding a kind (a feedback function, a reward function) is one subclass and its templates.
+entry point is, how a program is scored, what the model is shown and what the records hold. Its hooks
+ask the engine for no more than a ``RunContext`` (promptpo.engine.context).
+Adding a kind (a feedback function, a reward function) is one subclass of TaskKind, its registration
+(a promptpo.engine.kinds.Kind in its package's kind.py: its config, checks and label) and its templates.
 """
 
 from __future__ import annotations
@@ -13,15 +15,20 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from promptpo.candidate import Candidate, Result
+from promptpo.engine.context import RunContext
 from promptpo.envspec import Target
 from promptpo.isolation.base import Limits
 
 
 class TaskKind(ABC):
-    """The hooks that take an ``engine`` get the promptpo.engine.run.Engine driving the run."""
+    """The hooks that take a ``run`` get the context of the run it is part of (the Engine driving it)."""
 
     name: str = "task"
     """What run.json calls this kind of run (its ``kind``)."""
+    method: str = ""
+    """How comparisons group the run (set by its Kind once the backend is known)."""
+    parallel_evaluations: int = 1
+    """Evaluations it can run side by side (the engine runs at most --workers at once)."""
     env_id: str = ""
     entry: str = "policy"
     """What the program must define: 'policy' (a Policy class or an act function) or a function's name."""
@@ -79,18 +86,18 @@ class TaskKind(ABC):
         """The kind's part of run.json."""
         return {}
 
-    def drive(self, engine: Any) -> None:
+    def drive(self, run: RunContext) -> None:
         """The run itself: rounds of candidates (a kind that is not round-based replaces this)."""
-        engine.search()
+        run.search()
 
-    def after_round(self, engine: Any, round_: int) -> None:
+    def after_round(self, run: RunContext, round_: int) -> None:
         """Work between rounds that asks no model (policies: constant tuning)."""
 
-    def progress_note(self, engine: Any, round_: int) -> str:
+    def progress_note(self, run: RunContext, round_: int) -> str:
         """What the kind will still do that a refinement prompt should say (policies: what tuning will still do)."""
         return ""
 
-    def recorded(self, engine: Any, candidate: Candidate) -> None:
+    def recorded(self, run: RunContext, candidate: Candidate) -> None:
         """Called after every candidate is recorded (schedules: the run's learning curve)."""
 
     def close(self) -> None:

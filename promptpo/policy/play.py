@@ -16,7 +16,7 @@ import numpy as np
 
 from promptpo import gate
 from promptpo.seeds import episode_secret
-from promptpo.records import RunFolder
+from promptpo.records import POLICY_KIND, RunFolder
 from promptpo.envs import load_spec
 from promptpo.errors import ConfigError
 from promptpo.policy.evaluate import EnvPool, Evaluation, Evaluator
@@ -100,7 +100,7 @@ def play(run: RunFolder, candidate_id: str | None, episodes: int, seed: int | No
     if record["outcome"] != "ok":
         raise ConfigError(f"candidate {record['id']} did not run cleanly ({record['outcome']})",
                           "play a candidate whose outcome is ok, e.g. the best one")
-    if run.kind != "promptpo":
+    if run.kind != POLICY_KIND:
         raise ConfigError(f"run {run.path.name} is a {run.kind} run: it holds no policy to play")
     code = run.code(record["id"])
     spec = load_spec(run.meta["env"])

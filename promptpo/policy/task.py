@@ -15,6 +15,7 @@ from typing import Any
 from promptpo.policy.config import OptimizeConfig
 from promptpo.policy.digest import EpisodeDigest, Term, Track
 from promptpo.candidate import Candidate
+from promptpo.engine.context import RunContext
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success, judged_by_success
 from promptpo.policy import cascade, library
@@ -26,6 +27,7 @@ from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook
+from promptpo.records import POLICY_KIND
 from promptpo.policy import summarizer
 from promptpo.policy.summarizer import Notes, defines_feedback
 from promptpo.policy.trajectory import Keeper
@@ -35,7 +37,7 @@ from promptpo.text import comment_header
 
 
 class PolicyTask(TaskKind):
-    name = "promptpo"
+    name = POLICY_KIND
 
     def __init__(self, config: OptimizeConfig, spec: EnvSpec, sandbox: Sandbox, evaluator: Evaluator | None = None):
         self.config, self.spec, self.sandbox = config, spec, sandbox
@@ -127,34 +129,34 @@ class PolicyTask(TaskKind):
     def score_line(self, result: Evaluation | None) -> str:
         return score_line(result, self.spec.has_success)
 
-    def recorded(self, engine, candidate: Candidate) -> None:
+    def recorded(self, run: RunContext, candidate: Candidate) -> None:
         """A program whose own Feedback class worked makes that class the one later programs get."""
-        notes = getattr(candidate.evaluation, "notes", None) or []
+        notes = candidate.evaluation.notes if candidate.evaluation is not None else []
         if notes and notes[0].source is None and notes[0].ok:
             self.feedback_fn = (candidate.id, candidate.code)
         elif self.feedback_fn is not None and any(n.source == self.feedback_fn[0] and not n.ok and not n.by_host
                                                   for n in notes):
             self.feedback_fn = None  # the kept one failed too: none until the model writes another
 
-    def after_round(self, engine, round_: int) -> None:
-        if self.config.tune_constants and any(c.scored for c in engine.history):
+    def after_round(self, run: RunContext, round_: int) -> None:
+        if self.config.tune_constants and any(c.scored for c in run.history):
             from promptpo.policy.tuning import tune
 
             self.tuning = True
             try:
-                line = tune(engine, self.config, round_, self.tuned_parents)
+                line = tune(run, self, round_, self.tuned_parents)
             finally:
                 self.tuning = False
             if line:
                 self.prompts.tuning_log.append(line)
-                engine.tell("tuning", line)
+                run.tell("tuning", line)
 
-    def progress_note(self, engine, round_: int) -> str:
+    def progress_note(self, run: RunContext, round_: int) -> str:
         if not self.config.tune_constants:
             return ""
         from promptpo.policy.tuning import status
 
-        return status(engine, self.config, round_)
+        return status(run, self, round_)
 
     def close(self) -> None:
         self.lanes.close()

@@ -18,11 +18,15 @@ from __future__ import annotations
 import ast
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from promptpo.candidate import fitness_of, ranked, sample_key
+from promptpo.engine.context import RunContext
 from promptpo.engine.state import StopRun
+from promptpo.envspec import Target
+from promptpo.policy.config import OptimizeConfig
 from promptpo.policy.evaluate import Evaluation
 from promptpo.extract import python_tree
 from promptpo.search.offline import cma_population
@@ -33,6 +37,19 @@ STALL_GENERATIONS = 3
 (the parent, then each sample that beat it) beyond the noise (``beats``)."""
 SIGMA0 = 0.25
 """CMA-ES's first step, as a share of each range."""
+
+
+class TunedTask(Protocol):
+    """What tuning needs of the task whose programs it tunes (promptpo.policy.task.PolicyTask); the run itself it
+    asks through its RunContext."""
+
+    config: OptimizeConfig
+    target: Target | None
+    entry: str
+
+    def worst_case_steps(self) -> int: ...
+
+    def notes_for(self, code: str, result: Evaluation) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -215,16 +232,17 @@ def nothing_to_tune(history: list, round_: int, tuned_before: set[str]) -> str:
     return "; ".join(said)
 
 
-def share_left(engine, config) -> float:
+def share_left(run: RunContext, task: TunedTask) -> float:
     """Env steps tuning may still spend: ``tune_share`` of the env-step budget; without one, as many as make
     that share next to the most the model's candidates could spend (rounds x candidates x worst case)."""
-    s, share = engine.state, config.tune_share
+    config = task.config
+    share = config.tune_share
     if share >= 1:
         return math.inf
-    budget = engine.config.budgets.max_env_steps
-    planned = config.rounds * config.candidates * engine.task.worst_case_steps()
+    budget = run.config.budgets.max_env_steps
+    planned = config.rounds * config.candidates * task.worst_case_steps()
     allowed = share * budget if budget is not None else share / (1 - share) * planned
-    return allowed - s.tuning_env_steps
+    return allowed - run.state.tuning_env_steps
 
 
 MIN_DIMENSIONS = 2
@@ -237,13 +255,13 @@ def generation_size(tune_evals: int, dimensions: int) -> int:
     return max(2, min(tune_evals, cma_population(dimensions)))
 
 
-def phase_allowance(engine, config, round_: int, generation: float = 0.0) -> float:
+def phase_allowance(run: RunContext, task: TunedTask, round_: int, generation: float = 0.0) -> float:
     """Env steps the phase after ``round_`` may spend: what is left of tuning's share, spread evenly over the phases
     the run can still have (one after each round left), so the first phase does not spend the share of all, but
     never less than one CMA-ES ``generation`` (a phase that cannot finish one tells the search nothing: Hopper's
     phases of 3 samples of a generation of 10 changed nothing, while 85% of the budget went unused)."""
-    phases = max(1, config.rounds - round_)
-    left = share_left(engine, config)
+    phases = max(1, task.config.rounds - round_)
+    left = share_left(run, task)
     return min(left, max(left / phases, generation))
 
 
@@ -253,24 +271,25 @@ def share_text(config) -> str:
     return f"{config.tune_share:.0%} {of}"
 
 
-def status(engine, config, round_: int) -> str:
+def status(run: RunContext, task: TunedTask, round_: int) -> str:
     """What tuning will still do, for the next prompt."""
-    left = share_left(engine, config)
+    config = task.config
+    left = share_left(run, task)
     # the smallest a phase needs: one generation over the fewest dimensions
-    generation = generation_size(config.tune_evals, MIN_DIMENSIONS) * engine.task.worst_case_steps()
+    generation = generation_size(config.tune_evals, MIN_DIMENSIONS) * task.worst_case_steps()
     phases = max(0, config.rounds - round_)  # after this round and after each one left
     if left < generation or phases == 0:
         return "Constant tuning will not run again in this run: its share of env steps is spent."
-    each = "" if math.isinf(left) else (f" (about {phase_allowance(engine, config, round_, generation):,.0f} env steps"
+    each = "" if math.isinf(left) else (f" (about {phase_allowance(run, task, round_, generation):,.0f} env steps"
                                         f"{' each, while its share lasts' if phases > 1 else ''})")
     when = ("after this round, the last" if phases == 1 else "after this round and after the next one" if phases == 2
             else f"after this round and after each of the {phases - 1} after it")
     return f"Constant tuning will still run {when}{each}, on {RULE}, if it declares TUNABLE constants."
 
 
-def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
+def tune(run: RunContext, task: TunedTask, round_: int, tuned_before: set[str]) -> str:
     """One tuning phase: CMA-ES over the declared constants of the parent ``choose_parent`` picks, evaluated
-    through the engine (its budgets and counts), for at most ``tune_evals`` evaluations and the phase's allowance of
+    through the run (its budgets and counts), for at most ``tune_evals`` evaluations and the phase's allowance of
     env steps, until a sample reaches the run's target, or until ``STALL_GENERATIONS`` generations in a row
     bring nothing beyond the noise. The result becomes a ``tuned`` candidate (with the feedback notes of its sample)
     if it clearly beats its parent. Every phase is an event, one that a budget ends too; returns one line saying what
@@ -280,20 +299,21 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
     from promptpo.candidate import Candidate
     from promptpo.extract import check_program
 
-    parent = choose_parent(engine.history, round_, tuned_before)
+    config = task.config
+    parent = choose_parent(run.history, round_, tuned_before)
     if parent is None:
-        why = nothing_to_tune(engine.history, round_, tuned_before)
-        engine.store.event("tuning", parent=None, constants=0, evaluations=0, env_steps=0, improved=None,
+        why = nothing_to_tune(run.history, round_, tuned_before)
+        run.event("tuning", parent=None, constants=0, evaluations=0, env_steps=0, improved=None,
                            stopped="nothing to tune", reason=why)
         return f"Tuning after round {round_ + 1}: nothing to tune ({why})."
     tuned_before.add(parent.id)
     constants, problems = declared_tunables(parent.code)
-    worst = engine.task.worst_case_steps()
+    worst = task.worst_case_steps()
     dimensions = max(MIN_DIMENSIONS, len(constants))  # a lone constant gets an unused partner
     popsize = generation_size(config.tune_evals, dimensions)
-    allowance = phase_allowance(engine, config, round_, generation=popsize * worst)
+    allowance = phase_allowance(run, task, round_, generation=popsize * worst)
     if not constants or allowance < popsize * worst:
-        engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=0, env_steps=0,
+        run.event("tuning", parent=parent.id, constants=len(constants), evaluations=0, env_steps=0,
                            improved=None, stopped="nothing declared" if not constants else "share",
                            problems=problems)
         if not constants:
@@ -310,17 +330,17 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
     spent, steps, stale, stopped = 0, 0, 0, None
     leader = parent.evaluation
     note = f"tuning {len(constants)} constants of {parent.id}"
-    target = engine.task.target
+    target = task.target
     try:
         while stopped is None and spent + strategy.popsize <= config.tune_evals:
             samples, keys, gained = strategy.ask(), [], False
             for u in samples:
-                if share_left(engine, config) < worst or steps + worst > allowance:
+                if share_left(run, task) < worst or steps + worst > allowance:
                     stopped = "share"
                     break
                 values = values_for(constants, u)
                 code = substitute(parent.code, constants, values)
-                evaluation = engine.evaluate(code, note, tuning=True)
+                evaluation = run.evaluate(code, note, tuning=True)
                 spent += 1
                 steps += evaluation.env_steps
                 keys.append(sample_key(evaluation))
@@ -348,15 +368,15 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
         improved = None
         if best is not None and beats(best[0], parent.evaluation):
             evaluation, values, code = best
-            engine.task.notes_for(code, evaluation)
-            id_, index = engine.new_slot(round_)
+            task.notes_for(code, evaluation)
+            id_, index = run.new_slot(round_)
             tuned = Candidate(id_, round_, index, "tuned", parent.id, None,
-                              check_program(code, engine.task.entry, engine.config.gate), evaluation,
+                              check_program(code, task.entry, run.config.gate), evaluation,
                               [{"name": c.name, "line": c.line, "old": c.text, "new": f"{v:.6g}"}
                                for c, v in zip(constants, values) if f"{v:.6g}" != f"{c.value:.6g}"])
-            engine.record(tuned)
+            run.record(tuned)
             improved = tuned.id
-        engine.store.event("tuning", parent=parent.id, constants=len(constants), evaluations=spent,
+        run.event("tuning", parent=parent.id, constants=len(constants), evaluations=spent,
                            env_steps=steps, improved=improved, stopped_at_target=stopped == "at_target",
                            stopped=stopped, problems=problems)
     why = {"stalled": f"{STALL_GENERATIONS} generations in a row brought no gain beyond the noise",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from promptpo.candidate import UNRANKED, policy_rank_key, training_rank_key
 from promptpo.envspec import Target
-from promptpo.records.folder import Folder, numbers, slot
+from promptpo.records.folder import POLICY_KIND, Folder, numbers, slot
 from promptpo.records.liveness import gone
 from promptpo.stats import CurvePoint, first_reaching
 
@@ -140,7 +140,7 @@ def facts_of(run: Folder, summary: dict, recovered: str = "") -> Facts:
         best = next((r for r in run.candidates if r["id"] == named), None) or best_of(run.candidates, criterion_of(meta))
         if best is None:
             best_stopped = best_of(run.candidates, criterion_of(meta), stopped=True)
-    curve = _event_curve(run) if run.kind == "promptpo" else _logged_curve(run)
+    curve = _event_curve(run) if run.kind == POLICY_KIND else _logged_curve(run)
     spent = int(s.get("env_steps") or 0) or max((p.env_steps for p in curve), default=0)
     if curve and curve[-1].mean_return is not None and spent > curve[-1].env_steps:
         last = curve[-1]  # the best so far holds to the last step spent
@@ -288,8 +288,8 @@ def criterion_of(meta: dict) -> str:
 
 def method_of(meta: dict) -> Method:
     config = meta.get("config") or {}
-    kind = meta.get("kind", "promptpo")
-    if kind == "promptpo":
+    kind = meta.get("kind", POLICY_KIND)
+    if kind == POLICY_KIND:
         settings = {k: config.get(k) for k in POLICY_SETTINGS if k in config}
         settings["max_env_steps"] = (config.get("budgets") or {}).get("max_env_steps")
         settings["temperature"] = (config.get("gen") or {}).get("temperature")

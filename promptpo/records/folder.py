@@ -16,7 +16,11 @@ from typing import Any, Self
 from promptpo.errors import RunStoreError
 from promptpo.records.listing import run_folders
 
-PROGRAM_KINDS = ("promptpo", "schedule")
+POLICY_KIND = "promptpo"
+"""What run.json's ``kind`` says of a policy run (`promptpo optimize`). The policy kind was the only one when run
+folders began, and took the tool's name; every policy run folder since holds "promptpo", so that value is read and
+written as it is: another name would leave the folders on disk unreadable as policy runs, and unresumable."""
+PROGRAM_KINDS = (POLICY_KIND, "schedule")
 """Run kinds whose candidates are programs (the rest are trainings: one learning curve, no candidates)."""
 
 
@@ -103,7 +107,7 @@ class Folder:
     # -- what it is ----------------------------------------------------------------------
     @property
     def kind(self) -> str:
-        return self.meta.get("kind", "promptpo")
+        return self.meta.get("kind", POLICY_KIND)
 
     @property
     def name(self) -> str:

@@ -2,7 +2,8 @@
 answers with new hyperparameter values as JSON, which are validated, clipped to the bounds and applied.
 
 The one run that is not round-based: it replaces the engine's rounds with its training, and asks
-through the engine, which keeps its calls, budgets, records and resume the same as everywhere.
+through its RunContext, so the engine keeps its calls, budgets, records and resume the same as everywhere
+(the training's env steps are counted as spent outside an evaluation).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from promptpo.candidate import Candidate
+from promptpo.engine.context import RunContext
 from promptpo.extract import MAX_ANSWER_CHARS, fenced_blocks, json_value
 from promptpo.prompting import Prompt, render
 from promptpo.schedule.task import ScheduleTask, bounds_text
@@ -33,14 +35,14 @@ def parse_decision(text: str) -> tuple[Any, str | None]:
 class OnlineTask(ScheduleTask):
     name = "online"
 
-    def drive(self, engine) -> None:
+    def drive(self, run: RunContext) -> None:
         from stable_baselines3.common.callbacks import BaseCallback
 
-        engine.check_budgets(llm=False)  # the one training must fit the env-step budget
+        run.check_budgets(llm=False)  # the one training must fit the env-step budget
         task, trainer, config = self, self.trainer(), self.config
         self.decisions: list[dict] = []
         self.curve = trainer.curve  # grows as training evaluates: the history shows what followed each decision
-        self.decide(engine, trainer.model, 0.0)  # the model has its say before the first step, too
+        self.decide(run, trainer.model, 0.0)  # the model has its say before the first step, too
 
         class Online(BaseCallback):
             def __init__(self) -> None:
@@ -50,29 +52,28 @@ class OnlineTask(ScheduleTask):
             def _on_step(self) -> bool:
                 if self.num_timesteps >= self.next:
                     self.next += config.interval
-                    task.decide(engine, self.model, min(1.0, self.num_timesteps / config.steps))
+                    task.decide(run, self.model, min(1.0, self.num_timesteps / config.steps))
                 return True
 
-        progress = engine.progress_reporter("training")
+        progress = run.progress_reporter("training")
         try:
             trainer.learn(config.steps, config.grid(self.hp), callbacks=(Online(),),
                           on_steps=lambda n: progress(n),
                           on_point=lambda p, _: progress(p.env_steps, f"eval return {p.mean_return:.1f}"))
         finally:
             trainer.close()
-            engine.state.in_flight_steps = 0
-            engine.state.env_steps = int(trainer.model.num_timesteps)
+            run.spent(int(trainer.model.num_timesteps))
             self.curve = trainer.curve
-            engine.store.write_text("curve.jsonl", "".join(json.dumps(asdict(p)) + "\n" for p in self.curve))
+            run.write_text("curve.jsonl", "".join(json.dumps(asdict(p)) + "\n" for p in self.curve))
 
-    def decide(self, engine, model: Any, progress: float) -> None:
+    def decide(self, run: RunContext, model: Any, progress: float) -> None:
         metrics = training_metrics(model, progress)
         history = self.history(int(model.num_timesteps))
         user = render("online.j2", **self.context(), history=history or ["(no decision yet)"], metrics=metrics,
                       metrics_json=json.dumps(metrics, indent=1), interval=self.config.interval,
                       bounds=bounds_text())
-        engine.state.in_flight_steps = int(model.num_timesteps)
-        completion, _, answered = engine.ask(Prompt("online", self.prompts.messages(user, system="online_system")), 0)
+        run.in_flight(int(model.num_timesteps))
+        completion, _, answered = run.ask(Prompt("online", self.prompts.messages(user, system="online_system")), 0)
         decision, problem = parse_decision(completion.text)
         if problem is None and not isinstance(decision, dict):
             problem = "the answer is not a JSON object"
@@ -83,14 +84,14 @@ class OnlineTask(ScheduleTask):
                   "applied": applied, "refused": refused, "note": note}
         self.decisions.append(record)
         if not answered:  # a resumed run replays decisions it already logged
-            engine.store.event("online_decision", **record)
+            run.event("online_decision", **record)
 
     def history(self, now: int, last: int = 10) -> list[str]:
         """The latest decisions, each with the evaluation returns measured after it (until the next one)."""
         marks = [d["env_steps"] for d in self.decisions] + [now + 1]
         lines = []
         for i, d in enumerate(self.decisions):
-            seen = [p for p in getattr(self, "curve", []) if marks[i] <= p.env_steps < marks[i + 1]]
+            seen = [p for p in self.curve if marks[i] <= p.env_steps < marks[i + 1]]
             after = ("; evaluations since: " + ", ".join(f"{p.env_steps} steps: return {p.mean_return:.1f}"
                                                          for p in seen)) if seen else "; no evaluation since"
             lines.append(f"at {d['env_steps']} steps: {d['note']}{after}")

@@ -16,6 +16,7 @@ import numpy as np
 
 from promptpo.candidate import UNRANKED, Candidate, training_rank_key
 from promptpo.engine.config import RunConfig
+from promptpo.engine.context import RunContext
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target
 from promptpo.errors import ConfigError, fields_at_least_one
@@ -186,8 +187,6 @@ class ScheduleTask(TaskKind):
         self.episodes = spec.episodes(config.seed, config.evaluation_episodes(spec), config.episode_secret)
         self.target = target_for(spec.id)
         self.curve: list[CurvePoint] = []
-        self.method = ""
-        """How comparisons group the run (set once the backend is known)."""
         self.prompts = PromptBook("schedule_", self.context(), {
             "every": config.every, "every_steps": config.interval, "bounds": bounds_text(), "allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)),
             "timeout_s": f"{config.limits.act_timeout_s:g}"}, self.recap,
@@ -253,16 +252,16 @@ class ScheduleTask(TaskKind):
                         int(record.get("env_steps", 0)), score.get("auc"), score.get("steps_to_threshold"),
                         self.config.criterion)
 
-    def recorded(self, engine, candidate: Candidate) -> None:
+    def recorded(self, run: RunContext, candidate: Candidate) -> None:
         """Extend curve.jsonl: the training's evaluations as measured, over the run's cumulative training steps."""
         t: Training | None = candidate.evaluation
         if t is None or not t.curve:
             return
-        offset = engine.steps_taken - t.env_steps  # steps up to it in slot order, whatever finished first
+        offset = run.steps_taken - t.env_steps  # steps up to it in slot order, whatever finished first
         for point in t.curve:
             self.curve.append(CurvePoint(offset + point.env_steps, point.episodes, point.mean_return,
                                          point.success_rate, point.wall_time_s))
-        engine.store.write_text("curve.jsonl", "".join(json.dumps(asdict(p)) + "\n" for p in self.curve))
+        run.write_text("curve.jsonl", "".join(json.dumps(asdict(p)) + "\n" for p in self.curve))
 
     def best_file(self, candidate: Candidate, run_id: str) -> str:
         return f"# promptpo best schedule: {candidate.id}, {score_text(candidate.evaluation)}\n\n{candidate.code}"

@@ -13,7 +13,7 @@ import json
 import math
 from pathlib import Path
 
-from promptpo.records import Facts, RunFolder, score_text
+from promptpo.records import POLICY_KIND, Facts, RunFolder, score_text
 from promptpo.records.text import number
 from promptpo.records.facts import best_of, complete, criterion_of, placements, record_score
 from promptpo.stats import CurvePoint
@@ -117,12 +117,12 @@ def steps_figure(run: RunFolder, baselines: list[RunFolder] = ()) -> dict | None
     """A run's score vs env steps: its best so far, each candidate it scored, and trainings of the same env."""
     facts = run.facts
     metric = metric_of(facts)
-    mine = best_line(facts.curve, "best so far" if run.kind == "promptpo" else f"{facts.method.name} evaluations",
+    mine = best_line(facts.curve, "best so far" if run.kind == POLICY_KIND else f"{facts.method.name} evaluations",
                      COLOURS[0], metric)
     if mine is None:
         return None
     traces = [mine]
-    if run.kind == "promptpo":
+    if run.kind == POLICY_KIND:
         traces += [t for t in [candidate_points(run, metric)] if t]
     for i, other in enumerate(baselines):
         line = best_line(other.facts.curve, f"{other.facts.method.name} seed {other.facts.seed} ({other.name})",
