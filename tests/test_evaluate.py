@@ -8,7 +8,8 @@ import textwrap
 import pytest
 
 from promptpo.envs import load_spec
-from promptpo.policy.evaluate import EnvPool, Evaluator
+from promptpo.policy.evaluate import Evaluator
+from promptpo.policy.pool import EnvPool
 from promptpo.policy.feedback import digest_lines
 from promptpo.isolation.base import Limits
 from promptpo.isolation.process import ProcessSandbox

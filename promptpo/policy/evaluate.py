@@ -8,202 +8,22 @@ before they touch the simulator.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from promptpo.policy.digest import EpisodeDigest, Recorder
 from promptpo.envspec import EnvSpec, Episode
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
-from promptpo.candidate import UNRANKED, policy_rank_key
 from promptpo.outcome import CandidateFault, Outcome
-from promptpo.policy.summarizer import Notes
+from promptpo.policy.digest import Recorder
+from promptpo.policy.evaluation import EpisodeResult, Evaluation, Fault
+from promptpo.policy.lanes import spare_core
+from promptpo.policy.pool import EnvPool
 from promptpo.policy.trajectory import Keeper
-
-
-@dataclass
-class EpisodeResult:
-    index: int
-    seed: int
-    extras: dict[str, Any]
-    episode_return: float = 0.0
-    length: int = 0
-    success: bool | None = None
-    success_step: int | None = None
-    terminated: bool = False
-    truncated: bool = False
-    completed: bool = False
-    digest: EpisodeDigest = field(default_factory=EpisodeDigest)
-    ended_at_success: bool = False
-    """The host ended the episode at its first success (the steps after it could not change the score)."""
-
-    @property
-    def ending(self) -> str:
-        if not self.completed:
-            return "not finished"
-        return "ended at success" if self.ended_at_success else "terminated" if self.terminated else "time limit"
-
-    @property
-    def steps_to_success(self) -> int:
-        """When it first succeeded; an episode without success counts all its steps."""
-        return self.success_step if self.success_step is not None else self.length
-
-
-@dataclass
-class Fault:
-    outcome: Outcome
-    message: str
-    traceback: str = ""
-    episode: int | None = None
-    step: int | None = None
-
-
-@dataclass
-class Stage:
-    """A cascade's first stage: the episodes it ran, whether the candidate went on, and why."""
-
-    episodes: int
-    of: int
-    """Episodes of a full evaluation."""
-    passed: bool
-    reason: str
-
-
-@dataclass
-class Evaluation:
-    outcome: Outcome
-    episodes: list[EpisodeResult]
-    env_steps: int
-    wall_time_s: float
-    fault: Fault | None = None
-    output: str = ""
-    output_bytes: int = 0
-    stage: Stage | None = None
-    """Set when the evaluation was a cascade (promptpo.policy.cascade): how its first stage went."""
-    notes: list[Notes] = field(default_factory=list)
-    """What the model's feedback functions said about the episodes (promptpo.policy.summarizer); recorded."""
-    kept: list | None = field(default=None, repr=False, compare=False)
-    """The steps kept of a tuning sample's episodes (promptpo.policy.trajectory), so the phase's winner can get its feedback
-    notes afterwards without playing its episodes again; not recorded."""
-
-    @property
-    def complete(self) -> bool:
-        """Scored on every planned episode (not stopped after a cascade's first stage)."""
-        return self.stage is None or self.stage.passed
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.OK
-
-    @property
-    def problem(self) -> str:
-        return self.fault.message if self.fault else ""
-
-    @property
-    def episodes_run(self) -> int:
-        return sum(1 for e in self.episodes if e.length > 0)
-
-    @property
-    def returns(self) -> list[float]:
-        return [e.episode_return for e in self.episodes if e.completed]
-
-    @property
-    def mean_return(self) -> float | None:
-        return float(np.mean(self.returns)) if self.returns else None
-
-    @property
-    def std_return(self) -> float | None:
-        return float(np.std(self.returns)) if self.returns else None
-
-    @property
-    def success_rate(self) -> float | None:
-        flags = [e.success for e in self.episodes if e.completed and e.success is not None]
-        return float(np.mean(flags)) if flags else None
-
-    @property
-    def mean_steps_to_success(self) -> float | None:
-        """Mean over finished episodes of the step of first success (its length when it never succeeded)."""
-        done = [e.steps_to_success for e in self.episodes if e.completed and e.success is not None]
-        return float(np.mean(done)) if done else None
-
-    def rank_key(self) -> tuple[float, float, float]:
-        """Higher is better: success rate (where defined), then sooner success (fewer mean steps to the first
-        success, failed episodes counting their full length), then mean return. Ranking on how soon rather
-        than on return keeps an episode ended at its success from ranking below one that went on collecting."""
-        if not self.ok:
-            return UNRANKED
-        return policy_rank_key(self.success_rate, self.mean_steps_to_success, self.mean_return)
-
-
-class EnvPool:
-    """Host-side simulators, made once per run and reused by every candidate."""
-
-    def __init__(self, spec: EnvSpec, seed: int):
-        self.spec, self.seed = spec, seed
-        self.envs: list[Any] = []
-
-    def take(self, n: int) -> list[Any]:
-        while len(self.envs) < n:
-            self.envs.append(self.spec.make_env(self.seed))
-        return self.envs[:n]
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-        self.envs.clear()
-
-
-class Lanes:
-    """Evaluation lanes that run side by side: callables ``lane(code, limits, best) -> Evaluation`` with a
-    ``close()``. The first is given; more are made by ``make`` when all are busy, up to ``limit``; past that a
-    caller waits for a free one."""
-
-    def __init__(self, first: Callable, make: Callable[[], Callable], limit: int = 1):
-        self.make, self.limit = make, max(1, limit)
-        self.idle: list[Callable] = [first]
-        self.made: list[Callable | None] = []
-        self.free = threading.Condition()
-
-    @contextmanager
-    def take(self):
-        with self.free:
-            while not self.idle and len(self.made) + 1 >= self.limit:
-                self.free.wait()
-            make = not self.idle
-            lane = None if make else self.idle.pop()
-            if make:
-                self.made.append(None)  # its place, held while it is made
-        if make:
-            try:
-                lane = self.make()
-            except BaseException:
-                with self.free:
-                    self.made.remove(None)
-                    self.free.notify()
-                raise
-            with self.free:
-                self.made[self.made.index(None)] = lane
-        try:
-            yield lane
-        finally:
-            with self.free:
-                self.idle.append(lane)
-                self.free.notify()
-
-    def close(self) -> None:
-        """Close the lanes it made (the first belongs to whoever gave it)."""
-        for lane in self.made:
-            if lane is not None:
-                lane.close()
-        self.made.clear()
 
 
 def worker_seed(salt: str, seed: int) -> int:
@@ -211,33 +31,6 @@ def worker_seed(salt: str, seed: int) -> int:
     of the run, so a policy cannot read back which episodes it plays (a run's or a verification's)."""
     digest = hashlib.blake2b(f"{salt}:{seed}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
-
-
-class SpareCore:
-    """Whether a core is free for a worker to poll on while the host streams requests (sandbox/worker.py's Reader):
-    fewer tasks runnable on the machine than the cores this process may use, the asking host counted. Read from
-    /proc/loadavg's running count at most every ``every_s``, so another evaluation lane (in this process or a
-    child), or any busy program, turns polling off within that time. Without /proc: never."""
-
-    def __init__(self, every_s: float = 0.05, source: str = "/proc/loadavg"):
-        self.every_s, self.source = every_s, source
-        self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        self.checked, self.free = -1.0, False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self.checked >= self.every_s:
-            self.checked = now
-            try:
-                with open(self.source) as handle:
-                    running = int(handle.read().split()[3].split("/")[0])
-            except (OSError, ValueError, IndexError):
-                running = self.cores
-            self.free = running < self.cores
-        return self.free
-
-
-spare_core = SpareCore()
 
 
 class Evaluator:

@@ -23,7 +23,7 @@ import numpy as np
 
 from promptpo.candidate import fitness_of, ranked, sample_key
 from promptpo.engine.state import StopRun
-from promptpo.policy.evaluate import Evaluation
+from promptpo.policy.evaluation import Evaluation
 from promptpo.extract import python_tree
 from promptpo.search.offline import cma_population
 
