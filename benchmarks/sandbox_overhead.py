@@ -22,7 +22,8 @@ import numpy as np
 from scipy import stats
 
 from promptpo.envs import load_spec
-from promptpo.policy.evaluate import EnvPool, Evaluator
+from promptpo.policy.evaluate import Evaluator
+from promptpo.policy.pool import EnvPool
 from promptpo.isolation.base import Limits
 from promptpo.isolation import make_sandbox
 

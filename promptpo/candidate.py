@@ -18,7 +18,7 @@ UNRANKED = (float("-inf"), float("-inf"), float("-inf"))
 
 def policy_rank_key(success_rate: float | None, mean_steps_to_success: float | None,
                     mean_return: float | None) -> tuple[float, float, float]:
-    """The rank key of a policy scored as these numbers say (``evaluate.Evaluation.rank_key``; promptpo.records
+    """The rank key of a policy scored as these numbers say (``evaluation.Evaluation.rank_key``; promptpo.records
     ranks recorded candidates with it): success rate where defined, then sooner success, then mean return."""
     if mean_return is None:
         return UNRANKED

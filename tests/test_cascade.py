@@ -10,7 +10,7 @@ import pytest
 from conftest import ANSWERS, only_run, read_json, run_cli
 from promptpo.policy.cascade import decide
 from promptpo.candidate import Candidate, fitness_of, ranked, sample_key
-from promptpo.policy.evaluate import EpisodeResult, Evaluation, Stage
+from promptpo.policy.evaluation import EpisodeResult, Evaluation, Stage
 from promptpo.extract import check_program
 from promptpo.outcome import Outcome
 

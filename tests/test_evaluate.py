@@ -1,18 +1,22 @@
-"""Lock-step evaluation on the host: action checks, success at any step, step counting, determinism."""
+"""Lock-step evaluation on the host: action checks, success at any step, step counting, determinism; and the host
+loop alone, with a session that runs the policy in this process (pipelined halves, faults, ending at success)."""
 
 from __future__ import annotations
 
 import json
 import textwrap
 
+import numpy as np
 import pytest
 
 from promptpo.envs import load_spec
-from promptpo.policy.evaluate import EnvPool, Evaluator
+from promptpo.envspec import Episode
+from promptpo.policy.evaluate import Evaluator
+from promptpo.policy.pool import EnvPool
 from promptpo.policy.feedback import digest_lines
 from promptpo.isolation.base import Limits
 from promptpo.isolation.process import ProcessSandbox
-from promptpo.outcome import Outcome
+from promptpo.outcome import CandidateFault, Outcome
 
 
 @pytest.fixture(scope="module")
@@ -191,3 +195,138 @@ def test_two_batches_in_flight_play_the_episodes_exactly_as_lock_step(sandbox):
     assert [(e.length, e.episode_return) for e in runs[True].episodes] == \
         [(e.length, e.episode_return) for e in runs[False].episodes]
     assert len({e.length for e in runs[True].episodes}) > 1  # the halves finished at different steps
+
+
+# -- the host loop alone: a session without a worker ------------------------------------------------------------
+
+class HostSession:
+    """Runs ``policy(obs) -> action`` in this process. Logs each episode position it is shown with that
+    observation, in the order shown; ``fault``: (call, CandidateFault) to raise at that act call."""
+
+    def __init__(self, policy, log: list, fault=None, *args):
+        self.policy, self.log, self.fault, self.calls, self.closed = policy, log, fault, 0, False
+
+    def load(self, code: str) -> None:
+        self.log.append(("load", code))
+
+    def reset(self, envs: list[int], seed: int) -> None:
+        self.log.append(("reset", tuple(envs)))
+
+    def act(self, envs: list[int], obs: dict) -> np.ndarray:
+        self.calls += 1
+        if self.fault and self.fault[0] == self.calls:
+            raise self.fault[1]
+        self.log.extend((i, tuple(row)) for i, row in zip(envs, obs["obs"]))
+        return np.array([self.policy(row) for row in obs["obs"]])
+
+    def close(self) -> None:
+        self.closed = True
+        self.log.append("closed")
+
+    def output(self) -> tuple[str, int]:
+        return "printed\n", 8
+
+
+class PipelinedHostSession(HostSession):
+    """Sends and receives like the real session: actions are worked out when a request is sent."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.pending: list[np.ndarray] = []
+
+    def send_act(self, envs: list[int], obs: dict, batch: int, stream: bool = False) -> None:
+        self.pending.append(self.act(envs, obs))
+
+    def receive_act(self, envs: list[int], batch: int) -> np.ndarray:
+        return self.pending.pop(0)
+
+
+def leaning(obs) -> int:
+    return int(obs[2] > 0)  # a poor balancer: its episodes end at different steps
+
+
+def host_evaluator(session=HostSession, env_id: str = "gymnasium/CartPole-v1", policy=leaning, fault=None,
+                   end_at_success: bool = False):
+    spec = load_spec(env_id)
+    log: list = []
+    sessions: list = []
+
+    def make(sandbox, limits, action):
+        sessions.append(session(policy, log, fault))
+        return sessions[-1]
+
+    ev = Evaluator(spec, None, Limits(), EnvPool(spec, seed=0), session=make, salt="s", end_at_success=end_at_success)
+    return ev, spec, log, sessions
+
+
+def moved(indexes) -> list[Episode]:
+    """Episodes whose index is not their position in the batch (as a cascade's second stage has)."""
+    return [Episode(10 + i, 1000 + i) for i in indexes]
+
+
+def test_pipelined_halves_show_the_worker_what_lock_step_shows():
+    runs = {}
+    for session in (HostSession, PipelinedHostSession):
+        ev, spec, log, _ = host_evaluator(session)
+        runs[session] = log, ev.evaluate("code", spec.episodes(0, 5))
+    (plain_log, plain), (piped_log, piped) = runs[HostSession], runs[PipelinedHostSession]
+    assert piped_log == plain_log  # the same observations, in the same order
+    assert [(e.length, e.episode_return, e.terminated) for e in piped.episodes] == \
+        [(e.length, e.episode_return, e.terminated) for e in plain.episodes]
+    assert len({e.length for e in plain.episodes}) > 1
+    assert plain.env_steps == piped.env_steps == sum(e.length for e in plain.episodes)
+
+
+def test_on_step_sees_every_reset_and_step_and_the_keeper_every_step():
+    from promptpo.policy.trajectory import Keeper
+
+    ev, spec, _, _ = host_evaluator()
+    calls: list[tuple[int, int]] = []
+    keeper = Keeper()
+    result = ev.evaluate("code", moved(range(3)), on_step=lambda i, env, step: calls.append((i, step)),
+                         keeper=keeper)
+    assert calls[:3] == [(0, 0), (1, 0), (2, 0)]
+    for i, episode in enumerate(result.episodes):
+        assert [step for j, step in calls if j == i] == list(range(episode.length + 1))
+    assert [(t.episode, t.steps, len(t.observations)) for t in keeper.trajectories] == \
+        [(e.index, e.length, e.length + 1) for e in result.episodes]
+
+
+@pytest.mark.parametrize("env, where", [(1, (11, 2)), (None, (None, None)), (7, (None, None))])
+def test_a_fault_names_the_episode_and_step_it_hit_when_it_can(env, where):
+    crash = CandidateFault(Outcome.CRASHED, "boom", "Traceback", env=env)
+    ev, _, log, _ = host_evaluator(fault=(3, crash))
+    result = ev.evaluate("code", moved(range(3)))
+    assert result.outcome is Outcome.CRASHED and result.fault.message == "boom"
+    assert (result.fault.episode, result.fault.step) == where
+    assert result.env_steps == 6 and log[-1] == "closed"  # two lock-step steps of three, then the session closed
+    assert (result.output, result.output_bytes) == ("printed\n", 8)
+    assert all(e.digest.fields for e in result.episodes)  # digests finished all the same
+
+
+def test_an_invalid_action_names_the_episode_by_its_index():
+    ev, _, _, _ = host_evaluator(policy=lambda obs: 7)
+    result = ev.evaluate("code", moved(range(2)))
+    assert result.outcome is Outcome.INVALID_ACTION
+    assert "in episode 10 at step 0" in result.fault.message and result.fault.episode == 10
+
+
+def test_a_host_error_is_not_a_candidate_fault_but_the_session_is_closed():
+    ev, _, log, sessions = host_evaluator(fault=(2, RuntimeError("host broke")))
+    with pytest.raises(RuntimeError, match="host broke"):
+        ev.evaluate("code", moved(range(2)))
+    assert sessions[0].closed and log[-1] == "closed"
+
+
+@pytest.mark.parametrize("session", [HostSession, PipelinedHostSession])
+def test_episodes_end_at_their_first_success_when_asked(session):
+    pump = lambda obs: 2 if obs[1] >= 0 else 0  # noqa: E731 - push the way the car moves: it reaches the flag
+    full, _, _, _ = host_evaluator(session, "gymnasium/MountainCar-v0", pump)
+    cut, spec, _, _ = host_evaluator(session, "gymnasium/MountainCar-v0", pump, end_at_success=True)
+    episodes = spec.episodes(0, 3)
+    played, ended = full.evaluate("code", episodes), cut.evaluate("code", episodes)
+    assert played.success_rate == ended.success_rate == 1.0
+    for whole, early in zip(played.episodes, ended.episodes):
+        assert whole.terminated and not whole.ended_at_success and whole.ending == "terminated"
+        assert early.ended_at_success and not early.terminated and early.ending == "ended at success"
+        assert early.length == early.success_step == whole.success_step == whole.length

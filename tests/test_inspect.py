@@ -260,7 +260,7 @@ def test_missing_or_corrupt_runs_exit_2(tmp_path, command):
 
 def test_verify_keeps_the_batches_a_candidate_finished_before_it_failed():
     from promptpo.envspec import Episode
-    from promptpo.policy.evaluate import EpisodeResult, Evaluation, Fault
+    from promptpo.policy.evaluation import EpisodeResult, Evaluation, Fault
     from promptpo.outcome import Outcome
     from promptpo.policy.verify import BATCH, in_batches, judge
 

@@ -281,7 +281,7 @@ def test_streamed_requests_are_answered_whether_the_worker_still_polls_or_sleeps
 
 
 def test_workers_poll_only_while_a_core_is_free(tmp_path):
-    from promptpo.policy.evaluate import SpareCore
+    from promptpo.policy.lanes import SpareCore
 
     loadavg = tmp_path / "loadavg"
     spare = SpareCore(every_s=0.0, source=str(loadavg))

@@ -11,7 +11,7 @@ from promptpo import gate
 from promptpo.candidate import Candidate
 from promptpo.policy.digest import EpisodeDigest, Track
 from promptpo.envs import load_spec
-from promptpo.policy.evaluate import EpisodeResult, Evaluation, Fault
+from promptpo.policy.evaluation import EpisodeResult, Evaluation, Fault
 from promptpo.extract import extract
 from promptpo.outcome import Outcome
 from promptpo.policy.config import OptimizeConfig

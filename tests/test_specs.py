@@ -129,7 +129,8 @@ def test_a_stale_first_observation_is_detected_and_said():
 
 
 def test_a_hopper_that_falls_is_told_which_healthy_range_it_left():
-    from promptpo.policy.evaluate import EnvPool, Evaluator
+    from promptpo.policy.evaluate import Evaluator
+    from promptpo.policy.pool import EnvPool
     from promptpo.policy.feedback import episode_line
     from promptpo.isolation.base import Limits
     from promptpo.isolation.process import ProcessSandbox

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from promptpo.policy.evaluate import EpisodeResult, Evaluation
+from promptpo.policy.evaluation import EpisodeResult, Evaluation
 from promptpo.outcome import Outcome
 from promptpo.policy.tuning import beats, choose_parent, declared_tunables, substitute
 

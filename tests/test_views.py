@@ -68,7 +68,7 @@ def json_or_none(path: Path) -> dict | None:
 
 
 def rank(record: dict) -> tuple[float, ...] | None:
-    """promptpo.policy.evaluate.Evaluation.rank_key, from a candidate record: None when it has no score."""
+    """promptpo.policy.evaluation.Evaluation.rank_key, from a candidate record: None when it has no score."""
     score = record.get("score") or {}
     if record.get("outcome") != "ok" or score.get("mean_return") is None:
         return None

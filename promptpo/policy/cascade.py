@@ -21,7 +21,8 @@ import math
 from collections.abc import Sequence
 
 from promptpo.envspec import Episode
-from promptpo.policy.evaluate import Evaluation, Evaluator, Stage
+from promptpo.policy.evaluate import Evaluator
+from promptpo.policy.evaluation import Evaluation, Stage
 from promptpo.isolation.base import Limits
 from promptpo.policy.trajectory import Keeper
 

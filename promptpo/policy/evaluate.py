@@ -8,202 +8,22 @@ before they touch the simulator.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import threading
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from promptpo.policy.digest import EpisodeDigest, Recorder
 from promptpo.envspec import EnvSpec, Episode
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
-from promptpo.candidate import UNRANKED, policy_rank_key
 from promptpo.outcome import CandidateFault, Outcome
-from promptpo.policy.summarizer import Notes
+from promptpo.policy.digest import Recorder
+from promptpo.policy.evaluation import EpisodeResult, Evaluation, Fault
+from promptpo.policy.lanes import spare_core
+from promptpo.policy.pool import EnvPool
 from promptpo.policy.trajectory import Keeper
-
-
-@dataclass
-class EpisodeResult:
-    index: int
-    seed: int
-    extras: dict[str, Any]
-    episode_return: float = 0.0
-    length: int = 0
-    success: bool | None = None
-    success_step: int | None = None
-    terminated: bool = False
-    truncated: bool = False
-    completed: bool = False
-    digest: EpisodeDigest = field(default_factory=EpisodeDigest)
-    ended_at_success: bool = False
-    """The host ended the episode at its first success (the steps after it could not change the score)."""
-
-    @property
-    def ending(self) -> str:
-        if not self.completed:
-            return "not finished"
-        return "ended at success" if self.ended_at_success else "terminated" if self.terminated else "time limit"
-
-    @property
-    def steps_to_success(self) -> int:
-        """When it first succeeded; an episode without success counts all its steps."""
-        return self.success_step if self.success_step is not None else self.length
-
-
-@dataclass
-class Fault:
-    outcome: Outcome
-    message: str
-    traceback: str = ""
-    episode: int | None = None
-    step: int | None = None
-
-
-@dataclass
-class Stage:
-    """A cascade's first stage: the episodes it ran, whether the candidate went on, and why."""
-
-    episodes: int
-    of: int
-    """Episodes of a full evaluation."""
-    passed: bool
-    reason: str
-
-
-@dataclass
-class Evaluation:
-    outcome: Outcome
-    episodes: list[EpisodeResult]
-    env_steps: int
-    wall_time_s: float
-    fault: Fault | None = None
-    output: str = ""
-    output_bytes: int = 0
-    stage: Stage | None = None
-    """Set when the evaluation was a cascade (promptpo.policy.cascade): how its first stage went."""
-    notes: list[Notes] = field(default_factory=list)
-    """What the model's feedback functions said about the episodes (promptpo.policy.summarizer); recorded."""
-    kept: list | None = field(default=None, repr=False, compare=False)
-    """The steps kept of a tuning sample's episodes (promptpo.policy.trajectory), so the phase's winner can get its feedback
-    notes afterwards without playing its episodes again; not recorded."""
-
-    @property
-    def complete(self) -> bool:
-        """Scored on every planned episode (not stopped after a cascade's first stage)."""
-        return self.stage is None or self.stage.passed
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.OK
-
-    @property
-    def problem(self) -> str:
-        return self.fault.message if self.fault else ""
-
-    @property
-    def episodes_run(self) -> int:
-        return sum(1 for e in self.episodes if e.length > 0)
-
-    @property
-    def returns(self) -> list[float]:
-        return [e.episode_return for e in self.episodes if e.completed]
-
-    @property
-    def mean_return(self) -> float | None:
-        return float(np.mean(self.returns)) if self.returns else None
-
-    @property
-    def std_return(self) -> float | None:
-        return float(np.std(self.returns)) if self.returns else None
-
-    @property
-    def success_rate(self) -> float | None:
-        flags = [e.success for e in self.episodes if e.completed and e.success is not None]
-        return float(np.mean(flags)) if flags else None
-
-    @property
-    def mean_steps_to_success(self) -> float | None:
-        """Mean over finished episodes of the step of first success (its length when it never succeeded)."""
-        done = [e.steps_to_success for e in self.episodes if e.completed and e.success is not None]
-        return float(np.mean(done)) if done else None
-
-    def rank_key(self) -> tuple[float, float, float]:
-        """Higher is better: success rate (where defined), then sooner success (fewer mean steps to the first
-        success, failed episodes counting their full length), then mean return. Ranking on how soon rather
-        than on return keeps an episode ended at its success from ranking below one that went on collecting."""
-        if not self.ok:
-            return UNRANKED
-        return policy_rank_key(self.success_rate, self.mean_steps_to_success, self.mean_return)
-
-
-class EnvPool:
-    """Host-side simulators, made once per run and reused by every candidate."""
-
-    def __init__(self, spec: EnvSpec, seed: int):
-        self.spec, self.seed = spec, seed
-        self.envs: list[Any] = []
-
-    def take(self, n: int) -> list[Any]:
-        while len(self.envs) < n:
-            self.envs.append(self.spec.make_env(self.seed))
-        return self.envs[:n]
-
-    def close(self) -> None:
-        for env in self.envs:
-            env.close()
-        self.envs.clear()
-
-
-class Lanes:
-    """Evaluation lanes that run side by side: callables ``lane(code, limits, best) -> Evaluation`` with a
-    ``close()``. The first is given; more are made by ``make`` when all are busy, up to ``limit``; past that a
-    caller waits for a free one."""
-
-    def __init__(self, first: Callable, make: Callable[[], Callable], limit: int = 1):
-        self.make, self.limit = make, max(1, limit)
-        self.idle: list[Callable] = [first]
-        self.made: list[Callable | None] = []
-        self.free = threading.Condition()
-
-    @contextmanager
-    def take(self):
-        with self.free:
-            while not self.idle and len(self.made) + 1 >= self.limit:
-                self.free.wait()
-            make = not self.idle
-            lane = None if make else self.idle.pop()
-            if make:
-                self.made.append(None)  # its place, held while it is made
-        if make:
-            try:
-                lane = self.make()
-            except BaseException:
-                with self.free:
-                    self.made.remove(None)
-                    self.free.notify()
-                raise
-            with self.free:
-                self.made[self.made.index(None)] = lane
-        try:
-            yield lane
-        finally:
-            with self.free:
-                self.idle.append(lane)
-                self.free.notify()
-
-    def close(self) -> None:
-        """Close the lanes it made (the first belongs to whoever gave it)."""
-        for lane in self.made:
-            if lane is not None:
-                lane.close()
-        self.made.clear()
 
 
 def worker_seed(salt: str, seed: int) -> int:
@@ -211,33 +31,6 @@ def worker_seed(salt: str, seed: int) -> int:
     of the run, so a policy cannot read back which episodes it plays (a run's or a verification's)."""
     digest = hashlib.blake2b(f"{salt}:{seed}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
-
-
-class SpareCore:
-    """Whether a core is free for a worker to poll on while the host streams requests (sandbox/worker.py's Reader):
-    fewer tasks runnable on the machine than the cores this process may use, the asking host counted. Read from
-    /proc/loadavg's running count at most every ``every_s``, so another evaluation lane (in this process or a
-    child), or any busy program, turns polling off within that time. Without /proc: never."""
-
-    def __init__(self, every_s: float = 0.05, source: str = "/proc/loadavg"):
-        self.every_s, self.source = every_s, source
-        self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        self.checked, self.free = -1.0, False
-
-    def __call__(self) -> bool:
-        now = time.monotonic()
-        if now - self.checked >= self.every_s:
-            self.checked = now
-            try:
-                with open(self.source) as handle:
-                    running = int(handle.read().split()[3].split("/")[0])
-            except (OSError, ValueError, IndexError):
-                running = self.cores
-            self.free = running < self.cores
-        return self.free
-
-
-spare_core = SpareCore()
 
 
 class Evaluator:
@@ -252,111 +45,150 @@ class Evaluator:
         self.session = session
         """Makes the session that runs the code; benchmarks swap in an in-process one to measure IPC cost."""
         self.pipeline = True
-        """Keep two lock-step batches in flight (see evaluate); off only to compare against."""
+        """Keep two lock-step batches in flight (see _play_pipelined); off only to compare against."""
 
     def evaluate(self, code: str, episodes: list[Episode], limits: Limits | None = None,
                  on_step: Callable[[int, Any, int], None] | None = None, keeper: Keeper | None = None) -> Evaluation:
         """``on_step(episode, env, step)`` is called after each reset (step 0) and step (e.g. to render);
         ``keeper``: keeps the episodes' steps for a feedback function (promptpo.policy.trajectory)."""
         started = time.monotonic()
-        on_step = on_step or (lambda episode, env, step: None)
-        envs = self.pool.take(len(episodes))
-        results = [EpisodeResult(e.index, e.seed, dict(e.extras)) for e in episodes]
-        recorders = [Recorder(self.spec) for _ in episodes]
-        kept = keeper.batch([e.index for e in episodes]) if keeper is not None else None
-        steps, fault, output = 0, None, ("", 0)
-        session = None
+        batch = LockStep(self.spec, self.pool.take(len(episodes)), episodes, self.end_at_success, on_step, keeper)
+        fault, output, session = None, ("", 0), None
         try:
             session = self.session(self.sandbox, limits or self.limits, self.spec.action)
             session.load(code)
-            obs = []
-            for i, (env, episode, rec) in enumerate(zip(envs, episodes, recorders)):
-                o, _ = self.spec.reset(env, episode)
-                on_step(i, env, 0)
-                rec.observe(o, 0)
-                obs.append(self.spec.encode_obs(o))  # as the wire carries it (and a feedback function reads it)
-                if keeper is not None:
-                    keeper.start(kept[i], obs[i])
-            active = list(range(len(episodes)))
+            active = batch.start()
             session.reset(active, worker_seed(self.salt, episodes[0].seed))
-
-            def advance(group: list[int], actions: np.ndarray) -> list[int]:
-                """Step each episode of ``group`` with its action; the ones still running."""
-                nonlocal steps
-                for action, i in zip(actions, group):
-                    result, rec = results[i], recorders[i]
-                    value, clipped = self._check_action(action, i, result.index, result.length)
-                    rec.act(action, clipped)  # what the policy asked for, before clipping
-                    o, reward, terminated, truncated, info = envs[i].step(value)
-                    steps += 1
-                    result.length += 1
-                    on_step(i, envs[i], result.length)
-                    result.episode_return += float(reward)
-                    rec.reward(float(reward), result.length)
-                    rec.observe(o, result.length)
-                    rec.info(info, result.length)
-                    obs[i] = self.spec.encode_obs(o)
-                    if keeper is not None:
-                        keeper.step(kept[i], value, float(reward), obs[i], info)
-                    if self.spec.is_success is not None:
-                        if self.spec.is_success(info, float(reward), bool(terminated)) and result.success_step is None:
-                            result.success_step = result.length
-                        result.success = result.success_step is not None
-                        if self.end_at_success and result.success:
-                            result.completed = result.ended_at_success = True
-                            continue
-                    if terminated or truncated or result.length >= self.spec.horizon:
-                        result.terminated, result.truncated = bool(terminated), not terminated
-                        result.completed = True
-                return [i for i in group if not results[i].completed]
-
-            def batch_of(group: list[int]) -> dict[str, np.ndarray]:
-                return {name: np.stack([obs[i][name] for i in group]) for name in obs[group[0]]}
-
-            if self.pipeline and len(active) > 1 and hasattr(session, "send_act"):
-                # Two halves in flight: the host steps one half's simulators while the worker computes the other
-                # half's actions. The worker sees every episode's observations in lock-step order (first half,
-                # second half, step after step), so honest code plays exactly as unpipelined; a half's next
-                # request goes out only after the other half's reply came back, so no reply can wait to see
-                # observations lock-step would not yet have shown. Each half gets the whole batch's act allowance.
-                # (A fault in the second half leaves the first half one step further on than lock-step would.)
-                # While a core is free for it the worker polls for the next request rather than sleeps (stream).
-                half = (len(active) + 1) // 2
-                a, b = active[:half], active[half:]
-                for group in (a, b):
-                    session.send_act(group, batch_of(group), len(active), stream=spare_core())
-                while a or b:
-                    batch = len(a) + len(b)
-                    if a:
-                        a = advance(a, session.receive_act(a, batch))
-                    b_actions = session.receive_act(b, batch) if b else None
-                    if a:
-                        session.send_act(a, batch_of(a), batch, stream=spare_core())
-                    if b:
-                        b = advance(b, b_actions)
-                        if b:
-                            session.send_act(b, batch_of(b), batch, stream=spare_core())
-            else:
-                while active:
-                    active = advance(active, session.act(active, batch_of(active)))
+            self._play(session, batch, active)
         except CandidateFault as err:
-            known = err.env is not None and 0 <= err.env < len(results)  # a position in this batch
-            episode = results[err.env].index if known else None
-            step = results[err.env].length if known else None
-            fault = Fault(err.outcome, err.message, err.traceback, episode, step)
+            fault = batch.fault(err)
         finally:
             if session is not None:
                 session.close()
                 output = session.output()
-        for result, rec in zip(results, recorders):
-            result.digest = rec.finish()
-        return Evaluation(outcome=fault.outcome if fault else Outcome.OK, episodes=results, env_steps=steps,
-                          wall_time_s=time.monotonic() - started, fault=fault, output=output[0],
-                          output_bytes=output[1])
+        return batch.evaluation(fault, output, started)
 
-    def _check_action(self, action: np.ndarray, position: int, episode: int, step: int) -> tuple[Any, bool]:
+    def _play(self, session: PolicySession, batch: LockStep, active: list[int]) -> None:
+        """Actions from the worker, steps on the host, until every episode has ended."""
+        if self.pipeline and len(active) > 1 and hasattr(session, "send_act"):
+            self._play_pipelined(session, batch, active)
+            return
+        while active:
+            active = batch.advance(active, session.act(active, batch.observations(active)))
+
+    @staticmethod
+    def _play_pipelined(session: PolicySession, batch: LockStep, active: list[int]) -> None:
+        """Two halves in flight: the host steps one half's simulators while the worker computes the other half's
+        actions. The worker sees every episode's observations in lock-step order (first half, second half, step
+        after step), so honest code plays exactly as unpipelined; a half's next request goes out only after the
+        other half's reply came back, so no reply can wait to see observations lock-step would not yet have shown.
+        Each half gets the whole batch's act allowance. (A fault in the second half leaves the first half one step
+        further on than lock-step would.) While a core is free for it the worker polls for the next request rather
+        than sleeps (stream)."""
+        half = (len(active) + 1) // 2
+        a, b = active[:half], active[half:]
+        for group in (a, b):
+            session.send_act(group, batch.observations(group), len(active), stream=spare_core())
+        while a or b:
+            size = len(a) + len(b)
+            if a:
+                a = batch.advance(a, session.receive_act(a, size))
+            b_actions = session.receive_act(b, size) if b else None
+            if a:
+                session.send_act(a, batch.observations(a), size, stream=spare_core())
+            if b:
+                b = batch.advance(b, b_actions)
+                if b:
+                    session.send_act(b, batch.observations(b), size, stream=spare_core())
+
+
+class LockStep:
+    """One evaluation's episodes, stepped together on the host: their simulators, results, recorders (the digests
+    being made) and latest observations, as the wire carries them. Positions (0..n-1) name the episodes."""
+
+    def __init__(self, spec: EnvSpec, envs: list[Any], episodes: list[Episode], end_at_success: bool,
+                 on_step: Callable[[int, Any, int], None] | None = None, keeper: Keeper | None = None):
+        self.spec, self.envs, self.episodes, self.end_at_success = spec, envs, episodes, end_at_success
+        self.on_step = on_step or (lambda episode, env, step: None)
+        self.results = [EpisodeResult(e.index, e.seed, dict(e.extras)) for e in episodes]
+        self.recorders = [Recorder(spec) for _ in episodes]
+        self.keeper = keeper
+        self.kept = keeper.batch([e.index for e in episodes]) if keeper is not None else None
+        self.obs: list[dict[str, np.ndarray]] = []
+        self.steps = 0
+
+    def start(self) -> list[int]:
+        """Reset every simulator to its episode; the positions, all running."""
+        for i, (env, episode, rec) in enumerate(zip(self.envs, self.episodes, self.recorders)):
+            o, _ = self.spec.reset(env, episode)
+            self.on_step(i, env, 0)
+            rec.observe(o, 0)
+            self.obs.append(self.spec.encode_obs(o))  # as the wire carries it (and a feedback function reads it)
+            if self.keeper is not None:
+                self.keeper.start(self.kept[i], self.obs[i])
+        return list(range(len(self.episodes)))
+
+    def observations(self, group: list[int]) -> dict[str, np.ndarray]:
+        """The latest observations of ``group``, stacked: one request's batch."""
+        return {name: np.stack([self.obs[i][name] for i in group]) for name in self.obs[group[0]]}
+
+    def advance(self, group: list[int], actions: np.ndarray) -> list[int]:
+        """Step each episode of ``group`` with its action; the ones still running."""
+        for action, i in zip(actions, group):
+            self._step(i, action)
+        return [i for i in group if not self.results[i].completed]
+
+    def _step(self, i: int, action: np.ndarray) -> None:
+        result, rec, env = self.results[i], self.recorders[i], self.envs[i]
+        value, clipped = self._check(action, i)
+        rec.act(action, clipped)  # what the policy asked for, before clipping
+        o, reward, terminated, truncated, info = env.step(value)
+        reward = float(reward)
+        self.steps += 1
+        result.length += 1
+        self.on_step(i, env, result.length)
+        result.episode_return += reward
+        rec.reward(reward, result.length)
+        rec.observe(o, result.length)
+        rec.info(info, result.length)
+        self.obs[i] = self.spec.encode_obs(o)
+        if self.keeper is not None:
+            self.keeper.step(self.kept[i], value, reward, self.obs[i], info)
+        self._judge(result, reward, terminated, truncated, info)
+
+    def _check(self, action: np.ndarray, i: int) -> tuple[Any, bool]:
+        """The action as the simulator takes it, and whether it was clipped; an invalid one faults the candidate."""
         try:
             return self.spec.action.check(action)
         except ValueError as err:
-            raise CandidateFault(Outcome.INVALID_ACTION, f"{err} in episode {episode} at step {step}",
-                                 env=position) from None
+            result = self.results[i]
+            raise CandidateFault(Outcome.INVALID_ACTION, f"{err} in episode {result.index} at step {result.length}",
+                                 env=i) from None
+
+    def _judge(self, result: EpisodeResult, reward: float, terminated: Any, truncated: Any, info: Any) -> None:
+        """Success from the step it first happens (it counts at any step), and whether the episode has ended."""
+        if self.spec.is_success is not None:
+            if self.spec.is_success(info, reward, bool(terminated)) and result.success_step is None:
+                result.success_step = result.length
+            result.success = result.success_step is not None
+            if self.end_at_success and result.success:
+                result.completed = result.ended_at_success = True
+                return
+        if terminated or truncated or result.length >= self.spec.horizon:
+            result.terminated, result.truncated = bool(terminated), not terminated
+            result.completed = True
+
+    def fault(self, err: CandidateFault) -> Fault:
+        """The fault as recorded: the episode and step it hit, when it names a position of this batch."""
+        known = err.env is not None and 0 <= err.env < len(self.results)
+        episode = self.results[err.env].index if known else None
+        step = self.results[err.env].length if known else None
+        return Fault(err.outcome, err.message, err.traceback, episode, step)
+
+    def evaluation(self, fault: Fault | None, output: tuple[str, int], started: float) -> Evaluation:
+        """What the episodes came to, their digests finished; ``started``: when the evaluation began (monotonic)."""
+        for result, rec in zip(self.results, self.recorders):
+            result.digest = rec.finish()
+        return Evaluation(outcome=fault.outcome if fault else Outcome.OK, episodes=self.results, env_steps=self.steps,
+                          wall_time_s=time.monotonic() - started, fault=fault, output=output[0],
+                          output_bytes=output[1])

@@ -10,7 +10,7 @@ from promptpo.text import clean
 from promptpo.candidate import Candidate
 from promptpo.policy.digest import EpisodeDigest, Track
 from promptpo.envspec import EnvSpec
-from promptpo.policy.evaluate import EpisodeResult, Evaluation
+from promptpo.policy.evaluation import EpisodeResult, Evaluation
 
 MAX_TRACEBACK = 3000
 MAX_OUTPUT = 1500

@@ -19,7 +19,9 @@ from promptpo.seeds import episode_secret
 from promptpo.records import POLICY_KIND, RunFolder
 from promptpo.envs import load_spec
 from promptpo.errors import ConfigError
-from promptpo.policy.evaluate import EnvPool, Evaluation, Evaluator
+from promptpo.policy.evaluate import Evaluator
+from promptpo.policy.evaluation import Evaluation
+from promptpo.policy.pool import EnvPool
 from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
 from promptpo.policy.verify import plan

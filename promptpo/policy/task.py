@@ -19,7 +19,10 @@ from promptpo.engine.context import RunContext
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target, ending_rule, ends_at_success, judged_by_success
 from promptpo.policy import cascade, library
-from promptpo.policy.evaluate import EnvPool, EpisodeResult, Evaluation, Evaluator, Fault, Lanes, Stage
+from promptpo.policy.evaluate import Evaluator
+from promptpo.policy.evaluation import EpisodeResult, Evaluation, Fault, Stage
+from promptpo.policy.lanes import Lanes
+from promptpo.policy.pool import EnvPool
 from promptpo.extract import ALLOWED_IMPORTS, author, trust_lines
 from promptpo.policy.feedback import build, score_line
 from promptpo.isolation.cluster import Host
@@ -205,7 +208,7 @@ class PolicyTask(TaskKind):
 RANKING = ("success rate, then how soon episodes succeed (mean steps to the first success; an episode without "
            "success counts all its steps), and only then mean return, as a tie-break (an episode that ends sooner "
            "collects less reward: that never counts against it)")
-"""How candidates are ranked where the env defines success (promptpo.policy.evaluate.Evaluation.rank_key)."""
+"""How candidates are ranked where the env defines success (promptpo.policy.evaluation.Evaluation.rank_key)."""
 
 
 def run_target(config: OptimizeConfig, spec: EnvSpec) -> Target | None:

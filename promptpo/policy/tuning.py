@@ -27,7 +27,7 @@ from promptpo.engine.context import RunContext
 from promptpo.engine.state import StopRun
 from promptpo.envspec import Target
 from promptpo.policy.config import OptimizeConfig
-from promptpo.policy.evaluate import Evaluation
+from promptpo.policy.evaluation import Evaluation
 from promptpo.extract import python_tree
 from promptpo.search.offline import cma_population
 

@@ -18,7 +18,9 @@ import numpy as np
 from promptpo.envs import load_spec
 from promptpo.policy.config import OptimizeConfig
 from promptpo.envspec import Episode, judged_by_success
-from promptpo.policy.evaluate import EnvPool, Evaluation, Evaluator, Fault
+from promptpo.policy.evaluate import Evaluator
+from promptpo.policy.evaluation import Evaluation, Fault
+from promptpo.policy.pool import EnvPool
 from promptpo.outcome import Outcome
 from promptpo.text import clean
 from promptpo.isolation import make_sandbox

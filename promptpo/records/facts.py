@@ -1,7 +1,7 @@
 """What every view shows of a run, derived once from its records: the best, steps to target, the curve, calls,
 the seed and the method.
 
-- The best is the engine's: by the rank key (success, then sooner, then return; promptpo.policy.evaluate), among
+- The best is the engine's: by the rank key (success, then sooner, then return; promptpo.policy.evaluation), among
   candidates scored in full. summary.json names it; a rebuilt summary derives it the same way.
 - Env steps to target are the steps the run had spent when the evaluation that reached it was recorded.
 - A curve starts at 0 env steps (a point with no value: nothing measured yet) and holds the best so far up to

@@ -23,7 +23,7 @@ from promptpo.text import jsonl_safe
 
 
 def _rank(record: dict | None) -> tuple[float, float, float] | None:
-    """The record's rank key as promptpo.policy.evaluate.Evaluation.rank_key made it (records from before the
+    """The record's rank key as promptpo.policy.evaluation.Evaluation.rank_key made it (records from before the
     steps to success were kept rank by success, then return); None for no score or a stopped candidate."""
     score = (record or {}).get("score")
     if not score or score.get("complete") is False:
