@@ -41,6 +41,8 @@ class Policy:
 class InProcessSession:
     """Runs the code in this process (no isolation at all): the baseline for the overhead."""
 
+    pipelined = False
+
     def __init__(self, sandbox, limits, action):
         self.namespace: dict = {}
 

@@ -12,6 +12,8 @@ the secret existed have none and keep their public seeds.
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import secrets
 from pathlib import Path
@@ -56,3 +58,10 @@ def entropy(run_seed: int, secret: str | None) -> list[int] | int:
     if not secret:
         return run_seed
     return [run_seed, int.from_bytes(secret.encode(), "big") % (1 << 128)]
+
+
+def worker_seed(salt: str, seed: int) -> int:
+    """The seed the worker's RNGs get for an episode batch: derived from the episode seed and a secret
+    of the run, so a policy cannot read back which episodes it plays (a run's or a verification's)."""
+    digest = hashlib.blake2b(f"{salt}:{seed}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1

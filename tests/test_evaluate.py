@@ -203,6 +203,8 @@ class HostSession:
     """Runs ``policy(obs) -> action`` in this process. Logs each episode position it is shown with that
     observation, in the order shown; ``fault``: (call, CandidateFault) to raise at that act call."""
 
+    pipelined = False
+
     def __init__(self, policy, log: list, fault=None, *args):
         self.policy, self.log, self.fault, self.calls, self.closed = policy, log, fault, 0, False
 
@@ -229,6 +231,8 @@ class HostSession:
 
 class PipelinedHostSession(HostSession):
     """Sends and receives like the real session: actions are worked out when a request is sent."""
+
+    pipelined = True
 
     def __init__(self, *args):
         super().__init__(*args)

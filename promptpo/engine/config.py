@@ -72,7 +72,7 @@ class RunConfig:
     out: Path = Path("runs")
     """Folder that receives the run folder."""
     salt: str = field(default_factory=lambda: secrets.token_hex(8))
-    """The secret the sandbox worker's RNG seeds are derived with (promptpo.policy.evaluate.worker_seed): kept in
+    """The secret the sandbox worker's RNG seeds are derived with (promptpo.seeds.worker_seed): kept in
     run.json, which the sandbox never sees, so a re-run draws the same and a policy cannot tell its episodes."""
     episode_secret: str | None = field(default_factory=lambda: episode_secret())
     """What the evaluation episodes' seeds are drawn with besides the run seed (promptpo.seeds): kept in run.json,

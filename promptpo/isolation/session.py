@@ -39,6 +39,10 @@ ERROR_OUTCOMES = {"MemoryError": Outcome.MEMORY, "InvalidAction": Outcome.INVALI
 class PolicySession:
     """One candidate's code running in one fresh worker."""
 
+    pipelined = True
+    """Whether a batch's act can be sent and its reply received apart (``send_act`` / ``receive_act``), so the
+    Evaluator keeps two half-batches in flight; a session without it (a benchmark's in-process one) says False."""
+
     def __init__(self, sandbox: Sandbox, limits: Limits, action: ActionSpec | None):
         self.limits = limits
         self.action = action

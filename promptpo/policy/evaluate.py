@@ -7,7 +7,6 @@ before they touch the simulator.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable
@@ -20,17 +19,11 @@ from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.outcome import CandidateFault, Outcome
 from promptpo.policy.digest import Recorder
+from promptpo.seeds import worker_seed
 from promptpo.policy.evaluation import EpisodeResult, Evaluation, Fault
 from promptpo.policy.lanes import spare_core
 from promptpo.policy.pool import EnvPool
 from promptpo.policy.trajectory import Keeper
-
-
-def worker_seed(salt: str, seed: int) -> int:
-    """The seed the worker's RNGs get for an episode batch: derived from the episode seed and a secret
-    of the run, so a policy cannot read back which episodes it plays (a run's or a verification's)."""
-    digest = hashlib.blake2b(f"{salt}:{seed}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") >> 1
 
 
 class Evaluator:
@@ -70,7 +63,7 @@ class Evaluator:
 
     def _play(self, session: PolicySession, batch: LockStep, active: list[int]) -> None:
         """Actions from the worker, steps on the host, until every episode has ended."""
-        if self.pipeline and len(active) > 1 and hasattr(session, "send_act"):
+        if self.pipeline and len(active) > 1 and session.pipelined:
             self._play_pipelined(session, batch, active)
             return
         while active:

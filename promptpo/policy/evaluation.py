@@ -11,7 +11,28 @@ import numpy as np
 from promptpo.candidate import UNRANKED, policy_rank_key
 from promptpo.outcome import Outcome
 from promptpo.policy.digest import EpisodeDigest
-from promptpo.policy.summarizer import Notes
+
+
+@dataclass
+class Notes:
+    """What one feedback function said about an evaluation's episodes, or why it could not."""
+
+    source: str | None
+    """The candidate whose Feedback class ran; None: the evaluated program's own."""
+    lines: list[list] = field(default_factory=list)
+    """[episode index, note] per episode it summarised."""
+    error: str = ""
+    traceback: str = ""
+    output: str = ""
+    """The end of what it printed, when it failed."""
+    cut: list[list] = field(default_factory=list)
+    """[episode index, step] for episodes whose steps were kept only up to that step (promptpo.policy.trajectory.KEEP_MB)."""
+    by_host: bool = False
+    """The error was the host's (the sandbox would not start a worker, ...), not the feedback function's."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
 
 
 @dataclass

@@ -140,7 +140,7 @@ def build(spec: EnvSpec, candidate: Candidate, labels: list[str] | None = None) 
             fb.traceback = ev.fault.traceback[-MAX_TRACEBACK:]
         if ev.output:
             fb.output = head_and_tail(ev.output, MAX_OUTPUT)
-        describe_notes(fb, getattr(ev, "notes", None) or [])
+        describe_notes(fb, ev.notes)
     return fb
 
 

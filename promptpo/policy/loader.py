@@ -23,7 +23,7 @@ from promptpo import gate
 from promptpo.isolation import inprocess
 from promptpo.envspec import EnvSpec
 from promptpo.errors import ConfigError
-from promptpo.policy.evaluate import worker_seed
+from promptpo.seeds import worker_seed
 from promptpo.extract import entry_point, python_tree
 from promptpo.isolation import Limits, make_sandbox
 from promptpo.isolation.session import PolicySession

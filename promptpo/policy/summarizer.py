@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ast
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from promptpo.extract import python_tree
+from promptpo.policy.evaluation import Notes
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.isolation.session import PolicySession
 from promptpo.outcome import CandidateFault
@@ -36,28 +37,6 @@ def defines_feedback(code: str) -> bool:
     """Whether the program defines a module-level ``class Feedback`` (checked without running it)."""
     tree = python_tree(code)
     return tree is not None and any(isinstance(node, ast.ClassDef) and node.name == CLASS for node in tree.body)
-
-
-@dataclass
-class Notes:
-    """What one feedback function said about an evaluation's episodes, or why it could not."""
-
-    source: str | None
-    """The candidate whose Feedback class ran; None: the evaluated program's own."""
-    lines: list[list] = field(default_factory=list)
-    """[episode index, note] per episode it summarised."""
-    error: str = ""
-    traceback: str = ""
-    output: str = ""
-    """The end of what it printed, when it failed."""
-    cut: list[list] = field(default_factory=list)
-    """[episode index, step] for episodes whose steps were kept only up to that step (promptpo.policy.trajectory.KEEP_MB)."""
-    by_host: bool = False
-    """The error was the host's (the sandbox would not start a worker, ...), not the feedback function's."""
-
-    @property
-    def ok(self) -> bool:
-        return not self.error
 
 
 MIN_S = 1.0

@@ -32,7 +32,8 @@ from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook
 from promptpo.records import POLICY_KIND
 from promptpo.policy import summarizer
-from promptpo.policy.summarizer import Notes, defines_feedback
+from promptpo.policy.evaluation import Notes
+from promptpo.policy.summarizer import defines_feedback
 from promptpo.policy.trajectory import Keeper
 from promptpo.policy.tuning import RULE as tuning_rule
 from promptpo.policy.tuning import share_text
