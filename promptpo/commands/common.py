@@ -1,4 +1,4 @@
-"""What every command shares: consoles, logging set-up, the --out option, number formatting."""
+"""What every command shares: consoles, logging set-up, the --out option, how a run ends, number formatting."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from promptpo.commands.options import field_option
+from promptpo.outcome import RunStatus
 from promptpo.schedule.config import ScheduleConfig
 
 OUT = click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True,
@@ -87,15 +88,13 @@ def finish(result) -> None:
               f"{s['wall_time_s']:.0f} s", markup=False)
     if s.get("tuning_env_steps"):
         err.print(f"constant tuning: {tuning_share(s)}", markup=False)
-    if result.status in ("interrupted", "failed"):
+    status = RunStatus.read(result.status)
+    if status in (RunStatus.INTERRUPTED, RunStatus.FAILED):
         err.print(f"continue it with: promptpo resume {result.run_dir.name} --out {result.run_dir.parent}",
                   markup=False)
     print(f"run folder: {result.run_dir}")
-    sys.exit(EXIT_CODES.get(result.status, 1))
+    sys.exit(status.exit_code if status else 1)
 
-
-EXIT_CODES = {"completed": 0, "target_reached": 0, "budget_exhausted": 0, "answers_exhausted": 0,
-              "failed": 1, "interrupted": 130}
 
 def tuning_share(summary: dict) -> str:
     """'87,012 env steps in 60 evaluations (94% of the env steps this run spent)' (--tune-share caps tuning's part of

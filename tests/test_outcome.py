@@ -1,0 +1,66 @@
+"""promptpo.outcome.RunStatus: the statuses run folders hold, as an enum whose values are those words (so records
+written before read the same, and records written now hold the same)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from promptpo.outcome import RunStatus
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+RUN_FOLDERS = sorted(p.parent for p in FIXTURES.rglob("run.json"))
+
+
+def recorded_statuses() -> list[str]:
+    found = []
+    for folder in RUN_FOLDERS:
+        for name in ("run.json", "summary.json"):
+            data = json.loads((folder / name).read_text())
+            found += [data["status"]] if "status" in data else []
+    return found
+
+
+def test_the_fixtures_hold_run_folders_with_statuses():
+    assert len(RUN_FOLDERS) >= 2 and len(recorded_statuses()) >= 2 * len(RUN_FOLDERS)
+
+
+@pytest.mark.parametrize("text", sorted(set(recorded_statuses())))
+def test_a_recorded_status_reads_as_itself_and_writes_back_the_same(text):
+    status = RunStatus.read(text)
+    assert status is RunStatus(text) and status == text and f"{status}" == text
+    assert json.dumps({"status": status}) == json.dumps({"status": text})
+
+
+def test_an_unknown_or_missing_status_reads_as_none():
+    assert RunStatus.read("paused") is None and RunStatus.read(None) is None and RunStatus.read("") is None
+
+
+@pytest.mark.parametrize("status", list(RunStatus))
+def test_a_status_is_finished_or_says_how_the_command_fails(status):
+    """Finished runs exit 0 and are not resumed; an interrupted one exits 130 as Ctrl-C does; the rest 1."""
+    if status.finished:
+        assert status.exit_code == 0
+    else:
+        assert status.exit_code == (130 if status is RunStatus.INTERRUPTED else 1)
+    assert status.finished == (status not in (RunStatus.RUNNING, RunStatus.FAILED, RunStatus.INTERRUPTED))
+
+
+def test_resume_refuses_a_finished_run_and_bench_counts_it_done(tmp_path):
+    from promptpo.bench.jobs import plan
+    from promptpo.bench.suite import Job, Method
+    from promptpo.errors import RunStoreError
+    from promptpo.records import RunFolder
+    from promptpo.resume import resumable
+
+    policy = next(p for p in RUN_FOLDERS if json.loads((p / "run.json").read_text()).get("kind") == "promptpo")
+    status = RunStatus(json.loads((policy / "summary.json").read_text())["status"])
+    assert status.finished
+    with pytest.raises(RunStoreError, match=f"already finished \\({status}\\)"):
+        resumable(RunFolder(policy))
+    job = Job("gymnasium/CartPole-v1", Method("promptpo", "promptpo"), 0)
+    shutil.copytree(policy, tmp_path / job.key / policy.name)
+    assert plan(job, tmp_path, None).action == "done"
