@@ -1,5 +1,5 @@
-"""promptpo.outcome.RunStatus: the statuses run folders hold, as an enum whose values are those words (so records
-written before read the same, and records written now hold the same)."""
+"""promptpo.outcome.RunStatus and promptpo.candidate.CandidateKind: the words run folders hold, as enums whose
+values are those words (so records written before read the same, and records written now hold the same)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from promptpo.candidate import CandidateKind
 from promptpo.outcome import RunStatus
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -64,3 +65,21 @@ def test_resume_refuses_a_finished_run_and_bench_counts_it_done(tmp_path):
     job = Job("gymnasium/CartPole-v1", Method("promptpo", "promptpo"), 0)
     shutil.copytree(policy, tmp_path / job.key / policy.name)
     assert plan(job, tmp_path, None).action == "done"
+
+
+def recorded_kinds() -> list[str]:
+    kinds = []
+    for folder in RUN_FOLDERS:
+        kinds += [json.loads(p.read_text())["kind"] for p in (folder / "candidates").glob("*.json")]
+        events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines() if line.strip()]
+        kinds += [e["kind"] for e in events if e.get("event") == "candidate"]
+    return kinds
+
+
+def test_recorded_candidate_kinds_read_as_kinds():
+    """Every kind a fixture's candidates hold is a CandidateKind, but 'first': what the schedule kind wrote for an
+    initial candidate before the engine (it still reads as the word it is)."""
+    kinds = recorded_kinds()
+    assert CandidateKind.INITIAL in kinds
+    assert {k for k in kinds if k not in set(CandidateKind)} <= {"first"}
+    assert all(json.dumps(CandidateKind(k)) == json.dumps(k) for k in kinds if k in set(CandidateKind))

@@ -277,7 +277,7 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
     it did, for the log and the next prompts (also when there was nothing to tune, and why)."""
     import cma
 
-    from promptpo.candidate import Candidate
+    from promptpo.candidate import Candidate, CandidateKind
     from promptpo.extract import check_program
 
     parent = choose_parent(engine.history, round_, tuned_before)
@@ -350,7 +350,7 @@ def tune(engine, config, round_: int, tuned_before: set[str]) -> str:
             evaluation, values, code = best
             engine.task.notes_for(code, evaluation)
             id_, index = engine.new_slot(round_)
-            tuned = Candidate(id_, round_, index, "tuned", parent.id, None,
+            tuned = Candidate(id_, round_, index, CandidateKind.TUNED, parent.id, None,
                               check_program(code, engine.task.entry, engine.config.gate), evaluation,
                               [{"name": c.name, "line": c.line, "old": c.text, "new": f"{v:.6g}"}
                                for c, v in zip(constants, values) if f"{v:.6g}" != f"{c.value:.6g}"])
