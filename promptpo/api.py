@@ -28,7 +28,7 @@ from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Sandbox
 from promptpo.llm.base import Backend
 from promptpo.policy.config import OptimizeConfig
-from promptpo.schedule.task import ScheduleConfig
+from promptpo.schedule.config import ScheduleConfig
 from promptpo.search import make_proposer
 
 __all__ = ["Prepared", "RunResult", "execute", "execute_schedule", "new_run_id", "optimize", "prepare",

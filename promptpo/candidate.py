@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from promptpo.extract import Extracted
@@ -73,20 +74,30 @@ class Result(Protocol):
         """Higher is better; UNRANKED when the result has no score."""
 
 
+class CandidateKind(StrEnum):
+    """How a candidate came to be (its record holds the value; schedule runs recorded before the engine wrote
+    'first' for an initial one)."""
+
+    INITIAL = "initial"  # written from scratch (round 0)
+    REFINE = "refine"    # a parent improved on
+    REPAIR = "repair"    # a candidate that could not be scored, mended
+    OFFLINE = "offline"  # a sample of the offline proposer (CMA-ES, no LLM)
+    TUNED = "tuned"      # a parent's constants tuned by CMA-ES (no LLM call)
+
+
 @dataclass
 class Candidate:
     id: str
     """``r03c2``: round 3, candidate 2 of that round."""
     round: int
     index: int
-    kind: str
-    """initial, refine, repair, offline (a CMA-ES sample) or tuned (constants tuned, no LLM)"""
+    kind: CandidateKind
     parent: str | None
     llm_call: int | None
     extracted: Extracted
     evaluation: Result | None = None
     tuned: list[dict] | None = None
-    """For kind 'tuned': the constants changed from the parent ({line, old, new})."""
+    """For a tuned candidate: the constants changed from the parent ({line, old, new})."""
     answer: str = ""
     """The start of the answer when no program could be read from it (shown in the repair prompt)."""
     analysis: str = ""

@@ -1,4 +1,4 @@
-"""How a candidate's evaluation ended, and the fault that carries a bad ending to the loop."""
+"""How a candidate's evaluation ended, and the fault that carries a bad ending to the loop; how a run ended."""
 
 from __future__ import annotations
 
@@ -44,3 +44,34 @@ class CandidateFault(Exception):
         self.message = message
         self.traceback = traceback
         self.env = env
+
+
+class RunStatus(StrEnum):
+    """Where a run stands, as run.json and summary.json record it (a str: the records hold the value)."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"                  # every round ran
+    TARGET_REACHED = "target_reached"
+    BUDGET_EXHAUSTED = "budget_exhausted"
+    ANSWERS_EXHAUSTED = "answers_exhausted"  # the scripted answers ran out
+    FAILED = "failed"                        # the backend gave up, or an internal error
+    INTERRUPTED = "interrupted"              # Ctrl-C, SIGTERM, SIGHUP, or a process gone (killed, OOM)
+
+    @property
+    def finished(self) -> bool:
+        """The run ended on its own: nothing to resume (promptpo.resume), a bench job done, the command's exit 0."""
+        return self in (RunStatus.COMPLETED, RunStatus.TARGET_REACHED, RunStatus.BUDGET_EXHAUSTED,
+                        RunStatus.ANSWERS_EXHAUSTED)
+
+    @property
+    def exit_code(self) -> int:
+        """How the command that ran it exits: 0 finished, 130 interrupted (as for Ctrl-C), else 1."""
+        return 0 if self.finished else 130 if self is RunStatus.INTERRUPTED else 1
+
+    @classmethod
+    def read(cls, text: object) -> RunStatus | None:
+        """The status a record holds; None when it holds none, or a word this version does not know."""
+        try:
+            return cls(text)
+        except ValueError:
+            return None

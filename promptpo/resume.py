@@ -16,7 +16,8 @@ from promptpo.engine import kinds
 from promptpo.engine.replay import Replay
 from promptpo.engine.store import RunStore
 from promptpo.errors import RunStoreError
-from promptpo.records import FINISHED, RunFolder
+from promptpo.outcome import RunStatus
+from promptpo.records import RunFolder
 
 
 @dataclass
@@ -46,8 +47,8 @@ def resumable(run: RunFolder) -> Resumable:
     if kind is None:
         raise RunStoreError(f"{run.path.name} is a {run.kind} run, which has nothing to resume",
                             "baselines run to the end or start again")
-    status = run.summary.get("status") or run.meta.get("status")
-    if status in FINISHED:
+    status = RunStatus.read(run.summary.get("status") or run.meta.get("status"))
+    if status and status.finished:
         raise RunStoreError(f"run {run.path.name} already finished ({status})", "nothing to resume")
     data = run.meta.get("config")
     if not isinstance(data, dict) or "env" not in data:

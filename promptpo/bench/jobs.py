@@ -17,11 +17,12 @@ from pathlib import Path
 from promptpo.bench.suite import Job
 from promptpo.isolation.cluster import pack, unpack
 from promptpo.errors import RunStoreError
-from promptpo.records import FINISHED, PROGRAM_KINDS, RunFolder, run_folders
+from promptpo.outcome import RunStatus
+from promptpo.records import PROGRAM_KINDS, RunFolder, run_folders
 
 PLACEHOLDER = "{folder}"
 """Stands for the job's folder in a command sent to a Ray node (where the folder is a scratch copy)."""
-RESUMABLE = ("interrupted", "running")
+RESUMABLE = (RunStatus.INTERRUPTED, RunStatus.RUNNING)
 
 
 @dataclass
@@ -49,15 +50,16 @@ def runs_of(folder: Path) -> list[tuple[Path, dict, dict]]:
 def plan(job: Job, bench: Path, model: str | None, retry_failed: bool = False) -> Step:
     folder = bench / job.key
     runs = runs_of(folder)
-    statuses = [(summary.get("status") or meta.get("status"), path, meta) for path, meta, summary in runs]
-    if any(status in FINISHED for status, _, _ in statuses):
+    statuses = [(RunStatus.read(summary.get("status") or meta.get("status")), path, meta)
+                for path, meta, summary in runs]
+    if any(status and status.finished for status, _, _ in statuses):
         return Step(job, "done", [])
     fresh = job.method.argv(job.task, job.seed, model, folder)
     if statuses:
         status, path, meta = statuses[-1]
         if status in RESUMABLE and meta.get("kind") in PROGRAM_KINDS:
             return Step(job, "resume", ["resume", path.name, "--out", str(folder)])
-        if status == "failed" and not retry_failed:
+        if status is RunStatus.FAILED and not retry_failed:
             return Step(job, "failed", [])
     return Step(job, "run", fresh)
 

@@ -14,12 +14,12 @@ ANSWER_TOKENS = 1500
 @click.argument("env")
 @click.option("--candidate", type=int, default=1, show_default=True, help="Which candidate of round 0 (1, 2, ...).")
 @click.option("--show-spec", is_flag=True, help="Print only the environment section (what the spec builder made).")
-def prompt(env: str, candidate: int, show_spec: bool, no_library: bool, feedback_fn: str, **options) -> None:
+def prompt(env: str, candidate: int, show_spec: bool, **options) -> None:
     """Print the round-0 prompt for ENV as `optimize ENV` with the same options would send it (the library's
     examples included: the first --model prices the estimate), with its token count and, for a priced --model,
     the estimated cost of a run. Nothing is sent."""
     setup_logging(False)
-    from promptpo.commands.common import run_config
+    from promptpo.commands.options import run_config
     from promptpo.policy.config import OptimizeConfig
     from promptpo.envs import load_spec
     from promptpo.errors import ConfigError
@@ -28,7 +28,7 @@ def prompt(env: str, candidate: int, show_spec: bool, no_library: bool, feedback
     from promptpo.prompting import render
     from promptpo.policy.task import policy_prompts
 
-    config = run_config(OptimizeConfig, env, options, feedback_fn=feedback_fn == "on").validate()
+    config = run_config(OptimizeConfig, env, options).validate()
     if not 1 <= candidate <= config.candidates:
         raise ConfigError(f"--candidate must be between 1 and --candidates ({config.candidates}), got {candidate}")
     model = config.model.split(",")[0].rsplit("@", 1)[0] if config.model else None

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import click
 
-from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, console, finish, run_config, run_options, setup_logging
+from promptpo.commands.common import console, finish, setup_logging
+from promptpo.commands.options import run_config, run_options
+from promptpo.schedule.config import ScheduleConfig
 
 
 @click.command("schedule")
 @click.argument("env")
-@run_options(rounds=3, candidates=2, max_repairs=1, act_timeout=2.0)
-@click.option("--steps", type=int, default=50_000, show_default=True,
-              help="Env steps per PPO training (per candidate; in total with --online).")
-@click.option("--every", type=int, default=1, show_default=True, help="Call the schedule every N rollouts.")
-@click.option("--online", is_flag=True, help="One training; the model picks hyperparameters every --interval steps.")
-@click.option("--interval", type=int, default=10_000, show_default=True, help="Online mode: env steps per decision.")
-@click.option("--criterion", default="auc", show_default=True, help="Rank schedules by auc or steps (to threshold).")
-@EVAL_POINTS
-@EVAL_EVERY
-@click.option("--eval-episodes", type=int, default=None, help="Episodes per evaluation.")
+@run_options(ScheduleConfig)
 def schedule(env: str, **options) -> None:
     """The model writes PPO hyperparameter schedules for ENV (or, with --online, steers one training)."""
     setup_logging(options["verbose"])
@@ -26,7 +19,6 @@ def schedule(env: str, **options) -> None:
     from promptpo.engine.launch import new_run_id
     from promptpo.engine.store import RunStore
     from promptpo.api import execute_schedule, prepare_schedule
-    from promptpo.schedule.task import ScheduleConfig
 
     prepared = prepare_schedule(run_config(ScheduleConfig, env, options))
     config = prepared.config

@@ -11,6 +11,7 @@ import dataclasses
 
 from promptpo.engine.state import StopRun
 from promptpo.engine.wave import Pending
+from promptpo.outcome import RunStatus
 
 
 class Budgeted:
@@ -25,23 +26,23 @@ class Budgeted:
         worst_steps = self.task.worst_case_steps()
         held = s.env_steps + self.reserved_steps
         if b.max_env_steps is not None and held + worst_steps > b.max_env_steps:
-            raise StopRun("budget_exhausted", f"env-step budget: {held} used or held of {b.max_env_steps}, and a "
-                          f"candidate may need {worst_steps} more")
+            raise StopRun(RunStatus.BUDGET_EXHAUSTED, f"env-step budget: {held} used or held of {b.max_env_steps}, "
+                          f"and a candidate may need {worst_steps} more")
         if not llm:
             return
         if b.max_llm_calls is not None and self.uses_prompts and s.llm_sent >= b.max_llm_calls:
-            raise StopRun("budget_exhausted", f"LLM call budget of {b.max_llm_calls} used up")
+            raise StopRun(RunStatus.BUDGET_EXHAUSTED, f"LLM call budget of {b.max_llm_calls} used up")
         if b.max_cost is not None:
             estimate = self._worst_cost(prompt_chars)
             spent = s.cost_usd + self.reserved_cost
             if spent + estimate > b.max_cost:
-                raise StopRun("budget_exhausted", f"cost budget: ${spent:.4f} spent or held of ${b.max_cost:g}, "
-                              f"and the next call may cost up to ${estimate:.4f}")
+                raise StopRun(RunStatus.BUDGET_EXHAUSTED, f"cost budget: ${spent:.4f} spent or held of "
+                              f"${b.max_cost:g}, and the next call may cost up to ${estimate:.4f}")
 
     def _check_time(self) -> None:
         b = self.config.budgets
         if b.max_time is not None and self.state.elapsed >= b.max_time:
-            raise StopRun("budget_exhausted", f"time budget of {b.max_time:g} s used up")
+            raise StopRun(RunStatus.BUDGET_EXHAUSTED, f"time budget of {b.max_time:g} s used up")
 
     def _worst_cost(self, prompt_chars: int) -> float:
         """What the next call may cost at most: the prompt as sent plus --max-tokens at the model's price."""

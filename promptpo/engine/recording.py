@@ -11,13 +11,14 @@ highest rank key whatever finished first, so the run folder never depends on whi
 
 from __future__ import annotations
 
-from promptpo.candidate import Candidate, candidate_id, sample_key
+from promptpo.candidate import Candidate, CandidateKind, candidate_id, sample_key
 from promptpo.records.liveness import this_process
 from promptpo.engine.wave import Pending
 from promptpo.extract import Extracted, analysis
 from promptpo.outcome import Outcome
 
-KINDS = {"first": "initial", "refine": "refine", "repair": "repair", "proposal": "offline"}
+KINDS = {"first": CandidateKind.INITIAL, "refine": CandidateKind.REFINE, "repair": CandidateKind.REPAIR,
+         "proposal": CandidateKind.OFFLINE}
 """Prompt kind -> the kind of candidate its answer becomes."""
 ANSWER_SHOWN = 3000
 """Characters of an answer without a readable program that its repair prompt shows."""
@@ -145,7 +146,7 @@ class Recording:
         replayed = self.replay is not None and candidate.id in self.replay.logged
         self.history.append(candidate)
         result = candidate.evaluation
-        if candidate.kind == "offline":  # the proposer learns from every sample
+        if candidate.kind == CandidateKind.OFFLINE:  # the proposer learns from every sample
             self.backend.observe(sample_key(result))
         improved = first_of_best(candidate, self.taken_best)
         if improved:
@@ -171,7 +172,8 @@ class Recording:
         so it is kept (tuning/<key>.json, the same fields as a candidate's record) and resume does not run it
         again."""
         key = self.task.evaluation_key(code)
-        sample = Candidate("sample", self.state.round, -1, "tuned", None, None, Extracted(code, Outcome.OK), result)
+        sample = Candidate("sample", self.state.round, -1, CandidateKind.TUNED, None, None, Extracted(code, Outcome.OK),
+                           result)
         self.store.write_record(f"{SAMPLES}/{key}.json", {"key": key, "outcome": sample.outcome,
                                                           "env_steps": result.env_steps,
                                                           **self.task.record_fields(sample)})

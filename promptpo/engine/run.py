@@ -25,6 +25,7 @@ from promptpo.errors import AnswersExhausted, BackendError
 from promptpo.edits import read_answer
 from promptpo.extract import Extracted, analysis
 from promptpo.llm.base import FREE_BACKENDS, Backend, Completion, Request, redact
+from promptpo.outcome import RunStatus
 from promptpo.prompting import Prompt
 from promptpo.search import Greedy, Islands
 from promptpo.engine.wave import Pending, Wave
@@ -64,19 +65,19 @@ class Engine(Budgeted, Recording):
         try:
             with interrupt_on_signals():
                 self.task.drive(self)
-            self.state.status = "completed"
+            self.state.status = RunStatus.COMPLETED
         except StopRun as stop:
             self.state.status, self.state.reason = stop.status, stop.reason
         except AnswersExhausted as err:
-            self.state.status, self.state.reason = "answers_exhausted", str(err)
+            self.state.status, self.state.reason = RunStatus.ANSWERS_EXHAUSTED, str(err)
         except BackendError as err:
-            self.state.status, self.state.reason = "failed", redact(str(err))
+            self.state.status, self.state.reason = RunStatus.FAILED, redact(str(err))
             self.store.event("llm_error", kind=err.kind, message=self.state.reason)
         except (KeyboardInterrupt, Interrupted) as err:
-            self.state.status = "interrupted"
+            self.state.status = RunStatus.INTERRUPTED
             self.state.reason = err.reason if isinstance(err, Interrupted) else "stopped by the user (Ctrl-C)"
         except Exception as err:
-            self.state.status, self.state.reason = "failed", f"internal error: {type(err).__name__}: {err}"
+            self.state.status, self.state.reason = RunStatus.FAILED, f"internal error: {type(err).__name__}: {err}"
             raise
         finally:
             self.stop_saving()  # an evaluation still in flight (a daemon thread) writes nothing after the end
@@ -180,7 +181,7 @@ class Engine(Budgeted, Recording):
 
     def stop_at_target(self) -> None:
         if self.task.reached(self.state.best):
-            raise StopRun("target_reached", f"{self.state.best.id} reached {self.task.target.describe()}")
+            raise StopRun(RunStatus.TARGET_REACHED, f"{self.state.best.id} reached {self.task.target.describe()}")
 
     # -- one call ------------------------------------------------------------------------
     def ask(self, prompt: Prompt, round_: int) -> tuple[Completion, int, bool]:

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from promptpo.candidate import Candidate
+from promptpo.outcome import RunStatus
 
 
 class StopRun(Exception):
     """Ends the run with a status: target_reached, budget_exhausted, ..."""
 
-    def __init__(self, status: str, reason: str = ""):
+    def __init__(self, status: RunStatus, reason: str = ""):
         super().__init__(reason or status)
         self.status, self.reason = status, reason
 
@@ -56,7 +57,7 @@ class RunState:
     tuning_evaluations: int = 0
     episodes: int = 0
     best: Candidate | None = None
-    status: str = "running"
+    status: RunStatus = RunStatus.RUNNING
     reason: str = ""
     last: str = ""
     folder: str = ""

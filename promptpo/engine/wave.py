@@ -33,6 +33,7 @@ from promptpo.engine.state import StopRun
 from promptpo.errors import AnswersExhausted, BackendError
 from promptpo.extract import Extracted
 from promptpo.llm.base import Completion, Request
+from promptpo.outcome import RunStatus
 from promptpo.prompting import Prompt
 
 JOIN_POLL_S = 0.2
@@ -184,8 +185,8 @@ class Wave:
                 reached = self.reached
             self._pass(pending)
             if reached is not None:  # recorded as a budget-stopped slot is: not evaluated, and why
-                pending.stop = StopRun("target_reached", f"{reached} reached {engine.task.target.describe()} "
-                                                         "before its evaluation started")
+                pending.stop = StopRun(RunStatus.TARGET_REACHED, f"{reached} reached {engine.task.target.describe()} "
+                                                                 "before its evaluation started")
                 return
             try:
                 pending.result = engine.evaluate_slot(pending, best)

@@ -16,14 +16,17 @@ import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+
+from promptpo.options import option
 
 
 @dataclass(frozen=True)
 class Limits:
     """Resource limits for one candidate's worker."""
 
-    act_timeout_s: float = 5.0
+    act_timeout_s: float = field(default=5.0, metadata=option(
+        "Seconds allowed per call into the sandboxed code (act or schedule).", flag="--act-timeout"))
     """Wall time allowed per act() call; a lock-step batch of k episodes gets k times this."""
     load_timeout_s: float = 30.0
     """Wall time to start the worker and run the code's top level."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from promptpo.options import option
+
 
 @dataclass(frozen=True)
 class Message:
@@ -24,20 +26,25 @@ class Message:
 class GenParams:
     """Generation and transport settings for every call of a run."""
 
-    temperature: float | None = None
+    temperature: float | None = field(default=None, metadata=option(
+        "Sampling temperature (default: the provider's; some models accept no other)."))
     """Sampling temperature; None sends none (the provider's default; some models accept no other)."""
-    max_tokens: int = 4096
-    timeout_s: float = 120.0
-    """Per-request timeout; a request that hangs longer is retried."""
-    api_base: str | None = None
+    max_tokens: int = field(default=4096, metadata=option("Longest answer, in tokens."))
+    api_base: str | None = field(default=None, metadata=option(
+        "Base URL of the provider or of a compatible server."))
     """Base URL of the provider or of a compatible server (Ollama, vLLM, a proxy)."""
+    timeout_s: float = field(default=120.0, metadata=option("Seconds per LLM request before it is retried.",
+                                                            flag="--llm-timeout"))
+    """Per-request timeout; a request that hangs longer is retried."""
+    retry_for_s: float = field(default=300.0, metadata=option(
+        "How long one LLM call keeps retrying connection errors, server errors, rate limits and timeouts (backoff "
+        "with jitter) before the run stops, e.g. 90s, 5m, 1h.", flag="--retry-for", duration=True))
+    """How long one call keeps retrying retryable failures (connection errors, 5xx, 429, timeouts) before
+    the run ends on it: long enough to ride out a provider's or a local server's restart."""
     max_attempts: int | None = None
     """Attempts per call, including the first, for retryable failures; None: as many as ``retry_for_s`` allows."""
     max_wait_s: float = 60.0
     """Longest backoff between attempts (a Retry-After header is honoured up to this)."""
-    retry_for_s: float = 300.0
-    """How long one call keeps retrying retryable failures (connection errors, 5xx, 429, timeouts) before
-    the run ends on it: long enough to ride out a provider's or a local server's restart."""
 
     def public(self) -> dict:
         """What is safe to record: everything, with credentials stripped from the URL."""

@@ -296,7 +296,7 @@ def tune(run: RunContext, task: TunedTask, round_: int, tuned_before: set[str]) 
     it did, for the log and the next prompts (also when there was nothing to tune, and why)."""
     import cma
 
-    from promptpo.candidate import Candidate
+    from promptpo.candidate import Candidate, CandidateKind
     from promptpo.extract import check_program
 
     config = task.config
@@ -370,7 +370,7 @@ def tune(run: RunContext, task: TunedTask, round_: int, tuned_before: set[str]) 
             evaluation, values, code = best
             task.notes_for(code, evaluation)
             id_, index = run.new_slot(round_)
-            tuned = Candidate(id_, round_, index, "tuned", parent.id, None,
+            tuned = Candidate(id_, round_, index, CandidateKind.TUNED, parent.id, None,
                               check_program(code, task.entry, run.config.gate), evaluation,
                               [{"name": c.name, "line": c.line, "old": c.text, "new": f"{v:.6g}"}
                                for c, v in zip(constants, values) if f"{v:.6g}" != f"{c.value:.6g}"])

@@ -19,12 +19,11 @@ from pathlib import Path
 
 from promptpo.candidate import UNRANKED, policy_rank_key, training_rank_key
 from promptpo.envspec import Target
+from promptpo.outcome import RunStatus
 from promptpo.records.folder import POLICY_KIND, Folder, numbers, slot
 from promptpo.records.liveness import gone
 from promptpo.stats import CurvePoint, first_reaching
 
-FINISHED = ("completed", "target_reached", "budget_exhausted", "answers_exhausted")
-"""Statuses of a run that ended on its own (promptpo.resume refuses to resume them)."""
 POLICY_SETTINGS = ("candidates", "rounds", "episodes", "search", "edit", "cascade", "tune_constants", "target",
                    "full_episodes", "reflect", "feedback_fn")
 """Config fields of a policy run that make it another method when they differ (with the model string)."""
@@ -146,9 +145,9 @@ def facts_of(run: Folder, summary: dict, recovered: str = "") -> Facts:
         last = curve[-1]  # the best so far holds to the last step spent
         curve.append(CurvePoint(spent, int(s.get("episodes") or last.episodes), last.mean_return, last.success_rate))
     score = record_score(best)
-    status, reason = str(s.get("status") or meta.get("status") or "running"), str(s.get("reason") or "")
-    if status == "running" and (why := gone(s)):  # killed (SIGKILL, OOM) before it could record its end
-        status, reason = "interrupted", why
+    status, reason = str(s.get("status") or meta.get("status") or RunStatus.RUNNING), str(s.get("reason") or "")
+    if status == RunStatus.RUNNING and (why := gone(s)):  # killed (SIGKILL, OOM) before it could record its end
+        status, reason = RunStatus.INTERRUPTED, why
     final = next((p for p in reversed(curve) if p.mean_return is not None), None)
     return Facts(
         run=run.name, path=run.path, kind=run.kind, env=str(meta.get("env")), seed=seed_of(meta),
@@ -322,7 +321,8 @@ def examples_of(config: dict) -> dict:
 
 
 def _unfinished(run: Folder, status: str, reason: str, spent: int) -> str:
-    if status in FINISHED:
+    ended = RunStatus.read(status)
+    if ended and ended.finished:
         steps = run.meta.get("steps") if not run.has_programs else None
         if isinstance(steps, int) and spent < steps:
             return f"stopped at {spent:,} of {steps:,} env steps"

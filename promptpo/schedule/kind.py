@@ -11,7 +11,8 @@ from promptpo.envspec import EnvSpec
 from promptpo.errors import ConfigError
 from promptpo.llm.base import Backend
 from promptpo.schedule.online import OnlineTask
-from promptpo.schedule.task import ScheduleConfig, ScheduleTask
+from promptpo.schedule.config import ScheduleConfig
+from promptpo.schedule.task import ScheduleTask
 
 
 class ScheduleKind(Kind):

@@ -44,7 +44,8 @@ def retrain(run: RunFolder, candidate_id: str | None, seeds: int = 5, first_seed
     from promptpo.engine.launch import versions
     from promptpo.envs import load_spec
     from promptpo.envs.targets import target_for
-    from promptpo.schedule.task import ScheduleConfig, train
+    from promptpo.schedule.config import ScheduleConfig
+    from promptpo.schedule.task import train
 
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1 (got {seeds})")

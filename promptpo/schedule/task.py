@@ -9,68 +9,23 @@ evaluation grid of each training), which ``compare`` reads.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from promptpo.candidate import UNRANKED, Candidate, training_rank_key
-from promptpo.engine.config import RunConfig
 from promptpo.engine.context import RunContext
 from promptpo.engine.task import TaskKind
 from promptpo.envspec import EnvSpec, Target
-from promptpo.errors import ConfigError, fields_at_least_one
 from promptpo.extract import ALLOWED_IMPORTS
 from promptpo.isolation.base import Limits, Sandbox
 from promptpo.outcome import Outcome
 from promptpo.prompting import PromptBook, Recap
+from promptpo.schedule.config import ScheduleConfig
 from promptpo.stats import CurvePoint, first_reaching
 from promptpo.schedule.steering import BOUNDS, ScheduleCall, schedule_callback
 from promptpo.text import clean
-
-
-@dataclass
-class ScheduleConfig(RunConfig):
-    rounds: int = 3
-    candidates: int = 2
-    max_repairs: int = 1
-    limits: Limits = field(default_factory=lambda: Limits(act_timeout_s=2.0))
-    steps: int = 50_000
-    """Env steps of one PPO training (per candidate in schedule mode; in total in online mode)."""
-    every: int = 1
-    """Schedule mode: call the schedule every this many rollouts."""
-    interval: int = 10_000
-    """Online mode: ask the model every this many env steps."""
-    online: bool = False
-    criterion: str = "auc"
-    """How schedules are ranked: auc (mean evaluation return over the curve) or steps (to the threshold)."""
-    eval_points: int = 20
-    """Evaluations along each training when ``eval_every`` is not given (the grid is ``steps / eval_points``)."""
-    eval_every: int | None = None
-    """Env steps between evaluations, in whole rollouts (promptpo.baselines.hyperparams.eval_grid)."""
-    eval_episodes: int | None = None
-
-    POSITIVE = ("rounds", "candidates", "prompt_budget", "steps", "every", "interval", "eval_points")
-
-    def validate(self) -> ScheduleConfig:
-        super().validate()
-        fields_at_least_one(self, self.POSITIVE)
-        if self.criterion not in ("auc", "steps"):
-            raise ConfigError(f"unknown criterion {self.criterion!r}", "choose auc or steps")
-        if self.executor != "local":
-            raise ConfigError("schedule runs train on this machine: --executor ray applies to optimize, bench and "
-                              "baseline ppo", "drop --executor")
-        if self.eval_every is not None and self.eval_every < 1:
-            raise ConfigError(f"--eval-every must be at least 1 (got {self.eval_every})")
-        return self
-
-    def evaluation_episodes(self, spec: EnvSpec) -> int:
-        return self.eval_episodes or (50 if spec.family == "metaworld" else 10)
-
-    def grid(self, hp) -> int:
-        from promptpo.baselines.hyperparams import eval_grid
-
-        return eval_grid(self.steps, hp, self.eval_every, self.eval_points)
 
 
 @dataclass
