@@ -31,8 +31,8 @@ from promptpo.policy.config import OptimizeConfig
 from promptpo.schedule.config import ScheduleConfig
 from promptpo.search import make_proposer
 
-__all__ = ["Prepared", "RunResult", "execute", "execute_schedule", "new_run_id", "optimize", "prepare",
-           "prepare_schedule", "run", "run_optimize", "run_schedule", "versions"]
+__all__ = ["Prepared", "RunResult", "execute", "new_run_id", "optimize", "prepare",
+           "run", "run_optimize", "run_schedule", "versions"]
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,3 @@ def run_schedule(config: ScheduleConfig, observer: Observer | None = None) -> Pa
     """A schedule (or online) run into a new run folder under ``config.out``; returns the folder."""
     return run(config, observer).run_dir
 
-
-prepare_schedule = prepare
-"""The name `promptpo schedule` checks its run with (every kind is prepared alike)."""
-execute_schedule = execute
-"""The name `promptpo schedule` runs it with (every kind is executed alike)."""

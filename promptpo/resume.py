@@ -28,11 +28,6 @@ class Resumable:
     prepared: Prepared
     """The kind, config, backend and spec the run recorded."""
 
-    @property
-    def online(self) -> bool:
-        """Whether it is one training steered online rather than rounds of candidates."""
-        return not self.prepared.kind.rounds
-
     def __call__(self, observer=None):
         """Continue the run."""
         run, prepared = self.run, self.prepared

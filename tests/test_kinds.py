@@ -100,7 +100,7 @@ def test_resume_continues_each_kind_through_the_registry(tmp_path, monkeypatch, 
     monkeypatch.setattr(type(registered), "finished", told)
     run = interrupted(tmp_path, which)
     job = resumable(run)
-    assert job.prepared.kind is registered and not job.online
+    assert job.prepared.kind is registered and job.prepared.kind.rounds
     result = job()
     status = json.loads((LEGACY / which / "summary.json").read_text())["status"]
     assert ends == [(kind, status)] and result.status == status
@@ -112,7 +112,7 @@ def test_an_online_run_resumes_as_one(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     config = json.loads((LEGACY / "schedule" / "run.json").read_text())["config"]
     job = resumable(interrupted(tmp_path, "schedule", kind="online", config={**config, "online": True}))
-    assert job.prepared.kind is kinds.named("online") and job.online
+    assert job.prepared.kind is kinds.named("online") and not job.prepared.kind.rounds
     assert job.prepared.kind.resuming == "resuming PPO steering of"
 
 

@@ -17,20 +17,21 @@ from promptpo.policy.config import OptimizeConfig
 def optimize(env: str, **options) -> None:
     """Write, sandbox-run and refine a policy for ENV until it reaches its target or a budget ends."""
     setup_logging(options["verbose"])
-    from promptpo.api import prepare, run_optimize
+    from promptpo.api import prepare, run
 
     prepared = prepare(run_config(OptimizeConfig, env, options))
-    watch(prepared, lambda display: run_optimize(prepared, observer=display))
+    watch(prepared, lambda display: run(prepared, observer=display))
 
 
-def watch(prepared, run, what: str = "optimizing", online: bool = False) -> None:
+def watch(prepared, run, resumed: bool = False) -> None:
     """Run ``run(display)`` under the live display (header, the run folder as it starts, each candidate), then say
-    how it ended and exit with its status's code."""
+    how it ended and exit with its status's code. What the header says the run does is its kind's."""
     from promptpo.views.display import RunDisplay
 
-    c = prepared.config
-    display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label, None if online else c.rounds,
-                         c.candidates, prepared.spec.has_success, what=what, note=prepared.backend.header())
+    c, kind = prepared.config, prepared.kind
+    display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label,
+                         c.rounds if kind.rounds else None, c.candidates, prepared.spec.has_success,
+                         what=kind.resuming if resumed else kind.doing, note=prepared.backend.header())
     with display:
         result = run(display)
     if result.library_entry:
@@ -43,7 +44,7 @@ def resume_run(folder) -> None:
     from promptpo.resume import resumable
 
     job = resumable(folder)
-    watch(job.prepared, job, what=job.prepared.kind.resuming, online=job.online)
+    watch(job.prepared, job, resumed=True)
 
 
 @click.command()

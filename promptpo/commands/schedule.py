@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from promptpo.commands.common import console, finish, setup_logging
+from promptpo.commands.common import setup_logging
+from promptpo.commands.optimize import watch
 from promptpo.commands.options import run_config, run_options
 from promptpo.schedule.config import ScheduleConfig
 
@@ -15,19 +16,7 @@ from promptpo.schedule.config import ScheduleConfig
 def schedule(env: str, **options) -> None:
     """The model writes PPO hyperparameter schedules for ENV (or, with --online, steers one training)."""
     setup_logging(options["verbose"])
-    from promptpo.views.display import RunDisplay
-    from promptpo.engine.launch import new_run_id
-    from promptpo.engine.store import RunStore
-    from promptpo.api import execute_schedule, prepare_schedule
+    from promptpo.api import prepare, run
 
-    prepared = prepare_schedule(run_config(ScheduleConfig, env, options))
-    config = prepared.config
-    mode = "online" if config.online else "schedule"
-    store = RunStore.create(config.out, new_run_id(f"{mode}-{prepared.spec.id}"))
-    display = RunDisplay(console(stderr=True), prepared.spec.id, prepared.backend.label,
-                         None if config.online else config.rounds, config.candidates, prepared.spec.has_success,
-                         what="steering PPO on" if config.online else "writing PPO schedules for",
-                         note=prepared.backend.header())
-    with display:
-        result = execute_schedule(prepared, store, observer=display)
-    finish(result)
+    prepared = prepare(run_config(ScheduleConfig, env, options))
+    watch(prepared, lambda display: run(prepared, observer=display))
