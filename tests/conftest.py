@@ -13,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWERS = Path(__file__).resolve().parent / "answers"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+"""Run folders written by earlier versions (runs-before-engine/...), which every view must still open."""
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -57,6 +59,37 @@ def resume_as_if_it_died(run_dir: Path, lost: list[str]) -> subprocess.Completed
     summary = json.loads((run_dir / "summary.json").read_text())
     (run_dir / "summary.json").write_text(json.dumps({**summary, "status": "running"}))
     return run_cli("resume", run_dir.name, "--out", str(run_dir.parent))
+
+
+def scripted(path: Path, *answers: str) -> str:
+    """The model string that replays ``answers`` (whole answers, in call order), written as JSON lines to ``path``
+    (a folder gets an answers.jsonl)."""
+    if path.suffix != ".jsonl":
+        path.mkdir(parents=True, exist_ok=True)
+        path = path / "answers.jsonl"
+    path.write_text("".join(json.dumps({"content": a}) + "\n" for a in answers))
+    return f"scripted:{path}"
+
+
+def cli_on(run: Path, command: str, *args: str) -> subprocess.CompletedProcess:
+    """``promptpo COMMAND RUN ARGS --out FOLDER``: a command on one run, named by its id in the folder holding it."""
+    return run_cli(command, run.name, *args, "--out", str(run.parent))
+
+
+def succeeds_on_reach(policy, seed: int, steps: int) -> bool:
+    """Whether ``policy`` (reset/act) reaches the goal of Meta-World's reach-v3 within ``steps``, played here in the
+    test's own process as a user would play a loaded policy."""
+    import gymnasium as gym
+    import metaworld  # noqa: F401 - registers Meta-World/MT1
+
+    env = gym.make("Meta-World/MT1", env_name="reach-v3", seed=seed)
+    obs, _ = env.reset(seed=seed)
+    policy.reset()
+    for _ in range(steps):
+        obs, _, _, _, info = env.step(policy.act(obs))
+        if info["success"] > 0:
+            return True
+    return False
 
 
 def only_run(out: Path) -> Path:

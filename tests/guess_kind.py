@@ -3,8 +3,9 @@ its score is how close that number comes to 42. ``answers`` writes scripted answ
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+
+from conftest import scripted
 
 from promptpo.candidate import UNRANKED, Candidate
 from promptpo.engine.task import TaskKind
@@ -107,7 +108,4 @@ class GuessTask(TaskKind):
 
 
 def answers(tmp_path, *numbers) -> str:
-    path = tmp_path / "answers.jsonl"
-    path.write_text("".join(json.dumps({"content": f"```python\ndef guess():\n    return {n}\n```"}) + "\n"
-                            for n in numbers))
-    return f"scripted:{path}"
+    return scripted(tmp_path, *(f"```python\ndef guess():\n    return {n}\n```" for n in numbers))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import scripted
 
 import promptpo
 from promptpo.edits import Edit, EditError, apply, blocks, read_answer
@@ -66,10 +67,7 @@ def test_what_each_mode_takes():
 
 
 def run(tmp_path, answers, **options):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / "answers.jsonl"
-    path.write_text("".join(json.dumps({"content": a}) + "\n" for a in answers))
-    return promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", out=tmp_path / "runs", candidates=1,
+    return promptpo.optimize("gymnasium/CartPole-v1", scripted(tmp_path, *answers), out=tmp_path / "runs", candidates=1,
                              episodes=3, **options)
 
 

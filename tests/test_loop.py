@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+from conftest import scripted
 
 import promptpo
 from promptpo.policy.config import OptimizeConfig
@@ -22,15 +23,8 @@ WEAK = "```python\ndef act(obs):\n    return 1\n```"
 NOISY = "```python\nimport numpy as np\ndef act(obs):\n    return int(obs[2] + 0.3 * np.random.randn() > 0)\n```"
 
 
-def jsonl(tmp_path, *answers: str):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / "answers.jsonl"
-    path.write_text("".join(json.dumps({"content": a}) + "\n" for a in answers))
-    return f"scripted:{path}"
-
-
 def optimize(tmp_path, answers, **options):
-    return promptpo.optimize("gymnasium/CartPole-v1", jsonl(tmp_path, *answers), out=tmp_path / "runs", **options)
+    return promptpo.optimize("gymnasium/CartPole-v1", scripted(tmp_path, *answers), out=tmp_path / "runs", **options)
 
 
 def test_api_returns_the_best_policy_and_its_paths(tmp_path):

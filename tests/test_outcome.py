@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
+from conftest import FIXTURES
 
 from promptpo.candidate import CandidateKind
 from promptpo.outcome import RunStatus
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 RUN_FOLDERS = sorted(p.parent for p in FIXTURES.rglob("run.json"))
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import chromium_session, cli_env, new_run, run_cli
+from conftest import chromium_session, new_run, run_cli
 
 ESC = "\x1b"
 X = ('</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
@@ -109,7 +109,7 @@ def test_report_escapes_every_model_string(hostile):
 
 
 def test_no_model_script_runs_in_chromium(hostile, tmp_path):
-    from test_ui import serve
+    from web import serve
 
     out, run = hostile
     report = tmp_path / "report.html"

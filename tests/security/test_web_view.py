@@ -11,7 +11,7 @@ import threading
 import time
 
 from conftest import run_cli
-from test_ui import get, serve
+from web import get, serve
 
 
 def request_as(port: int, host: str, path: str = "/api/runs") -> int:

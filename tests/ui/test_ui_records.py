@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ANSWERS, chromium_session, new_run, run_cli
-from test_ui import chart_data, serve
+from web import chart_data, serve
 
 BENCH = "bench/mt1/promptpo/metaworld-reach/seed-0"
 """A bench's run folders sit five levels down (promptpo.bench)."""

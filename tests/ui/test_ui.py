@@ -3,19 +3,15 @@ and what the server refuses (paths out of the folder, symlinks, model-written HT
 
 from __future__ import annotations
 
-import http.client
-import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 from conftest import ROOT, chromium_session, cli_env
+from web import chart_data, get, non_blank, serve, wait_for
 
 HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
 FIRST = f"""My plan {HOSTILE}: push the way the pole leans.
@@ -34,67 +30,6 @@ def act(obs):
     x, v, a, w = obs
     return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)
 ```"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(check, timeout: float = 60.0, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def get(port: int, path: str, headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
-    """A request with the path sent as written (no client-side normalisation of ../)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    conn.request("GET", path, headers=headers or {})
-    response = conn.getresponse()
-    return response.status, response.read()
-
-
-def serve(out: Path, *extra: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "promptpo", "ui", "--out", str(out), "--port", str(port), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
-    try:
-        wait_for(lambda: _up(port), 30, "promptpo ui to answer")
-    except AssertionError:
-        proc.kill()
-        raise AssertionError(proc.stderr.read().decode()[-2000:]) from None
-    return proc, port
-
-
-def _up(port: int) -> bool:
-    try:
-        get(port, "/api/runs")
-        return True
-    except OSError:
-        return False
-
-
-def chart_data(page: str) -> list[dict]:
-    """The figures a run or compare page carries for plotly.js."""
-    import re
-
-    found = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page, re.DOTALL)
-    assert found, "the page carries no chart data"
-    return json.loads(found.group(1))["figures"]
-
-
-def non_blank(png: bytes) -> bool:
-    from PIL import Image
-
-    image = Image.open(io.BytesIO(png)).convert("L")
-    lo, hi = image.getextrema()
-    return hi - lo > 100 and len(set(image.getdata())) > 8
 
 
 @pytest.fixture

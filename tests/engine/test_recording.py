@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, only_run, read_json, run_cli
+from conftest import cli_env, only_run, read_json, run_cli, scripted
 from llm_server import FakeLLMServer, answer
 
 import promptpo
@@ -79,10 +79,8 @@ total env steps leaving the first out, and the first would not be flagged best."
 ROUND_2 = ["r01c0", "r01c1", "r01c2", "r01c3"]
 
 
-def scripted(tmp_path: Path) -> str:
-    path = tmp_path / "answers.jsonl"
-    path.write_text("".join(json.dumps({"content": block(code)}) + "\n" for code in SCRIPT))
-    return f"scripted:{path}"
+def script(tmp_path: Path) -> str:
+    return scripted(tmp_path, *(block(code) for code in SCRIPT))
 
 
 def run_options(tmp_path: Path, out: str) -> dict:
@@ -120,7 +118,7 @@ def held_until(monkeypatch, code: str) -> threading.Event:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_mid_round_keeps_finished_evaluations_and_resume_does_not_rerun_them(tmp_path, monkeypatch, signum):
-    model = scripted(tmp_path)
+    model = script(tmp_path)
     reference = promptpo.optimize("gymnasium/CartPole-v1", model, **run_options(tmp_path, "reference"))
     assert reference.status == "completed"
 

@@ -14,7 +14,7 @@ from promptpo.isolation import make_sandbox
 from promptpo.isolation.base import Limits
 from promptpo.policy.trajectory import STEP_OVERHEAD, Keeper
 
-from conftest import ANSWERS, resume_as_if_it_died
+from conftest import ANSWERS, resume_as_if_it_died, scripted
 
 WEAK = "def act(obs):\n    x, v, a, w = obs\n    return int(a > 0)\n"
 GOOD = "def act(obs):\n    x, v, a, w = obs\n    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)\n"
@@ -46,11 +46,8 @@ def answer(code: str, prose: str = "A first try.") -> str:
 
 
 def run(tmp_path, answers, **options):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    path = tmp_path / "answers.jsonl"
-    path.write_text("".join(json.dumps({"content": a}) + "\n" for a in answers))
     options = {"rounds": len(answers), "candidates": 1, "episodes": 3, "cascade": 0, **options}
-    return promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", out=tmp_path / "runs", **options)
+    return promptpo.optimize("gymnasium/CartPole-v1", scripted(tmp_path, *answers), out=tmp_path / "runs", **options)
 
 
 def notes(run_dir, id_: str) -> list[dict]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ANSWERS, chromium_session, new_run, run_cli
-from test_ui import chart_data
+from web import chart_data
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_the_report_runs_only_the_scripts_it_carries(runs, tmp_path):
 
 def test_an_unreadable_verification_record_is_one_line_not_the_end_of_the_report(tmp_path):
     """A corrupt verifications/*.json stopped the whole report with a RunStoreError."""
-    from test_ui_charts import mid_wave
+    from web import mid_wave
 
     from promptpo.records import RunFolder
     from promptpo.views.report import report

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import ANSWERS, cli_env, only_run, read_json, run_cli
+from conftest import ANSWERS, cli_env, only_run, read_json, run_cli, succeeds_on_reach
 
 pytestmark = pytest.mark.slow
 
@@ -48,21 +48,11 @@ def test_reach_p_controller_succeeds_in_the_process_sandbox(tmp_path):
 
 def test_best_py_is_a_standalone_policy_for_a_plain_gymnasium_loop(tmp_path):
     _, run = optimize(tmp_path, "metaworld/reach", "reach", "--episodes", "2")
-    import gymnasium as gym
-    import metaworld  # noqa: F401
 
     spec = importlib.util.spec_from_file_location("best_policy", run / "best.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    env = gym.make("Meta-World/MT1", env_name="reach-v3", seed=7)
-    obs, _ = env.reset(seed=7)
-    policy = module.Policy()
-    policy.reset()
-    success = False
-    for _ in range(200):
-        obs, _, _, _, info = env.step(policy.act(obs))
-        success = success or info["success"] > 0
-    assert success
+    assert succeeds_on_reach(module.Policy(), seed=7, steps=200)
 
 
 def test_broken_answers_recover_through_repair_prompts(tmp_path):

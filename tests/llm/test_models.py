@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import cli_env, only_run, run_cli
+from conftest import ANSWERS, cli_env, only_run, run_cli
 from promptpo.errors import ConfigError
 from promptpo.engine.replay import ReplayBackend
 from promptpo.llm import GenParams, make_backend
@@ -88,7 +88,7 @@ def test_the_bandit_prefers_the_model_whose_candidates_improve(tmp_path):
 
 def test_bandit_unit_choices_follow_credits():
     def backend(name):
-        return make_backend(f"scripted:{Path(__file__).parent / 'answers' / name}", GenParams())
+        return make_backend(f"scripted:{ANSWERS / name}", GenParams())
 
     mix = Mixture([(backend("cartpole"), 1.0), (backend("reach"), 1.0)], "bandit")
     picks = []
@@ -180,7 +180,7 @@ class Declaring(Backend):
 
 
 def test_a_plain_backend_declares_no_op_hooks():
-    plain = make_backend(f"scripted:{Path(__file__).parent / 'answers' / 'cartpole'}", GenParams())
+    plain = make_backend(f"scripted:{ANSWERS / 'cartpole'}", GenParams())
     assert (plain.uses_prompts, plain.concurrent, plain.credited) == (True, True, False)
     request = Request((), GenParams(), 1)
     plain.prepare(request), plain.account(1, Completion("", "m")), plain.credit(1, True), plain.observe((1,))

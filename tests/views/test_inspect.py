@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from conftest import ANSWERS, only_run, read_json, run_cli
+from conftest import ANSWERS, cli_on, only_run, read_json, run_cli, succeeds_on_reach
 
 pytestmark = pytest.mark.slow
 
@@ -26,18 +26,14 @@ def reach_run(tmp_path_factory) -> Path:
     return only_run(out)
 
 
-def cli(run: Path, *args: str):
-    return run_cli(*args[:1], run.name, *args[1:], "--out", str(run.parent))
-
-
 def test_audit_rows_and_flags(reach_run):
-    proc = cli(reach_run, "audit", "--json")
+    proc = cli_on(reach_run, "audit", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {r["id"]: r for r in json.loads(proc.stdout)}
     assert rows["r00c0"]["outcome"] == "syntax_error" and rows["r00c1"]["outcome"] == "crashed"
     assert rows["r00c2"]["parent"] == "r00c1" and rows["r00c2"]["env_steps"] < 500  # 5 episodes ended at success
     assert rows["r00c2"]["episodes"] == 5 and any("5 episodes" in f for f in rows["r00c2"]["flags"])
-    table = cli(reach_run, "audit")
+    table = cli_on(reach_run, "audit")
     assert "r00c2" in table.stdout and "syntax_error" in table.stdout
 
 
@@ -56,12 +52,12 @@ def test_audit_static_findings(tmp_path):
 
 
 def test_show_candidate_prints_prompt_answer_code_and_episodes(reach_run):
-    proc = cli(reach_run, "show", "r00c2")
+    proc = cli_on(reach_run, "show", "r00c2")
     assert proc.returncode == 0, proc.stderr
     assert "Your last program failed" in proc.stdout  # the exact repair prompt
     assert "The gain attribute was never set" in proc.stdout  # the exact answer
     assert "self.gain = 10.0" in proc.stdout and "episodes" in proc.stdout and "task" in proc.stdout
-    missing = cli(reach_run, "show", "r09c9")
+    missing = cli_on(reach_run, "show", "r09c9")
     assert missing.returncode == 2 and "no candidate 'r09c9'" in missing.stderr
 
 
@@ -73,7 +69,7 @@ def test_diff_shows_code_and_score_change(reach_run):
 
 
 def test_verify_records_a_consistent_score(reach_run):
-    proc = cli(reach_run, "verify", "--episodes", "50")
+    proc = cli_on(reach_run, "verify", "--episodes", "50")
     assert proc.returncode == 0, proc.stderr
     assert "ok: verified success rate" in proc.stdout and "Fisher" in proc.stdout  # the run's own metric
     [record] = list((reach_run / "verifications").glob("r00c2-*.json"))
@@ -179,26 +175,15 @@ def test_a_better_return_does_not_flag_a_success_rate_run():
 
 
 def test_export_and_load_policy_in_a_plain_gymnasium_loop(reach_run, tmp_path):
-    import gymnasium as gym
-    import metaworld  # noqa: F401
-
     import promptpo
 
     path = tmp_path / "policy.py"
-    proc = cli(reach_run, "export", "-o", str(path))
+    proc = cli_on(reach_run, "export", "-o", str(path))
     assert proc.returncode == 0, proc.stderr
     text = path.read_text()
     assert text.startswith("# promptpo policy") and "recorded score" in text and "env: metaworld/reach" in text
-    policy = promptpo.load_policy(path)
-    env = gym.make("Meta-World/MT1", env_name="reach-v3", seed=3)
-    obs, _ = env.reset(seed=3)
-    policy.reset()
-    success = False
-    for _ in range(150):
-        obs, _, _, _, info = env.step(policy.act(obs))
-        success = success or info["success"] > 0
-    assert success
-    broken = cli(reach_run, "export", "r00c1", "-o", str(tmp_path / "x.py"))
+    assert succeeds_on_reach(promptpo.load_policy(path), seed=3, steps=150)
+    broken = cli_on(reach_run, "export", "r00c1", "-o", str(tmp_path / "x.py"))
     assert broken.returncode == 2 and "did not run cleanly" in broken.stderr
 
 
@@ -215,7 +200,7 @@ def test_dataset_export(reach_run, tmp_path):
 
 
 def test_report_without_output_goes_into_the_run_folder(reach_run):
-    proc = cli(reach_run, "report")
+    proc = cli_on(reach_run, "report")
     assert proc.returncode == 0, proc.stderr
     page = reach_run / "report.html"
     assert page.is_file() and str(page) in proc.stdout and "r00c2" in page.read_text()
@@ -223,7 +208,7 @@ def test_report_without_output_goes_into_the_run_folder(reach_run):
 
 def test_report_renders_in_headless_chromium(reach_run, tmp_path):
     page = tmp_path / "report.html"
-    proc = cli(reach_run, "report", "-o", str(page))
+    proc = cli_on(reach_run, "report", "-o", str(page))
     assert proc.returncode == 0, proc.stderr
     html = page.read_text()
     for text in ("r00c0", "r00c1", "r00c2", 'id="chart-data"', "class='tree'", "self.gain = 10.0", "LLM calls"):

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_json, run_cli
+from conftest import FIXTURES as ALL_FIXTURES, read_json, run_cli
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "runs-before-engine"
+FIXTURES = ALL_FIXTURES / "runs-before-engine"
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@ load_policy, the worker's import guard, and `promptpo play`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import promptpo
-from conftest import ANSWERS, IN_CI, docker_problem, only_run, read_json, run_cli
+from conftest import ANSWERS, IN_CI, docker_problem, only_run, read_json, run_cli, scripted
 from promptpo.envspec import ActionSpec
 from promptpo.errors import ConfigError
 from promptpo.isolation.base import Limits
@@ -56,11 +55,6 @@ def act(obs):
     }
 
 
-def scripted(path: Path, *answers: str) -> Path:
-    path.write_text("".join(json.dumps({"content": a}) + "\n" for a in answers))
-    return path
-
-
 def backends() -> list[str]:
     found = ["process"]
     problem = docker_problem()
@@ -77,7 +71,7 @@ def test_a_trojan_answer_is_refused_and_the_clean_repair_becomes_best(tmp_path, 
     marker = tmp_path / "marker"
     answers = scripted(tmp_path / "answers.jsonl", trojans(marker)[trojan], CLEAN)
     out = tmp_path / "runs"
-    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", f"scripted:{answers}", "--sandbox", backend,
+    proc = run_cli("optimize", "gymnasium/CartPole-v1", "--model", answers, "--sandbox", backend,
                    "--candidates", "1", "--episodes", "2", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     run = only_run(out)
@@ -153,7 +147,7 @@ def test_alias_entry_point_runs(tmp_path):
     alias = "```python\nclass Controller:\n    def act(self, obs):\n        x, v, a, w = obs\n" \
             "        return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)\n\n\nPolicy = Controller\n```"
     answers = scripted(tmp_path / "answers.jsonl", alias)
-    result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "runs", rounds=1,
+    result = promptpo.optimize("gymnasium/CartPole-v1", answers, out=tmp_path / "runs", rounds=1,
                                candidates=1, episodes=2)
     assert result.status == "target_reached", result.reason
 
@@ -162,7 +156,7 @@ def test_export_refuses_code_the_gate_refuses_unless_allowed(tmp_path):
     ok_but_outside = "```python\nimport os\n\n\ndef act(obs):\n    x, v, a, w = obs\n" \
                      "    return int(a + 0.5 * w + 0.01 * x + 0.1 * v > 0)\n```"
     answers = scripted(tmp_path / "answers.jsonl", ok_but_outside)
-    result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "runs", rounds=1,
+    result = promptpo.optimize("gymnasium/CartPole-v1", answers, out=tmp_path / "runs", rounds=1,
                                candidates=1, episodes=2, gate=False)  # scored only because the gate was off
     assert result.status == "target_reached", result.reason
     refused = run_cli("export", str(result.run_dir), "-o", str(tmp_path / "p.py"))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from llm_server import FakeLLMServer, answer, empty, hang, malformed, status
 from promptpo.errors import BackendError, ConfigError
 from promptpo.llm import backend_class, make_backend, registered
@@ -211,7 +211,6 @@ def test_help_path_does_not_need_litellm():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTED = {  # each model string of the README's backend table -> the backend class it chooses, and what it gets
     "openai/gpt-4o": ("LiteLLMBackend", "openai/gpt-4o"),
     "anthropic/claude-sonnet-4-5": ("LiteLLMBackend", "anthropic/claude-sonnet-4-5"),

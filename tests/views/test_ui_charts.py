@@ -3,37 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-from test_ui import chart_data
+from web import chart_data, mid_wave
 
 from promptpo.records import RunFolder
 from promptpo.views import charts
-
-
-def candidate(cid: str, round_: int, env_steps: int, mean_return: float) -> dict:
-    return {"id": cid, "round": round_, "index": 0, "kind": "initial" if round_ == 0 else "refine", "parent": None,
-            "outcome": "ok", "env_steps": env_steps, "llm_call": None,
-            "score": {"mean_return": mean_return, "std_return": 0.0, "success_rate": None, "complete": True}}
-
-
-def mid_wave(root: Path) -> Path:
-    """r00c0 taken in (its event says 1,200 env steps up to it: 200 of tuning and its own 1,000); r01c0 saved as
-    its evaluation ended (record, best, summary.json) while its wave runs on, so no event of it yet."""
-    folder = root / "20261206-110000-gymnasium-cartpole-v1-abcd"
-    (folder / "candidates").mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps({"env": "gymnasium/CartPole-v1", "kind": "promptpo",
-                                                 "target": "mean return >= 475", "config": {"candidates": 2}}))
-    for record in (candidate("r00c0", 0, 1000, 100.0), candidate("r01c0", 1, 2500, 500.0)):
-        (folder / "candidates" / f"{record['id']}.json").write_text(json.dumps(record))
-        (folder / "candidates" / f"{record['id']}.py").write_text("def act(obs):\n    return 0\n")
-    (folder / "events.jsonl").write_text(json.dumps({
-        "event": "candidate", "id": "r00c0", "kind": "initial", "outcome": "ok", "env_steps": 1000,
-        "mean_return": 100.0, "success_rate": None, "best": True, "total_env_steps": 1200, "total_episodes": 5}) + "\n")
-    (folder / "summary.json").write_text(json.dumps({
-        "status": "running", "best_candidate": "r01c0", "target": "mean return >= 475", "candidates": 2,
-        "env_steps": 3700, "episodes": 10}))
-    return folder
 
 
 def test_a_candidate_saved_before_its_event_is_on_the_chart_and_is_its_best(tmp_path):

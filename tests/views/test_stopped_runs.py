@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ANSWERS, only_run, run_cli
+from conftest import ANSWERS, cli_on, only_run, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -27,12 +27,8 @@ def round_mates(tmp_path_factory) -> Path:
     return pick_place(tmp_path_factory.mktemp("runs"), 2)
 
 
-def cli(run: Path, *args: str):
-    return run_cli(args[0], run.name, *args[1:], "--out", str(run.parent))
-
-
 def test_diff_says_the_rank_key_change_first_and_that_a_side_was_stopped(round_mates):
-    proc = cli(round_mates, "diff", "r00c1", "r00c0")
+    proc = cli_on(round_mates, "diff", "r00c1", "r00c0")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert "r00c1: mean return" in lines[0] and "r00c0: mean return" in lines[0]
@@ -43,7 +39,7 @@ def test_diff_says_the_rank_key_change_first_and_that_a_side_was_stopped(round_m
 
 
 def test_audit_says_what_the_cascade_knew_when_a_round_mate_succeeded(round_mates):
-    proc = cli(round_mates, "audit", "--json")
+    proc = cli_on(round_mates, "audit", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = {r["id"]: r for r in json.loads(proc.stdout)}
     assert rows["r00c1"]["success_rate"] == 1.0
@@ -62,7 +58,7 @@ def test_audit_rewords_records_written_before_the_wording_was_true(round_mates, 
     record = json.loads(path.read_text())
     record["evaluation"]["stage"]["reason"] = "0/2 successes in the first 2 episodes and no candidate has succeeded yet"
     path.write_text(json.dumps(record))
-    [flag] = {r["id"]: r for r in json.loads(cli(old, "audit", "--json").stdout)}["r00c0"]["flags"]
+    [flag] = {r["id"]: r for r in json.loads(cli_on(old, "audit", "--json").stdout)}["r00c0"]["flags"]
     assert "succeeded yet" not in flag and "the run had no success as its wave began" in flag
 
 
@@ -77,13 +73,13 @@ NOTE = "has no fully evaluated candidate: r00c0 is the best of those the cascade
 
 def test_verify_play_and_export_take_the_best_stopped_candidate_and_say_so(all_stopped, tmp_path):
     """They said "has no scored candidate" for a run whose candidates were all stopped early."""
-    verified = cli(all_stopped, "verify", "--episodes", "2")
+    verified = cli_on(all_stopped, "verify", "--episodes", "2")
     assert verified.returncode == 0, verified.stderr
     assert NOTE in verified.stdout.splitlines()[0] and "candidate r00c0 of" in verified.stdout
-    played = cli(all_stopped, "play", "--episodes", "1")
+    played = cli_on(all_stopped, "play", "--episodes", "1")
     assert played.returncode == 0, played.stderr
     assert NOTE in played.stdout.splitlines()[0]
-    exported = cli(all_stopped, "export", "-o", str(tmp_path / "policy.py"))
+    exported = cli_on(all_stopped, "export", "-o", str(tmp_path / "policy.py"))
     assert exported.returncode == 0, exported.stderr
     assert NOTE in exported.stdout and "(stopped after 2 of 10 episodes)" in (tmp_path / "policy.py").read_text()
     assert "verified on 2 fresh episodes" in (tmp_path / "policy.py").read_text()  # the verification above
@@ -96,7 +92,7 @@ def test_a_ppo_run_says_what_it_is_instead_of_having_no_scored_candidate(tmp_pat
     ppo = only_run(out)
     assert (ppo / "model.zip").is_file()
     for verb, extra in (("verify", ()), ("play", ()), ("export", ("-o", str(tmp_path / "p.py")))):
-        proc = cli(ppo, verb, *extra)
+        proc = cli_on(ppo, verb, *extra)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
         [line] = proc.stderr.strip().splitlines()
         assert "is a PPO baseline" in line and "model.zip" in line and f"no program to {verb}" in line
