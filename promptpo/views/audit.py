@@ -132,7 +132,7 @@ def audit(run: RunFolder) -> list[AuditRow]:
             row.flags.append(f"stopped after its first {stage['episodes']} of {stage['of']} episodes: {reason}"
                              + (_mates_succeeded(run, record, known) if reason.endswith(NOTHING_BEFORE) else ""))
         elif row.outcome == "ok":
-            if row.episodes < FEW_EPISODES:
+            if record.get("evaluation") is not None and row.episodes < FEW_EPISODES:  # a training's score is its own
                 row.flags.append(f"score rests on {row.episodes} episodes: run `promptpo verify`")
             if row.std_return is not None and row.mean_return and row.std_return > 0.5 * abs(row.mean_return):
                 row.flags.append("returns vary widely across episodes")
