@@ -30,7 +30,7 @@ def policy_rank_key(success_rate: float | None, mean_steps_to_success: float | N
 
 def training_rank_key(auc: float | None, steps_to_threshold: int | None, final_return: float | None,
                       criterion: str) -> tuple[float, float]:
-    """The rank key of a training scored as these numbers say (``tasks.schedule.Training.rank_key``; promptpo.records
+    """The rank key of a training scored as these numbers say (``schedule.task.Training.rank_key``; promptpo.records
     ranks recorded schedule candidates with it): steps to the threshold (criterion "steps") or the area under the
     curve, then the area or the final return."""
     if auc is None:

@@ -26,6 +26,7 @@ from promptpo.baselines.ppo import Trainer
 from promptpo.baselines.regions import N_STEPS_FACTORS, SPACE, Region, hyperparams, regions
 from promptpo.baselines.tuners import Recorder, SearchConfig
 from promptpo.errors import ConfigError
+from promptpo.outcome import RunStatus
 
 WORKERS = ("tpe", "cmaes", "random")
 
@@ -167,7 +168,7 @@ def run_hrl(config: HRLConfig, seed: int, progress: Callable[[int, float | None]
     workers = [Worker(name, seed) for name in WORKERS]
     episodes = record.spec.episodes(seed, s.episodes(), episode_secret())
     floor, target, by_success = _floor_and_target(record.spec)
-    state, status, reason = State(), "completed", ""
+    state, status, reason = State(), RunStatus.COMPLETED, ""
     lowest = [float("inf")]
 
     def value(mean: float, success: float | None) -> float:
@@ -204,7 +205,7 @@ def run_hrl(config: HRLConfig, seed: int, progress: Callable[[int, float | None]
                 record.store.event("trial", **trial.__dict__, advantage=round(advantage, 4))
         reason = f"budget spent: {record.spent} env steps over {len(state.trials)} trials"
     except KeyboardInterrupt:
-        status, reason = "interrupted", "stopped by the user (Ctrl-C)"
+        status, reason = RunStatus.INTERRUPTED, "stopped by the user (Ctrl-C)"
     best = max(state.trials, key=lambda t: t.final, default=None)
     pw, pr = manager.probabilities()
     return record.finish(status, reason, trials=len(state.trials), hyperscore_fit=state.fit.to_json(),

@@ -30,6 +30,7 @@ from promptpo.envs import load_spec
 from promptpo.envspec import EnvSpec, Episode, ends_at_success
 from promptpo.stats import CurvePoint
 from promptpo.engine.store import RunStore, now_iso
+from promptpo.outcome import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -243,12 +244,12 @@ def train(config: PPOConfig, seed: int, progress=None) -> Path:
         if progress is not None:
             progress.put((seed, point.env_steps, point.mean_return, point.success_rate))
 
-    status, reason = "completed", ""
+    status, reason = RunStatus.COMPLETED, ""
     try:
         trainer.learn(config.steps, config.grid(hp), on_point,
                       on_steps=None if progress is None else lambda n: progress.put((seed, n, None, None)))
     except KeyboardInterrupt:
-        status, reason = "interrupted", "stopped by the user (Ctrl-C)"
+        status, reason = RunStatus.INTERRUPTED, "stopped by the user (Ctrl-C)"
     finally:
         trainer.save(store.root)
         trainer.close()

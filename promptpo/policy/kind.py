@@ -15,6 +15,7 @@ from promptpo.llm.base import Backend
 from promptpo.policy import library
 from promptpo.policy.config import OptimizeConfig
 from promptpo.policy.task import PolicyTask
+from promptpo.outcome import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class PolicyKind(Kind):
     def finished(self, config: OptimizeConfig, result: RunResult) -> RunResult:
         """A run that reached its target adds its best program to the library (unless --no-library), new or
         resumed alike; the run is recorded either way."""
-        if not (config.add_to_library and result.status == "target_reached"):
+        if not (config.add_to_library and result.status == RunStatus.TARGET_REACHED):
             return result
         root = Path(config.library).expanduser() if config.library else library.default_root()
         try:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from promptpo.envspec import EnvSpec
 from promptpo.errors import ConfigError
+from promptpo.outcome import RunStatus
 
 LIBRARY_ENV = "PROMPTPO_LIBRARY"
 SUMMARY_CHARS = 600
@@ -98,7 +99,7 @@ def entries(root: Path) -> list[Entry]:
 
 def missed(meta: dict, summary: dict) -> str | None:
     """How a run missed its target ('budget_exhausted: ...'), or None when it reached it or had none."""
-    if meta.get("target") is None or summary.get("status") == "target_reached":
+    if meta.get("target") is None or summary.get("status") == RunStatus.TARGET_REACHED:
         return None
     return f"{summary.get('status', 'unknown')}: {summary.get('reason') or 'no reason recorded'}"
 

@@ -30,6 +30,7 @@ from promptpo.policy.config import OptimizeConfig
 from promptpo.policy.evaluation import Evaluation
 from promptpo.extract import python_tree
 from promptpo.search.offline import cma_population
+from promptpo.outcome import RunStatus
 
 DECLARATION = "TUNABLE"
 STALL_GENERATIONS = 3
@@ -361,7 +362,7 @@ def tune(run: RunContext, task: TunedTask, round_: int, tuned_before: set[str]) 
             if stale >= STALL_GENERATIONS:
                 stopped = "stalled"
     except BaseException as stop:  # a budget or an interrupt: the phase is still recorded
-        stopped = stop.status if isinstance(stop, StopRun) else "interrupted"
+        stopped = stop.status if isinstance(stop, StopRun) else RunStatus.INTERRUPTED
         raise
     finally:
         stopped = stopped or "evaluations"  # --tune-evals used up

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from promptpo.records.facts import best_of, criterion_of, record_score, seed_of
 from promptpo.records.folder import Folder
+from promptpo.outcome import RunStatus
 
 ENDED = "run_end"
 
@@ -19,7 +20,7 @@ def rebuild(run: Folder) -> dict:
     """summary.json's fields, as far as the other records say them."""
     events = run.events()
     end = next((e for e in reversed(events) if e.get("event") == ENDED), None)
-    status = (end or {}).get("status") or "interrupted"
+    status = (end or {}).get("status") or RunStatus.INTERRUPTED
     reason = (end or {}).get("reason") or ("" if end else "the run stopped without recording its end")
     calls = run.call_records() if run.asks_a_model else []
     _, answered = run.calls() if run.asks_a_model else ([], [])

@@ -23,6 +23,7 @@ from promptpo.records import (
     status_text,
 )
 from promptpo.records.facts import complete, record_score
+from promptpo.outcome import RunStatus
 
 MAX_TEXT = 400_000
 """Characters of a prompt, answer or program a page shows (the rest is cut, and says so)."""
@@ -90,9 +91,9 @@ def status_class(run: RunFolder) -> str:
     facts = run.facts
     if facts.status == "running":
         return "running"
-    if facts.status == "failed" or (run.has_programs and facts.best is None):
+    if facts.status == RunStatus.FAILED or (run.has_programs and facts.best is None):
         return "bad"
-    if facts.status == "target_reached" or (facts.target and facts.steps_to_target is not None):
+    if facts.status == RunStatus.TARGET_REACHED or (facts.target and facts.steps_to_target is not None):
         return "good"
     return "warn" if facts.unfinished or facts.recovered else "plain"
 
