@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TYPE_CHECKING
 
-from promptpo.extract import Extracted
 from promptpo.outcome import Outcome
+
+if TYPE_CHECKING:  # a candidate only holds one: the CLI's start-up need not load the gate behind extract
+    from promptpo.extract import Extracted
 
 UNRANKED = (float("-inf"), float("-inf"), float("-inf"))
 

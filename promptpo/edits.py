@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 
-from promptpo.extract import MAX_ANSWER_CHARS, Extracted, check_program, extract
 from promptpo.outcome import Outcome
+
+if TYPE_CHECKING:
+    from promptpo.extract import Extracted
 
 MODES = ("full", "diff", "auto")
 SEARCH = re.compile(r"[ \t]*<{7}[ \t]*SEARCH[ \t]*")
@@ -95,6 +98,8 @@ def _loosely_in(search: str, program: str) -> bool:
 def read_answer(answer: str, base: str | None, mode: str, entry: str = "policy", gated: bool = True) -> Extracted:
     """The program an answer gives: its edits applied to ``base`` (the program its prompt named), or the whole
     program it wrote, as ``mode`` allows."""
+    from promptpo.extract import MAX_ANSWER_CHARS, Extracted, check_program, extract  # the gate: not at CLI start-up
+
     if len(answer) > MAX_ANSWER_CHARS:
         return extract(answer, entry, gated)
     edits, marked = blocks(answer)

@@ -3,11 +3,14 @@ islands), and the proposer that is not a model (``--model offline``: CMA-ES over
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from promptpo.errors import ConfigError
-from promptpo.llm import make_backend
-from promptpo.llm.base import Backend, GenParams
 from promptpo.search.greedy import Greedy
 from promptpo.search.islands import Islands
+
+if TYPE_CHECKING:
+    from promptpo.llm.base import Backend, GenParams
 
 SEARCHES = ("greedy", "islands")
 OFFLINE = "offline"
@@ -21,6 +24,7 @@ def make_proposer(model: str, params: GenParams, selection: str = "weighted", se
         from promptpo.search.offline import OfflineProposer
 
         return OfflineProposer()
+    from promptpo.llm import make_backend
     from promptpo.llm.mixture import split_models
 
     if "," in model and any(name == OFFLINE for name, _ in split_models(model)):
