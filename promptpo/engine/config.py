@@ -213,19 +213,22 @@ def check_limits(limits: Limits) -> None:
                               f"e.g. {flag} {getattr(Limits, name)}" if name in offered else None)
 
 
-LLM_ONLY = (("search", "greedy", "--search {}"), ("edit", "auto", "--edit {}"), ("reflect", False, "--reflect"),
-            ("temperature", None, "--temperature {}"), ("api_base", None, "--api-base"),
-            ("max_llm_calls", None, "--max-llm-calls {}"), ("examples", None, "--examples {}"))
-"""Options that shape what a language model is asked or how its calls are counted, with the value that asks
-for nothing: the offline proposer (CMA-ES, no LLM) would run exactly as without them."""
+LLM_ONLY = ("search", "edit", "reflect", "temperature", "api_base", "max_llm_calls", "examples")
+"""Options that shape what a language model is asked or how its calls are counted: at their defaults (and
+--examples 0) the offline proposer (CMA-ES, no LLM) runs exactly as without them."""
+UNSHOWN = ("api_base",)
+"""Options an error names without their value (an address may hold credentials)."""
 
 
 def check_offline(config: RunConfig) -> None:
     """Refuse options that mean nothing to the offline proposer, rather than ignore them."""
-    values = {**asdict(config.gen), **asdict(config.budgets), **{f.name: getattr(config, f.name)
-                                                                for f in dataclasses.fields(config)}}
-    given = [text.format(values[name]) for name, unset, text in LLM_ONLY
-             if name in values and values[name] != unset and not (name == "examples" and values[name] == 0)]
+    parts = (config.gen, config.budgets, config)
+    values = {f.name: getattr(part, f.name) for part in parts for f in dataclasses.fields(part)}
+    defaults = {f.name: f.default for part in parts for f in dataclasses.fields(part)}
+    offered = {name: text for part in parts for name, text in flags(type(part)).items()}
+    given = [offered[name] + ("" if isinstance(values[name], bool) or name in UNSHOWN else f" {values[name]}")
+             for name in LLM_ONLY
+             if name in values and values[name] != defaults[name] and not (name == "examples" and values[name] == 0)]
     if given:
         why = "" if config.model else f", which runs when no --model is given and ${MODEL_ENV} is unset"
         cap = "; cap an offline run with --rounds, --max-env-steps or --max-time" if config.budgets.max_llm_calls else ""
