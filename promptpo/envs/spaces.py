@@ -18,6 +18,10 @@ def obs_arrays(space: Any) -> list[ArraySpec]:
         for key, sub in space.spaces.items():
             if isinstance(sub, spaces.Text):
                 continue  # free text (e.g. a MiniGrid mission) does not cross the wire
+            if isinstance(sub, spaces.Dict):  # the wire carries one array per key: obs[key] would be a dict
+                raise ConfigError(f"observation space {space} is not supported: its key {key!r} holds a Dict",
+                                  "promptpo handles a Dict of arrays (Box, Discrete, MultiDiscrete, MultiBinary), "
+                                  "not Dicts inside it")
             [inner] = obs_arrays(sub)
             arrays.append(ArraySpec(str(key), inner.dtype, inner.shape))
         return arrays

@@ -37,9 +37,6 @@ def test_unsupported_observation_spaces(space):
         obs_arrays(space)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: obs_arrays unpacks `[inner] = obs_arrays(sub)` for each Dict key, so a "
-                   "nested Dict of two keys (or of Text only) is a bare ValueError ('too many/not enough values to "
-                   "unpack'), and one of one key is taken silently as a flat array named after the outer key")
 @pytest.mark.parametrize("inner", [{"a": spaces.Discrete(2), "b": spaces.Discrete(2)}, {"m": spaces.Text(3)},
                                    {"a": spaces.Discrete(2)}])
 def test_a_nested_dict_is_refused_with_a_config_error(inner):
