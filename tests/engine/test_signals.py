@@ -1,0 +1,60 @@
+"""promptpo.engine.signals: SIGTERM and SIGHUP end a run the way Ctrl-C does."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+import pytest
+
+from promptpo.engine.signals import interrupt_on_signals
+from promptpo.engine.state import Interrupted
+
+
+@pytest.mark.parametrize("sig, name", [(signal.SIGTERM, "SIGTERM"), (signal.SIGHUP, "SIGHUP")])
+def test_a_signal_inside_raises_interrupted_naming_it(sig, name):
+    with pytest.raises(Interrupted) as caught, interrupt_on_signals():
+        os.kill(os.getpid(), sig)
+        threading.Event().wait(0.5)  # the handler runs in the main thread meanwhile
+    assert caught.value.reason == f"stopped by {name}" and str(caught.value) == f"stopped by {name}"
+    assert not isinstance(caught.value, Exception)  # a BaseException: `except Exception` in a task does not swallow it
+
+
+def test_the_previous_handlers_are_back_after_the_block_however_it_ends():
+    heard: list[int] = []
+    before = {sig: signal.signal(sig, lambda signum, frame: heard.append(signum)) for sig in (signal.SIGTERM,
+                                                                                            signal.SIGHUP)}
+    try:
+        mine = {sig: signal.getsignal(sig) for sig in before}
+        with interrupt_on_signals():
+            assert all(signal.getsignal(sig) is not mine[sig] for sig in mine)
+        assert {sig: signal.getsignal(sig) for sig in mine} == mine
+        with pytest.raises(Interrupted), interrupt_on_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            threading.Event().wait(0.5)
+        assert {sig: signal.getsignal(sig) for sig in mine} == mine
+        os.kill(os.getpid(), signal.SIGHUP)
+        threading.Event().wait(0.2)
+        assert heard == [signal.SIGHUP]  # the test's own handler hears it again
+    finally:
+        for sig, old in before.items():
+            signal.signal(sig, old)
+
+
+def test_outside_the_main_thread_nothing_changes():
+    seen: dict = {}
+
+    def inside() -> None:
+        try:
+            before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+            with interrupt_on_signals():  # signal.signal would raise ValueError here
+                seen["inside"] = {sig: signal.getsignal(sig) for sig in before} == before
+            seen["after"] = True
+        except BaseException as err:  # noqa: BLE001 - shown by the assertion
+            seen["error"] = err
+
+    thread = threading.Thread(target=inside)
+    thread.start()
+    thread.join(5)
+    assert seen == {"inside": True, "after": True}
