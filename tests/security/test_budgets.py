@@ -33,7 +33,10 @@ def test_a_hanging_feedback_function_stays_within_max_time(tmp_path, backend):
                                rounds=1, candidates=1, episodes=2, max_time=12, add_to_library=False, gate=False,
                                cascade=0)
     elapsed = time.monotonic() - started
-    assert elapsed < 12 + 4, elapsed  # the sandbox's start-up and cleanup on top (given a fresh allowance: ~20 s)
+    # the run's own clock stops within the budget's reach (given a fresh allowance the feedback function would take
+    # the run to ~20 s); the process's wall time adds the sandbox's start-up and cleanup, slower on a busy machine
+    spent = json.loads((result.run_dir / "summary.json").read_text())["wall_time_s"]
+    assert spent < 12 + 4 and elapsed < 12 + 10, (spent, elapsed)
     [record] = [json.loads(p.read_text()) for p in (result.run_dir / "candidates").glob("*.json")]
     notes = record["evaluation"].get("notes") or []
     assert record["outcome"] == "ok" and notes and notes[0]["error"]  # the evaluation kept; the notes say why none
