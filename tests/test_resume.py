@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import signal
+import threading
 import subprocess
 import sys
 import time
@@ -233,6 +234,15 @@ def test_a_cut_short_last_event_is_dropped_when_the_run_resumes(tmp_path):
     path = tmp_path / "answers.jsonl"
     path.write_text("".join(json.dumps({"content": f"```python\n{code}\n```"}) + "\n" for code in POLICIES[1:] * 2))
     stopped: list[str] = []
+    from promptpo.policy.task import PolicyTask
+
+    evaluate, evaluated, release = PolicyTask.evaluate, [], threading.Event()
+
+    def held_after_the_first(self, *args, **kwargs):  # no later evaluation ends before the signal is handled
+        evaluated.append(1)
+        if len(evaluated) > 1:
+            release.wait(timeout=60)
+        return evaluate(self, *args, **kwargs)
 
     def stop_after_the_first(kind, state):
         if kind == "candidate" and not stopped:
@@ -240,8 +250,13 @@ def test_a_cut_short_last_event_is_dropped_when_the_run_resumes(tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
 
     out = tmp_path / "runs"
-    first = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", rounds=2, candidates=2, episodes=2,
-                              cascade=0, target=1000, workers=1, out=out, observer=stop_after_the_first)
+    PolicyTask.evaluate = held_after_the_first
+    try:
+        first = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{path}", rounds=2, candidates=2, episodes=2,
+                                  cascade=0, target=1000, workers=1, out=out, observer=stop_after_the_first)
+    finally:
+        PolicyTask.evaluate = evaluate
+        release.set()  # the one held in flight ends as an abandoned evaluation does after Ctrl-C
     assert first.status == "interrupted"
     run = first.run_dir
     events = run / "events.jsonl"
