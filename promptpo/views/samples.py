@@ -52,7 +52,7 @@ def find_runs(patterns: list[str], out: Path, unreadable: list[str] | None = Non
     folders = expand(patterns, out)
     if len(folders) == 1:
         return [load_run(folders[0])]  # the one folder named: why it cannot be read is the error
-    runs, failed = open_runs(folders, read=record_of)
+    runs, failed = open_runs(folders, read=lambda run: run.facts)  # what cannot be read fails here, once
     records = [record_of(run) for run in runs]
     problems = [f"{path.name}: unreadable — {err.message}" for path, err in failed.items()]
     if not records:
