@@ -129,7 +129,7 @@ def extract(answer: str, entry: str = "policy", gated: bool = True) -> Extracted
 def check_program(code: str, entry: str = "policy", gated: bool = True) -> Extracted:
     """Parse ``code`` as it is, find its entry point and pass it through the gate (``gated``)."""
     try:
-        tree = ast.parse(code, filename="policy.py")
+        tree = gate.parse(code, filename="policy.py")
     except SyntaxError as err:
         line = (err.text or "").rstrip()
         return Extracted(code, Outcome.SYNTAX_ERROR, f"SyntaxError: {err.msg} (line {err.lineno}: {line.strip()[:200]!r})")
@@ -153,7 +153,7 @@ def python_tree(code: str) -> ast.Module | None:
     parser (or the AST's conversion, which depends on how deep the caller's stack already is) can go. Every parse
     of model text goes through here or check_program."""
     try:
-        return ast.parse(code)
+        return gate.parse(code)
     except (SyntaxError, RecursionError, MemoryError, ValueError):
         return None
 

@@ -22,6 +22,7 @@ reaches past that is refused with the line and the rule, like a traceback:
 from __future__ import annotations
 
 import ast
+import threading
 
 from promptpo.gate.rules import (
     ALLOWED_MODULES, DENIED_VALUES, FORBIDDEN_ATTRIBUTES, FORBIDDEN_NAMES, LEFT_OUT_MODULES, LITERAL_LOOKUPS,
@@ -30,7 +31,17 @@ from promptpo.gate.violation import Violation, characters
 from promptpo.gate.walk import Walk
 
 __all__ = ["ALLOWED_MODULES", "FORBIDDEN_ATTRIBUTES", "FORBIDDEN_NAMES", "Violation", "check", "forbidden_text",
-           "guard", "left_out_text", "repair_message", "verdict"]
+           "guard", "left_out_text", "parse", "repair_message", "verdict"]
+
+_PARSING = threading.Lock()
+
+
+def parse(code: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse`` one thread at a time. CPython 3.11 keeps the AST conversion's recursion depth in
+    interpreter-wide state, so two wave threads parsing at once can fail with ``SystemError: AST constructor
+    recursion depth mismatch`` (python/cpython#106905); every parse of model text goes through here."""
+    with _PARSING:
+        return ast.parse(code, filename=filename)
 
 
 def check(code: str, tree: ast.Module | None = None) -> list[Violation]:
@@ -38,7 +49,7 @@ def check(code: str, tree: ast.Module | None = None) -> list[Violation]:
     found = characters(code)
     if tree is None:
         try:
-            tree = ast.parse(code)
+            tree = parse(code)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return found + [Violation(1, "syntax", "the code does not parse")]
     try:

@@ -92,3 +92,51 @@ def test_fences_count_only_at_the_start_of_a_line():
     assert indented.ok and "return 0" in indented.code
     inline = extract("Write `x = 1` then ```python def act``` inline; no block here.")
     assert not inline.ok and "no ```python code block" in inline.message
+
+
+CONCURRENT_PARSES = r'''
+import sys, threading
+from promptpo.extract import check_program, python_tree
+
+sys.setswitchinterval(1e-6)
+
+
+class Cycle:  # garbage whose finalizer runs Python code mid-parse, so the threads switch inside the AST conversion
+    def __del__(self):
+        [i for i in range(3)]
+
+
+TABLE = "T = [" + ", ".join(map(str, range(1000))) + "]\n\ndef act(obs):\n    return int(((obs[2] + 1) * 2) > 3)\n"
+errors, outcomes = [], []
+
+
+def wave_slot():
+    for _ in range(150):
+        for c in [Cycle() for _ in range(5)]:
+            c.me = c
+        try:
+            outcomes.append(check_program(TABLE, "policy").outcome.value)
+            outcomes.append(python_tree(TABLE) is not None)
+        except SystemError as err:
+            errors.append(repr(err))
+
+
+threads = [threading.Thread(target=wave_slot) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len(errors), errors[:1], set(outcomes))
+'''
+
+
+def test_threads_parsing_at_once_do_not_break_the_ast_conversion():
+    """Wave slots read answers in threads; CPython 3.11's AST conversion kept its depth in interpreter-wide state,
+    so two parses at once raised SystemError ('AST constructor recursion depth mismatch') and ended a CI run.
+    In a fresh interpreter, 4 threads × 150 answers with finalizers switching threads mid-parse."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", CONCURRENT_PARSES], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "0 [] {True, 'ok'}", out.stdout
