@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -295,6 +296,10 @@ def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | No
     storage = tempfile.mkdtemp(prefix="promptpo-pbt-")
     decisions = _Decisions()  # PBT's exploit/explore lines go to the event log, not the terminal
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # with verbose=0: no experiment tables on the terminal
+    # Ray Tune's own SIGINT handler ends fit() quietly (the run would read 'budget spent') and stays installed
+    # after it, swallowing the next Ctrl-C: Ctrl-C raises KeyboardInterrupt here, and SIGUSR1 is put back after.
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    usr1 = signal.getsignal(signal.SIGUSR1) if threading.current_thread() is threading.main_thread() else None
     started_ray = not ray.is_initialized()
     ray_logger = logging.getLogger("ray")
     saved_level = ray_logger.level
@@ -326,6 +331,8 @@ def run_pbt(config: SearchConfig, seed: int, progress: Callable[[int, float | No
     except KeyboardInterrupt:
         status, reason = "interrupted", "stopped by the user (Ctrl-C)"
     finally:
+        if usr1 is not None:
+            signal.signal(signal.SIGUSR1, usr1)
         if started_ray:
             ray.shutdown()
             ray_logger.setLevel(saved_level)

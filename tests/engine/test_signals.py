@@ -58,3 +58,34 @@ def test_outside_the_main_thread_nothing_changes():
     thread.start()
     thread.join(5)
     assert seen == {"inside": True, "after": True}
+
+
+def test_ctrl_c_raises_even_when_a_library_left_its_own_sigint_handler():
+    """Ray Tune's handler stayed installed after a tuning run and turned a later run's Ctrl-C into a log line (the
+    run then read 'completed'): inside, SIGINT raises KeyboardInterrupt; the library's handler is back after."""
+    heard: list[int] = []
+
+    def leftover(signum, frame):  # noqa: ARG001
+        heard.append(signum)
+
+    before = signal.signal(signal.SIGINT, leftover)
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupt_on_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            threading.Event().wait(0.5)
+        assert heard == [] and signal.getsignal(signal.SIGINT) is leftover
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """A background job started by a shell without job control ignores SIGINT; a run does not change that."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupt_on_signals():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            threading.Event().wait(0.2)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

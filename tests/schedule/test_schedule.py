@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import tempfile
 from pathlib import Path
 
@@ -178,6 +179,7 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
     from promptpo.baselines.tuners import SearchConfig, run_pbt, start_ray
 
     tune_files = set(Path(tempfile.gettempdir()).glob("promptpo-pbt-*"))
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGUSR1)
     start_ray(num_cpus=2)
     try:
         seen: list[int] = []
@@ -185,6 +187,8 @@ def test_pbt_baseline_with_a_local_ray(tmp_path):
                                    out=tmp_path / "runs"), 0, lambda spent, best: seen.append(spent))
     finally:
         ray.shutdown()
+    # Ray Tune's handlers, left installed, swallowed the next Ctrl-C of any later run in this process
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGUSR1)) == handlers
     summary, meta = read_json(run / "summary.json"), read_json(run / "run.json")
     assert meta["kind"] == "pbt" and meta["population"] == 4 and summary["status"] == "completed"
     assert summary["env_steps"] == 8192  # every member trains exactly its share (2048 = 8 rollouts), all counted
