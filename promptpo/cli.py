@@ -18,12 +18,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from promptpo.commands import (baseline, bench, inspect, library, optimize, play, prompt, runs, sandbox, schedule,
-                                   ui, verify)
+    from promptpo.commands import (baseline, bench, finetune, inspect, library, optimize, play, prompt, runs, sandbox,
+                                   schedule, ui, verify)
 
     for command in (optimize.optimize, optimize.envs, prompt.prompt, runs.runs, inspect.show, inspect.audit,
                     inspect.diff, verify.verify, verify.export, play.play, runs.report, runs.dataset, runs.resume,
-                    baseline.baseline,
+                    baseline.baseline, finetune.finetune,
                     schedule.schedule,
                     baseline.compare_runs, bench.bench, library.library, sandbox.sandbox, ui.ui):
         cli.add_command(command)

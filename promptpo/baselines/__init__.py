@@ -18,5 +18,10 @@ def check_installed(search: str | None = None) -> None:
             import optuna  # noqa: F401
         elif search == "pbt":
             import ray.tune  # noqa: F401
+        elif search == "finetune":
+            import sb3_contrib  # noqa: F401
+            search = "fine-tuning (TQC, ARS)"
     except ImportError:
+        if search == "fine-tuning (TQC, ARS)":
+            raise ConfigError("fine-tuning needs sb3-contrib", "pip install 'promptpo[baselines]'") from None
         raise ConfigError(f"the {search} baseline needs its library", "pip install 'promptpo[tuning]'") from None

@@ -12,6 +12,7 @@ import click
 
 from promptpo.views.tables import comparison_tables
 from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, OUT, console, seed_progress, setup_logging
+from promptpo.commands.finetune import scratch_command
 
 
 @click.group()
@@ -88,6 +89,10 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
             folders = run_seeds(config, seed_list, workers or os.cpu_count() or 1, update)
     for folder in folders:
         print(f"run folder: {folder}")
+
+
+for _algo in ("sac", "td3", "tqc"):
+    baseline.add_command(scratch_command(_algo))
 
 
 @baseline.command("optuna")

@@ -57,6 +57,8 @@ class Offered:
             kind = click.Choice(o.choices)
         else:
             kind = click.Path(path_type=Path) if self.kind is Path else self.kind
+        if default is dataclasses.MISSING:
+            return click.option(*declared, type=kind, required=True, help=o.help)
         return click.option(*declared, type=kind, default=default, show_default=default is not None, help=o.help)
 
     def value(self, given: Any) -> Any:
@@ -82,7 +84,7 @@ def offered(config_class: type[RunConfig]) -> list[Offered]:
         kind = bare(hints[f.name])
         if f.name in offers:
             found.append(Offered(f.name, None, offers[f.name], f.default, kind))
-        elif dataclasses.is_dataclass(kind):
+        elif dataclasses.is_dataclass(kind) and f.default_factory is not dataclasses.MISSING:  # a group
             defaults = f.default_factory()  # this config's own: a schedule's act timeout is 2 s
             inner = typing.get_type_hints(kind)
             found += [Offered(name, f.name, o, getattr(defaults, name), bare(inner[name]))

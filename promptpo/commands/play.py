@@ -34,6 +34,11 @@ def play(run: str, candidate: str | None, episodes: int, seed: int | None, video
     setup_logging(False)
     screen = console()
     folder = RunFolder.find(run, out)
+    from promptpo.finetune.policy import is_finetuned
+
+    if is_finetuned(folder):
+        _play_finetuned(folder, episodes, seed, video, sandbox)
+        return
     candidate = _chosen(folder, candidate, "play")
     with console(stderr=True).status("playing in the sandbox..."):
         played = run_play(folder, candidate, episodes, seed, video, sandbox, full_episodes)
@@ -57,3 +62,32 @@ def play(run: str, candidate: str | None, episodes: int, seed: int | None, video
     screen.print(summary, highlight=False)
     if played.video is not None:
         print(f"wrote {played.video} ({played.frames} frames: {played.kept})")
+
+
+def _play_finetuned(folder, episodes: int, seed: int | None, video: Path | None, sandbox: str) -> None:
+    """A fine-tuned run's result (base sandboxed, learner here) on fresh episodes."""
+    from rich.table import Table
+
+    from promptpo.errors import ConfigError
+    from promptpo.finetune.policy import replay
+    from promptpo.policy.play import VIDEO_SUFFIXES
+
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
+    if video is not None and video.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ConfigError(f"cannot write a video to {video}", "use a .gif or .mp4 path")
+    seed = seed if seed is not None else int(folder.meta.get("seed") or 0) + 1
+    with console(stderr=True).status("playing (the base in the sandbox)..."):
+        result = replay(folder, episodes, seed, sandbox, video)
+    table = Table(title=f"{folder.name} ({folder.meta.get('method')}) on {folder.meta.get('env')}")
+    for name in ("episode", "seed", "return", "steps", "success"):
+        table.add_column(name, justify="right")
+    successes = result.get("successes") or [None] * episodes
+    for i, (ret, steps, s, success) in enumerate(zip(result["returns"], result["lengths"], result["episode_seeds"],
+                                                      successes)):
+        table.add_row(str(i), str(s), f"{ret:.2f}", str(steps), "-" if success is None else ("yes" if success else "no"))
+    screen = console()
+    screen.print(table)
+    screen.print(f"mean return {result['mean_return']:.2f}", highlight=False)
+    if "video" in result:
+        print(f"wrote {result['video']}")

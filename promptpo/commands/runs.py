@@ -102,5 +102,12 @@ def resume(run: str, out: Path, verbose: bool) -> None:
     """Continue an interrupted run: finished work is kept and recorded answers are not paid for again."""
     setup_logging(verbose)
     from promptpo.commands.optimize import resume_run
+    from promptpo.finetune.policy import is_finetuned
 
-    resume_run(_folder(run, out))  # the header, the run folder and each candidate as `optimize` shows them
+    folder = _folder(run, out)
+    if is_finetuned(folder):  # a learner continues from its last checkpoint
+        from promptpo.commands.finetune import resume_finetuning
+
+        resume_finetuning(folder)
+        return
+    resume_run(folder)  # the header, the run folder and each candidate as `optimize` shows them

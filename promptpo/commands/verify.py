@@ -39,6 +39,11 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
     if folder.kind == "schedule":  # re-train with the schedule on fresh seeds
         _verify_schedule(folder, candidate, episodes, seeds, first_seed, sandbox)
         return
+    from promptpo.finetune.policy import is_finetuned
+
+    if is_finetuned(folder):  # the result (base + learner) on fresh episodes
+        _verify_finetuned(folder, episodes or 10, first_seed, sandbox)
+        return
     candidate = _chosen(folder, candidate, "verify")
     result = run_verify(folder, candidate, episodes, sandbox, full_episodes)
     rec, ver = result.recorded, result.verified
@@ -59,6 +64,22 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
     print(verdict)
     print(f"recorded in {result.file}")
     _into_library(folder, result.candidate, verdict)
+
+
+def _verify_finetuned(folder, episodes: int, first_seed: int | None, sandbox: str) -> None:
+    from promptpo.finetune.policy import replay, write_verification
+
+    judged = folder.summary.get("judged") or {}
+    seed = first_seed if first_seed is not None else int(folder.meta.get("seed") or 0) + 1
+    result = replay(folder, episodes, seed, sandbox)
+    kept = judged.get("result", "finetuned")
+    recorded = judged.get("finetuned_return") if kept == "finetuned" else judged.get("base_return")
+    print(f"{folder.name}: {folder.meta.get('method')} on {folder.meta.get('env')} (the result kept: {kept})")
+    if recorded is not None:
+        print(f"judged:   mean return {recorded:.2f} over {judged.get('episodes')} fresh episodes")
+    print(f"verified: mean return {result['mean_return']:.2f} ± {result['std_return']:.2f} over {episodes} episodes "
+          f"of seed {seed}" + (f", success rate {result['success_rate']:.2f}" if "success_rate" in result else ""))
+    print(f"recorded in {write_verification(folder, result)}")
 
 
 def _into_library(folder, candidate: str, verdict: str) -> None:

@@ -1,0 +1,140 @@
+"""`promptpo finetune` (a residual learner on top of a run's program) and `promptpo baseline sac|td3|tqc`."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import click
+
+from promptpo.commands.common import console, seed_progress, setup_logging
+from promptpo.commands.options import field_option, offered, run_options
+from promptpo.finetune.config import FinetuneConfig
+
+SEEDS = click.option("--seeds", type=int, default=1, show_default=True, help="Number of seeds (0, 1, ...).")
+FIRST_SEED = click.option("--first-seed", type=int, default=0, show_default=True, help="Seed of the first run.")
+SCRATCH_FIELDS = ("steps", "eval_points", "eval_every", "eval_episodes", "out")
+"""What a learner from scratch is given (the rest of FinetuneConfig is the residual's)."""
+
+
+@click.command()
+@click.argument("run")
+@click.argument("candidate", required=False)
+@run_options(FinetuneConfig)
+@SEEDS
+@FIRST_SEED
+def finetune(run: str, candidate: str | None, verbose: bool = False, seeds: int = 1, first_seed: int = 0,
+             **given) -> None:
+    """Train an RL residual on top of RUN's program (its best, or CANDIDATE): the program keeps running in its
+    sandbox and the learner adds a correction that starts at zero; the result is the better of the two on fresh
+    episodes. Its curve continues from the env steps RUN spent."""
+    setup_logging(verbose)
+    from promptpo.baselines import check_installed
+    from promptpo.finetune.base import read_base
+
+    check_installed("finetune")
+    base, env = read_base(run, candidate, Path(given["out"]))
+    config = FinetuneConfig(env=env, base=base, **_config(given))
+    _check(config)
+    err = console(stderr=True)
+    err.print(f"fine-tuning {base.run} {base.candidate} ({_score(base.score)}, {base.env_steps:,} env steps) with "
+              f"a {config.algo.upper()} residual at scale {config.residual_scale}: {config.steps:,} steps x {seeds} "
+              "seeds", markup=False)
+    _train_seeds(config, range(first_seed, first_seed + seeds), err)
+
+
+def scratch_command(algo: str) -> click.Command:
+    """`promptpo baseline ALGO ENV`: the same trainer with no base, with RL Zoo's settings."""
+
+    @click.command(algo, help=f"Train {algo.upper()} on ENV from scratch (RL Baselines3 Zoo's MuJoCo settings), one run "
+                              "folder per seed, on the same evaluation grid and episodes as every other method.")
+    @click.argument("env")
+    @SEEDS
+    @FIRST_SEED
+    def command(env: str, seeds: int, first_seed: int, **given) -> None:
+        setup_logging(False)
+        from promptpo.baselines import check_installed
+        from promptpo.envs import load_spec
+
+        check_installed("finetune")
+        spec = load_spec(env)
+        config = FinetuneConfig(env=spec.id, algo=algo, **_config(given))
+        _check(config)
+        err = console(stderr=True)
+        err.print(f"{algo.upper()} on {spec.id}: {config.steps:,} steps x {seeds} seeds", markup=False)
+        _train_seeds(config, range(first_seed, first_seed + seeds), err)
+
+    for name in SCRATCH_FIELDS:
+        command = field_option(FinetuneConfig, name)(command)
+    return command
+
+
+def resume_finetuning(folder) -> None:
+    """`promptpo resume` of a fine-tuning or off-policy run: its learner, buffer and curve continue."""
+    from promptpo.finetune.train import resumable, train
+
+    config, seed, store = resumable(folder)
+    err = console(stderr=True)
+    err.print(f"resuming {folder.name} at {int(folder.summary.get('training_env_steps') or 0):,} of "
+              f"{config.steps:,} training steps", markup=False)
+    with seed_progress(err) as progress:
+        task = progress.add_task(f"seed {seed}", total=config.steps, score="")
+        made = train(config, seed, lambda s, done, mean: progress.update(
+            task, completed=min(done, config.steps), **({} if mean is None else {"score": f"eval return {mean:.1f}"})),
+            store=store)
+    _report([made])
+
+
+def _config(given: dict) -> dict:
+    names = {o.name for o in offered(FinetuneConfig)}
+    return {k: v for k, v in given.items() if k in names}
+
+
+def _check(config: FinetuneConfig) -> None:
+    from promptpo.finetune.train import check
+
+    check(config)
+
+
+def _score(score: float | None) -> str:
+    return "no score" if score is None else f"mean return {score:.1f}"
+
+
+def _train_seeds(config: FinetuneConfig, seeds: range, err) -> None:
+    """Each seed in turn, with a progress bar each; then each run folder and how it ended."""
+    from promptpo.engine.store import RunStore
+    from promptpo.finetune.train import train
+
+    RunStore.check_writable(config.out)
+    folders = []
+    with seed_progress(err) as progress:
+        tasks = {s: progress.add_task(f"seed {s}", total=config.steps, score="") for s in seeds}
+
+        def update(seed: int, done: int, mean: float | None) -> None:
+            score = {} if mean is None else {"score": f"eval return {mean:.1f}"}
+            progress.update(tasks[seed], completed=min(done, config.steps), **score)
+
+        for seed in seeds:
+            folders.append(train(dataclasses.replace(config), seed, update))
+    _report(folders)
+
+
+def _report(folders: list[Path]) -> None:
+    import json
+
+    from promptpo.outcome import RunStatus
+
+    worst = RunStatus.COMPLETED
+    for folder in folders:
+        summary = json.loads((folder / "summary.json").read_text())
+        judged = summary.get("judged") or {}
+        said = summary["reason"]
+        if judged.get("base_return") is not None:
+            said += (f" (fine-tuned {judged['finetuned_return']:.1f} vs base {judged['base_return']:.1f}; "
+                     f"kept: {judged['result']})")
+        print(f"run folder: {folder}  [{summary['status']}] {said}")
+        status = RunStatus.read(summary["status"])
+        if status is not None and not status.finished:
+            worst = status
+    if worst is not RunStatus.COMPLETED:
+        raise SystemExit(worst.exit_code)

@@ -1,0 +1,125 @@
+"""What one fine-tuning (or off-policy baseline) run is given, and each algorithm's settings."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from promptpo.errors import ConfigError
+from promptpo.options import option
+
+ALGOS = ("td3", "sac", "tqc", "ars", "ppo")
+OFF_POLICY = ("td3", "sac", "tqc")
+SCRATCH = {"td3": {"learning_starts": 10_000, "noise_std": 0.1, "learning_rate": 1e-3, "batch_size": 256,
+                   "net_arch": [400, 300]},
+           "sac": {"learning_starts": 10_000},
+           "tqc": {"learning_starts": 10_000}}
+"""RL Baselines3 Zoo's MuJoCo settings for a learner from scratch (the rest are SB3's defaults)."""
+ZOO_TQC_DROP = {"Hopper-v5": 5}
+"""TQC's top_quantiles_to_drop_per_net where the Zoo tunes it."""
+
+
+@dataclass(frozen=True)
+class Base:
+    """The program fine-tuned: which run and candidate it is, what it spent, and its code."""
+
+    run: str
+    candidate: str
+    code: str
+    env_steps: int
+    """Every env step the run spent to write and tune it (its LLM phase); the fine-tuning's curve starts here."""
+    score: float | None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.code.encode()).hexdigest()
+
+    def record(self) -> dict:
+        return {"run": self.run, "candidate": self.candidate, "sha256": self.sha256, "env_steps": self.env_steps,
+                "score": self.score}
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    env: str
+    steps: int = field(metadata=option("Training env steps per seed."))
+    """Training env steps per seed (for a residual: beyond what the base's run spent)."""
+    algo: str = field(default="td3", metadata=option("The learner (Stable-Baselines3 or sb3-contrib).",
+                                                     choices=ALGOS))
+    base: Base | None = None
+    """None: the learner from scratch (`promptpo baseline sac|td3|tqc`)."""
+    residual_scale: float = field(default=0.1, metadata=option(
+        "The largest correction, as a fraction of half the action range on each dimension."))
+    """S: the correction is at most S × half the action range on each dimension."""
+    inputs: str = field(default="obs+base", metadata=option(
+        "What the learner sees: the observation and the base's action, or the observation alone.",
+        choices=("obs+base", "obs")))
+    """What the learner sees: the observation and the base's action ('obs+base') or the observation alone ('obs')."""
+    warmup: int = field(default=10_000, metadata=option(
+        "Off-policy learners: env steps of the base with a small random correction before any update."))
+    """Off-policy residual: env steps of the base with a small Gaussian correction before any update."""
+    critic_steps: int = field(default=10_000, metadata=option(
+        "Off-policy learners: env steps after the warm-up in which only the critic learns."))
+    """Off-policy residual: env steps after the warm-up in which only the critic learns."""
+    noise: float = field(default=0.05, metadata=option(
+        "The warm-up's and TD3's exploration noise (SAC/TQC: the initial std), in units of the correction."))
+    """Off-policy residual: the warm-up's correction noise (and TD3's exploration noise), in units of r."""
+    rollback: float = field(default=0.1, metadata=option(
+        "Restore the best weights when an evaluation falls this fraction of the best's |return| below it."))
+    """An evaluation this fraction of the best's |return| below the best so far restores the best weights."""
+    eval_points: int = field(default=20, metadata=option(
+        "Evaluations over --steps when --eval-every is not given (the grid: --steps / N)."))
+    eval_every: int | None = field(default=None, metadata=option("Training env steps between evaluations."))
+    eval_episodes: int = field(default=10, metadata=option("Episodes per evaluation."))
+    judge_episodes: int = field(default=10, metadata=option(
+        "Fresh episodes on which the best fine-tuned policy and the base are compared at the end."))
+    """Fresh episodes on which the best fine-tuned policy and the base are compared at the end."""
+    sandbox: str = field(default="process", metadata=option("Isolation backend of the base program: process or "
+                                                             "docker."))
+    out: Path = field(default=Path("runs"), metadata=option("Folder holding run folders."))
+    options: dict[str, Any] = field(default_factory=dict)
+    """Learner keyword arguments that override the defaults (e.g. {'learning_rate': 3e-4})."""
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ConfigError(f"unknown --algo {self.algo!r}", f"choose one of {', '.join(ALGOS)}")
+        for name, value in (("--steps", self.steps), ("--eval-points", self.eval_points),
+                            ("--eval-episodes", self.eval_episodes), ("--judge-episodes", self.judge_episodes)):
+            if value < 1:
+                raise ConfigError(f"{name} must be at least 1 (got {value})")
+        if not 0 < self.residual_scale <= 2:
+            raise ConfigError(f"--residual-scale must be in (0, 2] (got {self.residual_scale})",
+                              "0.1 lets the correction move each action by a tenth of its half-range")
+        if self.inputs not in ("obs+base", "obs"):
+            raise ConfigError(f"unknown --inputs {self.inputs!r}", "choose obs+base or obs")
+        if self.eval_every is not None and self.eval_every < 1:
+            raise ConfigError(f"--eval-every must be at least 1 (got {self.eval_every})")
+
+    @property
+    def kind(self) -> str:
+        return "finetune" if self.base is not None else self.algo
+
+    @property
+    def method(self) -> str:
+        return f"promptpo+{self.algo}" if self.base is not None else self.algo
+
+    @property
+    def grid(self) -> int:
+        return self.eval_every or max(1, self.steps // self.eval_points)
+
+    @property
+    def residual(self) -> bool:
+        return self.base is not None
+
+    def record(self) -> dict:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        data["base"] = self.base.record() if self.base is not None else None
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict, base: Base | None, out: Path) -> FinetuneConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("base", "out")}
+        return cls(**known, base=base, out=out)

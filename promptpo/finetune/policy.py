@@ -1,0 +1,104 @@
+"""A fine-tuned run as a policy: its base sandboxed and its learner in this process (``promptpo.load_policy``), and
+what `verify` and `play` do with it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from promptpo.errors import RunStoreError
+from promptpo.finetune.config import Base, FinetuneConfig
+
+KINDS = ("finetune", "td3", "sac", "tqc")
+"""Run folders this package writes (a residual's, and the off-policy learners' from scratch)."""
+
+
+def is_finetuned(folder: Any) -> bool:
+    return folder.kind in KINDS
+
+
+def config_of(folder: Any) -> FinetuneConfig:
+    """The settings ``folder`` recorded, with its base program (base.py) read back."""
+    data = folder.meta.get("config")
+    if not isinstance(data, dict) or "env" not in data:
+        raise RunStoreError(f"{folder.path}/run.json has no fine-tuning configuration", "the run folder is corrupt")
+    base = None
+    if data.get("base"):
+        path = folder.path / "base.py"
+        if not path.is_file():
+            raise RunStoreError(f"{path} is missing: the fine-tuning's base program", "the run folder is corrupt")
+        record = data["base"]
+        base = Base(record["run"], record["candidate"], path.read_text(encoding="utf-8"), int(record["env_steps"]),
+                    record.get("score"))
+        if base.sha256 != record.get("sha256"):
+            raise RunStoreError(f"{path} is not the program the run fine-tuned (its SHA-256 differs from run.json's)",
+                                "the run folder was changed after the run")
+    return FinetuneConfig.from_record(data, base, folder.path.parent)
+
+
+def load(folder: Any, sandbox: str = "process", seed: int = 0) -> Any:
+    """The run's result as a policy with ``reset()`` and ``act(obs)``: the base in its sandbox worker plus the
+    learner's correction (or the base alone, where the judgement kept it, or the learner alone, from scratch)."""
+    from promptpo.envs import load_spec
+    from promptpo.finetune.base import sandboxed
+    from promptpo.finetune.learner import algorithm_class
+    from promptpo.finetune.residual import CombinedPolicy, Correction
+
+    config = config_of(folder)
+    judged = folder.summary.get("judged") or {}
+    model_path = folder.path / "model.zip"
+    if not model_path.is_file():
+        raise RunStoreError(f"run {folder.name} has no trained learner (model.zip): it ended "
+                            f"{folder.summary.get('status', 'early')}", "resume it, or load another run")
+    spec = load_spec(config.env)
+    base = sandboxed(config.base, spec, sandbox, seed) if config.base else None
+    correction = Correction(spec, config.residual_scale if base else 1.0,
+                            with_base_action=base is not None and config.inputs == "obs+base")
+    model = None if judged.get("result") == "base" else algorithm_class(config.algo).load(model_path, device="cpu")
+    return CombinedPolicy(base, model, correction)
+
+
+def replay(folder: Any, episodes: int, seed: int, sandbox: str = "process", video: Path | None = None) -> dict:
+    """The run's result played on ``episodes`` fresh episodes of ``seed`` (not the run's): what `verify` reports
+    and `play` shows (``video``: the episodes written to a .gif or .mp4)."""
+    import os
+
+    import numpy as np
+
+    from promptpo.envs import load_spec
+    from promptpo.envspec import ends_at_success
+    from promptpo.finetune.residual import play
+    from promptpo.policy.play import Frames, write_video
+    from promptpo.seeds import episode_secret
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    spec = load_spec(folder.meta["env"])
+    chosen = spec.episodes(seed, episodes, episode_secret())
+    frames = Frames(episodes) if video is not None else None
+    policy = load(folder, sandbox, seed)
+    env = spec.make_env(seed)
+    try:
+        returns, successes, lengths = play(policy, spec, env, chosen, ends_at_success(spec, spec.target), frames)
+    finally:
+        env.close()
+        policy.close()
+    result = {"run": folder.name, "seed": seed, "episodes": episodes, "env_steps": sum(lengths),
+              "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)), "returns": returns,
+              "lengths": lengths, "episode_seeds": [e.seed for e in chosen]}
+    if spec.has_success:
+        result["success_rate"] = float(np.mean(successes))
+        result["successes"] = successes
+    if frames is not None and frames.all():
+        result["video"] = str(write_video(video, frames.all()))
+    return result
+
+
+def write_verification(folder: Any, result: dict) -> Path:
+    from promptpo.engine.store import now_iso
+
+    target = folder.path / "verifications"
+    target.mkdir(exist_ok=True)
+    path = target / f"{now_iso().replace(':', '')}-s{result['seed']}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path

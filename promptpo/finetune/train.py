@@ -1,0 +1,322 @@
+"""One seed of a fine-tuning (or an off-policy learner from scratch) into its run folder.
+
+The folder holds run.json (settings, the base's run, candidate and SHA-256), base.py (the program, so the folder
+alone can be re-run), curve.jsonl (evaluations on the evaluation grid, at the total env steps: the base run's own
+plus training's, so it continues the program's curve), events.jsonl (evaluations, roll-backs, the judgement),
+checkpoint.zip and replay.pkl (to resume), best.pt (the best evaluated actor), model.zip (the result's learner) and
+summary.json. Evaluation and judgement episodes are played on separate environments and not counted as training
+steps, as in the PPO baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promptpo.baselines.ppo import append_point, run_id, training_env
+from promptpo.engine.store import RunStore, now_iso
+from promptpo.envs import load_spec
+from promptpo.envspec import ends_at_success
+from promptpo.errors import ConfigError
+from promptpo.finetune.base import sandboxed
+from promptpo.finetune.config import OFF_POLICY, FinetuneConfig
+from promptpo.finetune.learner import arm, learner_class, make_model
+from promptpo.finetune.residual import CombinedPolicy, Correction, ResidualEnv, play
+from promptpo.outcome import RunStatus
+from promptpo.policy.loader import PolicyFailed
+from promptpo.seeds import episode_secret
+from promptpo.stats import CurvePoint
+
+JUDGE_SEED = 104_729
+"""The judgement's episodes are drawn for seed + this: fresh, never evaluated along training."""
+
+
+class Finetuning:
+    """The learner, its environments and the base's sandbox workers for one seed; ``run()`` trains to the end."""
+
+    def __init__(self, config: FinetuneConfig, seed: int, store: RunStore, resumed: bool = False):
+        self.config, self.seed, self.store = config, seed, store
+        self.spec = load_spec(config.env)
+        self.end_at_success = ends_at_success(self.spec, self.spec.target)
+        base = config.base
+        self.train_base = sandboxed(base, self.spec, config.sandbox, seed) if base else None
+        self.eval_base = sandboxed(base, self.spec, config.sandbox, seed + 1) if base else None
+        task_env = training_env(self.spec, seed)
+        scale = config.residual_scale if base else 1.0
+        self.correction = Correction(self.spec, scale,
+                                     with_base_action=base is not None and config.inputs == "obs+base")
+        self.env = ResidualEnv(task_env, self.correction, self.train_base)
+        self.eval_env = training_env(self.spec, seed + 7919)
+        if self.spec.family == "metaworld":  # evaluation plays the goal each episode names
+            self.eval_env.get_wrapper_attr("toggle_sample_tasks_on_reset")(False)
+        self.episodes = self.spec.episodes(seed, config.eval_episodes, episode_secret())
+        self.offset = base.env_steps if base else 0
+        self.started = time.monotonic()
+        self.state = {"best_return": None, "best_at": None, "rollbacks": 0, "episodes": 0, "wall_time_s": 0.0,
+                      "evaluated_at": None}
+        if resumed:
+            self.model = self._load()
+        else:
+            self.model = make_model(config, self.env, seed, self.spec.id)
+        from stable_baselines3.common.logger import Logger
+
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
+
+    # -- what the learner's policy scores ------------------------------------------------------------------------
+    def policy(self, with_learner: bool = True) -> CombinedPolicy:
+        return CombinedPolicy(self.eval_base, self.model if with_learner else None, self.correction)
+
+    def evaluate(self, episodes=None) -> tuple[list[float], list[bool]]:
+        returns, successes, _ = play(self.policy(), self.spec, self.eval_env, episodes or self.episodes,
+                                     self.end_at_success)
+        return returns, successes
+
+    @property
+    def trained(self) -> int:
+        return int(self.model.num_timesteps)
+
+    def point(self) -> CurvePoint:
+        """Evaluate now; keep the best actor, or roll back to it when this one fell too far."""
+        returns, successes = self.evaluate()
+        mean = float(np.mean(returns))
+        success = float(np.mean(successes)) if self.spec.has_success else None
+        point = CurvePoint(self.offset + self.trained, self.state["episodes"], mean, success,
+                           round(self.state["wall_time_s"] + time.monotonic() - self.started, 2))
+        append_point(self.store, point, float(np.std(returns)))
+        self.state["evaluated_at"] = self.trained
+        best = self.state["best_return"]
+        if best is None or mean > best:
+            self.state.update(best_return=mean, best_at=self.trained)
+            self._save_actor()
+        elif self.config.residual and mean < best - self.config.rollback * abs(best):
+            self._restore_actor()
+            self.state["rollbacks"] += 1
+            self.store.event("rollback", env_steps=point.env_steps, mean_return=mean, best_return=best,
+                             best_at=self.offset + self.state["best_at"])
+        return point
+
+    # -- training ------------------------------------------------------------------------------------------------
+    def run(self, progress=None) -> RunStatus:
+        """Train to ``config.steps`` in grid-sized parts, evaluating after each (and at step 0), checkpointing."""
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        finetuning = self
+
+        class Count(BaseCallback):
+            def _on_step(self) -> bool:
+                finetuning.state["episodes"] += sum(1 for info in self.locals.get("infos", []) if "episode" in info)
+                if progress is not None and self.n_calls % 200 == 0:
+                    progress(finetuning.seed, self.num_timesteps, None)
+                return True
+
+        if self.state["evaluated_at"] != self.trained:  # step 0, or a resumed learner stopped before its evaluation
+            self._report(self.point(), progress)
+            self.checkpoint()
+        while self.trained < self.config.steps:
+            target = min(self.config.steps, (self.trained // self.config.grid + 1) * self.config.grid)
+            self.model.learn(total_timesteps=target - self.trained, callback=Count(), reset_num_timesteps=False,
+                             progress_bar=False)
+            self._report(self.point(), progress)
+            self.checkpoint()
+        return RunStatus.COMPLETED
+
+    def _report(self, point: CurvePoint, progress) -> None:
+        if progress is not None:
+            progress(self.seed, self.trained, point.mean_return)
+
+    # -- the end: the better of base and fine-tuned on fresh episodes -------------------------------------------
+    def judge(self) -> dict:
+        """On fresh episodes: a residual's best evaluated learner against the base (the base's seeds paired by
+        episode), the result being the better one; a learner from scratch, its last policy."""
+        fresh = self.spec.episodes(self.seed + JUDGE_SEED, self.config.judge_episodes, episode_secret())
+        best_at = self.state["best_at"] or 0
+        if self.config.residual and best_at != self.trained:
+            self._restore_actor()  # model.zip is then the best learner
+        tuned, tuned_success, _ = play(self.policy(), self.spec, self.eval_env, fresh, self.end_at_success)
+        judged: dict[str, Any] = {"episodes": len(fresh), "finetuned_return": float(np.mean(tuned)),
+                                  "finetuned_std": float(np.std(tuned)), "result": "finetuned"}
+        if self.spec.has_success:
+            judged["finetuned_success"] = float(np.mean(tuned_success))
+        if self.config.residual:
+            from scipy import stats
+
+            base, base_success, _ = play(self.policy(with_learner=False), self.spec, self.eval_env, fresh,
+                                         self.end_at_success)
+            keep = best_at > 0 and float(np.mean(tuned)) > float(np.mean(base))
+            judged.update(best_at=self.offset + best_at, base_return=float(np.mean(base)),
+                          base_std=float(np.std(base)), p_value=_paired_p(stats, tuned, base),
+                          result="finetuned" if keep else "base")
+            if self.spec.has_success:
+                judged["base_success"] = float(np.mean(base_success))
+        self.store.event("judged", **judged)
+        return judged
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------
+    def _actor_state(self) -> dict:
+        import copy
+
+        state = self.model.policy.state_dict()
+        return copy.deepcopy({k: v for k, v in state.items()
+                              if not self._is_off_policy or k.startswith(("actor.", "actor_target."))})
+
+    def _load_actor_state(self, state: dict) -> None:
+        self.model.policy.load_state_dict(state, strict=False)
+
+    @property
+    def _is_off_policy(self) -> bool:
+        return self.config.algo in OFF_POLICY
+
+    def _save_actor(self) -> None:
+        import torch
+
+        torch.save(self._actor_state(), self.store.root / "best.pt")
+
+    def _restore_actor(self) -> None:
+        import torch
+
+        self._load_actor_state(torch.load(self.store.root / "best.pt", weights_only=True))
+
+    def checkpoint(self) -> None:
+        root = self.store.root
+        self.model.save(root / "checkpoint.zip")
+        if self._is_off_policy:
+            self.model.save_replay_buffer(root / "replay.pkl")
+        state = dict(self.state, wall_time_s=round(self.state["wall_time_s"] + time.monotonic() - self.started, 2),
+                     trained=self.trained)
+        self.store.write_json("finetune_state.json", state)
+
+    def _load(self) -> Any:
+        root = self.store.root
+        state = json.loads((root / "finetune_state.json").read_text())
+        self.state.update({k: state[k] for k in self.state if k in state})
+        cls = learner_class(self.config)
+        model = cls.load(root / "checkpoint.zip", env=self.env, device="cpu")
+        arm(model, self.config)
+        if self._is_off_policy and (root / "replay.pkl").exists():
+            model.load_replay_buffer(root / "replay.pkl")
+        self._drop_points_after(self.offset + int(model.num_timesteps))
+        return model
+
+    def _drop_points_after(self, steps: int) -> None:
+        """A kill between an evaluation and its checkpoint left points the resumed learner has not reached."""
+        path = self.store.root / "curve.jsonl"
+        if path.exists():
+            kept = [line for line in path.read_text().splitlines() if line.strip()
+                    and json.loads(line)["env_steps"] <= steps]
+            path.write_text("".join(line + "\n" for line in kept))
+
+    def save(self) -> None:
+        self.model.save(self.store.root / "model.zip")
+
+    def close(self) -> None:
+        for closable in (self.env, self.eval_env, self.train_base, self.eval_base):
+            if closable is not None:
+                closable.close()
+
+
+def _paired_p(stats, tuned: list[float], base: list[float]) -> float | None:
+    """One-sided paired t-test: is the fine-tuned policy better than the base on the same episodes?"""
+    diff = np.asarray(tuned) - np.asarray(base)
+    if len(diff) < 2 or np.allclose(diff, diff[0]):
+        return None
+    return float(stats.ttest_rel(tuned, base, alternative="greater").pvalue)
+
+
+def resumable(folder) -> tuple[FinetuneConfig, int, RunStore]:
+    """What an interrupted fine-tuning (or off-policy baseline) continues with: its config, seed and store."""
+    from promptpo.errors import RunStoreError
+    from promptpo.finetune.policy import config_of
+
+    status = RunStatus.read(folder.summary.get("status") or folder.meta.get("status"))
+    if status is not None and status.finished:
+        raise RunStoreError(f"run {folder.name} already finished ({status})", "nothing to resume")
+    if not (folder.path / "checkpoint.zip").is_file():
+        raise RunStoreError(f"run {folder.name} has no checkpoint to continue from", "start it again")
+    return config_of(folder), int(folder.meta.get("seed") or 0), RunStore(folder.path)
+
+
+def check(config: FinetuneConfig) -> None:
+    """What can be refused before any folder is made: the environment, and that its actions are continuous."""
+    spec = load_spec(config.env)
+    if spec.action.kind != "box" and not config.residual:
+        raise ConfigError(f"{spec.id}'s actions are {spec.action.kind}: this {config.algo.upper()} learns continuous "
+                          "actions", "give a task with continuous (Box) actions, or use `promptpo baseline ppo`")
+    Correction(spec, config.residual_scale, config.residual)
+
+
+def start(config: FinetuneConfig, seed: int) -> RunStore:
+    """A new run folder for one seed, with its settings and the base program."""
+    from promptpo.engine.launch import versions
+
+    spec = load_spec(config.env)
+    store = RunStore.create(Path(config.out), run_id(spec.id, seed, config.kind), folders=())
+    meta = {"id": store.root.name, "kind": config.kind, "method": config.method, "env": spec.id, "seed": seed,
+            "steps": config.steps, "algo": config.algo, "config": config.record(),
+            "eval": {"every": config.grid, "episodes": config.eval_episodes}, "eval_every": config.grid,
+            "base": config.base.record() if config.base else None, "versions": versions(), "started": now_iso(),
+            "ended": None, "status": RunStatus.RUNNING}
+    store.write_json("run.json", meta)
+    if config.base is not None:
+        (store.root / "base.py").write_text(config.base.code, encoding="utf-8")
+    return store
+
+
+def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | None = None) -> Path:
+    """Train one seed (``store``: an interrupted run's folder to continue); returns its run folder. Ctrl-C stops
+    training, keeps what was logged and checkpoints, so `promptpo resume` continues it."""
+    resumed = store is not None
+    store = store or start(config, seed)
+    meta = json.loads((store.root / "run.json").read_text())
+    try:
+        finetuning = Finetuning(config, seed, store, resumed)
+    except BaseException:
+        if not resumed:  # nothing was recorded yet: no folder is left behind
+            shutil.rmtree(store.root, ignore_errors=True)
+        raise
+    status, reason, judged = RunStatus.COMPLETED, "", None
+    try:
+        finetuning.run(progress)
+        judged = finetuning.judge()
+        if not config.residual:
+            reason = f"budget spent: {config.steps} env steps"
+        elif judged["result"] == "finetuned":
+            reason = f"the fine-tuned policy beat the base on {judged['episodes']} fresh episodes"
+        else:
+            reason = f"the base stays: no fine-tuned policy beat it on {judged['episodes']} fresh episodes"
+        finetuning.save()
+    except KeyboardInterrupt:
+        status, reason = RunStatus.INTERRUPTED, "stopped by the user (Ctrl-C)"
+        finetuning.checkpoint()
+    except PolicyFailed as err:  # the base program crashed, hung or broke a limit in its sandbox
+        status, reason = RunStatus.FAILED, f"the base program failed: {err}"
+    finally:
+        finetuning.close()
+        store.write_json("summary.json", summary(config, meta, finetuning, status, reason, judged))
+        store.event("run_end", status=status, reason=reason)
+        meta.update(ended=now_iso(), status=status)
+        store.write_json("run.json", meta)
+    return store.root
+
+
+def summary(config: FinetuneConfig, meta: dict, finetuning: Finetuning, status: str, reason: str,
+            judged: dict | None) -> dict:
+    curve = [json.loads(line) for line in (finetuning.store.root / "curve.jsonl").read_text().splitlines()
+             if line.strip()] if (finetuning.store.root / "curve.jsonl").exists() else []
+    last = curve[-1] if curve else None
+    best = None if judged is None else (judged["finetuned_return"] if judged["result"] == "finetuned"
+                                        else judged.get("base_return"))
+    return {"run_id": meta["id"], "env": meta["env"], "model": config.method, "method": config.method,
+            "seed": finetuning.seed, "status": status, "reason": reason, "best_candidate": None,
+            "best_score": best, "final_return": last["mean_return"] if last else None,
+            "final_success_rate": last["success_rate"] if last else None,
+            "env_steps": finetuning.offset + finetuning.trained, "training_env_steps": finetuning.trained,
+            "base_env_steps": finetuning.offset, "episodes": finetuning.state["episodes"],
+            "rollbacks": finetuning.state["rollbacks"], "judged": judged,
+            "llm_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
+            "wall_time_s": round(finetuning.state["wall_time_s"] + time.monotonic() - finetuning.started, 2)}
+

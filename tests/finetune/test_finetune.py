@@ -1,0 +1,209 @@
+"""promptpo.finetune: a residual learner on top of a run's program (and the off-policy learners from scratch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sb3_contrib  # noqa: F401 - a hard requirement here: CI installs promptpo[baselines]
+
+import promptpo
+from conftest import read_json, run_cli, scripted
+from promptpo.finetune.config import ALGOS, FinetuneConfig
+from promptpo.finetune.train import Finetuning, start, train
+
+PENDULUM = "gymnasium/Pendulum-v1"
+SWING = """import numpy as np
+
+KP = 4.0
+KD = 1.0
+
+
+def act(obs):
+    cos, sin, speed = obs
+    angle = np.arctan2(sin, cos)
+    if cos > 0.6:  # near the top: hold it there
+        return np.array([np.clip(-KP * angle - KD * speed, -2.0, 2.0)])
+    return np.array([2.0 * np.sign(speed or 1.0)])  # pump energy
+"""
+SMALL = {"policy_kwargs": {"net_arch": [32, 32]}}
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory) -> Path:
+    """A promptpo run on Pendulum whose one program is the base."""
+    out = tmp_path_factory.mktemp("finetune") / "runs"
+    model = scripted(out.parent / "answers.jsonl", f"Pump, then hold.\n```python\n{SWING}```")
+    result = promptpo.optimize(PENDULUM, model, rounds=1, candidates=1, episodes=2, out=out, add_to_library=False)
+    return Path(result.run_dir)
+
+
+def config(base_run: Path, **changes) -> FinetuneConfig:
+    from promptpo.finetune.base import read_base
+
+    base, env = read_base(str(base_run), None, base_run.parent)
+    settings = dict(steps=600, warmup=200, critic_steps=200, eval_points=3, eval_episodes=2, judge_episodes=2,
+                    out=base_run.parent, options=SMALL)
+    settings.update(changes)
+    if settings.get("algo") == "ars":
+        settings["options"] = {}
+    return FinetuneConfig(env=env, base=base, **settings)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_the_residual_starts_at_the_base_score(base_run, algo):
+    """Step 0 of every learner is the base exactly: the same returns on the same episodes, and r = 0 everywhere."""
+    cfg = config(base_run, algo=algo)
+    store = start(cfg, 0)
+    finetuning = Finetuning(cfg, 0, store)
+    try:
+        combined, _ = finetuning.evaluate()
+        from promptpo.finetune.residual import play
+
+        alone, _, _ = play(finetuning.policy(with_learner=False), finetuning.spec, finetuning.eval_env,
+                           finetuning.episodes, finetuning.end_at_success)
+        assert combined == alone and len(combined) == 2
+        features = np.random.default_rng(0).normal(size=(64, *finetuning.env.observation_space.shape)) * 5
+        r, _ = finetuning.model.predict(features.astype(np.float32), deterministic=True)
+        assert np.all(r == 0.0)
+    finally:
+        finetuning.close()
+
+
+def test_env_steps_add_up_from_the_base_runs_spending(base_run):
+    """The curve continues from what the program's run spent; every training step is counted once."""
+    spent = read_json(base_run / "summary.json")["env_steps"]
+    assert spent > 0
+    folder = train(config(base_run), 0)
+    curve = [json.loads(line) for line in (folder / "curve.jsonl").read_text().splitlines()]
+    summary, meta = read_json(folder / "summary.json"), read_json(folder / "run.json")
+    assert [p["env_steps"] for p in curve] == [spent, spent + 200, spent + 400, spent + 600]
+    assert summary["env_steps"] == spent + 600 and summary["training_env_steps"] == 600
+    assert summary["base_env_steps"] == spent and summary["status"] == "completed"
+    assert meta["kind"] == "finetune" and meta["method"] == "promptpo+td3"
+    assert meta["base"]["run"] == base_run.name and meta["base"]["sha256"]
+    assert (folder / "base.py").read_text() == SWING
+    judged = summary["judged"]
+    assert judged["result"] in {"base", "finetuned"} and judged["episodes"] == 2
+    assert curve[0]["mean_return"] == pytest.approx(curve[1]["mean_return"])  # still the warm-up: r held at 0
+    assert summary["best_score"] == (judged["finetuned_return"] if judged["result"] == "finetuned"
+                                     else judged["base_return"])
+
+
+def test_the_warm_up_plays_the_base_and_the_actor_waits_for_the_critic(base_run):
+    """Before learning starts the buffer holds small corrections (not SB3's uniform actions); the actor's weights do
+    not move before warmup + critic_steps."""
+    import torch
+
+    cfg = config(base_run, steps=400, warmup=200, critic_steps=200, noise=0.05)
+    finetuning = Finetuning(cfg, 0, start(cfg, 0))
+    try:
+        before = {k: v.clone() for k, v in finetuning.model.policy.actor.state_dict().items()}
+        finetuning.model.learn(total_timesteps=399, reset_num_timesteps=False)  # its last update at step 399
+        buffer = finetuning.model.replay_buffer.actions[:200].ravel()
+        assert np.abs(buffer).max() < 0.3 and np.std(buffer) == pytest.approx(0.05, rel=0.3)
+        after = finetuning.model.policy.actor.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before)
+        finetuning.model.learn(total_timesteps=201, reset_num_timesteps=False)
+        moved = finetuning.model.policy.actor.state_dict()
+        assert any(not torch.equal(before[k], moved[k]) for k in before)
+    finally:
+        finetuning.close()
+
+
+def test_an_interrupted_finetuning_resumes_where_it_stopped(base_run, monkeypatch):
+    """Ctrl-C keeps a checkpoint; `promptpo resume` continues the learner, its buffer and its curve to the end."""
+    from promptpo.finetune import train as training
+
+    calls = {"n": 0}
+    point = training.Finetuning.point
+
+    def interrupted_at_the_second(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return point(self)
+
+    monkeypatch.setattr(training.Finetuning, "point", interrupted_at_the_second)
+    folder = train(config(base_run, steps=600), 1)
+    monkeypatch.undo()
+    summary = read_json(folder / "summary.json")
+    assert summary["status"] == "interrupted" and summary["training_env_steps"] == 400
+    assert (folder / "checkpoint.zip").is_file() and (folder / "replay.pkl").is_file()
+    proc = run_cli("resume", folder.name, "--out", str(folder.parent))
+    assert proc.returncode == 0, proc.stderr
+    summary = read_json(folder / "summary.json")
+    spent = summary["base_env_steps"]
+    steps = [json.loads(line)["env_steps"] - spent for line in (folder / "curve.jsonl").read_text().splitlines()]
+    assert summary["status"] == "completed" and summary["training_env_steps"] == 600
+    assert steps == [0, 200, 400, 600]  # the point the interruption lost is taken again, none twice
+    again = run_cli("resume", folder.name, "--out", str(folder.parent))
+    assert again.returncode != 0 and "already finished" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_tiny_end_to_end_finetune_verify_compare_and_load(base_run):
+    """`promptpo finetune` through the CLI, then the views and load_policy on its folder."""
+    out = base_run.parent
+    before = {p.name for p in out.iterdir()}
+    proc = run_cli("finetune", base_run.name, "--steps", "3000", "--warmup", "1000", "--critic-steps", "500",
+                   "--eval-points", "3", "--eval-episodes", "2", "--judge-episodes", "3", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = [out / n for n in {p.name for p in out.iterdir()} - before]
+    assert f"run folder: {folder}" in proc.stdout and "fine-tuned" in proc.stdout
+    summary = read_json(folder / "summary.json")
+    assert summary["training_env_steps"] == 3000 and summary["judged"]["episodes"] == 3
+    shown = run_cli("show", folder.name, "--out", str(out))
+    assert shown.returncode == 0 and "promptpo+td3" in shown.stdout, shown.stderr
+    compared = run_cli("compare", folder.name, base_run.name, "--json", "--out", str(out))
+    assert compared.returncode == 0, compared.stderr
+    methods = {g["method"] for g in json.loads(compared.stdout)["groups"]}
+    assert "promptpo+td3" in methods
+    verified = run_cli("verify", folder.name, "--episodes", "3", "--out", str(out))
+    assert verified.returncode == 0, verified.stderr
+    assert "verified: mean return" in verified.stdout and list((folder / "verifications").glob("*.json"))
+    played = run_cli("play", folder.name, "--episodes", "2", "--video", str(out.parent / "ft.gif"), "--out", str(out))
+    assert played.returncode == 0 and "mean return" in played.stdout, played.stderr
+    assert (out.parent / "ft.gif").stat().st_size > 1000
+    reported = run_cli("report", folder.name, "--out", str(out), "-o", str(out.parent / "ft.html"))
+    assert reported.returncode == 0, reported.stderr
+    assert "promptpo+td3" in (out.parent / "ft.html").read_text()
+    policy = promptpo.load_policy(folder.name, out=out)
+    try:
+        import gymnasium as gym
+
+        env = gym.make("Pendulum-v1")
+        obs, _ = env.reset(seed=3)
+        policy.reset()
+        action = policy.act(obs)
+        assert action.shape == (1,) and -2.0 <= action[0] <= 2.0
+        assert (policy.model is None) == (summary["judged"]["result"] == "base")
+    finally:
+        policy.close()
+
+
+def test_learners_from_scratch_share_the_trainer(tmp_path):
+    """`promptpo baseline td3|sac|tqc`: no base, the learner's whole action range, the same curve layout."""
+    proc = run_cli("baseline", "sac", PENDULUM, "--steps", "600", "--eval-points", "2", "--eval-episodes", "2",
+                   "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    (folder,) = list(tmp_path.iterdir())
+    meta, summary = read_json(folder / "run.json"), read_json(folder / "summary.json")
+    assert meta["kind"] == "sac" and meta["base"] is None and not (folder / "base.py").exists()
+    assert summary["env_steps"] == 600 and summary["base_env_steps"] == 0
+    steps = [json.loads(line)["env_steps"] for line in (folder / "curve.jsonl").read_text().splitlines()]
+    assert steps == [0, 300, 600]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["finetune", "nosuchrun", "--steps", "100"], "no run folder 'nosuchrun'"),
+    (["baseline", "td3", "gymnasium/CartPole-v1", "--steps", "100"], "actions are discrete"),
+    (["baseline", "tqc", PENDULUM, "--steps", "0"], "--steps must be at least 1"),
+    (["finetune", "BASE", "--steps", "100", "--residual-scale", "0"], "--residual-scale must be in (0, 2]"),
+    (["finetune", "BASE", "--steps", "100", "--algo", "dqn"], "'dqn' is not one of"),
+])
+def test_bad_input_is_one_clear_line(base_run, args, message):
+    args = [base_run.name if a == "BASE" else a for a in args]
+    proc = run_cli(*args, "--out", str(base_run.parent))
+    assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
