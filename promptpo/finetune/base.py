@@ -28,7 +28,12 @@ def read_base(run: str, candidate: str | None, out: Path) -> tuple[Base, str]:
 
 
 def sandboxed(base: Base, spec: Any, sandbox: str, seed: int) -> Any:
-    """The base program in its own sandbox worker, as a run evaluates it (promptpo.policy.loader)."""
-    from promptpo.policy.loader import SandboxedPolicy
+    """The base program in its own sandbox worker, as a run evaluates it (promptpo.policy.loader, its import guard
+    included); one that does not load there is refused in one line."""
+    from promptpo.policy import loader
 
-    return SandboxedPolicy(base.code, spec, sandbox, seed=seed)
+    try:
+        return loader.SandboxedPolicy(base.code, spec, sandbox, loader.LOADED_LIMITS, seed=seed)
+    except loader.PolicyFailed as err:
+        raise ConfigError(f"the base program {base.run} {base.candidate} does not load in the {sandbox} sandbox: {err}",
+                          "fine-tune a candidate that ran cleanly") from None
