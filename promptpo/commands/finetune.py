@@ -130,8 +130,7 @@ def _report(folders: list[Path]) -> None:
         judged = summary.get("judged") or {}
         said = summary["reason"]
         if judged.get("base_return") is not None:
-            said += (f" (fine-tuned {judged['finetuned_return']:.1f} vs base {judged['base_return']:.1f}; "
-                     f"kept: {judged['result']})")
+            said += f" (fine-tuned {judged['finetuned_return']:.1f} vs base {judged['base_return']:.1f})"
         print(f"run folder: {folder}  [{summary['status']}] {said}")
         status = RunStatus.read(summary["status"])
         if status is not None and not status.finished:

@@ -65,7 +65,16 @@ def _show_run(folder) -> None:
             head.add_row("models", models_text(summary))
         if key == "env_steps" and summary.get("tuning_env_steps"):
             head.add_row("constant tuning", tuning_share(summary))
-    if folder.kind in ("ppo", "online", "optuna", "pbt", "hrl"):  # one learning curve, no candidates
+    base, judged = folder.meta.get("base"), summary.get("judged")
+    if isinstance(base, dict):  # a fine-tuning: what it started from, and what was kept
+        head.add_row("base", shown(f"{base.get('candidate')} of {base.get('run')} (mean return {num(base.get('score'))}, "
+                                   f"{base.get('env_steps', 0):,} env steps; sha256 {str(base.get('sha256'))[:12]})"))
+    if isinstance(judged, dict) and judged.get("base_return") is not None:
+        kept = "the fine-tuned policy" if judged.get("result") == "finetuned" else "the base"
+        head.add_row("judged", shown(f"kept {kept}: fine-tuned {num(judged.get('finetuned_return'))} "
+                                     f"vs base {num(judged.get('base_return'))} on {judged.get('episodes')} fresh "
+                                     f"episodes (p={num(judged.get('p_value'))})"))
+    if not folder.has_programs:  # one learning curve, no candidates
         table = Table(title="learning curve (deterministic evaluation)")
         for column in ("env steps", "episodes", "mean return", "success", "wall s"):
             table.add_column(column)

@@ -32,6 +32,9 @@ from promptpo.policy.loader import PolicyFailed
 from promptpo.seeds import episode_secret
 from promptpo.stats import CurvePoint
 
+KEEP_P = 0.1
+"""The fine-tuned policy replaces the base only when it is better on the fresh episodes with a one-sided paired
+t-test's p below this (a gain noise could make is not taken: the user is never left with a worse policy by chance)."""
 JUDGE_SEED = 104_729
 """The judgement's episodes are drawn for seed + this: fresh, never evaluated along training."""
 
@@ -132,7 +135,8 @@ class Finetuning:
     # -- the end: the better of base and fine-tuned on fresh episodes -------------------------------------------
     def judge(self) -> dict:
         """On fresh episodes: a residual's best evaluated learner against the base (the base's seeds paired by
-        episode), the result being the better one; a learner from scratch, its last policy."""
+        episode), the result being the fine-tuned policy only where it is better beyond noise (KEEP_P); a learner
+        from scratch, its last policy."""
         fresh = self.spec.episodes(self.seed + JUDGE_SEED, self.config.judge_episodes, episode_secret())
         best_at = self.state["best_at"] or 0
         if self.config.residual and best_at != self.trained:
@@ -147,9 +151,11 @@ class Finetuning:
 
             base, base_success, _ = play(self.policy(with_learner=False), self.spec, self.eval_env, fresh,
                                          self.end_at_success)
-            keep = best_at > 0 and float(np.mean(tuned)) > float(np.mean(base))
+            p_value = _paired_p(stats, tuned, base)
+            keep = (best_at > 0 and float(np.mean(tuned)) > float(np.mean(base))
+                    and (p_value is None or p_value < KEEP_P))
             judged.update(best_at=self.offset + best_at, base_return=float(np.mean(base)),
-                          base_std=float(np.std(base)), p_value=_paired_p(stats, tuned, base),
+                          base_std=float(np.std(base)), p_value=p_value,
                           result="finetuned" if keep else "base")
             if self.spec.has_success:
                 judged["base_success"] = float(np.mean(base_success))
@@ -287,7 +293,8 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
         elif judged["result"] == "finetuned":
             reason = f"the fine-tuned policy beat the base on {judged['episodes']} fresh episodes"
         else:
-            reason = f"the base stays: no fine-tuned policy beat it on {judged['episodes']} fresh episodes"
+            reason = (f"the base stays: the fine-tuned policy did not beat it beyond noise on {judged['episodes']} "
+                      "fresh episodes")
         finetuning.save()
     except KeyboardInterrupt:
         status, reason = RunStatus.INTERRUPTED, "stopped by the user (Ctrl-C)"

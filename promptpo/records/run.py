@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 TRAINED = {"ppo": "a PPO baseline", "optuna": "an Optuna search over PPO's hyperparameters",
            "pbt": "a population-based training of PPO", "hrl": "a SAM-HRL-HS search over PPO's hyperparameters",
-           "online": "an online-steered PPO training", "schedule-verify": "a schedule's re-training on a fresh seed"}
+           "online": "an online-steered PPO training", "schedule-verify": "a schedule's re-training on a fresh seed",
+           "finetune": "an RL residual fine-tuned on a program", "td3": "a TD3 baseline", "sac": "a SAC baseline",
+           "tqc": "a TQC baseline"}
 """What a run folder of each training kind is (said when it is asked for a program)."""
 
 

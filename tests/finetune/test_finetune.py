@@ -207,3 +207,26 @@ def test_bad_input_is_one_clear_line(base_run, args, message):
     args = [base_run.name if a == "BASE" else a for a in args]
     proc = run_cli(*args, "--out", str(base_run.parent))
     assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("tuned, base, kept", [
+    ([-900.0, -950.0, -920.0], [-1000.0, -1010.0, -990.0], "finetuned"),  # better on every episode
+    ([-1100.0, -1150.0, -1120.0], [-1000.0, -1010.0, -990.0], "base"),   # worse
+    ([-960.0, -1060.0, -985.0], [-1000.0, -1010.0, -990.0], "base"),     # higher mean, within noise
+])
+def test_the_judgement_keeps_the_fine_tuned_policy_only_when_it_is_better_beyond_noise(base_run, monkeypatch,
+                                                                                        tuned, base, kept):
+    from promptpo.finetune import train as training
+
+    cfg = config(base_run, judge_episodes=3)
+    finetuning = Finetuning(cfg, 0, start(cfg, 0))
+    try:
+        finetuning.point()  # step 0: the base is the best so far
+        finetuning.state["best_at"] = 200  # as if a later evaluation had been better
+        monkeypatch.setattr(training, "play", lambda policy, *a, **k: (tuned if policy.model is not None else base,
+                                                                       [False] * 3, [200] * 3))
+        judged = finetuning.judge()
+    finally:
+        finetuning.close()
+    assert judged["result"] == kept and judged["finetuned_return"] == pytest.approx(np.mean(tuned))
+    assert judged["base_return"] == pytest.approx(np.mean(base))

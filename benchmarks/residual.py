@@ -1,0 +1,152 @@
+"""Residual fine-tuning on top of a real model's programs, against learners from scratch, at the same total env
+steps (the program's LLM and tuning phase included).
+
+    # the runs (each resumable: an interrupted one continues, a finished one is skipped)
+    python benchmarks/residual.py run --env gymnasium/Hopper-v5 --base RUN_FOLDER --steps 150000 --seeds 0 1 \\
+        --methods td3-residual sac-scratch --out /work/bench-residual
+    # the table, JSON and plot from whatever finished
+    python benchmarks/residual.py report --out /work/bench-residual
+
+Methods: ``td3-residual`` (promptpo finetune's defaults), ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
+defaults otherwise: learning starts at 100 steps, entropy coefficient from 1.0, no critic-only phase), and
+``td3-scratch`` / ``sac-scratch`` / ``tqc-scratch`` (`promptpo baseline ALGO`, trained for the base's env steps
+plus ``--steps``, so every curve ends at the same total). The base programs' answers are committed under
+benchmarks/answers/residual/ENV (a helper answering `--model manual` prompts; replay them with
+``--model scripted:DIR``). Writes benchmarks/results/residual.json and residual.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+METHODS = {
+    "td3-residual": dict(algo="td3"),
+    "sac-residual": dict(algo="sac"),
+    "naive-sac-residual": dict(algo="sac", warmup=100, critic_steps=0, options={"ent_coef": "auto"}),
+    "td3-scratch": dict(algo="td3", scratch=True),
+    "sac-scratch": dict(algo="sac", scratch=True),
+    "tqc-scratch": dict(algo="tqc", scratch=True),
+}
+
+
+def run(args: argparse.Namespace) -> None:
+    from promptpo.finetune.base import read_base
+    from promptpo.finetune.config import FinetuneConfig
+    from promptpo.finetune.train import resumable, train
+    from promptpo.records import RunFolder, run_folders
+
+    base, env = read_base(str(args.base), None, args.base.parent)
+    for method in args.methods:
+        settings = dict(METHODS[method])
+        scratch = settings.pop("scratch", False)
+        out = args.out / method
+        steps = args.steps + (base.env_steps if scratch else 0)
+        config = FinetuneConfig(env=env, steps=steps, base=None if scratch else base, out=out,
+                                eval_every=args.eval_every, **settings)
+        for seed in args.seeds:
+            mine = [RunFolder(p) for p in run_folders(out)] if out.exists() else []
+            mine = [f for f in mine if f.meta.get("seed") == seed and f.meta.get("env") == env]
+            if any(f.summary.get("status") == "completed" for f in mine):
+                print(f"{method} seed {seed}: done", file=sys.stderr)
+                continue
+            stopped = [f for f in mine if (f.path / "checkpoint.zip").exists()]
+            print(f"{method} seed {seed}: {'resuming' if stopped else 'training'} {steps:,} steps", file=sys.stderr)
+            if stopped:
+                config_, seed_, store = resumable(stopped[0])
+                train(config_, seed_, store=store)
+            else:
+                train(config, seed)
+
+
+def curves(out: Path) -> dict:
+    """(env, method) -> each seed's curve (total env steps, mean return), the judged result and the base."""
+    from promptpo.records import RunFolder, run_folders
+
+    found: dict = {}
+    for method_dir in sorted(p for p in out.iterdir() if p.is_dir() and p.name in METHODS):
+        for path in run_folders(method_dir):
+            folder = RunFolder(path)
+            summary = folder.summary
+            curve = [json.loads(line) for line in (path / "curve.jsonl").read_text().splitlines() if line.strip()]
+            entry = {"seed": folder.meta.get("seed"), "status": summary.get("status"), "run": path.name,
+                     "curve": [[p["env_steps"], p["mean_return"]] for p in curve],
+                     "judged": summary.get("judged"), "rollbacks": summary.get("rollbacks"),
+                     "base": folder.meta.get("base"), "wall_time_s": summary.get("wall_time_s")}
+            found.setdefault(folder.meta["env"], {}).setdefault(method_dir.name, []).append(entry)
+    return found
+
+
+def report(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    data = curves(args.out)
+    rows = []
+    for env, methods in data.items():
+        for method, seeds in methods.items():
+            finals = [s["curve"][-1][1] for s in seeds if s["curve"]]
+            ends = [s["curve"][-1][0] for s in seeds if s["curve"]]
+            best = [max(p[1] for p in s["curve"]) for s in seeds if s["curve"]]
+            kept = [(s["judged"] or {}).get("result") for s in seeds]
+            rows.append({"env": env, "method": method, "seeds": len(seeds),
+                         "statuses": [s["status"] for s in seeds], "total_env_steps": ends,
+                         "final_mean": float(np.mean(finals)) if finals else None,
+                         "final_per_seed": finals, "best_eval_per_seed": best, "kept": kept,
+                         "base_score": (seeds[0]["base"] or {}).get("score")})
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    json.dump({"rows": rows, "curves": data}, open(args.results, "w"), indent=1)
+    for row in rows:
+        print(f"{row['env']:24} {row['method']:20} seeds {row['seeds']} steps {row['total_env_steps']} "
+              f"final {row['final_per_seed']} best {row['best_eval_per_seed']} kept {row['kept']}")
+    plot(data, args.results.with_suffix(".png"))
+
+
+def plot(data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(1, len(data)), figsize=(6 * max(1, len(data)), 4.2), squeeze=False)
+    for ax, (env, methods) in zip(axes[0], data.items()):
+        for method, seeds in sorted(methods.items()):
+            for i, seed in enumerate(seeds):
+                xs, ys = zip(*seed["curve"]) if seed["curve"] else ((), ())
+                ax.plot(xs, ys, label=method if i == 0 else None, alpha=0.85,
+                        color=f"C{sorted(METHODS).index(method)}")
+            base = (seeds[0]["base"] or {})
+            if base.get("score") is not None:
+                ax.axhline(base["score"], color="grey", ls=":", lw=1)
+                ax.axvline(base["env_steps"], color="grey", ls=":", lw=1)
+        ax.set_title(env)
+        ax.set_xlabel("total env steps (LLM phase included)")
+        ax.set_ylabel("mean evaluation return")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}", file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    one = sub.add_parser("run")
+    one.add_argument("--env", required=False, help="(read from the base run)")
+    one.add_argument("--base", type=Path, required=True, help="the promptpo run folder whose best program is the base")
+    one.add_argument("--steps", type=int, default=150_000, help="fine-tuning steps beyond the base's")
+    one.add_argument("--eval-every", type=int, default=5_000)
+    one.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    one.add_argument("--methods", nargs="+", default=["td3-residual", "sac-scratch"], choices=sorted(METHODS))
+    one.add_argument("--out", type=Path, required=True)
+    rep = sub.add_parser("report")
+    rep.add_argument("--out", type=Path, required=True)
+    rep.add_argument("--results", type=Path, default=HERE / "results" / "residual.json")
+    args = parser.parse_args()
+    run(args) if args.command == "run" else report(args)
+
+
+if __name__ == "__main__":
+    main()
