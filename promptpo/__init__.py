@@ -26,8 +26,10 @@ def load_policy(source, env: str | None = None, **options: Any):
     """A recorded policy (best.py, an export, a run folder or run id) with ``reset()`` and ``act(obs)``.
 
     It runs in the sandbox (its own worker; ``close()`` ends it). ``trusted=True`` loads it into this
-    process instead, and only code the gate passes. See :func:`promptpo.policy.loader.load_policy`."""
-    from promptpo.policy.loader import load_policy as _load
+    process instead, and only code the gate passes. A fine-tuning's run gives its result: the base sandboxed (even
+    with ``trusted=True``), the learner's correction in this process. See :func:`promptpo.policy.loader.load_policy`
+    and :func:`promptpo.finetune.policy.load_policy`."""
+    from promptpo.finetune.policy import load_policy as _load
 
     return _load(source, env, **options)
 

@@ -65,8 +65,9 @@ def setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", handlers=[handler])
 
 
-def finish(result) -> None:
-    """Print how a run ended and where its folder is; exit with the status's code."""
+def finish(result, then=None) -> None:
+    """Print how a run ended and where its folder is; exit with the status's code (after ``then(result)``, a stage
+    that follows a run that finished, such as `optimize --finetune`: its own code when it ran)."""
     import sys
 
     from promptpo.llm.tokens import usage_text
@@ -93,6 +94,8 @@ def finish(result) -> None:
         err.print(f"continue it with: promptpo resume {result.run_dir.name} --out {result.run_dir.parent}",
                   markup=False)
     print(f"run folder: {result.run_dir}")
+    if then is not None and status is not None and status.finished and result.best_candidate is not None:
+        then(result)
     sys.exit(status.exit_code if status else 1)
 
 

@@ -29,18 +29,27 @@ def finetune(run: str, candidate: str | None, verbose: bool = False, seeds: int 
     sandbox and the learner adds a correction that starts at zero; the result is the better of the two on fresh
     episodes. Its curve continues from the env steps RUN spent."""
     setup_logging(verbose)
+    _finetune(run, candidate, _config(given), range(first_seed, first_seed + seeds))
+
+
+def finetune_run(run: str, candidate: str | None, algo: str, steps: int, out: Path, seed: int) -> None:
+    """`optimize --finetune ALGO:STEPS`: the stage after a run, with `promptpo finetune`'s defaults."""
+    _finetune(run, candidate, {"algo": algo, "steps": steps, "out": out}, range(seed, seed + 1))
+
+
+def _finetune(run: str, candidate: str | None, settings: dict, seeds: range) -> None:
     from promptpo.baselines import check_installed
     from promptpo.finetune.base import read_base
 
     check_installed("finetune")
-    base, env = read_base(run, candidate, Path(given["out"]))
-    config = FinetuneConfig(env=env, base=base, **_config(given))
+    base, env = read_base(run, candidate, Path(settings["out"]))
+    config = FinetuneConfig(env=env, base=base, **settings)
     _check(config)
     err = console(stderr=True)
     err.print(f"fine-tuning {base.run} {base.candidate} ({_score(base.score)}, {base.env_steps:,} env steps) with "
-              f"a {config.algo.upper()} residual at scale {config.residual_scale}: {config.steps:,} steps x {seeds} "
-              "seeds", markup=False)
-    _train_seeds(config, range(first_seed, first_seed + seeds), err)
+              f"a {config.algo.upper()} residual at scale {config.residual_scale}: {config.steps:,} steps x "
+              f"{len(seeds)} seeds", markup=False)
+    _train_seeds(config, seeds, err)
 
 
 def scratch_command(algo: str) -> click.Command:

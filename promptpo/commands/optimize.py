@@ -14,16 +14,43 @@ from promptpo.policy.config import OptimizeConfig
 @click.command()
 @click.argument("env")
 @run_options(OptimizeConfig)
-def optimize(env: str, **options) -> None:
+@click.option("--finetune", "finetune_with", default=None, metavar="ALGO:STEPS",
+              help="Then fine-tune the best program with an RL residual (`promptpo finetune`'s defaults), e.g. "
+                   "td3:150k; its curve continues from the run's env steps.")
+def optimize(env: str, finetune_with: str | None = None, **options) -> None:
     """Write, sandbox-run and refine a policy for ENV until it reaches its target or a budget ends."""
     setup_logging(options["verbose"])
     from promptpo.api import prepare, run
 
+    stage = _finetune_stage(finetune_with) if finetune_with else None
     prepared = prepare(run_config(OptimizeConfig, env, options))
-    watch(prepared, lambda display: run(prepared, observer=display))
+    watch(prepared, lambda display: run(prepared, observer=display), then=stage)
 
 
-def watch(prepared, run, resumed: bool = False) -> None:
+def _finetune_stage(given: str):
+    """``ALGO:STEPS`` (steps as 150000, 150k or 1.5m) checked now; the stage it runs on a finished run's best."""
+    from promptpo.errors import ConfigError
+    from promptpo.finetune.config import ALGOS
+
+    algo, _, steps_text = given.partition(":")
+    scale = {"k": 1_000, "m": 1_000_000}.get(steps_text[-1:].lower(), 1)
+    try:
+        steps = int(float(steps_text[:-1] if scale > 1 else steps_text) * scale)
+    except ValueError:
+        steps = 0
+    if algo not in ALGOS or steps < 1:
+        raise ConfigError(f"--finetune {given!r} is not ALGO:STEPS", f"e.g. --finetune td3:150k (ALGO: {', '.join(ALGOS)})")
+
+    def stage(result) -> None:
+        from promptpo.commands.finetune import finetune_run
+
+        finetune_run(str(result.run_dir), None, algo, steps, result.run_dir.parent,
+                     int(result.summary.get("seed") or 0))
+
+    return stage
+
+
+def watch(prepared, run, resumed: bool = False, then=None) -> None:
     """Run ``run(display)`` under the live display (header, the run folder as it starts, each candidate), then say
     how it ended and exit with its status's code. What the header says the run does is its kind's."""
     from promptpo.views.display import RunDisplay
@@ -36,7 +63,7 @@ def watch(prepared, run, resumed: bool = False) -> None:
         result = run(display)
     if result.library_entry:
         console(stderr=True).print(f"added to the library as {result.library_entry} (--no-library not to)")
-    finish(result)
+    finish(result, then)
 
 
 def resume_run(folder) -> None:

@@ -37,6 +37,24 @@ def config_of(folder: Any) -> FinetuneConfig:
     return FinetuneConfig.from_record(data, base, folder.path.parent)
 
 
+def load_policy(source: str | Path, env: str | None = None, *, sandbox: str = "process", out: str | Path = "runs",
+                seed: int = 0, **options: Any) -> Any:
+    """``promptpo.load_policy``: a fine-tuning's run as its result (:func:`load`), anything else as
+    promptpo.policy.loader loads it."""
+    from promptpo.policy import loader
+    from promptpo.records import RunFolder
+
+    path = Path(source)
+    if not path.is_file():
+        try:
+            folder = RunFolder.find(str(source), Path(out))
+        except RunStoreError:
+            folder = None
+        if folder is not None and is_finetuned(folder):
+            return load(folder, sandbox, seed)
+    return loader.load_policy(source, env, sandbox=sandbox, out=out, seed=seed, **options)
+
+
 def load(folder: Any, sandbox: str = "process", seed: int = 0) -> Any:
     """The run's result as a policy with ``reset()`` and ``act(obs)``: the base in its sandbox worker plus the
     learner's correction (or the base alone, where the judgement kept it, or the learner alone, from scratch)."""

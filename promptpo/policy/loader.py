@@ -162,11 +162,6 @@ def load_policy(source: str | Path, env: str | None = None, *, trusted: bool = F
     """``source``: a policy file (best.py, an export), a run folder or a run id under ``out``.
 
     The environment comes from the file's ``# env:`` header line or the run, unless ``env`` is given."""
-    finetuned = _finetuned(Path(source), Path(out))
-    if finetuned is not None:  # the base sandboxed (trusted or not: its code is the model's), the learner here
-        from promptpo.finetune.policy import load
-
-        return load(finetuned, sandbox, seed)
     code, env_id, path = _source(Path(source), Path(out), candidate)
     env_id = env or env_id
     if trusted:
@@ -186,17 +181,6 @@ def load_policy(source: str | Path, env: str | None = None, *, trusted: bool = F
     if tree_entry is None:
         raise ConfigError(f"{path} defines neither a Policy class nor an act(obs) function")
     return SandboxedPolicy(code, load_spec(env_id), sandbox, seed=seed)
-
-
-def _finetuned(source: Path, out: Path):
-    """The run folder of a fine-tuning ``source`` names, or None (a file, or a run of another kind)."""
-    if source.is_file():
-        return None
-    from promptpo.finetune.policy import is_finetuned
-    from promptpo.records import RunFolder
-
-    run = RunFolder.find(str(source), out)
-    return run if is_finetuned(run) else None
 
 
 def _source(source: Path, out: Path, candidate: str | None) -> tuple[str, str | None, Path]:

@@ -230,3 +230,18 @@ def test_the_judgement_keeps_the_fine_tuned_policy_only_when_it_is_better_beyond
         finetuning.close()
     assert judged["result"] == kept and judged["finetuned_return"] == pytest.approx(np.mean(tuned))
     assert judged["base_return"] == pytest.approx(np.mean(base))
+
+
+def test_optimize_then_finetune_as_its_last_stage(tmp_path):
+    """`optimize --finetune td3:STEPS`: the run, then a fine-tuning of its best whose curve starts at its env steps."""
+    out = tmp_path / "runs"
+    model = scripted(tmp_path / "answers.jsonl", f"```python\n{SWING}```")
+    proc = run_cli("optimize", PENDULUM, "--model", model, "--rounds", "1", "--candidates", "1", "--episodes", "2",
+                   "--no-library", "--finetune", "td3:1k", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (run,) = [p for p in out.iterdir() if "-finetune-" not in p.name]
+    (tuned,) = [p for p in out.iterdir() if "-finetune-" in p.name]
+    meta, summary = read_json(tuned / "run.json"), read_json(tuned / "summary.json")
+    assert meta["base"]["run"] == run.name and meta["steps"] == 1000
+    assert summary["env_steps"] == read_json(run / "summary.json")["env_steps"] + 1000
+    assert proc.stdout.splitlines()[-1].startswith(f"run folder: {tuned}")
