@@ -66,6 +66,10 @@ class FinetuneConfig:
     noise: float = field(default=0.05, metadata=option(
         "The warm-up's and TD3's exploration noise (SAC/TQC: the initial std), in units of the correction."))
     """Off-policy residual: the warm-up's correction noise (and TD3's exploration noise), in units of r."""
+    penalty: float = field(default=0.0, metadata=option(
+        "TD3 residual: the actor's loss adds this × mean |Q| × mean r², so a correction is kept only where the critic "
+        "sees a clear gain (as TD3+BC keeps to the data)."))
+    """0: none. The critic's own loss is unchanged; only what the actor maximizes is."""
     rollback: float = field(default=0.1, metadata=option(
         "Restore the best weights when an evaluation falls this fraction of the best's |return| below it."))
     """An evaluation this fraction of the best's |return| below the best so far restores the best weights."""
@@ -92,6 +96,8 @@ class FinetuneConfig:
         if not 0 < self.residual_scale <= 2:
             raise ConfigError(f"--residual-scale must be in (0, 2] (got {self.residual_scale})",
                               "0.1 lets the correction move each action by a tenth of its half-range")
+        if self.penalty < 0:
+            raise ConfigError(f"--penalty must be at least 0 (got {self.penalty})")
         if self.inputs not in ("obs+base", "obs"):
             raise ConfigError(f"unknown --inputs {self.inputs!r}", "choose obs+base or obs")
         if self.eval_every is not None and self.eval_every < 1:

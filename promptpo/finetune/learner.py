@@ -117,6 +117,20 @@ def arm(model: Any, config: FinetuneConfig) -> None:
     if isinstance(model, WarmStart):
         model.warm_noise = config.noise
         model.critic_until = config.warmup + config.critic_steps
+    if config.residual and config.algo == "td3" and config.penalty > 0:
+        penalize(model.critic, config.penalty)
+
+
+def penalize(critic: Any, weight: float) -> None:
+    """TD3's actor maximizes ``critic.q1_forward`` (and nothing else calls it): here Q less ``weight`` × mean |Q| ×
+    mean r², so the correction grows only where the critic's gain outweighs it."""
+    plain = type(critic).q1_forward.__get__(critic)
+
+    def q1_forward(observations, actions):
+        q = plain(observations, actions)
+        return q - weight * q.detach().abs().mean() * (actions ** 2).mean(dim=1, keepdim=True)
+
+    critic.q1_forward = q1_forward
 
 
 def start_at_zero(model: Any, config: FinetuneConfig) -> None:

@@ -245,3 +245,22 @@ def test_optimize_then_finetune_as_its_last_stage(tmp_path):
     assert meta["base"]["run"] == run.name and meta["steps"] == 1000
     assert summary["env_steps"] == read_json(run / "summary.json")["env_steps"] + 1000
     assert proc.stdout.splitlines()[-1].startswith(f"run folder: {tuned}")
+
+
+def test_the_penalty_changes_what_the_actor_maximizes_not_the_critic(base_run):
+    """--penalty: TD3's actor sees Q - w·mean|Q|·mean r² (zero at r = 0), the critic's forward is untouched."""
+    import torch
+
+    cfg = config(base_run, penalty=2.0)
+    finetuning = Finetuning(cfg, 0, start(cfg, 0))
+    try:
+        critic = finetuning.model.critic
+        obs = torch.randn(8, *finetuning.env.observation_space.shape)
+        zero, big = torch.zeros(8, 1), torch.full((8, 1), 0.5)
+        plain = type(critic).q1_forward(critic, obs, big)
+        assert torch.allclose(critic.q1_forward(obs, zero), type(critic).q1_forward(critic, obs, zero))
+        expected = plain - 2.0 * plain.abs().mean() * 0.25
+        assert torch.allclose(critic.q1_forward(obs, big), expected)
+        assert torch.allclose(critic(obs, big)[0], plain)  # the critic's own loss reads the plain Q
+    finally:
+        finetuning.close()
