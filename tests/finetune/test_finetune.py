@@ -169,6 +169,17 @@ def test_tiny_end_to_end_finetune_verify_compare_and_load(base_run):
     reported = run_cli("report", folder.name, "--out", str(out), "-o", str(out.parent / "ft.html"))
     assert reported.returncode == 0, reported.stderr
     assert "promptpo+td3" in (out.parent / "ft.html").read_text()
+    from web import get, serve
+
+    ui, port = serve(out)
+    try:
+        listed_status, listed = get(port, "/")
+        page_status, page = get(port, f"/run/{folder.name}")
+    finally:
+        ui.kill()
+        ui.wait()
+    assert listed_status == 200 and folder.name in listed.decode() and "promptpo+td3" in listed.decode()
+    assert page_status == 200 and "promptpo+td3" in page.decode()
     policy = promptpo.load_policy(folder.name, out=out)
     try:
         import gymnasium as gym
