@@ -285,7 +285,27 @@ def status(run: RunContext, task: TunedTask, round_: int) -> str:
                                         f"{' each, while its share lasts' if phases > 1 else ''})")
     when = ("after this round, the last" if phases == 1 else "after this round and after the next one" if phases == 2
             else f"after this round and after each of the {phases - 1} after it")
-    return f"Constant tuning will still run {when}{each}, on {RULE}, if it declares TUNABLE constants."
+    return (f"Constant tuning will still run {when}{each}, on {RULE}, if it declares TUNABLE constants"
+            + affordable_text(config.tune_evals, left, task.worst_case_steps()) + ".")
+
+
+def affordable_text(tune_evals: int, left: float, worst: int) -> str:
+    """Where what is left of tuning's share cannot pay for one generation over every number of constants: the most a
+    program may declare to be tuned now, and why (real models declared 6–8 and were never tuned again, while the
+    prompt said tuning would run)."""
+    if math.isinf(left):
+        return ""
+    most = None
+    for dimensions in range(MIN_DIMENSIONS, 65):
+        if generation_size(tune_evals, dimensions) * worst > left:
+            break
+        most = dimensions
+    if most is None or most == 64:
+        return ""  # every generation fits (or none does: then tuning does not run again, as said)
+    more = generation_size(tune_evals, most + 1)
+    return (f", and only if it declares at most {most} of them: with {left:,.0f} env steps left of tuning's share, "
+            f"{most + 1} or more need a generation of {more} evaluations (up to {more * worst:,} env steps), which "
+            "it cannot pay for")
 
 
 def tune(run: RunContext, task: TunedTask, round_: int, tuned_before: set[str]) -> str:

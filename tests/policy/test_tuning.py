@@ -205,3 +205,23 @@ def test_tuning_asks_the_run_only_through_its_context(tmp_path, monkeypatch):
     assert phases and phases[0]["evaluations"] > 0 and result.summary["tuning_evaluations"] >= phases[0]["evaluations"]
     said = (result.run_dir / "llm" / "0002.prompt.md").read_text()  # what tuning will still do (tuning.status)
     assert "Constant tuning will still run" in said or "Constant tuning will not run again" in said
+
+
+@pytest.mark.parametrize("tune_evals, left, worst", [(30, 19_000, 3_000), (30, 23_197, 3_000), (30, 30_000, 1_000),
+                                                     (10, 9_000, 1_000), (30, 500_000, 3_000), (30, 17_000, 3_000)])
+def test_the_tuning_promise_names_the_most_constants_a_phase_can_pay_for(tune_evals, left, worst):
+    """Real models declared 6–8 TUNABLE constants while every prompt said tuning would run, and no phase could pay
+    for a generation over that many: the status says how many it can pay for, exactly where the phase's check
+    (a generation of CMA-ES samples at their worst case within what is left) draws the line."""
+    import re
+
+    from promptpo.policy.tuning import MIN_DIMENSIONS, affordable_text, generation_size
+
+    said = affordable_text(tune_evals, left, worst)
+    fits = [d for d in range(MIN_DIMENSIONS, 65) if generation_size(tune_evals, d) * worst <= left]
+    if not fits or fits[-1] == 64:
+        assert said == ""
+        return
+    most = int(re.search(r"at most (\d+) of them", said).group(1))
+    assert most == fits[-1] and generation_size(tune_evals, most + 1) * worst > left
+    assert f"{most + 1} or more need a generation of {generation_size(tune_evals, most + 1)} evaluations" in said
