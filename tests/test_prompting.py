@@ -109,6 +109,9 @@ def test_a_forced_trim_keeps_the_latest_round_in_full_and_logs_what_it_cut(spec)
     shown = set(prompt.summarised) | {c.id for c in history if f"### Candidate {c.id}" in text}
     assert set(prompt.dropped) == {c.id for c in history} - shown  # what it says it left out is what it left out
     assert prompt.summarised and not set(prompt.summarised) & set(latest)
+    for id_ in prompt.summarised:  # a summary still says how its episodes went (three real-model runs refined blind)
+        section = text.split(f"### Candidate {id_}")[1].split("### Candidate")[0]
+        assert "Episodes (summarised" in section and " steps" in section and "```" not in section
     assert text.count("line 2: ") <= 13 and "smaller changes" in text  # 65 tuned constants do not crowd it out
     assert "1 candidate so far" in Prompts(spec, 5, 5.0).refine(history[:1], parent).messages[1].content
 
