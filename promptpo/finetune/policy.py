@@ -60,7 +60,6 @@ def load(folder: Any, sandbox: str = "process", seed: int = 0) -> Any:
     learner's correction (or the base alone, where the judgement kept it, or the learner alone, from scratch)."""
     from promptpo.envs import load_spec
     from promptpo.finetune.base import sandboxed
-    from promptpo.finetune.learner import algorithm_class
     from promptpo.finetune.residual import CombinedPolicy, Correction
 
     config = config_of(folder)
@@ -70,11 +69,32 @@ def load(folder: Any, sandbox: str = "process", seed: int = 0) -> Any:
         raise RunStoreError(f"run {folder.name} has no trained learner (model.zip): it ended "
                             f"{folder.summary.get('status', 'early')}", "resume it, or load another run")
     spec = load_spec(config.env)
+    correction = Correction(spec, config.residual_scale if config.base else 1.0,
+                            with_base_action=config.base is not None and config.inputs == "obs+base")
+    model = None if judged.get("result") == "base" else weights_only(config, correction, model_path, seed)
     base = sandboxed(config.base, spec, sandbox, seed) if config.base else None
-    correction = Correction(spec, config.residual_scale if base else 1.0,
-                            with_base_action=base is not None and config.inputs == "obs+base")
-    model = None if judged.get("result") == "base" else algorithm_class(config.algo).load(model_path, device="cpu")
     return CombinedPolicy(base, model, correction)
+
+
+def weights_only(config: FinetuneConfig, correction: Any, path: Path, seed: int) -> Any:
+    """The learner in ``path`` as a new model of the run's settings given only its weights (torch's weights_only
+    load): SB3's own ``load`` unpickles the archive's data, which would run code planted in a folder someone hands
+    you to verify."""
+    from promptpo.baselines.ppo import training_env
+    from promptpo.finetune.learner import make_model
+    from promptpo.finetune.residual import ResidualEnv
+
+    env = ResidualEnv(training_env(correction.spec, seed), correction, None)
+    try:
+        model = make_model(config, env, seed, correction.spec.id)
+    finally:
+        env.close()
+    try:
+        model.set_parameters(str(path), exact_match=True, device="cpu")
+    except Exception as err:  # noqa: BLE001 - SB3/torch raise many kinds for a damaged or foreign archive
+        raise RunStoreError(f"{path} does not hold this run's learner ({type(err).__name__}: {str(err)[:200]})",
+                            "the run folder is damaged or was changed after the run") from None
+    return model
 
 
 def replay(folder: Any, episodes: int, seed: int, sandbox: str = "process", video: Path | None = None) -> dict:

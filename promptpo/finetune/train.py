@@ -188,17 +188,23 @@ class Finetuning:
         self._load_actor_state(torch.load(self.store.root / "best.pt", weights_only=True))
 
     def checkpoint(self) -> None:
+        """The learner and its buffer (pickles, as SB3 writes them), signed with this user's secret."""
         root = self.store.root
         self.model.save(root / "checkpoint.zip")
         if self._is_off_policy:
             self.model.save_replay_buffer(root / "replay.pkl")
         state = dict(self.state, wall_time_s=round(self.state["wall_time_s"] + time.monotonic() - self.started, 2),
-                     trained=self.trained)
+                     trained=self.trained, signatures=signatures(root))
         self.store.write_json("finetune_state.json", state)
 
     def _load(self) -> Any:
         root = self.store.root
         state = json.loads((root / "finetune_state.json").read_text())
+        if not isinstance(state, dict) or state.get("signatures") != signatures(root):
+            from promptpo.errors import RunStoreError
+
+            raise RunStoreError(f"{root.name}'s checkpoint was not written by this user's promptpo (or was changed "
+                                "since): resuming would unpickle it", "resume only runs you started; start it again")
         self.state.update({k: state[k] for k in self.state if k in state})
         cls = learner_class(self.config)
         model = cls.load(root / "checkpoint.zip", env=self.env, device="cpu")
@@ -223,6 +229,17 @@ class Finetuning:
         for closable in (self.env, self.eval_env, self.train_base, self.eval_base):
             if closable is not None:
                 closable.close()
+
+
+def signatures(root: Path) -> dict[str, str]:
+    """HMAC-SHA256 of each checkpoint file under this user's secret (promptpo.seeds): resume unpickles them, so it
+    takes only checkpoints this user's promptpo wrote, never a folder someone handed over."""
+    import hashlib
+    import hmac
+
+    key = episode_secret().encode()
+    return {name: hmac.new(key, (root / name).read_bytes(), hashlib.sha256).hexdigest()
+            for name in ("checkpoint.zip", "replay.pkl") if (root / name).is_file()}
 
 
 def _paired_p(stats, tuned: list[float], base: list[float]) -> float | None:

@@ -155,3 +155,98 @@ def test_with_the_import_guard_on_such_a_base_is_refused_in_one_line(name, tmp_p
     assert "does not load in the process sandbox" in str(refused.value) and "is not allowed" in str(refused.value)
     assert SECRET not in str(refused.value)
     assert not list((tmp_path / "runs").glob("*"))
+
+
+def test_a_planted_learner_archive_runs_nothing_on_verify_play_or_load(tmp_path):
+    """A fine-tuning folder someone hands you: SB3's own `load` unpickles model.zip's data (a planted payload would
+    run on your machine); verify, play and load_policy read only its weights. The control shows the plant works."""
+    import base64
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    import cloudpickle
+
+    from conftest import run_cli
+
+    marker = tmp_path / "pwned-by-model-zip"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    base = Base("r", "r00c0", "import numpy as np\n\ndef act(obs):\n    return np.zeros(1)\n", 100, None)
+    config = FinetuneConfig("gymnasium/Pendulum-v1", 400, base=base, warmup=100, critic_steps=100, eval_points=1,
+                            eval_episodes=1, judge_episodes=2, out=tmp_path / "runs",
+                            options={"policy_kwargs": {"net_arch": [16]}})
+    folder = train(config, 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["judged"]["result"] = "finetuned"  # so the learner is loaded
+    (folder / "summary.json").write_text(json.dumps(summary))
+    archive = folder / "model.zip"
+    with zipfile.ZipFile(archive) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    data = json.loads(members["data"])
+    planted = {":type:": "<class 'object'>", ":serialized:": base64.b64encode(cloudpickle.dumps(Payload())).decode()}
+    data["policy_class"] = planted
+    data["action_noise"] = planted
+    members["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(archive, "w") as z:
+        for name, content in members.items():
+            z.writestr(name, content)
+    for command in (["verify", folder.name, "--episodes", "1"], ["play", folder.name, "--episodes", "1"]):
+        proc = run_cli(*command, "--out", str(folder.parent))
+        assert proc.returncode == 0, proc.stderr
+        assert not marker.exists(), command
+    import promptpo
+
+    promptpo.load_policy(folder.name, out=folder.parent).close()
+    assert not marker.exists()
+    control = subprocess.run([sys.executable, "-c", f"from stable_baselines3 import TD3; TD3.load({str(archive)!r})"],
+                             capture_output=True, text=True, timeout=120)
+    assert marker.exists(), control.stderr[-1000:]  # the plant is real: SB3's own load runs it
+
+
+@pytest.mark.parametrize("planted", ["checkpoint.zip", "replay.pkl", "unsigned"])
+def test_resume_unpickles_only_checkpoints_this_user_wrote(tmp_path, planted):
+    """A checkpoint is SB3's pickles: resume takes it only when its HMAC under this user's secret matches, so a
+    folder handed over (or changed since) is refused in one line before anything is unpickled."""
+    import os
+    import pickle
+
+    from conftest import run_cli
+    from promptpo.finetune import train as training
+
+    marker = tmp_path / "pwned-by-checkpoint"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    base = Base("r", "r00c0", "import numpy as np\n\ndef act(obs):\n    return np.zeros(1)\n", 100, None)
+    config = FinetuneConfig("gymnasium/Pendulum-v1", 400, base=base, warmup=100, critic_steps=100, eval_points=2,
+                            eval_episodes=1, judge_episodes=1, out=tmp_path / "runs",
+                            options={"policy_kwargs": {"net_arch": [16]}})
+    point, calls = training.Finetuning.point, []
+
+    def interrupted(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return point(self)
+
+    training.Finetuning.point = interrupted
+    try:
+        folder = train(config, 0)
+    finally:
+        training.Finetuning.point = point
+    if planted == "unsigned":
+        state = json.loads((folder / "finetune_state.json").read_text())
+        state.pop("signatures")
+        (folder / "finetune_state.json").write_text(json.dumps(state))
+    else:
+        (folder / planted).write_bytes(pickle.dumps(Payload()))
+    proc = run_cli("resume", folder.name, "--out", str(folder.parent))
+    assert proc.returncode != 0 and "was not written by this user's promptpo" in proc.stderr
+    assert "Traceback" not in proc.stderr and not marker.exists()
