@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from promptpo.baselines.ppo import append_point, run_id, training_env
+from promptpo.engine.signals import interrupt_on_signals
+from promptpo.engine.state import Interrupted
 from promptpo.engine.store import RunStore, now_iso
 from promptpo.envs import load_spec
 from promptpo.envspec import ends_at_success
@@ -303,8 +305,9 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
         raise
     status, reason, judged = RunStatus.COMPLETED, "", None
     try:
-        finetuning.run(progress)
-        judged = finetuning.judge()
+        with interrupt_on_signals():  # SIGTERM and SIGHUP end it as Ctrl-C does: checkpointed, resumable
+            finetuning.run(progress)
+            judged = finetuning.judge()
         if not config.residual:
             reason = f"budget spent: {config.steps} env steps"
         elif judged["result"] == "finetuned":
@@ -313,8 +316,9 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
             reason = (f"the base stays: the fine-tuned policy did not beat it beyond noise on {judged['episodes']} "
                       "fresh episodes")
         finetuning.save()
-    except KeyboardInterrupt:
-        status, reason = RunStatus.INTERRUPTED, "stopped by the user (Ctrl-C)"
+    except (KeyboardInterrupt, Interrupted) as stop:
+        status = RunStatus.INTERRUPTED
+        reason = stop.reason if isinstance(stop, Interrupted) else "stopped by the user (Ctrl-C)"
         finetuning.checkpoint()
     except PolicyFailed as err:  # the base program crashed, hung or broke a limit in its sandbox
         status, reason = RunStatus.FAILED, f"the base program failed: {err}"

@@ -113,8 +113,14 @@ def test_the_warm_up_plays_the_base_and_the_actor_waits_for_the_critic(base_run)
         finetuning.close()
 
 
-def test_an_interrupted_finetuning_resumes_where_it_stopped(base_run, monkeypatch):
-    """Ctrl-C keeps a checkpoint; `promptpo resume` continues the learner, its buffer and its curve to the end."""
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_an_interrupted_finetuning_resumes_where_it_stopped(base_run, monkeypatch, stop):
+    """Ctrl-C (or SIGTERM, as `kill` sends) keeps a checkpoint; `promptpo resume` continues the learner, its buffer
+    and its curve to the end."""
+    import os
+    import signal
+    import threading
+
     from promptpo.finetune import train as training
 
     calls = {"n": 0}
@@ -123,7 +129,10 @@ def test_an_interrupted_finetuning_resumes_where_it_stopped(base_run, monkeypatc
     def interrupted_at_the_second(self):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise KeyboardInterrupt
+            if stop == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)
+            threading.Event().wait(5)  # the handler raises in this (the main) thread meanwhile
         return point(self)
 
     monkeypatch.setattr(training.Finetuning, "point", interrupted_at_the_second)
@@ -131,6 +140,7 @@ def test_an_interrupted_finetuning_resumes_where_it_stopped(base_run, monkeypatc
     monkeypatch.undo()
     summary = read_json(folder / "summary.json")
     assert summary["status"] == "interrupted" and summary["training_env_steps"] == 400
+    assert summary["reason"] == ("stopped by the user (Ctrl-C)" if stop == "ctrl-c" else "stopped by SIGTERM")
     assert (folder / "checkpoint.zip").is_file() and (folder / "replay.pkl").is_file()
     proc = run_cli("resume", folder.name, "--out", str(folder.parent))
     assert proc.returncode == 0, proc.stderr
