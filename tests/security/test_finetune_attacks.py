@@ -14,6 +14,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -155,3 +156,64 @@ def test_with_the_import_guard_on_such_a_base_is_refused_in_one_line(name, tmp_p
     assert "does not load in the process sandbox" in str(refused.value) and "is not allowed" in str(refused.value)
     assert SECRET not in str(refused.value)
     assert not list((tmp_path / "runs").glob("*"))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Red team (branch redteam-finetune). Threats in scope:
+# - the base program is hostile (it was written by a model): it must gain nothing beyond what a run's evaluation
+#   gives it, and it must not decide what the run folder records as the result;
+# - a run folder is hostile (copied from someone else: `verify` exists so a skeptic can re-run another's folder):
+#   `verify`, `play`, `promptpo.load_policy`, `show`, `compare`, `report` must not execute anything it holds on the
+#   host, and bad contents give one clear line and a non-zero exit. `resume` of a copied folder is in scope too (the
+#   folder says nothing about who wrote it), but secondary: resuming is meant for one's own interrupted runs.
+# Out of scope: the user's own command-line options (they run with the user's rights anyway).
+# ------------------------------------------------------------------------------------------------------------------
+
+HONEST_BASE = """
+import numpy as np
+
+def act(obs):
+    cos, sin, speed = obs
+    return np.array([float(np.clip(-2.0 * np.arctan2(sin, cos) - 0.5 * speed, -2, 2))])
+"""
+
+
+def tiny(code: str, backend: str, out: Path, **given) -> FinetuneConfig:
+    settings = dict(warmup=100, critic_steps=100, eval_points=1, eval_episodes=1, judge_episodes=1)
+    settings.update(given)
+    return FinetuneConfig("gymnasium/Pendulum-v1", settings.pop("steps", 400), base=Base("r", "r00c0", code, 100, None),
+                          sandbox=backend, out=out, options={"policy_kwargs": {"net_arch": [16]}}, **settings)
+
+
+@pytest.fixture
+def unguarded(monkeypatch):
+    """As the attacks above: the sandbox alone (the import guard off), the program never imported here."""
+    import promptpo.policy.loader as loader
+
+    def never(*args, **kwargs):
+        raise AssertionError("the base program was loaded into the host process")
+
+    monkeypatch.setattr(loader, "_import", never)
+    monkeypatch.setattr(loader, "LOADED_LIMITS", dataclasses.replace(loader.LOADED_LIMITS, guard=False))
+
+
+# -- 1. actions crafted to break the host side -------------------------------------------------------------------
+ODD_ACTIONS = {"wrong_shape": "np.zeros(5)", "nested_shape": "np.zeros((1, 1))", "empty": "np.zeros(0)",
+               "huge": "np.zeros(10**6)", "object_array": "np.array([{}], dtype=object)",
+               "float_max": "np.array([np.finfo(np.float64).max])", "minus_inf": "np.array([-np.inf])",
+               "string": "'nan'", "complex": "np.array([1e308 + 1e308j])", "none": "None",
+               "subclass_lying_about_shape": "type('A', (np.ndarray,), {'shape': (1,)})((5,))"}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_ACTIONS))
+def test_an_odd_action_is_refused_in_the_sandbox_or_kept_finite(name, backend, tmp_path, unguarded):
+    code = f"import numpy as np\n\ndef act(obs):\n    return {ODD_ACTIONS[name]}\n"
+    folder = train(tiny(code, backend, tmp_path / "runs", steps=200, warmup=50, critic_steps=50), 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] in {"completed", "failed"}, summary
+    if summary["status"] == "failed":
+        assert summary["reason"].startswith("the base program failed: act() "), summary["reason"]
+        assert "Traceback" not in summary["reason"]
+    else:  # coerced as a run coerces it: every recorded number finite
+        curve = [json.loads(line) for line in (folder / "curve.jsonl").read_text().splitlines()]
+        assert all(np.isfinite(p["mean_return"]) for p in curve) and np.isfinite(summary["judged"]["base_return"])
