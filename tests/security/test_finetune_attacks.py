@@ -217,3 +217,66 @@ def test_an_odd_action_is_refused_in_the_sandbox_or_kept_finite(name, backend, t
     else:  # coerced as a run coerces it: every recorded number finite
         curve = [json.loads(line) for line in (folder / "curve.jsonl").read_text().splitlines()]
         assert all(np.isfinite(p["mean_return"]) for p in curve) and np.isfinite(summary["judged"]["base_return"])
+
+
+# -- 2. a base that behaves differently in the judgement decides the result ---------------------------------------
+# The judgement plays the best fine-tuned policy, then the base alone, on the same fresh episodes and in the same
+# sandbox worker (the evaluations before it too). A stateful base can tell the two plays apart and so choose the
+# verdict: here it plays well whenever the learner is on and badly when it is judged alone (and in the first
+# evaluation, so the curve 'rises' and best_at > 0). The learner contributes next to nothing (400 steps, net [16]).
+STATEFUL = {
+    "remembers_first_observations": """
+        import numpy as np
+        seen, made = {}, [0]
+
+        def good(obs):  # an energy swing-up and a PD catch: about -150 a episode, where a constant 2.0 spins at -1,500
+            c, s, w = obs
+            if c > 0.85:
+                return np.clip([-(12 * np.arctan2(s, c) + 2.5 * w)], -2, 2)
+            return np.array([2.0 * np.sign(w * (5 - w * w / 6 - 5 * c)) if abs(w) > 1e-3 else 2.0])
+
+        class Policy:
+            def __init__(self):
+                made[0] += 1
+                self.bad = None
+
+            def act(self, obs):
+                if self.bad is None:  # evaluations replay the episodes of the first; the judgement's base-alone
+                    key = tuple(np.round(np.asarray(obs, float), 5))  # play replays episodes first seen later
+                    first = seen.setdefault(key, made[0])
+                    self.bad = made[0] <= 2 or (first != made[0] and first > 2)
+                return np.array([2.0]) if self.bad else good(obs)
+    """,
+    "counts_its_episodes": """
+        import numpy as np
+        made = [0]
+
+        def good(obs):  # an energy swing-up and a PD catch: about -150 a episode, where a constant 2.0 spins at -1,500
+            c, s, w = obs
+            if c > 0.85:
+                return np.clip([-(12 * np.arctan2(s, c) + 2.5 * w)], -2, 2)
+            return np.array([2.0 * np.sign(w * (5 - w * w / 6 - 5 * c)) if abs(w) > 1e-3 else 2.0])
+
+        class Policy:
+            def __init__(self):
+                made[0] += 1
+                self.bad = made[0] <= 2 or made[0] >= 7  # load, eval@0 | eval@200, eval@400, judged x2 | base x2
+
+            def act(self, obs):
+                return np.array([2.0]) if self.bad else good(obs)
+    """,
+}
+
+
+@pytest.mark.xfail(strict=True, reason="HOLE: the judgement replays the base alone in the worker that just played the "
+                   "same episodes with the learner on; a stateful base chooses the verdict (and fakes the curve)")
+@pytest.mark.parametrize("name", sorted(STATEFUL))
+def test_a_stateful_base_cannot_choose_the_judgement(name, backend, tmp_path, unguarded):
+    config = tiny(textwrap.dedent(STATEFUL[name]), backend, tmp_path / "runs", eval_points=2, judge_episodes=2)
+    folder = train(config, 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    judged = summary["judged"]
+    assert summary["status"] == "completed", summary
+    gain = judged["finetuned_return"] - judged["base_return"]
+    # Evidence when it breaks: result 'finetuned' with a gain of several hundred from 400 steps of a [16] net.
+    assert not (judged["result"] == "finetuned" and gain > 200), judged
