@@ -280,3 +280,114 @@ def test_a_stateful_base_cannot_choose_the_judgement(name, backend, tmp_path, un
     gain = judged["finetuned_return"] - judged["base_return"]
     # Evidence when it breaks: result 'finetuned' with a gain of several hundred from 400 steps of a [16] net.
     assert not (judged["result"] == "finetuned" and gain > 200), judged
+
+
+# -- 3. a planted run folder ---------------------------------------------------------------------------------------
+PLANTED = ROOT / "pwned-by-planted-finetune-folder"
+
+
+@pytest.fixture(scope="module")
+def honest_folder(tmp_path_factory) -> Path:
+    """A real, finished fine-tuning run folder (process backend) to copy and tamper with."""
+    out = tmp_path_factory.mktemp("honest") / "runs"
+    return train(tiny(textwrap.dedent(HONEST_BASE), "process", out, steps=200, warmup=50, critic_steps=50), 0)
+
+
+@pytest.fixture
+def planted(honest_folder, tmp_path) -> Path:
+    import shutil
+
+    PLANTED.unlink(missing_ok=True)
+    copy = tmp_path / "runs" / honest_folder.name
+    shutil.copytree(honest_folder, copy)
+    yield copy
+    PLANTED.unlink(missing_ok=True)
+
+
+def cli(*args: str) -> tuple[int, str]:
+    """``promptpo ARGS`` in this process: its exit code and everything it printed."""
+    import contextlib
+    import io
+
+    from promptpo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, out.getvalue() + err.getvalue()
+
+
+def payload() -> str:
+    """A cloudpickle'd object that writes PLANTED when it is unpickled (base64, as SB3 stores a ':serialized:')."""
+    import base64
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return exec, (f"open({str(PLANTED)!r}, 'w').write('pwned')",)
+
+    return base64.b64encode(pickle.dumps(Boom())).decode()
+
+
+def plant_in_zip(path: Path) -> None:
+    """SB3's save file with one more 'data' entry serialized with cloudpickle (every such entry is unpickled on load)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    data = json.loads(members["data"])
+    data["observation_space"] = {":type:": "<class 'gymnasium.spaces.box.Box'>", ":serialized:": payload()}
+    members["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, raw in members.items():
+            zf.writestr(name, raw)
+
+
+def keep_finetuned(folder: Path) -> None:
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["judged"] = dict(summary["judged"] or {}, result="finetuned")
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.mark.xfail(strict=True, reason="HOLE: model.zip is loaded with SB3's load, which cloudpickle-loads every "
+                   "':serialized:' entry of its 'data': a planted folder runs code on the host in load_policy/verify/play")
+@pytest.mark.parametrize("how", ["load_policy", "verify", "play"])
+def test_a_planted_model_zip_runs_no_code_on_the_host(how, planted):
+    plant_in_zip(planted / "model.zip")
+    keep_finetuned(planted)
+    if how == "load_policy":
+        import promptpo
+
+        try:
+            promptpo.load_policy(planted).close()
+        except Exception:  # noqa: BLE001 - refusing it is fine; running it is not
+            pass
+    else:
+        cli(how, planted.name, "--out", str(planted.parent), "--episodes", "1")
+    assert not PLANTED.exists(), "the planted model.zip ran code on the host"
+
+
+def mark_unfinished(folder: Path) -> None:
+    for name in ("summary.json", "run.json"):
+        data = json.loads((folder / name).read_text())
+        data["status"] = "running"
+        (folder / name).write_text(json.dumps(data))
+
+
+@pytest.mark.xfail(strict=True, reason="HOLE: resume loads checkpoint.zip (cloudpickle) and replay.pkl (pickle.load): "
+                   "a copied folder resumed runs code on the host")
+@pytest.mark.parametrize("what", ["checkpoint.zip", "replay.pkl"])
+def test_resuming_a_planted_folder_runs_no_code_on_the_host(what, planted):
+    mark_unfinished(planted)
+    if what == "checkpoint.zip":
+        plant_in_zip(planted / "checkpoint.zip")
+    else:
+        import base64
+
+        (planted / "replay.pkl").write_bytes(base64.b64decode(payload()))
+    cli("resume", planted.name, "--out", str(planted.parent))
+    assert not PLANTED.exists(), f"the planted {what} ran code on the host"
