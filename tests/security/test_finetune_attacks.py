@@ -391,3 +391,53 @@ def test_resuming_a_planted_folder_runs_no_code_on_the_host(what, planted):
         (planted / "replay.pkl").write_bytes(base64.b64decode(payload()))
     cli("resume", planted.name, "--out", str(planted.parent))
     assert not PLANTED.exists(), f"the planted {what} ran code on the host"
+
+
+TAMPERED = {  # what a copied folder may hold instead of what promptpo wrote
+    "method_with_terminal_escapes": ("run.json", lambda d: d.update(method="\x1b]0;pwned\x07\x1b[2J\u202eevil")),
+    "judged_return_not_a_number": ("summary.json", lambda d: d["judged"].update(finetuned_return="x", result="finetuned")),
+    "judged_not_a_dict": ("summary.json", lambda d: d.update(judged="oops")),
+    "seed_not_a_number": ("run.json", lambda d: d.update(seed="x")),
+    "base_env_steps_not_a_number": ("run.json", lambda d: d["config"]["base"].update(env_steps="x")),
+    "steps_a_string": ("run.json", lambda d: d["config"].update(steps="400")),
+    "unknown_env": ("run.json", lambda d: d["config"].update(env="gymnasium/Nope-v0")),
+    "base_py_changed": ("base.py", None),
+}
+
+
+BROKEN = {  # (variant, command): what the red team saw
+    ("method_with_terminal_escapes", "verify"): "run.json's method is printed raw: ESC ] 0 ; ... BEL, ESC [2J and U+202E "
+                                                 "reach the terminal",
+    ("method_with_terminal_escapes", "play"): "run.json's method goes raw into the rich table's title: ESC sequences and "
+                                               "U+202E reach the terminal",
+    ("judged_return_not_a_number", "verify"): "a header line, then 'internal error: ValueError: Unknown format code' "
+                                               "('{recorded:.2f}' of a string)",
+    ("judged_not_a_dict", "verify"): "internal error: AttributeError: 'str' object has no attribute 'get'",
+    ("judged_not_a_dict", "play"): "internal error: AttributeError: 'str' object has no attribute 'get'",
+    ("seed_not_a_number", "verify"): "internal error: ValueError: invalid literal for int()",
+    ("seed_not_a_number", "play"): "internal error: ValueError: invalid literal for int()",
+    ("base_env_steps_not_a_number", "verify"): "internal error: ValueError: invalid literal for int() (config_of)",
+    ("base_env_steps_not_a_number", "play"): "internal error: ValueError: invalid literal for int() (config_of)",
+    ("steps_a_string", "verify"): "internal error: TypeError: '<' not supported (FinetuneConfig.__post_init__)",
+    ("steps_a_string", "play"): "internal error: TypeError: '<' not supported (FinetuneConfig.__post_init__)",
+}
+
+
+@pytest.mark.parametrize("command", ["verify", "play", "show"])
+@pytest.mark.parametrize("name", sorted(TAMPERED))
+def test_a_tampered_folder_gives_one_clear_line(name, command, planted, request):
+    if (name, command) in BROKEN:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="HOLE: " + BROKEN[name, command]))
+    file, change = TAMPERED[name]
+    if change is None:
+        (planted / file).write_text((planted / file).read_text() + "\nimport os\n")
+    else:
+        data = json.loads((planted / file).read_text())
+        change(data)
+        (planted / file).write_text(json.dumps(data))
+    args = [command, planted.name, "--out", str(planted.parent)] + (["--episodes", "1"] if command != "show" else [])
+    code, said = cli(*args)
+    assert "\x1b" not in said and "\u202e" not in said, repr(said[-400:])
+    assert "Traceback" not in said and "internal error" not in said, said[-400:]
+    if code != 0:
+        assert said.strip().startswith("promptpo: error:") and len(said.strip().splitlines()) == 1, said
