@@ -441,3 +441,70 @@ def test_a_tampered_folder_gives_one_clear_line(name, command, planted, request)
     assert "Traceback" not in said and "internal error" not in said, said[-400:]
     if code != 0:
         assert said.strip().startswith("promptpo: error:") and len(said.strip().splitlines()) == 1, said
+
+
+# -- 4. hostile text in a failure, and a failure only in the judgement --------------------------------------------
+NASTY = "\\x1b]0;pwned\\x07\\x1b[2J\\u202eevil\\u2028"
+TEXT_ATTACKS = {
+    "raises_escapes_in_act": f"import numpy as np\n\ndef act(obs):\n    raise RuntimeError('{NASTY}' * 3)\n",
+    "raises_a_megabyte": f"import numpy as np\n\ndef act(obs):\n    raise RuntimeError('{NASTY}' + 'A' * 10**6)\n",
+    "prints_a_flood_then_raises": f"import sys\nimport numpy as np\n\ndef act(obs):\n"
+                                  f"    sys.stdout.write('{NASTY}' * 10**5)\n    raise ValueError('{NASTY}')\n",
+    "exits_with_escapes_on_stderr": f"import os, sys\nimport numpy as np\n\ndef act(obs):\n"
+                                    f"    sys.stderr.write('{NASTY}'); sys.stderr.flush()\n    os._exit(7)\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_ATTACKS))
+def test_a_failure_reason_is_escaped_and_bounded(name, backend, tmp_path, unguarded, capsys):
+    from promptpo.commands.finetune import _report
+
+    folder = train(tiny(TEXT_ATTACKS[name], backend, tmp_path / "runs", steps=200, warmup=50, critic_steps=50), 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["reason"].startswith("the base program failed"), summary
+    recorded = "".join(p.read_text() for p in folder.glob("*.json*"))
+    for raw in ("\x1b", "\x07", "\u202e", "\u2028"):
+        assert raw not in summary["reason"] and raw not in recorded
+    assert len(summary["reason"]) < 5000
+    with pytest.raises(SystemExit):
+        _report([folder])  # what `promptpo finetune` prints at the end
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\u202e" not in printed and len(printed) < 6000
+
+
+JUDGED_ONLY = {  # the base fails only in the judgement's base-alone replay (episodes first seen in the judgement)
+    "hangs": "while True: pass",
+    "exits": "os._exit(3)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(JUDGED_ONLY))
+def test_a_base_failing_only_in_the_judgement_loses_no_record(name, backend, tmp_path, unguarded):
+    code = textwrap.dedent(f"""
+        import os
+        import numpy as np
+        seen, made = {{}}, [0]
+
+        class Policy:
+            def __init__(self):
+                made[0] += 1
+                self.checked = False
+
+            def act(self, obs):
+                if not self.checked:
+                    self.checked = True
+                    key = tuple(np.round(np.asarray(obs, float), 5))
+                    first = seen.setdefault(key, made[0])
+                    if first != made[0] and first > 2:
+                        {JUDGED_ONLY[name]}
+                return np.zeros(1)
+    """)
+    folder = train(tiny(code, backend, tmp_path / "runs", eval_points=2, judge_episodes=2), 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["reason"].startswith("the base program failed"), summary
+    assert summary["training_env_steps"] == 400
+    curve = [json.loads(line) for line in (folder / "curve.jsonl").read_text().splitlines()]
+    assert [p["env_steps"] - 100 for p in curve] == [0, 200, 400]  # every evaluation kept
+    assert (folder / "checkpoint.zip").is_file()
+    code, said = cli("verify", folder.name, "--out", str(folder.parent), "--episodes", "1")
+    assert code != 0 and said.startswith("promptpo: error:") and len(said.strip().splitlines()) == 1, said
