@@ -69,17 +69,18 @@ def _play_finetuned(folder, episodes: int, seed: int | None, video: Path | None,
     from rich.table import Table
 
     from promptpo.errors import ConfigError
-    from promptpo.finetune.policy import replay
+    from promptpo.finetune.policy import replay, seed_of
     from promptpo.policy.play import VIDEO_SUFFIXES
+    from promptpo.text import shown
 
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1 (got {episodes})")
     if video is not None and video.suffix.lower() not in VIDEO_SUFFIXES:
         raise ConfigError(f"cannot write a video to {video}", "use a .gif or .mp4 path")
-    seed = seed if seed is not None else int(folder.meta.get("seed") or 0) + 1
+    seed = seed if seed is not None else seed_of(folder) + 1
     with console(stderr=True).status("playing (the base in the sandbox)..."):
         result = replay(folder, episodes, seed, sandbox, video)
-    table = Table(title=f"{folder.name} ({folder.meta.get('method')}) on {folder.meta.get('env')}")
+    table = Table(title=shown(f"{folder.name} ({folder.meta.get('method')}) on {folder.meta.get('env')}"))
     for name in ("episode", "seed", "return", "steps", "success"):
         table.add_column(name, justify="right")
     successes = result.get("successes") or [None] * episodes

@@ -67,14 +67,15 @@ def verify(run: str, candidate: str | None, episodes: int | None, seeds: int, fi
 
 
 def _verify_finetuned(folder, episodes: int, first_seed: int | None, sandbox: str) -> None:
-    from promptpo.finetune.policy import replay, write_verification
+    from promptpo.finetune.policy import judged_of, replay, seed_of, write_verification
+    from promptpo.text import visible
 
-    judged = folder.summary.get("judged") or {}
-    seed = first_seed if first_seed is not None else int(folder.meta.get("seed") or 0) + 1
+    judged = judged_of(folder)
+    seed = first_seed if first_seed is not None else seed_of(folder) + 1
     result = replay(folder, episodes, seed, sandbox)
     kept = judged.get("result", "finetuned")
     recorded = judged.get("finetuned_return") if kept == "finetuned" else judged.get("base_return")
-    print(f"{folder.name}: {folder.meta.get('method')} on {folder.meta.get('env')} (the result kept: {kept})")
+    print(visible(f"{folder.name}: {folder.meta.get('method')} on {folder.meta.get('env')} (the result kept: {kept})"))
     if recorded is not None:
         print(f"judged:   mean return {recorded:.2f} over {judged.get('episodes')} fresh episodes")
     print(f"verified: mean return {result['mean_return']:.2f} ± {result['std_return']:.2f} over {episodes} episodes "

@@ -27,13 +27,13 @@ def read_base(run: str, candidate: str | None, out: Path) -> tuple[Base, str]:
     return base, folder.meta.get("env") or folder.summary.get("env")
 
 
-def sandboxed(base: Base, spec: Any, sandbox: str, seed: int) -> Any:
+def sandboxed(base: Base, spec: Any, sandbox: str, seed: int, salt: str | None = None) -> Any:
     """The base program in its own sandbox worker, as a run evaluates it (promptpo.policy.loader, its import guard
     included); one that does not load there is refused in one line."""
     from promptpo.policy import loader
 
     try:
-        return loader.SandboxedPolicy(base.code, spec, sandbox, loader.LOADED_LIMITS, seed=seed)
+        return loader.SandboxedPolicy(base.code, spec, sandbox, loader.LOADED_LIMITS, seed=seed, salt=salt)
     except loader.PolicyFailed as err:
         raise ConfigError(f"the base program {base.run} {base.candidate} does not load in the {sandbox} sandbox: {err}",
                           "fine-tune a candidate that ran cleanly") from None

@@ -127,5 +127,18 @@ class FinetuneConfig:
 
     @classmethod
     def from_record(cls, data: dict, base: Base | None, out: Path) -> FinetuneConfig:
+        """The config run.json recorded; a value of another type than the field's raises TypeError."""
+        import types
+        import typing
+
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k not in ("base", "out")}
+        hints = typing.get_type_hints(cls)
+        for name, value in known.items():
+            hint = hints[name]
+            union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+            kinds = tuple(typing.get_origin(t) or t for t in (typing.get_args(hint) if union else (hint,)))
+            wanted = tuple(k for k in kinds if k is not type(None)) + ((int,) if float in kinds else ())
+            if (value is None and type(None) in kinds) or (isinstance(value, wanted) and not isinstance(value, bool)):
+                continue
+            raise TypeError(f"{name}: {type(value).__name__}")
         return cls(**known, base=base, out=out)

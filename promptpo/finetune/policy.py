@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from promptpo.errors import RunStoreError
+from promptpo.errors import ConfigError, RunStoreError
 from promptpo.finetune.config import Base, FinetuneConfig
 
 KINDS = ("finetune", "td3", "sac", "tqc")
@@ -19,7 +19,8 @@ def is_finetuned(folder: Any) -> bool:
 
 
 def config_of(folder: Any) -> FinetuneConfig:
-    """The settings ``folder`` recorded, with its base program (base.py) read back."""
+    """The settings ``folder`` recorded, with its base program (base.py) read back; a record that is not what
+    promptpo writes (a copied folder someone changed) is refused in one line."""
     data = folder.meta.get("config")
     if not isinstance(data, dict) or "env" not in data:
         raise RunStoreError(f"{folder.path}/run.json has no fine-tuning configuration", "the run folder is corrupt")
@@ -29,12 +30,54 @@ def config_of(folder: Any) -> FinetuneConfig:
         if not path.is_file():
             raise RunStoreError(f"{path} is missing: the fine-tuning's base program", "the run folder is corrupt")
         record = data["base"]
-        base = Base(record["run"], record["candidate"], path.read_text(encoding="utf-8"), int(record["env_steps"]),
-                    record.get("score"))
+        try:
+            base = Base(str(record["run"]), str(record["candidate"]), path.read_text(encoding="utf-8"),
+                        _whole(record["env_steps"]), _number(record.get("score")))
+        except (KeyError, TypeError, ValueError):
+            raise RunStoreError(f"{folder.path}/run.json's base is not what promptpo writes",
+                                "the run folder is corrupt") from None
         if base.sha256 != record.get("sha256"):
             raise RunStoreError(f"{path} is not the program the run fine-tuned (its SHA-256 differs from run.json's)",
                                 "the run folder was changed after the run")
-    return FinetuneConfig.from_record(data, base, folder.path.parent)
+    try:
+        return FinetuneConfig.from_record(data, base, folder.path.parent)
+    except (TypeError, ValueError, ConfigError) as err:  # a value of another type, or out of range
+        raise RunStoreError(f"{folder.path}/run.json's fine-tuning configuration is not what promptpo writes "
+                            f"({type(err).__name__})", "the run folder is corrupt") from None
+
+
+def judged_of(folder: Any) -> dict:
+    """summary.json's judgement ({} before there is one), its values checked."""
+    judged = folder.summary.get("judged")
+    if judged is None:
+        return {}
+    if (not isinstance(judged, dict) or judged.get("result") not in ("base", "finetuned")
+            or any(judged.get(k) is not None and _number(judged[k]) is None
+                   for k in ("finetuned_return", "base_return", "p_value", "episodes"))):
+        raise RunStoreError(f"{folder.path}/summary.json's judgement is not what promptpo writes",
+                            "the run folder is corrupt")
+    return judged
+
+
+def seed_of(folder: Any) -> int:
+    try:
+        return _whole(folder.meta.get("seed") or 0)
+    except (TypeError, ValueError):
+        raise RunStoreError(f"{folder.path}/run.json's seed is not a whole number", "the run folder is corrupt") from None
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{value!r} is not a whole number")
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
 def load_policy(source: str | Path, env: str | None = None, *, sandbox: str = "process", out: str | Path = "runs",
@@ -63,7 +106,7 @@ def load(folder: Any, sandbox: str = "process", seed: int = 0) -> Any:
     from promptpo.finetune.residual import CombinedPolicy, Correction
 
     config = config_of(folder)
-    judged = folder.summary.get("judged") or {}
+    judged = judged_of(folder)
     model_path = folder.path / "model.zip"
     if not model_path.is_file():
         raise RunStoreError(f"run {folder.name} has no trained learner (model.zip): it ended "
@@ -111,7 +154,7 @@ def replay(folder: Any, episodes: int, seed: int, sandbox: str = "process", vide
     from promptpo.seeds import episode_secret
 
     os.environ.setdefault("MUJOCO_GL", "egl")
-    spec = load_spec(folder.meta["env"])
+    spec = load_spec(config_of(folder).env)
     chosen = spec.episodes(seed, episodes, episode_secret())
     frames = Frames(episodes) if video is not None else None
     policy = load(folder, sandbox, seed)

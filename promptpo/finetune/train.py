@@ -11,6 +11,7 @@ steps, as in the PPO baseline.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import time
 from pathlib import Path
@@ -50,7 +51,7 @@ class Finetuning:
         self.end_at_success = ends_at_success(self.spec, self.spec.target)
         base = config.base
         self.train_base = sandboxed(base, self.spec, config.sandbox, seed) if base else None
-        self.eval_base = sandboxed(base, self.spec, config.sandbox, seed + 1) if base else None
+        self.salt = secrets.token_hex(8)  # the evaluation workers' RNG seeds: the same in every one, so arms pair
         task_env = training_env(self.spec, seed)
         scale = config.residual_scale if base else 1.0
         self.correction = Correction(self.spec, scale,
@@ -74,11 +75,22 @@ class Finetuning:
 
     # -- what the learner's policy scores ------------------------------------------------------------------------
     def policy(self, with_learner: bool = True) -> CombinedPolicy:
-        return CombinedPolicy(self.eval_base, self.model if with_learner else None, self.correction)
+        """The base in a fresh sandbox worker (with or without the learner): nothing a base remembers carries from
+        one evaluation, or one arm of the judgement, to the next, so it cannot play one worse to favour the
+        other. ``close()`` it after use."""
+        base = self.config.base
+        worker = sandboxed(base, self.spec, self.config.sandbox, self.seed + 1, self.salt) if base else None
+        return CombinedPolicy(worker, self.model if with_learner else None, self.correction)
+
+    def play(self, episodes, with_learner: bool = True) -> tuple[list[float], list[bool], list[int]]:
+        policy = self.policy(with_learner)
+        try:
+            return play(policy, self.spec, self.eval_env, episodes, self.end_at_success)
+        finally:
+            policy.close()
 
     def evaluate(self, episodes=None) -> tuple[list[float], list[bool]]:
-        returns, successes, _ = play(self.policy(), self.spec, self.eval_env, episodes or self.episodes,
-                                     self.end_at_success)
+        returns, successes, _ = self.play(episodes or self.episodes)
         return returns, successes
 
     @property
@@ -143,7 +155,10 @@ class Finetuning:
         best_at = self.state["best_at"] or 0
         if self.config.residual and best_at != self.trained:
             self._restore_actor()  # model.zip is then the best learner
-        tuned, tuned_success, _ = play(self.policy(), self.spec, self.eval_env, fresh, self.end_at_success)
+        arms = [True, False] if self.config.residual else [True]
+        secrets.SystemRandom().shuffle(arms)  # which arm plays first is not something a base can count on
+        played = {arm: self.play(fresh, with_learner=arm) for arm in arms}
+        tuned, tuned_success, _ = played[True]
         judged: dict[str, Any] = {"episodes": len(fresh), "finetuned_return": float(np.mean(tuned)),
                                   "finetuned_std": float(np.std(tuned)), "result": "finetuned"}
         if self.spec.has_success:
@@ -151,8 +166,7 @@ class Finetuning:
         if self.config.residual:
             from scipy import stats
 
-            base, base_success, _ = play(self.policy(with_learner=False), self.spec, self.eval_env, fresh,
-                                         self.end_at_success)
+            base, base_success, _ = played[False]
             p_value = _paired_p(stats, tuned, base)
             keep = (best_at > 0 and float(np.mean(tuned)) > float(np.mean(base))
                     and (p_value is None or p_value < KEEP_P))
@@ -228,7 +242,7 @@ class Finetuning:
         self.model.save(self.store.root / "model.zip")
 
     def close(self) -> None:
-        for closable in (self.env, self.eval_env, self.train_base, self.eval_base):
+        for closable in (self.env, self.eval_env, self.train_base):
             if closable is not None:
                 closable.close()
 

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import socket
 import tempfile
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from promptpo.isolation.image import docker_client, image_tag
 log = logging.getLogger(__name__)
 
 LABEL = "promptpo.sandbox"
+OWNER = "promptpo.sandbox_id"
 SANDBOX_USER = "65534:65534"
 CPUS = 1.0
 RESERVED_PIDS = 2
@@ -118,6 +120,8 @@ class DockerSandbox(Sandbox):
             raise SandboxError(f"the sandbox image {self.image} is not built on this machine",
                                "run `promptpo sandbox build` (add --base IMAGE when no Python image can be pulled)") from None
         sweep(self.client)
+        self.ident = uuid.uuid4().hex
+        """Labels this sandbox's containers: close() removes its own, never another sandbox's of this process."""
         self.ipc_dir = ipc_folder()
         self.frames_over_socket = local_daemon()
         self._next: tuple[Limits, Future] | None = None
@@ -187,7 +191,7 @@ class DockerSandbox(Sandbox):
                 security_opt=["no-new-privileges"], pids_limit=limits.processes + RESERVED_PIDS,
                 mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m", nano_cpus=int(CPUS * 1e9),
                 ipc_mode="private", cgroupns="private", hostname="sandbox", volumes={folder: {"bind": IPC, "mode": "ro,z"}},
-                environment={}, labels=owner_labels(), working_dir="/tmp", stop_signal="SIGKILL",
+                environment={}, labels={**owner_labels(), OWNER: self.ident}, working_dir="/tmp", stop_signal="SIGKILL",
                 log_config={"type": "none"})  # what it prints comes over the attach stream, capped; no log file
             stream = api.attach_socket(container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             raw = getattr(stream, "_sock", stream)
@@ -247,7 +251,7 @@ class DockerSandbox(Sandbox):
         for future in list(self._removals):
             future.result()
         self._background.shutdown(wait=True)
-        mine = [f"{LABEL}=1", f"promptpo.pid={os.getpid()}"]
+        mine = [f"{LABEL}=1", f"promptpo.pid={os.getpid()}", f"{OWNER}={self.ident}"]
         for container in self.client.api.containers(all=True, filters={"label": mine}):
             remove_container(self.client, container["Id"])  # one whose removal failed, or a worker nobody closed
         shutil.rmtree(self.ipc_dir, ignore_errors=True)

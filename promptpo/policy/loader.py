@@ -58,9 +58,11 @@ class SandboxedPolicy:
     """A policy running in its own sandbox worker. ``close()`` (or ``with``) ends the worker; so does exit."""
 
     def __init__(self, code: str, spec: EnvSpec, sandbox: str = "process", limits: Limits = LOADED_LIMITS,
-                 seed: int = 0):
+                 seed: int = 0, salt: str | None = None):
+        """``salt``: with the seed, what the worker's RNGs are seeded from (default: new, kept secret); policies
+        given the same salt draw the same random numbers in the same episode."""
         self.spec, self.seed, self.episodes = spec, seed, 0
-        self._salt = secrets.token_hex(8)
+        self._salt = salt or secrets.token_hex(8)
         self._sandbox = make_sandbox(sandbox)
         self._session: PolicySession | None = None
         try:

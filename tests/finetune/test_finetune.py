@@ -60,10 +60,7 @@ def test_the_residual_starts_at_the_base_score(base_run, algo):
     finetuning = Finetuning(cfg, 0, store)
     try:
         combined, _ = finetuning.evaluate()
-        from promptpo.finetune.residual import play
-
-        alone, _, _ = play(finetuning.policy(with_learner=False), finetuning.spec, finetuning.eval_env,
-                           finetuning.episodes, finetuning.end_at_success)
+        alone, _, _ = finetuning.play(finetuning.episodes, with_learner=False)
         assert combined == alone and len(combined) == 2
         features = np.random.default_rng(0).normal(size=(64, *finetuning.env.observation_space.shape)) * 5
         r, _ = finetuning.model.predict(features.astype(np.float32), deterministic=True)

@@ -108,6 +108,22 @@ def test_a_live_runs_containers_are_not_swept():
     assert containers() == []
 
 
+def test_closing_one_sandbox_leaves_another_of_the_same_process_running():
+    """A fine-tuning holds a training worker while evaluation workers come and go: closing a sandbox removes its own
+    containers only (it swept every container of the process, and the training worker died in reset())."""
+    from promptpo.isolation.docker import DockerSandbox
+
+    with DockerSandbox() as keeper:
+        with PolicySession(keeper, Limits(), ActionSpec("discrete", n=2)) as session:
+            session.load("def act(obs):\n    return 1\n")
+            for _ in range(2):
+                with DockerSandbox() as passing, PolicySession(passing, Limits(), ActionSpec("discrete", n=2)) as other:
+                    other.load("def act(obs):\n    return 0\n")
+                session.reset([0], seed=0)
+                assert session.act([0], {"obs": np.zeros((1, 4))}).tolist() == [1.0]
+            assert session.worker.container.id in {c.id for c in containers()}
+
+
 def test_every_worker_has_a_container_of_its_own_that_goes_with_it():
     """Nothing a candidate starts can reach a later one: each worker is a new container, removed when it ends."""
     from promptpo.isolation.docker import DockerSandbox

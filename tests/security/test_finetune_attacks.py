@@ -14,6 +14,7 @@ import json
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -250,3 +251,337 @@ def test_resume_unpickles_only_checkpoints_this_user_wrote(tmp_path, planted):
     proc = run_cli("resume", folder.name, "--out", str(folder.parent))
     assert proc.returncode != 0 and "was not written by this user's promptpo" in proc.stderr
     assert "Traceback" not in proc.stderr and not marker.exists()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Red team (branch redteam-finetune). Threats in scope:
+# - the base program is hostile (it was written by a model): it must gain nothing beyond what a run's evaluation
+#   gives it, and it must not decide what the run folder records as the result;
+# - a run folder is hostile (copied from someone else: `verify` exists so a skeptic can re-run another's folder):
+#   `verify`, `play`, `promptpo.load_policy`, `show`, `compare`, `report` must not execute anything it holds on the
+#   host, and bad contents give one clear line and a non-zero exit. `resume` of a copied folder is in scope too (the
+#   folder says nothing about who wrote it), but secondary: resuming is meant for one's own interrupted runs.
+# Out of scope: the user's own command-line options (they run with the user's rights anyway).
+# ------------------------------------------------------------------------------------------------------------------
+
+HONEST_BASE = """
+import numpy as np
+
+def act(obs):
+    cos, sin, speed = obs
+    return np.array([float(np.clip(-2.0 * np.arctan2(sin, cos) - 0.5 * speed, -2, 2))])
+"""
+
+
+def tiny(code: str, backend: str, out: Path, **given) -> FinetuneConfig:
+    settings = dict(warmup=100, critic_steps=100, eval_points=1, eval_episodes=1, judge_episodes=1)
+    settings.update(given)
+    return FinetuneConfig("gymnasium/Pendulum-v1", settings.pop("steps", 400), base=Base("r", "r00c0", code, 100, None),
+                          sandbox=backend, out=out, options={"policy_kwargs": {"net_arch": [16]}}, **settings)
+
+
+@pytest.fixture
+def unguarded(monkeypatch):
+    """As the attacks above: the sandbox alone (the import guard off), the program never imported here."""
+    import promptpo.policy.loader as loader
+
+    def never(*args, **kwargs):
+        raise AssertionError("the base program was loaded into the host process")
+
+    monkeypatch.setattr(loader, "_import", never)
+    monkeypatch.setattr(loader, "LOADED_LIMITS", dataclasses.replace(loader.LOADED_LIMITS, guard=False))
+
+
+# -- 1. actions crafted to break the host side -------------------------------------------------------------------
+ODD_ACTIONS = {"wrong_shape": "np.zeros(5)", "nested_shape": "np.zeros((1, 1))", "empty": "np.zeros(0)",
+               "huge": "np.zeros(10**6)", "object_array": "np.array([{}], dtype=object)",
+               "float_max": "np.array([np.finfo(np.float64).max])", "minus_inf": "np.array([-np.inf])",
+               "string": "'nan'", "complex": "np.array([1e308 + 1e308j])", "none": "None",
+               "subclass_lying_about_shape": "type('A', (np.ndarray,), {'shape': (1,)})((5,))"}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_ACTIONS))
+def test_an_odd_action_is_refused_in_the_sandbox_or_kept_finite(name, backend, tmp_path, unguarded):
+    code = f"import numpy as np\n\ndef act(obs):\n    return {ODD_ACTIONS[name]}\n"
+    folder = train(tiny(code, backend, tmp_path / "runs", steps=200, warmup=50, critic_steps=50), 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] in {"completed", "failed"}, summary
+    if summary["status"] == "failed":
+        assert summary["reason"].startswith("the base program failed: act() "), summary["reason"]
+        assert "Traceback" not in summary["reason"]
+    else:  # coerced as a run coerces it: every recorded number finite
+        curve = [json.loads(line) for line in (folder / "curve.jsonl").read_text().splitlines()]
+        assert all(np.isfinite(p["mean_return"]) for p in curve) and np.isfinite(summary["judged"]["base_return"])
+
+
+# -- 2. a base that behaves differently in the judgement decides the result ---------------------------------------
+# The judgement plays the best fine-tuned policy, then the base alone, on the same fresh episodes and in the same
+# sandbox worker (the evaluations before it too). A stateful base can tell the two plays apart and so choose the
+# verdict: here it plays well whenever the learner is on and badly when it is judged alone (and in the first
+# evaluation, so the curve 'rises' and best_at > 0). The learner contributes next to nothing (400 steps, net [16]).
+STATEFUL = {
+    "remembers_first_observations": """
+        import numpy as np
+        seen, made = {}, [0]
+
+        def good(obs):  # an energy swing-up and a PD catch: about -150 a episode, where a constant 2.0 spins at -1,500
+            c, s, w = obs
+            if c > 0.85:
+                return np.clip([-(12 * np.arctan2(s, c) + 2.5 * w)], -2, 2)
+            return np.array([2.0 * np.sign(w * (5 - w * w / 6 - 5 * c)) if abs(w) > 1e-3 else 2.0])
+
+        class Policy:
+            def __init__(self):
+                made[0] += 1
+                self.bad = None
+
+            def act(self, obs):
+                if self.bad is None:  # evaluations replay the episodes of the first; the judgement's base-alone
+                    key = tuple(np.round(np.asarray(obs, float), 5))  # play replays episodes first seen later
+                    first = seen.setdefault(key, made[0])
+                    self.bad = made[0] <= 2 or (first != made[0] and first > 2)
+                return np.array([2.0]) if self.bad else good(obs)
+    """,
+    "counts_its_episodes": """
+        import numpy as np
+        made = [0]
+
+        def good(obs):  # an energy swing-up and a PD catch: about -150 a episode, where a constant 2.0 spins at -1,500
+            c, s, w = obs
+            if c > 0.85:
+                return np.clip([-(12 * np.arctan2(s, c) + 2.5 * w)], -2, 2)
+            return np.array([2.0 * np.sign(w * (5 - w * w / 6 - 5 * c)) if abs(w) > 1e-3 else 2.0])
+
+        class Policy:
+            def __init__(self):
+                made[0] += 1
+                self.bad = made[0] <= 2 or made[0] >= 7  # load, eval@0 | eval@200, eval@400, judged x2 | base x2
+
+            def act(self, obs):
+                return np.array([2.0]) if self.bad else good(obs)
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(STATEFUL))
+def test_a_stateful_base_cannot_choose_the_judgement(name, backend, tmp_path, unguarded):
+    config = tiny(textwrap.dedent(STATEFUL[name]), backend, tmp_path / "runs", eval_points=2, judge_episodes=2)
+    folder = train(config, 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    judged = summary["judged"]
+    assert summary["status"] == "completed", summary
+    gain = judged["finetuned_return"] - judged["base_return"]
+    # Evidence when it breaks: result 'finetuned' with a gain of several hundred from 400 steps of a [16] net.
+    assert not (judged["result"] == "finetuned" and gain > 200), judged
+
+
+# -- 3. a planted run folder ---------------------------------------------------------------------------------------
+PLANTED = ROOT / "pwned-by-planted-finetune-folder"
+
+
+@pytest.fixture(scope="module")
+def honest_folder(tmp_path_factory) -> Path:
+    """A real, finished fine-tuning run folder (process backend) to copy and tamper with."""
+    out = tmp_path_factory.mktemp("honest") / "runs"
+    return train(tiny(textwrap.dedent(HONEST_BASE), "process", out, steps=200, warmup=50, critic_steps=50), 0)
+
+
+@pytest.fixture
+def planted(honest_folder, tmp_path) -> Path:
+    import shutil
+
+    PLANTED.unlink(missing_ok=True)
+    copy = tmp_path / "runs" / honest_folder.name
+    shutil.copytree(honest_folder, copy)
+    yield copy
+    PLANTED.unlink(missing_ok=True)
+
+
+def cli(*args: str) -> tuple[int, str]:
+    """``promptpo ARGS`` in this process: its exit code and everything it printed."""
+    import contextlib
+    import io
+
+    from promptpo.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+    return code, out.getvalue() + err.getvalue()
+
+
+def payload() -> str:
+    """A cloudpickle'd object that writes PLANTED when it is unpickled (base64, as SB3 stores a ':serialized:')."""
+    import base64
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return exec, (f"open({str(PLANTED)!r}, 'w').write('pwned')",)
+
+    return base64.b64encode(pickle.dumps(Boom())).decode()
+
+
+def plant_in_zip(path: Path) -> None:
+    """SB3's save file with one more 'data' entry serialized with cloudpickle (every such entry is unpickled on load)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    data = json.loads(members["data"])
+    data["observation_space"] = {":type:": "<class 'gymnasium.spaces.box.Box'>", ":serialized:": payload()}
+    members["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, raw in members.items():
+            zf.writestr(name, raw)
+
+
+def keep_finetuned(folder: Path) -> None:
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["judged"] = dict(summary["judged"] or {}, result="finetuned")
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.mark.parametrize("how", ["load_policy", "verify", "play"])
+def test_a_planted_model_zip_runs_no_code_on_the_host(how, planted):
+    plant_in_zip(planted / "model.zip")
+    keep_finetuned(planted)
+    if how == "load_policy":
+        import promptpo
+
+        try:
+            promptpo.load_policy(planted).close()
+        except Exception:  # noqa: BLE001 - refusing it is fine; running it is not
+            pass
+    else:
+        cli(how, planted.name, "--out", str(planted.parent), "--episodes", "1")
+    assert not PLANTED.exists(), "the planted model.zip ran code on the host"
+
+
+def mark_unfinished(folder: Path) -> None:
+    for name in ("summary.json", "run.json"):
+        data = json.loads((folder / name).read_text())
+        data["status"] = "running"
+        (folder / name).write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("what", ["checkpoint.zip", "replay.pkl"])
+def test_resuming_a_planted_folder_runs_no_code_on_the_host(what, planted):
+    mark_unfinished(planted)
+    if what == "checkpoint.zip":
+        plant_in_zip(planted / "checkpoint.zip")
+    else:
+        import base64
+
+        (planted / "replay.pkl").write_bytes(base64.b64decode(payload()))
+    cli("resume", planted.name, "--out", str(planted.parent))
+    assert not PLANTED.exists(), f"the planted {what} ran code on the host"
+
+
+TAMPERED = {  # what a copied folder may hold instead of what promptpo wrote
+    "method_with_terminal_escapes": ("run.json", lambda d: d.update(method="\x1b]0;pwned\x07\x1b[2J\u202eevil")),
+    "judged_return_not_a_number": ("summary.json", lambda d: d["judged"].update(finetuned_return="x", result="finetuned")),
+    "judged_not_a_dict": ("summary.json", lambda d: d.update(judged="oops")),
+    "seed_not_a_number": ("run.json", lambda d: d.update(seed="x")),
+    "base_env_steps_not_a_number": ("run.json", lambda d: d["config"]["base"].update(env_steps="x")),
+    "steps_a_string": ("run.json", lambda d: d["config"].update(steps="400")),
+    "unknown_env": ("run.json", lambda d: d["config"].update(env="gymnasium/Nope-v0")),
+    "base_py_changed": ("base.py", None),
+}
+
+
+
+
+@pytest.mark.parametrize("command", ["verify", "play", "show"])
+@pytest.mark.parametrize("name", sorted(TAMPERED))
+def test_a_tampered_folder_gives_one_clear_line(name, command, planted, request):
+    file, change = TAMPERED[name]
+    if change is None:
+        (planted / file).write_text((planted / file).read_text() + "\nimport os\n")
+    else:
+        data = json.loads((planted / file).read_text())
+        change(data)
+        (planted / file).write_text(json.dumps(data))
+    args = [command, planted.name, "--out", str(planted.parent)] + (["--episodes", "1"] if command != "show" else [])
+    code, said = cli(*args)
+    assert "\x1b" not in said and "\u202e" not in said, repr(said[-400:])
+    assert "Traceback" not in said and "internal error" not in said, said[-400:]
+    if code != 0:
+        assert said.strip().startswith("promptpo: error:") and len(said.strip().splitlines()) == 1, said
+
+
+# -- 4. hostile text in a failure, and a failure only in the judgement --------------------------------------------
+NASTY = "\\x1b]0;pwned\\x07\\x1b[2J\\u202eevil\\u2028"
+TEXT_ATTACKS = {
+    "raises_escapes_in_act": f"import numpy as np\n\ndef act(obs):\n    raise RuntimeError('{NASTY}' * 3)\n",
+    "raises_a_megabyte": f"import numpy as np\n\ndef act(obs):\n    raise RuntimeError('{NASTY}' + 'A' * 10**6)\n",
+    "prints_a_flood_then_raises": f"import sys\nimport numpy as np\n\ndef act(obs):\n"
+                                  f"    sys.stdout.write('{NASTY}' * 10**5)\n    raise ValueError('{NASTY}')\n",
+    "exits_with_escapes_on_stderr": f"import os, sys\nimport numpy as np\n\ndef act(obs):\n"
+                                    f"    sys.stderr.write('{NASTY}'); sys.stderr.flush()\n    os._exit(7)\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TEXT_ATTACKS))
+def test_a_failure_reason_is_escaped_and_bounded(name, backend, tmp_path, unguarded, capsys):
+    from promptpo.commands.finetune import _report
+
+    folder = train(tiny(TEXT_ATTACKS[name], backend, tmp_path / "runs", steps=200, warmup=50, critic_steps=50), 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["reason"].startswith("the base program failed"), summary
+    recorded = "".join(p.read_text() for p in folder.glob("*.json*"))
+    for raw in ("\x1b", "\x07", "\u202e", "\u2028"):
+        assert raw not in summary["reason"] and raw not in recorded
+    assert len(summary["reason"]) < 5000
+    with pytest.raises(SystemExit):
+        _report([folder])  # what `promptpo finetune` prints at the end
+    printed = capsys.readouterr().out
+    assert "\x1b" not in printed and "\u202e" not in printed and len(printed) < 6000
+
+
+JUDGED_ONLY = {  # the base fails only in the judgement (its workers run this code; training's and evaluations' not)
+    "hangs": "while True: pass",
+    "exits": "os._exit(3)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(JUDGED_ONLY))
+def test_a_base_failing_only_in_the_judgement_loses_no_record(name, backend, tmp_path, unguarded, monkeypatch):
+    """A base cannot tell the judgement's workers from the evaluations' (each is fresh), so the failure is staged
+    from outside: the workers the judgement starts run a program that hangs or dies in act()."""
+    from promptpo.finetune import train as training
+    from promptpo.policy import loader
+
+    failing = textwrap.dedent(f"""
+        import os
+        import numpy as np
+
+        def act(obs):
+            {JUDGED_ONLY[name]}
+    """)
+    code = "import numpy as np\n\ndef act(obs):\n    return np.zeros(1)\n"
+    sandboxed, judge, judging = training.sandboxed, training.Finetuning.judge, []
+
+    def staged(base, *args, **kwargs):
+        return sandboxed(dataclasses.replace(base, code=failing) if judging else base, *args, **kwargs)
+
+    def judged(self):
+        judging.append(1)
+        return judge(self)
+
+    monkeypatch.setattr(training, "sandboxed", staged)
+    monkeypatch.setattr(training.Finetuning, "judge", judged)
+    monkeypatch.setattr(loader, "LOADED_LIMITS", dataclasses.replace(loader.LOADED_LIMITS, act_timeout_s=1.0))
+    folder = train(tiny(code, backend, tmp_path / "runs", eval_points=2, judge_episodes=2), 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["reason"].startswith("the base program failed"), summary
+    assert summary["training_env_steps"] == 400
+    curve = [json.loads(line) for line in (folder / "curve.jsonl").read_text().splitlines()]
+    assert [p["env_steps"] - 100 for p in curve] == [0, 200, 400]  # every evaluation kept
+    assert (folder / "checkpoint.zip").is_file()
+    code, said = cli("verify", folder.name, "--out", str(folder.parent), "--episodes", "1")
+    assert code != 0 and said.startswith("promptpo: error:") and len(said.strip().splitlines()) == 1, said
