@@ -25,8 +25,9 @@ from promptpo.policy.config import OptimizeConfig
 from promptpo.schedule.config import ScheduleConfig
 
 COMMANDS = [(optimize, OptimizeConfig), (schedule, ScheduleConfig), (prompt, OptimizeConfig)]
-NOT_RUN_OPTIONS = {"env", "verbose", "help", "candidate", "show_spec"}
-"""The commands' parameters that are no config field: ENV, -v, --help, and `prompt`'s own two."""
+NOT_RUN_OPTIONS = {"env", "verbose", "help", "candidate", "show_spec", "finetune_with"}
+"""The commands' parameters that are no config field: ENV, -v, --help, `prompt`'s own two, and `optimize --finetune`
+(a fine-tuning run of its own after the run: its settings are FinetuneConfig's)."""
 
 
 def offered_fields(config_class):
@@ -108,7 +109,7 @@ def test_given_options_reach_their_fields_and_groups():
     assert config.gen == dataclasses.replace(GenParams(), retry_for_s=3600.0, timeout_s=9.0)
     assert config.budgets == Budgets(max_env_steps=100, max_time=1800.0)
     assert config.limits == dataclasses.replace(Limits(), act_timeout_s=3.0) and config.out == Path("elsewhere")
-    assert given == {"verbose": False}
+    assert given == {"verbose": False, "finetune_with": None}  # what remains is the command's own
 
 
 def test_a_schedule_keeps_its_own_limits_beside_a_given_act_timeout():
