@@ -72,24 +72,28 @@ def prepare(config: RunConfig) -> Prepared:
     return Prepared(kind, config, model, backend, spec, sandbox)
 
 
-def run(config: RunConfig | Prepared, observer: Observer | None = None) -> RunResult:
-    """A run of any kind into a new run folder under ``config.out``."""
+def run(config: RunConfig | Prepared, observer: Observer | None = None, then: dict[str, Any] | None = None
+        ) -> RunResult:
+    """A run of any kind into a new run folder under ``config.out`` (``then``: the stage its command runs after it,
+    recorded in run.json for `promptpo resume`)."""
     prepared = config if isinstance(config, Prepared) else prepare(config)
     kind, c = prepared.kind, prepared.config
     kind.starting(c, prepared.spec, prepared.backend)
     store = RunStore.create(Path(c.out), new_run_id(kind.folder_label(prepared.spec)))
-    return execute(prepared, store, observer)
+    return execute(prepared, store, observer, then=then)
 
 
 def execute(prepared: Prepared, store: RunStore, observer: Observer | None = None,
             replay: Callable[[TaskKind], Replay] | None = None, run_json: dict[str, Any] | None = None,
-            elapsed: float = 0.0) -> RunResult:
+            elapsed: float = 0.0, then: dict[str, Any] | None = None) -> RunResult:
     """Run ``prepared`` into ``store``: a new run, or a resumed one (``replay(task)`` gives what the folder
-    recorded; ``run_json`` is the old run.json). What follows its end is its kind's (a policy joins the library)."""
+    recorded; ``run_json`` is the old run.json). What follows its end is its kind's (a policy joins the library);
+    ``then`` is recorded in a new run's run.json as the stage its command runs after it (`optimize --finetune`), so
+    `promptpo resume` runs it too."""
     kind, config, backend = prepared.kind, prepared.config, prepared.backend
     task = kind.task(config, prepared.spec, prepared.sandbox)
     task.method = kind.method(backend)
-    result = launch(task, config, backend, store, model=prepared.model, meta={"method": task.method},
+    result = launch(task, config, backend, store, model=prepared.model, meta={"method": task.method, **({"then": then} if then else {})},
                     observer=observer, replay=replay(task) if replay else None, run_json=run_json, elapsed=elapsed)
     return kind.finished(config, result)
 

@@ -32,9 +32,10 @@ def finetune(run: str, candidate: str | None, verbose: bool = False, seeds: int 
     _finetune(run, candidate, _config(given), range(first_seed, first_seed + seeds))
 
 
-def finetune_run(run: str, candidate: str | None, algo: str, steps: int, out: Path, seed: int) -> None:
-    """`optimize --finetune ALGO:STEPS`: the stage after a run, with `promptpo finetune`'s defaults."""
-    _finetune(run, candidate, {"algo": algo, "steps": steps, "out": out}, range(seed, seed + 1))
+def finetune_run(run: str, candidate: str | None, algo: str, steps: int, out: Path, seed: int, sandbox: str) -> None:
+    """`optimize --finetune ALGO:STEPS`: the stage after a run, with `promptpo finetune`'s defaults, the base in the
+    run's own sandbox backend."""
+    _finetune(run, candidate, {"algo": algo, "steps": steps, "out": out, "sandbox": sandbox}, range(seed, seed + 1))
 
 
 def _finetune(run: str, candidate: str | None, settings: dict, seeds: range) -> None:
@@ -144,5 +145,7 @@ def _report(folders: list[Path]) -> None:
         status = RunStatus.read(summary["status"])
         if status is not None and not status.finished:
             worst = status
+            console(stderr=True).print(f"continue it with: promptpo resume {folder.name} --out {folder.parent}",
+                                       markup=False)
     if worst is not RunStatus.COMPLETED:
         raise SystemExit(worst.exit_code)

@@ -22,13 +22,23 @@ def optimize(env: str, finetune_with: str | None = None, **options) -> None:
     setup_logging(options["verbose"])
     from promptpo.api import prepare, run
 
-    stage = _finetune_stage(finetune_with) if finetune_with else None
+    then = {"finetune": finetune_with} if finetune_with else None
+    stage = _stage(then)
     prepared = prepare(run_config(OptimizeConfig, env, options))
-    watch(prepared, lambda display: run(prepared, observer=display), then=stage)
+    watch(prepared, lambda display: run(prepared, observer=display, then=then), then=stage)
+
+
+def _stage(then: dict | None):
+    """What runs on a finished run's best after it (checked now): ``{"finetune": "ALGO:STEPS"}``, recorded in
+    run.json, so a resumed run runs it too."""
+    if not then or not isinstance(then.get("finetune"), str):
+        return None
+    return _finetune_stage(then["finetune"])
 
 
 def _finetune_stage(given: str):
-    """``ALGO:STEPS`` (steps as 150000, 150k or 1.5m) checked now; the stage it runs on a finished run's best."""
+    """``ALGO:STEPS`` (steps as 150000, 150k or 1.5m) checked now; the stage it runs on a finished run's best, in
+    the run's own sandbox backend and with its seed."""
     from promptpo.errors import ConfigError
     from promptpo.finetune.config import ALGOS
 
@@ -44,8 +54,11 @@ def _finetune_stage(given: str):
     def stage(result) -> None:
         from promptpo.commands.finetune import finetune_run
 
-        finetune_run(str(result.run_dir), None, algo, steps, result.run_dir.parent,
-                     int(result.summary.get("seed") or 0))
+        from promptpo.records import RunFolder
+
+        meta = RunFolder(result.run_dir).meta
+        finetune_run(str(result.run_dir), None, algo, steps, result.run_dir.parent, int(meta.get("seed") or 0),
+                     str((meta.get("config") or {}).get("sandbox") or "process"))
 
     return stage
 
@@ -71,7 +84,7 @@ def resume_run(folder) -> None:
     from promptpo.resume import resumable
 
     job = resumable(folder)
-    watch(job.prepared, job, resumed=True)
+    watch(job.prepared, job, resumed=True, then=_stage(folder.meta.get("then")))
 
 
 @click.command()

@@ -110,6 +110,29 @@ def test_the_warm_up_plays_the_base_and_the_actor_waits_for_the_critic(base_run)
         finetuning.close()
 
 
+def test_a_stopped_finetune_command_says_how_to_continue(base_run):
+    """Ctrl-C in `promptpo finetune`: a non-zero exit and the `promptpo resume` line, as `optimize` says it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = base_run.parent / "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "promptpo", "finetune", str(base_run), "--out", str(out),
+                             "--steps", "50000", "--eval-points", "50", "--eval-episodes", "1"],
+                            cwd=base_run.parent.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("*/curve.jsonl")) or not list(out.glob("*/curve.jsonl"))[0].read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    (folder,) = [p for p in out.iterdir() if p.is_dir()]
+    assert proc.returncode != 0 and "[interrupted]" in stdout, stderr
+    assert f"continue it with: promptpo resume {folder.name} --out {out}" in " ".join(stderr.split())
+    assert "Traceback" not in stderr
+
+
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 def test_an_interrupted_finetuning_resumes_where_it_stopped(base_run, monkeypatch, stop):
     """Ctrl-C (or SIGTERM, as `kill` sends) keeps a checkpoint; `promptpo resume` continues the learner, its buffer
@@ -263,6 +286,36 @@ def test_optimize_then_finetune_as_its_last_stage(tmp_path):
     assert meta["base"]["run"] == run.name and meta["steps"] == 1000
     assert summary["env_steps"] == read_json(run / "summary.json")["env_steps"] + 1000
     assert proc.stdout.splitlines()[-1].startswith(f"run folder: {tuned}")
+    assert read_json(run / "run.json")["then"] == {"finetune": "td3:1k"}
+
+
+def test_a_resumed_run_runs_its_finetune_stage_in_the_runs_own_sandbox(tmp_path):
+    """`optimize --sandbox docker --finetune td3:1k` stopped by Ctrl-C before its end: `promptpo resume` finishes
+    the run, then fine-tunes its best, with the base program in the sandbox backend the run chose."""
+    import os
+    import signal
+
+    from promptpo.api import run
+    from promptpo.policy.config import OptimizeConfig
+
+    out = tmp_path / "runs"
+    model = scripted(tmp_path / "answers.jsonl", *[f"```python\n{SWING.replace('4.0', str(4.0 + i))}```"
+                                                   for i in range(4)])
+
+    def stop_after_the_first(kind, state):
+        if kind == "candidate":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    config = OptimizeConfig(env=PENDULUM, model=model, rounds=2, candidates=1, episodes=2, out=out,
+                            add_to_library=False, sandbox="docker", workers=1)
+    first = run(config, stop_after_the_first, then={"finetune": "td3:1k"})
+    assert first.status == "interrupted" and not [p for p in out.iterdir() if "-finetune-" in p.name]
+    proc = run_cli("resume", first.run_dir.name, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (tuned,) = [p for p in out.iterdir() if "-finetune-" in p.name]
+    meta = read_json(tuned / "run.json")
+    assert meta["base"]["run"] == first.run_dir.name and meta["steps"] == 1000
+    assert meta["config"]["sandbox"] == "docker"
 
 
 def test_the_penalty_changes_what_the_actor_maximizes_not_the_critic(base_run):
