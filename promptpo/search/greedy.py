@@ -1,5 +1,6 @@
 """Greedy refinement: slot k of a round refines the k-th best candidate so far (cycling), for diversity.
-Candidates a cascade stopped early rank after every fully evaluated one."""
+Slot 0 refines the run's best (fully evaluated); the others rank by score, a candidate a cascade stopped early by
+the episodes it ran: one stopped at 900 is a better parent than a complete one at 50."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class Greedy:
         order = ranked(history)
         if round_ == 0 or not order:
             return None
+        order = [order[0], *sorted(order[1:], key=lambda c: c.rank_key(), reverse=True)]
         return order[slot % len(order)]
 
     def inspirations(self, history: Sequence[Candidate], round_: int, slot: int,

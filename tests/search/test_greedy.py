@@ -52,10 +52,15 @@ def test_slot_k_refines_the_k_th_best_cycling_and_never_an_unscored_one():
     assert parents == ["best", "mid", "low", "best", "mid"]
 
 
-def test_candidates_a_cascade_stopped_early_rank_after_every_complete_one():
+def test_slot_0_refines_the_runs_best_and_a_stopped_candidate_ranks_by_its_score_after_it():
+    """The run's best is complete (slot 0); a candidate the cascade stopped at 100 on its first episodes is a better
+    parent for slot 1 than a complete one at 1 (it used to come last, whatever it scored)."""
     history = [candidate("early_high", 100.0, complete=False), candidate("complete_low", 1.0),
-               candidate("complete_mid", 3.0)]
-    assert [Greedy().parent(history, 1, slot).id for slot in range(3)] == ["complete_mid", "complete_low", "early_high"]
+               candidate("complete_mid", 3.0), candidate("early_low", -5.0, complete=False)]
+    parents = [Greedy().parent(history, 1, slot).id for slot in range(4)]
+    assert parents == ["complete_mid", "early_high", "complete_low", "early_low"]
+    stopped_only = [candidate("a", 2.0, complete=False), candidate("b", 7.0, complete=False)]
+    assert [Greedy().parent(stopped_only, 1, slot).id for slot in range(2)] == ["b", "a"]
 
 
 def test_greedy_adds_no_inspirations_and_records_no_database():
