@@ -158,101 +158,6 @@ def test_with_the_import_guard_on_such_a_base_is_refused_in_one_line(name, tmp_p
     assert not list((tmp_path / "runs").glob("*"))
 
 
-def test_a_planted_learner_archive_runs_nothing_on_verify_play_or_load(tmp_path):
-    """A fine-tuning folder someone hands you: SB3's own `load` unpickles model.zip's data (a planted payload would
-    run on your machine); verify, play and load_policy read only its weights. The control shows the plant works."""
-    import base64
-    import os
-    import subprocess
-    import sys
-    import zipfile
-
-    import cloudpickle
-
-    from conftest import run_cli
-
-    marker = tmp_path / "pwned-by-model-zip"
-
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    base = Base("r", "r00c0", "import numpy as np\n\ndef act(obs):\n    return np.zeros(1)\n", 100, None)
-    config = FinetuneConfig("gymnasium/Pendulum-v1", 400, base=base, warmup=100, critic_steps=100, eval_points=1,
-                            eval_episodes=1, judge_episodes=2, out=tmp_path / "runs",
-                            options={"policy_kwargs": {"net_arch": [16]}})
-    folder = train(config, 0)
-    summary = json.loads((folder / "summary.json").read_text())
-    summary["judged"]["result"] = "finetuned"  # so the learner is loaded
-    (folder / "summary.json").write_text(json.dumps(summary))
-    archive = folder / "model.zip"
-    with zipfile.ZipFile(archive) as z:
-        members = {name: z.read(name) for name in z.namelist()}
-    data = json.loads(members["data"])
-    planted = {":type:": "<class 'object'>", ":serialized:": base64.b64encode(cloudpickle.dumps(Payload())).decode()}
-    data["policy_class"] = planted
-    data["action_noise"] = planted
-    members["data"] = json.dumps(data).encode()
-    with zipfile.ZipFile(archive, "w") as z:
-        for name, content in members.items():
-            z.writestr(name, content)
-    for command in (["verify", folder.name, "--episodes", "1"], ["play", folder.name, "--episodes", "1"]):
-        proc = run_cli(*command, "--out", str(folder.parent))
-        assert proc.returncode == 0, proc.stderr
-        assert not marker.exists(), command
-    import promptpo
-
-    promptpo.load_policy(folder.name, out=folder.parent).close()
-    assert not marker.exists()
-    control = subprocess.run([sys.executable, "-c", f"from stable_baselines3 import TD3; TD3.load({str(archive)!r})"],
-                             capture_output=True, text=True, timeout=120)
-    assert marker.exists(), control.stderr[-1000:]  # the plant is real: SB3's own load runs it
-
-
-@pytest.mark.parametrize("planted", ["checkpoint.zip", "replay.pkl", "unsigned"])
-def test_resume_unpickles_only_checkpoints_this_user_wrote(tmp_path, planted):
-    """A checkpoint is SB3's pickles: resume takes it only when its HMAC under this user's secret matches, so a
-    folder handed over (or changed since) is refused in one line before anything is unpickled."""
-    import os
-    import pickle
-
-    from conftest import run_cli
-    from promptpo.finetune import train as training
-
-    marker = tmp_path / "pwned-by-checkpoint"
-
-    class Payload:
-        def __reduce__(self):
-            return (os.system, (f"touch {marker}",))
-
-    base = Base("r", "r00c0", "import numpy as np\n\ndef act(obs):\n    return np.zeros(1)\n", 100, None)
-    config = FinetuneConfig("gymnasium/Pendulum-v1", 400, base=base, warmup=100, critic_steps=100, eval_points=2,
-                            eval_episodes=1, judge_episodes=1, out=tmp_path / "runs",
-                            options={"policy_kwargs": {"net_arch": [16]}})
-    point, calls = training.Finetuning.point, []
-
-    def interrupted(self):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return point(self)
-
-    training.Finetuning.point = interrupted
-    try:
-        folder = train(config, 0)
-    finally:
-        training.Finetuning.point = point
-    if planted == "unsigned":
-        state = json.loads((folder / "finetune_state.json").read_text())
-        state.pop("signatures")
-        (folder / "finetune_state.json").write_text(json.dumps(state))
-    else:
-        (folder / planted).write_bytes(pickle.dumps(Payload()))
-    proc = run_cli("resume", folder.name, "--out", str(folder.parent))
-    assert proc.returncode != 0 and "was not written by this user's promptpo" in proc.stderr
-    assert "Traceback" not in proc.stderr and not marker.exists()
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # Red team (branch redteam-finetune). Threats in scope:
 # - the base program is hostile (it was written by a model): it must gain nothing beyond what a run's evaluation
@@ -446,10 +351,21 @@ def keep_finetuned(folder: Path) -> None:
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
-@pytest.mark.parametrize("how", ["load_policy", "verify", "play"])
+@pytest.mark.parametrize("how", ["load_policy", "verify", "play", "control"])
 def test_a_planted_model_zip_runs_no_code_on_the_host(how, planted):
+    """A folder someone hands you: SB3's own `load` unpickles model.zip's data, so a planted payload would run on
+    your machine; verify, play and load_policy read only its weights. The control shows the plant is real."""
     plant_in_zip(planted / "model.zip")
     keep_finetuned(planted)
+    if how == "control":
+        import subprocess
+        import sys
+
+        control = subprocess.run([sys.executable, "-c", "from stable_baselines3 import TD3; "
+                                  f"TD3.load({str(planted / 'model.zip')!r})"], capture_output=True, text=True,
+                                 timeout=120)
+        assert PLANTED.exists(), control.stderr[-1000:]  # SB3's own load runs it
+        return
     if how == "load_policy":
         import promptpo
 
@@ -458,7 +374,8 @@ def test_a_planted_model_zip_runs_no_code_on_the_host(how, planted):
         except Exception:  # noqa: BLE001 - refusing it is fine; running it is not
             pass
     else:
-        cli(how, planted.name, "--out", str(planted.parent), "--episodes", "1")
+        code, said = cli(how, planted.name, "--out", str(planted.parent), "--episodes", "1")
+        assert code == 0, said  # the weights are the run's own: only the pickled extras were planted
     assert not PLANTED.exists(), "the planted model.zip ran code on the host"
 
 
@@ -469,16 +386,23 @@ def mark_unfinished(folder: Path) -> None:
         (folder / name).write_text(json.dumps(data))
 
 
-@pytest.mark.parametrize("what", ["checkpoint.zip", "replay.pkl"])
+@pytest.mark.parametrize("what", ["checkpoint.zip", "replay.pkl", "unsigned"])
 def test_resuming_a_planted_folder_runs_no_code_on_the_host(what, planted):
+    """A checkpoint is SB3's pickles: resume takes it only when its HMAC under this user's secret matches, so a
+    folder handed over (or changed since, or never signed) is refused in one line before anything is unpickled."""
     mark_unfinished(planted)
     if what == "checkpoint.zip":
         plant_in_zip(planted / "checkpoint.zip")
-    else:
+    elif what == "replay.pkl":
         import base64
 
         (planted / "replay.pkl").write_bytes(base64.b64decode(payload()))
-    cli("resume", planted.name, "--out", str(planted.parent))
+    else:
+        state = json.loads((planted / "finetune_state.json").read_text())
+        state.pop("signatures")
+        (planted / "finetune_state.json").write_text(json.dumps(state))
+    code, said = cli("resume", planted.name, "--out", str(planted.parent))
+    assert code != 0 and "was not written by this user's promptpo" in said and "Traceback" not in said, said
     assert not PLANTED.exists(), f"the planted {what} ran code on the host"
 
 
