@@ -8,7 +8,7 @@ steps (the program's LLM and tuning phase included).
     python benchmarks/residual.py report --out /work/bench-residual
 
 Methods: ``td3-residual`` (no penalty on the correction), ``td3-residual-s0.4`` (a residual scale of 0.4, no
-penalty), ``td3-residual-penalty`` (promptpo finetune's defaults: the correction penalized, ``--penalty 1``),
+penalty), ``td3-residual-penalty`` (promptpo finetune's defaults: the correction penalized, ``--penalty 1``), ``td3-residual-penalty0.1`` (a tenth of that penalty),
 ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
 defaults otherwise: learning starts at 100 steps, entropy coefficient from 1.0, no critic-only phase), and
 ``td3-scratch`` / ``sac-scratch`` / ``tqc-scratch`` (`promptpo baseline ALGO`, trained for the base's env steps
@@ -29,6 +29,7 @@ METHODS = {
     "td3-residual": dict(algo="td3", penalty=0.0),
     "td3-residual-s0.4": dict(algo="td3", residual_scale=0.4, penalty=0.0),
     "td3-residual-penalty": dict(algo="td3", penalty=1.0),
+    "td3-residual-penalty0.1": dict(algo="td3", penalty=0.1),
     "sac-residual": dict(algo="sac"),
     "naive-sac-residual": dict(algo="sac", warmup=100, critic_steps=0, options={"ent_coef": "auto"}),
     "td3-scratch": dict(algo="td3", scratch=True),
