@@ -415,27 +415,39 @@ TAMPERED = {  # what a copied folder may hold instead of what promptpo wrote
     "steps_a_string": ("run.json", lambda d: d["config"].update(steps="400")),
     "unknown_env": ("run.json", lambda d: d["config"].update(env="gymnasium/Nope-v0")),
     "base_py_changed": ("base.py", None),
+    "method_with_markup": ("run.json", lambda d: d.update(method="<script>alert(1)</script>[bold]x[/bold]")),
+    "curve_return_not_a_number": ("curve.jsonl", lambda d: d.update(mean_return="x", env_steps=None)),
 }
 
 
 
 
-@pytest.mark.parametrize("command", ["verify", "play", "show"])
+@pytest.mark.parametrize("command", ["verify", "play", "show", "compare", "report"])
 @pytest.mark.parametrize("name", sorted(TAMPERED))
 def test_a_tampered_folder_gives_one_clear_line(name, command, planted, request):
+    """Every view of a copied folder: no terminal escapes, no markup or script reaching the report, no traceback;
+    a refusal is one line."""
     file, change = TAMPERED[name]
     if change is None:
         (planted / file).write_text((planted / file).read_text() + "\nimport os\n")
+    elif file.endswith(".jsonl"):
+        lines = [json.loads(line) for line in (planted / file).read_text().splitlines()]
+        change(lines[-1])
+        (planted / file).write_text("".join(json.dumps(line) + "\n" for line in lines))
     else:
         data = json.loads((planted / file).read_text())
         change(data)
         (planted / file).write_text(json.dumps(data))
-    args = [command, planted.name, "--out", str(planted.parent)] + (["--episodes", "1"] if command != "show" else [])
-    code, said = cli(*args)
+    page = planted.parent / "report.html"
+    args = {"verify": ["--episodes", "1"], "play": ["--episodes", "1"], "show": [], "compare": ["--json"],
+            "report": ["-o", str(page)]}[command]
+    code, said = cli(command, planted.name, "--out", str(planted.parent), *args)
     assert "\x1b" not in said and "\u202e" not in said, repr(said[-400:])
     assert "Traceback" not in said and "internal error" not in said, said[-400:]
     if code != 0:
         assert said.strip().startswith("promptpo: error:") and len(said.strip().splitlines()) == 1, said
+    if command == "report" and code == 0:
+        assert planted.name in page.read_text() and "<script>alert(1)" not in page.read_text()
 
 
 # -- 4. hostile text in a failure, and a failure only in the judgement --------------------------------------------
