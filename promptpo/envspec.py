@@ -199,6 +199,14 @@ class EnvSpec:
             return self.reset_episode(env, episode)
         return env.reset(seed=episode.seed)
 
+    def judge_step(self, length: int, reward: float, terminated: Any, truncated: Any, info: Any,
+                   end_at_success: bool) -> tuple[bool, bool]:
+        """After step ``length`` of an episode: (it succeeded at this step, the episode is over). Success counts at
+        any step; an episode ends when the env ends it, at the horizon, or at its first success where
+        ``end_at_success``. (The sandbox's evaluation, promptpo.policy.evaluate, records more of the same rule.)"""
+        success = self.is_success is not None and bool(self.is_success(info, float(reward), bool(terminated)))
+        return success, bool(terminated or truncated or length >= self.horizon or (end_at_success and success))
+
     def encode_obs(self, obs: Any) -> dict[str, np.ndarray]:
         """Host obs -> named numeric arrays for the wire."""
         if len(self.obs_arrays) == 1 and self.obs_arrays[0].name == "obs":

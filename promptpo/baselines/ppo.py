@@ -106,10 +106,9 @@ class Evaluator:
                 obs[i], reward, terminated, truncated, info = envs[i].step(action)
                 returns[i] += float(reward)
                 steps[i] += 1
-                if self.spec.is_success is not None and self.spec.is_success(info, float(reward), bool(terminated)):
-                    success[i] = True
-                done[i] = (terminated or truncated or steps[i] >= self.spec.horizon
-                           or (self.end_at_success and success[i]))
+                succeeded, done[i] = self.spec.judge_step(steps[i], reward, terminated, truncated, info,
+                                                          self.end_at_success)
+                success[i] = success[i] or succeeded
         return returns, success
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from promptpo.views.tables import comparison_tables
-from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, OUT, console, seed_progress, setup_logging
+from promptpo.commands.common import EVAL_EVERY, EVAL_POINTS, OUT, SeedBars, console, eval_text, setup_logging
 from promptpo.commands.finetune import scratch_command
 
 
@@ -65,13 +65,11 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
                   f"{hp.source.split(';')[0]}", markup=False)
     config = PPOConfig(spec.id, steps, eval_points, eval_episodes, out, full_episodes, eval_every)
     seed_list = list(range(first_seed, first_seed + seeds))
-    with seed_progress(err) as progress:
-        tasks = {s: progress.add_task(f"seed {s}", total=steps, score="") for s in seed_list}
+    with SeedBars(err, steps) as bars:
+        updates = {seed: bars.bar(f"seed {seed}") for seed in seed_list}
 
         def update(seed: int, done: int, mean: float | None, success: float | None) -> None:
-            score = {} if mean is None else {"score": f"eval return {mean:.1f}" + (
-                f", success {success:.2f}" if success is not None else "")}
-            progress.update(tasks[seed], completed=min(done, steps), **score)
+            updates[seed](done, eval_text(mean, success))
 
         if executor == "ray":  # one Ray task per seed; each run folder comes back packed
             from promptpo.baselines.ppo import train_packed
@@ -84,7 +82,7 @@ def baseline_ppo(env: str, steps: int, seeds: int, first_seed: int, workers: int
                 name, packed = made
                 folders[i] = out / name
                 unpack(packed, folders[i])
-                progress.update(tasks[seed_list[i]], completed=steps, score="trained on Ray")
+                updates[seed_list[i]](steps, "trained on Ray")
         else:
             folders = run_seeds(config, seed_list, workers or os.cpu_count() or 1, update)
     for folder in folders:
@@ -218,13 +216,12 @@ def _search(kind: str, env: str, steps: int, trial_steps: int, seeds: range, eva
 def _each_seed(kind: str, seeds: range, steps: int, search) -> None:
     """``search(seed, update)`` for every seed with a progress bar each (update(spent, best)), then the folders."""
     folders = []
-    with seed_progress(console(stderr=True)) as progress:
+    with SeedBars(console(stderr=True), steps) as bars:
         for seed in seeds:
-            task = progress.add_task(f"{kind} seed {seed}", total=steps, score="")
+            bar = bars.bar(f"{kind} seed {seed}")
 
-            def update(spent: int, best: float | None, task=task) -> None:
-                score = {} if best is None or best == float("-inf") else {"score": f"best return {best:.1f}"}
-                progress.update(task, completed=min(spent, steps), **score)
+            def update(spent: int, best: float | None, bar=bar) -> None:
+                bar(spent, None if best is None or best == float("-inf") else f"best return {best:.1f}")
 
             folders.append(search(seed, update))
     for folder in folders:

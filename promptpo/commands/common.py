@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import typing
 from pathlib import Path
 
 import click
@@ -111,9 +112,38 @@ def num(value, prefix: str = "") -> str:
     return "-" if value is None else f"{prefix}{value:.4g}" if isinstance(value, float) else f"{prefix}{value}"
 
 
-def seed_progress(err):
-    """One bar per seed: env steps spent of the budget, and the score so far."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def eval_text(mean: float | None, success: float | None = None) -> str | None:
+    """What a seed's bar shows after an evaluation (None: nothing new)."""
+    if mean is None:
+        return None
+    return f"eval return {mean:.1f}" + (f", success {success:.2f}" if success is not None else "")
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.fields[score]}"), console=err)
+
+class SeedBars:
+    """One bar per seed (``with SeedBars(err, steps) as bars``): env steps spent of ``steps``, and the score so far."""
+
+    def __init__(self, err, steps: int | None):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.steps = steps
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[score]}"), console=err)
+
+    def __enter__(self) -> typing.Self:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def bar(self, label: str):
+        """A new bar; returns ``update(done, score=None)`` (score: the text shown after it, kept when None)."""
+        task = self.progress.add_task(label, total=self.steps, score="")
+
+        def update(done: int, score: str | None = None) -> None:
+            done = done if self.steps is None else min(done, self.steps)
+            self.progress.update(task, completed=done, **({} if score is None else {"score": score}))
+
+        return update
+
+

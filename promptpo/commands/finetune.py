@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from promptpo.commands.common import console, seed_progress, setup_logging
+from promptpo.commands.common import SeedBars, console, eval_text, setup_logging
 from promptpo.commands.options import field_option, offered, run_options
 from promptpo.finetune.config import FinetuneConfig
 
@@ -87,11 +87,9 @@ def resume_finetuning(folder) -> None:
     err = console(stderr=True)
     err.print(f"resuming {folder.name} at {int(folder.summary.get('training_env_steps') or 0):,} of "
               f"{config.steps:,} training steps", markup=False)
-    with seed_progress(err) as progress:
-        task = progress.add_task(f"seed {seed}", total=config.steps, score="")
-        made = train(config, seed, lambda s, done, mean: progress.update(
-            task, completed=min(done, config.steps), **({} if mean is None else {"score": f"eval return {mean:.1f}"})),
-            store=store)
+    with SeedBars(err, config.steps) as bars:
+        update = bars.bar(f"seed {seed}")
+        made = train(config, seed, lambda s, done, mean: update(done, eval_text(mean)), store=store)
     _report([made])
 
 
@@ -117,15 +115,11 @@ def _train_seeds(config: FinetuneConfig, seeds: range, err) -> None:
 
     RunStore.check_writable(config.out)
     folders = []
-    with seed_progress(err) as progress:
-        tasks = {s: progress.add_task(f"seed {s}", total=config.steps, score="") for s in seeds}
-
-        def update(seed: int, done: int, mean: float | None) -> None:
-            score = {} if mean is None else {"score": f"eval return {mean:.1f}"}
-            progress.update(tasks[seed], completed=min(done, config.steps), **score)
-
+    with SeedBars(err, config.steps) as bars:
+        updates = {seed: bars.bar(f"seed {seed}") for seed in seeds}
         for seed in seeds:
-            folders.append(train(dataclasses.replace(config), seed, update))
+            folders.append(train(dataclasses.replace(config), seed,
+                                 lambda s, done, mean: updates[s](done, eval_text(mean))))
     _report(folders)
 
 

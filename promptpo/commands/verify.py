@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from promptpo.commands.common import OUT, console, seed_progress, setup_logging
+from promptpo.commands.common import OUT, SeedBars, console, eval_text, setup_logging
 from promptpo.commands.runs import _folder
 
 
@@ -116,13 +116,14 @@ def _verify_schedule(folder, candidate: str | None, episodes: int | None, seeds:
         raise ConfigError("--episodes is for policy runs", "a schedule run is verified on fresh seeds: use --seeds N")
     config = folder.meta.get("config", {})
     err = console(stderr=True)
-    with seed_progress(err) as progress:
-        bars: dict[int, int] = {}
+    steps = config.get("steps")
+    with SeedBars(err, steps if isinstance(steps, int) else None) as bars:
+        shown: dict = {}
 
         def point(seed: int, p) -> None:
-            if seed not in bars:
-                bars[seed] = progress.add_task(f"fresh seed {seed}", total=config.get("steps"), score="")
-            progress.update(bars[seed], completed=p.env_steps, score=f"eval return {p.mean_return:.1f}")
+            if seed not in shown:
+                shown[seed] = bars.bar(f"fresh seed {seed}")
+            shown[seed](p.env_steps, eval_text(p.mean_return))
 
         checked = retrain(folder, candidate, seeds, first_seed, sandbox, point)
     print(f"schedule {checked['candidate']} of {checked['run']} on {checked['env']}, judged on its "

@@ -121,9 +121,9 @@ def play(policy: CombinedPolicy, spec: EnvSpec, env: Any, episodes: list[Episode
             total, t = total + float(reward), t + 1
             if on_step is not None:
                 on_step(number, env, t)
-            if spec.is_success is not None and spec.is_success(info, float(reward), bool(terminated)):
-                success = True
-            if terminated or truncated or t >= spec.horizon or (end_at_success and success):
+            succeeded, over = spec.judge_step(t, reward, terminated, truncated, info, end_at_success)
+            success = success or succeeded
+            if over:
                 break
         returns.append(total)
         successes.append(success)

@@ -162,3 +162,20 @@ def test_derived_distances_follow_each_tasks_success_test():
     assert "obj_to_goal_x" in window.derived_doc and "success test" in window.derived_doc
     assert load_spec("metaworld/door-lock").derived(obs)["obj_to_goal_z"] == pytest.approx(0.0)
     assert not any(k.startswith("obj_to_goal_") for k in load_spec("metaworld/pick-place").derived(obs))
+
+
+def test_an_episode_ends_by_the_env_the_horizon_or_its_first_success_where_told():
+    """EnvSpec.judge_step, the rule the fine-tuning's and the PPO baseline's evaluations share with the sandbox's:
+    success counts at any step; the episode ends when the env ends it, at the horizon, or at a success if told."""
+    import dataclasses
+
+    spec = dataclasses.replace(load_spec("gymnasium/CartPole-v1"), horizon=10,
+                               is_success=lambda info, reward, terminated: bool(info.get("ok")))
+    assert spec.judge_step(3, 1.0, False, False, {}, True) == (False, False)
+    assert spec.judge_step(3, 1.0, False, False, {"ok": 1}, False) == (True, False)
+    assert spec.judge_step(3, 1.0, False, False, {"ok": 1}, True) == (True, True)
+    assert spec.judge_step(10, 1.0, False, False, {}, False) == (False, True)
+    assert spec.judge_step(4, 1.0, True, False, {}, False) == (False, True)
+    assert spec.judge_step(4, 1.0, False, True, {}, False) == (False, True)
+    plain = load_spec("gymnasium/CartPole-v1")
+    assert plain.judge_step(4, 1.0, False, False, {"ok": 1}, True) == (False, False)  # no success defined
