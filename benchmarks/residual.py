@@ -12,7 +12,9 @@ penalty), ``td3-residual-penalty`` (promptpo finetune's defaults: the correction
 ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
 defaults otherwise: learning starts at 100 steps, entropy coefficient from 1.0, no critic-only phase), and
 ``td3-scratch`` / ``sac-scratch`` / ``tqc-scratch`` (`promptpo baseline ALGO`, trained for the base's env steps
-plus ``--steps``, so every curve ends at the same total). The base programs' answers are committed under
+plus ``--steps``, so every curve ends at the same total), and ``continue-tuning``: the program's own constant tuning
+continued for ``--steps`` (an optimize run whose every answer is the base program, ``--tune-constants`` with all of
+its env steps; its curve is the best so far, shifted by the base's env steps). The base programs' answers are committed under
 benchmarks/answers/residual/ENV (a helper answering `--model manual` prompts; replay them with
 ``--model scripted:DIR``). Writes benchmarks/results/residual.json and residual.png.
 """
@@ -32,6 +34,7 @@ METHODS = {
     "td3-residual-penalty0.1": dict(algo="td3", penalty=0.1),
     "sac-residual": dict(algo="sac"),
     "naive-sac-residual": dict(algo="sac", warmup=100, critic_steps=0, options={"ent_coef": "auto"}),
+    "continue-tuning": dict(tuning=True),
     "td3-scratch": dict(algo="td3", scratch=True),
     "sac-scratch": dict(algo="sac", scratch=True),
     "tqc-scratch": dict(algo="tqc", scratch=True),
@@ -49,6 +52,10 @@ def run(args: argparse.Namespace) -> None:
         settings = dict(METHODS[method])
         scratch = settings.pop("scratch", False)
         out = args.out / method
+        if settings.pop("tuning", False):
+            for seed in args.seeds:
+                continue_tuning(base, env, args.steps, seed, out)
+            continue
         steps = args.steps + (base.env_steps if scratch else 0)
         config = FinetuneConfig(env=env, steps=steps, base=None if scratch else base, out=out,
                                 eval_every=args.eval_every, **settings)
@@ -67,20 +74,55 @@ def run(args: argparse.Namespace) -> None:
                 train(config, seed)
 
 
+def continue_tuning(base, env: str, steps: int, seed: int, out: Path) -> None:
+    """``steps`` more env steps of the program's own constant tuning (CMA-ES over its TUNABLE constants, as its run
+    did): an optimize run answered by the base program every round, tuning allowed all of its env steps."""
+    import promptpo
+    from promptpo.records import RunFolder, run_folders
+
+    bases = out / "bases.json"
+    known = json.loads(bases.read_text()) if bases.exists() else {}
+    mine = [RunFolder(p) for p in run_folders(out)] if out.exists() else []
+    if any(f.meta.get("seed") == seed and f.meta.get("env") == env and f.path.name in known for f in mine):
+        print(f"continue-tuning seed {seed}: done", file=sys.stderr)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    answers = out / f"answers-{env.replace('/', '-')}-{seed}.jsonl"
+    answers.write_text((json.dumps({"content": f"```python\n{base.code}```"}) + "\n") * 300)
+    print(f"continue-tuning seed {seed}: tuning {steps:,} steps", file=sys.stderr)
+    result = promptpo.optimize(env, f"scripted:{answers}", rounds=300, candidates=1, episodes=3, cascade=0,
+                               tune_constants=True, tune_share=1.0, tune_evals=30, max_env_steps=steps, seed=seed,
+                               target=1e9, out=out, add_to_library=False)
+    from promptpo.policy.verify import verify
+
+    checked = verify(RunFolder(result.run_dir), None, 10)  # its best so far is a maximum over noisy evaluations
+    known[result.run_dir.name] = {**base.record(), "verified_best": checked.verified.mean_return}
+    bases.write_text(json.dumps(known, indent=1))
+
+
 def curves(out: Path) -> dict:
     """(env, method) -> each seed's curve (total env steps, mean return), the judged result and the base."""
-    from promptpo.records import RunFolder, run_folders
+    from promptpo.records import POLICY_KIND, RunFolder, run_folders
 
     found: dict = {}
     for method_dir in sorted(p for p in out.iterdir() if p.is_dir() and p.name in METHODS):
+        tuned_bases = json.loads((method_dir / "bases.json").read_text()) if (method_dir / "bases.json").exists() else {}
         for path in run_folders(method_dir):
             folder = RunFolder(path)
             summary = folder.summary
-            curve = [json.loads(line) for line in (path / "curve.jsonl").read_text().splitlines() if line.strip()]
+            if folder.kind == POLICY_KIND:  # continue-tuning: the best so far, after the base's own env steps
+                if path.name not in tuned_bases:
+                    continue  # still running, or not one of the benchmark's
+                base = tuned_bases[path.name]
+                curve = [[base["env_steps"] + p.env_steps, p.mean_return] for p in folder.facts.curve
+                         if p.mean_return is not None]
+            else:
+                curve = [[p["env_steps"], p["mean_return"]] for p in folder.curve()]
+                base = folder.meta.get("base")
             entry = {"seed": folder.meta.get("seed"), "status": summary.get("status"), "run": path.name,
-                     "curve": [[p["env_steps"], p["mean_return"]] for p in curve],
-                     "judged": summary.get("judged"), "rollbacks": summary.get("rollbacks"),
-                     "base": folder.meta.get("base"), "wall_time_s": summary.get("wall_time_s")}
+                     "curve": curve, "judged": summary.get("judged"), "rollbacks": summary.get("rollbacks"),
+                     "base": base, "wall_time_s": summary.get("wall_time_s"),
+                     "verified_best": (tuned_bases.get(path.name) or {}).get("verified_best")}
             found.setdefault(folder.meta["env"], {}).setdefault(method_dir.name, []).append(entry)
     return found
 
@@ -100,12 +142,14 @@ def report(args: argparse.Namespace) -> None:
                          "statuses": [s["status"] for s in seeds], "total_env_steps": ends,
                          "final_mean": float(np.mean(finals)) if finals else None,
                          "final_per_seed": finals, "best_eval_per_seed": best, "kept": kept,
-                         "base_score": (seeds[0]["base"] or {}).get("score")})
+                         "base_score": (seeds[0]["base"] or {}).get("score"),
+                         "verified_best_per_seed": [s.get("verified_best") for s in seeds]})
     args.results.parent.mkdir(parents=True, exist_ok=True)
     json.dump({"rows": rows, "curves": data}, open(args.results, "w"), indent=1)
     for row in rows:
         print(f"{row['env']:24} {row['method']:20} seeds {row['seeds']} steps {row['total_env_steps']} "
-              f"final {row['final_per_seed']} best {row['best_eval_per_seed']} kept {row['kept']}")
+              f"final {row['final_per_seed']} best {row['best_eval_per_seed']} kept {row['kept']}"
+              + (f" verified {row['verified_best_per_seed']}" if any(row["verified_best_per_seed"]) else ""))
     plot(data, args.results.with_suffix(".png"))
 
 
