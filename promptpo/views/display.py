@@ -54,12 +54,11 @@ class RunDisplay:
     def __enter__(self) -> RunDisplay:
         if self.console.is_terminal:
             if self.note:  # above the live table, and kept when it is gone
-                self.console.print(Text(f"{self.model}: {self.note}"))
+                self._line(f"{self.model}: {self.note}")
             self.live = Live(self, console=self.console, refresh_per_second=4, transient=False)
             self.live.__enter__()
         else:
-            self.console.print(Text(f"promptpo: {self.what} {self.env} with {self.model}"
-                                    + (f": {self.note}" if self.note else "")))
+            self._line(f"promptpo: {self.what} {self.env} with {self.model}" + (f": {self.note}" if self.note else ""))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -69,15 +68,19 @@ class RunDisplay:
     def __call__(self, kind: str, state: RunState) -> None:
         self.state = state
         if kind == "start":  # above the live table (or the first line of the log), before anything is spent
-            self.console.print(Text(f"run folder: {state.folder}"))
+            self._line(f"run folder: {state.folder}")
         if kind == "tuning":  # a phase's one line, in the log however the display is drawn
-            self.console.print(Text(visible(state.last, keep_newlines=False)))
+            self._line(visible(state.last, keep_newlines=False))
         if self.live is not None:
             self.live.refresh()
         elif kind == "candidate" or (kind == "end" and not self.rounds):  # online runs have no candidates
             where = f"[round {state.round + 1}/{self.rounds}] " if self.rounds else ""
-            self.console.print(Text(f"{where}{visible(state.last, keep_newlines=False)} | best {self._best(state)} | env steps {steps_text(state)} | "
-                                    f"LLM calls {calls_text(state)}"))
+            self._line(f"{where}{visible(state.last, keep_newlines=False)} | best {self._best(state)} | "
+                       f"env steps {steps_text(state)} | LLM calls {calls_text(state)}")
+
+    def _line(self, text: str) -> None:
+        """One line of the log: piped to a file, it stays one line however long (a terminal wraps it)."""
+        self.console.print(Text(text), soft_wrap=not self.console.is_terminal)
 
     def _best(self, state: RunState) -> str:
         best = state.best
