@@ -1,6 +1,11 @@
 """SIGTERM and SIGHUP end a run the way Ctrl-C does: the run folder is finished and can be resumed. Ctrl-C itself
 raises KeyboardInterrupt during a run even when a library left its own SIGINT handler behind (Ray Tune's, for one,
-ends a tuning run quietly and stays installed after it)."""
+ends a tuning run quietly and stays installed after it).
+
+A handler's exception can be lost: raised while the main thread runs a finalizer (``__del__``, a weakref callback,
+as garbage collection of a sandbox worker or an SB3 buffer may), Python prints "Exception ignored" and goes on. So
+each signal is also remembered, and ``stop_if_signalled()``, called where a run goes from one piece of work to the
+next, raises it again."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from contextlib import contextmanager
 from promptpo.engine.state import Interrupted
 
 NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+_heard: list[BaseException] = []
+"""The stop a signal raised inside the block, kept in case a finalizer swallowed it."""
 
 
 @contextmanager
@@ -23,13 +30,26 @@ def interrupt_on_signals() -> Iterator[None]:
         return
 
     def handler(signum, frame):  # noqa: ARG001 - the signal module's signature
-        raise Interrupted(f"stopped by {NAMES.get(signum, signum)}")
+        stop = (KeyboardInterrupt() if signum == signal.SIGINT
+                else Interrupted(f"stopped by {NAMES.get(signum, signum)}"))
+        _heard[:] = [stop]
+        raise stop
 
     previous = {sig: signal.signal(sig, handler) for sig in NAMES}
     if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.SIG_DFL, None):
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
+    _heard.clear()
     try:
         yield
     finally:
+        _heard.clear()
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def stop_if_signalled() -> None:
+    """Raise again the stop a signal raised inside ``interrupt_on_signals`` (a finalizer may have swallowed it);
+    nothing when none came."""
+    if _heard:
+        stop = _heard[0]
+        raise type(stop)(*stop.args)

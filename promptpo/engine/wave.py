@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from promptpo.candidate import Candidate
+from promptpo.engine.signals import stop_if_signalled
 from promptpo.engine.state import StopRun
 from promptpo.errors import AnswersExhausted, BackendError
 from promptpo.extract import Extracted
@@ -103,6 +104,7 @@ class Wave:
         SIGTERM the saved slots before the first unfinished one are taken in; later saved slots stay saved (resume
         reuses them) and those still in flight are dropped (resume redoes them)."""
         engine = self.engine
+        stop_if_signalled()  # a Ctrl-C a finalizer swallowed still stops the run before the next wave
         best = engine.state.best.evaluation if engine.state.best is not None else None
         sent: list[Pending] = []
         stop: StopRun | None = None
@@ -119,6 +121,7 @@ class Wave:
                 for pending in sent:                              # is asked in (offline): asked in slot order
                     self._answer(pending)
             run_all([lambda p=pending: self._slot(p, best) for pending in sent])
+            stop_if_signalled()
             for pending in sent:  # a slot whose thread failed (a fault of the run) is saved as it stands
                 engine.save_slot(pending)
             candidates = [engine.take_in_slot(pending) for pending in sent]

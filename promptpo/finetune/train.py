@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from promptpo.baselines.ppo import append_point, run_id, training_env
-from promptpo.engine.signals import interrupt_on_signals
+from promptpo.engine.signals import interrupt_on_signals, stop_if_signalled
 from promptpo.engine.state import Interrupted
 from promptpo.engine.store import RunStore, now_iso
 from promptpo.envs import load_spec
@@ -99,6 +99,7 @@ class Finetuning:
 
     def point(self) -> CurvePoint:
         """Evaluate now; keep the best actor, or roll back to it when this one fell too far."""
+        stop_if_signalled()  # a Ctrl-C a finalizer swallowed (SB3 and the sandbox have some) still stops it here
         returns, successes = self.evaluate()
         mean = float(np.mean(returns))
         success = float(np.mean(successes)) if self.spec.has_success else None

@@ -89,3 +89,57 @@ def test_an_ignored_sigint_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+class StopsInItsFinalizer:
+    """An object whose ``__del__`` is running when the signal's handler runs: Python prints 'Exception ignored'
+    and goes on (garbage collection of a sandbox worker or an SB3 buffer can be where a Ctrl-C lands)."""
+
+    def __init__(self, sig: int):
+        self.sig = sig
+
+    def __del__(self):
+        os.kill(os.getpid(), self.sig)
+        threading.Event().wait(0.3)  # the handler runs here, and its exception is lost
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the lost exception, as expected
+@pytest.mark.parametrize("sig, stop", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, Interrupted),
+                                       (signal.SIGHUP, Interrupted)])
+def test_a_signal_a_finalizer_swallowed_is_raised_again_at_the_next_check(sig, stop):
+    from promptpo.engine.signals import stop_if_signalled
+
+    with interrupt_on_signals():
+        stop_if_signalled()  # nothing heard yet: nothing raised
+        StopsInItsFinalizer(sig)  # dropped at once: its __del__ swallows the handler's exception
+        with pytest.raises(stop):
+            stop_if_signalled()
+    stop_if_signalled()  # outside the block: forgotten
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_run_whose_ctrl_c_a_finalizer_swallowed_ends_interrupted_at_the_next_wave(tmp_path, monkeypatch):
+    """The engine checks between waves: a run stopped this way ends 'interrupted' (resumable) instead of running on
+    to its end as if nothing had happened."""
+    import json
+
+    import promptpo
+    from promptpo.engine.run import Engine
+
+    code = "def act(obs):\n    return int(obs[2] > 0)\n"
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text((json.dumps({"content": f"```python\n{code}```"}) + "\n") * 4)
+    stop_at_target, dropped = Engine.stop_at_target, []
+
+    def with_a_ctrl_c_in_a_finalizer(self):  # in the main thread, after the first wave
+        if not dropped:
+            dropped.append(threading.current_thread() is threading.main_thread())
+            StopsInItsFinalizer(signal.SIGINT)
+        return stop_at_target(self)
+
+    monkeypatch.setattr(Engine, "stop_at_target", with_a_ctrl_c_in_a_finalizer)
+    result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", rounds=4, candidates=1, episodes=2,
+                               target=1e9, out=tmp_path / "runs", add_to_library=False)
+    assert dropped == [True]
+    assert result.status == "interrupted" and result.reason == "stopped by the user (Ctrl-C)"
+    assert result.summary["llm_calls"] == 1  # no round after the one the Ctrl-C came in
