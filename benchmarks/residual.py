@@ -144,13 +144,33 @@ def report(args: argparse.Namespace) -> None:
                          "final_per_seed": finals, "best_eval_per_seed": best, "kept": kept,
                          "base_score": (seeds[0]["base"] or {}).get("score"),
                          "verified_best_per_seed": [s.get("verified_best") for s in seeds]})
+    for row, (env, method) in zip(rows, [(e, m) for e, ms in data.items() for m in ms]):
+        row["rollbacks_per_seed"] = [s.get("rollbacks") for s in data[env][method]]
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    json.dump({"rows": rows, "curves": data}, open(args.results, "w"), indent=1)
-    for row in rows:
-        print(f"{row['env']:24} {row['method']:20} seeds {row['seeds']} steps {row['total_env_steps']} "
-              f"final {row['final_per_seed']} best {row['best_eval_per_seed']} kept {row['kept']}"
-              + (f" verified {row['verified_best_per_seed']}" if any(row["verified_best_per_seed"]) else ""))
+    with open(args.results, "w") as out:
+        json.dump({"rows": rows, "curves": data}, out, indent=1)
+    print(markdown(rows))
     plot(data, args.results.with_suffix(".png"))
+
+
+def markdown(rows: list[dict]) -> str:
+    """The README's table: one line per (task, arm), each seed's numbers side by side."""
+    def each(values, fmt="{:,.0f}") -> str:
+        return " / ".join("—" if v is None else fmt.format(v) for v in values) or "—"
+
+    lines = ["| task (base score) | arm | seeds | total env steps | last evaluation | best evaluation | roll-backs "
+             "| result |", "|---|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda r: (r["env"], r["method"])):
+        base = "" if row["base_score"] is None else f" ({row['base_score']:,.0f})"
+        result = " / ".join(
+            {"finetuned": "fine-tuned kept", "base": "base kept"}.get(kept or "", status or "?")
+            for kept, status in zip(row["kept"], row["statuses"]))
+        if any(v is not None for v in row["verified_best_per_seed"]):
+            result += f"; verified {each(row['verified_best_per_seed'])}"
+        lines.append(f"| {row['env'].split('/')[-1]}{base} | {row['method']} | {row['seeds']} "
+                     f"| {each(row['total_env_steps'])} | {each(row['final_per_seed'])} "
+                     f"| {each(row['best_eval_per_seed'])} | {each(row['rollbacks_per_seed'], '{}')} | {result} |")
+    return "\n".join(lines)
 
 
 def plot(data: dict, path: Path) -> None:
