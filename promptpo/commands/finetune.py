@@ -139,7 +139,8 @@ def _report(folders: list[Path]) -> None:
         status = RunStatus.read(summary["status"])
         if status is not None and not status.finished:
             worst = status
-            console(stderr=True).print(f"continue it with: promptpo resume {folder.name} --out {folder.parent}",
-                                       markup=False)
+            if (folder / "checkpoint.zip").is_file():  # a base that failed at once left nothing to continue
+                console(stderr=True).print(f"continue it with: promptpo resume {folder.name} --out {folder.parent}",
+                                           markup=False)
     if worst is not RunStatus.COMPLETED:
         raise SystemExit(worst.exit_code)

@@ -9,6 +9,7 @@ import click
 from promptpo.commands.common import console, finish, setup_logging
 from promptpo.commands.options import run_config, run_options
 from promptpo.policy.config import OptimizeConfig
+from promptpo.text import visible
 
 
 @click.command()
@@ -23,22 +24,32 @@ def optimize(env: str, finetune_with: str | None = None, **options) -> None:
     from promptpo.api import prepare, run
 
     then = {"finetune": finetune_with} if finetune_with else None
-    stage = _stage(then)
-    prepared = prepare(run_config(OptimizeConfig, env, options))
+    config = run_config(OptimizeConfig, env, options)
+    stage = _stage(then, config)
+    prepared = prepare(config)
     watch(prepared, lambda display: run(prepared, observer=display, then=then), then=stage)
 
 
-def _stage(then: dict | None):
+def _stage(then, config, recorded_in: str | None = None):
     """What runs on a finished run's best after it (checked now): ``{"finetune": "ALGO:STEPS"}``, recorded in
-    run.json, so a resumed run runs it too."""
-    if not then or not isinstance(then.get("finetune"), str):
+    run.json, so a resumed run runs it too (``recorded_in``: that run.json, named when what it holds is wrong). It
+    runs with the run's own seed and sandbox backend, as ``config`` (checked) has them."""
+    from promptpo.errors import ConfigError
+
+    if then is None:
         return None
-    return _finetune_stage(then["finetune"])
+    given = then.get("finetune") if isinstance(then, dict) else None
+    if not isinstance(given, str) or set(then) != {"finetune"}:
+        raise ConfigError(f"{recorded_in} holds an unknown stage after the run: "
+                          f"{visible(repr(then)[:80], keep_newlines=False)}",
+                          "the run folder is not as promptpo wrote it")
+    what = "--finetune" if recorded_in is None else f"{recorded_in}'s stage after the run,"
+    return _finetune_stage(given, config.seed, config.sandbox, what)
 
 
-def _finetune_stage(given: str):
-    """``ALGO:STEPS`` (steps as 150000, 150k or 1.5m) checked now; the stage it runs on a finished run's best, in
-    the run's own sandbox backend and with its seed."""
+def _finetune_stage(given: str, seed: int, sandbox: str, what: str = "--finetune"):
+    """``ALGO:STEPS`` (steps as 150000, 150k or 1.5m) checked now; the stage it runs on a finished run's best, with
+    the run's seed and in its sandbox backend."""
     from promptpo.errors import ConfigError
     from promptpo.finetune.config import ALGOS
 
@@ -46,19 +57,16 @@ def _finetune_stage(given: str):
     scale = {"k": 1_000, "m": 1_000_000}.get(steps_text[-1:].lower(), 1)
     try:
         steps = int(float(steps_text[:-1] if scale > 1 else steps_text) * scale)
-    except ValueError:
+    except (ValueError, OverflowError):  # 'x', or 'inf' / '1e400'
         steps = 0
     if algo not in ALGOS or steps < 1:
-        raise ConfigError(f"--finetune {given!r} is not ALGO:STEPS", f"e.g. --finetune td3:150k (ALGO: {', '.join(ALGOS)})")
+        raise ConfigError(f"{what} {visible(given[:80], keep_newlines=False)!r} is not ALGO:STEPS",
+                          f"e.g. --finetune td3:150k (ALGO: {', '.join(ALGOS)})")
 
     def stage(result) -> None:
         from promptpo.commands.finetune import finetune_run
 
-        from promptpo.records import RunFolder
-
-        meta = RunFolder(result.run_dir).meta
-        finetune_run(str(result.run_dir), None, algo, steps, result.run_dir.parent, int(meta.get("seed") or 0),
-                     str((meta.get("config") or {}).get("sandbox") or "process"))
+        finetune_run(str(result.run_dir), None, algo, steps, result.run_dir.parent, seed, sandbox)
 
     return stage
 
@@ -84,7 +92,8 @@ def resume_run(folder) -> None:
     from promptpo.resume import resumable
 
     job = resumable(folder)
-    watch(job.prepared, job, resumed=True, then=_stage(folder.meta.get("then")))
+    then = _stage(folder.meta.get("then"), job.prepared.config, f"{folder.path.name}/run.json")
+    watch(job.prepared, job, resumed=True, then=then)
 
 
 @click.command()

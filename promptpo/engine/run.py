@@ -17,7 +17,7 @@ from promptpo.candidate import Candidate
 from promptpo.engine.budget import Budgeted
 from promptpo.engine.config import RunConfig
 from promptpo.engine.recording import Recording
-from promptpo.engine.signals import interrupt_on_signals
+from promptpo.engine.signals import interrupt_on_signals, stop_if_signalled
 from promptpo.engine.state import Interrupted, Observer, RunState, StopRun
 from promptpo.engine.store import RunStore
 from promptpo.engine.task import TaskKind
@@ -65,6 +65,7 @@ class Engine(Budgeted, Recording):
         try:
             with interrupt_on_signals():
                 self.task.drive(self)
+                stop_if_signalled()  # after the last wave, tuning or reflection: a lost Ctrl-C is not 'completed'
             self.state.status = RunStatus.COMPLETED
         except StopRun as stop:
             self.state.status, self.state.reason = stop.status, stop.reason
@@ -253,6 +254,7 @@ class Engine(Budgeted, Recording):
     # -- evaluations ---------------------------------------------------------------------
     def evaluate(self, code: str, note: str, tuning: bool = False):
         """Score ``code`` within the budgets (its worst case must fit before it starts); count its steps."""
+        stop_if_signalled()  # constant tuning's evaluations, one after another in the main thread
         self.check_budgets(llm=False)
         self.tell("evaluating", note)
         result = self._score(code, note, self.state.best.evaluation if self.state.best is not None else None)

@@ -29,27 +29,37 @@ def interrupt_on_signals() -> Iterator[None]:
         yield
         return
 
+    closing: list[BaseException | None] = []  # once the handlers go back: a stop is kept here, raised after
+
     def handler(signum, frame):  # noqa: ARG001 - the signal module's signature
         stop = (KeyboardInterrupt() if signum == signal.SIGINT
                 else Interrupted(f"stopped by {NAMES.get(signum, signum)}"))
         _heard[:] = [stop]
+        if closing:
+            closing.append(stop)
+            return
         raise stop
 
     previous = {sig: signal.signal(sig, handler) for sig in NAMES}
     if signal.getsignal(signal.SIGINT) not in (signal.SIG_IGN, signal.SIG_DFL, None):
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, handler)
     _heard.clear()
+    ended = False
     try:
         yield
+        ended = True
     finally:
-        _heard.clear()
+        closing.append(None)  # from here the handler raises nothing, so every handler from before goes back
         for sig, old in previous.items():
             signal.signal(sig, old)
+        _heard.clear()
+    if ended and closing[1:]:  # a signal came while they went back: the block was stopped all the same
+        raise closing[1]
 
 
 def stop_if_signalled() -> None:
     """Raise again the stop a signal raised inside ``interrupt_on_signals`` (a finalizer may have swallowed it);
     nothing when none came."""
-    if _heard:
+    if _heard and threading.current_thread() is threading.main_thread():  # where the handler would have raised
         stop = _heard[0]
         raise type(stop)(*stop.args)

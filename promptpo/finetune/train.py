@@ -323,6 +323,7 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
         with interrupt_on_signals():  # SIGTERM and SIGHUP end it as Ctrl-C does: checkpointed, resumable
             finetuning.run(progress)
             judged = finetuning.judge()
+            stop_if_signalled()  # a Ctrl-C lost in the judgement: interrupted (resumable), not completed
         if not config.residual:
             reason = f"budget spent: {config.steps} env steps"
         elif judged["result"] == "finetuned":

@@ -143,3 +143,55 @@ def test_a_run_whose_ctrl_c_a_finalizer_swallowed_ends_interrupted_at_the_next_w
     assert dropped == [True]
     assert result.status == "interrupted" and result.reason == "stopped by the user (Ctrl-C)"
     assert result.summary["llm_calls"] == 1  # no round after the one the Ctrl-C came in
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_a_finalizer_swallowed_after_the_last_wave_does_not_read_completed(tmp_path, monkeypatch):
+    """After the last wave come constant tuning, reflection and the end: a stop lost there is still a stop."""
+    import json
+
+    import promptpo
+    from promptpo.engine.run import Engine
+
+    code = "def act(obs):\n    return int(obs[2] > 0)\n"
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text(json.dumps({"content": f"```python\n{code}```"}) + "\n")
+    stop_at_target = Engine.stop_at_target
+
+    def with_a_ctrl_c_in_a_finalizer(self):
+        StopsInItsFinalizer(signal.SIGINT)
+        return stop_at_target(self)
+
+    monkeypatch.setattr(Engine, "stop_at_target", with_a_ctrl_c_in_a_finalizer)
+    result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", rounds=1, candidates=1, episodes=2,
+                               target=1e9, out=tmp_path / "runs", add_to_library=False)
+    assert result.status == "interrupted" and result.reason == "stopped by the user (Ctrl-C)"
+
+
+def test_a_signal_while_the_handlers_are_put_back_stops_the_block_and_leaves_none_of_them():
+    """A SIGTERM landing while the block's end puts the handlers back: every handler from before is back (one
+    left half-way would turn a later SIGTERM outside any run into a traceback), and the block ends interrupted."""
+    heard: list[int] = []
+    test_handler = signal.signal(signal.SIGTERM, lambda signum, frame: heard.append(signum))
+    original, sent = signal.signal, []
+    try:
+        def restoring(sig, handler):  # a SIGTERM sent (and handled) as the first handler goes back
+            if not sent:
+                sent.append(sig)
+                os.kill(os.getpid(), signal.SIGTERM)
+                threading.Event().wait(0.2)
+            return original(sig, handler)
+
+        with pytest.raises(Interrupted), interrupt_on_signals():
+            signal.signal = restoring
+        signal.signal = original
+        assert signal.getsignal(signal.SIGTERM) is not None and heard == []
+        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Event().wait(0.2)
+        assert heard == [signal.SIGTERM]  # the test's own handler is back
+        from promptpo.engine.signals import stop_if_signalled
+
+        stop_if_signalled()  # nothing left behind
+    finally:
+        signal.signal = original
+        original(signal.SIGTERM, test_handler)

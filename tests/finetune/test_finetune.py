@@ -318,6 +318,53 @@ def test_a_resumed_run_runs_its_finetune_stage_in_the_runs_own_sandbox(tmp_path)
     assert meta["config"]["sandbox"] == "docker"
 
 
+@pytest.fixture(scope="module")
+def stopped_with_a_stage(tmp_path_factory) -> Path:
+    """An optimize run with `--finetune td3:1k` that Ctrl-C stopped after its first candidate."""
+    import os
+    import signal
+
+    from promptpo.api import run
+    from promptpo.policy.config import OptimizeConfig
+
+    out = tmp_path_factory.mktemp("stage") / "runs"
+    model = scripted(out.parent / "answers.jsonl", *[f"```python\n{SWING}```"] * 3)
+
+    def stop_after_the_first(kind, state):
+        if kind == "candidate":
+            os.kill(os.getpid(), signal.SIGINT)
+
+    config = OptimizeConfig(env=PENDULUM, model=model, rounds=2, candidates=1, episodes=2, out=out,
+                            add_to_library=False, workers=1)
+    first = run(config, stop_after_the_first, then={"finetune": "td3:1k"})
+    assert first.status == "interrupted"
+    return first.run_dir
+
+
+@pytest.mark.parametrize("then", ["td3:1k", {"finetune": "td3:inf"}, {"finetune": "td3:1e400"},
+                                  {"finetune": "bogus"}, {"finetune": ["td3", 1000]}, {"finetune": "td3:1k", "x": 1},
+                                  {"finetune": "td3:-5"}, {"finetune": "\x1b]0;pwned\x07:1k"}, 7, None])
+def test_a_tampered_stage_in_run_json_is_refused_in_one_line(stopped_with_a_stage, tmp_path, then):
+    """A copied folder whose run.json says what follows the run: resume refuses anything but what promptpo writes,
+    in one line naming run.json, before it continues the run (None: no stage, the run just finishes)."""
+    import shutil
+
+    folder = tmp_path / "runs" / stopped_with_a_stage.name
+    shutil.copytree(stopped_with_a_stage, folder)
+    meta = read_json(folder / "run.json")
+    meta["then"], meta["seed"] = then, "x"  # the top-level seed is not what the stage runs with
+    (folder / "run.json").write_text(json.dumps(meta))
+    proc = run_cli("resume", folder.name, "--out", str(folder.parent))
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr and "\x1b" not in proc.stderr
+    if then is None:
+        assert proc.returncode == 0, proc.stderr
+        assert not [p for p in folder.parent.iterdir() if "-finetune-" in p.name]
+        return
+    assert proc.returncode != 0 and "run.json" in proc.stderr, proc.stderr
+    assert proc.stderr.strip().startswith("promptpo: error:") and len(proc.stderr.strip().splitlines()) == 1
+    assert read_json(folder / "summary.json")["status"] == "interrupted"  # refused before it continued
+
+
 def test_the_penalty_changes_what_the_actor_maximizes_not_the_critic(base_run):
     """--penalty: TD3's actor sees Q - w·mean|Q|·mean r² (zero at r = 0), the critic's forward is untouched."""
     import torch
