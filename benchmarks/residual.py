@@ -8,7 +8,8 @@ steps (the program's LLM and tuning phase included).
     python benchmarks/residual.py report --out /work/bench-residual
 
 Methods: ``td3-residual`` (no penalty on the correction), ``td3-residual-s0.4`` (a residual scale of 0.4, no
-penalty), ``td3-residual-penalty`` (promptpo finetune's defaults: the correction penalized, ``--penalty 1``), ``td3-residual-penalty0.1`` (a tenth of that penalty),
+penalty), ``td3-residual-penalty`` (the correction penalized, ``--penalty 1``), ``td3-residual-penalty0.1`` (promptpo finetune's
+default, ``--penalty 0.1``),
 ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
 defaults otherwise: learning starts at 100 steps, entropy coefficient from 1.0, no critic-only phase), and
 ``td3-scratch`` / ``sac-scratch`` / ``tqc-scratch`` (`promptpo baseline ALGO`, trained for the base's env steps
@@ -184,8 +185,9 @@ def plot(data: dict, path: Path) -> None:
         for method, seeds in sorted(methods.items()):
             for i, seed in enumerate(seeds):
                 xs, ys = zip(*seed["curve"]) if seed["curve"] else ((), ())
-                ax.plot(xs, ys, label=method if i == 0 else None, alpha=0.85,
-                        color=f"C{sorted(METHODS).index(method)}")
+                tuning = method == "continue-tuning"  # its best so far (on 3 episodes), not a fresh evaluation
+                ax.plot(xs, ys, label=(f"{method} (best so far)" if tuning else method) if i == 0 else None,
+                        alpha=0.85, color=f"C{sorted(METHODS).index(method)}", ls="--" if tuning else "-")
             base = (seeds[0]["base"] or {})
             if base.get("score") is not None:
                 ax.axhline(base["score"], color="grey", ls=":", lw=1)
