@@ -8,15 +8,14 @@ steps (the program's LLM and tuning phase included).
     python benchmarks/residual.py report --out /work/bench-residual
 
 Methods: ``td3-residual`` (no penalty on the correction), ``td3-residual-s0.4`` (a residual scale of 0.4, no
-penalty), ``td3-residual-penalty`` (the correction penalized, ``--penalty 1``), ``td3-residual-penalty0.1`` (promptpo finetune's
-default, ``--penalty 0.1``),
-``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
+penalty), ``td3-residual-penalty`` (the correction penalized, ``--penalty 1``), ``td3-residual-penalty0.1``
+(promptpo finetune's default, ``--penalty 0.1``), ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
 defaults otherwise: learning starts at 100 steps, entropy coefficient from 1.0, no critic-only phase), and
 ``td3-scratch`` / ``sac-scratch`` / ``tqc-scratch`` (`promptpo baseline ALGO`, trained for the base's env steps
 plus ``--steps``, so every curve ends at the same total), and ``continue-tuning``: the program's own constant tuning
 continued for ``--steps`` (an optimize run whose every answer is the base program, ``--tune-constants`` with all of
-its env steps; its curve is the best so far, shifted by the base's env steps). The base programs' answers are committed under
-benchmarks/answers/residual/ENV (a helper answering `--model manual` prompts; replay them with
+its env steps; its curve is the best so far, shifted by the base's env steps). The base programs' answers are
+committed under benchmarks/answers/residual/ENV (a helper answering `--model manual` prompts; replay them with
 ``--model scripted:DIR``). Writes benchmarks/results/residual.json and residual.png.
 """
 
@@ -79,6 +78,7 @@ def continue_tuning(base, env: str, steps: int, seed: int, out: Path) -> None:
     """``steps`` more env steps of the program's own constant tuning (CMA-ES over its TUNABLE constants, as its run
     did): an optimize run answered by the base program every round, tuning allowed all of its env steps."""
     import promptpo
+    from promptpo.policy.verify import verify
     from promptpo.records import RunFolder, run_folders
 
     bases = out / "bases.json"
@@ -94,8 +94,6 @@ def continue_tuning(base, env: str, steps: int, seed: int, out: Path) -> None:
     result = promptpo.optimize(env, f"scripted:{answers}", rounds=300, candidates=1, episodes=3, cascade=0,
                                tune_constants=True, tune_share=1.0, tune_evals=30, max_env_steps=steps, seed=seed,
                                target=1e9, out=out, add_to_library=False)
-    from promptpo.policy.verify import verify
-
     checked = verify(RunFolder(result.run_dir), None, 10)  # its best so far is a maximum over noisy evaluations
     known[result.run_dir.name] = {**base.record(), "verified_best": checked.verified.mean_return}
     bases.write_text(json.dumps(known, indent=1))
@@ -107,7 +105,8 @@ def curves(out: Path) -> dict:
 
     found: dict = {}
     for method_dir in sorted(p for p in out.iterdir() if p.is_dir() and p.name in METHODS):
-        tuned_bases = json.loads((method_dir / "bases.json").read_text()) if (method_dir / "bases.json").exists() else {}
+        recorded = method_dir / "bases.json"  # continue-tuning's: each run's base, and its best verified
+        tuned_bases = json.loads(recorded.read_text()) if recorded.exists() else {}
         for path in run_folders(method_dir):
             folder = RunFolder(path)
             summary = folder.summary
@@ -144,9 +143,8 @@ def report(args: argparse.Namespace) -> None:
                          "final_mean": float(np.mean(finals)) if finals else None,
                          "final_per_seed": finals, "best_eval_per_seed": best, "kept": kept,
                          "base_score": (seeds[0]["base"] or {}).get("score"),
-                         "verified_best_per_seed": [s.get("verified_best") for s in seeds]})
-    for row, (env, method) in zip(rows, [(e, m) for e, ms in data.items() for m in ms]):
-        row["rollbacks_per_seed"] = [s.get("rollbacks") for s in data[env][method]]
+                         "verified_best_per_seed": [s.get("verified_best") for s in seeds],
+                         "rollbacks_per_seed": [s.get("rollbacks") for s in seeds]})
     args.results.parent.mkdir(parents=True, exist_ok=True)
     with open(args.results, "w") as out:
         json.dump({"rows": rows, "curves": data}, out, indent=1)

@@ -93,8 +93,9 @@ def execute(prepared: Prepared, store: RunStore, observer: Observer | None = Non
     kind, config, backend = prepared.kind, prepared.config, prepared.backend
     task = kind.task(config, prepared.spec, prepared.sandbox)
     task.method = kind.method(backend)
-    result = launch(task, config, backend, store, model=prepared.model, meta={"method": task.method, **({"then": then} if then else {})},
-                    observer=observer, replay=replay(task) if replay else None, run_json=run_json, elapsed=elapsed)
+    meta = {"method": task.method, **({"then": then} if then else {})}
+    result = launch(task, config, backend, store, model=prepared.model, meta=meta, observer=observer,
+                    replay=replay(task) if replay else None, run_json=run_json, elapsed=elapsed)
     return kind.finished(config, result)
 
 
