@@ -100,9 +100,6 @@ def model_kwargs(config: FinetuneConfig, spec_id: str, action_size: int) -> dict
 
 def make_model(config: FinetuneConfig, env: Any, seed: int, spec_id: str) -> Any:
     """A new learner on ``env``; a residual one outputs exactly zero until it learns."""
-    import torch
-
-    torch.set_num_threads(1)
     cls = learner_class(config)
     policy = "LinearPolicy" if config.algo == "ars" else "MlpPolicy"
     model = cls(policy, env, seed=seed, device="cpu", verbose=0,

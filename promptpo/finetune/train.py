@@ -65,6 +65,9 @@ class Finetuning:
         self.started = time.monotonic()
         self.state = {"best_return": None, "best_at": None, "rollbacks": 0, "episodes": 0, "wall_time_s": 0.0,
                       "evaluated_at": None}
+        import torch
+
+        torch.set_num_threads(1)  # a resumed learner too: torch's one thread a core stalls beside another learner
         if resumed:
             self.model = self._load()
         else:

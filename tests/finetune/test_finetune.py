@@ -173,6 +173,23 @@ def test_an_interrupted_finetuning_resumes_where_it_stopped(base_run, monkeypatc
     assert again.returncode != 0 and "already finished" in again.stderr and "Traceback" not in again.stderr
 
 
+def test_a_new_or_resumed_learner_trains_on_one_thread(base_run):
+    """torch's default, a thread a core, stalled a resumed SAC beside another learner on two cores (a few steps a
+    second): a learner, new or resumed from its checkpoint, trains on one."""
+    import torch
+
+    cfg = config(base_run, steps=200)
+    store = start(cfg, 0)
+    for resumed in (False, True):
+        torch.set_num_threads(2)
+        finetuning = Finetuning(cfg, 0, store, resumed)
+        try:
+            assert torch.get_num_threads() == 1
+            finetuning.checkpoint()
+        finally:
+            finetuning.close()
+
+
 def test_tiny_end_to_end_finetune_verify_compare_and_load(base_run):
     """`promptpo finetune` through the CLI, then the views and load_policy on its folder."""
     out = base_run.parent
