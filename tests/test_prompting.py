@@ -116,6 +116,28 @@ def test_a_forced_trim_keeps_the_latest_round_in_full_and_logs_what_it_cut(spec)
     assert "1 candidate so far" in Prompts(spec, 5, 5.0).refine(history[:1], parent).messages[1].content
 
 
+def test_a_summary_keeps_the_models_own_feedback_without_code(spec):
+    """A real-model run refined blind for 14 calls: every child of the latest round was summarised to its score and
+    episodes, so what its own Feedback class measured never reached the model. A summary now carries its first two
+    notes (each at most 300 characters), still without code or digest."""
+    from promptpo.policy.evaluation import Notes
+
+    history = [scored(f"r{r:02d}c{i}", r, 100.0 - 10 * r - i) for r in range(6) for i in range(2)]
+    for c in history:
+        c.evaluation.notes = [Notes(None, [[e, f"stride of {c.id} in episode {e}"] for e in range(3)])]
+    summarised = [p for p in (Prompts(spec, 5, 5.0, budget_tokens=b).refine(history, history[0])
+                              for b in range(3_000, 8_000, 250)) if p.summarised]
+    assert summarised  # some budget in this range shows a candidate as a summary
+    prompt = summarised[0]
+    text = prompt.messages[1].content
+    for id_ in prompt.summarised:
+        section = text.split(f"### Candidate {id_}")[1].split("\n\n")[0]  # a summary has no blank line inside
+        assert f"stride of {id_} in episode 0" in section and f"stride of {id_} in episode 1" in section
+        assert f"stride of {id_} in episode 2" not in section and "```" not in section
+        assert "the first 2" in section
+    assert "else as a summary" in text
+
+
 def test_the_parent_is_never_cut_and_a_budget_too_small_for_it_names_the_smallest_that_fits(spec):
     """The refinement prompt asks to improve its parent: its code and episodes are always there in full. A budget
     that cannot hold them with the environment's description stops with one line naming a budget that can."""
