@@ -1,7 +1,7 @@
 """Residual fine-tuning on top of a real model's programs, against learners from scratch, at the same total env
 steps (the program's LLM and tuning phase included).
 
-    # the runs (each resumable: an interrupted one continues, a finished one is skipped)
+    # the runs (each resumable: an interrupted one continues, a finished one with the same base program is skipped)
     python benchmarks/residual.py run --env gymnasium/Hopper-v5 --base RUN_FOLDER --steps 150000 --seeds 0 1 \\
         --methods td3-residual sac-scratch --out /work/bench-residual
     # the table, JSON and plot from whatever finished
@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> None:
                                 eval_every=args.eval_every, **settings)
         for seed in args.seeds:
             mine = [RunFolder(p) for p in run_folders(out)] if out.exists() else []
-            mine = [f for f in mine if f.meta.get("seed") == seed and f.meta.get("env") == env]
+            mine = [f for f in mine if f.meta.get("seed") == seed and f.meta.get("env") == env
+                    and (f.meta.get("steps", 0) >= steps if scratch else sha(f.meta.get("base")) == sha(base.record()))]
             if any(f.summary.get("status") == "completed" for f in mine):
                 print(f"{method} seed {seed}: done", file=sys.stderr)
                 continue
@@ -84,7 +85,8 @@ def continue_tuning(base, env: str, steps: int, seed: int, out: Path) -> None:
     bases = out / "bases.json"
     known = json.loads(bases.read_text()) if bases.exists() else {}
     mine = [RunFolder(p) for p in run_folders(out)] if out.exists() else []
-    if any(f.meta.get("seed") == seed and f.meta.get("env") == env and f.path.name in known for f in mine):
+    if any(f.meta.get("seed") == seed and f.meta.get("env") == env and sha(known.get(f.path.name)) == sha(base.record())
+           for f in mine):
         print(f"continue-tuning seed {seed}: done", file=sys.stderr)
         return
     out.mkdir(parents=True, exist_ok=True)
@@ -97,6 +99,11 @@ def continue_tuning(base, env: str, steps: int, seed: int, out: Path) -> None:
     checked = verify(RunFolder(result.run_dir), None, 10)  # its best so far is a maximum over noisy evaluations
     known[result.run_dir.name] = {**base.record(), "verified_best": checked.verified.mean_return}
     bases.write_text(json.dumps(known, indent=1))
+
+
+def sha(base: dict | None) -> str | None:
+    """Which program a run started from (its SHA-256): two bases of one task are two rows and two panels."""
+    return (base or {}).get("sha256")
 
 
 def curves(out: Path) -> dict:
@@ -133,16 +140,17 @@ def report(args: argparse.Namespace) -> None:
     data = curves(args.out)
     rows = []
     for env, methods in data.items():
-        for method, seeds in methods.items():
+        for method, seeds in ((method, [s for s in runs if sha(s["base"]) == key])
+                              for method, runs in methods.items() for key in dict.fromkeys(sha(s["base"]) for s in runs)):
             finals = [s["curve"][-1][1] for s in seeds if s["curve"]]
             ends = [s["curve"][-1][0] for s in seeds if s["curve"]]
             best = [max(p[1] for p in s["curve"]) for s in seeds if s["curve"]]
-            kept = [(s["judged"] or {}).get("result") for s in seeds]
+            judged = [s["judged"] for s in seeds]
             rows.append({"env": env, "method": method, "seeds": len(seeds),
                          "statuses": [s["status"] for s in seeds], "total_env_steps": ends,
                          "final_mean": float(np.mean(finals)) if finals else None,
-                         "final_per_seed": finals, "best_eval_per_seed": best, "kept": kept,
-                         "base_score": (seeds[0]["base"] or {}).get("score"),
+                         "final_per_seed": finals, "best_eval_per_seed": best, "judged": judged,
+                         "base_score": (seeds[0]["base"] or {}).get("score"), "base": seeds[0]["base"],
                          "verified_best_per_seed": [s.get("verified_best") for s in seeds],
                          "rollbacks_per_seed": [s.get("rollbacks") for s in seeds]})
     args.results.parent.mkdir(parents=True, exist_ok=True)
@@ -159,11 +167,10 @@ def markdown(rows: list[dict]) -> str:
 
     lines = ["| task (base score) | arm | seeds | total env steps | last evaluation | best evaluation | roll-backs "
              "| result |", "|---|---|---|---|---|---|---|---|"]
-    for row in sorted(rows, key=lambda r: (r["env"], r["method"])):
-        base = "" if row["base_score"] is None else f" ({row['base_score']:,.0f})"
-        result = " / ".join(
-            {"finetuned": "fine-tuned kept", "base": "base kept"}.get(kept or "", status or "?")
-            for kept, status in zip(row["kept"], row["statuses"]))
+    for row in sorted(rows, key=lambda r: (r["env"], (r["base"] or {}).get("run", ""), r["method"])):
+        base = "" if row["base_score"] is None else f" ({row['base']['run']} {row['base']['candidate']}: " \
+                                                       f"{row['base_score']:,.0f})"
+        result = " / ".join(judgement(judged, status) for judged, status in zip(row["judged"], row["statuses"]))
         if any(v is not None for v in row["verified_best_per_seed"]):
             result += f"; verified {each(row['verified_best_per_seed'])}"
         lines.append(f"| {row['env'].split('/')[-1]}{base} | {row['method']} | {row['seeds']} "
@@ -172,25 +179,39 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def judgement(judged: dict | None, status: str | None) -> str:
+    """What the fresh episodes said at the end: which policy was kept, and both returns."""
+    if not judged:
+        return status or "?"
+    if "base_return" not in judged:  # a learner from scratch: its last policy
+        return f"{judged['finetuned_return']:,.0f} on fresh episodes"
+    kept = "fine-tuned kept" if judged.get("result") == "finetuned" else "base kept"
+    p = "" if judged.get("p_value") is None else f", p = {judged['p_value']:.2g}"
+    return f"{kept}: {judged['finetuned_return']:,.0f} vs {judged['base_return']:,.0f}{p}"
+
+
 def plot(data: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, max(1, len(data)), figsize=(6 * max(1, len(data)), 4.2), squeeze=False)
-    for ax, (env, methods) in zip(axes[0], data.items()):
-        for method, seeds in sorted(methods.items()):
+    panels = [(env, key) for env, methods in data.items()  # a panel per base; learners from scratch in each
+              for key in dict.fromkeys(sha(s["base"]) for runs in methods.values() for s in runs if s["base"])]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4.2), squeeze=False)
+    for ax, (env, key) in zip(axes[0], panels):
+        for method, runs in sorted(data[env].items()):
+            seeds = [s for s in runs if sha(s["base"]) in (key, None)]
             for i, seed in enumerate(seeds):
                 xs, ys = zip(*seed["curve"]) if seed["curve"] else ((), ())
                 tuning = method == "continue-tuning"  # its best so far (on 3 episodes), not a fresh evaluation
                 ax.plot(xs, ys, label=(f"{method} (best so far)" if tuning else method) if i == 0 else None,
                         alpha=0.85, color=f"C{sorted(METHODS).index(method)}", ls="--" if tuning else "-")
-            base = (seeds[0]["base"] or {})
-            if base.get("score") is not None:
-                ax.axhline(base["score"], color="grey", ls=":", lw=1)
-                ax.axvline(base["env_steps"], color="grey", ls=":", lw=1)
-        ax.set_title(env)
+        base = next(s["base"] for runs in data[env].values() for s in runs if sha(s["base"]) == key)
+        if base.get("score") is not None:  # a residual's step-0 point is its score on the evaluation's episodes
+            ax.axhline(base["score"], color="grey", ls=":", lw=1, label="the base's score in its run")
+            ax.axvline(base["env_steps"], color="grey", ls=":", lw=1)
+        ax.set_title(f"{env.split('/')[-1]}, base {base['run']} {base['candidate']}", fontsize=10)
         ax.set_xlabel("total env steps (LLM phase included)")
         ax.set_ylabel("mean evaluation return")
         ax.legend(fontsize=8)
