@@ -75,8 +75,10 @@ class FinetuneConfig:
     base's 1,080, Hopper 1,073 vs 1,044: the base kept); at 0.1 Walker2d improved on both seeds (1,124 vs 1,080 and
     1,126 vs 1,036 on fresh episodes, p < 0.01) and Hopper held (1,070 vs 1,044, the base kept)."""
     rollback: float = field(default=0.1, metadata=option(
-        "Restore the best weights when an evaluation falls this fraction of the best's |return| below it."))
-    """An evaluation this fraction of the best's |return| below the best so far restores the best weights."""
+        "Restore the best weights when an evaluation falls this fraction of the best's |return| below it, beyond "
+        "noise."))
+    """An evaluation this fraction of the best's |return| below the best so far, and worse beyond noise (a one-sided
+    Welch t-test against the best's own episodes, p < train.ROLLBACK_P), restores the best weights."""
     eval_points: int = field(default=20, metadata=option(
         "Evaluations over --steps when --eval-every is not given (the grid: --steps / N)."))
     eval_every: int | None = field(default=None, metadata=option("Training env steps between evaluations."))

@@ -190,6 +190,28 @@ def test_a_new_or_resumed_learner_trains_on_one_thread(base_run):
             finetuning.close()
 
 
+def test_a_roll_back_needs_a_fall_beyond_noise(base_run, monkeypatch):
+    """A real-model Walker2d gait scored 1,443 ± 606 on the evaluation's ten episodes; every actor after it drew
+    about 1,080 ± 420 and was rolled back, so nothing it learned survived. A fall is a mean below the best by more
+    than --rollback that a one-sided Welch test tells from the best's spread; a collapse is still one."""
+    cfg = config(base_run)
+    finetuning = Finetuning(cfg, 0, start(cfg, 0))
+    spread = [2100.0, 2050.0, 700.0, 2000.0, 650.0, 2080.0, 1900.0, 600.0, 2150.0, 2000.0]  # the best: 1,623
+    draws = iter([spread,
+                  [2000.0, 700.0, 650.0, 1900.0, 600.0, 2050.0, 640.0, 1950.0, 690.0, 620.0],  # 1,180: noise
+                  [150.0, 160.0, 140.0, 155.0, 149.0, 151.0, 158.0, 143.0, 147.0, 152.0]])  # 150: a collapse
+    monkeypatch.setattr(Finetuning, "evaluate", lambda self, episodes=None: (next(draws), [False] * 10))
+    try:
+        rollbacks = []
+        for _ in range(3):
+            finetuning.point()
+            rollbacks.append(finetuning.state["rollbacks"])
+        assert rollbacks == [0, 0, 1]
+        assert finetuning.state["best_return"] == pytest.approx(np.mean(spread))
+    finally:
+        finetuning.close()
+
+
 def test_tiny_end_to_end_finetune_verify_compare_and_load(base_run):
     """`promptpo finetune` through the CLI, then the views and load_policy on its folder."""
     out = base_run.parent
