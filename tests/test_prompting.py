@@ -135,7 +135,7 @@ def test_a_summary_keeps_the_models_own_feedback_without_code(spec):
         assert f"stride of {id_} in episode 0" in section and f"stride of {id_} in episode 1" in section
         assert f"stride of {id_} in episode 2" not in section and "```" not in section
         assert "the first 2" in section
-    assert "else as a summary" in text
+    assert "in full or else as a summary while the prompt budget allows" in text
 
 
 def test_the_parent_is_never_cut_and_a_budget_too_small_for_it_names_the_smallest_that_fits(spec):

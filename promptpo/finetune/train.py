@@ -30,6 +30,7 @@ from promptpo.finetune.base import sandboxed
 from promptpo.finetune.config import OFF_POLICY, FinetuneConfig
 from promptpo.finetune.learner import arm, learner_class, make_model
 from promptpo.finetune.residual import CombinedPolicy, Correction, ResidualEnv, play
+from promptpo.finetune.rollback import fell, recorded_spread
 from promptpo.outcome import RunStatus
 from promptpo.policy.loader import PolicyFailed
 from promptpo.seeds import episode_secret
@@ -38,9 +39,6 @@ from promptpo.stats import CurvePoint
 KEEP_P = 0.1
 """The fine-tuned policy replaces the base only when it is better on the fresh episodes with a one-sided paired
 t-test's p below this (a gain noise could make is not taken: the user is never left with a worse policy by chance)."""
-ROLLBACK_P = 0.05
-"""An evaluation below the best by more than --rollback restores the best actor only when a one-sided Welch t-test
-against the best's episodes gives p below this (a fragile gait's spread is not a fall)."""
 JUDGE_SEED = 104_729
 """The judgement's episodes are drawn for seed + this: fresh, never evaluated along training."""
 
@@ -125,18 +123,9 @@ class Finetuning:
         return point
 
     def _fell(self, returns: list[float], best: float) -> bool:
-        """Worse than the best by more than --rollback of its |return|, and beyond noise: a base whose gait falls in
-        some episodes scores 1,443 ± 606 on ten, and an actor that changes nothing that matters draws another ten
-        outcomes; a one-sided Welch t-test against the best's own episodes (p < ROLLBACK_P) tells a fall from that."""
-        if float(np.mean(returns)) >= best - self.config.rollback * abs(best):
-            return False
-        before = self.state.get("best_returns")
-        if not before or (np.std(before) == 0 and np.std(returns) == 0):  # no spread: the means tell it
-            return True
-        from scipy import stats
-
-        p_value = float(stats.ttest_ind(returns, before, equal_var=False, alternative="less").pvalue)
-        return not p_value >= ROLLBACK_P  # nan (one side without spread) counts as a fall
+        at = self.offset + (self.state["best_at"] or 0)
+        return fell(returns, best, self.config.rollback, self.state.get("best_returns")
+                    or recorded_spread(self.store.root / "events.jsonl", at, self.config.eval_episodes))
 
     # -- training ------------------------------------------------------------------------------------------------
     def run(self, progress=None) -> RunStatus:
