@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> None:
         for seed in args.seeds:
             mine = [RunFolder(p) for p in run_folders(out)] if out.exists() else []
             mine = [f for f in mine if f.meta.get("seed") == seed and f.meta.get("env") == env
-                    and (f.meta.get("steps", 0) >= steps if scratch else sha(f.meta.get("base")) == sha(base.record()))]
+                    and (f.meta.get("steps", 0) >= steps if scratch  # a longer one's curve holds it: constant rates
+                         else sha(f.meta.get("base")) == sha(base.record()))]
             if any(f.summary.get("status") == "completed" for f in mine):
                 print(f"{method} seed {seed}: done", file=sys.stderr)
                 continue
@@ -106,6 +107,11 @@ def sha(base: dict | None) -> str | None:
     return (base or {}).get("sha256")
 
 
+def group(entry: dict) -> str:
+    """A report row's runs: a residual's by its base program, a learner from scratch's by its budget."""
+    return sha(entry["base"]) or f"{entry['steps']} steps"
+
+
 def curves(out: Path) -> dict:
     """(env, method) -> each seed's curve (total env steps, mean return), the judged result and the base."""
     from promptpo.records import POLICY_KIND, RunFolder, run_folders
@@ -128,7 +134,7 @@ def curves(out: Path) -> dict:
                 base = folder.meta.get("base")
             entry = {"seed": folder.meta.get("seed"), "status": summary.get("status"), "run": path.name,
                      "curve": curve, "judged": summary.get("judged"), "rollbacks": summary.get("rollbacks"),
-                     "base": base, "wall_time_s": summary.get("wall_time_s"),
+                     "base": base, "steps": folder.meta.get("steps"), "wall_time_s": summary.get("wall_time_s"),
                      "verified_best": (tuned_bases.get(path.name) or {}).get("verified_best")}
             found.setdefault(folder.meta["env"], {}).setdefault(method_dir.name, []).append(entry)
     return found
@@ -140,8 +146,8 @@ def report(args: argparse.Namespace) -> None:
     data = curves(args.out)
     rows = []
     for env, methods in data.items():
-        for method, seeds in ((method, [s for s in runs if sha(s["base"]) == key])
-                              for method, runs in methods.items() for key in dict.fromkeys(sha(s["base"]) for s in runs)):
+        for method, seeds in ((method, [s for s in runs if group(s) == key])
+                              for method, runs in methods.items() for key in dict.fromkeys(group(s) for s in runs)):
             finals = [s["curve"][-1][1] for s in seeds if s["curve"]]
             ends = [s["curve"][-1][0] for s in seeds if s["curve"]]
             best = [max(p[1] for p in s["curve"]) for s in seeds if s["curve"]]
@@ -197,7 +203,8 @@ def plot(data: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     panels = [(env, key) for env, methods in data.items()  # a panel per base; learners from scratch in each
-              for key in dict.fromkeys(sha(s["base"]) for runs in methods.values() for s in runs if s["base"])]
+              for key in (list(dict.fromkeys(sha(s["base"]) for runs in methods.values() for s in runs if s["base"]))
+                          or [None])]
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4.2), squeeze=False)
     for ax, (env, key) in zip(axes[0], panels):
         for method, runs in sorted(data[env].items()):
@@ -207,7 +214,8 @@ def plot(data: dict, path: Path) -> None:
                 tuning = method == "continue-tuning"  # its best so far (on 3 episodes), not a fresh evaluation
                 ax.plot(xs, ys, label=(f"{method} (best so far)" if tuning else method) if i == 0 else None,
                         alpha=0.85, color=f"C{sorted(METHODS).index(method)}", ls="--" if tuning else "-")
-        base = next(s["base"] for runs in data[env].values() for s in runs if sha(s["base"]) == key)
+        base = next((s["base"] for runs in data[env].values() for s in runs if s["base"] and sha(s["base"]) == key),
+                    None) or {"run": "none", "candidate": ""}
         if base.get("score") is not None:  # a residual's step-0 point is its score on the evaluation's episodes
             ax.axhline(base["score"], color="grey", ls=":", lw=1, label="the base's score in its run")
             ax.axvline(base["env_steps"], color="grey", ls=":", lw=1)
