@@ -205,8 +205,12 @@ def plot(data: dict, path: Path) -> None:
     panels = [(env, key) for env, methods in data.items()  # a panel per base; learners from scratch in each
               for key in (list(dict.fromkeys(sha(s["base"]) for runs in methods.values() for s in runs if s["base"]))
                           or [None])]
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(6 * max(1, len(panels)), 4.2), squeeze=False)
-    for ax, (env, key) in zip(axes[0], panels):
+    cols = min(2, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 4.2 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (env, key) in zip(axes.flat, panels):
         for method, runs in sorted(data[env].items()):
             seeds = [s for s in runs if sha(s["base"]) in (key, None)]
             for i, seed in enumerate(seeds):
