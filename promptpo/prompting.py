@@ -208,10 +208,10 @@ class PromptBook:
                progress: str = "") -> Prompt:
         """``inspirations``: other strong or different programs the search wants shown next to the parent;
         ``progress``: where the run is (which call or round, how many are left)."""
-        note = (f"{len(history)} candidate{'s' if len(history) != 1 else ''} so far, oldest first. The parent is shown "
-                "in full; the search's inspirations (if any), the best, the latest round and one failure of each kind come "
-                "next, in full or else as a summary while the prompt budget allows; the others may be summarised or "
-                "left out.")
+        note = (f"{len(history)} candidate{'s' if len(history) != 1 else ''} so far, oldest first. The parent is "
+                "shown in full; the search's inspirations (if any), the best, the latest round and one failure of each "
+                "kind come next, in full or else as a summary while the prompt budget allows; the others may be "
+                "summarised or left out.")
         described = self.describe(parent, [])
         empty = self.render("refine", entries=[], dropped=[], history_note=note, parent=described, progress=progress)
         base = tokens.count_messages(self.messages(empty))  # the budget is the whole prompt's, system included
