@@ -42,8 +42,12 @@ def recorded_spread(events: Path, env_steps: int, episodes: int) -> tuple[float,
             event = json.loads(line)
         except ValueError:  # a line a kill cut short
             continue
-        if event.get("event") == "eval" and event.get("env_steps") == env_steps and episodes > 1:
-            return float(event.get("std_return") or 0.0) * math.sqrt(episodes / (episodes - 1)), episodes
+        if not isinstance(event, dict):
+            continue
+        std = event.get("std_return")
+        if (event.get("event") == "eval" and event.get("env_steps") == env_steps and episodes > 1
+                and isinstance(std, (int, float)) and math.isfinite(std)):  # a changed record: the means decide
+            return float(std) * math.sqrt(episodes / (episodes - 1)), episodes
     return 0.0, 0
 
 

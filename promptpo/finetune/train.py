@@ -64,6 +64,7 @@ class Finetuning:
         self.episodes = self.spec.episodes(seed, config.eval_episodes, episode_secret())
         self.offset = base.env_steps if base else 0
         self.started = time.monotonic()
+        self.recorded = (0.0, 0)  # the best's spread when the state has no returns (see _load): the means decide
         self.state = {"best_return": None, "best_at": None, "best_returns": None, "rollbacks": 0, "episodes": 0,
                       "wall_time_s": 0.0, "evaluated_at": None}
         import torch
@@ -123,9 +124,7 @@ class Finetuning:
         return point
 
     def _fell(self, returns: list[float], best: float) -> bool:
-        at = self.offset + (self.state["best_at"] or 0)
-        return fell(returns, best, self.config.rollback, self.state.get("best_returns")
-                    or recorded_spread(self.store.root / "events.jsonl", at, self.config.eval_episodes))
+        return fell(returns, best, self.config.rollback, self.state.get("best_returns") or self.recorded)
 
     # -- training ------------------------------------------------------------------------------------------------
     def run(self, progress=None) -> RunStatus:
@@ -232,6 +231,9 @@ class Finetuning:
             raise RunStoreError(f"{root.name}'s checkpoint was not written by this user's promptpo (or was changed "
                                 "since): resuming would unpickle it", "resume only runs you started; start it again")
         self.state.update({k: state[k] for k in self.state if k in state})
+        if not self.state["best_returns"]:  # a checkpoint written before the state kept them: read once, here
+            self.recorded = recorded_spread(root / "events.jsonl", self.offset + (self.state["best_at"] or 0),
+                                            self.config.eval_episodes)
         cls = learner_class(self.config)
         model = cls.load(root / "checkpoint.zip", env=self.env, device="cpu")
         arm(model, self.config)
