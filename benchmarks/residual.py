@@ -4,7 +4,7 @@ steps (the program's LLM and tuning phase included).
     # the runs (each resumable: an interrupted one continues, a finished one with the same base program is skipped)
     python benchmarks/residual.py run --env gymnasium/Hopper-v5 --base RUN_FOLDER --steps 150000 --seeds 0 1 \\
         --methods td3-residual sac-scratch --out /work/bench-residual
-    # the table, JSON and plot from whatever finished
+    # the table, JSON and plot from whatever finished (plus the runs the results file already holds)
     python benchmarks/residual.py report --out /work/bench-residual
 
 Methods: ``td3-residual`` (no penalty on the correction), ``td3-residual-s0.4`` (a residual scale of 0.4, no
@@ -140,10 +140,24 @@ def curves(out: Path) -> dict:
     return found
 
 
+def kept(data: dict, results: Path) -> dict:
+    """``data`` plus the runs the earlier results file recorded that ``data`` lacks (their folders were on another
+    machine, or removed): a report on a new --out adds to the table instead of replacing it."""
+    if not results.exists():
+        return data
+    seen = {s["run"] for methods in data.values() for runs in methods.values() for s in runs}
+    for env, methods in json.loads(results.read_text()).get("curves", {}).items():
+        for method, runs in methods.items():
+            for entry in runs:
+                if entry["run"] not in seen:
+                    data.setdefault(env, {}).setdefault(method, []).append(entry)
+    return data
+
+
 def report(args: argparse.Namespace) -> None:
     import numpy as np
 
-    data = curves(args.out)
+    data = kept(curves(args.out), args.results)
     rows = []
     for env, methods in data.items():
         for method, seeds in ((method, [s for s in runs if group(s) == key])
