@@ -102,7 +102,7 @@ def finish(result, then=None) -> None:
 
 def tuning_share(summary: dict) -> str:
     """'87,012 env steps in 60 evaluations (94% of the env steps this run spent)' (--tune-share caps tuning's part of
-    --max-env-steps, or of all the run's env steps without it: promptpo.policy.tuning.share_text)."""
+    --max-env-steps, or of all the run's env steps without it: promptpo.policy.tuning_share.share_text)."""
     steps, total = summary.get("tuning_env_steps") or 0, summary.get("env_steps") or 0
     share = f" ({steps / total:.0%} of the env steps this run spent)" if total else ""
     return f"{steps:,} env steps in {summary.get('tuning_evaluations', 0)} evaluations{share}"

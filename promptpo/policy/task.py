@@ -36,7 +36,7 @@ from promptpo.policy.evaluation import Notes
 from promptpo.policy.summarizer import defines_feedback
 from promptpo.policy.trajectory import Keeper
 from promptpo.policy.tuning import RULE as tuning_rule
-from promptpo.policy.tuning import share_text
+from promptpo.policy.tuning_share import share_text, tuning_costs
 from promptpo.text import comment_header
 
 
@@ -252,6 +252,7 @@ def policy_prompts(config: OptimizeConfig, spec: EnvSpec) -> PromptBook:
             "reward_source": spec.reward_source,
             "starter": spec.starter.strip(), "candidates": config.candidates, "budget": budget_text(config),
             "tuning": config.tune_constants, "tune_share": share_text(config), "tune_rule": tuning_rule,
+            **tuning_costs(config, config.episodes * spec.horizon),
             "examples": config.shown_examples, "min_overlap": f"{library.MIN_OVERLAP:g}"}
     rules = {"allowed_imports": ", ".join(sorted(ALLOWED_IMPORTS)), "act_timeout_s": f"{config.limits.act_timeout_s:g}",
              "feedback_fn": config.feedback_fn, "note_chars": summarizer.NOTE_CHARS, "note_s": f"{summarizer.CALL_S:g}"}

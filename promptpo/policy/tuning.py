@@ -29,8 +29,9 @@ from promptpo.envspec import Target
 from promptpo.policy.config import OptimizeConfig
 from promptpo.policy.evaluation import Evaluation
 from promptpo.extract import python_tree
-from promptpo.search.offline import cma_population
 from promptpo.outcome import RunStatus
+from promptpo.policy.tuning_share import (MIN_DIMENSIONS, affordable_text, cost_text, generation_size,
+                                          phase_allowance, share_left)
 
 DECLARATION = "TUNABLE"
 STALL_GENERATIONS = 3
@@ -233,79 +234,25 @@ def nothing_to_tune(history: list, round_: int, tuned_before: set[str]) -> str:
     return "; ".join(said)
 
 
-def share_left(run: RunContext, task: TunedTask) -> float:
-    """Env steps tuning may still spend: ``tune_share`` of the env-step budget; without one, as many as make
-    that share next to the most the model's candidates could spend (rounds x candidates x worst case)."""
-    config = task.config
-    share = config.tune_share
-    if share >= 1:
-        return math.inf
-    budget = run.config.budgets.max_env_steps
-    planned = config.rounds * config.candidates * task.worst_case_steps()
-    allowed = share * budget if budget is not None else share / (1 - share) * planned
-    return allowed - run.state.tuning_env_steps
-
-
-MIN_DIMENSIONS = 2
-"""The fewest dimensions a tuning phase searches: pycma needs two."""
-
-
-def generation_size(tune_evals: int, dimensions: int) -> int:
-    """Samples in one CMA-ES generation of a tuning phase over ``dimensions`` parameters: CMA-ES's default
-    population, but no more than --tune-evals (and at least two)."""
-    return max(2, min(tune_evals, cma_population(dimensions)))
-
-
-def phase_allowance(run: RunContext, task: TunedTask, round_: int, generation: float = 0.0) -> float:
-    """Env steps the phase after ``round_`` may spend: what is left of tuning's share, spread evenly over the phases
-    the run can still have (one after each round left), so the first phase does not spend the share of all, but
-    never less than one CMA-ES ``generation`` (a phase that cannot finish one tells the search nothing: Hopper's
-    phases of 3 samples of a generation of 10 changed nothing, while 85% of the budget went unused)."""
-    phases = max(1, task.config.rounds - round_)
-    left = share_left(run, task)
-    return min(left, max(left / phases, generation))
-
-
-def share_text(config) -> str:
-    """What --tune-share is a share of, in words (one meaning for the prompts, show and the README)."""
-    of = "of --max-env-steps" if config.budgets.max_env_steps is not None else "of all the env steps the run spends"
-    return f"{config.tune_share:.0%} {of}"
-
-
 def status(run: RunContext, task: TunedTask, round_: int) -> str:
-    """What tuning will still do, for the next prompt."""
+    """What tuning will still do, for the next prompt: whether a phase can still run, on what, and how many phases what
+    is left of its share pays for at the worst case (real models read "after each of the 8 after it (about 30,000 env
+    steps each, while its share lasts)" as eight phases to come; the share paid for one, and every later prompt said
+    "spent" with 26,570 env steps left)."""
     config = task.config
-    left = share_left(run, task)
-    # the smallest a phase needs: one generation over the fewest dimensions
-    generation = generation_size(config.tune_evals, MIN_DIMENSIONS) * task.worst_case_steps()
+    left, worst = share_left(run, task), task.worst_case_steps()
     phases = max(0, config.rounds - round_)  # after this round and after each one left
-    if left < generation or phases == 0:
-        return "Constant tuning will not run again in this run: its share of env steps is spent."
-    each = "" if math.isinf(left) else (f" (about {phase_allowance(run, task, round_, generation):,.0f} env steps"
-                                        f"{' each, while its share lasts' if phases > 1 else ''})")
-    when = ("after this round, the last" if phases == 1 else "after this round and after the next one" if phases == 2
-            else f"after this round and after each of the {phases - 1} after it")
-    return (f"Constant tuning will still run {when}{each}, on {RULE}, if it declares TUNABLE constants"
-            + affordable_text(config.tune_evals, left, task.worst_case_steps()) + ".")
-
-
-def affordable_text(tune_evals: int, left: float, worst: int) -> str:
-    """Where what is left of tuning's share cannot pay for one generation over every number of constants: the most a
-    program may declare to be tuned now, and why (real models declared 6–8 and were never tuned again, while the
-    prompt said tuning would run)."""
-    if math.isinf(left):
-        return ""
-    most = None
-    for dimensions in range(MIN_DIMENSIONS, 65):
-        if generation_size(tune_evals, dimensions) * worst > left:
-            break
-        most = dimensions
-    if most is None or most == 64:
-        return ""  # every generation fits (or none does: then tuning does not run again, as said)
-    more = generation_size(tune_evals, most + 1)
-    return (f", and only if it declares at most {most} of them: with {left:,.0f} env steps left of tuning's share, "
-            f"{most + 1} or more need a generation of {more} evaluations (up to {more * worst:,} env steps), which "
-            "it cannot pay for")
+    smallest = generation_size(config.tune_evals, MIN_DIMENSIONS)
+    if phases == 0:
+        return "Constant tuning will not run again in this run: no round is left."
+    if left < smallest * worst:
+        return "Constant tuning will not run again in this run: " + (
+            "its share of env steps is spent." if left < worst else
+            f"what is left of its share ({left:,.0f} env steps) cannot pay for one CMA-ES generation at its worst case "
+            f"(the smallest, over {MIN_DIMENSIONS} constants, is {smallest} evaluations of up to {worst:,} env steps).")
+    when = "after this round, the last" if phases == 1 else "after this round, and after later ones while its share lasts"
+    return (f"Constant tuning will run {when}, on {RULE}, if it declares TUNABLE constants"
+            + affordable_text(config.tune_evals, left, worst) + ". " + cost_text(config.tune_evals, left, worst, phases))
 
 
 def tune(run: RunContext, task: TunedTask, round_: int, tuned_before: set[str]) -> str:

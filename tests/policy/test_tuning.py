@@ -157,9 +157,10 @@ def test_every_tuning_phase_is_told_to_the_model_and_what_tuning_will_still_do(t
     second = prompts[1]  # after round 0's phase, whatever it found
     assert "# Constant tuning so far" in second and "Tuning after round 1:" in second
     assert f"{phases[0]['evaluations']} evaluation" in second
-    assert "Constant tuning will still run after this round and after the next one" in second
+    assert "Constant tuning will run after this round, and after later ones while its share lasts" in second
+    assert "pay for at least" in second
     last = prompts[-1]
-    assert "Constant tuning will still run after this round, the last" in last or "will not run again" in last
+    assert "Constant tuning will run after this round, the last" in last or "will not run again" in last
     assert "at most 50% of --max-env-steps in all" in second
 
 
@@ -204,7 +205,7 @@ def test_tuning_asks_the_run_only_through_its_context(tmp_path, monkeypatch):
     phases = [e for e in events if e["event"] == "tuning"]
     assert phases and phases[0]["evaluations"] > 0 and result.summary["tuning_evaluations"] >= phases[0]["evaluations"]
     said = (result.run_dir / "llm" / "0002.prompt.md").read_text()  # what tuning will still do (tuning.status)
-    assert "Constant tuning will still run" in said or "Constant tuning will not run again" in said
+    assert "Constant tuning will run" in said or "Constant tuning will not run again" in said
 
 
 @pytest.mark.parametrize("tune_evals, left, worst", [(30, 19_000, 3_000), (30, 23_197, 3_000), (30, 30_000, 1_000),
@@ -215,7 +216,7 @@ def test_the_tuning_promise_names_the_most_constants_a_phase_can_pay_for(tune_ev
     (a generation of CMA-ES samples at their worst case within what is left) draws the line."""
     import re
 
-    from promptpo.policy.tuning import MIN_DIMENSIONS, affordable_text, generation_size
+    from promptpo.policy.tuning_share import MIN_DIMENSIONS, affordable_text, generation_size
 
     said = affordable_text(tune_evals, left, worst)
     fits = [d for d in range(MIN_DIMENSIONS, 65) if generation_size(tune_evals, d) * worst <= left]
@@ -225,3 +226,36 @@ def test_the_tuning_promise_names_the_most_constants_a_phase_can_pay_for(tune_ev
     most = int(re.search(r"at most (\d+) of them", said).group(1))
     assert most == fits[-1] and generation_size(tune_evals, most + 1) * worst > left
     assert f"{most + 1} or more need a generation of {generation_size(tune_evals, most + 1)} evaluations" in said
+
+
+STEADY = ('```python\nTUNABLE = {"K": (0.0, 2.0)}\nK = 1.0\n\n\ndef act(obs):\n    x, v, a, w = obs\n'
+          '    return int(a + w + 0.1 * v + 0.05 * x + 0.01 * K * w > 0)\n```')
+"""Balances CartPole to its 500-step limit for every K in range: every evaluation costs exactly its worst case."""
+
+
+def test_the_phases_the_prompts_promise_are_the_phases_that_run(tmp_path):
+    """Real models were told "after each of the 8 after it (about 30,000 env steps each, while its share lasts)"
+    when the share paid for one phase, then "its share of env steps is spent" with 26,570 env steps left. With every
+    evaluation at its worst case, the phases the first prompt says the share pays for are exactly the phases that
+    run, and once a prompt says tuning will not run again, none does."""
+    import json
+    import re
+
+    import promptpo
+
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text((json.dumps({"content": STEADY}) + "\n") * 5)
+    result = promptpo.optimize("gymnasium/CartPole-v1", f"scripted:{answers}", out=tmp_path / "runs", rounds=5,
+                               candidates=1, episodes=2, cascade=0, target=10_000, tune_constants=True, tune_evals=6,
+                               max_env_steps=40_000, tune_share=0.5, add_to_library=False, feedback_fn=False)
+    events = [json.loads(line) for line in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    ran = [e for e in events if e["event"] == "tuning" and e["evaluations"]]
+    assert all(e["env_steps"] == e["evaluations"] * 1_000 for e in ran)  # the worst case: 2 episodes of 500
+    prompts = [p.read_text() for p in sorted((result.run_dir / "llm").glob("*.prompt.md"))]
+    promised = int(re.search(r"pay for at least (\d+) phases? over 2 constants", prompts[0]).group(1))
+    assert promised == len(ran) == 3  # 20,000 env steps of share: 6,000, 6,000, 6,000, then 2,000 buy no generation
+    assert "generation over 2–10 constants is 6 evaluations (up to 6,000 env steps)" in prompts[0]  # --tune-evals 6
+    told = [i for i, text in enumerate(prompts) if "Constant tuning will not run again" in text]
+    assert told and "cannot pay for one CMA-ES generation" in prompts[told[0]] and "2,000 env steps" in prompts[told[0]]
+    phases = [e for e in events if e["event"] == "tuning"]  # one after each round, in order
+    assert not any(e["evaluations"] for e in phases[told[0]:])
