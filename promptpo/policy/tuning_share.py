@@ -5,13 +5,19 @@ it (promptpo.policy.tuning.tune)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from promptpo.engine.context import RunContext
+from promptpo.policy.config import OptimizeConfig
 from promptpo.search.offline import cma_population
 
-if TYPE_CHECKING:
-    from promptpo.engine.context import RunContext
-    from promptpo.policy.tuning import TunedTask
+
+class SharedTask(Protocol):
+    """What the share needs of the task whose programs are tuned (promptpo.policy.tuning.TunedTask has it)."""
+
+    config: OptimizeConfig
+
+    def worst_case_steps(self) -> int: ...
 
 MIN_DIMENSIONS = 2
 """The fewest dimensions a tuning phase searches: pycma needs two."""
@@ -28,7 +34,7 @@ def share_total(config, worst: int) -> float:
     return share * budget if budget is not None else share / (1 - share) * planned
 
 
-def share_left(run: RunContext, task: TunedTask) -> float:
+def share_left(run: RunContext, task: SharedTask) -> float:
     """Env steps tuning may still spend."""
     return share_total(task.config, task.worst_case_steps()) - run.state.tuning_env_steps
 
@@ -47,7 +53,7 @@ def allowance(left: float, phases: int, generation: float) -> float:
     return min(left, max(left / max(1, phases), generation))
 
 
-def phase_allowance(run: RunContext, task: TunedTask, round_: int, generation: float = 0.0) -> float:
+def phase_allowance(run: RunContext, task: SharedTask, round_: int, generation: float = 0.0) -> float:
     """Env steps the phase after ``round_`` may spend (``allowance``)."""
     return allowance(share_left(run, task), task.config.rounds - round_, generation)
 
