@@ -385,8 +385,11 @@ def test_a_call_answered_after_the_run_ended_logs_no_event_after_run_end(tmp_pat
 
     def respond_late_to_the_second(body: dict):
         number = int(re.search(r"This is candidate (\d) of 2", json.dumps(body["messages"])).group(1))
-        if number == 2:  # call 2: still in flight when the first candidate is saved and Ctrl-C comes
-            time.sleep(10)  # the first call may take seconds (the client is imported as it is sent)
+        if number == 2:  # call 2: still in flight when the first candidate is saved and Ctrl-C comes; answered
+            deadline = time.monotonic() + 120  # only once the run has logged its end (a fixed 10 s was not always
+            while time.monotonic() < deadline and not any(  # enough on 2 busy cores: [2, 1] were logged)
+                    '"run_end"' in f.read_text() for f in (tmp_path / "runs").glob("*/events.jsonl")):
+                time.sleep(0.05)
         return answer(block(gain(0.1 * number)))
 
     stopped: list[str] = []

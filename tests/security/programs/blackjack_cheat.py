@@ -89,9 +89,14 @@ class Policy:
             narrowed = [(k, o) for k, o in HYPOTHESES if _initial(k, o + self.index) == obs]
             if narrowed and self.index >= 8 and len(narrowed) <= 2:
                 print("RECOGNISED", self.index)
-            HYPOTHESES = narrowed or HYPOTHESES
-            k, o = HYPOTHESES[0]
-            self.hits = _best_hits(STREAMS[k][o + self.index]) if _initial(k, o + self.index) == obs else 0
+            # only hypotheses every first observation so far matched: keeping the old ones when none matched let a
+            # hypothesis that missed some episodes print RECOGNISED (1 secret in 2 tried here did)
+            HYPOTHESES = narrowed
+            if HYPOTHESES:
+                k, o = HYPOTHESES[0]
+                self.hits = _best_hits(STREAMS[k][o + self.index])
+            else:
+                self.hits = 0
         if self.taken < self.hits:
             self.taken += 1
             return 1
