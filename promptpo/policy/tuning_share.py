@@ -19,6 +19,7 @@ class SharedTask(Protocol):
 
     def worst_case_steps(self) -> int: ...
 
+
 MIN_DIMENSIONS = 2
 """The fewest dimensions a tuning phase searches: pycma needs two."""
 
@@ -79,19 +80,27 @@ def share_text(config) -> str:
     return f"{config.tune_share:.0%} {of}"
 
 
+def fitting(tune_evals: int, left: float, worst: int, most: int) -> list[int]:
+    """The numbers of constants, from the fewest up to ``most``, whose generation ``left`` env steps pay for at the
+    worst case (a generation grows with the number of constants, so they run from the fewest without a gap)."""
+    fits = []
+    for dimensions in range(MIN_DIMENSIONS, most + 1):
+        if generation_size(tune_evals, dimensions) * worst > left:
+            break
+        fits.append(dimensions)
+    return fits
+
+
 def affordable_text(tune_evals: int, left: float, worst: int) -> str:
     """Where what is left of tuning's share cannot pay for one generation over every number of constants: the most a
     program may declare to be tuned now, and why (real models declared 6–8 and were never tuned again, while the
     prompt said tuning would run)."""
     if math.isinf(left):
         return ""
-    most = None
-    for dimensions in range(MIN_DIMENSIONS, 65):
-        if generation_size(tune_evals, dimensions) * worst > left:
-            break
-        most = dimensions
-    if most is None or most == 64:
+    fits = fitting(tune_evals, left, worst, 64)
+    if not fits or fits[-1] == 64:
         return ""  # every generation fits (or none does: then tuning does not run again, as said)
+    most = fits[-1]
     more = generation_size(tune_evals, most + 1)
     return (f", and only if it declares at most {most} of them: with {left:,.0f} env steps left of tuning's share, "
             f"{most + 1} or more need a generation of {more} evaluations (up to {more * worst:,} env steps), which "
@@ -107,21 +116,19 @@ def cost_text(tune_evals: int, left: float, worst: int, phases: int) -> str:
     worst case, from the fewest constants to the most it can afford (empty when the share has no end)."""
     if math.isinf(left):
         return ""
-    sizes: dict[int, list[int]] = {}  # generation size -> the numbers of constants searched with it
-    for dimensions in range(MIN_DIMENSIONS, LISTED_DIMENSIONS + 1):
-        size = generation_size(tune_evals, dimensions)
-        if size * worst > left:
-            break
-        sizes.setdefault(size, []).append(dimensions)
-    if not sizes:
+    fits = fitting(tune_evals, left, worst, LISTED_DIMENSIONS)
+    if not fits:
         return ""
+    sizes: dict[int, list[int]] = {}  # generation size -> the numbers of constants searched with it
+    for dimensions in fits:
+        sizes.setdefault(generation_size(tune_evals, dimensions), []).append(dimensions)
     first, *rest = [(f"{ds[0]}{'' if len(ds) == 1 else f'–{ds[-1]}'}", size) for size, ds in sizes.items()]
-    costs = "; ".join([f"A generation over {first[0]} constants is {first[1]} evaluations (up to "
-                       f"{first[1] * worst:,} env steps)"] + [f"{d}: {n} ({n * worst:,})" for d, n in rest])
-    most = max(d for ds in sizes.values() for d in ds)
-    counts = [(d, worst_case_phases(tune_evals, left, worst, phases, d)) for d in dict.fromkeys((MIN_DIMENSIONS, most))]
-    paid = " and ".join(f"{n}{' phase' + ('s' if n != 1 else '') if i == 0 else ''} over {d}{' constants' if i == 0 else ''}"
-                        for i, (d, n) in enumerate(counts))
+    head = f"A generation over {first[0]} constants is {first[1]} evaluations (up to {first[1] * worst:,} env steps)"
+    costs = "; ".join([head] + [f"{d}: {n} ({n * worst:,})" for d, n in rest])
+    fewest = worst_case_phases(tune_evals, left, worst, phases, MIN_DIMENSIONS)
+    paid = f"{fewest} phase{'s' if fewest != 1 else ''} over {MIN_DIMENSIONS} constants"
+    if fits[-1] != MIN_DIMENSIONS:
+        paid += f" and {worst_case_phases(tune_evals, left, worst, phases, fits[-1])} over {fits[-1]}"
     return (f"A phase runs only if what is left of the share pays for one CMA-ES generation at its worst case ({worst:,} "
             "env steps an evaluation: every episode to its end), and spends up to an even part of what is left, or one "
             f"generation if that is more. {costs}. So the {left:,.0f} env steps left pay for at least {paid}; "
