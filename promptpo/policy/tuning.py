@@ -125,14 +125,18 @@ def declared_tunables(code: str) -> tuple[list[Constant], list[str]]:
     for key, bounds in zip(declaration.keys, declaration.values):
         name = key.value if isinstance(key, ast.Constant) and isinstance(key.value, str) else None
         ends = ([_number(e) for e in bounds.elts] if isinstance(bounds, (ast.Tuple, ast.List)) else [])
-        if name is None or len(ends) != 2 or None in ends or not ends[0] < ends[1]:
+        if (name is None or len(ends) != 2 or None in ends or not ends[0] < ends[1]
+                or not math.isfinite(ends[1] - ends[0])):  # 1e999 or a span beyond floats: CMA-ES's bounds raise
             problems.append(f"{DECLARATION} entry {ast.unparse(key) if key else '**'}: needs \"NAME\": (low, high) "
-                            "with numbers, low < high")
+                            "with finite numbers, low < high")
+            continue
+        if any(c.name == name for c in found):  # one literal is one constant, not two dimensions
+            problems.append(f"{DECLARATION} names {name!r} twice: it is tuned once")
             continue
         node = assigned.get(name)
         value = _number(node.value) if node is not None else None
-        if value is None:
-            problems.append(f"{DECLARATION} names {name!r}, which is not a module-level `{name} = number`")
+        if value is None:  # the name is the model's text: only its repr reaches the prompts
+            problems.append(f"{DECLARATION} names {name!r}, which is not a module-level assignment of a number")
             continue
         if bound.get(name, 0) > 1:
             problems.append(f"{name} is assigned more than once (or declared global): tuning changes its first "
