@@ -12,6 +12,7 @@ from promptpo.options import option
 
 ALGOS = ("td3", "sac", "tqc", "ars", "ppo")
 OFF_POLICY = ("td3", "sac", "tqc")
+INPUTS = ("obs+base", "obs", "obs+base+time", "obs+time")
 SCRATCH = {"td3": {"learning_starts": 10_000, "noise_std": 0.1, "learning_rate": 1e-3, "batch_size": 256,
                    "net_arch": [400, 300]},
            "sac": {"learning_starts": 10_000},
@@ -54,9 +55,10 @@ class FinetuneConfig:
         "The largest correction, as a fraction of half the action range on each dimension."))
     """S: the correction is at most S × half the action range on each dimension."""
     inputs: str = field(default="obs+base", metadata=option(
-        "What the learner sees: the observation and the base's action, or the observation alone.",
-        choices=("obs+base", "obs")))
-    """What the learner sees: the observation and the base's action ('obs+base') or the observation alone ('obs')."""
+        "What the learner sees: the observation, and the base's action and/or the fraction of the episode gone.",
+        choices=INPUTS))
+    """What the learner sees: the observation, the base's action ('+base'; residuals only) and the fraction of the
+    episode's horizon gone ('+time': a program that keeps a clock acts on more than the observation)."""
     warmup: int = field(default=10_000, metadata=option(
         "Off-policy learners: env steps of the base with a small random correction before any update."))
     """Off-policy residual: env steps of the base with a small Gaussian correction before any update."""
@@ -104,8 +106,8 @@ class FinetuneConfig:
                               "0.1 lets the correction move each action by a tenth of its half-range")
         if self.penalty < 0:
             raise ConfigError(f"--penalty must be at least 0 (got {self.penalty})")
-        if self.inputs not in ("obs+base", "obs"):
-            raise ConfigError(f"unknown --inputs {self.inputs!r}", "choose obs+base or obs")
+        if self.inputs not in INPUTS:
+            raise ConfigError(f"unknown --inputs {self.inputs!r}", f"choose one of {', '.join(INPUTS)}")
         if self.eval_every is not None and self.eval_every < 1:
             raise ConfigError(f"--eval-every must be at least 1 (got {self.eval_every})")
 

@@ -112,8 +112,7 @@ def load(folder: Any, sandbox: str = "process", seed: int = 0) -> Any:
         raise RunStoreError(f"run {folder.name} has no trained learner (model.zip): it ended "
                             f"{folder.summary.get('status', 'early')}", "resume it, or load another run")
     spec = load_spec(config.env)
-    correction = Correction(spec, config.residual_scale if config.base else 1.0,
-                            with_base_action=config.base is not None and config.inputs == "obs+base")
+    correction = Correction.of(spec, config)
     model = None if judged.get("result") == "base" else weights_only(config, correction, model_path, seed)
     base = sandboxed(config.base, spec, sandbox, seed) if config.base else None
     return CombinedPolicy(base, model, correction)

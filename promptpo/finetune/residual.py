@@ -20,7 +20,7 @@ class Correction:
     """How the base's action and the learner's output ``r`` in [-1, 1] make the executed action, and what the learner
     sees. With no base the 'base action' is the middle of the range and S is 1: the learner from scratch."""
 
-    def __init__(self, spec: EnvSpec, scale: float, with_base_action: bool):
+    def __init__(self, spec: EnvSpec, scale: float, with_base_action: bool, with_time: bool = False):
         action = spec.action
         if action.kind != "box":
             raise ConfigError(f"{spec.id}'s actions are {action.kind}: a residual adds a continuous correction",
@@ -29,17 +29,30 @@ class Correction:
         self.low = np.broadcast_to(np.asarray(action.low, np.float64), action.shape).copy()
         self.high = np.broadcast_to(np.asarray(action.high, np.float64), action.shape).copy()
         self.mid, self.half = (self.high + self.low) / 2, (self.high - self.low) / 2
-        self.scale, self.with_base_action = scale, with_base_action
+        self.scale, self.with_base_action, self.with_time = scale, with_base_action, with_time
         self.size = int(np.prod(action.shape))
 
-    def features(self, obs: Any, base_action: np.ndarray) -> np.ndarray:
-        flat = np.asarray(obs, dtype=np.float32).ravel()
-        if not self.with_base_action:
-            return flat
-        return np.concatenate([flat, ((base_action - self.mid) / self.half).astype(np.float32)])
+    @classmethod
+    def of(cls, spec: EnvSpec, config: Any) -> Correction:
+        """A run's correction (promptpo.finetune.config.FinetuneConfig): a learner from scratch sees no base action
+        and moves the whole range."""
+        parts = config.inputs.split("+")
+        return cls(spec, config.residual_scale if config.residual else 1.0,
+                   with_base_action=config.residual and "base" in parts, with_time="time" in parts)
+
+    def features(self, obs: Any, base_action: np.ndarray, t: int = 0) -> np.ndarray:
+        """The learner's input: the observation, the base's action scaled to [-1, 1] and the fraction of the
+        episode's horizon gone (``t`` steps), as the choice of inputs says."""
+        parts = [np.asarray(obs, dtype=np.float32).ravel()]
+        if self.with_base_action:
+            parts.append(((base_action - self.mid) / self.half).astype(np.float32))
+        if self.with_time:
+            parts.append(np.array([t / self.spec.horizon], np.float32))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def feature_size(self, obs_space: Any) -> int:
-        return int(np.prod(obs_space.shape)) + (self.size if self.with_base_action else 0)
+        return (int(np.prod(obs_space.shape)) + (self.size if self.with_base_action else 0)
+                + (1 if self.with_time else 0))
 
     def executed(self, base_action: np.ndarray, r: np.ndarray) -> np.ndarray:
         r = np.clip(np.asarray(r, dtype=np.float64).reshape(self.mid.shape), -1.0, 1.0)
@@ -57,23 +70,25 @@ class ResidualEnv(gym.Env):
         size = correction.feature_size(env.observation_space)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (correction.size,), np.float32)
-        self.base_action = correction.mid
+        self.base_action, self.t = correction.mid, 0
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         obs, info = self.env.reset(seed=seed, options=options)
         if self.base is not None:
             self.base.reset()
+        self.t = 0
         return self._observe(obs), info
 
     def step(self, r: np.ndarray):
         obs, reward, terminated, truncated, info = self.env.step(self.correction.executed(self.base_action, r))
+        self.t += 1
         return self._observe(obs), reward, terminated, truncated, info
 
     def _observe(self, obs: Any) -> np.ndarray:
         self.base_action = (np.asarray(self.base.act(obs), np.float64) if self.base is not None
                             else self.correction.mid)
-        return self.correction.features(obs, self.base_action)
+        return self.correction.features(obs, self.base_action, self.t)
 
     def close(self) -> None:
         self.env.close()
@@ -85,16 +100,19 @@ class CombinedPolicy:
 
     def __init__(self, base: Any | None, model: Any | None, correction: Correction):
         self.base, self.model, self.correction = base, model, correction
+        self.t = 0  # steps since reset: the learner's time input, where it has one
 
     def reset(self, episode: int | None = None) -> None:
+        self.t = 0
         if self.base is not None:
             self.base.reset(episode)
 
     def act(self, obs: Any) -> np.ndarray:
         base_action = np.asarray(self.base.act(obs), np.float64) if self.base is not None else self.correction.mid
+        t, self.t = self.t, self.t + 1
         if self.model is None:
             return base_action
-        r, _ = self.model.predict(self.correction.features(obs, base_action), deterministic=True)
+        r, _ = self.model.predict(self.correction.features(obs, base_action, t), deterministic=True)
         return self.correction.executed(base_action, r)
 
     __call__ = act

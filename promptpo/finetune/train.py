@@ -54,9 +54,7 @@ class Finetuning:
         self.train_base = sandboxed(base, self.spec, config.sandbox, seed) if base else None
         self.salt = secrets.token_hex(8)  # the evaluation workers' RNG seeds: the same in every one, so arms pair
         task_env = training_env(self.spec, seed)
-        scale = config.residual_scale if base else 1.0
-        self.correction = Correction(self.spec, scale,
-                                     with_base_action=base is not None and config.inputs == "obs+base")
+        self.correction = Correction.of(self.spec, config)
         self.env = ResidualEnv(task_env, self.correction, self.train_base)
         self.eval_env = training_env(self.spec, seed + 7919)
         if self.spec.family == "metaworld":  # evaluation plays the goal each episode names
@@ -297,7 +295,7 @@ def check(config: FinetuneConfig) -> None:
     if spec.action.kind != "box" and not config.residual:
         raise ConfigError(f"{spec.id}'s actions are {spec.action.kind}: this {config.algo.upper()} learns continuous "
                           "actions", "give a task with continuous (Box) actions, or use `promptpo baseline ppo`")
-    Correction(spec, config.residual_scale, config.residual)
+    Correction.of(spec, config)
 
 
 def start(config: FinetuneConfig, seed: int) -> RunStore:

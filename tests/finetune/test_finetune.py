@@ -277,6 +277,60 @@ def test_tiny_end_to_end_finetune_verify_compare_and_load(base_run):
         policy.close()
 
 
+def test_the_time_input_is_the_same_in_training_evaluation_and_a_loaded_policy(base_run):
+    """--inputs obs+base+time: a program that keeps a clock acts on more than the observation, so the learner may see
+    the fraction of the episode gone, t / horizon, from 0 at every reset; training's env, the evaluated policy and a
+    policy loaded from the folder give it the same input at the same step."""
+    from promptpo.finetune.policy import config_of, weights_only
+    from promptpo.finetune.residual import CombinedPolicy, Correction
+    from promptpo.records import RunFolder
+
+    cfg = config(base_run, inputs="obs+base+time", steps=400, eval_points=1)
+    horizon = 200  # Pendulum-v1's
+    finetuning = Finetuning(cfg, 0, start(cfg, 0))
+    try:
+        assert finetuning.env.observation_space.shape == (3 + 1 + 1,)
+        for episode in range(2):
+            seen = [finetuning.env.reset(seed=episode)[0][-1]]
+            seen += [finetuning.env.step(np.zeros(1))[0][-1] for _ in range(4)]
+            assert seen == pytest.approx([t / horizon for t in range(5)])
+    finally:
+        finetuning.close()
+
+    class Recorder:  # what the evaluated policy hands its learner
+        def __init__(self):
+            self.inputs = []
+
+        def predict(self, features, deterministic):
+            self.inputs.append(features)
+            return np.zeros(1), None
+
+    class Base:
+        def reset(self, episode=None):
+            pass
+
+        def act(self, obs):
+            return np.array([0.5])
+
+    from promptpo.envs import load_spec
+
+    recorder = Recorder()
+    policy = CombinedPolicy(Base(), recorder, Correction.of(load_spec(PENDULUM), cfg))
+    for _ in range(2):
+        policy.reset()
+        for _ in range(3):
+            policy.act(np.zeros(3))
+    assert [round(float(f[-1]) * horizon) for f in recorder.inputs] == [0, 1, 2, 0, 1, 2]
+    assert all(f[-2] == pytest.approx(0.5 / 2.0) for f in recorder.inputs)  # the base's action, scaled
+
+    folder = RunFolder(train(cfg, 0))
+    loaded = config_of(folder)
+    assert loaded.inputs == "obs+base+time"
+    model = weights_only(loaded, Correction.of(load_spec(PENDULUM), loaded), folder.path / "model.zip", 0)
+    assert model.observation_space.shape == (5,)
+    assert model.predict(np.zeros(5, np.float32), deterministic=True)[0].shape == (1,)
+
+
 def test_learners_from_scratch_share_the_trainer(tmp_path):
     """`promptpo baseline td3|sac|tqc`: no base, the learner's whole action range, the same curve layout."""
     proc = run_cli("baseline", "sac", PENDULUM, "--steps", "600", "--eval-points", "2", "--eval-episodes", "2",
@@ -296,6 +350,7 @@ def test_learners_from_scratch_share_the_trainer(tmp_path):
     (["baseline", "tqc", PENDULUM, "--steps", "0"], "--steps must be at least 1"),
     (["finetune", "BASE", "--steps", "100", "--residual-scale", "0"], "--residual-scale must be in (0, 2]"),
     (["finetune", "BASE", "--steps", "100", "--algo", "dqn"], "'dqn' is not one of"),
+    (["finetune", "BASE", "--steps", "100", "--inputs", "time"], "'time' is not one of"),
 ])
 def test_bad_input_is_one_clear_line(base_run, args, message):
     args = [base_run.name if a == "BASE" else a for a in args]
