@@ -9,7 +9,10 @@ steps (the program's LLM and tuning phase included).
 
 Methods: ``td3-residual`` (no penalty on the correction), ``td3-residual-s0.4`` (a residual scale of 0.4, no
 penalty), ``td3-residual-penalty`` (the correction penalized, ``--penalty 1``), ``td3-residual-penalty0.1``
-(promptpo finetune's default, ``--penalty 0.1``), ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
+(promptpo finetune's default, ``--penalty 0.1``), ``td3-residual-s0.3-penalty0.1`` (the same at a residual scale
+of 0.3), ``td3-residual-s1`` (a correction as large as the action's half-range, no penalty: TD3 that starts
+from the program), ``td3-residual-time`` (the default, the learner also seeing the fraction of the
+episode gone: ``--inputs obs+base+time``), ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
 defaults otherwise: learning starts at 100 steps, entropy coefficient from 1.0, no critic-only phase), and
 ``td3-scratch`` / ``sac-scratch`` / ``tqc-scratch`` (`promptpo baseline ALGO`, trained for the base's env steps
 plus ``--steps``, so every curve ends at the same total), and ``continue-tuning``: the program's own constant tuning
@@ -32,6 +35,9 @@ METHODS = {
     "td3-residual-s0.4": dict(algo="td3", residual_scale=0.4, penalty=0.0),
     "td3-residual-penalty": dict(algo="td3", penalty=1.0),
     "td3-residual-penalty0.1": dict(algo="td3", penalty=0.1),
+    "td3-residual-s0.3-penalty0.1": dict(algo="td3", residual_scale=0.3, penalty=0.1),
+    "td3-residual-s1": dict(algo="td3", residual_scale=1.0, penalty=0.0),
+    "td3-residual-time": dict(algo="td3", penalty=0.1, inputs="obs+base+time"),
     "sac-residual": dict(algo="sac"),
     "naive-sac-residual": dict(algo="sac", warmup=100, critic_steps=0, options={"ent_coef": "auto"}),
     "continue-tuning": dict(tuning=True),
