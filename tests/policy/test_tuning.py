@@ -255,6 +255,7 @@ def test_the_phases_the_prompts_promise_are_the_phases_that_run(tmp_path):
     promised = int(re.search(r"pay for at least (\d+) phases? over 2 constants", prompts[0]).group(1))
     assert promised == len(ran) == 3  # 20,000 env steps of share: 6,000, 6,000, 6,000, then 2,000 buy no generation
     assert "generation over 2–10 constants is 6 evaluations (up to 6,000 env steps)" in prompts[0]  # --tune-evals 6
+    assert "in at most 6 evaluations (--tune-evals)" in prompts[0] and all(e["evaluations"] <= 6 for e in ran)
     told = [i for i, text in enumerate(prompts) if "Constant tuning will not run again" in text]
     assert told and "cannot pay for one CMA-ES generation" in prompts[told[0]] and "2,000 env steps" in prompts[told[0]]
     phases = [e for e in events if e["event"] == "tuning"]  # one after each round, in order
