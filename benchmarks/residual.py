@@ -237,7 +237,8 @@ def plot(data: dict, path: Path) -> None:
                 xs, ys = zip(*seed["curve"]) if seed["curve"] else ((), ())
                 tuning = method == "continue-tuning"  # its best so far (on 3 episodes), not a fresh evaluation
                 ax.plot(xs, ys, label=(f"{method} (best so far)" if tuning else method) if i == 0 else None,
-                        alpha=0.85, color=f"C{sorted(METHODS).index(method)}", ls="--" if tuning else "-")
+                        alpha=0.85, color=colour(plt, method),
+                        ls="--" if tuning else "-")
         base = next((s["base"] for runs in data[env].values() for s in runs if s["base"] and sha(s["base"]) == key),
                     None) or {"run": "none", "candidate": ""}
         if base.get("score") is not None:  # a residual's step-0 point is its score on the evaluation's episodes
@@ -250,6 +251,12 @@ def plot(data: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"plot: {path}", file=sys.stderr)
+
+
+def colour(plt, method: str):
+    """One colour per arm in every panel: tab20's ten strong colours first, then its ten light ones."""
+    i = sorted(METHODS).index(method)
+    return plt.get_cmap("tab20")((2 * i) % 20 + (2 * i // 20) % 2)
 
 
 def main() -> None:
