@@ -254,9 +254,10 @@ def plot(data: dict, path: Path) -> None:
 
 
 def colour(plt, method: str):
-    """One colour per arm in every panel: tab20's ten strong colours first, then its ten light ones."""
-    i = sorted(METHODS).index(method)
-    return plt.get_cmap("tab20")((2 * i) % 20 + (2 * i // 20) % 2)
+    """One colour per arm in every panel: tab20's strong colours first, then its light ones, never its greys (the
+    base's lines are grey)."""
+    shades = [i for i in range(0, 20, 2) if i != 14] + [i for i in range(1, 20, 2) if i != 15]
+    return plt.get_cmap("tab20")(shades[sorted(METHODS).index(method) % len(shades)])
 
 
 def main() -> None:

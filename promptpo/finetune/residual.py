@@ -121,6 +121,12 @@ class CombinedPolicy:
         if self.base is not None:
             self.base.close()
 
+    def __enter__(self) -> CombinedPolicy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def play(policy: CombinedPolicy, spec: EnvSpec, env: Any, episodes: list[Episode], end_at_success: bool,
          on_step: Any = None) -> tuple[list[float], list[bool], list[int]]:

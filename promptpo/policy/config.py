@@ -72,6 +72,9 @@ class OptimizeConfig(RunConfig):
             raise ConfigError(f"--tune-share must be a fraction in (0, 1] (got {self.tune_share:g})")
         if self.examples is not None and self.examples < 0:
             raise ConfigError(f"--examples must be 0 or more (got {self.examples})")
+        if self.tune_constants and self.tune_evals < 2:
+            raise ConfigError(f"--tune-evals must be at least 2 with --tune-constants (got {self.tune_evals})",
+                              "a CMA-ES generation is at least 2 evaluations; the default is 30")
         if self.cascade < 0:
             raise ConfigError(f"--cascade must be 0 (off) or a number of episodes (got {self.cascade})")
         return self

@@ -117,6 +117,8 @@ def test_answers_running_out_stops_cleanly_with_the_best_so_far(tmp_path):
     (["optimize", "gymnasium/CartPole-v1", "--model", "manual", "--sandbox", "vm"], "unknown sandbox 'vm'"),
     (["optimize", "gymnasium/CartPole-v1", "--model", "manual", "--out", "/proc/promptpo"], "cannot write the run folder"),
     (["show", "no-such-run"], "no run folder"),
+    (["optimize", "gymnasium/CartPole-v1", "--model", "manual", "--tune-constants", "--tune-evals", "1"],
+     "--tune-evals must be at least 2 with --tune-constants (got 1)"),
     (["optimize", "gymnasium/CartPole-v1", "--model", "manual", "--act-timeout", "0"],
      "--act-timeout must be a positive number (got 0)"),
     (["schedule", "gymnasium/CartPole-v1", "--model", "manual", "--act-timeout", "-1"],

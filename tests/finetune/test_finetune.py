@@ -312,16 +312,21 @@ def test_the_time_input_is_the_same_in_training_evaluation_and_a_loaded_policy(b
         def act(self, obs):
             return np.array([0.5])
 
+        def close(self):
+            self.closed = True
+
     from promptpo.envs import load_spec
 
     recorder = Recorder()
-    policy = CombinedPolicy(Base(), recorder, Correction.of(load_spec(PENDULUM), cfg))
-    for _ in range(2):
-        policy.reset()
-        for _ in range(3):
-            policy.act(np.zeros(3))
+    base = Base()
+    with CombinedPolicy(base, recorder, Correction.of(load_spec(PENDULUM), cfg)) as policy:
+        for _ in range(2):
+            policy.reset()
+            for _ in range(3):
+                policy.act(np.zeros(3))
     assert [round(float(f[-1]) * horizon) for f in recorder.inputs] == [0, 1, 2, 0, 1, 2]
     assert all(f[-2] == pytest.approx(0.5 / 2.0) for f in recorder.inputs)  # the base's action, scaled
+    assert base.closed  # leaving the with-block closes the base's worker
 
     folder = RunFolder(train(cfg, 0))
     loaded = config_of(folder)
