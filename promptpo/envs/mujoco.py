@@ -211,7 +211,10 @@ def _control_facts(model, data, joints: list[dict]) -> list[str]:
     shared.append("action[i] applies gear x action as a torque (a force on a slide joint) to the one joint named "
                   "with it; with a positive gear a positive action pushes the joint's value up")
     shared.append("'+ moves B's subtree' says where the centre of mass of body B and everything attached below it "
-                  "goes when the joint's value grows")
+                  "goes when the joint's value grows and the body above the joint holds still")
+    shared.append("the same torque (or force) acts on the body above the joint with the opposite sign: where B's "
+                  "subtree is held instead (a foot on the ground), a growing value turns the body above about the "
+                  "opposite axis (a hinge about -y turns it about +y), or pushes it the opposite way")
     lines = ["; ".join(shared)]
     for joint in joints:
         if joint["type"] not in ("hinge", "slide"):

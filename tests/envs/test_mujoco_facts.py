@@ -80,6 +80,27 @@ def test_which_way_a_positive_angle_moves_a_leg_is_what_the_simulator_does(specs
         pytest.approx(-150)
 
 
+@pytest.mark.parametrize("name", ["Hopper-v5", "Walker2d-v5"])
+def test_a_hip_torque_with_the_foot_planted_turns_the_torso_as_the_facts_say(specs, name):
+    """A helper answering Hopper prompts read '+ moves thigh's subtree forward' as 'a positive hip torque tips the
+    torso back when the foot is planted' and fed its torso's pitch back the wrong way for three rounds. The facts
+    now say the body above a joint turns about the opposite axis when the subtree is held: the thigh hinge turns
+    about -y, so the torso turns about +y (rooty: + tips it forward), with the thigh's value. Measured from rest
+    on the ground: the thigh's value falls (it starts at its upper limit) and rooty falls with it."""
+    facts = specs[name].facts
+    assert any("a hinge about -y turns it about +y" in f for f in facts)
+    thigh = next(f for f in facts if f.startswith("thigh_joint ("))
+    rooty = next(f for f in facts if f.startswith("rooty ("))
+    assert "hinge about -y" in thigh and "hinge about +y" in rooty and "forward (+x)" in rooty
+    env = gym.make(name)
+    obs, _ = env.reset(seed=0)
+    start = obs[1:3].copy()  # rooty, and the (right) thigh's angle
+    for _ in range(8):
+        obs, *_ = env.step(np.array([-0.3] + [0.0] * (env.action_space.shape[0] - 1)))
+    pitch, hip = obs[1:3] - start
+    assert hip < -0.05 and pitch < -0.5 * abs(hip)  # the torso turned with the hip's value, most of its angle
+
+
 @pytest.mark.parametrize("name", ["Hopper-v5", "HalfCheetah-v5"])
 def test_each_actuators_joint_and_gear_are_the_models(specs, name):
     """The joint an action element is stated to drive is the one whose value grows when that element is positive."""
