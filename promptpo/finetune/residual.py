@@ -40,7 +40,7 @@ class Correction:
         return cls(spec, config.residual_scale if config.residual else 1.0,
                    with_base_action=config.residual and "base" in parts, with_time="time" in parts)
 
-    def features(self, obs: Any, base_action: np.ndarray, t: int = 0) -> np.ndarray:
+    def features(self, obs: Any, base_action: np.ndarray, t: int) -> np.ndarray:
         """The learner's input: the observation, the base's action scaled to [-1, 1] and the fraction of the
         episode's horizon gone (``t`` steps), as the choice of inputs says."""
         parts = [np.asarray(obs, dtype=np.float32).ravel()]

@@ -129,11 +129,11 @@ def cost_text(tune_evals: int, left: float, worst: int, phases: int) -> str:
     paid = f"{fewest} phase{'s' if fewest != 1 else ''} over {MIN_DIMENSIONS} constants"
     if fits[-1] != MIN_DIMENSIONS:
         paid += f" and {worst_case_phases(tune_evals, left, worst, phases, fits[-1])} over {fits[-1]}"
-    return (f"A phase runs only if what is left of the share pays for one CMA-ES generation at its worst case ({worst:,} "
-            "env steps an evaluation: every episode to its end), and spends up to an even part of what is left, or one "
-            f"generation if that is more, in at most {tune_evals} evaluations (--tune-evals). "
-            f"{costs}. So the {left:,.0f} env steps left pay for at least {paid}; "
-            "evaluations whose episodes end early cost less and leave more for later phases.")
+    return (f"A phase runs only if what is left of the share pays for one CMA-ES generation at its worst case "
+            f"({worst:,} env steps an evaluation: every episode to its end), and spends up to an even part of what is "
+            f"left, or one generation if that is more, in at most {tune_evals} evaluations (--tune-evals). {costs}. "
+            f"So the {left:,.0f} env steps left pay for at least {paid}; evaluations whose episodes end early cost "
+            "less and leave more for later phases.")
 
 
 def tuning_costs(config, worst: int) -> dict[str, str]:

@@ -51,7 +51,8 @@ def test_a_duplicate_name_is_not_counted_as_two_constants(tmp_path, backend):
     'TUNABLE = {"K": (0.1, 1e999), "J": (0.0, 1.0)}',
     'TUNABLE = {"K": (0.0, 1e308), "J": (-1e308, 1e308)}',
     'TUNABLE = {"ATTACKER ## x": (5, 1), "K": ("a", "b")}',
-    'TUNABLE = {' + ", ".join(f'"C{i}": (0.0, 1.0)' for i in range(150)) + "}",  # 300+ or 10,000 die on --prompt-budget (ConfigError), not tuning
+    # 150 names; 300 or 10,000 end the run on --prompt-budget (a ConfigError), before any tuning
+    'TUNABLE = {' + ", ".join(f'"C{i}": (0.0, 1.0)' for i in range(150)) + "}",
 ])
 def test_hostile_declarations_complete_without_attacker_text_in_status(tmp_path, declaration):
     result, prompts, phases = hostile_run(tmp_path, f"K = 1.0\nJ = 0.5\n{declaration}")
