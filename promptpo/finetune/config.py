@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ class FinetuneConfig:
     1,126 vs 1,036 on fresh episodes, p < 0.01) and Hopper held (1,070 vs 1,044, the base kept)."""
     rollback: float = field(default=0.1, metadata=option(
         "Restore the best weights when an evaluation falls this fraction of the best's |return| below it, beyond "
-        "noise."))
+        "noise (1e9: never)."))
     """An evaluation this fraction of the best's |return| below the best so far, and worse beyond noise (a one-sided
     Welch t-test against the best's own episodes, p < rollback.ROLLBACK_P), restores the best weights."""
     eval_points: int = field(default=20, metadata=option(
@@ -107,8 +108,11 @@ class FinetuneConfig:
         if not 0 < self.residual_scale <= 2:
             raise ConfigError(f"--residual-scale must be in (0, 2] (got {self.residual_scale})",
                               "0.1 lets the correction move each action by a tenth of its half-range")
-        if self.penalty < 0:
+        if not self.penalty >= 0:  # NaN too
             raise ConfigError(f"--penalty must be at least 0 (got {self.penalty})")
+        if not 0 <= self.rollback < math.inf:  # a record holds no inf
+            raise ConfigError(f"--rollback must be a number of at least 0 (got {self.rollback})",
+                              "0.1 restores the best weights after a fall of a tenth; 1e9 never restores them")
         if self.inputs not in INPUTS:
             raise ConfigError(f"unknown --inputs {self.inputs!r}", f"choose one of {', '.join(INPUTS)}")
         if self.eval_every is not None and self.eval_every < 1:

@@ -356,6 +356,10 @@ def test_learners_from_scratch_share_the_trainer(tmp_path):
     (["finetune", "BASE", "--steps", "100", "--residual-scale", "0"], "--residual-scale must be in (0, 2]"),
     (["finetune", "BASE", "--steps", "100", "--algo", "dqn"], "'dqn' is not one of"),
     (["finetune", "BASE", "--steps", "100", "--inputs", "time"], "'time' is not one of"),
+    (["finetune", "BASE", "--steps", "100", "--rollback", "-0.1"], "--rollback must be a number of at least 0"),
+    (["finetune", "BASE", "--steps", "100", "--rollback", "nan"], "--rollback must be a number of at least 0"),
+    (["finetune", "BASE", "--steps", "100", "--rollback", "inf"], "--rollback must be a number of at least 0"),
+    (["finetune", "BASE", "--steps", "100", "--penalty", "nan"], "--penalty must be at least 0"),
 ])
 def test_bad_input_is_one_clear_line(base_run, args, message):
     args = [base_run.name if a == "BASE" else a for a in args]
