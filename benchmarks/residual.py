@@ -144,10 +144,24 @@ def curves(out: Path) -> dict:
                 curve = [[p["env_steps"], p["mean_return"]] for p in folder.curve()]
                 base = folder.meta.get("base")
             entry = {"seed": folder.meta.get("seed"), "status": summary.get("status"), "run": path.name,
-                     "curve": curve, "judged": summary.get("judged"), "rollbacks": summary.get("rollbacks"),
+                     "curve": curve, "judged": summary.get("judged") or judged_at_stop(path), "rollbacks": summary.get("rollbacks"),
                      "base": base, "steps": folder.meta.get("steps"), "wall_time_s": summary.get("wall_time_s"),
                      "verified_best": (tuned_bases.get(path.name) or {}).get("verified_best")}
             found.setdefault(folder.meta["env"], {}).setdefault(method_dir.name, []).append(entry)
+    return found
+
+
+def judged_at_stop(path: Path) -> dict | None:
+    """A stopped run's judgement, made at the stop by the trainer's own (``Finetuning.judge``), from its events."""
+    found = None
+    events = path / "events.jsonl"
+    for line in events.read_text().splitlines() if events.exists() else []:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(event, dict) and event.get("event") == "judged":
+            found = {k: v for k, v in event.items() if k not in ("event", "t")}
     return found
 
 

@@ -110,6 +110,8 @@ class FinetuneConfig:
                               "0.1 lets the correction move each action by a tenth of its half-range")
         if not self.penalty >= 0:  # NaN too
             raise ConfigError(f"--penalty must be at least 0 (got {self.penalty})")
+        if not 0 < self.noise <= 1:
+            raise ConfigError(f"--noise must be in (0, 1] (got {self.noise})", "it is a std in units of the correction")
         if not 0 <= self.rollback < math.inf:  # a record holds no inf
             raise ConfigError(f"--rollback must be a number of at least 0 (got {self.rollback})",
                               "0.1 restores the best weights after a fall of a tenth; 1e9 never restores them")

@@ -360,6 +360,8 @@ def test_learners_from_scratch_share_the_trainer(tmp_path):
     (["finetune", "BASE", "--steps", "100", "--rollback", "nan"], "--rollback must be a number of at least 0"),
     (["finetune", "BASE", "--steps", "100", "--rollback", "inf"], "--rollback must be a number of at least 0"),
     (["finetune", "BASE", "--steps", "100", "--penalty", "nan"], "--penalty must be at least 0"),
+    (["finetune", "BASE", "--steps", "100", "--noise", "-0.1"], "--noise must be in (0, 1]"),
+    (["finetune", "BASE", "--steps", "100", "--noise", "nan"], "--noise must be in (0, 1]"),
 ])
 def test_bad_input_is_one_clear_line(base_run, args, message):
     args = [base_run.name if a == "BASE" else a for a in args]
