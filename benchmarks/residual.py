@@ -13,8 +13,8 @@ penalty), ``td3-residual-penalty`` (the correction penalized, ``--penalty 1``), 
 of 0.3), ``td3-residual-s1`` (a correction as large as the action's half-range, no penalty: TD3 that starts
 from the program), ``td3-residual-s1-free`` (the same, never rolled back: ``--rollback 1e9``; the result is still
 the better of base and fine-tuned), ``td3-residual-s1-wide`` (that, with a warm-up of wider corrections,
-``--noise 0.3``, and TD3 scratch's exploration noise of 0.1), ``td3-residual-time`` (the default, the learner also seeing the fraction of the
-episode gone: ``--inputs obs+base+time``), ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
+``--noise 0.3``, and TD3 scratch's exploration noise of 0.1), ``td3-residual-time`` (the default, the learner
+also seeing the fraction of the episode gone: ``--inputs obs+base+time``), ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
 defaults otherwise: learning starts at 100 steps, entropy coefficient from 1.0, no critic-only phase), and
 ``td3-scratch`` / ``sac-scratch`` / ``tqc-scratch`` (`promptpo baseline ALGO`, trained for the base's env steps
 plus ``--steps``, so every curve ends at the same total), and ``continue-tuning``: the program's own constant tuning
@@ -144,7 +144,8 @@ def curves(out: Path) -> dict:
                 curve = [[p["env_steps"], p["mean_return"]] for p in folder.curve()]
                 base = folder.meta.get("base")
             entry = {"seed": folder.meta.get("seed"), "status": summary.get("status"), "run": path.name,
-                     "curve": curve, "judged": summary.get("judged") or judged_at_stop(path), "rollbacks": summary.get("rollbacks"),
+                     "curve": curve, "judged": summary.get("judged") or judged_at_stop(path),
+                     "rollbacks": summary.get("rollbacks"),
                      "base": base, "steps": folder.meta.get("steps"), "wall_time_s": summary.get("wall_time_s"),
                      "verified_best": (tuned_bases.get(path.name) or {}).get("verified_best")}
             found.setdefault(folder.meta["env"], {}).setdefault(method_dir.name, []).append(entry)
