@@ -14,8 +14,9 @@ of 0.3), ``td3-residual-s1`` (a correction as large as the action's half-range, 
 from the program), ``td3-residual-s1-free`` (the same, never rolled back: ``--rollback 1e9``; the result is still
 the better of base and fine-tuned), ``td3-residual-s1-wide`` (that, with a warm-up of wider corrections,
 ``--noise 0.3``, and TD3 scratch's exploration noise of 0.1), ``td3-residual-time`` (the default, the learner
-also seeing the fraction of the episode gone: ``--inputs obs+base+time``), ``sac-residual``, ``naive-sac-residual`` (SAC with SB3's
-defaults otherwise: learning starts at 100 steps, entropy coefficient from 1.0, no critic-only phase), and
+also seeing the fraction of the episode gone: ``--inputs obs+base+time``), ``sac-residual``,
+``naive-sac-residual`` (SAC with SB3's defaults otherwise: learning starts at 100 steps, entropy coefficient
+from 1.0, no critic-only phase), and
 ``td3-scratch`` / ``sac-scratch`` / ``tqc-scratch`` (`promptpo baseline ALGO`, trained for the base's env steps
 plus ``--steps``, so every curve ends at the same total), and ``continue-tuning``: the program's own constant tuning
 continued for ``--steps`` (an optimize run whose every answer is the base program, ``--tune-constants`` with all of
@@ -144,7 +145,7 @@ def curves(out: Path) -> dict:
                 curve = [[p["env_steps"], p["mean_return"]] for p in folder.curve()]
                 base = folder.meta.get("base")
             entry = {"seed": folder.meta.get("seed"), "status": summary.get("status"), "run": path.name,
-                     "curve": curve, "judged": summary.get("judged") or judged_at_stop(path),
+                     "curve": curve, "judged": summary.get("judged") or judged_at_stop(folder),
                      "rollbacks": summary.get("rollbacks"),
                      "base": base, "steps": folder.meta.get("steps"), "wall_time_s": summary.get("wall_time_s"),
                      "verified_best": (tuned_bases.get(path.name) or {}).get("verified_best")}
@@ -152,18 +153,10 @@ def curves(out: Path) -> dict:
     return found
 
 
-def judged_at_stop(path: Path) -> dict | None:
+def judged_at_stop(folder) -> dict | None:
     """A stopped run's judgement, made at the stop by the trainer's own (``Finetuning.judge``), from its events."""
-    found = None
-    events = path / "events.jsonl"
-    for line in events.read_text().splitlines() if events.exists() else []:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(event, dict) and event.get("event") == "judged":
-            found = {k: v for k, v in event.items() if k not in ("event", "t")}
-    return found
+    judged = [e for e in folder.events() if e.get("event") == "judged"]
+    return {k: v for k, v in judged[-1].items() if k not in ("event", "t")} if judged else None
 
 
 def kept(data: dict, results: Path) -> dict:
