@@ -79,17 +79,19 @@ def scratch_command(algo: str) -> click.Command:
     return command
 
 
-def resume_finetuning(folder) -> None:
-    """`promptpo resume` of a fine-tuning or off-policy run: its learner, buffer and curve continue."""
+def resume_finetuning(folder, finish: bool = False) -> None:
+    """`promptpo resume` of a fine-tuning or off-policy run: its learner, buffer and curve continue (``finish``: it
+    trains no more, and is judged where it stopped)."""
     from promptpo.finetune.train import resumable, train
 
     config, seed, store = resumable(folder)
     err = console(stderr=True)
-    err.print(f"resuming {folder.name} at {int(folder.summary.get('training_env_steps') or 0):,} of "
-              f"{config.steps:,} training steps", markup=False)
+    err.print(f"{'judging' if finish else 'resuming'} {folder.name} at "
+              f"{int(folder.summary.get('training_env_steps') or 0):,} of {config.steps:,} training steps",
+              markup=False)
     with SeedBars(err, config.steps) as bars:
         update = bars.bar(f"seed {seed}")
-        made = train(config, seed, lambda s, done, mean: update(done, eval_text(mean)), store=store)
+        made = train(config, seed, lambda s, done, mean: update(done, eval_text(mean)), store=store, finish=finish)
     _report([made])
 
 
@@ -140,7 +142,7 @@ def _report(folders: list[Path]) -> None:
         if status is not None and not status.finished:
             worst = status
             if (folder / "checkpoint.zip").is_file():  # a base that failed at once left nothing to continue
-                console(stderr=True).print(f"continue it with: promptpo resume {folder.name} --out {folder.parent}",
-                                           markup=False)
+                console(stderr=True).print(f"continue it with: promptpo resume {folder.name} --out {folder.parent} "
+                                           "(or judge it where it stopped: add --finish)", markup=False)
     if worst is not RunStatus.COMPLETED:
         raise SystemExit(worst.exit_code)

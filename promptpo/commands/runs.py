@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from promptpo.commands.common import OUT, console, num, setup_logging
+from promptpo.errors import ConfigError
 from promptpo.llm.tokens import usage_text
 from promptpo.text import shown
 
@@ -97,8 +98,10 @@ def dataset_export(runs: tuple[str, ...], output: Path, include_offline: bool, o
 @click.command()
 @click.argument("run")
 @OUT
+@click.option("--finish", is_flag=True, help="A stopped fine-tuning or off-policy learner: train no more, judge "
+                                               "it where it stopped and end it.")
 @click.option("-v", "--verbose", is_flag=True, help="Log retries and sandbox details.")
-def resume(run: str, out: Path, verbose: bool) -> None:
+def resume(run: str, out: Path, finish: bool, verbose: bool) -> None:
     """Continue an interrupted run: finished work is kept and recorded answers are not paid for again."""
     setup_logging(verbose)
     from promptpo.commands.optimize import resume_run
@@ -108,6 +111,9 @@ def resume(run: str, out: Path, verbose: bool) -> None:
     if is_finetuned(folder):  # a learner continues from its last checkpoint
         from promptpo.commands.finetune import resume_finetuning
 
-        resume_finetuning(folder)
+        resume_finetuning(folder, finish)
         return
+    if finish:
+        raise ConfigError(f"--finish ends a stopped fine-tuning or off-policy learner; {folder.name} is a "
+                          f"{folder.kind} run", f"continue it with `promptpo resume {folder.name}`")
     resume_run(folder)  # the header, the run folder and each candidate as `optimize` shows them

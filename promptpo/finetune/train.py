@@ -125,8 +125,9 @@ class Finetuning:
         return fell(returns, best, self.config.rollback, self.state.get("best_returns") or self.recorded)
 
     # -- training ------------------------------------------------------------------------------------------------
-    def run(self, progress=None) -> RunStatus:
-        """Train to ``config.steps`` in grid-sized parts, evaluating after each (and at step 0), checkpointing."""
+    def run(self, progress=None, until: int | None = None) -> RunStatus:
+        """Train to ``until`` (``config.steps`` unless given) in grid-sized parts, evaluating after each (and at step
+        0), checkpointing."""
         from stable_baselines3.common.callbacks import BaseCallback
 
         finetuning = self
@@ -141,8 +142,9 @@ class Finetuning:
         if self.state["evaluated_at"] != self.trained:  # step 0, or a resumed learner stopped before its evaluation
             self._report(self.point(), progress)
             self.checkpoint()
-        while self.trained < self.config.steps:
-            target = min(self.config.steps, (self.trained // self.config.grid + 1) * self.config.grid)
+        until = self.config.steps if until is None else until
+        while self.trained < until:
+            target = min(until, (self.trained // self.config.grid + 1) * self.config.grid)
             self.model.learn(total_timesteps=target - self.trained, callback=Count(), reset_num_timesteps=False,
                              progress_bar=False)
             self._report(self.point(), progress)
@@ -315,9 +317,11 @@ def start(config: FinetuneConfig, seed: int) -> RunStore:
     return store
 
 
-def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | None = None) -> Path:
+def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | None = None,
+          finish: bool = False) -> Path:
     """Train one seed (``store``: an interrupted run's folder to continue); returns its run folder. Ctrl-C stops
-    training, keeps what was logged and checkpoints, so `promptpo resume` continues it."""
+    training, keeps what was logged and checkpoints, so `promptpo resume` continues it. ``finish``: train no more
+    (`promptpo resume --finish`): evaluate where it stopped, if it had not, and judge, as at the end."""
     resumed = store is not None
     store = store or start(config, seed)
     meta = json.loads((store.root / "run.json").read_text())
@@ -328,9 +332,12 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
             shutil.rmtree(store.root, ignore_errors=True)
         raise
     status, reason, judged = RunStatus.COMPLETED, "", None
+    until = finetuning.trained if finish else config.steps
     try:
         with interrupt_on_signals():  # SIGTERM and SIGHUP end it as Ctrl-C does: checkpointed, resumable
-            finetuning.run(progress)
+            if finish:
+                store.event("finish", training_env_steps=until, planned_steps=config.steps)
+            finetuning.run(progress, until)
             judged = finetuning.judge()
             stop_if_signalled()  # a Ctrl-C lost in the judgement: interrupted (resumable), not completed
         if not config.residual:
@@ -340,6 +347,9 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
         else:
             reason = (f"the base stays: the fine-tuned policy did not beat it beyond noise on {judged['episodes']} "
                       "fresh episodes")
+        if finish:
+            ended = f"ended at {until:,} of {config.steps:,} training steps (resume --finish)"
+            reason = f"{ended}; {reason}" if config.residual else ended
         finetuning.save()
     except (KeyboardInterrupt, Interrupted) as stop:
         status = RunStatus.INTERRUPTED

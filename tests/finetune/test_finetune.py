@@ -133,6 +133,53 @@ def test_a_stopped_finetune_command_says_how_to_continue(base_run):
     assert "Traceback" not in stderr
 
 
+def test_a_stopped_finetuning_is_judged_where_it_stopped_with_finish(base_run, monkeypatch):
+    """`promptpo resume --finish` trains no more: the learner is evaluated where it stopped (a stop between two
+    evaluations left it unevaluated) and judged against the base as at the end; the run is then finished."""
+    from promptpo.finetune import train as training
+    from promptpo.records import RunFolder
+
+    calls = {"n": 0}
+    point = training.Finetuning.point
+
+    def stopped_before_the_third(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return point(self)
+
+    monkeypatch.setattr(training.Finetuning, "point", stopped_before_the_third)
+    folder = train(config(base_run, steps=600), 2)
+    monkeypatch.undo()
+    assert read_json(folder / "summary.json")["training_env_steps"] == 400
+    proc = run_cli("resume", folder.name, "--out", str(folder.parent), "--finish")
+    assert proc.returncode == 0, proc.stderr
+    summary = read_json(folder / "summary.json")
+    spent = summary["base_env_steps"]
+    steps = [json.loads(line)["env_steps"] - spent for line in (folder / "curve.jsonl").read_text().splitlines()]
+    assert steps == [0, 200, 400] and summary["training_env_steps"] == 400  # evaluated at 400, not trained on
+    assert summary["status"] == "completed" and summary["reason"].startswith("ended at 400 of 600 training steps")
+    judged = summary["judged"]
+    assert judged["result"] in {"base", "finetuned"} and judged["episodes"] == 2
+    assert summary["best_score"] == (judged["finetuned_return"] if judged["result"] == "finetuned"
+                                     else judged["base_return"])
+    events = [e["event"] for e in RunFolder(folder).events()]
+    assert events.count("finish") == 1 and events.index("finish") < events.index("judged")
+    assert "[completed]" in proc.stdout and "ended at 400 of 600" in proc.stdout
+    again = run_cli("resume", folder.name, "--out", str(folder.parent), "--finish")
+    assert again.returncode != 0 and "already finished" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_finish_is_refused_in_one_line_for_a_run_with_no_learner(base_run):
+    """An optimize run has no learner to judge: --finish says so and how to continue it, changing nothing."""
+    before = (base_run / "summary.json").read_text()
+    proc = run_cli("resume", base_run.name, "--out", str(base_run.parent), "--finish")
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    said = proc.stderr.strip().splitlines()
+    assert len(said) == 1 and "--finish" in said[0] and f"promptpo resume {base_run.name}" in said[0]
+    assert (base_run / "summary.json").read_text() == before
+
+
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 def test_an_interrupted_finetuning_resumes_where_it_stopped(base_run, monkeypatch, stop):
     """Ctrl-C (or SIGTERM, as `kill` sends) keeps a checkpoint; `promptpo resume` continues the learner, its buffer
