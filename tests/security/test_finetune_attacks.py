@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -281,7 +283,9 @@ def test_a_stateful_base_cannot_choose_the_judgement(name, backend, tmp_path, un
 
 
 # -- 3. a planted run folder ---------------------------------------------------------------------------------------
-PLANTED = ROOT / "pwned-by-planted-finetune-folder"
+PLANTED = Path(tempfile.gettempdir()) / f"pwned-by-planted-finetune-folder-{os.getpid()}"
+"""What a planted payload writes when unpickled on the host; the control case writes it on purpose, so it is kept
+out of the repo (other tests check that nothing there changed) and is this process's own."""
 
 
 @pytest.fixture(scope="module")
