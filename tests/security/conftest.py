@@ -64,13 +64,24 @@ def promptpo_cgroups() -> list[str]:
 
 
 def sandbox_containers() -> list[str]:
+    """Sandbox containers left behind: this process's own, and any whose owner is gone. A live run's (another test
+    process's, running beside this one) are not counted."""
     try:
         import docker
 
+        from promptpo.isolation.docker import owner_alive
+
         client = docker.from_env()
-        return [c["Id"] for c in client.api.containers(all=True, filters={"label": "promptpo.sandbox=1"})]
+        listed = client.api.containers(all=True, filters={"label": "promptpo.sandbox=1"})
     except Exception:  # noqa: BLE001 - no engine: no containers
         return []
+    left = []
+    for container in listed:
+        labels = container.get("Labels") or {}
+        owner, start = labels.get("promptpo.pid", ""), labels.get("promptpo.pid_start", "")
+        if owner == str(os.getpid()) or not owner_alive(owner, start):
+            left.append(container["Id"])
+    return left
 
 
 @pytest.fixture
