@@ -26,13 +26,20 @@ if PROBLEM and IN_CI:
 pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=f"Docker backend unavailable here: {PROBLEM}")
 
 
-def containers() -> list[SimpleNamespace]:
-    """The sandbox containers there are (id, labels), listed without a second request per container: one that
-    goes meanwhile must not fail the listing."""
+def containers(owner: int | None = None) -> list[SimpleNamespace]:
+    """The sandbox containers (id, labels) of ``owner``'s runs; without one, those left behind: this process's own
+    and any whose owner is gone, not a live run's beside this test (another test process's). Listed without a second
+    request per container: one that goes meanwhile must not fail the listing."""
     import docker
 
+    from promptpo.isolation.docker import owner_alive
+
     found = docker.from_env().api.containers(all=True, filters={"label": "promptpo.sandbox=1"})
-    return [SimpleNamespace(id=c["Id"], labels=c.get("Labels") or {}) for c in found]
+    listed = [SimpleNamespace(id=c["Id"], labels=c.get("Labels") or {}) for c in found]
+    if owner is not None:
+        return [c for c in listed if c.labels.get("promptpo.pid") == str(owner)]
+    return [c for c in listed if c.labels.get("promptpo.pid") == str(os.getpid())
+            or not owner_alive(c.labels.get("promptpo.pid", ""), c.labels.get("promptpo.pid_start", ""))]
 
 
 def test_reach_in_docker_matches_the_process_sandbox(tmp_path):
@@ -80,9 +87,9 @@ def test_a_killed_run_leaves_a_container_that_the_next_run_sweeps(tmp_path):
                                "--workers", "1", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env=cli_env())
     deadline = time.monotonic() + 60
-    while not containers() and time.monotonic() < deadline:
+    while not containers(victim.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert containers(), "the run never started its container"
+    assert containers(victim.pid), "the run never started its container"
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     left = containers()
