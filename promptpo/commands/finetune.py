@@ -85,11 +85,11 @@ def resume_finetuning(folder, finish: bool = False) -> None:
     from promptpo.finetune.train import resumable, train
 
     config, seed, store = resumable(folder)
+    trained = int(folder.summary.get("training_env_steps") or 0)
     err = console(stderr=True)
-    err.print(f"{'judging' if finish else 'resuming'} {folder.name} at "
-              f"{int(folder.summary.get('training_env_steps') or 0):,} of {config.steps:,} training steps",
-              markup=False)
-    with SeedBars(err, config.steps) as bars:
+    err.print(f"{'judging' if finish else 'resuming'} {folder.name} at {trained:,} of {config.steps:,} training "
+              "steps", markup=False)
+    with SeedBars(err, trained if finish and trained else config.steps) as bars:
         update = bars.bar(f"seed {seed}")
         made = train(config, seed, lambda s, done, mean: update(done, eval_text(mean)), store=store, finish=finish)
     _report([made])

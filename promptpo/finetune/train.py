@@ -25,7 +25,7 @@ from promptpo.engine.state import Interrupted
 from promptpo.engine.store import RunStore, now_iso
 from promptpo.envs import load_spec
 from promptpo.envspec import ends_at_success
-from promptpo.errors import ConfigError
+from promptpo.errors import ConfigError, RunStoreError
 from promptpo.finetune.base import sandboxed
 from promptpo.finetune.config import OFF_POLICY, FinetuneConfig
 from promptpo.finetune.learner import arm, learner_class, make_model
@@ -226,8 +226,6 @@ class Finetuning:
         root = self.store.root
         state = json.loads((root / "finetune_state.json").read_text())
         if not isinstance(state, dict) or state.get("signatures") != signatures(root):
-            from promptpo.errors import RunStoreError
-
             raise RunStoreError(f"{root.name}'s checkpoint was not written by this user's promptpo (or was changed "
                                 "since): resuming would unpickle it", "resume only runs you started; start it again")
         self.state.update({k: state[k] for k in self.state if k in state})
@@ -280,7 +278,6 @@ def _paired_p(stats, tuned: list[float], base: list[float]) -> float | None:
 
 def resumable(folder) -> tuple[FinetuneConfig, int, RunStore]:
     """What an interrupted fine-tuning (or off-policy baseline) continues with: its config, seed and store."""
-    from promptpo.errors import RunStoreError
     from promptpo.finetune.policy import config_of
 
     status = RunStatus.read(folder.summary.get("status") or folder.meta.get("status"))
@@ -331,15 +328,20 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
         if not resumed:  # nothing was recorded yet: no folder is left behind
             shutil.rmtree(store.root, ignore_errors=True)
         raise
+    if finish and not finetuning.trained:
+        finetuning.close()
+        raise RunStoreError(f"{store.root.name} has trained no step yet: there is nothing to judge",
+                            f"continue it with `promptpo resume {store.root.name}`")
     status, reason, judged = RunStatus.COMPLETED, "", None
-    until = finetuning.trained if finish else config.steps
+    until, trained = (finetuning.trained if finish else config.steps), False
     try:
         with interrupt_on_signals():  # SIGTERM and SIGHUP end it as Ctrl-C does: checkpointed, resumable
-            if finish:
-                store.event("finish", training_env_steps=until, planned_steps=config.steps)
             finetuning.run(progress, until)
+            trained = True  # checkpointed after its last evaluation; the judgement loads the best actor into it
             judged = finetuning.judge()
             stop_if_signalled()  # a Ctrl-C lost in the judgement: interrupted (resumable), not completed
+            if finish:  # recorded once it is done: a finish stopped before its end was no finish
+                store.event("finish", training_env_steps=until, planned_steps=config.steps)
         if not config.residual:
             reason = f"budget spent: {config.steps} env steps"
         elif judged["result"] == "finetuned":
@@ -354,7 +356,8 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
     except (KeyboardInterrupt, Interrupted) as stop:
         status = RunStatus.INTERRUPTED
         reason = stop.reason if isinstance(stop, Interrupted) else "stopped by the user (Ctrl-C)"
-        finetuning.checkpoint()
+        if not trained:  # stopped in the judgement: the checkpoint holds the last actor, not the best one judged
+            finetuning.checkpoint()
     except PolicyFailed as err:  # the base program crashed, hung or broke a limit in its sandbox
         status, reason = RunStatus.FAILED, f"the base program failed: {err}"
     finally:

@@ -151,7 +151,7 @@ def facts_of(run: Folder, summary: dict, recovered: str = "") -> Facts:
     final = next((p for p in reversed(curve) if p.mean_return is not None), None)
     return Facts(
         run=run.name, path=run.path, kind=run.kind, env=str(meta.get("env")), seed=seed_of(meta),
-        method=method_of(meta), status=status, unfinished=_unfinished(run, status, reason, spent),
+        method=method_of(meta), status=status, unfinished=_unfinished(run, s, status, reason, spent),
         recovered=recovered,
         best=best["id"] if best else None, best_stopped=best_stopped["id"] if best_stopped else None,
         best_score=score.get("mean_return") if programs else s.get("best_score"),
@@ -320,15 +320,19 @@ def examples_of(config: dict) -> dict:
     return found
 
 
-def _unfinished(run: Folder, status: str, reason: str, spent: int) -> str:
+def _unfinished(run: Folder, summary: dict, status: str, reason: str, spent: int) -> str:
+    steps = run.meta.get("steps") if not run.has_programs else None
+    trained = summary.get("training_env_steps")
+    if isinstance(trained, int) and not isinstance(trained, bool) and trained != spent:  # a residual's budget is its
+        done, unit = trained, "training steps"                                # training; its env steps hold its base's
+    else:
+        done, unit = spent, "env steps"
     ended = RunStatus.read(status)
     if ended and ended.finished:
-        steps = run.meta.get("steps") if not run.has_programs else None
-        if isinstance(steps, int) and spent < steps:
-            return f"stopped at {spent:,} of {steps:,} env steps"
+        if isinstance(steps, int) and done < steps:
+            return f"stopped at {done:,} of {steps:,} {unit}"
         return ""
-    steps = run.meta.get("steps") if not run.has_programs else None
-    at = f" at {spent:,} of {steps:,} env steps" if isinstance(steps, int) else f" after {spent:,} env steps"
+    at = f" at {done:,} of {steps:,} {unit}" if isinstance(steps, int) else f" after {spent:,} env steps"
     return f"{status}{at}" + (f" ({reason})" if reason else "")
 
 

@@ -152,6 +152,23 @@ def test_a_stopped_finetuning_is_judged_where_it_stopped_with_finish(base_run, m
     folder = train(config(base_run, steps=600), 2)
     monkeypatch.undo()
     assert read_json(folder / "summary.json")["training_env_steps"] == 400
+
+    judged_from = {}
+
+    def ctrl_c(self):  # a finish stopped in its judgement, which has loaded the best actor into the learner
+        self._restore_actor()
+        judged_from["checkpoint"] = (folder / "checkpoint.zip").stat().st_mtime_ns
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.Finetuning, "judge", ctrl_c)
+    config_, seed, store = training.resumable(RunFolder(folder))
+    train(config_, seed, store=store, finish=True)
+    monkeypatch.undo()
+    assert read_json(folder / "summary.json")["status"] == "interrupted"
+    assert "finish" not in [e["event"] for e in RunFolder(folder).events()]  # no finish was made
+    # the checkpoint is the one taken after the last evaluation (the last actor), not the best one loaded to judge
+    assert (folder / "checkpoint.zip").stat().st_mtime_ns == judged_from["checkpoint"]
+
     proc = run_cli("resume", folder.name, "--out", str(folder.parent), "--finish")
     assert proc.returncode == 0, proc.stderr
     summary = read_json(folder / "summary.json")
@@ -164,8 +181,10 @@ def test_a_stopped_finetuning_is_judged_where_it_stopped_with_finish(base_run, m
     assert summary["best_score"] == (judged["finetuned_return"] if judged["result"] == "finetuned"
                                      else judged["base_return"])
     events = [e["event"] for e in RunFolder(folder).events()]
-    assert events.count("finish") == 1 and events.index("finish") < events.index("judged")
+    assert events.count("finish") == 1 and events.index("judged") < events.index("finish")
     assert "[completed]" in proc.stdout and "ended at 400 of 600" in proc.stdout
+    shown = run_cli("show", folder.name, "--out", str(folder.parent))
+    assert "400 of 600 training steps" in " ".join(shown.stdout.split()), shown.stdout  # not a full run's
     again = run_cli("resume", folder.name, "--out", str(folder.parent), "--finish")
     assert again.returncode != 0 and "already finished" in again.stderr and "Traceback" not in again.stderr
 
@@ -176,7 +195,8 @@ def test_finish_is_refused_in_one_line_for_a_run_with_no_learner(base_run):
     proc = run_cli("resume", base_run.name, "--out", str(base_run.parent), "--finish")
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     said = proc.stderr.strip().splitlines()
-    assert len(said) == 1 and "--finish" in said[0] and f"promptpo resume {base_run.name}" in said[0]
+    assert len(said) == 1 and "--finish" in said[0] and "no learner to judge" in said[0]
+    assert "promptpo resume" not in said[0]  # a finished run: nothing to continue either
     assert (base_run / "summary.json").read_text() == before
 
 
