@@ -152,6 +152,24 @@ def docker_problem() -> str | None:
     return None
 
 
+def sandbox_containers(owner: int | None = None) -> list:
+    """Docker sandbox containers (id, labels) of ``owner``'s runs; without one, those left behind: this process's own
+    and any whose owner is gone, not a live run's beside this test (another test process's). Listed without a second
+    request per container: one that goes meanwhile must not fail the listing."""
+    from types import SimpleNamespace
+
+    import docker
+
+    from promptpo.isolation.docker import owner_alive
+
+    found = docker.from_env().api.containers(all=True, filters={"label": "promptpo.sandbox=1"})
+    listed = [SimpleNamespace(id=c["Id"], labels=c.get("Labels") or {}) for c in found]
+    if owner is not None:
+        return [c for c in listed if c.labels.get("promptpo.pid") == str(owner)]
+    return [c for c in listed if c.labels.get("promptpo.pid") == str(os.getpid())
+            or not owner_alive(c.labels.get("promptpo.pid", ""), c.labels.get("promptpo.pid_start", ""))]
+
+
 def read_json(path: Path):
     return json.loads(path.read_text())
 

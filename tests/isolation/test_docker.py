@@ -9,12 +9,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from conftest import ANSWERS, IN_CI, cli_env, docker_problem, only_run, read_json, run_cli
+from conftest import ANSWERS, IN_CI, cli_env, docker_problem, only_run, read_json, run_cli, sandbox_containers
 from promptpo.envspec import ActionSpec
 from promptpo.isolation.base import Limits
 from promptpo.isolation.session import PolicySession
@@ -24,22 +23,6 @@ PROBLEM = docker_problem()
 if PROBLEM and IN_CI:
     raise RuntimeError(f"the Docker backend must work in CI: {PROBLEM}")
 pytestmark = pytest.mark.skipif(PROBLEM is not None, reason=f"Docker backend unavailable here: {PROBLEM}")
-
-
-def containers(owner: int | None = None) -> list[SimpleNamespace]:
-    """The sandbox containers (id, labels) of ``owner``'s runs; without one, those left behind: this process's own
-    and any whose owner is gone, not a live run's beside this test (another test process's). Listed without a second
-    request per container: one that goes meanwhile must not fail the listing."""
-    import docker
-
-    from promptpo.isolation.docker import owner_alive
-
-    found = docker.from_env().api.containers(all=True, filters={"label": "promptpo.sandbox=1"})
-    listed = [SimpleNamespace(id=c["Id"], labels=c.get("Labels") or {}) for c in found]
-    if owner is not None:
-        return [c for c in listed if c.labels.get("promptpo.pid") == str(owner)]
-    return [c for c in listed if c.labels.get("promptpo.pid") == str(os.getpid())
-            or not owner_alive(c.labels.get("promptpo.pid", ""), c.labels.get("promptpo.pid_start", ""))]
 
 
 def test_reach_in_docker_matches_the_process_sandbox(tmp_path):
@@ -55,7 +38,7 @@ def test_reach_in_docker_matches_the_process_sandbox(tmp_path):
         assert read_json(run / "run.json")["sandbox"].startswith(sandbox)
         scores[sandbox] = summary["best_score"]
     assert scores["docker"] == scores["process"]  # same episodes, same code: the same numbers
-    assert containers() == []  # removed when the run ended
+    assert sandbox_containers() == []  # removed when the run ended
 
 
 def test_parallel_docker_lanes_score_as_one_and_leave_nothing_behind(tmp_path):
@@ -76,7 +59,7 @@ def test_parallel_docker_lanes_score_as_one_and_leave_nothing_behind(tmp_path):
         records[workers] = {p.name: {k: v for k, v in read_json(p).items() if k != "evaluation"}
                             | {"episodes": read_json(p)["evaluation"]["episodes"]}
                             for p in sorted((run / "candidates").glob("*.json"))}
-        assert containers() == []  # every lane's container removed when the run ended
+        assert sandbox_containers() == []  # every lane's container removed when the run ended
     assert records["2"] == records["1"]
 
 
@@ -87,19 +70,19 @@ def test_a_killed_run_leaves_a_container_that_the_next_run_sweeps(tmp_path):
                                "--workers", "1", "--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env=cli_env())
     deadline = time.monotonic() + 60
-    while not containers(victim.pid) and time.monotonic() < deadline:
+    while not sandbox_containers(victim.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert containers(victim.pid), "the run never started its container"
+    assert sandbox_containers(victim.pid), "the run never started its container"
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
-    left = containers()
+    left = sandbox_containers()
     assert len(left) == 1 and left[0].labels["promptpo.pid"] == str(victim.pid)
     [folder] = Path(tempfile.gettempdir()).glob(f"promptpo-ipc-{victim.pid}-*")  # its frame sockets' folder
     proc = run_cli("optimize", "gymnasium/CartPole-v1", "--sandbox", "docker", "--model",
                    f"scripted:{ANSWERS / 'cartpole'}", "--out", str(tmp_path / "next"))
     assert proc.returncode == 0, proc.stderr
     assert "left behind by runs that died" in proc.stderr
-    assert containers() == [] and not folder.exists()
+    assert sandbox_containers() == [] and not folder.exists()
 
 
 def test_a_live_runs_containers_are_not_swept():
@@ -109,10 +92,10 @@ def test_a_live_runs_containers_are_not_swept():
         with PolicySession(sandbox, Limits(), ActionSpec("discrete", n=2)) as session:
             session.load("def act(obs):\n    return 1\n")
         assert sweep(sandbox.client) == []
-        live = containers()
+        live = sandbox_containers()
         assert live and {c.labels["promptpo.pid"] for c in live} == {str(os.getpid())}  # the next worker's, at least
         assert os.path.isdir(sandbox.ipc_dir)
-    assert containers() == []
+    assert sandbox_containers() == []
 
 
 def test_closing_one_sandbox_leaves_another_of_the_same_process_running():
@@ -128,7 +111,7 @@ def test_closing_one_sandbox_leaves_another_of_the_same_process_running():
                     other.load("def act(obs):\n    return 0\n")
                 session.reset([0], seed=0)
                 assert session.act([0], {"obs": np.zeros((1, 4))}).tolist() == [1.0]
-            assert session.worker.container.id in {c.id for c in containers()}
+            assert session.worker.container.id in {c.id for c in sandbox_containers()}
 
 
 def test_every_worker_has_a_container_of_its_own_that_goes_with_it():
@@ -145,9 +128,9 @@ def test_every_worker_has_a_container_of_its_own_that_goes_with_it():
                 used.append(session.worker.container.id)
         assert len(set(used)) == 3
         deadline = time.monotonic() + 10
-        while any(c.id in used for c in containers()) and time.monotonic() < deadline:
+        while any(c.id in used for c in sandbox_containers()) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [c for c in containers() if c.id in used]
+        assert not [c for c in sandbox_containers() if c.id in used]
 
 
 def test_a_spare_whose_container_died_is_replaced():
@@ -163,7 +146,7 @@ def test_a_spare_whose_container_died_is_replaced():
             session.reset([0], seed=0)
             assert session.act([0], {"obs": np.zeros((1, 4))}).tolist() == [1.0]
             assert session.worker.container.id != spare.container.id
-    assert containers() == []
+    assert sandbox_containers() == []
 
 
 def test_container_settings():
@@ -212,4 +195,4 @@ def test_frames_go_over_the_worker_socket_and_fall_back_to_the_exec_stream(monke
             in_stream = actions(sandbox)
         assert not sandbox.frames_over_socket and "could not connect its frame socket" in caplog.text
         assert in_stream == over_socket == [1.0, 0.0]
-    assert containers() == []
+    assert sandbox_containers() == []

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IN_CI, ROOT, docker_problem, worker_processes
+from conftest import sandbox_containers as left_containers
 
 SECRET = "sk-promptpo-canary-7f3e9a1c2b"
 HONEST = '''```python
@@ -64,24 +65,11 @@ def promptpo_cgroups() -> list[str]:
 
 
 def sandbox_containers() -> list[str]:
-    """Sandbox containers left behind: this process's own, and any whose owner is gone. A live run's (another test
-    process's, running beside this one) are not counted."""
+    """The ids of the sandbox containers left behind (conftest.sandbox_containers); none where no engine answers."""
     try:
-        import docker
-
-        from promptpo.isolation.docker import owner_alive
-
-        client = docker.from_env()
-        listed = client.api.containers(all=True, filters={"label": "promptpo.sandbox=1"})
+        return [c.id for c in left_containers()]
     except Exception:  # noqa: BLE001 - no engine: no containers
         return []
-    left = []
-    for container in listed:
-        labels = container.get("Labels") or {}
-        owner, start = labels.get("promptpo.pid", ""), labels.get("promptpo.pid_start", "")
-        if owner == str(os.getpid()) or not owner_alive(owner, start):
-            left.append(container["Id"])
-    return left
 
 
 @pytest.fixture
