@@ -38,6 +38,16 @@ class Resumable:
 
 def resumable(run: RunFolder) -> Resumable:
     """Check that ``run`` can continue and prepare it (its config, backend and sandbox), as a new run is."""
+    kind = continuable(run)
+    data = run.meta.get("config")
+    if not isinstance(data, dict) or "env" not in data:
+        raise RunStoreError(f"{run.path}/run.json has no run configuration", "the run folder is corrupt")
+    return Resumable(run, prepare(kind.config.from_record(data, run.path.parent)))
+
+
+def continuable(run: RunFolder) -> kinds.Kind:
+    """``run``'s kind, where the engine can continue it: a RunStoreError says why not (a kind it does not drive, or
+    a run that finished)."""
     kind = kinds.named(run.kind)
     if kind is None:
         raise RunStoreError(f"{run.path.name} is a {run.kind} run, which has nothing to resume",
@@ -45,10 +55,7 @@ def resumable(run: RunFolder) -> Resumable:
     status = RunStatus.read(run.summary.get("status") or run.meta.get("status"))
     if status and status.finished:
         raise RunStoreError(f"run {run.path.name} already finished ({status})", "nothing to resume")
-    data = run.meta.get("config")
-    if not isinstance(data, dict) or "env" not in data:
-        raise RunStoreError(f"{run.path}/run.json has no run configuration", "the run folder is corrupt")
-    return Resumable(run, prepare(kind.config.from_record(data, run.path.parent)))
+    return kind
 
 
 def resume(run: RunFolder, observer=None):

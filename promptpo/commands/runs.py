@@ -114,12 +114,14 @@ def resume(run: str, out: Path, finish: bool, verbose: bool) -> None:
         resume_finetuning(folder, finish)
         return
     if finish:
-        from promptpo.engine import kinds
-        from promptpo.outcome import RunStatus
+        from promptpo.errors import RunStoreError
+        from promptpo.resume import continuable
 
-        status = RunStatus.read(folder.summary.get("status") or folder.meta.get("status"))
-        going_on = kinds.named(folder.kind) is not None and not (status and status.finished)
+        try:
+            continuable(folder)
+            hint = f"continue it with `promptpo resume {folder.name}`"
+        except RunStoreError:
+            hint = "it has no learner to judge"
         raise ConfigError(f"--finish ends a stopped fine-tuning or off-policy learner; {folder.name} is a "
-                          f"{folder.kind} run", f"continue it with `promptpo resume {folder.name}`" if going_on
-                          else "it has no learner to judge")
+                          f"{folder.kind} run", hint)
     resume_run(folder)  # the header, the run folder and each candidate as `optimize` shows them
