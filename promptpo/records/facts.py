@@ -92,6 +92,8 @@ class Facts:
     end_at_success: bool = False
     eval_every: int | None = None
     problems: list[str] = field(default_factory=list)
+    training_steps: int | None = None
+    """A residual's training env steps, which its budget counts (``env_steps`` also hold its base run's); else None."""
 
     @property
     def finished(self) -> bool:
@@ -149,9 +151,11 @@ def facts_of(run: Folder, summary: dict, recovered: str = "") -> Facts:
     if status == RunStatus.RUNNING and (why := gone(s)):  # killed (SIGKILL, OOM) before it could record its end
         status, reason = RunStatus.INTERRUPTED, why
     final = next((p for p in reversed(curve) if p.mean_return is not None), None)
+    trained = s.get("training_env_steps")
+    training = trained if isinstance(trained, int) and not isinstance(trained, bool) and trained != spent else None
     return Facts(
         run=run.name, path=run.path, kind=run.kind, env=str(meta.get("env")), seed=seed_of(meta),
-        method=method_of(meta), status=status, unfinished=_unfinished(run, s, status, reason, spent),
+        method=method_of(meta), status=status, unfinished=_unfinished(run, status, reason, spent, training),
         recovered=recovered,
         best=best["id"] if best else None, best_stopped=best_stopped["id"] if best_stopped else None,
         best_score=score.get("mean_return") if programs else s.get("best_score"),
@@ -165,7 +169,7 @@ def facts_of(run: Folder, summary: dict, recovered: str = "") -> Facts:
         final_success=score.get("success_rate") if best else s.get("final_success_rate",
                                                                    final.success_rate if final else None),
         model_zip=run.model_zip, calls_kept=(run.path / "llm").is_dir(), end_at_success=bool(meta.get("end_at_success", False)),
-        eval_every=meta.get("eval_every"), problems=list(run.problems))
+        eval_every=meta.get("eval_every"), problems=list(run.problems), training_steps=training)
 
 
 # -- the rank key, from records -----------------------------------------------------------
@@ -320,13 +324,9 @@ def examples_of(config: dict) -> dict:
     return found
 
 
-def _unfinished(run: Folder, summary: dict, status: str, reason: str, spent: int) -> str:
+def _unfinished(run: Folder, status: str, reason: str, spent: int, training: int | None) -> str:
     steps = run.meta.get("steps") if not run.has_programs else None
-    trained = summary.get("training_env_steps")
-    if isinstance(trained, int) and not isinstance(trained, bool) and trained != spent:  # a residual's budget is its
-        done, unit = trained, "training steps"                                # training; its env steps hold its base's
-    else:
-        done, unit = spent, "env steps"
+    done, unit = (spent, "env steps") if training is None else (training, "training steps")
     ended = RunStatus.read(status)
     if ended and ended.finished:
         if isinstance(steps, int) and done < steps:

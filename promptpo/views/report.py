@@ -72,10 +72,10 @@ def settings(run: RunFolder) -> list[tuple[str, str]]:
 
         target = target_for(f.env)
         reached = f.reaching(target) if target else None
-        steps, trained = meta.get("steps"), summary.get("training_env_steps")
+        steps = meta.get("steps")
         budget = f" of {steps:,}" if isinstance(steps, int) else ""
-        rows += [("trained", f"{number(trained)} training steps{budget} ({number(f.env_steps)} env steps in all)"
-                  if isinstance(trained, int) and trained != f.env_steps else f"{number(f.env_steps)} env steps{budget}"),
+        rows += [("trained", f"{number(f.env_steps)} env steps{budget}" if f.training_steps is None else
+                  f"{number(f.training_steps)} training steps{budget} ({number(f.env_steps)} env steps in all)"),
                  ("evaluated", f"{sum(p.mean_return is not None for p in f.curve)} times"
                   + (f", every {f.eval_every:,} env steps" if f.eval_every else "")),
                  ("final evaluation", final_text(f)),
