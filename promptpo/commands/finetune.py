@@ -84,7 +84,10 @@ def resume_finetuning(folder, finish: bool = False) -> None:
     trains no more, and is judged where it stopped)."""
     from promptpo.finetune.train import resumable, train
 
+    from promptpo.records.folder import numbers
+
     config, seed, store = resumable(folder)
+    numbers(folder.summary, folder.path / "summary.json", ("training_env_steps",))
     trained = int(folder.summary.get("training_env_steps") or 0)
     err = console(stderr=True)
     err.print(f"{'judging' if finish else 'resuming'} {folder.name} at {trained:,} of {config.steps:,} training "

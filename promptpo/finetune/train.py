@@ -279,7 +279,9 @@ def _paired_p(stats, tuned: list[float], base: list[float]) -> float | None:
 def resumable(folder) -> tuple[FinetuneConfig, int, RunStore]:
     """What an interrupted fine-tuning (or off-policy baseline) continues with: its config, seed and store."""
     from promptpo.finetune.policy import config_of
+    from promptpo.records.folder import numbers
 
+    numbers(folder.meta, folder.path / "run.json", ("seed",))
     status = RunStatus.read(folder.summary.get("status") or folder.meta.get("status"))
     if status is not None and status.finished:
         raise RunStoreError(f"run {folder.name} already finished ({status})", "nothing to resume")

@@ -454,6 +454,21 @@ def test_a_tampered_folder_gives_one_clear_line(name, command, planted, request)
         assert planted.name in page.read_text() and "<script>alert(1)" not in page.read_text()
 
 
+@pytest.mark.parametrize("finish", [True, False], ids=["finish", "resume"])
+@pytest.mark.parametrize("file, field, value", [
+    ("summary.json", "training_env_steps", "abc"), ("summary.json", "training_env_steps", [1]),
+    ("summary.json", "training_env_steps", float("inf")), ("run.json", "seed", "x")])
+def test_resuming_a_folder_with_a_field_that_is_not_a_number_is_one_clear_error(file, field, value, finish, planted):
+    """A stopped folder whose numbers are not numbers: `resume` (and `--finish`) refuse it, no internal error."""
+    mark_unfinished(planted)
+    data = json.loads((planted / file).read_text())
+    data[field] = value
+    (planted / file).write_text(json.dumps(data))
+    code, said = cli("resume", planted.name, "--out", str(planted.parent), *(["--finish"] if finish else []))
+    assert code != 0 and "Traceback" not in said and "internal error" not in said, said[-400:]
+    assert "is not a number" in said, said[-400:]
+
+
 # -- 4. hostile text in a failure, and a failure only in the judgement --------------------------------------------
 NASTY = "\\x1b]0;pwned\\x07\\x1b[2J\\u202eevil\\u2028"
 TEXT_ATTACKS = {
