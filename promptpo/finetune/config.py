@@ -80,6 +80,13 @@ class FinetuneConfig:
     from 1,081 to 206 within 5k actor steps; at 1 it held both programs and improved neither (Walker2d 1,062 vs the
     base's 1,080, Hopper 1,073 vs 1,044: the base kept); at 0.1 Walker2d improved on both seeds (1,124 vs 1,080 and
     1,126 vs 1,036 on fresh episodes, p < 0.01) and Hopper held (1,070 vs 1,044, the base kept)."""
+    ramp: int = field(default=0, metadata=option(
+        "TD3 residual: training env steps, after the critic-only phase, over which the largest correction grows "
+        "from a tenth of --residual-scale to all of it (0: all of it from the start)."))
+    """The actor's output is bounded by b · tanh, b growing linearly from RAMP_START to 1 (promptpo.finetune.learner
+    .BoundedActor): the critic has seen the corrections near the base before the actor may make large ones. The
+    bound is in the actor's weights, so an evaluated, rolled-back or judged actor keeps the bound it was scored
+    with."""
     rollback: float = field(default=0.1, metadata=option(
         "Restore the best weights when an evaluation falls this fraction of the best's |return| below it, beyond "
         "noise (1e9: never)."))
@@ -115,6 +122,11 @@ class FinetuneConfig:
         if not 0 <= self.rollback < math.inf:  # a record holds no inf
             raise ConfigError(f"--rollback must be a number of at least 0 (got {self.rollback})",
                               "0.1 restores the best weights after a fall of a tenth; 1e9 never restores them")
+        if not 0 <= self.ramp:
+            raise ConfigError(f"--ramp must be at least 0 (got {self.ramp})", "0 gives the whole correction at once")
+        if self.ramp and not (self.residual and self.algo == "td3"):
+            raise ConfigError(f"--ramp bounds a TD3 residual's actor; this run is {self.method}",
+                              "use --algo td3 on a base program, or leave --ramp at 0")
         if self.inputs not in INPUTS:
             raise ConfigError(f"unknown --inputs {self.inputs!r}", f"choose one of {', '.join(INPUTS)}")
         if self.eval_every is not None and self.eval_every < 1:

@@ -9,7 +9,9 @@ fell from 2,327 to 617 at 10k steps): SB3's off-policy learners play uniformly r
 - (off-policy) fills the buffer with the base's own transitions under a small Gaussian correction during the warm-up
   instead of uniform actions, then trains the critic alone (the actor's learning rate held at 0) for
   ``critic_steps``, so the actor's first gradient comes from a critic that has seen the base;
-- (TD3) explores with Gaussian noise of the same small size; (SAC/TQC) starts the entropy coefficient at 0.01.
+- (TD3) explores with Gaussian noise of the same small size; (SAC/TQC) starts the entropy coefficient at 0.01;
+- (TD3, ``ramp``) bounds the actor's output by b · tanh, b growing from RAMP_START to 1 over ``ramp`` steps after the
+  critic-only phase, so the actor's first steps cannot make a correction the critic has not seen.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from typing import Any
 import numpy as np
 
 from promptpo.finetune.config import OFF_POLICY, SCRATCH, ZOO_TQC_DROP, FinetuneConfig
+
+RAMP_START = 0.1
+"""A ramped actor's first bound, as a fraction of --residual-scale: 0.1 of the half-range held both programs
+(benchmarks/residual.py) where the whole range at once threw them away within 5k actor steps."""
 
 
 def algorithm_class(algo: str) -> type:
@@ -36,7 +42,12 @@ def learner_class(config: FinetuneConfig) -> type:
     """The algorithm's class; for an off-policy residual, with the warm start mixed in."""
     cls = algorithm_class(config.algo)
     if config.residual and config.algo in OFF_POLICY:
-        return type(f"Residual{cls.__name__}", (WarmStart, cls), {})
+        extra = {}
+        if config.ramp:  # a ramped TD3's actor ends in × bound
+            from promptpo.finetune.bounded import BoundedTD3Policy
+
+            extra = {"policy_aliases": {**cls.policy_aliases, "MlpPolicy": BoundedTD3Policy}}
+        return type(f"Residual{cls.__name__}{'Ramped' if config.ramp else ''}", (WarmStart, cls), extra)
     return cls
 
 
@@ -46,15 +57,30 @@ class WarmStart:
 
     warm_noise: float = 0.05
     critic_until: int = 0
+    ramp: int = 0
+
+    def bound_now(self) -> float:
+        """A ramped actor's bound at this step: RAMP_START until the critic-only phase ends, then up to 1."""
+        if not self.ramp:
+            return 1.0
+        done = min(1.0, max(0.0, (self.num_timesteps - self.critic_until) / self.ramp))
+        return RAMP_START + (1.0 - RAMP_START) * done
+
+    def _set_bound(self) -> None:
+        if self.ramp:
+            for actor in (self.actor, self.actor_target):
+                actor.bound.fill_(self.bound_now())
 
     def _sample_action(self, learning_starts: int, action_noise: Any = None, n_envs: int = 1):
+        self._set_bound()
         if self.num_timesteps < learning_starts:
             shape = (n_envs, *self.action_space.shape)
             r = np.clip(self.warm_noise * np.random.standard_normal(shape), -1.0, 1.0).astype(np.float32)
             return r, r
         return super()._sample_action(learning_starts, action_noise, n_envs)
 
-    def _update_learning_rate(self, optimizers: Any) -> None:
+    def _update_learning_rate(self, optimizers: Any) -> None:  # where each train() starts
+        self._set_bound()
         super()._update_learning_rate(optimizers)
         if self.num_timesteps < self.critic_until:
             for group in self.actor.optimizer.param_groups:
@@ -114,6 +140,7 @@ def arm(model: Any, config: FinetuneConfig) -> None:
     if isinstance(model, WarmStart):
         model.warm_noise = config.noise
         model.critic_until = config.warmup + config.critic_steps
+        model.ramp = config.ramp
     if config.residual and config.algo == "td3" and config.penalty > 0:
         penalize(model.critic, config.penalty)
 
