@@ -8,48 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sb3_contrib  # noqa: F401 - a hard requirement here: CI installs promptpo[baselines]
+from conftest import read_json, run_cli, scripted
 
 import promptpo
-from conftest import read_json, run_cli, scripted
-from promptpo.finetune.config import ALGOS, FinetuneConfig
+from finetune.swing import PENDULUM, SWING, config
+from promptpo.finetune.config import ALGOS
 from promptpo.finetune.train import Finetuning, start, train
-
-PENDULUM = "gymnasium/Pendulum-v1"
-SWING = """import numpy as np
-
-KP = 4.0
-KD = 1.0
-
-
-def act(obs):
-    cos, sin, speed = obs
-    angle = np.arctan2(sin, cos)
-    if cos > 0.6:  # near the top: hold it there
-        return np.array([np.clip(-KP * angle - KD * speed, -2.0, 2.0)])
-    return np.array([2.0 * np.sign(speed or 1.0)])  # pump energy
-"""
-SMALL = {"policy_kwargs": {"net_arch": [32, 32]}}
-
-
-@pytest.fixture(scope="module")
-def base_run(tmp_path_factory) -> Path:
-    """A promptpo run on Pendulum whose one program is the base."""
-    out = tmp_path_factory.mktemp("finetune") / "runs"
-    model = scripted(out.parent / "answers.jsonl", f"Pump, then hold.\n```python\n{SWING}```")
-    result = promptpo.optimize(PENDULUM, model, rounds=1, candidates=1, episodes=2, out=out, add_to_library=False)
-    return Path(result.run_dir)
-
-
-def config(base_run: Path, **changes) -> FinetuneConfig:
-    from promptpo.finetune.base import read_base
-
-    base, env = read_base(str(base_run), None, base_run.parent)
-    settings = dict(steps=600, warmup=200, critic_steps=200, eval_points=3, eval_episodes=2, judge_episodes=2,
-                    out=base_run.parent, options=SMALL)
-    settings.update(changes)
-    if settings.get("algo") == "ars":
-        settings["options"] = {}
-    return FinetuneConfig(env=env, base=base, **settings)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
