@@ -14,13 +14,14 @@ against the best's episodes gives p below this (a fragile gait's spread is not a
 
 
 def fell(returns: list[float], best: float, rollback: float, before: list[float] | tuple[float, int]) -> bool:
-    """Worse than the best by more than ``rollback`` of its |return|, and beyond noise: a base whose gait falls in
+    """Worse than the best by more than ``rollback`` of its |return| (at least 1: a best of 0 has no fraction to fall
+    by, and --rollback 1e9 must still mean never), and beyond noise: a base whose gait falls in
     some episodes scores 1,443 ± 606 on ten, and an actor that changes nothing that matters draws another ten
     outcomes; a one-sided Welch t-test against the best's own episodes (``before``: their returns, or their standard
     deviation and count) tells a fall from that. Welch, not paired: the episodes start alike, but a changed gait
     falls in other ones."""
     mean = float(np.mean(returns))
-    if not mean < best - rollback * abs(best):  # a NaN falls through here, as before
+    if not mean < best - rollback * max(abs(best), 1.0):  # a NaN falls through here, as before
         return False
     spread, n = before if isinstance(before, tuple) else (_std(before), len(before))
     std = _std(returns)
