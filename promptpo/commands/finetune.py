@@ -90,11 +90,16 @@ def resume_finetuning(folder, finish: bool = False) -> None:
     numbers(folder.summary, folder.path / "summary.json", ("training_env_steps",))
     trained = int(folder.summary.get("training_env_steps") or 0)
     err = console(stderr=True)
-    err.print(f"{'judging' if finish else 'resuming'} {folder.name} at {trained:,} of {config.steps:,} training "
-              "steps", markup=False)
     with SeedBars(err, trained if finish and trained else config.steps) as bars:
-        update = bars.bar(f"seed {seed}")
-        made = train(config, seed, lambda s, done, mean: update(done, eval_text(mean)), store=store, finish=finish)
+        updates = []
+
+        def ready() -> None:  # the checkpoint was taken: a refusal before this is its one line alone
+            err.print(f"{'judging' if finish else 'resuming'} {folder.name} at {trained:,} of {config.steps:,} "
+                      "training steps", markup=False)
+            updates.append(bars.bar(f"seed {seed}"))
+
+        made = train(config, seed, lambda s, done, mean: updates[0](done, eval_text(mean)), store=store,
+                     finish=finish, ready=ready)
     _report([made])
 
 

@@ -27,6 +27,12 @@ from promptpo.envs import load_spec
 from promptpo.envspec import ends_at_success
 from promptpo.errors import ConfigError, RunStoreError
 from promptpo.finetune.base import sandboxed
+from promptpo.finetune.checkpoint import (
+    curve,
+    drop_points_after,
+    read_state,
+    signatures,
+)
 from promptpo.finetune.config import OFF_POLICY, FinetuneConfig
 from promptpo.finetune.learner import arm, learner_class, make_model
 from promptpo.finetune.residual import CombinedPolicy, Correction, ResidualEnv, play
@@ -224,10 +230,7 @@ class Finetuning:
 
     def _load(self) -> Any:
         root = self.store.root
-        state = json.loads((root / "finetune_state.json").read_text())
-        if not isinstance(state, dict) or state.get("signatures") != signatures(root):
-            raise RunStoreError(f"{root.name}'s checkpoint was not written by this user's promptpo (or was changed "
-                                "since): resuming would unpickle it", "resume only runs you started; start it again")
+        state = read_state(root)
         self.state.update({k: state[k] for k in self.state if k in state})
         if not self.state["best_returns"]:  # a checkpoint written before the state kept them: read once, here
             self.recorded = recorded_spread(root / "events.jsonl", self.offset + (self.state["best_at"] or 0),
@@ -237,16 +240,8 @@ class Finetuning:
         arm(model, self.config)
         if self._is_off_policy and (root / "replay.pkl").exists():
             model.load_replay_buffer(root / "replay.pkl")
-        self._drop_points_after(self.offset + int(model.num_timesteps))
+        drop_points_after(root, self.offset + int(model.num_timesteps))
         return model
-
-    def _drop_points_after(self, steps: int) -> None:
-        """A kill between an evaluation and its checkpoint left points the resumed learner has not reached."""
-        path = self.store.root / "curve.jsonl"
-        if path.exists():
-            kept = [line for line in path.read_text().splitlines() if line.strip()
-                    and json.loads(line)["env_steps"] <= steps]
-            path.write_text("".join(line + "\n" for line in kept))
 
     def save(self) -> None:
         self.model.save(self.store.root / "model.zip")
@@ -255,17 +250,6 @@ class Finetuning:
         for closable in (self.env, self.eval_env, self.train_base):
             if closable is not None:
                 closable.close()
-
-
-def signatures(root: Path) -> dict[str, str]:
-    """HMAC-SHA256 of each checkpoint file under this user's secret (promptpo.seeds): resume unpickles them, so it
-    takes only checkpoints this user's promptpo wrote, never a folder someone handed over."""
-    import hashlib
-    import hmac
-
-    key = episode_secret().encode()
-    return {name: hmac.new(key, (root / name).read_bytes(), hashlib.sha256).hexdigest()
-            for name in ("checkpoint.zip", "replay.pkl") if (root / name).is_file()}
 
 
 def _paired_p(stats, tuned: list[float], base: list[float]) -> float | None:
@@ -317,10 +301,11 @@ def start(config: FinetuneConfig, seed: int) -> RunStore:
 
 
 def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | None = None,
-          finish: bool = False) -> Path:
+          finish: bool = False, ready=None) -> Path:
     """Train one seed (``store``: an interrupted run's folder to continue); returns its run folder. Ctrl-C stops
     training, keeps what was logged and checkpoints, so `promptpo resume` continues it. ``finish``: train no more
-    (`promptpo resume --finish`): evaluate where it stopped, if it had not, and judge, as at the end."""
+    (`promptpo resume --finish`): evaluate where it stopped, if it had not, and judge, as at the end. ``ready()``:
+    called once the learner (or its checkpoint) is loaded and nothing more is refused."""
     resumed = store is not None
     store = store or start(config, seed)
     meta = json.loads((store.root / "run.json").read_text())
@@ -334,6 +319,8 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
         finetuning.close()
         raise RunStoreError(f"{store.root.name} has trained no step yet: there is nothing to judge",
                             f"continue it with `promptpo resume {store.root.name}`")
+    if ready is not None:
+        ready()
     status, reason, judged = RunStatus.COMPLETED, "", None
     until, trained = (finetuning.trained if finish else config.steps), False
     try:
@@ -373,15 +360,14 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
 
 def summary(config: FinetuneConfig, meta: dict, finetuning: Finetuning, status: str, reason: str,
             judged: dict | None) -> dict:
-    curve = [json.loads(line) for line in (finetuning.store.root / "curve.jsonl").read_text().splitlines()
-             if line.strip()] if (finetuning.store.root / "curve.jsonl").exists() else []
-    last = curve[-1] if curve else None
+    points = curve(finetuning.store.root)
+    last = points[-1] if points else None
     best = None if judged is None else (judged["finetuned_return"] if judged["result"] == "finetuned"
                                         else judged.get("base_return"))
     return {"run_id": meta["id"], "env": meta["env"], "model": config.method, "method": config.method,
             "seed": finetuning.seed, "status": status, "reason": reason, "best_candidate": None,
-            "best_score": best, "final_return": last["mean_return"] if last else None,
-            "final_success_rate": last["success_rate"] if last else None,
+            "best_score": best, "final_return": last.get("mean_return") if last else None,
+            "final_success_rate": last.get("success_rate") if last else None,
             "env_steps": finetuning.offset + finetuning.trained, "training_env_steps": finetuning.trained,
             "base_env_steps": finetuning.offset, "episodes": finetuning.state["episodes"],
             "rollbacks": finetuning.state["rollbacks"], "judged": judged,

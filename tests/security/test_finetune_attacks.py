@@ -469,6 +469,59 @@ def test_resuming_a_folder_with_a_field_that_is_not_a_number_is_one_clear_error(
     assert "is not a number" in said, said[-400:]
 
 
+def _state(change):
+    def edit(folder: Path) -> None:
+        path = folder / "finetune_state.json"
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+    return edit
+
+
+def _curve(text: str):
+    def edit(folder: Path) -> None:
+        path = folder / "curve.jsonl"
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join([lines[0], text, *lines[1:]]) + "\n")
+    return edit
+
+
+DAMAGED = {  # the state beside a genuine signed checkpoint, and the curve: unsigned, so anyone can change them
+    "state_missing": lambda folder: (folder / "finetune_state.json").unlink(),
+    "state_not_json": lambda folder: (folder / "finetune_state.json").write_text("{"),
+    "state_a_list": lambda folder: (folder / "finetune_state.json").write_text("[]"),
+    "best_return_a_string": _state(lambda d: d.update(best_return="x")),
+    "best_return_a_numeric_string": _state(lambda d: d.update(best_return="5")),
+    "best_at_a_list": _state(lambda d: d.update(best_at=[1])),
+    "rollbacks_none": _state(lambda d: d.update(rollbacks=None)),
+    "episodes_true": _state(lambda d: d.update(episodes=True)),
+    "wall_time_infinite": _state(lambda d: d.update(wall_time_s=float("inf"))),
+    "best_returns_of_strings": _state(lambda d: d.update(best_returns=["a", "b"])),
+    "best_returns_a_dict": _state(lambda d: d.update(best_returns={"a": 1})),
+    "curve_line_not_json": _curve("{"),
+    "curve_line_a_list": _curve("[1, 2]"),
+    "curve_last_line_cut_short": lambda folder: (folder / "curve.jsonl").write_text(
+        (folder / "curve.jsonl").read_text() + '{"env_steps": 1'),
+}
+GOES_ON = ("curve_line_a_list", "curve_last_line_cut_short")  # JSON that is no point, a kill's half line: left out
+
+
+@pytest.mark.parametrize("finish", [True, False], ids=["finish", "resume"])
+@pytest.mark.parametrize("name", sorted(DAMAGED))
+def test_resuming_a_folder_with_a_damaged_state_or_curve_is_one_clear_error(name, finish, planted):
+    """finetune_state.json and curve.jsonl are not signed (the pickles are): whatever they hold, `resume` and
+    `--finish` either continue or refuse in one line, never an internal error."""
+    mark_unfinished(planted)
+    DAMAGED[name](planted)
+    code, said = cli("resume", planted.name, "--out", str(planted.parent), *(["--finish"] if finish else []))
+    assert "Traceback" not in said and "internal error" not in said, said[-600:]
+    if name in GOES_ON:
+        assert code == 0, said[-600:]
+    else:
+        assert code != 0 and said.strip().startswith("promptpo: error:"), said[-600:]
+        assert len(said.strip().splitlines()) == 1, said[-600:]  # no header or progress bar before the refusal
+
+
 # -- 4. hostile text in a failure, and a failure only in the judgement --------------------------------------------
 NASTY = "\\x1b]0;pwned\\x07\\x1b[2J\\u202eevil\\u2028"
 TEXT_ATTACKS = {
