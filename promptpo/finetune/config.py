@@ -83,7 +83,7 @@ class FinetuneConfig:
     ramp: int = field(default=0, metadata=option(
         "TD3 residual: training env steps, after the critic-only phase, over which the largest correction grows "
         "from a tenth of --residual-scale to all of it (0: all of it from the start)."))
-    """The actor's output is bounded by b · tanh, b growing linearly from RAMP_START to 1 (promptpo.finetune.learner
+    """The actor's output is bounded by b · tanh, b growing linearly from RAMP_START to 1 (promptpo.finetune.bounded
     .BoundedActor): the critic has seen the corrections near the base before the actor may make large ones. The
     bound is in the actor's weights, so an evaluated, rolled-back or judged actor keeps the bound it was scored
     with."""

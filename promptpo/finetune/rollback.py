@@ -37,11 +37,14 @@ def fell(returns: list[float], best: float, rollback: float, before: list[float]
 def recorded_spread(events: Path, env_steps: int, episodes: int) -> tuple[float, int]:
     """The best evaluation's standard deviation (ddof 1) and episodes from its eval event, for a checkpoint written
     before the state kept its returns; (0, 0) when none is found: the means decide, as they did."""
-    lines = events.read_text().splitlines() if events.exists() else []
+    try:
+        lines = events.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:  # missing, or no file: the means decide
+        lines = []
     for line in lines:
         try:
             event = json.loads(line)
-        except ValueError:  # a line a kill cut short
+        except (ValueError, RecursionError):  # a line a kill cut short, or one changed by hand
             continue
         if not isinstance(event, dict):
             continue

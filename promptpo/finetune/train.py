@@ -76,6 +76,8 @@ class Finetuning:
         torch.set_num_threads(1)  # a resumed learner too: torch's one thread a core stalls beside another learner
         if resumed:
             self.model = self._load()
+            if self.state["best_at"] is not None:  # a damaged best.pt is refused now, not at the judgement
+                self._best_state()
         else:
             self.model = make_model(config, self.env, seed, self.spec.id)
         from stable_baselines3.common.logger import Logger
@@ -216,7 +218,24 @@ class Finetuning:
     def _restore_actor(self) -> None:
         import torch
 
-        self._load_actor_state(torch.load(self.store.root / "best.pt", weights_only=True))
+        self._load_actor_state(self._best_state())
+
+    def _best_state(self) -> dict:
+        """best.pt, when it holds this learner's actor (it is not signed: torch loads it weights-only)."""
+        import torch
+
+        path = self.store.root / "best.pt"
+        try:
+            state = torch.load(path, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - missing, not torch's, or a pickle weights_only refuses
+            raise RunStoreError(f"{path} cannot be loaded ({type(err).__name__})",
+                                "the run folder is damaged or was changed after the run") from None
+        expected = self._actor_state()
+        if not (isinstance(state, dict) and set(state) == set(expected) and all(
+                isinstance(state[k], torch.Tensor) and state[k].shape == v.shape for k, v in expected.items())):
+            raise RunStoreError(f"{path} does not hold this run's actor",
+                                "the run folder is damaged or was changed after the run")
+        return state
 
     def checkpoint(self) -> None:
         """The learner and its buffer (pickles, as SB3 writes them), signed with this user's secret."""
@@ -237,6 +256,9 @@ class Finetuning:
                                             self.config.eval_episodes)
         cls = learner_class(self.config)
         model = cls.load(root / "checkpoint.zip", env=self.env, device="cpu")
+        if bool(self.config.ramp) != hasattr(model.policy.actor, "bound"):  # run.json is not signed; the pickle is
+            raise RunStoreError(f"{root / 'run.json'}: its ramp ({self.config.ramp}) does not match the checkpoint's "
+                                "actor", "the run folder was changed after the run; start it again")
         arm(model, self.config)
         if self._is_off_policy and (root / "replay.pkl").exists():
             model.load_replay_buffer(root / "replay.pkl")
@@ -266,6 +288,9 @@ def resumable(folder) -> tuple[FinetuneConfig, int, RunStore]:
     from promptpo.records.folder import numbers
 
     numbers(folder.meta, folder.path / "run.json", ("seed",))
+    if int(folder.meta.get("seed") or 0) < 0:
+        raise RunStoreError(f"{folder.path / 'run.json'}: its seed is negative ({folder.meta['seed']})",
+                            "the run folder is corrupt")
     status = RunStatus.read(folder.summary.get("status") or folder.meta.get("status"))
     if status is not None and status.finished:
         raise RunStoreError(f"run {folder.name} already finished ({status})", "nothing to resume")
@@ -349,6 +374,9 @@ def train(config: FinetuneConfig, seed: int, progress=None, store: RunStore | No
             finetuning.checkpoint()
     except PolicyFailed as err:  # the base program crashed, hung or broke a limit in its sandbox
         status, reason = RunStatus.FAILED, f"the base program failed: {err}"
+    except RunStoreError as err:  # a damaged folder (best.pt): said in one line, recorded as a stop, not an end
+        status, reason = RunStatus.INTERRUPTED, f"stopped: {err}"
+        raise
     finally:
         finetuning.close()
         store.write_json("summary.json", summary(config, meta, finetuning, status, reason, judged))
@@ -364,7 +392,7 @@ def summary(config: FinetuneConfig, meta: dict, finetuning: Finetuning, status: 
     last = points[-1] if points else None
     best = None if judged is None else (judged["finetuned_return"] if judged["result"] == "finetuned"
                                         else judged.get("base_return"))
-    return {"run_id": meta["id"], "env": meta["env"], "model": config.method, "method": config.method,
+    return {"run_id": meta.get("id", finetuning.store.root.name), "env": finetuning.spec.id, "model": config.method, "method": config.method,
             "seed": finetuning.seed, "status": status, "reason": reason, "best_candidate": None,
             "best_score": best, "final_return": last.get("mean_return") if last else None,
             "final_success_rate": last.get("success_rate") if last else None,

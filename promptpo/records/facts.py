@@ -270,7 +270,8 @@ def _logged_curve(run: Folder) -> list[CurvePoint]:
     """A training's evaluations (curve.jsonl), from 0."""
     points = []
     for p in run.curve():
-        if isinstance(p.get("env_steps"), (int, float)):
+        steps = p.get("env_steps")
+        if isinstance(steps, (int, float)) and not isinstance(steps, bool) and abs(steps) < 1e18:  # 10**400: none
             points.append(CurvePoint(int(p["env_steps"]), int(p.get("episodes") or 0), p.get("mean_return"),
                                      p.get("success_rate"), p.get("wall_time_s")))
     points.sort(key=lambda p: p.env_steps)

@@ -73,6 +73,11 @@ class Folder:
             return None
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise RunStoreError(f"{path} is not valid JSON ({err})", "the run folder is corrupt") from None
+        except RecursionError:
+            raise RunStoreError(f"{path} is not valid JSON (nested too deep)", "the run folder is corrupt") from None
+        except OSError as err:  # a folder where the file should be, no permission, ...
+            raise RunStoreError(f"{path} cannot be read ({err.strerror or type(err).__name__})",
+                                "the run folder is corrupt") from None
 
     def lines(self, rel: str) -> list[dict]:
         """A JSON-lines file (events.jsonl, curve.jsonl): a last line cut short by a kill is left out (the
@@ -82,6 +87,9 @@ class Folder:
             text = path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return []
+        except OSError as err:
+            raise RunStoreError(f"{path} cannot be read ({err.strerror or type(err).__name__})",
+                                "the run folder is corrupt") from None
         lines = text.split("\n")  # what the writer calls a line (splitlines also breaks on U+2028)
         if lines and lines[-1] == "":
             lines.pop()
@@ -91,7 +99,7 @@ class Folder:
                 continue
             try:
                 value = json.loads(line)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 if number == len(lines) and not text.endswith("\n"):
                     self._note(f"{rel}: its last line was cut short (left out)")
                     break

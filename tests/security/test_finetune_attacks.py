@@ -421,6 +421,7 @@ TAMPERED = {  # what a copied folder may hold instead of what promptpo wrote
     "base_py_changed": ("base.py", None),
     "method_with_markup": ("run.json", lambda d: d.update(method="<script>alert(1)</script>[bold]x[/bold]")),
     "curve_return_not_a_number": ("curve.jsonl", lambda d: d.update(mean_return="x", env_steps=None)),
+    "curve_env_steps_no_float_holds": ("curve.jsonl", lambda d: d.update(env_steps=10 ** 400)),
 }
 
 
@@ -503,7 +504,71 @@ DAMAGED = {  # the state beside a genuine signed checkpoint, and the curve: unsi
     "curve_last_line_cut_short": lambda folder: (folder / "curve.jsonl").write_text(
         (folder / "curve.jsonl").read_text() + '{"env_steps": 1'),
 }
-GOES_ON = ("curve_line_a_list", "curve_last_line_cut_short")  # JSON that is no point, a kill's half line: left out
+HUGE = "1" + "0" * 400  # valid JSON, no float holds it
+
+
+def _raw_state(edit):
+    def change(folder: Path) -> None:
+        path = folder / "finetune_state.json"
+        path.write_text(edit(path.read_text()))
+    return change
+
+
+def _best_pt(edit):
+    """best.pt (the best actor, unsigned: loaded weights-only) changed, and the state saying the best came before
+    the checkpoint, so the judgement loads it."""
+    def change(folder: Path) -> None:
+        _state(lambda d: d.update(best_at=100))(folder)
+        edit(folder / "best.pt")
+    return change
+
+
+def _wrong_shapes(path: Path) -> None:
+    import torch
+
+    state = torch.load(path, weights_only=True)
+    torch.save({k: torch.zeros(3, 3) for k in state}, path)
+
+
+def _replace_dir(name: str):
+    def change(folder: Path) -> None:
+        (folder / name).unlink()
+        (folder / name).mkdir()
+    return change
+
+
+def _run_json(change):
+    def edit(folder: Path) -> None:
+        data = json.loads((folder / "run.json").read_text())
+        change(data)
+        (folder / "run.json").write_text(json.dumps(data))
+    return edit
+
+
+DAMAGED.update({  # found by a helper red-teaming the first set
+    "episodes_a_400_digit_integer": _raw_state(lambda t: t.replace('"episodes": ', f'"episodes": {HUGE}, "was": ')),
+    "best_returns_holding_a_400_digit_integer": _raw_state(lambda t: t.replace('"best_returns": [',
+                                                                               f'"best_returns": [{HUGE}, ')),
+    "curve_env_steps_a_400_digit_integer": _curve(f'{{"env_steps": {HUGE}}}'),
+    "state_a_folder": _replace_dir("finetune_state.json"),
+    "curve_a_folder": _replace_dir("curve.jsonl"),
+    "state_nested_too_deep": lambda folder: (folder / "finetune_state.json").write_text("[" * 200_000),
+    "curve_line_nested_too_deep": _curve("[" * 200_000 + "]" * 200_000),
+    "best_pt_missing": _best_pt(lambda path: path.unlink()),
+    "best_pt_not_torch": _best_pt(lambda path: path.write_bytes(b"garbage")),
+    "best_pt_empty": _best_pt(lambda path: __import__("torch").save({}, path)),
+    "best_pt_wrong_shapes": _best_pt(_wrong_shapes),
+    "events_not_utf8_with_no_best_returns": lambda folder: (_state(lambda d: d.update(best_returns=[]))(folder),
+                                                            (folder / "events.jsonl").write_bytes(b"\xff\xfe\n")),
+    "events_nested_too_deep_with_no_best_returns": lambda folder: (
+        _state(lambda d: d.update(best_returns=None))(folder), (folder / "events.jsonl").write_text("[" * 200_000)),
+    "run_json_without_id": _run_json(lambda d: d.pop("id")),
+    "run_json_seed_negative": _run_json(lambda d: d.update(seed=-5)),
+    "run_json_ramp_added": _run_json(lambda d: d["config"].update(ramp=1000)),
+})
+GOES_ON = ("curve_line_a_list", "curve_last_line_cut_short", "curve_env_steps_a_400_digit_integer",
+           "events_not_utf8_with_no_best_returns",
+           "events_nested_too_deep_with_no_best_returns", "run_json_without_id")  # JSON that is no point, a kill's half line: left out
 
 
 @pytest.mark.parametrize("finish", [True, False], ids=["finish", "resume"])
