@@ -216,8 +216,6 @@ class Finetuning:
         torch.save(self._actor_state(), self.store.root / "best.pt")
 
     def _restore_actor(self) -> None:
-        import torch
-
         self._load_actor_state(self._best_state())
 
     def _best_state(self) -> dict:
