@@ -90,8 +90,8 @@ class FinetuneConfig:
     rollback: float = field(default=0.1, metadata=option(
         "Restore the best weights when an evaluation falls this fraction of the best's |return| (at least 1) below "
         "it, beyond noise (1e9: never)."))
-    """An evaluation this fraction of the best's |return| (at least 1) below the best so far, and worse beyond noise (a one-sided
-    Welch t-test against the best's own episodes, p < rollback.ROLLBACK_P), restores the best weights."""
+    """An evaluation this fraction of the best's |return| (at least 1) below the best so far, and worse beyond noise
+    (a one-sided Welch t-test against the best's own episodes, p < rollback.ROLLBACK_P), restores the best weights."""
     eval_points: int = field(default=20, metadata=option(
         "Evaluations over --steps when --eval-every is not given (the grid: --steps / N)."))
     eval_every: int | None = field(default=None, metadata=option("Training env steps between evaluations."))

@@ -390,7 +390,8 @@ def summary(config: FinetuneConfig, meta: dict, finetuning: Finetuning, status: 
     last = points[-1] if points else None
     best = None if judged is None else (judged["finetuned_return"] if judged["result"] == "finetuned"
                                         else judged.get("base_return"))
-    return {"run_id": meta.get("id", finetuning.store.root.name), "env": finetuning.spec.id, "model": config.method, "method": config.method,
+    return {"run_id": meta.get("id", finetuning.store.root.name), "env": finetuning.spec.id, "model": config.method,
+            "method": config.method,
             "seed": finetuning.seed, "status": status, "reason": reason, "best_candidate": None,
             "best_score": best, "final_return": last.get("mean_return") if last else None,
             "final_success_rate": last.get("success_rate") if last else None,
