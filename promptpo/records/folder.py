@@ -76,8 +76,7 @@ class Folder:
         except RecursionError:
             raise RunStoreError(f"{path} is not valid JSON (nested too deep)", "the run folder is corrupt") from None
         except OSError as err:  # a folder where the file should be, no permission, ...
-            raise RunStoreError(f"{path} cannot be read ({err.strerror or type(err).__name__})",
-                                "the run folder is corrupt") from None
+            raise unreadable(path, err) from None
 
     def lines(self, rel: str) -> list[dict]:
         """A JSON-lines file (events.jsonl, curve.jsonl): a last line cut short by a kill is left out (the
@@ -88,8 +87,7 @@ class Folder:
         except FileNotFoundError:
             return []
         except OSError as err:
-            raise RunStoreError(f"{path} cannot be read ({err.strerror or type(err).__name__})",
-                                "the run folder is corrupt") from None
+            raise unreadable(path, err) from None
         lines = text.split("\n")  # what the writer calls a line (splitlines also breaks on U+2028)
         if lines and lines[-1] == "":
             lines.pop()
@@ -258,6 +256,11 @@ class Folder:
         folder = self.path / "verifications"
         files = sorted(folder.glob(f"{candidate_id}-*.json")) if folder.is_dir() else []
         return self.json(f"verifications/{files[-1].name}") if files else None
+
+
+def unreadable(path: Path, err: OSError) -> RunStoreError:
+    """The one line for a record that is there but cannot be read (a folder in its place, no permission, ...)."""
+    return RunStoreError(f"{path} cannot be read ({err.strerror or type(err).__name__})", "the run folder is corrupt")
 
 
 def numbers(record: dict, path: Path, fields: tuple[str, ...]) -> None:
