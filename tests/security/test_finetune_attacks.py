@@ -587,6 +587,50 @@ def test_resuming_a_folder_with_a_damaged_state_or_curve_is_one_clear_error(name
         assert len(said.strip().splitlines()) == 1, said[-600:]  # no header or progress bar before the refusal
 
 
+RAMPED_ATTACKS = {  # a base that turns once the ramped learner acts (red-team of --ramp, kept as tests)
+    "non_finite_once_the_learner_acts": "import numpy as np\ncalls = [0]\n\ndef act(obs):\n    calls[0] += 1\n"
+                                        "    return np.array([np.nan if calls[0] > 250 else 0.0])\n",
+    "writes_every_record_it_can_find": """import os
+import numpy as np
+NAMES = ("finetune_state.json", "best.pt", "curve.jsonl", "events.jsonl", "run.json", "summary.json")
+calls = [0]
+
+
+def act(obs):
+    calls[0] += 1
+    if calls[0] == 250:
+        for root in (os.getcwd(), "/tmp", "/work", "/proc/1/cwd", os.path.expanduser("~")):
+            for folder, dirs, files in os.walk(root):
+                if folder.count("/") > 6:
+                    dirs[:] = []
+                for name in files:
+                    if name in NAMES:
+                        try:
+                            with open(os.path.join(folder, name), "a") as handle:
+                                handle.write("PWNED")
+                        except OSError:
+                            pass
+    return np.array([0.0])
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(RAMPED_ATTACKS))
+def test_a_base_turning_hostile_under_the_ramp_gets_nothing_more(name, backend, tmp_path, unguarded):
+    """With --ramp the learner's bound grows while the base runs on: a base that turns once the actor learns fails
+    as a recorded failure, or finds no record of its run to write."""
+    cfg = tiny(RAMPED_ATTACKS[name], backend, tmp_path / "runs", ramp=200, residual_scale=1.0, penalty=0.0)
+    folder = train(cfg, 0)
+    summary = json.loads((folder / "summary.json").read_text())
+    for record in folder.iterdir():
+        if record.name != "base.py" and record.is_file():  # the program's own text holds the word
+            assert b"PWNED" not in record.read_bytes(), record.name
+    if name.startswith("non_finite"):
+        assert summary["status"] == "failed" and "non-finite" in summary["reason"], summary
+    else:
+        assert summary["status"] in ("completed", "failed"), summary
+
+
 # -- 4. hostile text in a failure, and a failure only in the judgement --------------------------------------------
 NASTY = "\\x1b]0;pwned\\x07\\x1b[2J\\u202eevil\\u2028"
 TEXT_ATTACKS = {
