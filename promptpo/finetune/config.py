@@ -87,6 +87,11 @@ class FinetuneConfig:
     .BoundedActor): the critic has seen the corrections near the base before the actor may make large ones. The
     bound is in the actor's weights, so an evaluated, rolled-back or judged actor keeps the bound it was scored
     with."""
+    actor_warmup: int = field(default=0, metadata=option(
+        "Off-policy residual: training env steps, after the critic-only phase, over which the actor's learning rate "
+        "grows from 0 to the learner's (0: all of it at once)."))
+    """Adam moves every weight by about the learning rate from its first step, whatever the gradient's size: on the
+    zeroed output layer, all at once. Warmed up, the first corrections are as small as the critic is new to them."""
     rollback: float = field(default=0.1, metadata=option(
         "Restore the best weights when an evaluation falls this fraction of the best's |return| (at least 1) below "
         "it, beyond noise (1e9: never)."))
@@ -127,6 +132,12 @@ class FinetuneConfig:
         if self.ramp and not (self.residual and self.algo == "td3"):
             raise ConfigError(f"--ramp bounds a TD3 residual's actor; this run is {self.method}",
                               "use --algo td3 on a base program, or leave --ramp at 0")
+        if not 0 <= self.actor_warmup:
+            raise ConfigError(f"--actor-warmup must be at least 0 (got {self.actor_warmup})",
+                              "0 gives the actor the whole learning rate at once")
+        if self.actor_warmup and not (self.residual and self.algo in OFF_POLICY):
+            raise ConfigError(f"--actor-warmup warms up an off-policy residual's actor; this run is {self.method}",
+                              "use --algo td3, sac or tqc on a base program, or leave --actor-warmup at 0")
         if self.inputs not in INPUTS:
             raise ConfigError(f"unknown --inputs {self.inputs!r}", f"choose one of {', '.join(INPUTS)}")
         if self.eval_every is not None and self.eval_every < 1:

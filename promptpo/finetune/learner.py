@@ -10,6 +10,7 @@ fell from 2,327 to 617 at 10k steps): SB3's off-policy learners play uniformly r
   instead of uniform actions, then trains the critic alone (the actor's learning rate held at 0) for
   ``critic_steps``, so the actor's first gradient comes from a critic that has seen the base;
 - (TD3) explores with Gaussian noise of the same small size; (SAC/TQC) starts the entropy coefficient at 0.01;
+- (``actor_warmup``) grows the actor's learning rate from 0 after the critic-only phase;
 - (TD3, ``ramp``) bounds the actor's output by b · tanh, b growing from RAMP_START to 1 over ``ramp`` steps after the
   critic-only phase, so the actor's first steps cannot make a correction the critic has not seen.
 """
@@ -58,6 +59,7 @@ class WarmStart:
     warm_noise: float = 0.05
     critic_until: int = 0
     ramp: int = 0
+    actor_warmup: int = 0
 
     def bound_now(self) -> float:
         """A ramped actor's bound at this step: RAMP_START until the critic-only phase ends, then up to 1."""
@@ -79,12 +81,23 @@ class WarmStart:
             return r, r
         return super()._sample_action(learning_starts, action_noise, n_envs)
 
+    def actor_lr_fraction(self) -> float:
+        """The part of the learner's learning rate the actor gets now: none in the critic-only phase, then all of it,
+        or (``actor_warmup``) a part growing linearly to all of it."""
+        if self.num_timesteps < self.critic_until:
+            return 0.0
+        if not self.actor_warmup:
+            return 1.0
+        return min(1.0, (self.num_timesteps - self.critic_until + 1) / self.actor_warmup)
+
     def _update_learning_rate(self, optimizers: Any) -> None:  # where each train() starts
         self._set_bound()
         super()._update_learning_rate(optimizers)
-        if self.num_timesteps < self.critic_until:
-            for group in self.actor.optimizer.param_groups:
-                group["lr"] = 0.0
+        fraction = self.actor_lr_fraction()
+        for group in self.actor.optimizer.param_groups:
+            group["lr"] *= fraction
+        if fraction == 0.0 and self.actor_warmup:  # the critic-only phase's (zero-lr) steps leave Adam no moments
+            self.actor.optimizer.state.clear()
 
 
 def model_kwargs(config: FinetuneConfig, spec_id: str, action_size: int) -> dict:
@@ -141,6 +154,7 @@ def arm(model: Any, config: FinetuneConfig) -> None:
         model.warm_noise = config.noise
         model.critic_until = config.warmup + config.critic_steps
         model.ramp = config.ramp
+        model.actor_warmup = config.actor_warmup
     if config.residual and config.algo == "td3" and config.penalty > 0:
         penalize(model.critic, config.penalty)
 
