@@ -15,7 +15,9 @@ from the program), ``td3-residual-s1-free`` (the same, never rolled back: ``--ro
 the better of base and fine-tuned), ``td3-residual-s1-wide`` (that, with a warm-up of wider corrections,
 ``--noise 0.3``, and TD3 scratch's exploration noise of 0.1), ``td3-residual-s1-ramp`` (that, with the actor's
 largest correction growing from a tenth of the half-range to all of it over the first 100k actor steps:
-``--ramp 100000``), ``td3-residual-s1-ramp-penalty0.1`` (that, with the default penalty and roll-back), ``td3-residual-time`` (the default, the learner
+``--ramp 100000``), ``td3-residual-s1-ramp-penalty0.1`` (that, with the default penalty and roll-back),
+``td3-residual-s1-ramp-penalty0.1-warm`` (that, with the actor's learning rate growing from 0 over its first 20k steps:
+``--actor-warmup 20000``), ``td3-residual-time`` (the default, the learner
 also seeing the fraction of the episode gone: ``--inputs obs+base+time``), ``sac-residual``,
 ``naive-sac-residual`` (SAC with SB3's defaults otherwise: learning starts at 100 steps, entropy coefficient
 from 1.0, no critic-only phase), and
@@ -49,6 +51,8 @@ METHODS = {
                                  options={"action_noise": 0.1}, ramp=100_000),
     "td3-residual-s1-ramp-penalty0.1": dict(algo="td3", residual_scale=1.0, penalty=0.1, noise=0.3,
                                             options={"action_noise": 0.1}, ramp=100_000),
+    "td3-residual-s1-ramp-penalty0.1-warm": dict(algo="td3", residual_scale=1.0, penalty=0.1, noise=0.3,
+                                                 options={"action_noise": 0.1}, ramp=100_000, actor_warmup=20_000),
     "td3-residual-time": dict(algo="td3", penalty=0.1, inputs="obs+base+time"),
     "sac-residual": dict(algo="sac"),
     "naive-sac-residual": dict(algo="sac", warmup=100, critic_steps=0, options={"ent_coef": "auto"}),
