@@ -292,13 +292,15 @@ def comparison_table(result, hyperscore: bool) -> str:
     from rich.console import Console
     from rich.table import Table
 
+    from promptpo.text import shown
+
     recorder = Console(width=240, record=True, file=io.StringIO())
-    for shown in comparison_tables(result, hyperscore):
-        table = Table(title=shown["title"], caption=shown["caption"])
-        for column in shown["columns"]:
-            table.add_column(column)
-        for row in shown["rows"]:
-            table.add_row(*row)
+    for made in comparison_tables(result, hyperscore):  # shown: a method's "[penalty=0.1]" is not rich markup
+        table = Table(title=shown(made["title"]), caption=shown(made["caption"]))
+        for column in made["columns"]:
+            table.add_column(shown(column))
+        for row in made["rows"]:
+            table.add_row(*(shown(cell) for cell in row))
         recorder.print(table)
     for note in result.notes:
         recorder.print(f"note: {note}", markup=False)
