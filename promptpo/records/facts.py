@@ -13,6 +13,7 @@ the seed and the method.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,11 @@ POLICY_SETTINGS = ("candidates", "rounds", "episodes", "search", "edit", "cascad
                    "full_episodes", "reflect", "feedback_fn")
 """Config fields of a policy run that make it another method when they differ (with the model string)."""
 TRAINING_SETTINGS = ("steps", "hyperparams_source", "criterion")
+FINETUNE_SETTINGS = ("residual_scale", "inputs", "warmup", "critic_steps", "noise", "penalty", "ramp", "actor_warmup",
+                     "rollback", "options")
+"""Config fields of a fine-tuning that make it another method when they differ (with its base program)."""
+RECORDED_LATER = {"ramp": 0, "actor_warmup": 0}
+"""What a fine-tuning recorded before these fields existed ran with."""
 
 
 @dataclass(frozen=True)
@@ -303,10 +309,25 @@ def method_of(meta: dict) -> Method:
     else:
         source = {**config, **meta}
         settings = {k: source.get(k) for k in TRAINING_SETTINGS if k in source}
+        if kind == "finetune":
+            settings.update(finetune_settings(config, meta.get("base")))
         name = str(meta.get("method") or kind)
         if meta.get("model") and kind in ("schedule", "online"):  # 'promptpo schedule (scripted)' names its backend:
             name = f"{name.split(' (')[0]} ({meta['model']})"       # the model string says which answers or model
     return Method(name, tuple(sorted((k, str(v)) for k, v in settings.items() if v is not None)))
+
+
+def finetune_settings(config: dict, base: object) -> dict:
+    """A fine-tuning's learning settings (what --residual-scale, --ramp, ... were) and its base program's sha256:
+    runs that differ in them are not seeds of one method."""
+    settings = {k: config.get(k, RECORDED_LATER.get(k)) for k in FINETUNE_SETTINGS}
+    for key, value in settings.items():
+        if isinstance(value, float) and value.is_integer():
+            settings[key] = int(value)  # 1.0 and 1 are one setting
+        elif isinstance(value, dict):
+            settings[key] = json.dumps(value, sort_keys=True, default=str) if value else None
+    settings["base"] = str(base.get("sha256"))[:12] if isinstance(base, dict) else None
+    return settings
 
 
 def examples_of(config: dict) -> dict:

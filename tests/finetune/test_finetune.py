@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -257,6 +258,37 @@ def test_a_roll_back_needs_a_fall_beyond_noise(base_run, monkeypatch, state):
         finetuning.close()
 
 
+def assert_other_settings_are_another_method(folder, base_run):
+    """A fine-tuning of other settings (a copy of ``folder`` whose run.json says --penalty 1, or another base
+    program) is not a seed of the same method: compare keeps both, names each by the settings that differ (in the
+    table too, where "[penalty=1]" is not markup), and show lists the settings."""
+    out = folder.parent
+    meta = read_json(folder / "run.json")
+    twins = []
+    for name, change in (("penalty", {"penalty": 1.0}), ("base", {})):
+        twin = out / f"{folder.name[:-4]}{name[:4]}"
+        shutil.copytree(folder, twin)
+        base = dict(meta["base"], sha256="0" * 64) if name == "base" else meta["base"]
+        (twin / "run.json").write_text(json.dumps({**meta, "id": twin.name, "base": base,
+                                                   "config": {**meta["config"], **change, "base": base}}))
+        twins.append(twin)
+    names = [folder.name, *(t.name for t in twins)]
+    compared = run_cli("compare", *names, "--json", "--out", str(out))
+    groups = json.loads(compared.stdout)["groups"]
+    assert len(groups) == 3 and all(len(g["runs"]) == 1 for g in groups), compared.stdout
+    methods = sorted(g["method"] for g in groups)
+    assert any("penalty=1" in m for m in methods) and any("penalty=0.1" in m for m in methods), methods
+    assert any("base=000000000000" in m for m in methods), methods
+    table = run_cli("compare", *names, "--out", str(out)).stdout
+    for method in methods:  # "promptpo+td3 [base=327c6291d67e, penalty=0.1]" (wrapped, perhaps, not dropped)
+        assert method.split(" ", 1)[1].split(",")[0] in table, (method, table)
+    assert "a repeat of seed" not in table
+    shown = run_cli("show", twins[0].name, "--out", str(out)).stdout
+    assert "penalty=1," in shown and "residual_scale=0.1" in shown and "ramp=0" in shown, shown
+    for twin in twins:
+        shutil.rmtree(twin)
+
+
 def test_tiny_end_to_end_finetune_verify_compare_and_load(base_run):
     """`promptpo finetune` through the CLI, then the views and load_policy on its folder."""
     out = base_run.parent
@@ -274,6 +306,7 @@ def test_tiny_end_to_end_finetune_verify_compare_and_load(base_run):
     assert compared.returncode == 0, compared.stderr
     methods = {g["method"] for g in json.loads(compared.stdout)["groups"]}
     assert "promptpo+td3" in methods
+    assert_other_settings_are_another_method(folder, base_run)
     verified = run_cli("verify", folder.name, "--episodes", "3", "--out", str(out))
     assert verified.returncode == 0, verified.stderr
     assert "verified: mean return" in verified.stdout and list((folder / "verifications").glob("*.json"))
@@ -497,8 +530,6 @@ def stopped_with_a_stage(tmp_path_factory) -> Path:
 def test_a_tampered_stage_in_run_json_is_refused_in_one_line(stopped_with_a_stage, tmp_path, then):
     """A copied folder whose run.json says what follows the run: resume refuses anything but what promptpo writes,
     in one line naming run.json, before it continues the run (None: no stage, the run just finishes)."""
-    import shutil
-
     folder = tmp_path / "runs" / stopped_with_a_stage.name
     shutil.copytree(stopped_with_a_stage, folder)
     meta = read_json(folder / "run.json")
