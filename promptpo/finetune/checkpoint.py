@@ -6,12 +6,10 @@ kill or a hand damaged is one clear error, not an internal one."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
-from typing import Any
 
 from promptpo.errors import RunStoreError
-from promptpo.records.folder import Folder
+from promptpo.records.folder import Folder, finite
 from promptpo.seeds import episode_secret
 
 COUNTS = ("rollbacks", "episodes")
@@ -39,11 +37,11 @@ def read_state(root: Path) -> dict:
                             "since): resuming would unpickle it", "resume only runs you started; start it again")
     for name in (*COUNTS, *OPTIONAL, "wall_time_s"):
         value = state.get(name)
-        if name in state and not (value is None and name in OPTIONAL) and not _finite(value):
+        if name in state and not (value is None and name in OPTIONAL) and not finite(value):
             raise RunStoreError(f"{path}: its {name} is not a number ({str(value)[:40]!r})",
                                 "the run folder is corrupt; start it again")
     returns = state.get("best_returns")
-    if returns is not None and not (isinstance(returns, list) and all(_finite(r) for r in returns)):
+    if returns is not None and not (isinstance(returns, list) and all(finite(r) for r in returns)):
         raise RunStoreError(f"{path}: its best_returns are not a list of numbers", "the run folder is corrupt; "
                             "start it again")
     return state
@@ -60,15 +58,5 @@ def drop_points_after(root: Path, steps: int) -> None:
     as it was (the views leave it out)."""
     path = root / "curve.jsonl"
     if path.exists():
-        kept = [p for p in curve(root) if not (_finite(p.get("env_steps")) and p["env_steps"] > steps)]
+        kept = [p for p in curve(root) if not (finite(p.get("env_steps")) and p["env_steps"] > steps)]
         path.write_text("".join(json.dumps(p) + "\n" for p in kept))
-
-
-def _finite(value: Any) -> bool:
-    """A JSON number a float holds (an integer of 400 digits is none: float() overflows on it)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from promptpo.records.folder import finite
+
 ROLLBACK_P = 0.05
 """An evaluation below the best by more than --rollback restores the best actor only when a one-sided Welch t-test
 against the best's episodes gives p below this (a fragile gait's spread is not a fall)."""
@@ -50,7 +52,7 @@ def recorded_spread(events: Path, env_steps: int, episodes: int) -> tuple[float,
             continue
         std = event.get("std_return")
         if (event.get("event") == "eval" and event.get("env_steps") == env_steps and episodes > 1
-                and isinstance(std, (int, float)) and math.isfinite(std)):  # a changed record: the means decide
+                and finite(std)):  # a changed record: the means decide
             return float(std) * math.sqrt(episodes / (episodes - 1)), episodes
     return 0.0, 0
 

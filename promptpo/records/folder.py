@@ -9,6 +9,7 @@ and the run's best are promptpo.records.run's ``RunFolder``, which every view op
 from __future__ import annotations
 
 import json
+import math
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Self
@@ -261,6 +262,16 @@ class Folder:
 def unreadable(path: Path, err: OSError) -> RunStoreError:
     """The one line for a record that is there but cannot be read (a folder in its place, no permission, ...)."""
     return RunStoreError(f"{path} cannot be read ({err.strerror or type(err).__name__})", "the run folder is corrupt")
+
+
+def finite(value: Any) -> bool:
+    """A JSON number a float holds: not a bool, NaN or infinity, nor an integer of 400 digits (float() overflows)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def numbers(record: dict, path: Path, fields: tuple[str, ...]) -> None:
