@@ -422,6 +422,10 @@ TAMPERED = {  # what a copied folder may hold instead of what promptpo wrote
     "method_with_markup": ("run.json", lambda d: d.update(method="<script>alert(1)</script>[bold]x[/bold]")),
     "curve_return_not_a_number": ("curve.jsonl", lambda d: d.update(mean_return="x", env_steps=None)),
     "curve_env_steps_no_float_holds": ("curve.jsonl", lambda d: d.update(env_steps=10 ** 400)),
+    "settings_with_escapes_and_markup": ("run.json", lambda d: d["config"].update(
+        penalty="\x1b[2J\u202e[bold]x", options={"\x1b]0;pwned\x07": "<script>alert(1)</script>"})),
+    "settings_no_float_holds_or_nested": ("run.json", lambda d: d["config"].update(
+        residual_scale=10 ** 400, ramp=float("nan"), options={"a": [[[[{"b": [1e308] * 3}]]]] * 50})),
 }
 
 
