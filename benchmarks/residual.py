@@ -66,7 +66,8 @@ METHODS = {
 def run(args: argparse.Namespace) -> None:
     from promptpo.finetune.base import read_base
     from promptpo.finetune.config import FinetuneConfig
-    from promptpo.finetune.train import resumable, train
+    from promptpo.finetune.folder import resumable
+    from promptpo.finetune.train import train
     from promptpo.records import RunFolder, run_folders
 
     base, env = read_base(str(args.base), None, args.base.parent)

@@ -82,7 +82,8 @@ def scratch_command(algo: str) -> click.Command:
 def resume_finetuning(folder, finish: bool = False) -> None:
     """`promptpo resume` of a fine-tuning or off-policy run: its learner, buffer and curve continue (``finish``: it
     trains no more, and is judged where it stopped)."""
-    from promptpo.finetune.train import resumable, train
+    from promptpo.finetune.folder import resumable
+    from promptpo.finetune.train import train
 
     from promptpo.records.folder import numbers
 
@@ -109,7 +110,7 @@ def _config(given: dict) -> dict:
 
 
 def _check(config: FinetuneConfig) -> None:
-    from promptpo.finetune.train import check
+    from promptpo.finetune.folder import check
 
     check(config)
 

@@ -7,7 +7,8 @@ import pytest
 from conftest import run_cli
 
 from finetune.swing import config
-from promptpo.finetune.train import Finetuning, start
+from promptpo.finetune.folder import start
+from promptpo.finetune.train import Finetuning
 
 PHASES = {"residual_scale": 1.0, "warmup": 200, "critic_steps": 200, "penalty": 0.0}
 LR = 1e-3

@@ -14,7 +14,8 @@ from conftest import read_json, run_cli, scripted
 import promptpo
 from finetune.swing import PENDULUM, SWING, config
 from promptpo.finetune.config import ALGOS
-from promptpo.finetune.train import Finetuning, start, train
+from promptpo.finetune.folder import resumable, start
+from promptpo.finetune.train import Finetuning, train
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -126,7 +127,7 @@ def test_a_stopped_finetuning_is_judged_where_it_stopped_with_finish(base_run, m
         raise KeyboardInterrupt
 
     monkeypatch.setattr(training.Finetuning, "judge", ctrl_c)
-    config_, seed, store = training.resumable(RunFolder(folder))
+    config_, seed, store = resumable(RunFolder(folder))
     train(config_, seed, store=store, finish=True)
     monkeypatch.undo()
     assert read_json(folder / "summary.json")["status"] == "interrupted"

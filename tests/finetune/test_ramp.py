@@ -9,7 +9,8 @@ from conftest import run_cli
 
 from finetune.swing import config
 from promptpo.finetune.learner import RAMP_START
-from promptpo.finetune.train import Finetuning, start, train
+from promptpo.finetune.folder import start
+from promptpo.finetune.train import Finetuning, train
 
 RAMPED = {"residual_scale": 1.0, "warmup": 200, "critic_steps": 200, "ramp": 400, "penalty": 0.0}
 
