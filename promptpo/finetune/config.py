@@ -83,7 +83,7 @@ class FinetuneConfig:
     ramp: int = field(default=0, metadata=option(
         "TD3 residual: training env steps, after the critic-only phase, over which the largest correction grows "
         "from a tenth of --residual-scale to all of it (0: all of it from the start)."))
-    """The actor's output is bounded by b · tanh, b growing linearly from RAMP_START to 1 (promptpo.finetune.bounded
+    """The actor's output is bounded by b · tanh, b growing linearly from RAMP_START to 1 (promptpo.finetune.networks
     .BoundedActor): the critic has seen the corrections near the base before the actor may make large ones. The
     bound is in the actor's weights, so an evaluated, rolled-back or judged actor keeps the bound it was scored
     with."""
@@ -92,6 +92,9 @@ class FinetuneConfig:
         "grows from 0 to the learner's (0: all of it at once)."))
     """Adam moves every weight by about the learning rate from its first step, whatever the gradient's size: on the
     zeroed output layer, all at once. Warmed up, the first corrections are as small as the critic is new to them."""
+    critic_norm: bool = field(default=False, metadata=option(
+        "TD3 residual: LayerNorm after each hidden layer of the critic."))
+    """As RLPD, ResFiT and DAWN normalize a residual's critic (promptpo.finetune.networks.NormedCritic)."""
     rollback: float = field(default=0.1, metadata=option(
         "Restore the best weights when an evaluation falls this fraction of the best's |return| (at least 1) below "
         "it, beyond noise (1e9: never)."))
@@ -132,6 +135,9 @@ class FinetuneConfig:
         if self.ramp and not (self.residual and self.algo == "td3"):
             raise ConfigError(f"--ramp bounds a TD3 residual's actor; this run is {self.method}",
                               "use --algo td3 on a base program, or leave --ramp at 0")
+        if self.critic_norm and not (self.residual and self.algo == "td3"):
+            raise ConfigError(f"--critic-norm normalizes a TD3 residual's critic; this run is {self.method}",
+                              "use --algo td3 on a base program, or leave out --critic-norm")
         if not 0 <= self.actor_warmup:
             raise ConfigError(f"--actor-warmup must be at least 0 (got {self.actor_warmup})",
                               "0 gives the actor the whole learning rate at once")
@@ -178,7 +184,8 @@ class FinetuneConfig:
             union = typing.get_origin(hint) in (typing.Union, types.UnionType)
             kinds = tuple(typing.get_origin(t) or t for t in (typing.get_args(hint) if union else (hint,)))
             wanted = tuple(k for k in kinds if k is not type(None)) + ((int,) if float in kinds else ())
-            if (value is None and type(None) in kinds) or (isinstance(value, wanted) and not isinstance(value, bool)):
+            if (value is None and type(None) in kinds) or (isinstance(value, wanted)
+                                                          and (bool in kinds or not isinstance(value, bool))):
                 continue
             raise TypeError(f"{name}: {type(value).__name__}")
         return cls(**known, base=base, out=out)

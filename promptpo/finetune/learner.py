@@ -44,11 +44,13 @@ def learner_class(config: FinetuneConfig) -> type:
     cls = algorithm_class(config.algo)
     if config.residual and config.algo in OFF_POLICY:
         extra = {}
-        if config.ramp:  # a ramped TD3's actor ends in × bound
-            from promptpo.finetune.bounded import BoundedTD3Policy
+        if config.ramp or config.critic_norm:  # a ramped TD3's actor ends in × bound; a normed critic, LayerNorms
+            from promptpo.finetune.networks import policy_class
 
-            extra = {"policy_aliases": {**cls.policy_aliases, "MlpPolicy": BoundedTD3Policy}}
-        return type(f"Residual{cls.__name__}{'Ramped' if config.ramp else ''}", (WarmStart, cls), extra)
+            extra = {"policy_aliases": {**cls.policy_aliases,
+                                        "MlpPolicy": policy_class(bool(config.ramp), config.critic_norm)}}
+        name = f"Residual{cls.__name__}{'Ramped' if config.ramp else ''}{'Normed' if config.critic_norm else ''}"
+        return type(name, (WarmStart, cls), extra)
     return cls
 
 

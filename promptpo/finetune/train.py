@@ -250,9 +250,12 @@ class Finetuning:
                                             self.config.eval_episodes)
         cls = learner_class(self.config)
         model = cls.load(root / "checkpoint.zip", env=self.env, device="cpu")
-        if bool(self.config.ramp) != hasattr(model.policy.actor, "bound"):  # run.json is not signed; the pickle is
-            raise RunStoreError(f"{root / 'run.json'}: its ramp ({self.config.ramp}) does not match the checkpoint's "
-                                "actor", "the run folder was changed after the run; start it again")
+        normed = any(type(m).__name__ == "LayerNorm" for m in model.policy.critic.modules())
+        for name, said, holds in (("ramp", self.config.ramp, hasattr(model.policy.actor, "bound")),
+                                  ("critic_norm", self.config.critic_norm, normed)):
+            if bool(said) != holds:  # run.json is not signed; the pickle is
+                raise RunStoreError(f"{root / 'run.json'}: its {name} ({said}) does not match the checkpoint's "
+                                    "networks", "the run folder was changed after the run; start it again")
         arm(model, self.config)
         if self._is_off_policy and (root / "replay.pkl").exists():
             model.load_replay_buffer(root / "replay.pkl")

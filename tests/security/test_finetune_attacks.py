@@ -569,6 +569,7 @@ DAMAGED.update({  # found by a helper red-teaming the first set
     "run_json_without_id": _run_json(lambda d: d.pop("id")),
     "run_json_seed_negative": _run_json(lambda d: d.update(seed=-5)),
     "run_json_ramp_added": _run_json(lambda d: d["config"].update(ramp=1000)),
+    "run_json_critic_norm_added": _run_json(lambda d: d["config"].update(critic_norm=True)),
 })
 GOES_ON = ("curve_line_a_list", "curve_last_line_cut_short", "curve_env_steps_a_400_digit_integer",
            "events_not_utf8_with_no_best_returns",
