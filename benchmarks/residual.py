@@ -17,7 +17,8 @@ the better of base and fine-tuned), ``td3-residual-s1-wide`` (that, with a warm-
 largest correction growing from a tenth of the half-range to all of it over the first 100k actor steps:
 ``--ramp 100000``), ``td3-residual-s1-ramp-penalty0.1`` (that, with the default penalty and roll-back),
 ``td3-residual-s1-ramp-penalty0.1-warm`` (that, with the actor's learning rate growing from 0 over its first 20k steps:
-``--actor-warmup 20000``), ``td3-residual-time`` (the default, the learner
+``--actor-warmup 20000``), ``td3-residual-s1-ramp-penalty0.1-norm`` (the ramp and penalty with a LayerNorm critic:
+``--critic-norm``), ``td3-residual-time`` (the default, the learner
 also seeing the fraction of the episode gone: ``--inputs obs+base+time``), ``sac-residual``,
 ``naive-sac-residual`` (SAC with SB3's defaults otherwise: learning starts at 100 steps, entropy coefficient
 from 1.0, no critic-only phase), and
@@ -53,6 +54,8 @@ METHODS = {
                                             options={"action_noise": 0.1}, ramp=100_000),
     "td3-residual-s1-ramp-penalty0.1-warm": dict(algo="td3", residual_scale=1.0, penalty=0.1, noise=0.3,
                                                  options={"action_noise": 0.1}, ramp=100_000, actor_warmup=20_000),
+    "td3-residual-s1-ramp-penalty0.1-norm": dict(algo="td3", residual_scale=1.0, penalty=0.1, noise=0.3,
+                                                 options={"action_noise": 0.1}, ramp=100_000, critic_norm=True),
     "td3-residual-time": dict(algo="td3", penalty=0.1, inputs="obs+base+time"),
     "sac-residual": dict(algo="sac"),
     "naive-sac-residual": dict(algo="sac", warmup=100, critic_steps=0, options={"ent_coef": "auto"}),
