@@ -19,7 +19,9 @@ largest correction growing from a tenth of the half-range to all of it over the 
 ``td3-residual-s1-ramp-penalty0.1-warm`` (that, with the actor's learning rate growing from 0 over its first 20k steps:
 ``--actor-warmup 20000``), ``td3-residual-s1-ramp-penalty0.1-norm`` (the ramp and penalty with a LayerNorm critic:
 ``--critic-norm``), ``td3-residual-s1-ramp-penalty0.1-gamma0.999`` (the ramp and penalty with a discount of
-0.999 instead of TD3's 0.99, so the critic sees a fall hundreds of steps ahead), ``td3-residual-time`` (the default, the learner
+0.999 instead of TD3's 0.99, so the critic sees a fall hundreds of steps ahead), ``td3-residual-s1-ramp-penalty0.1-nstep5``
+(that, at a discount of 0.995 with 5-step returns and 20k critic-only steps, so the values reach that far before
+the actor moves), ``td3-residual-time`` (the default, the learner
 also seeing the fraction of the episode gone: ``--inputs obs+base+time``), ``sac-residual``,
 ``naive-sac-residual`` (SAC with SB3's defaults otherwise: learning starts at 100 steps, entropy coefficient
 from 1.0, no critic-only phase), and
@@ -59,6 +61,9 @@ METHODS = {
                                                  options={"action_noise": 0.1}, ramp=100_000, critic_norm=True),
     "td3-residual-s1-ramp-penalty0.1-gamma0.999": dict(algo="td3", residual_scale=1.0, penalty=0.1, noise=0.3,
                                                        options={"action_noise": 0.1, "gamma": 0.999}, ramp=100_000),
+    "td3-residual-s1-ramp-penalty0.1-nstep5": dict(algo="td3", residual_scale=1.0, penalty=0.1, noise=0.3,
+                                                   critic_steps=20_000, ramp=100_000,
+                                                   options={"action_noise": 0.1, "gamma": 0.995, "n_steps": 5}),
     "td3-residual-time": dict(algo="td3", penalty=0.1, inputs="obs+base+time"),
     "sac-residual": dict(algo="sac"),
     "naive-sac-residual": dict(algo="sac", warmup=100, critic_steps=0, options={"ent_coef": "auto"}),
