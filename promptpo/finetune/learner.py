@@ -11,6 +11,7 @@ fell from 2,327 to 617 at 10k steps): SB3's off-policy learners play uniformly r
   ``critic_steps``, so the actor's first gradient comes from a critic that has seen the base;
 - (TD3) explores with Gaussian noise of the same small size; (SAC/TQC) starts the entropy coefficient at 0.01;
 - (``actor_warmup``) grows the actor's learning rate from 0 after the critic-only phase;
+- (TD3, ``critic_norm``) normalizes each hidden layer of the critic (promptpo.finetune.networks.NormedCritic);
 - (TD3, ``ramp``) bounds the actor's output by b · tanh, b growing from RAMP_START to 1 over ``ramp`` steps after the
   critic-only phase, so the actor's first steps cannot make a correction the critic has not seen.
 """
