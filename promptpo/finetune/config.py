@@ -95,6 +95,12 @@ class FinetuneConfig:
     critic_norm: bool = field(default=False, metadata=option(
         "TD3 residual: LayerNorm after each hidden layer of the critic."))
     """As RLPD, ResFiT and DAWN normalize a residual's critic (promptpo.finetune.networks.NormedCritic)."""
+    gamma: float | None = field(default=None, metadata=option(
+        "Off-policy learners: the discount (default: the learner's, 0.99)."))
+    n_step_returns: int = field(default=1, metadata=option(
+        "Off-policy learners: the critic learns from N-step returns (Stable-Baselines3's NStepReplayBuffer)."))
+    """With a discount near 1, values reach further back per update: a program's fall hundreds of steps after a
+    correction is in the critic's sight before the actor moves (benchmarks/residual.py, ...-nstep5)."""
     rollback: float = field(default=0.1, metadata=option(
         "Restore the best weights when an evaluation falls this fraction of the best's |return| (at least 1) below "
         "it, beyond noise (1e9: never)."))
@@ -144,6 +150,13 @@ class FinetuneConfig:
         if self.actor_warmup and not (self.residual and self.algo in OFF_POLICY):
             raise ConfigError(f"--actor-warmup warms up an off-policy residual's actor; this run is {self.method}",
                               "use --algo td3, sac or tqc on a base program, or leave --actor-warmup at 0")
+        if self.gamma is not None and not 0 < self.gamma <= 1:
+            raise ConfigError(f"--gamma must be in (0, 1] (got {self.gamma})", "0.99 is the learners' own")
+        if self.n_step_returns < 1:
+            raise ConfigError(f"--n-step-returns must be at least 1 (got {self.n_step_returns})")
+        if (self.gamma is not None or self.n_step_returns > 1) and self.algo not in OFF_POLICY:
+            raise ConfigError(f"--gamma and --n-step-returns set an off-policy learner's critic; this run is "
+                              f"{self.method}", "use --algo td3, sac or tqc")
         if self.inputs not in INPUTS:
             raise ConfigError(f"unknown --inputs {self.inputs!r}", f"choose one of {', '.join(INPUTS)}")
         if self.eval_every is not None and self.eval_every < 1:

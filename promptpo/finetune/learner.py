@@ -127,6 +127,10 @@ def model_kwargs(config: FinetuneConfig, spec_id: str, action_size: int) -> dict
         name = spec_id.split("/")[-1]
         if algo == "tqc" and name in ZOO_TQC_DROP:
             kwargs["top_quantiles_to_drop_per_net"] = ZOO_TQC_DROP[name]
+    if config.gamma is not None:
+        kwargs["gamma"] = config.gamma
+    if config.n_step_returns > 1:
+        kwargs["n_steps"] = config.n_step_returns  # off-policy SB3: NStepReplayBuffer
     options = dict(config.options)
     policy_kwargs.update(options.pop("policy_kwargs", {}) or {})
     kwargs.update(options)

@@ -14,6 +14,7 @@ import json
 import secrets
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -249,7 +250,9 @@ class Finetuning:
             self.recorded = recorded_spread(root / "events.jsonl", self.offset + (self.state["best_at"] or 0),
                                             self.config.eval_episodes)
         cls = learner_class(self.config)
-        model = cls.load(root / "checkpoint.zip", env=self.env, device="cpu")
+        with warnings.catch_warnings():  # SB3 warns that a saved NStepReplayBuffer's n_steps is "ignored": it is
+            warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored")  # kept, in the buffer's kwargs
+            model = cls.load(root / "checkpoint.zip", env=self.env, device="cpu")
         normed = any(type(m).__name__ == "LayerNorm" for m in model.policy.critic.modules())
         for name, said, holds in (("ramp", self.config.ramp, hasattr(model.policy.actor, "bound")),
                                   ("critic_norm", self.config.critic_norm, normed)):

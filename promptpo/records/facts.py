@@ -30,9 +30,9 @@ POLICY_SETTINGS = ("candidates", "rounds", "episodes", "search", "edit", "cascad
 """Config fields of a policy run that make it another method when they differ (with the model string)."""
 TRAINING_SETTINGS = ("steps", "hyperparams_source", "criterion")
 FINETUNE_SETTINGS = ("residual_scale", "inputs", "warmup", "critic_steps", "noise", "penalty", "ramp", "actor_warmup",
-                     "critic_norm", "rollback", "options")
+                     "critic_norm", "gamma", "n_step_returns", "rollback", "options")
 """Config fields of a fine-tuning that make it another method when they differ (with its base program)."""
-RECORDED_LATER = {"ramp": 0, "actor_warmup": 0, "critic_norm": False}
+RECORDED_LATER = {"ramp": 0, "actor_warmup": 0, "critic_norm": False, "n_step_returns": 1}
 """What a fine-tuning recorded before these fields existed ran with."""
 
 
