@@ -11,7 +11,6 @@ from promptpo.commands.common import OUT, console, num, tuning_share
 from promptpo.commands.runs import _folder
 from promptpo.llm.mixture import models_text
 from promptpo.llm.tokens import usage_text
-from promptpo.records.facts import FINETUNE_SETTINGS
 from promptpo.text import shown, visible
 
 
@@ -70,6 +69,8 @@ def _show_run(folder) -> None:
     if isinstance(base, dict):  # a fine-tuning: what it started from, and what was kept
         head.add_row("base", shown(f"{base.get('candidate')} of {base.get('run')} (mean return {num(base.get('score'))}, "
                                    f"{base.get('env_steps', 0):,} env steps; sha256 {str(base.get('sha256'))[:12]})"))
+        from promptpo.records.facts import FINETUNE_SETTINGS  # here: `promptpo --help` imports no numpy
+
         learning = [f"{k}={v}" for k, v in facts.method.settings if k in FINETUNE_SETTINGS]
         head.add_row("settings", shown(", ".join(learning)))
     if isinstance(judged, dict) and judged.get("base_return") is not None:
