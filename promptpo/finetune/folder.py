@@ -63,8 +63,6 @@ def start(config: FinetuneConfig, seed: int) -> RunStore:
     return store
 
 
-
-
 def summary(config: FinetuneConfig, meta: dict, finetuning: Finetuning, status: str, reason: str,
             judged: dict | None) -> dict:
     points = curve(finetuning.store.root)

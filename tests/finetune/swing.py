@@ -33,3 +33,13 @@ def config(base_run: Path, **changes) -> FinetuneConfig:
     if settings.get("algo") == "ars":
         settings["options"] = {}
     return FinetuneConfig(env=env, base=base, **settings)
+
+
+def refused_in_one_line(base_run: Path, args: list[str], message: str) -> None:
+    """`promptpo finetune` on ``base_run`` with ``args`` exits non-zero with ``message`` in at most two lines of
+    stderr (the error and its hint), no traceback."""
+    from conftest import run_cli
+
+    proc = run_cli("finetune", base_run.name, "--steps", "100", *args, "--out", str(base_run.parent))
+    assert proc.returncode != 0 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 2, proc.stderr
