@@ -57,4 +57,5 @@ def test_the_normed_critic_learns_resumes_and_keeps_the_residual_at_zero_first(b
 
 
 def test_a_bad_critic_norm_is_one_clear_line(base_run):
-    refused_in_one_line(base_run, ["--critic-norm", "--algo", "sac"], "--critic-norm normalizes a TD3 residual's critic")
+    refused_in_one_line(base_run, ["--critic-norm", "--algo", "sac"],
+                        "--critic-norm normalizes a TD3 residual's critic")
